@@ -1,0 +1,97 @@
+"""Adapters: built-in targets wrapping each framework's dropout family, and how to load targets.
+
+Every adapter module imports its framework lazily, so listing the built-in targets imports no
+deep-learning framework. Each module exposes ``TARGETS``, a tuple of :class:`~dropspec.Target`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..target import Target, make_target
+from ._backend import Backend, get_backend
+
+#: Adapter modules, in matrix order. A module that fails to import is reported, not fatal.
+ADAPTER_MODULES: tuple[str, ...] = (
+    "dropspec.adapters.reference",
+    "dropspec.adapters.fw_torch",
+    "dropspec.adapters.fw_tensorflow",
+    "dropspec.adapters.fw_keras",
+    "dropspec.adapters.fw_jax",
+    "dropspec.adapters.fw_thirdparty",
+)
+
+
+class TargetLoadError(ValueError):
+    """A target could not be found or loaded; the message says which and why."""
+
+
+def builtin_targets() -> dict[str, Target]:
+    """Every built-in target by name (frameworks are not imported)."""
+    out: dict[str, Target] = {}
+    for module in ADAPTER_MODULES:
+        if importlib.util.find_spec(module) is None:
+            continue
+        for t in importlib.import_module(module).TARGETS:
+            out[t.name] = t
+    return out
+
+
+def _from_object(obj: Any, label: str) -> Target:
+    if isinstance(obj, Target):
+        return obj
+    if callable(obj):
+        declared = getattr(obj, "__dropspec__", None)
+        if isinstance(declared, dict):
+            return make_target(obj, name=label, **declared)
+    raise TargetLoadError(
+        f"{label} is a {type(obj).__name__}, not a dropspec target; decorate the function "
+        f"with @dropspec.target(op, ...)"
+    )
+
+
+def load_target(spec: str) -> Target:
+    """Resolve a target given as a built-in name, ``path/to/file.py:name`` or ``module:name``."""
+    builtins = builtin_targets()
+    if spec in builtins:
+        return builtins[spec]
+    if ":" not in spec:
+        close = [n for n in builtins if spec in n][:5]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise TargetLoadError(
+            f"unknown target {spec!r}{hint}; give a built-in name (see `dropspec list`), "
+            f"path/to/file.py:function or package.module:function"
+        )
+    where, _, attr = spec.rpartition(":")
+    try:
+        if where.endswith(".py"):
+            path = Path(where)
+            if not path.is_file():
+                raise TargetLoadError(f"target {spec!r}: no file {where}")
+            mod_name = f"_dropspec_user_{abs(hash(str(path.resolve())))}"
+            module = sys.modules.get(mod_name)
+            if module is None:
+                loader_spec = importlib.util.spec_from_file_location(mod_name, path)
+                assert loader_spec is not None and loader_spec.loader is not None
+                module = importlib.util.module_from_spec(loader_spec)
+                sys.modules[mod_name] = module
+                loader_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+    except TargetLoadError:
+        raise
+    except Exception as exc:
+        raise TargetLoadError(
+            f"target {spec!r}: importing {where} failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not hasattr(module, attr):
+        raise TargetLoadError(f"target {spec!r}: {where} has no attribute {attr!r}")
+    return _from_object(getattr(module, attr), spec)
+
+
+__all__ = ["ADAPTER_MODULES", "Backend", "TargetLoadError", "builtin_targets", "get_backend",
+           "load_target"]

@@ -1,0 +1,78 @@
+"""What the suite needs from a framework: array conversion, dtypes, versions and gradients.
+
+Rules every backend keeps: the framework is imported on first use, never at module import;
+``to_numpy`` keeps the dtype (bfloat16 comes back as ``ml_dtypes.bfloat16``); ``vjp`` returns
+None where the framework has no autodiff, which makes gradient clauses "not applicable".
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..dtypes import FLOAT_DTYPES
+
+
+class Backend:
+    """Base class; a framework's backend overrides the array methods."""
+
+    name: str = "numpy"
+    module: str = "numpy"
+    distribution: str = "numpy"
+    install_hint: str = "pip install numpy"
+    supported_dtypes: tuple[str, ...] = FLOAT_DTYPES
+
+    def available(self) -> bool:
+        return importlib.util.find_spec(self.module) is not None
+
+    def version(self) -> str:
+        try:
+            return importlib.metadata.version(self.distribution)
+        except importlib.metadata.PackageNotFoundError:
+            mod = importlib.import_module(self.module)
+            return str(getattr(mod, "__version__", "unknown"))
+
+    def is_array(self, value: Any) -> bool:
+        return isinstance(value, np.ndarray)
+
+    def asarray(self, a: np.ndarray, device: str = "cpu") -> Any:
+        return np.array(a, copy=True)
+
+    def to_numpy(self, value: Any) -> np.ndarray:
+        return np.asarray(value)
+
+    def vjp(
+        self, f: Callable[[Any], Any], x: np.ndarray, cotangent: np.ndarray, device: str = "cpu"
+    ) -> np.ndarray | None:
+        """The gradient of ``sum(f(x) * cotangent)`` with respect to x, or None."""
+        return None
+
+
+NUMPY = Backend()
+
+#: framework name -> "module:attribute" of its backend object, imported on demand.
+_BACKENDS: dict[str, str] = {
+    "numpy": "dropspec.adapters._backend:NUMPY",
+    "torch": "dropspec.adapters.fw_torch:BACKEND",
+    "tensorflow": "dropspec.adapters.fw_tensorflow:BACKEND",
+    "jax": "dropspec.adapters.fw_jax:BACKEND",
+}
+
+
+def get_backend(framework: str) -> Backend:
+    """The backend for ``framework``; unknown names raise ``ValueError``."""
+    try:
+        path = _BACKENDS[framework]
+    except KeyError:
+        raise ValueError(
+            f"unknown framework {framework!r}; use one of {', '.join(_BACKENDS)}"
+        ) from None
+    module, attr = path.split(":")
+    backend = getattr(importlib.import_module(module), attr)
+    assert isinstance(backend, Backend)
+    return backend

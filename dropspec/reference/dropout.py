@@ -1,0 +1,110 @@
+"""Reference dropout, channel dropout (shared axes) and drop path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ._random import Seed, bernoulli, generator
+from ._validation import SpecError, check_array, check_rate, mask_shape
+
+
+def scale_for(rate: float, scaling: str) -> float:
+    """The training scale of kept values: 1/(1 - rate) (inverted) or 1 (classic)."""
+    if scaling == "classic":
+        return 1.0
+    if scaling != "inverted":
+        raise SpecError(f"scaling must be 'inverted' or 'classic', got {scaling!r}")
+    return 0.0 if rate == 1.0 else 1.0 / (1.0 - rate)
+
+
+def apply_mask(
+    x: np.ndarray, keep_mask: np.ndarray, scale: float, masking: str
+) -> np.ndarray:
+    """x scaled by ``scale`` (rounded to x's dtype) where kept, and 0 (select) or x*0 elsewhere."""
+    s = x.dtype.type(scale)
+    if masking == "select":
+        out: np.ndarray = np.where(keep_mask, x * s, x.dtype.type(0))
+        return out
+    if masking == "multiply":
+        prod: np.ndarray = x * keep_mask.astype(x.dtype) * s
+        return prod
+    raise SpecError(f"masking must be 'select' or 'multiply', got {masking!r}")
+
+
+def dropout(
+    x: np.ndarray,
+    rate: float,
+    *,
+    training: bool = True,
+    seed: Seed = None,
+    scaling: str = "inverted",
+    shared_axes: Sequence[int] = (),
+    masking: str = "select",
+    rate_one: str = "zeros",
+    return_mask: bool = False,
+) -> Any:
+    """Dropout as the spec defines it.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Input of a floating dtype (float16, bfloat16, float32 or float64).
+    rate : float
+        Drop probability in [0, 1].
+    training : bool
+        False gives the inference form: the identity (inverted) or x * (1 - rate) (classic).
+    seed : int, numpy.random.Generator or None
+        Source of the mask.
+    scaling : {"inverted", "classic"}
+        Where the 1/(1 - rate) correction is applied.
+    shared_axes : sequence of int
+        Axes along which one mask value is shared (channel / spatial dropout).
+    masking : {"select", "multiply"}
+        Whether dropped slots are exactly 0 or x * 0 (NaN stays NaN).
+    rate_one : {"zeros", "error"}
+        Behaviour at rate 1 in training.
+    return_mask : bool
+        Also return the boolean keep mask (of the mask's broadcastable shape).
+
+    Returns
+    -------
+    numpy.ndarray or (numpy.ndarray, numpy.ndarray)
+        The output in x's dtype, and the keep mask if requested.
+    """
+    x = check_array(x)
+    rate = check_rate(rate, allow_one=rate_one != "error" or not training)
+    shape = mask_shape(x.shape, shared_axes)
+    if not training:
+        y = x.copy() if scaling == "inverted" else x * x.dtype.type(1.0 - rate)
+        return (y, np.ones(shape, dtype=bool)) if return_mask else y
+    keep_mask = bernoulli(generator(seed), shape, 1.0 - rate)
+    y = apply_mask(x, keep_mask, scale_for(rate, scaling), masking)
+    return (y, keep_mask) if return_mask else y
+
+
+def drop_path(
+    x: np.ndarray,
+    rate: float,
+    *,
+    training: bool = True,
+    seed: Seed = None,
+    scaling: str = "inverted",
+    masking: str = "select",
+    rate_one: str = "zeros",
+    return_mask: bool = False,
+) -> Any:
+    """Drop path (stochastic depth): one mask value per example along axis 0.
+
+    Same parameters as :func:`dropout`, with the mask shared over every axis but the first.
+    """
+    x = check_array(x)
+    if x.ndim < 1:
+        raise SpecError("drop_path needs an input of at least one dimension (batch, ...)")
+    return dropout(
+        x, rate, training=training, seed=seed, scaling=scaling,
+        shared_axes=tuple(range(1, x.ndim)), masking=masking, rate_one=rate_one,
+        return_mask=return_mask,
+    )

@@ -1,0 +1,43 @@
+"""Reference Gaussian dropout (Srivastava et al. 2014, section 10)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..dtypes import compute_dtype
+from ._random import Seed, generator, normal
+from ._validation import check_array, check_rate
+
+
+def gaussian_std(rate: float) -> float:
+    """Standard deviation of the multiplicative noise: sqrt(rate / (1 - rate))."""
+    return math.sqrt(rate / (1.0 - rate))
+
+
+def gaussian_dropout(
+    x: np.ndarray,
+    rate: float,
+    *,
+    training: bool = True,
+    seed: Seed = None,
+    return_noise: bool = False,
+) -> Any:
+    """Multiply x by independent N(1, rate/(1 - rate)) noise in training.
+
+    Rate 1 is rejected (the noise variance is infinite). The product is formed in float32
+    (float64 for float64 input) and rounded once to x's dtype.
+    """
+    x = check_array(x)
+    rate = check_rate(rate, allow_one=not training)
+    if not training or rate == 0.0:
+        y = x.copy()
+        return (y, np.ones(x.shape)) if return_noise else y
+    wide = compute_dtype(x.dtype)
+    noise = normal(generator(seed), x.shape, wide)
+    noise *= wide.type(gaussian_std(rate))
+    noise += wide.type(1.0)
+    y = (x.astype(wide) * noise).astype(x.dtype)
+    return (y, noise) if return_noise else y

@@ -1,0 +1,45 @@
+"""gaussian_dropout: multiplicative noise N(1, rate/(1 - rate))."""
+
+from __future__ import annotations
+
+from ._common import ERROR, EXACT, MUST, STATISTICAL, basic, clause
+from ._model import Clause, Op
+
+P, OP = "GAUSSIAN", "gaussian_dropout"
+
+CLAUSES: tuple[Clause, ...] = (
+    *basic(P, OP),
+    clause(P, OP, "INFERENCE-IDENTITY", MUST, EXACT,
+           "With training=False the output equals the input exactly."),
+    clause(P, OP, "MEAN", MUST, STATISTICAL,
+           "The expected training output equals the input."),
+    clause(P, OP, "VARIANCE", MUST, STATISTICAL,
+           "The training output's variance is x²·rate/(1 − rate), matching Bernoulli dropout "
+           "with the same rate."),
+    clause(P, OP, "DISTRIBUTION", MUST, STATISTICAL,
+           "The noise y/x is distributed as N(1, rate/(1 − rate)) as a whole, not only in its "
+           "first two moments (Kolmogorov–Smirnov).",
+           rationale="Using rate/(1 − rate) as the standard deviation instead of the variance "
+           "keeps the mean right and is invisible to a mean test."),
+    clause(P, OP, "INDEPENDENT-ELEMENTS", MUST, STATISTICAL,
+           "The noise values of neighbouring elements are independent."),
+    clause(P, OP, "RATE-ZERO", MUST, EXACT,
+           "At rate 0 the training output equals the input."),
+    clause(P, OP, "RATE-ONE", MUST, ERROR,
+           "At rate 1 a training call raises an error, since the noise variance is infinite."),
+    clause(P, OP, "GRADIENT", MUST, EXACT,
+           "The gradient of the training output with respect to x is the forward pass's own "
+           "noise y/x."),
+)
+
+OP_SPEC = Op(
+    name=OP,
+    title="Gaussian dropout",
+    summary="Each element is multiplied by independent N(1, rate/(1 − rate)) noise, which has "
+    "the mean and variance of inverted Bernoulli dropout at the same rate (Srivastava et al. "
+    "2014, section 10).",
+    signature="fn(x, rate, *, training, seed) -> y",
+    positional=("x", "rate"),
+    options=(),
+    clauses=CLAUSES,
+)

@@ -1,0 +1,176 @@
+"""Targets: an implementation under test, with the op it claims and the options it declares.
+
+A target never raises at declaration time: a bad declaration (unknown op or option, a
+signature that does not match the op) is kept in :attr:`Target.error`, so that a run checking
+several targets records the problem against this one and goes on with the others.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .spec import get_op
+
+FRAMEWORKS: tuple[str, ...] = ("numpy", "torch", "tensorflow", "jax")
+
+
+@dataclass(frozen=True)
+class Target:
+    """An implementation of one op of the spec, as the suite sees it.
+
+    Attributes
+    ----------
+    name : str
+        How reports and the matrix name it.
+    op : str
+        The op it implements (``"dropout"``, ``"dropconnect"``, ...).
+    framework : str
+        Which arrays it takes and returns: ``numpy``, ``torch``, ``tensorflow`` or ``jax``.
+    options : Mapping
+        The declared options with the op's defaults filled in.
+    fn : callable
+        ``fn(x, rate, *, training, seed)``, or ``fn(x, weight, bias, rate, *, training, seed)``
+        for dropconnect.
+    expected_failures : Mapping
+        Clause id -> reason (with an upstream link where one exists) for known violations.
+    dtypes : tuple of str or None
+        The dtypes to check; None means every dtype the framework supports.
+    env : Mapping
+        Environment variables the target needs at import time (e.g. ``KERAS_BACKEND``).
+    description : str
+        What it wraps, e.g. ``torch.nn.functional.dropout``.
+    error : str or None
+        Why the declaration is unusable, if it is.
+    """
+
+    name: str
+    op: str
+    framework: str
+    options: Mapping[str, Any]
+    fn: Callable[..., Any]
+    expected_failures: Mapping[str, str] = field(default_factory=dict)
+    dtypes: tuple[str, ...] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+    error: str | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def with_options(self, **options: Any) -> Target:
+        """A copy declaring ``options`` on top of this target's (used by tests)."""
+        return make_target(self.fn, self.op, framework=self.framework, name=self.name,
+                           dtypes=self.dtypes, expected_failures=self.expected_failures,
+                           env=self.env, description=self.description,
+                           **{**self.options, **options})
+
+    def renamed(self, name: str) -> Target:
+        return replace(self, name=name)
+
+
+def _signature_problem(fn: Callable[..., Any], positional: tuple[str, ...]) -> str | None:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None  # builtins without a signature: trust them, the call will tell
+    args = [object()] * len(positional)
+    try:
+        sig.bind(*args, training=True, seed=0)
+    except TypeError as exc:
+        return (f"its signature {sig} does not accept the op's call "
+                f"fn({', '.join(positional)}, *, training, seed): {exc}")
+    return None
+
+
+def make_target(
+    fn: Callable[..., Any],
+    op: str,
+    *,
+    framework: str = "numpy",
+    name: str | None = None,
+    dtypes: tuple[str, ...] | list[str] | None = None,
+    expected_failures: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    description: str = "",
+    **options: Any,
+) -> Target:
+    """Declare ``fn`` as an implementation of ``op`` (see :func:`target`)."""
+    label = name or getattr(fn, "__qualname__", None) or repr(fn)
+    problems: list[str] = []
+    resolved: dict[str, Any] = dict(options)
+    try:
+        spec = get_op(op)
+        resolved = spec.resolve_options(options)
+        sig_problem = _signature_problem(fn, spec.positional)
+        if sig_problem:
+            problems.append(sig_problem)
+    except ValueError as exc:
+        problems.append(str(exc))
+    if framework not in FRAMEWORKS:
+        problems.append(f"unknown framework {framework!r}; use one of {', '.join(FRAMEWORKS)}")
+    if not callable(fn):
+        problems.append(f"{fn!r} is not callable")
+    from .spec import CLAUSES
+
+    unknown = sorted(set(expected_failures or {}) - set(CLAUSES))
+    if unknown:
+        problems.append(f"expected_failures names unknown clauses {', '.join(unknown)}")
+    return Target(
+        name=label,
+        op=op,
+        framework=framework,
+        options=resolved,
+        fn=fn,
+        expected_failures=dict(expected_failures or {}),
+        dtypes=None if dtypes is None else tuple(dtypes),
+        env=dict(env or {}),
+        description=description,
+        error=f"target {label!r}: " + "; ".join(problems) if problems else None,
+    )
+
+
+def target(
+    op: str,
+    *,
+    framework: str = "numpy",
+    name: str | None = None,
+    dtypes: tuple[str, ...] | list[str] | None = None,
+    expected_failures: Mapping[str, str] | None = None,
+    **options: Any,
+) -> Callable[[Callable[..., Any]], Target]:
+    """Decorator declaring a function as an implementation of ``op``.
+
+    Parameters
+    ----------
+    op : str
+        One of the spec's ops: ``dropout``, ``alpha_dropout``, ``gaussian_dropout``,
+        ``dropconnect``, ``drop_path``.
+    framework : str
+        The arrays the function takes: ``numpy`` (default), ``torch``, ``tensorflow``, ``jax``.
+    name : str, optional
+        The name in reports (default: the function's qualified name).
+    dtypes : sequence of str, optional
+        Restrict the dtypes checked (default: all the framework supports).
+    expected_failures : mapping, optional
+        Clause id -> reason, for violations you know about and accept for now.
+    **options
+        The op's declared options, e.g. ``scaling="classic"``, ``shared_axes=(2, 3)``.
+
+    Examples
+    --------
+    >>> import dropspec
+    >>> @dropspec.target("dropout", scaling="inverted")
+    ... def my_dropout(x, rate, *, training, seed):
+    ...     return dropspec.reference.dropout(x, rate, training=training, seed=seed)
+    >>> my_dropout.op
+    'dropout'
+    """
+
+    def wrap(fn: Callable[..., Any]) -> Target:
+        return make_target(fn, op, framework=framework, name=name, dtypes=dtypes,
+                           expected_failures=expected_failures, **options)
+
+    return wrap
