@@ -13,7 +13,8 @@ FLOAT_DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
 def as_dtype(name: str | np.dtype[Any] | type) -> np.dtype[Any]:
     """The NumPy dtype for ``name`` (``"bfloat16"`` maps to ``ml_dtypes.bfloat16``)."""
     if isinstance(name, str) and name == "bfloat16":
-        return np.dtype(ml_dtypes.bfloat16)
+        bf16: np.dtype[Any] = np.dtype(ml_dtypes.bfloat16)
+        return bf16
     out: np.dtype[Any] = np.dtype(name)
     return out
 

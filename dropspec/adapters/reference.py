@@ -42,7 +42,8 @@ def _dropconnect(**options: Any) -> Any:
 
 _PAPER: dict[str, Any] = dict(masks="per_example", mask_bias=True, scaling="classic",
               inference="moment_matching", activation="relu", samples=1000)
-_WEIGHT_DROP: dict[str, Any] = dict(masks="per_batch", mask_bias=False, scaling="inverted", inference="mean")
+_WEIGHT_DROP: dict[str, Any] = dict(masks="per_batch", mask_bias=False, scaling="inverted",
+                                    inference="mean")
 
 TARGETS: tuple[Target, ...] = (
     make_target(_dropout(), "dropout", name="reference.dropout",

@@ -51,7 +51,7 @@ CLAUSES: tuple[Clause, ...] = (
     clause(P, OP, "INFERENCE-MM-MEAN", MUST, STATISTICAL,
            "With training=False the output is an unbiased estimate of E[a(u)], u ~ N(μ, σ²), "
            "μ = s·keep·(x·Wᵀ + b̃), σ² = s²·keep·(1 − keep)·((x⊙x)·(W⊙W)ᵀ + b̃²), "
-           "where keep = 1 − rate and b̃ is the bias when masked (it is added to μ unmasked otherwise).",
+           "where keep = 1 − rate and b̃ is the bias when masked (added to μ unmasked otherwise).",
            inference=("moment_matching",)),
     clause(P, OP, "INFERENCE-MM-SPREAD", MUST, STATISTICAL,
            "With training=False the output averages `samples` independent draws of a(u): its "

@@ -1,0 +1,214 @@
+"""TensorFlow: its backend (tensors, dtypes, gradients) and built-in targets for ``tf.nn``.
+
+TensorFlow is imported on first use, never when this module is imported. Every target maps the
+suite's integer seed onto one of TensorFlow's seeding models:
+
+* ``tf.nn.dropout`` is a stateful op: the same op seed gives a different mask on every call, so
+  the adapter resets the global seed with ``tf.random.set_seed(seed)`` before the call (the
+  documented way to replay a stateful op; it changes the process's global TF seed).
+* ``tf.nn.experimental.stateless_dropout`` takes a shape-[2] seed tensor: ``[seed, 0]``.
+
+``tf.nn`` has no training flag: dropout always applies. The adapters return ``x`` unchanged
+with ``training=False``, the convention of a dropout layer at inference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..dtypes import FLOAT_DTYPES, dtype_name
+from ..target import Target, make_target
+from ._backend import Backend
+
+
+def _tf() -> Any:
+    import tensorflow as tf
+
+    return tf
+
+
+def tf_device(device: str) -> str:
+    """TensorFlow's name for ``device`` (``cpu``, ``gpu``, ``cuda``, ``cuda:1``, ...)."""
+    kind, _, index = device.partition(":")
+    kind = {"cuda": "GPU", "gpu": "GPU", "cpu": "CPU"}.get(kind.lower(), kind.upper())
+    return f"/{kind}:{index or 0}"
+
+
+class TensorFlowBackend(Backend):
+    """Tensors, dtypes and gradients (``tf.GradientTape``) for TensorFlow."""
+
+    name = "tensorflow"
+    module = "tensorflow"
+    distribution = "tensorflow-cpu"
+    install_hint = "pip install tensorflow-cpu (or tensorflow, for GPUs)"
+    supported_dtypes = FLOAT_DTYPES
+
+    def version(self) -> str:
+        import importlib.metadata
+
+        # tensorflow-cpu and tensorflow install the same module; report whichever is there.
+        for dist in (self.distribution, "tensorflow"):
+            try:
+                return importlib.metadata.version(dist)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+        return str(_tf().__version__)
+
+    def is_array(self, value: Any) -> bool:
+        tf = _tf()
+        return isinstance(value, (tf.Tensor, tf.Variable))
+
+    def asarray(self, a: np.ndarray, device: str = "cpu") -> Any:
+        tf = _tf()
+        a = np.asarray(a)
+        # Name the dtype: bfloat16 arrays are ml_dtypes.bfloat16, which must map to tf.bfloat16.
+        dtype = tf.bfloat16 if dtype_name(a.dtype) == "bfloat16" else None
+        with tf.device(tf_device(device)):
+            return tf.identity(tf.constant(a, dtype=dtype))
+
+    def to_numpy(self, value: Any) -> np.ndarray:
+        out: np.ndarray = np.asarray(value.numpy())  # keeps bfloat16 as ml_dtypes.bfloat16
+        return out
+
+    def vjp(
+        self, f: Callable[[Any], Any], x: np.ndarray, cotangent: np.ndarray, device: str = "cpu"
+    ) -> np.ndarray | None:
+        tf = _tf()
+        xt = self.asarray(x, device)
+        ct = self.asarray(cotangent, device)
+        with tf.device(tf_device(device)), tf.GradientTape() as tape:
+            tape.watch(xt)
+            y = f(xt)
+        # An output that does not depend on x (every unit dropped) has a zero gradient.
+        grad = tape.gradient(y, xt, output_gradients=ct,
+                             unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return self.to_numpy(grad)
+
+
+BACKEND = TensorFlowBackend()
+
+
+# ------------------------------------------------------------------------------ dropout ----
+
+def _nn_dropout(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+    if not training:
+        return x
+    tf = _tf()
+    tf.random.set_seed(seed)  # restarts the stateful op's sequence: same seed, same mask
+    return tf.nn.dropout(x, rate=rate, seed=seed)
+
+
+def _nn_dropout_nhwc_channels(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+    if not training:
+        return x
+    tf = _tf()
+    if x.shape.rank != 4:
+        raise ValueError(f"expects NHWC input of rank 4, got shape {tuple(x.shape)}")
+    shape = tf.shape(x)
+    tf.random.set_seed(seed)
+    # One mask value per (example, channel), shared over height and width (SpatialDropout2D).
+    return tf.nn.dropout(x, rate=rate, noise_shape=[shape[0], 1, 1, shape[3]], seed=seed)
+
+
+def _stateless_seed(seed: int, stream: int = 0) -> Any:
+    return _tf().constant([seed, stream], dtype="int64")
+
+
+def _stateless_dropout(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+    if not training:
+        return x
+    return _tf().nn.experimental.stateless_dropout(x, rate=rate, seed=_stateless_seed(seed))
+
+
+# -------------------------------------------------------------------------- dropconnect ----
+
+def _dense(x: Any, weight: Any, bias: Any) -> Any:
+    tf = _tf()
+    y = tf.matmul(x, weight, transpose_b=True)
+    # bias_add rejects a bias whose length is not the output width (no silent broadcasting).
+    return y if bias is None else tf.nn.bias_add(y, bias)
+
+
+def _weight_drop(x: Any, weight: Any, bias: Any, rate: float, *, training: bool,
+                 seed: int) -> Any:
+    if training:
+        weight = _tf().nn.experimental.stateless_dropout(weight, rate=rate,
+                                                         seed=_stateless_seed(seed))
+    return _dense(x, weight, bias)
+
+
+def _dropconnect_per_example(x: Any, weight: Any, bias: Any, rate: float, *, training: bool,
+                             seed: int) -> Any:
+    if not training:
+        return _dense(x, weight, bias)
+    tf = _tf()
+    if x.shape.rank != 2 or weight.shape.rank != 2:
+        raise ValueError(f"expects x (batch, in) and weight (out, in), got shapes "
+                         f"{tuple(x.shape)} and {tuple(weight.shape)}")
+    n = tf.shape(x)[0]
+    drop = tf.nn.experimental.stateless_dropout
+    # A (batch, out, in) stack of weights, each example's copy with its own mask.
+    weights = tf.broadcast_to(weight[tf.newaxis], tf.concat([[n], tf.shape(weight)], 0))
+    weights = drop(weights, rate=rate, seed=_stateless_seed(seed, 0))
+    y = tf.einsum("ni,noi->no", x, weights)
+    if bias is None:
+        return y
+    # The bias, checked against the output width by bias_add, masked per (example, output).
+    biases = tf.nn.bias_add(tf.zeros_like(y), bias)
+    return y + drop(biases, rate=rate, seed=_stateless_seed(seed, 1))
+
+
+# ------------------------------------------------------------------------------ targets ----
+
+_NAN_RATE = (
+    "tf.nn.dropout checks a Python rate with `rate < 0 or rate >= 1`, which NaN passes: a NaN "
+    "rate drops every unit (all zeros) instead of raising"
+)
+
+_INFERENCE_NOTE = (" tf.nn has no training flag; with training=False the adapter returns x "
+                   "unchanged, as a dropout layer does at inference.")
+
+TARGETS: tuple[Target, ...] = (
+    make_target(
+        _nn_dropout, "dropout", framework="tensorflow", name="tf.nn.dropout",
+        rate_one="error", masking="select",
+        expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE},
+        description="tf.nn.dropout(x, rate, seed=seed) after tf.random.set_seed(seed)."
+        + _INFERENCE_NOTE,
+    ),
+    make_target(
+        _nn_dropout_nhwc_channels, "dropout", framework="tensorflow",
+        name="tf.nn.dropout.noise_shape", rank=4, shared_axes=(1, 2), rate_one="error",
+        masking="select", expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE},
+        description="tf.nn.dropout(x, rate, noise_shape=(N, 1, 1, C)) on NHWC input: channel "
+        "dropout, one mask value per example and channel." + _INFERENCE_NOTE,
+    ),
+    make_target(
+        _stateless_dropout, "dropout", framework="tensorflow",
+        name="tf.nn.experimental.stateless_dropout", rate_one="error", masking="select",
+        expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE},
+        description="tf.nn.experimental.stateless_dropout(x, rate, seed=[seed, 0])."
+        + _INFERENCE_NOTE,
+    ),
+    make_target(
+        _weight_drop, "dropconnect", framework="tensorflow", name="tf.weight_drop",
+        masks="per_batch", mask_bias=False, scaling="inverted", inference="mean",
+        rate_one="error", expected_failures={"DROPCONNECT-RATE-INVALID": _NAN_RATE},
+        description="weight drop composed from TensorFlow ops: stateless_dropout on the weight "
+        "(one mask per call, seed [seed, 0]), then x @ W^T + b with the bias unmasked; "
+        "inference uses W itself.",
+    ),
+    make_target(
+        _dropconnect_per_example, "dropconnect", framework="tensorflow",
+        name="tf.dropconnect.per_example", masks="per_example", mask_bias=True,
+        scaling="inverted", inference="mean", rate_one="error",
+        expected_failures={"DROPCONNECT-RATE-INVALID": _NAN_RATE},
+        description="DropConnect with a mask per example, composed from TensorFlow ops: "
+        "stateless_dropout on a (batch, out, in) stack of W (seed [seed, 0]) and on the "
+        "(batch, out) bias (seed [seed, 1]), inverted scaling; inference is x @ W^T + b "
+        "(mean inference, not the paper's moment matching).",
+    ),
+)

@@ -1,0 +1,129 @@
+"""Third-party PyTorch packages: weight drop, DropConnect and drop path outside torch itself.
+
+Each target's description says what the code really does, which is not always what its name
+says: ``efficientnet_pytorch.drop_connect`` is drop path, and the ``dropconnect`` package's
+``p`` is the drop probability although its docstring calls it the retain probability. Every
+package draws from torch's global generator, so the targets seed it with
+:func:`~dropspec.adapters.fw_torch.seeded`. All imports happen at call time.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from ..target import Target, make_target
+from .fw_torch import seeded
+
+if TYPE_CHECKING:
+    import torch
+
+
+def _linear_params(weight: torch.Tensor, bias: torch.Tensor | None) -> dict[str, Any]:
+    """Constructor arguments of a Linear-like layer whose parameters are replaced per call."""
+    out_features, in_features = weight.shape
+    return dict(in_features=in_features, out_features=out_features, bias=bias is not None)
+
+
+def _torchnlp_weight_drop_linear(x: torch.Tensor, weight: torch.Tensor,
+                                 bias: torch.Tensor | None, rate: float, *, training: bool,
+                                 seed: int) -> torch.Tensor:
+    from torch.func import functional_call
+    from torchnlp.nn import WeightDropLinear
+
+    # Built on the meta device (no initialisation), then called with the suite's tensors.
+    layer = WeightDropLinear(**_linear_params(weight, bias), weight_dropout=rate,
+                             device="meta", dtype=weight.dtype).train(training)
+    params = {"weight_raw": weight} | ({} if bias is None else {"bias": bias})
+    with seeded(seed, x):
+        out: torch.Tensor = functional_call(layer, params, (x,))
+    return out
+
+
+def _dropconnect_module(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                        rate: float, *, training: bool, seed: int) -> torch.Tensor:
+    import torch
+    from dropconnect import Dropconnect  # type: ignore[import-untyped]
+    from torch.func import functional_call
+
+    with torch.device("meta"):  # its __init__ takes no device argument
+        layer = Dropconnect(**_linear_params(weight, bias), p=rate).train(training)
+    params = {"weight": weight} | ({} if bias is None else {"bias": bias})
+    with seeded(seed, x):
+        out: torch.Tensor = functional_call(layer, params, (x,))
+    return out
+
+
+def _efficientnet_drop_connect(x: torch.Tensor, rate: float, *, training: bool,
+                               seed: int) -> torch.Tensor:
+    from efficientnet_pytorch.utils import drop_connect
+
+    with seeded(seed, x):
+        out: torch.Tensor = drop_connect(x, p=rate, training=training)
+    return out
+
+
+@functools.cache
+def _timm_drop() -> ModuleType:
+    """timm's ``layers/drop.py``, loaded by path: ``import timm`` needs torchvision."""
+    spec = importlib.util.find_spec("timm")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("timm is not installed: pip install timm", name="timm")
+    path = Path(next(iter(spec.submodule_search_locations))) / "layers" / "drop.py"
+    file_spec = importlib.util.spec_from_file_location("_dropspec_timm_drop", path)
+    assert file_spec is not None and file_spec.loader is not None
+    module = importlib.util.module_from_spec(file_spec)
+    file_spec.loader.exec_module(module)
+    return module
+
+
+def _timm_drop_path(x: torch.Tensor, rate: float, *, training: bool,
+                    seed: int) -> torch.Tensor:
+    with seeded(seed, x):
+        out: torch.Tensor = _timm_drop().drop_path(x, drop_prob=rate, training=training)
+    return out
+
+
+def _timm_drop_path_module(x: torch.Tensor, rate: float, *, training: bool,
+                           seed: int) -> torch.Tensor:
+    layer = _timm_drop().DropPath(drop_prob=rate).train(training)
+    with seeded(seed, x):
+        out: torch.Tensor = layer(x)
+    return out
+
+
+_WEIGHT_DROP: dict[str, Any] = dict(masks="per_batch", mask_bias=False, scaling="inverted",
+                                    inference="mean")
+
+TARGETS: tuple[Target, ...] = (
+    make_target(
+        _torchnlp_weight_drop_linear, "dropconnect", name="torchnlp.WeightDropLinear",
+        framework="torch", **_WEIGHT_DROP,
+        description="pytorch-nlp torchnlp.nn.WeightDropLinear(weight_dropout=rate): weight "
+        "drop; each forward sets weight = F.dropout(weight_raw, p, training), one mask per "
+        "call shared by the batch, bias unmasked"),
+    make_target(
+        _dropconnect_module, "dropconnect", name="dropconnect.Dropconnect", framework="torch",
+        masks="per_example", mask_bias=False, scaling="inverted", inference="mean",
+        rate_one="error",
+        description="PyPI dropconnect 0.1.2 Dropconnect(p=rate): a (batch, out, in) weight "
+        "mask dropping each weight with probability p (its docstring says p is the retain "
+        "probability; it is not), input scaled by 1/(1 - p), bias unmasked, plain linear in "
+        "eval; p = 1 raises"),
+    make_target(
+        _efficientnet_drop_connect, "drop_path", name="efficientnet_pytorch.drop_connect",
+        framework="torch",
+        description="efficientnet_pytorch.utils.drop_connect(x, p=rate, training): drop path "
+        "(stochastic depth) under DropConnect's name; one (batch, 1, 1, 1) mask per call, "
+        "x / (1 - p) * mask"),
+    make_target(
+        _timm_drop_path, "drop_path", name="timm.drop_path", framework="torch",
+        description="timm.layers.drop_path(x, drop_prob=rate, training=training) with "
+        "scale_by_keep=True: a (batch, 1, ..., 1) mask, x * mask / (1 - p)"),
+    make_target(
+        _timm_drop_path_module, "drop_path", name="timm.DropPath", framework="torch",
+        description="timm.layers.DropPath(drop_prob=rate), .train()/.eval() per call"),
+)

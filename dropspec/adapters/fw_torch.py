@@ -1,0 +1,257 @@
+"""PyTorch: the backend (tensor conversion, autograd) and the built-in ``torch.*`` targets.
+
+Rules: torch is imported inside functions only, so importing this module (or listing the
+built-in targets) never imports torch. PyTorch's dropout functions take no generator, so each
+target seeds the global generator inside :func:`seeded`, which restores it afterwards.
+
+What the targets declare, and why (sources in ``shared/research/frameworks.md``):
+
+* ``p`` is the drop probability everywhere, so it is passed as the spec's ``rate``.
+* ``dropout1d/2d/3d`` draw one value per (example, channel), channels first: the op is
+  ``dropout`` with the spatial axes shared and the rank fixed.
+* ``alpha_dropout`` at p = 1 returns ``x * 0`` (ATen special-cases it) instead of raising, so
+  those targets declare ``rate_one="zeros"``.
+* Every dropout kernel multiplies by the mask, so a dropped NaN or infinity stays NaN; that
+  violates DROPOUT-DROPPED-SELECT (a SHOULD), which is recorded as an expected failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..dtypes import FLOAT_DTYPES, as_dtype, dtype_name
+from ..target import Target, make_target
+from ._backend import Backend
+
+if TYPE_CHECKING:
+    import torch
+
+
+def torch_device(device: str) -> str:
+    """The torch device for a suite device name (``gpu`` means ``cuda``)."""
+    return "cuda" if device == "gpu" else device
+
+
+class TorchBackend(Backend):
+    """Conversion between NumPy and ``torch.Tensor``, and gradients through autograd."""
+
+    name = "torch"
+    module = "torch"
+    distribution = "torch"
+    install_hint = (
+        "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu (CPU build)"
+    )
+    supported_dtypes = FLOAT_DTYPES
+
+    def is_array(self, value: Any) -> bool:
+        # A tensor can only exist if torch was imported, so never import it here.
+        mod = sys.modules.get("torch")
+        return mod is not None and isinstance(value, mod.Tensor)
+
+    def asarray(self, a: np.ndarray, device: str = "cpu") -> torch.Tensor:
+        import torch
+
+        dev = torch_device(device)
+        if dtype_name(a.dtype) == "bfloat16":
+            # torch cannot read ml_dtypes.bfloat16; float32 holds every bfloat16 exactly.
+            return torch.from_numpy(a.astype(np.float32)).to(device=dev, dtype=torch.bfloat16)
+        # Copy: from_numpy shares memory, and a target may write into its input.
+        return torch.from_numpy(np.array(a, copy=True, order="C")).to(dev)
+
+    def to_numpy(self, value: Any) -> np.ndarray:
+        import torch
+
+        t = value.detach().cpu()
+        if t.dtype == torch.bfloat16:
+            t = t.float()  # numpy has no bfloat16; the round trip through float32 is exact
+            out: np.ndarray = t.numpy().astype(as_dtype("bfloat16"))
+            return out
+        return np.array(t.numpy(), copy=True)
+
+    def vjp(
+        self, f: Callable[[Any], Any], x: np.ndarray, cotangent: np.ndarray, device: str = "cpu"
+    ) -> np.ndarray | None:
+        """The gradient of ``sum(f(x) * cotangent)`` with respect to x, by autograd."""
+        import torch
+
+        xt = self.asarray(x, device).requires_grad_(True)
+        with torch.enable_grad():
+            y = f(xt)
+        if not isinstance(y, torch.Tensor):
+            raise TypeError(f"the target returned {type(y).__name__}, not a torch.Tensor")
+        if not y.requires_grad:
+            # The output does not depend on x through autograd: its gradient is zero.
+            return np.zeros_like(x)
+        cot = self.asarray(cotangent, device).to(y.dtype)
+        (grad,) = torch.autograd.grad(y, xt, cot, allow_unused=True)
+        return np.zeros_like(x) if grad is None else self.to_numpy(grad)
+
+
+BACKEND = TorchBackend()
+
+
+@contextlib.contextmanager
+def seeded(seed: int, *tensors: torch.Tensor) -> Iterator[None]:
+    """Seed torch's global generator for the block and restore it afterwards.
+
+    For functions without a ``generator`` argument (pytorch#76580). The CUDA generators of
+    the devices ``tensors`` live on are forked too, so the caller's CUDA stream is kept.
+    """
+    import torch
+
+    cuda = sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)
+        yield
+
+
+DROPPED_SELECT_REASON = (
+    "PyTorch's dropout kernels compute x * mask / (1 - p), so a dropped NaN or infinity gives "
+    "NaN on CPU; kept as designed — https://github.com/pytorch/pytorch/issues/59421"
+)
+
+
+def _functional(name: str) -> Callable[..., Any]:
+    def fn(x: torch.Tensor, rate: float, *, training: bool, seed: int) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        with seeded(seed, x):
+            out: torch.Tensor = getattr(F, name)(x, p=rate, training=training)
+        return out
+
+    fn.__qualname__ = fn.__name__ = f"torch_{name}"
+    return fn
+
+
+def _module(name: str) -> Callable[..., Any]:
+    def fn(x: torch.Tensor, rate: float, *, training: bool, seed: int) -> torch.Tensor:
+        from torch import nn
+
+        layer = getattr(nn, name)(p=rate).train(training)  # a fresh layer per call
+        with seeded(seed, x):
+            out: torch.Tensor = layer(x)
+        return out
+
+    fn.__qualname__ = fn.__name__ = f"torch_nn_{name}"
+    return fn
+
+
+def _native_dropout(x: torch.Tensor, rate: float, *, training: bool, seed: int) -> torch.Tensor:
+    import torch
+
+    with seeded(seed, x):
+        out, _mask = torch.native_dropout(x, rate, training)
+    return out
+
+
+def _weight_drop(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, rate: float,
+                 *, training: bool, seed: int) -> torch.Tensor:
+    import torch.nn.functional as F
+
+    with seeded(seed, x):
+        return F.linear(x, F.dropout(weight, rate, training), bias)
+
+
+def _per_example(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, rate: float,
+                 *, training: bool, seed: int) -> torch.Tensor:
+    import torch
+    import torch.nn.functional as F
+
+    if not training:
+        # F.dropout with training=False only validates the rate and hands back the weight.
+        return F.linear(x, F.dropout(weight, rate, training=False), bias)
+    if bias is not None and bias.shape != weight.shape[:1]:
+        # Broadcasting would silently accept a length-1 bias (DROPCONNECT-SHAPE-MISMATCH).
+        raise ValueError(f"bias has shape {tuple(bias.shape)}, expected ({weight.shape[0]},)")
+    n = x.shape[0]
+    with seeded(seed, x):
+        # One (out, in) mask per example, and one (out,) bias mask per example, as in the paper.
+        masked = F.dropout(weight.expand(n, *weight.shape), rate, training=True)
+        masked_bias = None if bias is None else F.dropout(bias.expand(n, -1), rate, True)
+    y = torch.bmm(x.unsqueeze(1), masked.transpose(1, 2)).squeeze(1)
+    return y if masked_bias is None else y + masked_bias
+
+
+_XFAIL_DROPOUT = {"DROPOUT-DROPPED-SELECT": DROPPED_SELECT_REASON}
+_CHANNEL: dict[str, dict[str, Any]] = {
+    "1d": dict(shared_axes=(2,), rank=3),  # (N, C, L)
+    "2d": dict(shared_axes=(2, 3), rank=4),  # (N, C, H, W)
+    "3d": dict(shared_axes=(2, 3, 4), rank=5),  # (N, C, D, H, W)
+}
+# FeatureAlphaDropout documents (N, C, D, H, W) input; one value per (example, channel).
+_FEATURE_ALPHA: dict[str, Any] = dict(shared_axes=(2, 3, 4), rank=5, rate_one="zeros")
+
+
+def _dropout_targets() -> list[Target]:
+    out = [
+        make_target(_functional("dropout"), "dropout", name="torch.dropout", framework="torch",
+                    expected_failures=_XFAIL_DROPOUT,
+                    description="torch.nn.functional.dropout(x, p=rate, training=training)"),
+        make_target(_module("Dropout"), "dropout", name="torch.nn.Dropout", framework="torch",
+                    expected_failures=_XFAIL_DROPOUT,
+                    description="torch.nn.Dropout(p=rate), .train()/.eval() per call"),
+    ]
+    for dims, options in _CHANNEL.items():
+        out += [
+            make_target(_functional(f"dropout{dims}"), "dropout", name=f"torch.dropout{dims}",
+                        framework="torch", expected_failures=_XFAIL_DROPOUT, **options,
+                        description=f"torch.nn.functional.dropout{dims}(x, p=rate, "
+                        "training=training): one mask value per (example, channel)"),
+            make_target(_module(f"Dropout{dims[0]}d"), "dropout",
+                        name=f"torch.nn.Dropout{dims}", framework="torch",
+                        expected_failures=_XFAIL_DROPOUT, **options,
+                        description=f"torch.nn.Dropout{dims}(p=rate): one mask value per "
+                        "(example, channel)"),
+        ]
+    out.append(make_target(
+        _native_dropout, "dropout", name="torch.native_dropout", framework="torch",
+        expected_failures=_XFAIL_DROPOUT,
+        description="torch.native_dropout(x, rate, training)[0], the ATen kernel that fused "
+        "GPU dropout uses; returns (output, mask)"))
+    return out
+
+
+def _alpha_targets() -> list[Target]:
+    return [
+        make_target(_functional("alpha_dropout"), "alpha_dropout", name="torch.alpha_dropout",
+                    framework="torch", rate_one="zeros",
+                    description="torch.nn.functional.alpha_dropout(x, p=rate, "
+                    "training=training); returns x * 0 at p = 1"),
+        make_target(_module("AlphaDropout"), "alpha_dropout", name="torch.nn.AlphaDropout",
+                    framework="torch", rate_one="zeros",
+                    description="torch.nn.AlphaDropout(p=rate); returns x * 0 at p = 1"),
+        make_target(_functional("feature_alpha_dropout"), "alpha_dropout",
+                    name="torch.feature_alpha_dropout", framework="torch", **_FEATURE_ALPHA,
+                    description="torch.nn.functional.feature_alpha_dropout(x, p=rate, "
+                    "training=training) on (N, C, D, H, W): one value per (example, channel)"),
+        make_target(_module("FeatureAlphaDropout"), "alpha_dropout",
+                    name="torch.nn.FeatureAlphaDropout", framework="torch", **_FEATURE_ALPHA,
+                    description="torch.nn.FeatureAlphaDropout(p=rate) on (N, C, D, H, W): one "
+                    "value per (example, channel)"),
+    ]
+
+
+def _dropconnect_targets() -> list[Target]:
+    return [
+        make_target(_weight_drop, "dropconnect", name="torch.weight_drop", framework="torch",
+                    masks="per_batch", mask_bias=False, scaling="inverted", inference="mean",
+                    description="F.linear(x, F.dropout(weight, p=rate, training), bias): weight "
+                    "drop, one mask per call shared by the batch, bias unmasked"),
+        make_target(_per_example, "dropconnect", name="torch.dropconnect.per_example",
+                    framework="torch", masks="per_example", mask_bias=True, scaling="inverted",
+                    inference="mean",
+                    description="a composition of torch ops: F.dropout on the weight expanded "
+                    "to (batch, out, in) and on the bias expanded to (batch, out), then a "
+                    "batched product; per-example masks as in Wan et al. 2013, but inverted "
+                    "scaling and mean inference"),
+    ]
+
+
+TARGETS: tuple[Target, ...] = (
+    *_dropout_targets(), *_alpha_targets(), *_dropconnect_targets(),
+)

@@ -1,0 +1,1089 @@
+"""One check per clause. Each is registered for the clause ids it checks.
+
+Masks are read back from outputs rather than asked for, so any implementation can be checked:
+with x = 1 a dropout output is 0 exactly where the mask drops; alpha dropout's dropped value
+a·α′ + b differs from the kept a + b; a DropConnect layer fed x = 1 and weights W[o, j] = 2^j
+returns s·Σ_j M[o, j]·2^j, whose binary digits are the mask.
+
+Checks that rely on a seed reproducing a mask (reading the mask from one call and the values
+from another) do so only after ``*-DETERMINISTIC`` has its own check.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import hypothesis
+import numpy as np
+from hypothesis import strategies as st
+
+from ..dtypes import as_dtype, dtype_name, eps
+from ..reference import ALPHA_PRIME, alpha_constants, gaussian_std, scale_for
+from ..reference.expectations import (
+    dropconnect_moments,
+    dropout_moments,
+    gaussian_activation_moments,
+)
+from . import stats as st_
+from . import strategies as gen
+from .engine import CHUNK_ELEMENTS, CheckFailure, Context, NotApplicable, checks
+from .stats import StatResult
+
+MASK_OPS = {"dropout": "DROPOUT", "drop_path": "DROPPATH", "alpha_dropout": "ALPHA"}
+UNIT_OPS = {**MASK_OPS, "gaussian_dropout": "GAUSSIAN"}
+PREFIXES = {**UNIT_OPS, "dropconnect": "DROPCONNECT"}
+
+
+def ids(suffix: str, ops: dict[str, str]) -> tuple[str, ...]:
+    return tuple(f"{p}-{suffix}" for p in ops.values())
+
+
+# ---------------------------------------------------------------- example machinery ----
+
+def examples(ctx: Context, strategy: st.SearchStrategy[Any], body: Callable[[Any], None],
+             max_examples: int | None = None) -> None:
+    """Run ``body`` on examples from ``strategy``, seeded by the check's seed."""
+
+    @hypothesis.settings(max_examples=max_examples or ctx.config.examples, database=None,
+                         deadline=None, suppress_health_check=list(hypothesis.HealthCheck),
+                         print_blob=False)
+    @hypothesis.seed(ctx.check_seed)
+    @hypothesis.given(strategy)
+    def run(case: Any) -> None:
+        body(case)
+
+    try:
+        run()
+    except CheckFailure as exc:
+        notes = "\n".join(getattr(exc, "__notes__", []))
+        raise CheckFailure(f"{exc}\n{notes}".strip(), exc.stat) from None
+
+
+def unit_geometry(ctx: Context) -> tuple[int | None, tuple[int, ...]]:
+    """(declared rank or None, shared axes as non-negative ints given that rank)."""
+    op, opts = ctx.target.op, ctx.options
+    if op == "drop_path":
+        return None, ()
+    rank = opts.get("rank")
+    shared = tuple(opts.get("shared_axes") or ())
+    return rank, shared
+
+
+def norm_shared(shared: tuple[int, ...], rank: int) -> tuple[int, ...]:
+    return tuple(sorted(a % rank for a in shared))
+
+
+def min_rank(ctx: Context) -> int:
+    rank, shared = unit_geometry(ctx)
+    if rank is not None:
+        return rank
+    need = max([a + 1 if a >= 0 else -a for a in shared], default=1)
+    return max(need, 2 if ctx.target.op == "drop_path" else 1)
+
+
+def shared_of(ctx: Context, ndim: int) -> tuple[int, ...]:
+    if ctx.target.op == "drop_path":
+        return tuple(range(1, ndim))
+    return norm_shared(unit_geometry(ctx)[1], ndim)
+
+
+def case_shapes(ctx: Context, min_side: int = 1) -> st.SearchStrategy[tuple[int, ...]]:
+    rank, _ = unit_geometry(ctx)
+    lo = min_rank(ctx)
+    return gen.shapes(rank, min_rank=lo, max_rank=max(lo, 4), min_side=min_side)
+
+
+def unit_cases(ctx: Context, rates: st.SearchStrategy[float] | None = None,
+               min_side: int = 1) -> st.SearchStrategy[tuple[Any, ...]]:
+    return st.tuples(gen.dtypes(ctx.dtypes), case_shapes(ctx, min_side),
+                     rates if rates is not None else gen.rates(), gen.data_seeds(),
+                     st.integers(0, 2**31 - 1))
+
+
+def stat_shape(ctx: Context, mask_values: int, shared_side: int = 2) -> tuple[int, ...]:
+    """A shape for statistical calls whose mask has about ``mask_values`` values.
+
+    Non-shared axes get side 8 except the last, which takes the rest (rounded to even);
+    shared axes get ``shared_side``.
+    """
+    rank = max(min_rank(ctx), 1 if ctx.target.op != "drop_path" else 2)
+    if unit_geometry(ctx)[0] is None and ctx.target.op != "drop_path":
+        rank = max(rank, 3)
+    if ctx.target.op == "drop_path":
+        rank = 2
+    shared = shared_of(ctx, rank)
+    free = [a for a in range(rank) if a not in shared]
+    sides = [shared_side if a in shared else 8 for a in range(rank)]
+    if free:
+        rest = mask_values / 8 ** (len(free) - 1)
+        sides[free[-1]] = gen_even(rest)
+    return tuple(sides)
+
+
+def gen_even(n: float) -> int:
+    return max(2, 2 * math.ceil(n / 2))
+
+
+def compact(keep: np.ndarray, shared: tuple[int, ...]) -> np.ndarray:
+    """The mask with every shared axis reduced to its first slice (kept as size 1)."""
+    index = tuple(slice(0, 1) if a in shared else slice(None) for a in range(keep.ndim))
+    return keep[index]
+
+
+def keep_mask(ctx: Context, y: np.ndarray, rate: float) -> np.ndarray:
+    """Which units were kept, read from the output of a call on x = 1."""
+    if ctx.target.op == "alpha_dropout":
+        a, b = alpha_constants(rate)
+        yd = y.astype(np.float64)
+        return np.abs(yd - (a + b)) < np.abs(yd - (a * ALPHA_PRIME + b))
+    out: np.ndarray = y != 0
+    return out
+
+
+def unit_masks(ctx: Context, rate: float, mask_values: int, *, shared_side: int = 2,
+               shape: tuple[int, ...] | None = None) -> Iterator[np.ndarray]:
+    """Compact keep masks from calls on x = 1 until ``mask_values`` values are collected."""
+    shape = shape or stat_shape(ctx, min(mask_values, CHUNK_ELEMENTS), shared_side)
+    shared = shared_of(ctx, len(shape))
+    x = np.ones(shape, dtype=as_dtype(ctx.stat_dtype))
+    per_call = math.prod(1 if a in shared else n for a, n in enumerate(shape))
+    got = 0
+    while got < mask_values:
+        y = ctx.call(x, rate=rate)
+        if y.shape != x.shape:
+            raise CheckFailure(f"output shape {y.shape} differs from input shape {x.shape}")
+        yield compact(keep_mask(ctx, y, rate), shared)
+        got += per_call
+
+
+def require_same(name: str, got: np.ndarray, want: np.ndarray, what: str) -> None:
+    if got.shape != want.shape or not np.array_equal(got, want, equal_nan=True):
+        bad = "shape differs" if got.shape != want.shape else _first_mismatch(got, want)
+        raise CheckFailure(f"{name}: {what} ({bad})")
+
+
+def _first_mismatch(got: np.ndarray, want: np.ndarray) -> str:
+    g, w = got.astype(np.float64), want.astype(np.float64)
+    diff = ~((g == w) | (np.isnan(g) & np.isnan(w)))
+    idx = tuple(int(i[0]) for i in np.nonzero(diff))
+    return (f"{int(diff.sum())} of {diff.size} values differ; first at index {idx}: "
+            f"got {g[idx]!r}, expected {w[idx]!r}")
+
+
+def describe(case: tuple[Any, ...]) -> str:
+    return case_text(case[0], case[1], case[2], case[4])
+
+
+def case_text(dtype: str, shape: tuple[int, ...], rate: float, seed: int) -> str:
+    return f"dtype={dtype}, shape={shape}, rate={rate!r}, seed={seed}"
+
+
+# ---------------------------------------------------------------- every op ----
+
+def _layer_case(ctx: Context, case: tuple[Any, ...]) -> tuple[np.ndarray, ...]:
+    dtype, (batch, n_in, n_out), _, data_seed, _ = case
+    rng = np.random.default_rng(data_seed)
+    d = as_dtype(dtype)
+    return (rng.uniform(-2, 2, (batch, n_in)).astype(d),
+            rng.uniform(-1, 1, (n_out, n_in)).astype(d), rng.uniform(-1, 1, n_out).astype(d))
+
+
+def layer_cases(ctx: Context, rates: st.SearchStrategy[float] | None = None
+                ) -> st.SearchStrategy[tuple[Any, ...]]:
+    dims = st.tuples(st.integers(1, 5), st.integers(1, 6), st.integers(1, 6))
+    return st.tuples(gen.dtypes(ctx.dtypes), dims,
+                     rates if rates is not None else gen.rates(), gen.data_seeds(),
+                     st.integers(0, 2**31 - 1))
+
+
+def inputs_for(ctx: Context, case: tuple[Any, ...]) -> tuple[np.ndarray, ...]:
+    if ctx.target.op == "dropconnect":
+        return _layer_case(ctx, case)
+    dtype, shape, _, data_seed, _ = case
+    return (gen.values(data_seed, shape, dtype),)
+
+
+def cases(ctx: Context, rates: st.SearchStrategy[float] | None = None
+          ) -> st.SearchStrategy[tuple[Any, ...]]:
+    if ctx.target.op == "dropconnect":
+        return layer_cases(ctx, rates)
+    return unit_cases(ctx, rates)
+
+
+def expected_shape(ctx: Context, arrays: tuple[np.ndarray, ...]) -> tuple[int, ...]:
+    if ctx.target.op == "dropconnect":
+        return (arrays[0].shape[0], arrays[1].shape[0])
+    return arrays[0].shape
+
+
+@checks(*ids("SHAPE", PREFIXES))
+def check_shape(ctx: Context) -> None:
+    def body(case: tuple[Any, ...]) -> None:
+        arrays = inputs_for(ctx, case)
+        for training in (True, False):
+            out = ctx.call(*arrays, rate=case[2], training=training, seed=case[4])
+            want = expected_shape(ctx, arrays)
+            if out.shape != want:
+                raise CheckFailure(f"training={training}: output shape {out.shape}, expected "
+                                   f"{want} ({describe(case)})")
+
+    examples(ctx, cases(ctx), body)
+
+
+@checks(*ids("DTYPE", PREFIXES))
+def check_dtype(ctx: Context) -> None:
+    def body(case: tuple[Any, ...]) -> None:
+        arrays = inputs_for(ctx, case)
+        for training in (True, False):
+            out = ctx.call(*arrays, rate=case[2], training=training, seed=case[4])
+            if dtype_name(out.dtype) != case[0]:
+                raise CheckFailure(f"training={training}: output dtype {dtype_name(out.dtype)}"
+                                   f", expected {case[0]} ({describe(case)})")
+
+    examples(ctx, cases(ctx), body)
+
+
+@checks(*ids("DETERMINISTIC", PREFIXES))
+def check_deterministic(ctx: Context) -> None:
+    def body(case: tuple[Any, ...]) -> None:
+        arrays = inputs_for(ctx, case)
+        first = ctx.call(*arrays, rate=case[2], seed=case[4])
+        second = ctx.call(*arrays, rate=case[2], seed=case[4])
+        require_same("same seed", second, first,
+                     f"two calls with seed {case[4]} differ ({describe(case)})")
+
+    examples(ctx, cases(ctx), body)
+
+
+@checks(*ids("RATE-INVALID", PREFIXES))
+def check_rate_invalid(ctx: Context) -> None:
+    x = np.ones((2, 4, 4), dtype=as_dtype(ctx.stat_dtype))
+    arrays: tuple[np.ndarray, ...] = (x,) if ctx.target.op != "dropconnect" else (
+        np.ones((2, 4), np.float32), np.ones((3, 4), np.float32), np.ones(3, np.float32))
+    if ctx.target.op == "dropconnect":
+        arrays = tuple(a.astype(as_dtype(ctx.stat_dtype)) for a in arrays)
+    elif unit_geometry(ctx)[0] is not None:
+        arrays = (np.ones((2,) * min_rank(ctx), dtype=as_dtype(ctx.stat_dtype)),)
+    accepted = []
+    for rate in (-0.1, 1.5, float("nan"), -1e-12, 1.0 + 1e-9):
+        try:
+            ctx.call_raw(*arrays, rate=rate, seed=ctx.seed())
+        except Exception:
+            continue
+        accepted.append(rate)
+    if accepted:
+        raise CheckFailure(f"rates {accepted} were accepted without an error")
+
+
+@checks(*ids("INDEPENDENT-SEEDS", PREFIXES))
+def check_independent_seeds(ctx: Context) -> StatResult:
+    bits = (0, 1, 13, 30)
+    alpha = ctx.split(len(bits))
+    results = []
+    for bit in bits:
+        seed = ctx.seed()
+        other = seed ^ (1 << bit)
+        first, second = seed_pair_masks(ctx, seed, other)
+        results.append(st_.contingency_2x2(first, second, alpha=alpha, power=ctx.power,
+                                           seeds=(seed, other), rate=0.5))
+    return verdict(results, "masks of seeds one bit apart are dependent")
+
+
+def seed_pair_masks(ctx: Context, seed: int, other: int) -> tuple[np.ndarray, np.ndarray]:
+    n = 1 << 18
+    if ctx.target.op == "dropconnect":
+        first = decoded_masks(ctx, 0.5, n, seed=seed)[0]
+        second = decoded_masks(ctx, 0.5, n, seed=other)[0]
+        return first, second
+    shape = stat_shape(ctx, n)
+    x = np.ones(shape, dtype=as_dtype(ctx.stat_dtype))
+    ys = [ctx.call(x, rate=0.5, seed=s) for s in (seed, other)]
+    if ctx.target.op == "gaussian_dropout":
+        return ys[0] > 1, ys[1] > 1
+    shared = shared_of(ctx, len(shape))
+    return (compact(keep_mask(ctx, ys[0], 0.5), shared),
+            compact(keep_mask(ctx, ys[1], 0.5), shared))
+
+
+def verdict(results: list[StatResult], what: str) -> StatResult:
+    worst = st_.combine(results)
+    failed = [r for r in results if not r.passed]
+    if failed:
+        raise CheckFailure(f"{what}:\n" + "\n".join(r.describe() for r in failed), worst)
+    return worst
+
+
+# ---------------------------------------------------------------- masked unit ops ----
+
+def scale(ctx: Context, rate: float) -> float:
+    return scale_for(rate, ctx.options.get("scaling", "inverted"))
+
+
+def allowed_kept(x: np.ndarray, rate: float, s: float) -> list[np.ndarray]:
+    """The roundings of x·s the VALUES clause accepts."""
+    d = x.dtype.type
+    wide = x.astype(np.float64)
+    with np.errstate(over="ignore"):
+        return [(wide * s).astype(x.dtype), x * d(s), (wide / np.float64(d(1.0 - rate)))
+                .astype(x.dtype) if rate < 1 else x * d(s)]
+
+
+@checks(*ids("VALUES", {"dropout": "DROPOUT", "drop_path": "DROPPATH"}))
+def check_values(ctx: Context) -> None:
+    def body(case: tuple[Any, ...]) -> None:
+        (x,) = inputs_for(ctx, case)
+        rate, seed = case[2], case[4]
+        y = ctx.call(x, rate=rate, seed=seed)
+        if y.shape != x.shape:
+            raise CheckFailure(f"output shape {y.shape} differs from {x.shape}")
+        y = y.astype(x.dtype)
+        ok = y == 0
+        for kept in allowed_kept(x, rate, scale(ctx, rate)):
+            ok |= y == kept
+        if not ok.all():
+            idx = tuple(int(i[0]) for i in np.nonzero(~ok))
+            raise CheckFailure(
+                f"output {y[idx]!r} at {idx} is neither 0 nor x·s for x={x[idx]!r}, "
+                f"s={scale(ctx, rate)!r} ({describe(case)})")
+
+    examples(ctx, unit_cases(ctx), body)
+
+
+@checks(*ids("INFERENCE-IDENTITY", UNIT_OPS))
+def check_inference_identity(ctx: Context) -> None:
+    def body(case: tuple[Any, ...]) -> None:
+        (x,) = inputs_for(ctx, case)
+        y = ctx.call(x, rate=case[2], training=False, seed=case[4])
+        require_same("training=False", y, x,
+                     f"output is not the input ({describe(case)})")
+
+    examples(ctx, unit_cases(ctx), body)
+
+
+@checks(*ids("INFERENCE-CLASSIC", {"dropout": "DROPOUT", "drop_path": "DROPPATH"}))
+def check_inference_classic(ctx: Context) -> None:
+    def body(case: tuple[Any, ...]) -> None:
+        (x,) = inputs_for(ctx, case)
+        rate = case[2]
+        y = ctx.call(x, rate=rate, training=False, seed=case[4]).astype(x.dtype)
+        keep = 1.0 - rate
+        ok = np.zeros(x.shape, bool)
+        for want in ((x.astype(np.float64) * keep).astype(x.dtype), x * x.dtype.type(keep)):
+            ok |= y == want
+        if not ok.all():
+            raise CheckFailure(f"training=False output is not x·(1 − rate): "
+                               f"{_first_mismatch(y, x * x.dtype.type(keep))} "
+                               f"({describe(case)})")
+
+    examples(ctx, unit_cases(ctx), body)
+
+
+@checks(*ids("RATE-ZERO", UNIT_OPS))
+def check_rate_zero(ctx: Context) -> None:
+    def body(case: tuple[Any, ...]) -> None:
+        (x,) = inputs_for(ctx, case)
+        y = ctx.call(x, rate=0.0, seed=case[4])
+        require_same("rate 0", y, x, f"training output differs from the input "
+                     f"({case_text(case[0], case[1], 0.0, case[4])})")
+
+    examples(ctx, unit_cases(ctx), body)
+
+
+@checks(*ids("RATE-ONE-ZEROS", MASK_OPS))
+def check_rate_one_zeros(ctx: Context) -> None:
+    def body(case: tuple[Any, ...]) -> None:
+        (x,) = inputs_for(ctx, case)
+        y = ctx.call(x, rate=1.0, seed=case[4])
+        require_same("rate 1", y, np.zeros_like(x), "training output is not all zeros")
+
+    examples(ctx, unit_cases(ctx), body)
+
+
+@checks(*ids("RATE-ONE-ERROR", MASK_OPS), "GAUSSIAN-RATE-ONE", "DROPCONNECT-RATE-ONE-ERROR")
+def check_rate_one_error(ctx: Context) -> None:
+    arrays = (inputs_for(ctx, (ctx.stat_dtype, (3, 4, 5), 1.0, 7, 0))
+              if ctx.target.op == "dropconnect" else
+              (np.ones((3,) * max(min_rank(ctx), 2), as_dtype(ctx.stat_dtype)),))
+    try:
+        out = ctx.call_raw(*arrays, rate=1.0, seed=ctx.seed())
+    except Exception:
+        return
+    raise CheckFailure(f"rate 1 was accepted in training (returned {type(out).__name__})")
+
+
+@checks(*ids("RATE", {"dropout": "DROPOUT", "drop_path": "DROPPATH", "alpha_dropout": "ALPHA"}))
+def check_rate(ctx: Context) -> StatResult:
+    rates = (0.001, 0.1, 0.5, 0.99)
+    alpha = ctx.split(len(rates))
+    results = []
+    for rate in rates:
+        n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
+        dropped = total = 0
+        for keep in unit_masks(ctx, rate, n):
+            dropped += int(keep.size - np.count_nonzero(keep))
+            total += keep.size
+        results.append(st_.binomial(dropped, total, rate, alpha=alpha, power=ctx.power,
+                                    rate=rate))
+    return verdict(results, "the drop rate is off")
+
+
+def _multiplier_moments(ctx: Context, rate: float) -> tuple[float, float, float]:
+    """Mean, variance and fourth central moment of the two-point multiplier m·s."""
+    s, keep = scale(ctx, rate), 1.0 - rate
+    mean, var = dropout_moments(rate, ctx.options.get("scaling", "inverted"))
+    m4 = keep * (s - mean) ** 4 + rate * mean**4
+    return mean, var, m4
+
+
+def signed_stat_inputs(ctx: Context, n: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Inputs with values ±0.5, ±1, ±1.5, ±2 (exact in every dtype) for moment checks."""
+    shape = stat_shape(ctx, min(n, CHUNK_ELEMENTS))
+    got = 0
+    while got < n:
+        x = rng.choice(np.array([-2, -1.5, -1, -0.5, 0.5, 1, 1.5, 2]), size=shape)
+        yield x.astype(as_dtype(ctx.stat_dtype))
+        got += math.prod(shape)
+
+
+@checks("DROPOUT-UNBIASED", "DROPPATH-UNBIASED")
+def check_unbiased(ctx: Context) -> StatResult:
+    rates = (0.1, 0.5, 0.9)
+    alpha = ctx.split(len(rates))
+    results = []
+    for rate in rates:
+        mean, var, _ = _multiplier_moments(ctx, rate)
+        n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
+        total, count, groups = 0.0, 0, 1
+        for x in signed_stat_inputs(ctx, n, ctx.rng):
+            y = ctx.call(x, rate=rate).astype(np.float64)
+            groups = math.prod(x.shape[a] for a in shared_of(ctx, x.ndim))
+            total += float((y / x.astype(np.float64) - mean).sum())
+            count += x.size
+        # Values sharing a mask move together: the sum's variance is groups² per mask value.
+        results.append(st_.z_mean(total, 0.0, var * count * groups, count // groups,
+                                  alpha=alpha, power=ctx.power, rate=rate,
+                                  expected_multiplier=mean))
+    return verdict(results, "E[y] differs from the inference output")
+
+
+@checks("DROPOUT-VARIANCE", "DROPPATH-VARIANCE")
+def check_variance(ctx: Context) -> StatResult:
+    rates = (0.1, 0.3, 0.9)
+    alpha = ctx.split(len(rates))
+    results = []
+    for rate in rates:
+        mean, var, m4 = _multiplier_moments(ctx, rate)
+        n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
+        total, count, groups = 0.0, 0, 1
+        for x in signed_stat_inputs(ctx, n, ctx.rng):
+            y = ctx.call(x, rate=rate).astype(np.float64)
+            groups = math.prod(x.shape[a] for a in shared_of(ctx, x.ndim))
+            dev = y / x.astype(np.float64) - mean
+            total += float((dev * dev - var).sum())
+            count += x.size
+        results.append(st_.z_mean(total, 0.0, (m4 - var * var) * count * groups,
+                                  count // groups, alpha=alpha, power=ctx.power, rate=rate,
+                                  expected_variance=var))
+    return verdict(results, "Var[y] differs from x²·s²·rate·(1 − rate)")
+
+
+@checks(*ids("INDEPENDENT-CALLS", {"dropout": "DROPOUT", "drop_path": "DROPPATH"}))
+def check_independent_calls(ctx: Context) -> StatResult:
+    k, rate = 24, 0.5
+    shape = stat_shape(ctx, 1 << 15)
+    counts: np.ndarray | None = None
+    for keep in unit_masks(ctx, rate, k * (1 << 15), shape=shape):
+        dropped = (~keep).astype(np.int64)
+        counts = dropped if counts is None else counts + dropped
+    assert counts is not None
+    res = st_.binomial_counts_gof(counts, k, rate, alpha=ctx.alpha, power=ctx.power)
+    return verdict([res], "drop counts over k calls are not Binomial(k, rate)")
+
+
+def pair_masks(mask: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbouring pairs (even, odd) along ``axis``, trimmed to an even length."""
+    n = mask.shape[axis] // 2 * 2
+    even = np.take(mask, np.arange(0, n, 2), axis=axis)
+    odd = np.take(mask, np.arange(1, n, 2), axis=axis)
+    return even, odd
+
+
+@checks(*ids("INDEPENDENT-AXES", MASK_OPS))
+def check_independent_axes(ctx: Context) -> StatResult:
+    rate = 0.5
+    shape = stat_shape(ctx, 1 << 20)
+    free = [a for a in range(len(shape)) if a not in shared_of(ctx, len(shape))]
+    alpha = ctx.split(len(free))
+    results = []
+    masks = list(unit_masks(ctx, rate, 1 << 20, shape=shape))
+    for axis in free:
+        pairs = [pair_masks(m, axis) for m in masks]
+        a = np.concatenate([p[0].ravel() for p in pairs])
+        b = np.concatenate([p[1].ravel() for p in pairs])
+        results.append(st_.contingency_2x2(a, b, alpha=alpha, power=ctx.power, axis=axis,
+                                           shape=shape, rate=rate))
+    return verdict(results, "neighbouring mask values along a non-shared axis are dependent")
+
+
+@checks("DROPOUT-INDEPENDENT-ELEMENTS")
+def check_independent_elements(ctx: Context) -> StatResult:
+    masks = [m.ravel() for m in unit_masks(ctx, 0.5, 1 << 20)]
+    flat = np.concatenate([m[: m.size // 2 * 2] for m in masks])
+    res = st_.contingency_2x2(flat[0::2], flat[1::2], alpha=ctx.alpha, power=ctx.power,
+                              rate=0.5, pairs="(2i, 2i+1) in memory order")
+    return verdict([res], "neighbouring mask values in memory order are dependent")
+
+
+@checks("DROPOUT-NO-PERIOD")
+def check_no_period(ctx: Context) -> StatResult:
+    n = 1 << 20
+    shape = stat_shape(ctx, n)
+    mask = next(unit_masks(ctx, 0.5, n, shape=shape)).ravel()
+    res = st_.no_period(mask, alpha=ctx.alpha, power=ctx.power, shape=shape)
+    return verdict([res], "the mask repeats itself")
+
+
+@checks("DROPOUT-SHARED-CONSTANT", "ALPHA-SHARED-CONSTANT", "DROPPATH-PER-EXAMPLE")
+def check_shared_constant(ctx: Context) -> None:
+    def body(case: tuple[Any, ...]) -> None:
+        dtype, shape, rate, _, seed = case
+        x = np.ones(shape, dtype=as_dtype(dtype))
+        y = ctx.call(x, rate=rate, seed=seed)
+        if y.shape != x.shape:
+            raise CheckFailure(f"output shape {y.shape} differs from {x.shape}")
+        keep = keep_mask(ctx, y, rate)
+        shared = shared_of(ctx, len(shape))
+        if not shared:
+            return
+        if not np.array_equal(keep.all(axis=shared), keep.any(axis=shared)):
+            raise CheckFailure(f"the mask varies along shared axes {shared} "
+                               f"({case_text(dtype, shape, rate, seed)})")
+
+    examples(ctx, unit_cases(ctx, gen.rates(0.2, 0.8), min_side=2), body)
+
+
+def nan_inf_input(x: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    special = rng.random(x.shape)
+    out = x.copy()
+    out[special < 0.3] = np.nan
+    out[(special >= 0.3) & (special < 0.5)] = np.inf
+    out[(special >= 0.5) & (special < 0.6)] = -np.inf
+    return out
+
+
+@checks(*ids("DROPPED-SELECT", {"dropout": "DROPOUT", "drop_path": "DROPPATH"}),
+        *ids("DROPPED-MULTIPLY", {"dropout": "DROPOUT", "drop_path": "DROPPATH"}))
+def check_dropped_nonfinite(ctx: Context) -> None:
+    select = ctx.clause.id.endswith("SELECT")
+
+    def body(case: tuple[Any, ...]) -> None:
+        dtype, shape, rate, data_seed, seed = case
+        ones = np.ones(shape, dtype=as_dtype(dtype))
+        keep = ctx.call(ones, rate=rate, seed=seed) != 0
+        x = nan_inf_input(gen.values(data_seed, shape, dtype), data_seed)
+        y = ctx.call(x, rate=rate, seed=seed).astype(np.float64)
+        xd = x.astype(np.float64)
+        finite = np.isfinite(xd)
+        if select:
+            bad = ~keep & (y != 0)
+            what = "a dropped slot is not exactly 0"
+        else:
+            bad = ~keep & ((finite & (y != 0)) | (~finite & ~np.isnan(y)))
+            what = "a dropped slot is not x·0"
+        kept_bad = keep & ~finite & ~((np.isnan(xd) & np.isnan(y)) | (y == xd))
+        bad |= kept_bad
+        if bad.any():
+            idx = tuple(int(i[0]) for i in np.nonzero(bad))
+            raise CheckFailure(f"{what if not kept_bad[idx] else 'a kept NaN/inf changed'}: "
+                               f"x={xd[idx]!r} gave y={y[idx]!r} at {idx} "
+                               f"({case_text(dtype, shape, rate, seed)})")
+
+    examples(ctx, unit_cases(ctx, gen.rates(0.2, 0.8), min_side=2), body)
+
+
+def need_vjp(ctx: Context, f: Callable[[Any], Any], x: np.ndarray,
+             cot: np.ndarray) -> np.ndarray:
+    grad = ctx.backend.vjp(f, x, cot, ctx.config.device)
+    if grad is None:
+        raise NotApplicable(f"{ctx.backend.name} has no automatic differentiation")
+    return grad.astype(np.float64)
+
+
+def close(got: np.ndarray, want: np.ndarray, dtype: str, ulps: float = 8.0) -> bool:
+    tol = ulps * eps(dtype) * (np.abs(want) + 1e-30) + 1e-30
+    return bool(np.all(np.abs(got - want) <= tol))
+
+
+@checks("DROPOUT-GRADIENT", "DROPPATH-GRADIENT", "ALPHA-GRADIENT", "GAUSSIAN-GRADIENT")
+def check_gradient(ctx: Context) -> None:
+    def body(case: tuple[Any, ...]) -> None:
+        dtype, shape, rate, data_seed, seed = case
+        x = gen.values(data_seed, shape, dtype, signed=False)
+        cot = gen.values(data_seed + 1, shape, dtype)
+        op = ctx.target.op
+        y = ctx.call(x, rate=rate, seed=seed).astype(np.float64)
+        xd = x.astype(np.float64)
+        if op == "gaussian_dropout":
+            factor = y / xd
+        elif op == "alpha_dropout":
+            a, b = alpha_constants(rate)
+            kept = np.abs(y - (a * xd + b)) < np.abs(y - (a * ALPHA_PRIME + b))
+            factor = np.where(kept, a, 0.0)
+        else:
+            factor = np.where(y != 0, scale(ctx, rate), 0.0)
+        want = cot.astype(np.float64) * factor
+
+        def f(xa: Any) -> Any:
+            return ctx.target.fn(xa, rate, training=True, seed=seed)
+
+        got = need_vjp(ctx, f, x, cot)
+        ulps = 64.0 if op == "gaussian_dropout" else 8.0
+        if not close(got, want, dtype if dtype != "float64" else "float32", ulps):
+            raise CheckFailure(f"gradient is not the forward mask times its scale: "
+                               f"{_first_mismatch(got, want)} ({describe(case)})")
+
+    wide = tuple(d for d in ctx.dtypes if d in ("float32", "float64"))
+    if not wide:
+        raise NotApplicable("the gradient check runs in float32 or float64, which the target "
+                            "lacks")
+    examples(ctx, st.tuples(gen.dtypes(wide), case_shapes(ctx), gen.rates(0.05, 0.95),
+                            gen.data_seeds(), st.integers(0, 2**31 - 1)), body)
+
+
+# ---------------------------------------------------------------- alpha dropout ----
+
+@checks("ALPHA-VALUES")
+def check_alpha_values(ctx: Context) -> None:
+    def body(case: tuple[Any, ...]) -> None:
+        dtype, shape, rate, data_seed, seed = case
+        x = gen.values(data_seed, shape, dtype, low=0.0, high=1.0)
+        y = ctx.call(x, rate=rate, seed=seed).astype(np.float64)
+        a, b = alpha_constants(rate)
+        kept = a * x.astype(np.float64) + b
+        dropped = a * ALPHA_PRIME + b
+        tol = 4.0 * eps(dtype) * (np.abs(a * x.astype(np.float64)) + abs(b)
+                                  + abs(a * ALPHA_PRIME)) + 1e-12
+        ok = (np.abs(y - kept) <= tol) | (np.abs(y - dropped) <= tol)
+        if y.shape != x.shape or not ok.all():
+            idx = tuple(int(i[0]) for i in np.nonzero(~ok)) if y.shape == x.shape else ()
+            raise CheckFailure(
+                f"output {y[idx] if idx else y.shape!r} is neither a·x + b = "
+                f"{kept[idx] if idx else ''!r} nor a·α′ + b = {dropped!r} "
+                f"({case_text(dtype, shape, rate, seed)})")
+
+    examples(ctx, unit_cases(ctx, gen.rates(0.001, 0.99)), body)
+
+
+def alpha_group_sums(ctx: Context, rate: float, n: int) -> tuple[float, float, int, int]:
+    """Σy and Σ(y² − 1) over n standard-normal inputs, and the number of mask groups."""
+    total = total_sq = 0.0
+    count = groups_seen = 0
+    shape = stat_shape(ctx, min(n, CHUNK_ELEMENTS))
+    g = math.prod(shape[a] for a in shared_of(ctx, len(shape)))
+    while count < n:
+        x = ctx.rng.standard_normal(shape).astype(as_dtype(ctx.stat_dtype))
+        y = ctx.call(x, rate=rate).astype(np.float64)
+        total += float(y.sum())
+        total_sq += float((y * y - 1.0).sum())
+        count += y.size
+        groups_seen += y.size // g
+    return total, total_sq, groups_seen, g
+
+
+def alpha_group_variances(rate: float, g: int) -> tuple[float, float]:
+    """Variance of one group's Σy and Σy² − g, for a group of g values sharing one mask value.
+
+    y = a·(k·x + (1 − k)·α′) + b with k ~ Bernoulli(keep) shared in the group and x ~ N(0, 1).
+    """
+    a, b = alpha_constants(rate)
+    keep = 1.0 - rate
+    var_sum = a * a * (keep * g + g * g * ALPHA_PRIME**2 * keep * rate)
+    e1 = a * a + b * b                            # E[(a·x + b)²]
+    e2 = 3 * a**4 + 6 * a * a * b * b + b**4      # E[(a·x + b)⁴]
+    c2 = (a * ALPHA_PRIME + b) ** 2
+    var_sq = keep * g * (e2 - e1 * e1) + g * g * keep * rate * (e1 - c2) ** 2
+    return var_sum, var_sq
+
+
+@checks("ALPHA-MEAN", "ALPHA-VARIANCE")
+def check_alpha_moments(ctx: Context) -> StatResult:
+    rates = (0.05, 0.2, 0.5)
+    alpha = ctx.split(len(rates))
+    mean_clause = ctx.clause.id == "ALPHA-MEAN"
+    results = []
+    for rate in rates:
+        total, total_sq, groups, g = alpha_group_sums(ctx, rate, 1 << 20)
+        var_sum, var_sq = alpha_group_variances(rate, g)
+        if mean_clause:
+            results.append(st_.z_mean(total, 0.0, var_sum * groups, groups, alpha=alpha,
+                                      power=ctx.power, rate=rate, expected_mean=0.0))
+        else:
+            results.append(st_.z_mean(total_sq, 0.0, var_sq * groups, groups, alpha=alpha,
+                                      power=ctx.power, rate=rate, expected_variance=1.0))
+    return verdict(results, "alpha dropout does not keep mean 0" if mean_clause
+                   else "alpha dropout does not keep variance 1")
+
+
+# ---------------------------------------------------------------- gaussian dropout ----
+
+def gaussian_noise(ctx: Context, rate: float, n: int) -> np.ndarray:
+    shape = stat_shape(ctx, min(n, CHUNK_ELEMENTS))
+    x = np.ones(shape, dtype=as_dtype(ctx.stat_dtype))
+    parts = []
+    got = 0
+    while got < n:
+        parts.append(ctx.call(x, rate=rate).astype(np.float64).ravel())
+        got += parts[-1].size
+    return np.concatenate(parts)
+
+
+@checks("GAUSSIAN-MEAN", "GAUSSIAN-VARIANCE", "GAUSSIAN-DISTRIBUTION")
+def check_gaussian(ctx: Context) -> StatResult:
+    rates = (0.1, 0.5, 0.8)
+    alpha = ctx.split(len(rates))
+    results = []
+    for rate in rates:
+        sigma = gaussian_std(rate)
+        z = (gaussian_noise(ctx, rate, 1 << 20) - 1.0) / sigma
+        if ctx.clause.id == "GAUSSIAN-MEAN":
+            results.append(st_.z_mean(float(z.sum()), 0.0, float(z.size), z.size, alpha=alpha,
+                                      power=ctx.power, rate=rate, std=sigma))
+        elif ctx.clause.id == "GAUSSIAN-VARIANCE":
+            results.append(st_.chi2_variance(float((z * z).sum()), z.size, alpha=alpha,
+                                             power=ctx.power, rate=rate, std=sigma))
+        else:
+            results.append(st_.ks_normal(z, alpha=alpha, power=ctx.power, rate=rate,
+                                         std=sigma))
+    return verdict(results, f"the noise y/x is not N(1, rate/(1 − rate)) "
+                   f"({ctx.clause.id.rsplit('-', 1)[1].lower()})")
+
+
+@checks("GAUSSIAN-INDEPENDENT-ELEMENTS")
+def check_gaussian_independence(ctx: Context) -> StatResult:
+    noise = gaussian_noise(ctx, 0.5, 1 << 20)
+    above = noise > 1.0
+    flat = above[: above.size // 2 * 2]
+    res = st_.contingency_2x2(flat[0::2], flat[1::2], alpha=ctx.alpha, power=ctx.power,
+                              pairs="signs of neighbouring noise values")
+    return verdict([res], "neighbouring noise values are dependent")
+
+
+# ---------------------------------------------------------------- dropconnect ----
+
+def dc_activation(ctx: Context, u: np.ndarray) -> np.ndarray:
+    if ctx.options.get("activation") == "relu":
+        out: np.ndarray = np.maximum(u, 0.0)
+        return out
+    return u
+
+
+def decoder_layer(ctx: Context, batch: int, n_out: int, n_in: int, dtype: str
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x = 1, W[o, j] = 2^j and a bias of 2^n_in (masked bias) or 0 (unmasked)."""
+    d = as_dtype(dtype)
+    x = np.ones((batch, n_in), dtype=d)
+    w = np.broadcast_to(2.0 ** np.arange(n_in), (n_out, n_in)).astype(d)
+    bias_value = 2.0**n_in if ctx.options.get("mask_bias", True) else 0.0
+    return x, w, np.full(n_out, bias_value, dtype=d)
+
+
+def decode(ctx: Context, y: np.ndarray, rate: float, n_in: int
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Weight masks (batch, out, in) and bias masks (batch, out) from a decoder call."""
+    s = scale(ctx, rate)
+    v = y.astype(np.float64) / s
+    bits = n_in + (1 if ctx.options.get("mask_bias", True) else 0)
+    r = np.round(v)
+    if not (np.all(np.abs(v - r) <= 1e-3 * np.maximum(1.0, np.abs(v)) + 0.25)
+            and np.all(r >= 0) and np.all(r < 2**bits)):
+        bad = tuple(int(i[0]) for i in np.nonzero(~((np.abs(v - r) <= 0.25) & (r >= 0)
+                                                   & (r < 2**bits))))
+        raise CheckFailure(
+            f"the output {y[bad] if bad else y!r} at {bad} is not s·x·(M ⊙ W)ᵀ (+ masked bias) "
+            f"for any 0/1 mask M, with s={s!r}, x = 1 and W[o, j] = 2^j")
+    ints = r.astype(np.int64)
+    weight = ((ints[..., None] >> np.arange(n_in)) & 1).astype(bool)
+    bias = ((ints >> n_in) & 1).astype(bool)
+    return weight, bias
+
+
+def decoded_masks(ctx: Context, rate: float, bits: int, *, seed: int | None = None,
+                  n_in: int = 16, batch: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Weight masks (calls·batch, out, in) and bias masks with about ``bits`` weight bits."""
+    per_example = ctx.options.get("masks") == "per_example"
+    if batch is None:
+        batch = 256 if per_example else 1
+    n_out = gen_even(min(bits, CHUNK_ELEMENTS) / (batch * n_in))
+    x, w, b = decoder_layer(ctx, batch, n_out, n_in, "float32" if "float32" in ctx.dtypes
+                            else ctx.stat_dtype)
+    weights, biases = [], []
+    got = 0
+    while got < bits:
+        y = ctx.call(x, w, b, rate=rate, seed=seed)
+        if y.shape != (batch, n_out):
+            raise CheckFailure(f"output shape {y.shape}, expected {(batch, n_out)}")
+        m, mb = decode(ctx, y, rate, n_in)
+        weights.append(m)
+        biases.append(mb)
+        got += m.size
+        if seed is not None:
+            break
+    return np.concatenate(weights), np.concatenate(biases)
+
+
+@checks("DROPCONNECT-SHAPE-MISMATCH")
+def check_dc_shape_mismatch(ctx: Context) -> None:
+    d = as_dtype(ctx.stat_dtype)
+    x, w, b = np.ones((2, 4), d), np.ones((3, 4), d), np.ones(3, d)
+    accepted = []
+    for label, args in (("weight (3, 5) for x (2, 4)", (x, np.ones((3, 5), d), b)),
+                        ("bias (4,) for weight (3, 4)", (x, w, np.ones(4, d)))):
+        try:
+            ctx.call_raw(*args, rate=0.5, seed=ctx.seed())
+        except Exception:
+            continue
+        accepted.append(label)
+    if accepted:
+        raise CheckFailure(f"mismatched shapes were accepted: {'; '.join(accepted)}")
+
+
+@checks("DROPCONNECT-VALUES")
+def check_dc_values(ctx: Context) -> None:
+    def body(case: tuple[Any, ...]) -> None:
+        dtype, (batch, n_out), rate, _, seed = case
+        n_in = 16 if dtype in ("float32", "float64") else 4
+        x, w, b = decoder_layer(ctx, batch, n_out, n_in, dtype)
+        y = ctx.call(x, w, b, rate=rate, seed=seed)
+        m, mb = decode(ctx, y, rate, n_in)
+        pre = (m * w.astype(np.float64)).sum(-1) + mb * b.astype(np.float64)
+        want = dc_activation(ctx, pre * scale(ctx, rate))
+        if not close(y.astype(np.float64), want, dtype, 4.0):
+            raise CheckFailure(f"output differs from a(s·x·(M ⊙ W)ᵀ + b′) for the decoded M: "
+                               f"{_first_mismatch(y, want)} "
+                               f"({case_text(dtype, (batch, n_out), rate, seed)})")
+
+    dims = st.tuples(st.integers(1, 6), st.integers(1, 8))
+    examples(ctx, st.tuples(gen.dtypes(ctx.dtypes), dims, gen.rates(0.01, 0.99),
+                            gen.data_seeds(), st.integers(0, 2**31 - 1)), body)
+
+
+@checks("DROPCONNECT-RATE")
+def check_dc_rate(ctx: Context) -> StatResult:
+    rates = (0.001, 0.1, 0.5, 0.99)
+    alpha = ctx.split(len(rates))
+    results = []
+    for rate in rates:
+        n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
+        m, _ = decoded_masks(ctx, rate, n)
+        results.append(st_.binomial(int(m.size - np.count_nonzero(m)), m.size, rate,
+                                    alpha=alpha, power=ctx.power, rate=rate))
+    return verdict(results, "the weight drop rate is off")
+
+
+@checks("DROPCONNECT-BIAS-MASKED")
+def check_dc_bias_masked(ctx: Context) -> StatResult:
+    rates = (0.1, 0.5)
+    alpha = ctx.split(len(rates))
+    results = []
+    for rate in rates:
+        n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
+        per_example = ctx.options.get("masks") == "per_example"
+        _, mb = decoded_masks(ctx, rate, n, n_in=1, batch=1024 if per_example else 1)
+        results.append(st_.binomial(int(mb.size - np.count_nonzero(mb)), mb.size, rate,
+                                    alpha=alpha, power=ctx.power, rate=rate))
+    return verdict(results, "the bias drop rate is off")
+
+
+@checks("DROPCONNECT-PER-CONNECTION")
+def check_dc_per_connection(ctx: Context) -> StatResult:
+    m, _ = decoded_masks(ctx, 0.5, 1 << 21)
+    alpha = ctx.split(2)
+    results = []
+    for axis, label in ((1, "connections into one input's column (dropped input unit)"),
+                        (2, "connections of one output's row (dropped output unit)")):
+        a, b = pair_masks(m, axis)
+        results.append(st_.contingency_2x2(a, b, alpha=alpha, power=ctx.power, pairs=label))
+    return verdict(results, "mask values of different connections are dependent: this "
+                   "looks like dropout of units, not DropConnect")
+
+
+@checks("DROPCONNECT-PER-EXAMPLE")
+def check_dc_per_example(ctx: Context) -> StatResult:
+    m, _ = decoded_masks(ctx, 0.5, 1 << 21)
+    a, b = pair_masks(m, 0)
+    res = st_.contingency_2x2(a, b, alpha=ctx.alpha, power=ctx.power,
+                              pairs="the same connection in neighbouring examples")
+    return verdict([res], "examples in a batch share weight masks")
+
+
+@checks("DROPCONNECT-PER-BATCH")
+def check_dc_per_batch(ctx: Context) -> None:
+    def body(case: tuple[Any, ...]) -> None:
+        (batch, n_out), rate, seed = case
+        x, w, b = decoder_layer(ctx, batch, n_out, 16, ctx.stat_dtype)
+        m, mb = decode(ctx, ctx.call(x, w, b, rate=rate, seed=seed), rate, 16)
+        if not (np.all(m == m[:1]) and np.all(mb == mb[:1])):
+            raise CheckFailure(f"examples of one call see different weight masks "
+                               f"(batch={batch}, out={n_out}, rate={rate!r}, seed={seed})")
+
+    examples(ctx, st.tuples(st.tuples(st.integers(2, 8), st.integers(1, 8)),
+                            gen.rates(0.1, 0.9), st.integers(0, 2**31 - 1)), body)
+
+
+def positive_layer(ctx: Context, batch: int, n_out: int, n_in: int, dtype: str
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    d = as_dtype(dtype)
+    return (ctx.rng.uniform(0.5, 2.0, (batch, n_in)).astype(d),
+            ctx.rng.uniform(0.5, 2.0, (n_out, n_in)).astype(d),
+            ctx.rng.uniform(0.5, 2.0, n_out).astype(d))
+
+
+@checks("DROPCONNECT-UNBIASED")
+def check_dc_unbiased(ctx: Context) -> StatResult:
+    rates = (0.1, 0.5, 0.9)
+    alpha = ctx.split(len(rates))
+    per_example = ctx.options.get("masks") == "per_example"
+    batch, n_in = (64, 16) if per_example else (1, 16)
+    n_out = 4096
+    x, w, b = positive_layer(ctx, batch, n_out, n_in, ctx.stat_dtype)
+    results = []
+    for rate in rates:
+        mean, var = dropconnect_moments(x, w, b, rate,
+                                        scaling=ctx.options.get("scaling", "inverted"),
+                                        mask_bias=ctx.options.get("mask_bias", True))
+        total = 0.0
+        calls = 4 if per_example else 64
+        for _ in range(calls):
+            y = ctx.call(x, w, b, rate=rate).astype(np.float64)
+            total += float((y - mean).sum())
+        results.append(st_.z_mean(total, 0.0, float(var.sum()) * calls, mean.size * calls,
+                                  alpha=alpha, power=ctx.power, rate=rate))
+    return verdict(results, "E[pre-activation] differs from the inference mean")
+
+
+@checks("DROPCONNECT-BIAS-UNMASKED")
+def check_dc_bias_unmasked(ctx: Context) -> None:
+    def body(case: tuple[Any, ...]) -> None:
+        dtype, (batch, n_in, n_out), rate, _, seed = case
+        x, _, b = _layer_case(ctx, case)
+        w = np.zeros((n_out, n_in), dtype=as_dtype(dtype))
+        y = ctx.call(x, w, b, rate=rate, seed=seed)
+        want = dc_activation(ctx, np.broadcast_to(b.astype(np.float64), (batch, n_out)))
+        require_same("bias", y.astype(np.float64), want,
+                     f"with zero weights the output is not a(b) "
+                     f"({case_text(dtype, (batch, n_in, n_out), rate, seed)})")
+
+    examples(ctx, layer_cases(ctx, gen.rates(0.05, 0.95)), body)
+
+
+def dc_close(ctx: Context, got: np.ndarray, want: np.ndarray, x: np.ndarray, w: np.ndarray,
+             b: np.ndarray, dtype: str) -> bool:
+    """Within the rounding of a dot product: n_in + 2 ulps of Σ|terms|."""
+    mag = np.abs(x.astype(np.float64)) @ np.abs(w.astype(np.float64)).T + np.abs(
+        b.astype(np.float64))
+    tol = (x.shape[1] + 2) * eps(dtype) * mag * 2 + 1e-30
+    return bool(np.all(np.abs(got.astype(np.float64) - want) <= tol))
+
+
+@checks("DROPCONNECT-INFERENCE-MEAN", "DROPCONNECT-RATE-ZERO")
+def check_dc_deterministic_forms(ctx: Context) -> None:
+    inference = ctx.clause.id.endswith("INFERENCE-MEAN")
+
+    def body(case: tuple[Any, ...]) -> None:
+        dtype, _, rate, _, seed = case
+        x, w, b = _layer_case(ctx, case)
+        rate = rate if inference else 0.0
+        y = ctx.call(x, w, b, rate=rate, training=not inference, seed=seed)
+        s_inf = (1.0 - rate) * scale(ctx, rate) if inference else 1.0
+        bias = b.astype(np.float64) * (s_inf if ctx.options.get("mask_bias", True) else 1.0)
+        want = dc_activation(ctx, (x.astype(np.float64) @ w.astype(np.float64).T) * s_inf
+                             + bias)
+        if y.shape != want.shape or not dc_close(ctx, y, want, x, w, b, dtype):
+            what = "training=False" if inference else "rate 0"
+            raise CheckFailure(f"{what}: output differs from the expected layer: "
+                               f"{_first_mismatch(y, want) if y.shape == want.shape else y.shape}"
+                               f" ({case_text(dtype, x.shape, rate, seed)})")
+
+    examples(ctx, layer_cases(ctx), body)
+
+
+def mm_layer(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A layer with mixed signs and the exact E[a(u)], Var[a(u)] of moment matching."""
+    d = as_dtype(ctx.stat_dtype)
+    x = ctx.rng.uniform(-1, 1, (64, 32)).astype(d)
+    w = ctx.rng.uniform(-1, 1, (64, 32)).astype(d)
+    b = ctx.rng.uniform(-0.5, 0.5, 64).astype(d)
+    return x, w, b, *_mm_moments(ctx, x, w, b, 0.5)
+
+
+def _mm_moments(ctx: Context, x: np.ndarray, w: np.ndarray, b: np.ndarray, rate: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    mu, var = dropconnect_moments(x, w, b, rate, scaling=ctx.options.get("scaling", "inverted"),
+                                  mask_bias=ctx.options.get("mask_bias", True))
+    return gaussian_activation_moments(mu, np.sqrt(var), ctx.options.get("activation",
+                                                                         "identity"))
+
+
+@checks("DROPCONNECT-INFERENCE-MM-MEAN", "DROPCONNECT-INFERENCE-MM-SPREAD")
+def check_dc_moment_matching(ctx: Context) -> StatResult:
+    x, w, b, mean, var = mm_layer(ctx)
+    samples = int(ctx.options.get("samples", 1000))
+    y = np.concatenate([ctx.call(x, w, b, rate=0.5, training=False).astype(np.float64)
+                        for _ in range(8)])
+    mean, var = np.tile(mean, (8, 1)), np.tile(var, (8, 1))
+    live = var > 1e-12
+    z = (y[live] - mean[live]) / np.sqrt(var[live] / samples)
+    if ctx.clause.id.endswith("MM-MEAN"):
+        res = st_.z_mean(float(z.sum()), 0.0, float(z.size), z.size, alpha=ctx.alpha,
+                         power=ctx.power, samples=samples, rate=0.5)
+        return verdict([res], "moment-matching inference is biased: E[output] != E[a(u)]")
+    res = st_.chi2_variance(float((z * z).sum()), z.size, alpha=ctx.alpha, power=ctx.power,
+                            samples=samples, rate=0.5)
+    return verdict([res], "moment-matching inference does not average `samples` draws")
+
+
+@checks("DROPCONNECT-GRADIENT")
+def check_dc_gradient(ctx: Context) -> None:
+    def body(case: tuple[Any, ...]) -> None:
+        (batch, n_out), rate, data_seed, seed = case
+        n_in = 12
+        x, w, b = decoder_layer(ctx, batch, n_out, n_in, "float32")
+        m, _ = decode(ctx, ctx.call(x, w, b, rate=rate, seed=seed), rate, n_in)
+        cot = np.random.default_rng(data_seed).uniform(-1, 1, (batch, n_out)).astype(
+            np.float32)
+        want = scale(ctx, rate) * np.einsum("no,noi,oi->ni", cot.astype(np.float64), m,
+                                            w.astype(np.float64))
+        wt, bt = (ctx.backend.asarray(a, ctx.config.device) for a in (w, b))
+
+        def f(xa: Any) -> Any:
+            return ctx.target.fn(xa, wt, bt, rate, training=True, seed=seed)
+
+        got = need_vjp(ctx, f, x, cot)
+        tol = 1e-5 * (np.abs(cot.astype(np.float64)) @ w.astype(np.float64) + 1e-30)
+        if got.shape != want.shape or not np.all(np.abs(got - want) <= tol):
+            raise CheckFailure(f"gradient with respect to x does not use the forward masks: "
+                               f"{_first_mismatch(got, want) if got.shape == want.shape else ''}"
+                               f" (batch={batch}, out={n_out}, rate={rate!r}, seed={seed})")
+
+    if "float32" not in ctx.dtypes:
+        raise NotApplicable("the gradient check runs in float32, which the target lacks")
+    examples(ctx, st.tuples(st.tuples(st.integers(1, 4), st.integers(1, 6)),
+                            gen.rates(0.1, 0.9), gen.data_seeds(), st.integers(0, 2**31 - 1)),
+             body)
+
+
+@checks("DROPCONNECT-RATE-ONE-ZEROS")
+def check_dc_rate_one(ctx: Context) -> None:
+    def body(case: tuple[Any, ...]) -> None:
+        x, w, b = _layer_case(ctx, case)
+        y = ctx.call(x, w, b, rate=1.0, seed=case[4]).astype(np.float64)
+        bias = np.zeros_like(b, dtype=np.float64) if ctx.options.get("mask_bias", True) \
+            else b.astype(np.float64)
+        want = dc_activation(ctx, np.broadcast_to(bias, y.shape))
+        require_same("rate 1", y, want, "output is not a(b) (unmasked bias) or a(0) (masked)")
+
+    examples(ctx, layer_cases(ctx), body)

@@ -1,0 +1,336 @@
+"""Runs the checks of a target's clauses and records one :class:`ClauseResult` per clause.
+
+The engine is independent of pytest: the pytest plugin, :func:`dropspec.suite` and the
+project's own tests all call :func:`run_clause`. A check is a function of a :class:`Context`
+that returns its :class:`~dropspec.conformance.stats.StatResult` (or None for exact checks)
+and raises :class:`CheckFailure` or :class:`NotApplicable`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import traceback
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..adapters._backend import Backend, get_backend
+from ..dtypes import FLOAT_DTYPES, as_dtype, dtype_name
+from ..spec import CLAUSES, Clause, Level, get_op
+from ..target import Target
+from .stats import StatResult
+
+DEFAULT_SEED = 20131204  # fixed base seed: default runs are reproducible
+DEFAULT_ALPHA = 1e-6
+DEFAULT_POWER = 0.999
+#: Elements per target call in statistical checks; bounds the suite's memory per call.
+CHUNK_ELEMENTS = 1 << 21
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of a run.
+
+    Parameters
+    ----------
+    seed : int
+        Base seed; each check derives its own from it, the target's name and the clause id.
+    alpha : float
+        Significance level of each statistical clause check (Bonferroni-split inside it).
+    power : float
+        Power the sample sizes are chosen for.
+    device : str
+        Where framework arrays live (``cpu``, ``cuda``, ``gpu``).
+    examples : int
+        Hypothesis examples per exact clause.
+    """
+
+    seed: int = DEFAULT_SEED
+    alpha: float = DEFAULT_ALPHA
+    power: float = DEFAULT_POWER
+    device: str = "cpu"
+    examples: int = 20
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.alpha < 0.5:
+            raise ValueError(f"alpha must be in (0, 0.5), got {self.alpha}")
+        if not 0.5 <= self.power < 1.0:
+            raise ValueError(f"power must be in [0.5, 1), got {self.power}")
+        if self.examples < 1:
+            raise ValueError(f"examples must be at least 1, got {self.examples}")
+
+
+class CheckFailure(AssertionError):
+    """The target violates the clause; the message says how."""
+
+    def __init__(self, message: str, stat: StatResult | None = None) -> None:
+        super().__init__(message)
+        self.stat = stat
+
+
+class NotApplicable(Exception):
+    """The clause cannot be checked for this target (e.g. no autodiff)."""
+
+
+class TargetError(Exception):
+    """The target itself is unusable: wrong return type, bad declaration, import failure."""
+
+
+Outcome = str  # "passed", "failed", "skipped", "xfailed", "xpassed", "error"
+
+
+@dataclass(frozen=True)
+class ClauseResult:
+    """The verdict on one clause for one target."""
+
+    target: str
+    clause_id: str
+    level: str
+    kind: str
+    outcome: Outcome
+    message: str = ""
+    stat: StatResult | None = None
+    seed: int = DEFAULT_SEED
+    seconds: float = 0.0
+    target_seconds: float = 0.0
+
+    @property
+    def pvalue(self) -> float | None:
+        return None if self.stat is None else self.stat.pvalue
+
+    @property
+    def alpha(self) -> float | None:
+        return None if self.stat is None else self.stat.alpha
+
+    @property
+    def blocking(self) -> bool:
+        """A failed MUST clause (or an unusable target): what makes ``dropspec check`` exit 1."""
+        return self.outcome == "error" or (self.outcome == "failed" and self.level == "MUST")
+
+
+@dataclass
+class Context:
+    """What a check sees: the target, the clause, settings, and seeded helpers."""
+
+    target: Target
+    clause: Clause
+    backend: Backend
+    config: Config
+    check_seed: int
+    rng: np.random.Generator = field(init=False)
+    _seeds: np.random.Generator = field(init=False)
+    target_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        ss = np.random.SeedSequence(self.check_seed)
+        inputs, seeds = ss.spawn(2)
+        self.rng = np.random.default_rng(inputs)
+        self._seeds = np.random.default_rng(seeds)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.target.options)
+
+    @property
+    def alpha(self) -> float:
+        return self.config.alpha
+
+    @property
+    def power(self) -> float:
+        return self.config.power
+
+    def seed(self) -> int:
+        """A fresh seed for a target call, in [0, 2**31)."""
+        return int(self._seeds.integers(0, 2**31))
+
+    @property
+    def dtypes(self) -> tuple[str, ...]:
+        supported = [d for d in FLOAT_DTYPES if d in self.backend.supported_dtypes]
+        if self.target.dtypes is not None:
+            supported = [d for d in supported if d in self.target.dtypes]
+        if not supported:
+            raise TargetError(f"target {self.target.name!r} supports none of the float dtypes")
+        return tuple(supported)
+
+    @property
+    def stat_dtype(self) -> str:
+        """float32 where supported (precise enough, and fast), else the widest dtype."""
+        return "float32" if "float32" in self.dtypes else self.dtypes[-1]
+
+    def call_raw(self, *arrays: np.ndarray | None, rate: float, training: bool = True,
+                 seed: int | None = None) -> Any:
+        """Call the target on ``arrays`` converted to its framework; return what it returns."""
+        converted = [None if a is None else self.backend.asarray(a, self.config.device)
+                     for a in arrays]
+        start = time.perf_counter()
+        try:
+            return self.target.fn(*converted, rate, training=training,
+                                  seed=self.seed() if seed is None else seed)
+        finally:
+            self.target_seconds += time.perf_counter() - start
+
+    def call(self, *arrays: np.ndarray | None, rate: float, training: bool = True,
+             seed: int | None = None) -> np.ndarray:
+        """Call the target and return its output as a NumPy array, checking its type."""
+        out = self.call_raw(*arrays, rate=rate, training=training, seed=seed)
+        if not self.backend.is_array(out):
+            raise TargetError(
+                f"target {self.target.name!r} returned {type(out).__name__}, not a "
+                f"{self.backend.name} array; a {self.target.op} target returns the output array"
+            )
+        start = time.perf_counter()
+        try:
+            return self.backend.to_numpy(out)
+        finally:
+            self.target_seconds += time.perf_counter() - start
+
+    def split(self, parts: int) -> float:
+        """The significance level of each of ``parts`` sub-tests (Bonferroni)."""
+        return self.alpha / parts
+
+
+Check = Callable[[Context], StatResult | None]
+
+#: clause id -> the function that checks it. Filled by :mod:`dropspec.conformance.checks`.
+CHECKS: dict[str, Check] = {}
+
+
+def checks(*clause_ids: str) -> Callable[[Check], Check]:
+    """Register a check for the clauses ``clause_ids`` (each must exist in the spec)."""
+
+    def wrap(fn: Check) -> Check:
+        for cid in clause_ids:
+            if cid not in CLAUSES:
+                raise LookupError(f"check {fn.__name__} names unknown clause {cid!r}")
+            if cid in CHECKS:
+                raise LookupError(f"clause {cid} has two checks: {CHECKS[cid].__name__}, "
+                                  f"{fn.__name__}")
+            CHECKS[cid] = fn
+        return fn
+
+    return wrap
+
+
+def registry() -> dict[str, Check]:
+    """Every check, after verifying that each clause has exactly one (import-time errors)."""
+    from . import checks as _checks  # noqa: F401  (registers the checks)
+
+    missing = sorted(set(CLAUSES) - set(CHECKS))
+    if missing:
+        raise LookupError(f"clauses without a check: {', '.join(missing)}")
+    return CHECKS
+
+
+def check_seed(base: int, target: str, clause_id: str) -> int:
+    """The seed of one check: independent of test order, stable across runs."""
+    words = [base & 0xFFFFFFFF, base >> 32, zlib.crc32(target.encode()),
+             zlib.crc32(clause_id.encode())]
+    return int(np.random.SeedSequence(words).generate_state(1, np.uint64)[0] >> 1)
+
+
+def replay_hint(target: Target, clause: Clause, config: Config) -> str:
+    return (f"replay: dropspec check {target.name} --seed {config.seed} --clause {clause.id}"
+            f" (or pytest --dropspec-target ... --dropspec-seed {config.seed} -k {clause.id})")
+
+
+def clauses_of(target: Target) -> list[Clause]:
+    """Every clause of the target's op (applicable or not), in spec order."""
+    return list(get_op(target.op).clauses)
+
+
+def run_clause(target: Target, clause: Clause, config: Config | None = None) -> ClauseResult:
+    """Check one clause on one target and return the verdict (never raises)."""
+    config = config or Config()
+    seed = check_seed(config.seed, target.name, clause.id)
+    start = time.perf_counter()
+
+    def result(outcome: str, message: str = "", stat: StatResult | None = None,
+               ctx: Context | None = None) -> ClauseResult:
+        if clause.id in target.expected_failures:
+            reason = target.expected_failures[clause.id]
+            if outcome == "failed":
+                outcome, message = "xfailed", f"expected failure: {reason}\n{message}"
+            elif outcome == "passed":
+                outcome = "xpassed"
+                message = f"STALE expected failure (the clause now passes): {reason}"
+        return ClauseResult(target.name, clause.id, str(clause.level), str(clause.kind),
+                            seed=config.seed, outcome=outcome, message=message, stat=stat,
+                            seconds=time.perf_counter() - start,
+                            target_seconds=ctx.target_seconds if ctx else 0.0)
+
+    if target.error:
+        return result("error", target.error)
+    if not clause.applies(target.options):
+        return result("skipped", "not applicable: the target declares "
+                      + ", ".join(f"{k}={target.options.get(k)!r}" for k in clause.when)
+                      if clause.when else "not applicable: no shared axes declared")
+    missing_env = {k: v for k, v in target.env.items() if os.environ.get(k) != v}
+    if missing_env:
+        env = " ".join(f"{k}={v}" for k, v in missing_env.items())
+        return result("skipped", f"needs {env} in the environment (set at import); "
+                      f"`dropspec check` runs it in its own process")
+    try:
+        backend = get_backend(target.framework)
+    except ValueError as exc:
+        return result("error", str(exc))
+    if not backend.available():
+        return result("skipped", f"{backend.name} is not installed: {backend.install_hint}")
+    ctx = Context(target, clause, backend, config, seed)
+    try:
+        stat = registry()[clause.id](ctx)
+    except NotApplicable as exc:
+        return result("skipped", f"not applicable: {exc}", ctx=ctx)
+    except CheckFailure as exc:
+        msg = f"{exc}\n{replay_hint(target, clause, config)}"
+        return result("failed", msg, exc.stat, ctx)
+    except TargetError as exc:
+        return result("failed", f"{exc}\n{replay_hint(target, clause, config)}", ctx=ctx)
+    except Exception as exc:
+        tb = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        notes = "\n".join(getattr(exc, "__notes__", []))
+        return result("failed", f"the target raised {tb}\n{notes}\n"
+                      f"{replay_hint(target, clause, config)}", ctx=ctx)
+    return result("passed", "" if stat is None else stat.describe(), stat, ctx)
+
+
+def run_target(target: Target, clauses: Iterable[str] | None = None,
+               config: Config | None = None) -> list[ClauseResult]:
+    """Check every clause of ``target``'s op (or those named) and return the verdicts."""
+    wanted = None if clauses is None else set(clauses)
+    try:
+        op_clauses = clauses_of(target)
+    except ValueError as exc:
+        return [ClauseResult(target.name, "(op)", str(Level.MUST), "error", "error", str(exc))]
+    return [run_clause(target, c, config) for c in op_clauses
+            if wanted is None or c.id in wanted]
+
+
+def outcomes(results: Iterable[ClauseResult]) -> dict[str, str]:
+    """clause id -> outcome, a convenience for tests."""
+    return {r.clause_id: r.outcome for r in results}
+
+
+# ---------------------------------------------------------------- shared helpers ----
+
+def chunks(total: int, per_call: int) -> Iterator[int]:
+    """Split ``total`` items into calls of at most ``per_call``."""
+    per_call = max(1, per_call)
+    for lo in range(0, total, per_call):
+        yield min(per_call, total - lo)
+
+
+def ceil_even(n: float) -> int:
+    return max(2, 2 * math.ceil(n / 2))
+
+
+def as_np_dtype(name: str) -> np.dtype[Any]:
+    return as_dtype(name)
+
+
+def same_dtype(out: np.ndarray, expected: str) -> bool:
+    return dtype_name(out.dtype) == expected

@@ -1,0 +1,58 @@
+"""Hypothesis strategies for the suite's example-based checks: shapes, dtypes, rates, axes.
+
+Array contents are drawn by NumPy from a hypothesis-chosen seed, which keeps examples cheap
+while hypothesis still controls (and shrinks) everything that matters: shape, dtype, rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+from ..dtypes import as_dtype
+
+#: Rates every exact check visits: tiny, ordinary and near 1.
+SPECIAL_RATES: tuple[float, ...] = (1e-3, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999)
+
+
+def rates(low: float = 1e-3, high: float = 0.999) -> st.SearchStrategy[float]:
+    """Drop rates in [low, high], biased towards :data:`SPECIAL_RATES`."""
+    special = [r for r in SPECIAL_RATES if low <= r <= high]
+    return st.one_of(st.sampled_from(special), st.floats(low, high))
+
+
+def dtypes(names: Sequence[str]) -> st.SearchStrategy[str]:
+    return st.sampled_from(tuple(names))
+
+
+def shapes(rank: int | None = None, *, min_rank: int = 1, max_rank: int = 4,
+           min_side: int = 1, max_side: int = 6) -> st.SearchStrategy[tuple[int, ...]]:
+    """Shapes of a fixed rank, or of any rank in [min_rank, max_rank]."""
+    ranks = st.just(rank) if rank is not None else st.integers(min_rank, max(min_rank, max_rank))
+    return ranks.flatmap(
+        lambda r: st.tuples(*[st.integers(min_side, max_side) for _ in range(r)])
+    )
+
+
+def shared_axes(rank: int) -> st.SearchStrategy[tuple[int, ...]]:
+    """Subsets of the axes of a rank-``rank`` array, as sorted tuples."""
+    return st.sets(st.integers(0, rank - 1)).map(lambda s: tuple(sorted(s)))
+
+
+def data_seeds() -> st.SearchStrategy[int]:
+    return st.integers(0, 2**32 - 1)
+
+
+def values(seed: int, shape: tuple[int, ...], dtype: str, *, low: float = 0.25,
+           high: float = 4.0, signed: bool = True) -> np.ndarray[Any, Any]:
+    """Nonzero finite values of ``dtype`` with magnitudes in [low, high]."""
+    rng = np.random.default_rng(seed)
+    mag = rng.uniform(low, high, size=shape)
+    if signed:
+        mag *= rng.choice([-1.0, 1.0], size=shape)
+    out: np.ndarray[Any, Any] = mag.astype(as_dtype(dtype))
+    out[out == 0] = as_dtype(dtype).type(1.0)
+    return out
