@@ -44,6 +44,8 @@ class Target:
         What it wraps, e.g. ``torch.nn.functional.dropout``.
     error : str or None
         Why the declaration is unusable, if it is.
+    requires : tuple of str
+        Modules the target needs beyond its framework; missing ones make it "skipped".
     """
 
     name: str
@@ -56,6 +58,7 @@ class Target:
     env: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
     error: str | None = None
+    requires: tuple[str, ...] = ()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -65,7 +68,7 @@ class Target:
         return make_target(self.fn, self.op, framework=self.framework, name=self.name,
                            dtypes=self.dtypes, expected_failures=self.expected_failures,
                            env=self.env, description=self.description,
-                           **{**self.options, **options})
+                           requires=self.requires, **{**self.options, **options})
 
     def renamed(self, name: str) -> Target:
         return replace(self, name=name)
@@ -95,6 +98,7 @@ def make_target(
     expected_failures: Mapping[str, str] | None = None,
     env: Mapping[str, str] | None = None,
     description: str = "",
+    requires: tuple[str, ...] = (),
     **options: Any,
 ) -> Target:
     """Declare ``fn`` as an implementation of ``op`` (see :func:`target`)."""
@@ -128,6 +132,7 @@ def make_target(
         dtypes=None if dtypes is None else tuple(dtypes),
         env=dict(env or {}),
         description=description,
+        requires=tuple(requires),
         error=f"target {label!r}: " + "; ".join(problems) if problems else None,
     )
 

@@ -30,7 +30,7 @@ def _tf() -> Any:
     return tf
 
 
-def tf_device(device: str) -> str:
+def _tf_device(device: str) -> str:
     """TensorFlow's name for ``device`` (``cpu``, ``gpu``, ``cuda``, ``cuda:1``, ...)."""
     kind, _, index = device.partition(":")
     kind = {"cuda": "GPU", "gpu": "GPU", "cpu": "CPU"}.get(kind.lower(), kind.upper())
@@ -66,7 +66,7 @@ class TensorFlowBackend(Backend):
         a = np.asarray(a)
         # Name the dtype: bfloat16 arrays are ml_dtypes.bfloat16, which must map to tf.bfloat16.
         dtype = tf.bfloat16 if dtype_name(a.dtype) == "bfloat16" else None
-        with tf.device(tf_device(device)):
+        with tf.device(_tf_device(device)):
             return tf.identity(tf.constant(a, dtype=dtype))
 
     def to_numpy(self, value: Any) -> np.ndarray:
@@ -79,7 +79,7 @@ class TensorFlowBackend(Backend):
         tf = _tf()
         xt = self.asarray(x, device)
         ct = self.asarray(cotangent, device)
-        with tf.device(tf_device(device)), tf.GradientTape() as tape:
+        with tf.device(_tf_device(device)), tf.GradientTape() as tape:
             tape.watch(xt)
             y = f(xt)
         # An output that does not depend on x (every unit dropped) has a zero gradient.
@@ -163,9 +163,13 @@ def _dropconnect_per_example(x: Any, weight: Any, bias: Any, rate: float, *, tra
 
 # ------------------------------------------------------------------------------ targets ----
 
+# No upstream issue found (searched 2026-11); the check is in nn_ops._dropout, shared by
+# tf.nn.dropout, stateless_dropout and general_dropout.
 _NAN_RATE = (
-    "tf.nn.dropout checks a Python rate with `rate < 0 or rate >= 1`, which NaN passes: a NaN "
-    "rate drops every unit (all zeros) instead of raising"
+    "tf.nn.dropout and stateless_dropout check a Python rate with `rate < 0 or rate >= 1`, which "
+    "NaN passes: a NaN rate drops every unit (all zeros) instead of raising; "
+    "https://github.com/tensorflow/tensorflow/blob/v2.21.0/tensorflow/python/ops/nn_ops.py "
+    "(_dropout)"
 )
 
 _INFERENCE_NOTE = (" tf.nn has no training flag; with training=False the adapter returns x "

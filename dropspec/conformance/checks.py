@@ -322,12 +322,19 @@ def scale(ctx: Context, rate: float) -> float:
 
 
 def allowed_kept(x: np.ndarray, rate: float, s: float) -> list[np.ndarray]:
-    """The roundings of x·s the VALUES clause accepts."""
+    """The roundings of x·s the VALUES clause accepts.
+
+    x·s rounded once; x·fl(s); x/fl(1 − rate); and x·fl(1/fl(1 − rate)), which is what a
+    division by 1 − rate becomes when a compiler (XLA) turns it into a reciprocal multiply.
+    """
     d = x.dtype.type
     wide = x.astype(np.float64)
+    if s == 1.0 or rate >= 1.0:
+        return [x * d(s)]
+    keep = np.float64(d(1.0 - rate))
     with np.errstate(over="ignore"):
-        return [(wide * s).astype(x.dtype), x * d(s), (wide / np.float64(d(1.0 - rate)))
-                .astype(x.dtype) if rate < 1 else x * d(s)]
+        return [(wide * s).astype(x.dtype), x * d(s), (wide / keep).astype(x.dtype),
+                x * d(1.0 / keep)]
 
 
 @checks(*ids("VALUES", {"dropout": "DROPOUT", "drop_path": "DROPPATH"}))
@@ -858,6 +865,8 @@ def check_dc_values(ctx: Context) -> None:
         n_in = 16 if dtype in ("float32", "float64") else 4
         x, w, b = decoder_layer(ctx, batch, n_out, n_in, dtype)
         y = ctx.call(x, w, b, rate=rate, seed=seed)
+        if y.shape != (batch, n_out):
+            raise CheckFailure(f"output shape {y.shape}, expected {(batch, n_out)}")
         m, mb = decode(ctx, y, rate, n_in)
         pre = (m * w.astype(np.float64)).sum(-1) + mb * b.astype(np.float64)
         want = dc_activation(ctx, pre * scale(ctx, rate))
@@ -925,7 +934,10 @@ def check_dc_per_batch(ctx: Context) -> None:
     def body(case: tuple[Any, ...]) -> None:
         (batch, n_out), rate, seed = case
         x, w, b = decoder_layer(ctx, batch, n_out, 16, ctx.stat_dtype)
-        m, mb = decode(ctx, ctx.call(x, w, b, rate=rate, seed=seed), rate, 16)
+        y = ctx.call(x, w, b, rate=rate, seed=seed)
+        if y.shape != (batch, n_out):
+            raise CheckFailure(f"output shape {y.shape}, expected {(batch, n_out)}")
+        m, mb = decode(ctx, y, rate, 16)
         if not (np.all(m == m[:1]) and np.all(mb == mb[:1])):
             raise CheckFailure(f"examples of one call see different weight masks "
                                f"(batch={batch}, out={n_out}, rate={rate!r}, seed={seed})")
@@ -1052,7 +1064,10 @@ def check_dc_gradient(ctx: Context) -> None:
         (batch, n_out), rate, data_seed, seed = case
         n_in = 12
         x, w, b = decoder_layer(ctx, batch, n_out, n_in, "float32")
-        m, _ = decode(ctx, ctx.call(x, w, b, rate=rate, seed=seed), rate, n_in)
+        y = ctx.call(x, w, b, rate=rate, seed=seed)
+        if y.shape != (batch, n_out):
+            raise CheckFailure(f"output shape {y.shape}, expected {(batch, n_out)}")
+        m, _ = decode(ctx, y, rate, n_in)
         cot = np.random.default_rng(data_seed).uniform(-1, 1, (batch, n_out)).astype(
             np.float32)
         want = scale(ctx, rate) * np.einsum("no,noi,oi->ni", cot.astype(np.float64), m,

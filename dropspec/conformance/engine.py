@@ -280,6 +280,10 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
         return result("error", str(exc))
     if not backend.available():
         return result("skipped", f"{backend.name} is not installed: {backend.install_hint}")
+    absent = [m for m in target.requires if not _importable(m)]
+    if absent:
+        return result("skipped", f"needs {', '.join(absent)}, which is not installed "
+                      f"(pip install {' '.join(absent)})")
     ctx = Context(target, clause, backend, config, seed)
     try:
         stat = registry()[clause.id](ctx)
@@ -296,6 +300,15 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
         return result("failed", f"the target raised {tb}\n{notes}\n"
                       f"{replay_hint(target, clause, config)}", ctx=ctx)
     return result("passed", "" if stat is None else stat.describe(), stat, ctx)
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def run_target(target: Target, clauses: Iterable[str] | None = None,

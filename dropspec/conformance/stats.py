@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,14 @@ class StatResult:
     deviation_unit: str
     power: float
     inputs: Mapping[str, Any] = field(default_factory=dict)
+    #: False where the p-value is a bound (conservative), not uniform under the null.
+    uniform: bool = True
+    #: The sub-tests a check combined (Bonferroni), this one being the least favourable.
+    parts: tuple[StatResult, ...] = ()
+
+    def leaves(self) -> tuple[StatResult, ...]:
+        """The individual tests behind this result."""
+        return self.parts or (self,)
 
     @property
     def passed(self) -> bool:
@@ -208,7 +216,7 @@ def no_period(mask: np.ndarray, *, alpha: float, power: float, max_lag: int | No
     threshold = math.sqrt(2.0 * n * math.log(2.0 * lags / alpha))
     return StatResult("FFT autocorrelation, Azuma bound over lags", float(acf[worst]), pvalue,
                       alpha, n, threshold / (2.0 * n), "excess agreement fraction at one lag",
-                      power, {"lags": lags, "worst_lag": worst + 1, **inputs})
+                      power, {"lags": lags, "worst_lag": worst + 1, **inputs}, uniform=False)
 
 
 def ks_normal(z: np.ndarray, *, alpha: float, power: float, **inputs: Any) -> StatResult:
@@ -244,4 +252,5 @@ def chi2_variance(sum_sq: float, n: int, *, alpha: float, power: float,
 
 def combine(results: list[StatResult]) -> StatResult:
     """The least favourable of several results (each already held to its share of alpha)."""
-    return min(results, key=lambda r: r.pvalue / r.alpha)
+    worst = min(results, key=lambda r: r.pvalue / r.alpha)
+    return replace(worst, parts=tuple(results)) if len(results) > 1 else worst

@@ -22,7 +22,7 @@ def masked_clauses(prefix: str, op: str, *, independence_text: str) -> list[Clau
         clause(prefix, op, "VALUES", MUST, EXACT,
                "In training every output is either 0 or x·s, with s = 1/(1 − rate) under inverted "
                "scaling and s = 1 under classic scaling, the product rounded to the data dtype "
-               "(computed as x·s, x·fl(s) or x/fl(1 − rate)).",
+               "(computed as x·s, x·fl(s), x/fl(1 − rate) or x·fl(1/fl(1 − rate))).",
                rationale="Frameworks round the scale to the data dtype before multiplying, so "
                "in bfloat16 at rate 0.1 a kept 1 becomes 1.109375, not 1.1111."),
         clause(prefix, op, "RATE", MUST, STATISTICAL,

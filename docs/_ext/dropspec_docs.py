@@ -1,0 +1,547 @@
+"""Sphinx extension: renders dropspec's registries into the docs, so nothing is copied by hand.
+
+Directives
+----------
+``dropspec-op NAME``      one op: summary, signature, options, and every clause with its anchor
+``dropspec-clause-index`` every clause of every op, linked
+``dropspec-checks``       every check function of the conformance suite, with its source link
+``dropspec-targets``      the built-in targets and the options each declares, per op
+``dropspec-matrix``       the conformance matrix read from a kept ``dropspec check --json`` report
+``dropspec-sample-sizes`` sample sizes the binomial rate test needs at several α and powers
+``dropspec-alpha-budget`` statistical clauses per op and the bound on false alarms per run
+
+Role
+----
+``{clause}`ID``` links to a clause; an unknown id is a build warning (an error under ``-W``).
+
+On ``builder-inited`` the figures are redrawn from the reference by ``docs/figures.py``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import re
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx import addnodes
+from sphinx.application import Sphinx
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+from dropspec.spec import CLAUSES, OPS, Clause, Op
+
+logger = logging.getLogger(__name__)
+
+CHECKS_MODULE = "dropspec.conformance.checks"
+SOURCE_PATH = "dropspec/conformance/checks.py"
+REGEN_MATRIX = "dropspec check --all --json docs/_data/matrix.json"
+URL = re.compile(r"https?://[^\s)>\]]+[^\s)>\].,;:]")
+OUTCOME_MARK = {"passed": "✓", "failed": "✗", "xfailed": "x", "xpassed": "!", "skipped": "–"}
+OUTCOME_HELP = {
+    "passed": "passed",
+    "failed": "failed (a violation that is not expected)",
+    "xfailed": "failed as expected (a known violation with a recorded reason)",
+    "xpassed": "passed although a failure was expected (the entry is stale)",
+    "skipped": "skipped (clause does not apply, or the framework is not installed)",
+}
+
+
+# ------------------------------------------------------------------ node helpers ----
+
+def inline_text(text: str) -> list[nodes.Node]:
+    """``text`` with `backticked` words as literals and URLs as links."""
+    out: list[nodes.Node] = []
+    for i, chunk in enumerate(re.split(r"`([^`]+)`", text)):
+        if i % 2:
+            out.append(nodes.literal(chunk, chunk))
+            continue
+        pos = 0
+        for m in URL.finditer(chunk):
+            if m.start() > pos:
+                out.append(nodes.Text(chunk[pos:m.start()]))
+            out.append(nodes.reference(m.group(), m.group(), refuri=m.group()))
+            pos = m.end()
+        if pos < len(chunk):
+            out.append(nodes.Text(chunk[pos:]))
+    return out
+
+
+def para(*parts: str | nodes.Node, classes: Sequence[str] = ()) -> nodes.paragraph:
+    p = nodes.paragraph(classes=list(classes))
+    for part in parts:
+        if isinstance(part, str):
+            p.extend(inline_text(part))
+        else:
+            p.append(part)
+    return p
+
+
+def badge(text: str, *classes: str) -> nodes.inline:
+    return nodes.inline(text, text, classes=["ds-badge", *classes])
+
+
+def clause_ref(cid: str, text: str | None = None) -> addnodes.pending_xref:
+    """A cross-reference to the clause ``cid`` (resolved, and checked, by the std domain)."""
+    ref = addnodes.pending_xref("", refdomain="std", reftype="ref", reftarget=cid.lower(),
+                                refexplicit=True, refwarn=True)
+    ref += nodes.literal(text or cid, text or cid, classes=["ds-clause-ref"])
+    return ref
+
+
+def cell(content: str | nodes.Node | Sequence[nodes.Node]) -> nodes.entry:
+    entry = nodes.entry()
+    if isinstance(content, str):
+        entry += para(content) if content else nodes.paragraph()
+    elif isinstance(content, nodes.Node):
+        entry += content if isinstance(content, nodes.Element) and not isinstance(
+            content, nodes.TextElement | nodes.Inline) else para(content)
+    else:
+        p = nodes.paragraph()
+        p.extend(content)
+        entry += p
+    return entry
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
+          classes: Sequence[str] = ()) -> nodes.table:
+    tbl = nodes.table(classes=["ds-table", *classes])
+    group = nodes.tgroup(cols=len(headers))
+    tbl += group
+    for _ in headers:
+        group += nodes.colspec(colwidth=1)
+    head = nodes.thead()
+    row = nodes.row()
+    for h in headers:
+        row += cell(h)
+    head += row
+    group += head
+    body = nodes.tbody()
+    for r in rows:
+        row = nodes.row()
+        for c in r:
+            row += cell(c)
+        body += row
+    group += body
+    return tbl
+
+
+def section(document: nodes.document, title: str, anchor: str) -> nodes.section:
+    sec = nodes.section(ids=[anchor], names=[nodes.fully_normalize_name(title)])
+    sec += nodes.title(title, title)
+    document.note_implicit_target(sec, sec)
+    return sec
+
+
+def when_text(clause: Clause) -> str:
+    parts = [f"{k} = {' or '.join(map(str, v))}" for k, v in clause.when.items()]
+    parts += [f"{name} is not empty" for name in clause.when_not_empty]
+    return "; ".join(parts)
+
+
+def fmt_value(value: Any) -> str:
+    if isinstance(value, tuple):
+        inner = ", ".join(map(str, value)) + ("," if len(value) == 1 else "")
+        return f"({inner})"
+    return str(value)
+
+
+# ------------------------------------------------------------------------ checks ----
+
+def load_checks() -> tuple[dict[str, Callable[..., Any]], str]:
+    """clause id -> check function, and a note on why it is empty if it is."""
+    try:
+        mod = importlib.import_module(CHECKS_MODULE)
+    except Exception as exc:  # the suite may be mid-rewrite; the docs still build
+        return {}, f"{CHECKS_MODULE} could not be imported ({type(exc).__name__}: {exc})"
+    table_ = getattr(mod, "CHECKS", None)
+    if table_ is None:
+        engine = sys.modules.get("dropspec.conformance.engine")
+        table_ = getattr(engine, "CHECKS", None)
+    if not table_:
+        return {}, f"{CHECKS_MODULE} registers no checks"
+    return dict(table_), ""
+
+
+def check_name(fn: Callable[..., Any]) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
+def documented_here(fn: Callable[..., Any]) -> bool:
+    return fn.__module__ == CHECKS_MODULE and "<" not in fn.__qualname__
+
+
+# -------------------------------------------------------------------- directives ----
+
+class OpDirective(SphinxDirective):
+    """One op of the specification, as a section titled with the op's title."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        name = self.arguments[0]
+        if name not in OPS:
+            raise self.error(f"unknown op {name!r}; the spec has {', '.join(OPS)}")
+        op = OPS[name]
+        checks, why_none = load_checks()
+        sec = section(self.state.document, op.title, f"op-{op.name.replace('_', '-')}")
+        sec += para(op.summary)
+        sig = nodes.literal_block(op.signature, op.signature, language="text")
+        sec += para("Abstract signature (the op's name is ", nodes.literal(op.name, op.name),
+                    "):")
+        sec += sig
+        sec += self.options_section(op)
+        sec += self.clause_summary(op)
+        body = section(self.state.document, "Clauses", f"clauses-{op.name.replace('_', '-')}")
+        if why_none:
+            body += nodes.note("", para(f"The check functions are not linked: {why_none}."))
+        for clause in op.clauses:
+            body += self.clause_node(clause, checks.get(clause.id))
+        sec += body
+        return [sec]
+
+    def options_section(self, op: Op) -> nodes.Node:
+        sec = section(self.state.document, "Options a target declares",
+                      f"options-{op.name.replace('_', '-')}")
+        if not op.options:
+            sec += para("This op has no options: every target is held to every clause.")
+            return sec
+        rows = []
+        for opt in op.options:
+            choices = " | ".join(map(fmt_value, opt.choices)) if opt.choices else ""
+            rows.append([nodes.literal(opt.name, opt.name), fmt_value(opt.default), choices,
+                         opt.doc])
+        sec += table(["option", "default", "choices", "meaning"], rows)
+        return sec
+
+    def clause_summary(self, op: Op) -> nodes.Node:
+        sec = section(self.state.document, "Clause summary",
+                      f"summary-{op.name.replace('_', '-')}")
+        counts = Counter(c.level.value for c in op.clauses)
+        sec += para(f"{len(op.clauses)} clauses: "
+                    + ", ".join(f"{n} {lvl}" for lvl, n in sorted(counts.items()))
+                    + ". A clause with a condition binds only targets whose declared options "
+                    "satisfy it.")
+        rows = [[clause_ref(c.id), c.level.value, c.kind.value, when_text(c) or "always"]
+                for c in op.clauses]
+        sec += table(["clause", "level", "kind", "applies when"], rows, ["ds-compact"])
+        return sec
+
+    def clause_node(self, clause: Clause, check: Callable[..., Any] | None) -> nodes.Node:
+        box = nodes.container(classes=["ds-clause", f"ds-{clause.level.value.lower()}"])
+        box["ids"] = [clause.id, clause.anchor]
+        std = self.env.domains.standard_domain
+        std.anonlabels[clause.anchor] = (self.env.docname, clause.anchor)
+        std.labels[clause.anchor] = (self.env.docname, clause.anchor, clause.id)
+        head = nodes.paragraph(classes=["ds-clause-head"])
+        head += nodes.reference("", "", nodes.strong(clause.id, clause.id), refid=clause.anchor,
+                                classes=["ds-clause-id"])
+        head += nodes.Text(" ")
+        head += badge(clause.level.value, f"ds-level-{clause.level.value.lower()}")
+        head += badge(clause.kind.value, f"ds-kind-{clause.kind.value}")
+        if clause.when or clause.when_not_empty:
+            head += badge(f"when {when_text(clause)}", "ds-when")
+        box += head
+        box += para(clause.text, classes=["ds-clause-text"])
+        if clause.rationale:
+            box += para(nodes.emphasis("Why: ", "Why: "), clause.rationale,
+                        classes=["ds-clause-why"])
+        box += self.check_line(clause, check)
+        return box
+
+    def check_line(self, clause: Clause, check: Callable[..., Any] | None) -> nodes.Node:
+        if check is None:
+            return para(f"Checked by: no check registered for {clause.id} at build time "
+                        f"(see {SOURCE_PATH}).", classes=["ds-clause-check"])
+        name = check_name(check)
+        if documented_here(check):
+            ref = addnodes.pending_xref("", refdomain="py", reftype="func", reftarget=name,
+                                        refexplicit=True, refwarn=True)
+            ref += nodes.literal(check.__qualname__, check.__qualname__)
+        else:
+            ref = nodes.literal(name, name)
+        try:
+            line = inspect.getsourcelines(check)[1]
+            where = f" in {SOURCE_PATH}, line {line}"
+        except (OSError, TypeError):
+            where = ""
+        return para("Checked by ", ref, where + "; run it alone with ",
+                    nodes.literal(f"-k {clause.id}", f"-k {clause.id}"), ".",
+                    classes=["ds-clause-check"])
+
+
+class ClauseIndexDirective(SphinxDirective):
+    """Every clause of every op in one table."""
+
+    def run(self) -> list[nodes.Node]:
+        rows = []
+        for op in OPS.values():
+            for c in op.clauses:
+                rows.append([clause_ref(c.id), nodes.literal(op.name, op.name), c.level.value,
+                             c.kind.value, when_text(c) or "always"])
+        return [table(["clause", "op", "level", "kind", "applies when"], rows, ["ds-compact"])]
+
+
+class ChecksDirective(SphinxDirective):
+    """Every check function, as a ``py:function`` entry (viewcode adds the source link)."""
+
+    def run(self) -> list[nodes.Node]:
+        checks, why_none = load_checks()
+        if not checks:
+            return [nodes.note("", para(f"No check functions to list: {why_none}. Build the "
+                                        f"docs once {CHECKS_MODULE} registers its checks."))]
+        by_fn: dict[Callable[..., Any], list[str]] = defaultdict(list)
+        for cid, fn in checks.items():
+            by_fn[fn].append(cid)
+        lines: list[str] = []
+        here = [fn for fn in by_fn if documented_here(fn)]
+        for fn in sorted(here, key=lambda f: inspect.getsourcelines(f)[1]):
+            doc = inspect.getdoc(fn) or "(no docstring)"
+            first = doc.split("\n\n")[0].replace("\n", " ")
+            refs = ", ".join(f"{{ref}}`{cid} <{cid.lower()}>`" for cid in by_fn[fn])
+            lines += [f"```{{py:function}} {fn.__qualname__}(ctx)",
+                      f":module: {CHECKS_MODULE}", "", md_escape(first), "",
+                      f"Checks {refs}.", "```", ""]
+        container = nodes.container(classes=["ds-checks"])
+        self.state.nested_parse(StringList(lines, source="<dropspec-checks>"),
+                                self.content_offset, container)
+        out: list[nodes.Node] = [container]
+        elsewhere = [fn for fn in by_fn if not documented_here(fn)]
+        if elsewhere:
+            out.append(table(["check", "clauses"],
+                             [[nodes.literal(check_name(f), check_name(f)),
+                               join([clause_ref(c) for c in by_fn[f]])] for f in elsewhere]))
+        return out
+
+
+def md_escape(text: str) -> str:
+    return re.sub(r"([\\`*_{}\[\]<>()#+!|$~])", r"\\\1", text)
+
+
+def join(items: Sequence[nodes.Node], sep: str = ", ") -> list[nodes.Node]:
+    out: list[nodes.Node] = []
+    for i, item in enumerate(items):
+        if i:
+            out.append(nodes.Text(sep))
+        out.append(item)
+    return out
+
+
+class TargetsDirective(SphinxDirective):
+    """The built-in targets per op, with the options each declares (from the adapters)."""
+
+    def run(self) -> list[nodes.Node]:
+        from dropspec.adapters import ADAPTER_MODULES, builtin_targets
+
+        try:
+            targets = builtin_targets()
+        except Exception as exc:
+            logger.warning("dropspec-targets: listing the built-in targets failed: %s", exc,
+                           location=self.get_location())
+            return [nodes.note("", para(f"The built-in targets could not be listed: {exc}"))]
+        present = [m for m in ADAPTER_MODULES if importlib.util.find_spec(m) is not None]
+        missing = [m for m in ADAPTER_MODULES if m not in present]
+        out: list[nodes.Node] = [para(
+            f"{len(targets)} built-in targets, from the adapter modules "
+            + ", ".join(f"`{m}`" for m in present) + "."
+            + (" Not present when these pages were built: "
+               + ", ".join(f"`{m}`" for m in missing) + "." if missing else ""))]
+        by_op: dict[str, list[Any]] = defaultdict(list)
+        for t in targets.values():
+            by_op[t.op].append(t)
+        for op in OPS.values():
+            rows_t = by_op.get(op.name, [])
+            if not rows_t:
+                continue
+            sec = section(self.state.document, f"{op.title} targets",
+                          f"targets-{op.name.replace('_', '-')}")
+            names = [o.name for o in op.options]
+            rows = []
+            for t in rows_t:
+                xf = join([clause_ref(c) for c in t.expected_failures]) or "none"
+                rows.append([nodes.literal(t.name, t.name), t.framework,
+                             *[fmt_value(t.options.get(n)) for n in names], xf,
+                             t.description])
+            sec += table(["target", "arrays", *names, "expected failures", "what it wraps"],
+                         rows, ["ds-compact", "ds-targets"])
+            out.append(sec)
+        return out
+
+
+class MatrixDirective(SphinxDirective):
+    """The conformance matrix from a kept JSON report (never invented when it is missing)."""
+
+    optional_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        rel = self.arguments[0] if self.arguments else "_data/matrix.json"
+        path = Path(self.env.srcdir) / rel
+        self.env.note_dependency(str(path))
+        if not path.is_file():
+            note = nodes.admonition(classes=["ds-missing"])
+            note += nodes.title("No report yet", "No report yet")
+            note += para(f"This build found no report at docs/{rel}, so it shows no results: "
+                         "the matrix is only ever rendered from a real run. Generate it from "
+                         "the repository root with")
+            note += nodes.literal_block(REGEN_MATRIX, REGEN_MATRIX, language="console")
+            note += para("and rebuild the docs.")
+            return [note]
+        try:
+            report = json.loads(path.read_text())
+            targets = report["targets"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise self.error(f"{path} is not a dropspec JSON report: {exc}") from None
+        return self.render(report, targets)
+
+    def render(self, report: dict[str, Any], targets: list[dict[str, Any]]) -> list[nodes.Node]:
+        doc = self.state.document
+        out: list[nodes.Node] = []
+        meta = [["dropspec version", str(report.get("dropspec_version", "?"))],
+                ["base seed", str(report.get("seed", "?"))],
+                ["α per clause check", str(report.get("alpha", "?"))],
+                ["platform", str(report.get("platform", "?"))],
+                ["regenerate with", nodes.literal(REGEN_MATRIX, REGEN_MATRIX)]]
+        out.append(table(["", ""], meta, ["ds-meta"]))
+        versions = sorted({(t.get("framework", "?"), t.get("framework_version") or "—")
+                           for t in targets})
+        sec = section(doc, "Framework versions", "framework-versions")
+        sec += table(["arrays", "version"], [list(v) for v in versions], ["ds-compact"])
+        out.append(sec)
+        legend = nodes.bullet_list()
+        for k, v in OUTCOME_HELP.items():
+            legend += nodes.list_item("", para(nodes.literal(OUTCOME_MARK[k], OUTCOME_MARK[k]),
+                                               f" {v}"))
+        out.append(legend)
+        by_op: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for t in targets:
+            by_op[t.get("op", "?")].append(t)
+        for op in OPS.values():
+            if op.name in by_op:
+                out.append(self.op_grid(op, by_op[op.name]))
+        out.append(self.findings(targets))
+        return out
+
+    def op_grid(self, op: Op, targets: list[dict[str, Any]]) -> nodes.Node:
+        sec = section(self.state.document, op.title, f"matrix-{op.name.replace('_', '-')}")
+        prefix = op.clauses[0].id.split("-")[0] + "-"
+        headers = ["target", "version", *[c.id.removeprefix(prefix) for c in op.clauses]]
+        rows = []
+        for t in targets:
+            outcomes = {c["id"]: c for c in t.get("clauses", [])}
+            row: list[Any] = [nodes.literal(t["name"], t["name"]),
+                              str(t.get("framework_version") or "—")]
+            for c in op.clauses:
+                res = outcomes.get(c.id)
+                outcome = res.get("outcome", "?") if res else "skipped"
+                mark = OUTCOME_MARK.get(outcome, "?")
+                row.append([nodes.inline(mark, mark, classes=[f"ds-{outcome}"])])
+            rows.append(row)
+        grid = table(headers, rows, ["ds-grid"])
+        # Link each clause header to its clause.
+        thead = next(iter(grid.findall(nodes.thead)))
+        for entry, c in zip(list(thead.findall(nodes.entry))[2:], op.clauses, strict=True):
+            entry.children = [para(clause_ref(c.id, c.id.removeprefix(prefix)))]
+        sec += grid
+        return sec
+
+    def findings(self, targets: list[dict[str, Any]]) -> nodes.Node:
+        from dropspec.adapters import builtin_targets
+
+        reasons = {name: dict(t.expected_failures) for name, t in builtin_targets().items()}
+        sec = section(self.state.document, "Failures and expected failures", "findings")
+        rows = []
+        for t in targets:
+            for c in t.get("clauses", []):
+                if c.get("outcome") not in ("failed", "xfailed", "xpassed"):
+                    continue
+                reason = reasons.get(t["name"], {}).get(c["id"], "")
+                detail = reason or (c.get("message") or "").strip().splitlines()[0:1]
+                text = detail if isinstance(detail, str) else " ".join(detail)
+                rows.append([nodes.literal(t["name"], t["name"]),
+                             clause_ref(c["id"]) if c["id"] in CLAUSES else c["id"],
+                             c["outcome"], text[:400]])
+        if rows:
+            sec += table(["target", "clause", "outcome", "reason (expected failures) or message"],
+                         rows, ["ds-compact"])
+        else:
+            sec += para("Every clause passed or did not apply.")
+        return sec
+
+
+class SampleSizesDirective(SphinxDirective):
+    """n for the binomial rate test, computed by the suite's own function."""
+
+    def run(self) -> list[nodes.Node]:
+        try:
+            from dropspec.conformance.stats import binomial_sample_size, rate_deviation
+        except Exception as exc:
+            return [nodes.note("", para(f"dropspec.conformance.stats is unavailable: {exc}"))]
+        rates = (0.01, 0.1, 0.3, 0.5, 0.9)
+        settings = ((1e-3, 0.99), (1e-6, 0.99), (1e-6, 0.999))
+        rows = []
+        for r in rates:
+            d = rate_deviation(r)
+            rows.append([str(r), f"{d:g}",
+                         *[f"{binomial_sample_size(r, d, a, p):,}" for a, p in settings]])
+        return [table(["rate", "deviation δ caught",
+                       *[f"n at α={a:g}, power={p:g}" for a, p in settings]], rows,
+                      ["ds-compact"])]
+
+
+class AlphaBudgetDirective(SphinxDirective):
+    """Statistical clauses per op and the false-alarm bound, from the registry."""
+
+    def run(self) -> list[nodes.Node]:
+        try:
+            from dropspec.conformance.engine import DEFAULT_ALPHA
+        except Exception:
+            DEFAULT_ALPHA = 1e-6
+        rows = []
+        for op in OPS.values():
+            stat = [c for c in op.clauses if c.kind.value == "statistical"]
+            rows.append([op.title, str(len(op.clauses)), str(len(stat)),
+                         f"{len(stat) * DEFAULT_ALPHA:.1e}"])
+        return [table(["op", "clauses", "statistical", f"false-alarm bound at α={DEFAULT_ALPHA:g}"],
+                      rows, ["ds-compact"])]
+
+
+def clause_role(name: str, rawtext: str, text: str, lineno: int, inliner: Any,
+                options: Any = None, content: Any = None) -> tuple[list[nodes.Node], list[Any]]:
+    cid = text.strip()
+    if cid not in CLAUSES:
+        msg = inliner.reporter.error(f"unknown clause id {cid!r}", line=lineno)
+        return [inliner.problematic(rawtext, rawtext, msg)], [msg]
+    return [clause_ref(cid)], []
+
+
+# ----------------------------------------------------------------------- figures ----
+
+def draw_figures(app: Sphinx) -> None:
+    docs = Path(app.srcdir)
+    sys.path.insert(0, str(docs))
+    try:
+        import figures
+    finally:
+        sys.path.remove(str(docs))
+    written = figures.main(docs / "_generated" / "figures")
+    logger.info("dropspec: drew %d figures from the reference", len(written))
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_directive("dropspec-op", OpDirective)
+    app.add_directive("dropspec-clause-index", ClauseIndexDirective)
+    app.add_directive("dropspec-checks", ChecksDirective)
+    app.add_directive("dropspec-targets", TargetsDirective)
+    app.add_directive("dropspec-matrix", MatrixDirective)
+    app.add_directive("dropspec-sample-sizes", SampleSizesDirective)
+    app.add_directive("dropspec-alpha-budget", AlphaBudgetDirective)
+    app.add_role("clause", clause_role)
+    app.connect("builder-inited", draw_figures)
+    return {"parallel_read_safe": False, "parallel_write_safe": True}

@@ -1,0 +1,315 @@
+"""JAX: the backend, and the JAX family's dropout layers as built-in targets.
+
+Targets wrap ``flax.linen.Dropout``, ``flax.nnx.Dropout``, ``equinox.nn.Dropout`` and
+``haiku.dropout``, plus two DropConnect compositions. Every framework is imported on the first
+call, never when this module is imported.
+
+The suite hands each call an integer seed; a target turns it into ``jax.random.key(seed)`` and
+gives the key to the library the way a user would (an ``rngs`` collection, a ``key=`` argument,
+``hk.transform``'s ``apply``). Calls on large arrays run jitted, with the rate static, because
+the statistical checks repeat one shape and rate with many seeds; small calls run eagerly,
+because the example-based checks change shape and rate on almost every call and a jit compile
+per call costs far more than the call.
+
+float64: the backend turns on ``jax_enable_x64`` the first time it is used. Without it JAX
+silently computes float64 input in float32, and no float64 clause could be checked. The switch
+is process-wide: once a JAX target has been checked, ``jnp.array(1.0)`` is float64 in that
+process, and ``jax.random.bernoulli`` draws its uniforms in float64 (the masks stay valid
+Bernoulli draws, but differ bit for bit from an x64-off run with the same key).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..target import Target, make_target
+from ._backend import Backend
+
+#: Calls with at least this many elements run jitted (see the module docstring).
+JIT_MIN_ELEMENTS = 1 << 16
+
+#: The suite's device names -> JAX platform names.
+_PLATFORMS = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
+
+
+def _jax() -> Any:
+    """Import jax with float64 enabled (see the module docstring)."""
+    import jax
+
+    config: Any = jax.config  # typed loosely upstream; the flag is a runtime attribute
+    if not config.jax_enable_x64:
+        config.update("jax_enable_x64", True)
+    return jax
+
+
+class JaxBackend(Backend):
+    """Arrays are ``jax.Array`` on the requested platform; gradients come from ``jax.vjp``."""
+
+    name = "jax"
+    module = "jax"
+    distribution = "jax"
+    install_hint = "pip install jax flax equinox dm-haiku"
+    supported_dtypes = ("float16", "bfloat16", "float32", "float64")
+
+    def is_array(self, value: Any) -> bool:
+        jax = sys.modules.get("jax")  # an array of a framework never imported cannot exist
+        return jax is not None and isinstance(value, jax.Array)
+
+    def asarray(self, a: np.ndarray, device: str = "cpu") -> Any:
+        jax = _jax()
+        platform = _PLATFORMS.get(device)
+        if platform is None:
+            raise ValueError(f"unknown device {device!r} for jax; use one of "
+                             f"{', '.join(_PLATFORMS)}")
+        # Copy first: on CPU device_put may alias the NumPy buffer, which the caller may reuse.
+        return jax.device_put(np.array(a, copy=True), jax.devices(platform)[0])
+
+    def to_numpy(self, value: Any) -> np.ndarray:
+        return np.array(value, copy=True)  # bfloat16 comes back as ml_dtypes.bfloat16
+
+    def vjp(
+        self, f: Callable[[Any], Any], x: np.ndarray, cotangent: np.ndarray, device: str = "cpu"
+    ) -> np.ndarray | None:
+        jax = _jax()
+        y, pullback = jax.vjp(f, self.asarray(x, device))
+        (grad,) = pullback(jax.numpy.asarray(cotangent, dtype=y.dtype))
+        return self.to_numpy(grad)
+
+
+BACKEND = JaxBackend()
+
+
+# ---------------------------------------------------------------- calling convention ----
+
+#: ``body(*arrays, seed, *, rate, training)``: the library call, traceable by ``jax.jit``.
+Body = Callable[..., Any]
+
+
+def _elements(arrays: tuple[Any, ...]) -> int:
+    return sum(math.prod(a.shape) for a in arrays if a is not None)
+
+
+def _compiled(body: Body) -> Callable[..., Any]:
+    """``fn(*arrays, rate, *, training, seed)`` running ``body``, jitted for large inputs."""
+
+    @functools.cache
+    def jitted() -> Any:
+        return _jax().jit(body, static_argnames=("rate", "training"))
+
+    def fn(*args: Any, training: bool, seed: int) -> Any:
+        *arrays, rate = args
+        _jax()
+        run = jitted() if _elements(tuple(arrays)) >= JIT_MIN_ELEMENTS else body
+        return run(*arrays, seed, rate=rate, training=training)
+
+    return fn
+
+
+def _dropout_fn(body: Body) -> Callable[..., Any]:
+    """A dropout target function with the op's named signature (make_target checks it)."""
+    run = _compiled(body)
+
+    def fn(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+        return run(x, rate, training=training, seed=seed)
+
+    fn.__doc__ = body.__doc__
+    return fn
+
+
+def _dropconnect_fn(body: Body) -> Callable[..., Any]:
+    run = _compiled(body)
+
+    def fn(x: Any, weight: Any, bias: Any, rate: float, *, training: bool, seed: int) -> Any:
+        return run(x, weight, bias, rate, training=training, seed=seed)
+
+    fn.__doc__ = body.__doc__
+    return fn
+
+
+# ---------------------------------------------------------------- dropout layers ----
+
+def _linen(broadcast_dims: tuple[int, ...] = ()) -> Body:
+    def body(x: Any, seed: Any, *, rate: float, training: bool) -> Any:
+        """flax.linen.Dropout(rate, broadcast_dims).apply with rngs={"dropout": key}."""
+        import flax.linen as nn
+
+        layer = nn.Dropout(rate=rate, broadcast_dims=broadcast_dims)
+        return layer.apply({}, x, deterministic=not training,
+                           rngs={"dropout": _jax().random.key(seed)})
+
+    return body
+
+
+def _nnx(x: Any, seed: Any, *, rate: float, training: bool) -> Any:
+    """flax.nnx.Dropout(rate, rngs=nnx.Rngs(dropout=seed))(x, deterministic=not training)."""
+    from flax import nnx
+
+    # Rngs(dropout=seed) turns an int into jax.random.key(seed); under jit the seed is a
+    # tracer, which Rngs refuses, so the key is made here.
+    layer = nnx.Dropout(rate, rngs=nnx.Rngs(dropout=_jax().random.key(seed)))
+    return layer(x, deterministic=not training)
+
+
+def _equinox(x: Any, seed: Any, *, rate: float, training: bool) -> Any:
+    """equinox.nn.Dropout(p=rate, inference=not training)(x, key=key)."""
+    import equinox as eqx
+
+    return eqx.nn.Dropout(p=rate, inference=not training)(x, key=_jax().random.key(seed))
+
+
+def _haiku(x: Any, seed: Any, *, rate: float, training: bool) -> Any:
+    """hk.dropout(hk.next_rng_key(), rate, x) inside hk.transform; x itself when not training."""
+    import haiku as hk
+
+    if not training:  # hk.dropout has no inference mode: a model skips the call
+        return x
+    model = hk.transform(lambda v: hk.dropout(hk.next_rng_key(), rate, v))
+    return model.apply({}, _jax().random.key(seed), x)
+
+
+# ---------------------------------------------------------------- DropConnect ----
+
+def _check_layer(x: Any, weight: Any, bias: Any) -> None:
+    # A matmul catches a wrong in-dimension, but a bias of length 1 would broadcast silently.
+    if weight.shape[1:] != x.shape[-1:] or (bias is not None and bias.shape != weight.shape[:1]):
+        raise ValueError(f"x {x.shape}, weight {weight.shape} and bias "
+                         f"{None if bias is None else bias.shape} do not form a dense layer: "
+                         f"need x (batch, in), weight (out, in), bias (out,)")
+
+
+def _flax_weight_drop(x: Any, weight: Any, bias: Any, seed: Any, *, rate: float,
+                      training: bool) -> Any:
+    """flax.linen.Dropout on the kernel, then x @ Wᵀ + b (bias unmasked)."""
+    import flax.linen as nn
+
+    _check_layer(x, weight, bias)
+    dropped: Any = nn.Dropout(rate=rate).apply({}, weight, deterministic=not training,
+                                               rngs={"dropout": _jax().random.key(seed)})
+    y = x @ dropped.T
+    return y if bias is None else y + bias
+
+
+def _per_example(x: Any, weight: Any, bias: Any, rate: float, *, training: bool,
+                 seed: int) -> Any:
+    """Per-example DropConnect in plain JAX: one (out, in) weight mask per example."""
+    _check_layer(x, weight, bias)
+    if not 0.0 <= rate <= 1.0:  # NaN fails too; jax.random.bernoulli checks nothing
+        raise ValueError(f"rate must be in [0, 1], got {rate!r}")
+    return _per_example_jit()(x, weight, bias, seed, rate, training=training)
+
+
+@functools.cache
+def _per_example_jit() -> Any:
+    jax = _jax()
+    jnp = jax.numpy
+
+    def layer(x: Any, weight: Any, bias: Any, seed: Any, rate: Any, training: bool) -> Any:
+        if not training:
+            y = x @ weight.T
+            return y if bias is None else y + bias
+        keep = 1.0 - rate
+        kw, kb = jax.random.split(jax.random.key(seed))
+        masks = jax.random.bernoulli(kw, keep, (x.shape[0], *weight.shape))
+        # select, not multiply: at rate 1, weight / keep is inf and must not reach the output
+        thinned = jnp.where(masks, (weight / keep).astype(weight.dtype), 0)
+        y = jnp.einsum("ni,noi->no", x, thinned)
+        if bias is None:
+            return y
+        bias_masks = jax.random.bernoulli(kb, keep, y.shape)
+        return y + jnp.where(bias_masks, (bias / keep).astype(bias.dtype), 0)
+
+    # The rate is traced (this code never branches on it), so shapes alone trigger compiles.
+    return jax.jit(layer, static_argnames=("training",))
+
+
+# ---------------------------------------------------------------- targets ----
+
+_FLAX_RATE = ("flax never validates the rate: rate < 0 keeps every unit and scales it by "
+              "1/(1 - rate) < 1; rate > 1 and NaN give zeros (a request to limit it to [0, 1) "
+              "is open: https://github.com/google/flax/issues/2538)")
+_EQX_RATE = ("equinox.nn.Dropout never validates p: p < 0 keeps every unit and scales it by "
+             "1/(1 - p) < 1; p > 1 and NaN give zeros (no upstream issue found; "
+             "https://github.com/patrick-kidger/equinox/blob/main/equinox/nn/_dropout.py)")
+_HAIKU_RATE = ("hk.dropout checks `rate < 0 or rate >= 1`, which NaN passes: rate NaN returns "
+               "all-NaN output instead of an error (no upstream issue found; "
+               "https://github.com/google-deepmind/dm-haiku/blob/main/haiku/_src/basic.py)")
+
+# hk.dropout multiplies by the mask; XLA rewrites convert(mask) * x into a select, except in
+# bfloat16, so the NaN policy depends on the dtype.
+_HAIKU_MULTIPLY = ("hk.dropout computes keep * x / keep_rate, but XLA rewrites the multiply by "
+                   "a converted bool into a select, so in float16/32/64 a dropped NaN or inf "
+                   "gives 0, not NaN (https://github.com/jax-ml/jax/issues/12233, "
+                   "https://github.com/openxla/xla/issues/2438)")
+_HAIKU_SELECT = ("hk.dropout multiplies by the mask; in bfloat16 XLA keeps the multiply, so a "
+                 "dropped NaN or inf gives NaN (https://github.com/jax-ml/jax/issues/12233: "
+                 "bfloat16 keeps NaN while float32 gives 0)")
+_WEIGHT_DROP: dict[str, Any] = dict(masks="per_batch", mask_bias=False, scaling="inverted",
+                                    inference="mean", activation="identity")
+_PER_EXAMPLE: dict[str, Any] = dict(masks="per_example", mask_bias=True, scaling="inverted",
+                                    inference="mean", activation="identity")
+
+TARGETS: tuple[Target, ...] = (
+    make_target(
+        _dropout_fn(_linen()), "dropout", framework="jax", name="flax.linen.Dropout",
+            requires=("flax",),
+        rate_one="zeros",
+        expected_failures={"DROPOUT-RATE-INVALID": _FLAX_RATE},
+        description="flax.linen.Dropout(rate).apply({}, x, deterministic=not training, "
+        "rngs={'dropout': jax.random.key(seed)}); dropped slots by lax.select",
+    ),
+    make_target(
+        _dropout_fn(_linen(broadcast_dims=(1, 2))), "dropout", framework="jax",
+        name="flax.linen.Dropout.broadcast_dims", requires=("flax",), shared_axes=(1, 2), rank=4,
+        rate_one="zeros",
+        expected_failures={"DROPOUT-RATE-INVALID": _FLAX_RATE},
+        description="flax.linen.Dropout(rate, broadcast_dims=(1, 2)) on NHWC input: one mask "
+        "value per (example, channel), shared over height and width",
+    ),
+    make_target(
+        _dropout_fn(_nnx), "dropout", framework="jax", name="flax.nnx.Dropout", requires=("flax",),
+        rate_one="zeros",
+        expected_failures={"DROPOUT-RATE-INVALID": _FLAX_RATE},
+        description="flax.nnx.Dropout(rate, rngs=nnx.Rngs(dropout=seed))(x, "
+        "deterministic=not training); a fresh layer per call, so each seed gives one mask",
+    ),
+    make_target(
+        _dropout_fn(_equinox), "dropout", framework="jax", name="equinox.nn.Dropout",
+            requires=("equinox",),
+        rate_one="zeros",
+        expected_failures={"DROPOUT-RATE-INVALID": _EQX_RATE},
+        description="equinox.nn.Dropout(p=rate, inference=not training)(x, "
+        "key=jax.random.key(seed)); dropped slots by jnp.where",
+    ),
+    make_target(
+        _dropout_fn(_haiku), "dropout", framework="jax", name="haiku.dropout", requires=("haiku",),
+        rate_one="error", masking="multiply",
+        expected_failures={"DROPOUT-RATE-INVALID": _HAIKU_RATE,
+                           "DROPOUT-DROPPED-MULTIPLY": _HAIKU_MULTIPLY,
+                           "DROPOUT-DROPPED-SELECT": _HAIKU_SELECT},
+        description="hk.dropout(hk.next_rng_key(), rate, x) in hk.transform, applied with "
+        "jax.random.key(seed); training=False skips it. Declared as written, keep * x / "
+        "keep_rate; what XLA makes of the multiply depends on the dtype",
+    ),
+    make_target(
+        _dropconnect_fn(_flax_weight_drop), "dropconnect", framework="jax",
+        name="flax.weight_drop", requires=("flax",), rate_one="zeros",
+        expected_failures={"DROPCONNECT-RATE-INVALID": _FLAX_RATE},
+        description="weight drop: flax.linen.Dropout applied to the weight (one mask per "
+        "call), then x @ Wᵀ + b with the bias unmasked",
+        **_WEIGHT_DROP,
+    ),
+    make_target(
+        _per_example, "dropconnect", framework="jax",
+        name="jax.dropconnect.per_example", rate_one="zeros",
+        description="DropConnect in plain JAX: jax.random.bernoulli draws a (batch, out, in) "
+        "weight mask and a (batch, out) bias mask, applied with jnp.where and an einsum; "
+        "inverted scaling, mean inference, the rate checked against [0, 1]",
+        **_PER_EXAMPLE,
+    ),
+)

@@ -1,0 +1,205 @@
+"""Keras 3: the dropout layers and ``keras.random.dropout``, on the tensorflow, jax and torch
+backends.
+
+Keras picks its backend once, when it is first imported (``KERAS_BACKEND``), so one process
+can check the targets of one backend only: each target names its backend in ``env`` and
+``dropspec check`` runs each group in its own process. Calling a target of another backend
+raises an error saying how to run it; if Keras is not imported yet and ``KERAS_BACKEND`` is
+unset, the first call sets it to the target's backend. A target takes and returns its
+backend's own arrays (``framework`` is the backend's name).
+
+Seeds: every call builds a fresh layer with ``seed=seed`` (a layer's seed generator advances
+on each call, so only the first call of a fresh layer is reproducible), and
+``keras.random.dropout`` gets the integer seed, which Keras maps to the stateless seed
+``[seed, 0]``. Layers are built with ``dtype`` set to the input's dtype: a layer of the
+default float32 policy casts float16, bfloat16 and float64 inputs to float32.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from ..target import Target, make_target
+
+#: Keras backends with a dropspec framework of the same name (their arrays are native).
+BACKENDS: tuple[str, ...] = ("tensorflow", "jax", "torch")
+
+Fn = Callable[..., Any]
+
+
+class KerasBackendError(RuntimeError):
+    """This process runs Keras on another backend than the target needs."""
+
+
+def _keras(backend: str) -> Any:
+    """Keras, checked to run on ``backend`` (chosen here if Keras is not imported yet)."""
+    if "keras" not in sys.modules:
+        os.environ.setdefault("KERAS_BACKEND", backend)
+    import keras
+
+    actual = keras.backend.backend()
+    if actual != backend:
+        raise KerasBackendError(
+            f"this target needs the Keras {backend} backend, but this process imported Keras "
+            f"with the {actual} backend; Keras picks its backend once, at import: run it in a "
+            f"fresh process with KERAS_BACKEND={backend} (`dropspec check` does so for you)"
+        )
+    return keras
+
+
+def _layer_target(backend: str, build: Callable[[Any, float, int, str], Any]) -> Fn:
+    """``fn(x, rate, *, training, seed)`` calling a fresh layer ``build(keras, rate, seed,
+    dtype)``."""
+
+    def fn(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+        keras = _keras(backend)
+        layer = build(keras, rate, seed, keras.backend.standardize_dtype(x.dtype))
+        return layer(x, training=training)
+
+    return fn
+
+
+def _random_dropout(backend: str) -> Fn:
+    def fn(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+        if not training:  # a function, not a layer: inference is the caller's identity
+            return x
+        keras = _keras(backend)
+        # The torch backend needs a tensor on Keras's device, not a foreign array.
+        return keras.random.dropout(keras.ops.convert_to_tensor(x), rate, seed=seed)
+
+    return fn
+
+
+def _weight_drop(backend: str) -> Fn:
+    def fn(x: Any, weight: Any, bias: Any, rate: float, *, training: bool, seed: int) -> Any:
+        keras = _keras(backend)
+        ops = keras.ops
+        weight = ops.convert_to_tensor(weight)
+        if bias is not None and tuple(bias.shape) != tuple(weight.shape[:1]):
+            # ops.add would broadcast a length-1 bias; a dense layer's bias is one per output.
+            raise ValueError(f"bias of shape {tuple(bias.shape)} does not match weight of "
+                             f"shape {tuple(weight.shape)}")
+        if training:
+            weight = keras.random.dropout(weight, rate, seed=seed)
+        y = ops.matmul(x, ops.transpose(weight))
+        return y if bias is None else ops.add(y, bias)
+
+    return fn
+
+
+def _dropout(keras: Any, rate: float, seed: int, dtype: str) -> Any:
+    return keras.layers.Dropout(rate, seed=seed, dtype=dtype)
+
+
+def _dropout_nhwc_channels(keras: Any, rate: float, seed: int, dtype: str) -> Any:
+    return keras.layers.Dropout(rate, noise_shape=(None, 1, 1, None), seed=seed, dtype=dtype)
+
+
+def _spatial_1d(keras: Any, rate: float, seed: int, dtype: str) -> Any:
+    return keras.layers.SpatialDropout1D(rate, seed=seed, dtype=dtype)
+
+
+def _spatial_2d(keras: Any, rate: float, seed: int, dtype: str) -> Any:
+    return keras.layers.SpatialDropout2D(rate, data_format="channels_last", seed=seed,
+                                         dtype=dtype)
+
+
+def _spatial_3d(keras: Any, rate: float, seed: int, dtype: str) -> Any:
+    return keras.layers.SpatialDropout3D(rate, data_format="channels_last", seed=seed,
+                                         dtype=dtype)
+
+
+def _gaussian(keras: Any, rate: float, seed: int, dtype: str) -> Any:
+    return keras.layers.GaussianDropout(rate, seed=seed, dtype=dtype)
+
+
+def _alpha(keras: Any, rate: float, seed: int, dtype: str) -> Any:
+    return keras.layers.AlphaDropout(rate, seed=seed, dtype=dtype)
+
+
+# Why keras.random.dropout accepts invalid rates, per backend (it has no range check of its own;
+# keras/src/backend/<backend>/random.py). Upstream declined range checks in Keras 2's Dropout
+# ("already specified in the docs"): https://github.com/keras-team/keras/issues/10629
+_RATE_UNCHECKED = {
+    "tensorflow": "keras.random.dropout leaves the range check to "
+    "tf.nn.experimental.stateless_dropout, whose `rate < 0 or rate >= 1` test lets NaN through "
+    "(every unit dropped); see https://github.com/keras-team/keras/issues/10629",
+    "jax": "keras.random.dropout does not check the rate on the jax backend: a negative rate "
+    "scales every unit by 1/(1 - rate) < 1, a rate above 1 or NaN drops every unit; see "
+    "https://github.com/keras-team/keras/issues/10629",
+    "torch": "keras.random.dropout leaves the range check to torch.bernoulli on a float32 keep "
+    "probability, so a tiny negative rate (keep rounds to 1) passes; see "
+    "https://github.com/keras-team/keras/issues/10629",
+}
+
+# On the torch backend ops.matmul computes float64 inputs in float32: Keras's type promotion
+# maps float64 to float32 on every backend but tensorflow (keras/src/backend/common/dtypes.py,
+# BIT64_TO_BIT32_DTYPE), and torch's matmul follows it (jax's does not).
+_MATMUL_FLOAT64 = (
+    "keras.ops.matmul of float64 inputs computes in float32 on the torch backend (Keras maps "
+    "float64 to float32 in result_type), so float64 outputs carry float32 rounding: "
+    "https://github.com/keras-team/keras/issues/23704"
+)
+
+_LAYER_NOTE = " A fresh layer per call, seed=seed, dtype=the input's; layer(x, training=...)."
+
+
+def _weight_drop_failures(backend: str) -> dict[str, str]:
+    failures = {"DROPCONNECT-RATE-INVALID": _RATE_UNCHECKED[backend]}
+    if backend == "torch":
+        failures.update({cid: _MATMUL_FLOAT64 for cid in (
+            "DROPCONNECT-VALUES", "DROPCONNECT-INFERENCE-MEAN", "DROPCONNECT-RATE-ZERO")})
+    return failures
+
+
+def _targets(backend: str) -> tuple[Target, ...]:
+    env = {"KERAS_BACKEND": backend}
+    prefix = f"keras[{backend}]"
+
+    def layer(build: Callable[[Any, float, int, str], Any], op: str, name: str,
+              description: str, **options: Any) -> Target:
+        return make_target(_layer_target(backend, build), op, framework=backend,
+                           name=f"{prefix}.{name}", env=env, requires=("keras",),
+                           description=description + _LAYER_NOTE, **options)
+
+    return (
+        layer(_dropout, "dropout", "layers.Dropout", "keras.layers.Dropout(rate).",
+              masking="select", rate_one="zeros"),
+        layer(_dropout_nhwc_channels, "dropout", "layers.Dropout.noise_shape",
+              "keras.layers.Dropout(rate, noise_shape=(None, 1, 1, None)) on NHWC input: one "
+              "mask value per example and channel.",
+              rank=4, shared_axes=(1, 2), masking="select", rate_one="zeros"),
+        layer(_spatial_1d, "dropout", "layers.SpatialDropout1D",
+              "keras.layers.SpatialDropout1D(rate) on (N, T, C) input: one mask value per "
+              "example and channel, shared over time.",
+              rank=3, shared_axes=(1,), masking="select", rate_one="zeros"),
+        layer(_spatial_2d, "dropout", "layers.SpatialDropout2D",
+              "keras.layers.SpatialDropout2D(rate, data_format='channels_last') on NHWC input.",
+              rank=4, shared_axes=(1, 2), masking="select", rate_one="zeros"),
+        layer(_spatial_3d, "dropout", "layers.SpatialDropout3D",
+              "keras.layers.SpatialDropout3D(rate, data_format='channels_last') on NDHWC input.",
+              rank=5, shared_axes=(1, 2, 3), masking="select", rate_one="zeros"),
+        layer(_gaussian, "gaussian_dropout", "layers.GaussianDropout",
+              "keras.layers.GaussianDropout(rate): noise N(1, rate/(1 - rate))."),
+        layer(_alpha, "alpha_dropout", "layers.AlphaDropout", "keras.layers.AlphaDropout(rate).",
+              rate_one="error"),
+        make_target(_random_dropout(backend), "dropout", framework=backend,
+                    name=f"{prefix}.random.dropout", env=env, requires=("keras",), masking="select",
+                    rate_one="zeros",
+                    expected_failures={"DROPOUT-RATE-INVALID": _RATE_UNCHECKED[backend]},
+                    description="keras.random.dropout(x, rate, seed=seed); a function with no "
+                    "training flag: with training=False the adapter returns x unchanged."),
+        make_target(_weight_drop(backend), "dropconnect", framework=backend,
+                    name=f"{prefix}.weight_drop", env=env, requires=("keras",), masks="per_batch",
+                    mask_bias=False, scaling="inverted", inference="mean", rate_one="zeros",
+                    expected_failures=_weight_drop_failures(backend),
+                    description="weight drop composed from Keras ops: keras.random.dropout on "
+                    "the weight (one mask per call), then x @ W^T + b with the bias unmasked; "
+                    "inference uses W itself."),
+    )
+
+
+TARGETS: tuple[Target, ...] = tuple(t for b in BACKENDS for t in _targets(b))
