@@ -166,15 +166,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _crashed(group: list[str], rc: int, args: argparse.Namespace) -> dict[str, Any]:
     from .conformance.engine import Config
-    from .conformance.report import build_report
+    from .conformance.report import build_report, error_entry
 
     cfg = Config(seed=args.seed, alpha=args.alpha, power=args.power, device=args.device)
-    entries: list[dict[str, Any]] = [{
-        "name": g, "op": "unknown", "framework": "unknown", "framework_version": None,
-        "options": {}, "error": f"the run crashed (exit code {rc})",
-        "clauses": [{"id": "(run)", "level": "MUST", "kind": "error", "outcome": "error",
-                     "pvalue": None, "alpha": None, "message": f"pytest exit code {rc}"}]}
-        for g in group]
+    entries = [error_entry(g, f"the run crashed (pytest exit code {rc})", "(run)")
+               for g in group]
     return build_report(entries, cfg)
 
 

@@ -19,6 +19,7 @@ from .engine import DEFAULT_ALPHA, DEFAULT_POWER, DEFAULT_SEED, ClauseResult, Co
 
 _RESULTS_KEY = pytest.StashKey[list[tuple[Target, ClauseResult]]]()
 _CONFIG_KEY = pytest.StashKey[Config]()
+_LOAD_FAILURES_KEY = pytest.StashKey[list[tuple[str, str]]]()
 
 
 class ClauseFailed(Exception):
@@ -64,7 +65,9 @@ def run_config(config: pytest.Config) -> Config:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dropspec_clause(id): the spec clause a test checks")
     config.stash[_RESULTS_KEY] = []
+    config.stash[_LOAD_FAILURES_KEY] = []
     run_config(config)
+    config.pluginmanager.register(_LateItems(), "dropspec-load-failures")
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -175,24 +178,37 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         try:
             target = load_target(spec)
         except TargetLoadError as exc:
-            items.append(LoadFailureItem.from_parent(session, name=spec, problem=str(exc)))
+            config.stash[_LOAD_FAILURES_KEY].append((spec, str(exc)))
             continue
         collector = TargetCollector.from_parent(session, name=target.name, target=target)
         items.extend(collector.collect())
 
 
+class _LateItems:
+    """Adds the items for unloadable targets after -k / -m, so that no filter hides them."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        for spec, problem in config.stash.get(_LOAD_FAILURES_KEY, []):
+            items.append(LoadFailureItem.from_parent(session, name=spec, problem=problem))
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
                             config: pytest.Config) -> None:
     results = config.stash.get(_RESULTS_KEY, [])
-    if not results:
+    load_failures = config.stash.get(_LOAD_FAILURES_KEY, [])
+    if not results and not load_failures:
         return
-    from .report import build_report, false_alarm_bound, target_entry, write_json
+    from .report import build_report, error_entry, false_alarm_bound, target_entry, write_json
 
     cfg = run_config(config)
     grouped: dict[str, tuple[Target, list[ClauseResult]]] = {}
     for target, result in results:
         grouped.setdefault(target.name, (target, []))[1].append(result)
-    report = build_report((target_entry(t, rs) for t, rs in grouped.values()), cfg)
+    entries = [target_entry(t, rs) for t, rs in grouped.values()]
+    entries += [error_entry(spec, problem) for spec, problem in load_failures]
+    report = build_report(entries, cfg)
     bound = false_alarm_bound(report)
     terminalreporter.write_line(
         f"dropspec: {len(results)} clause checks on {len(grouped)} target(s); seed {cfg.seed}; "

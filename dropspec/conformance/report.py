@@ -45,6 +45,18 @@ def target_entry(target: Target, results: Sequence[ClauseResult]) -> dict[str, A
     }
 
 
+def error_entry(name: str, problem: str, clause_id: str = "(load)") -> dict[str, Any]:
+    """A report entry for a target that could not run at all."""
+    return {
+        "name": name, "op": "unknown", "framework": "unknown", "framework_version": None,
+        "description": "", "options": {}, "error": problem, "expected_failures": {},
+        "seconds": 0.0, "target_seconds": 0.0,
+        "clauses": [{"id": clause_id, "level": "MUST", "kind": "error", "outcome": "error",
+                     "pvalue": None, "alpha": None, "n": None, "detectable": None,
+                     "seconds": 0.0, "target_seconds": 0.0, "message": problem}],
+    }
+
+
 def clause_entry(r: ClauseResult) -> dict[str, Any]:
     return {
         "id": r.clause_id,

@@ -1,0 +1,77 @@
+"""The statistical engine: sample sizes, power and calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sst
+
+from dropspec.conformance import stats
+
+
+def test_sample_size_meets_the_stated_power() -> None:
+    alpha, power = 1e-6, 0.999
+    for p0 in (0.001, 0.1, 0.5, 0.99):
+        delta = stats.rate_deviation(p0)
+        n = stats.binomial_sample_size(p0, delta, alpha, power)
+        # Exact power of the two-sided exact test, by the binomial distribution itself.
+        lo, hi = sst.binom.ppf(alpha / 2, n, p0), sst.binom.isf(alpha / 2, n, p0)
+        for p1 in (p0 - delta, p0 + delta):
+            if 0 < p1 < 1:
+                reject = sst.binom.cdf(lo - 1, n, p1) + sst.binom.sf(hi, n, p1)
+                assert reject >= power - 2e-4, (p0, p1, reject)
+
+
+def test_rate_deviation_is_relative_below_two_percent() -> None:
+    assert stats.rate_deviation(0.5) == 0.002
+    assert stats.rate_deviation(0.01) == pytest.approx(0.001)
+    assert stats.rate_deviation(0.995) == pytest.approx(0.0005)
+
+
+def test_binomial_result_carries_its_inputs() -> None:
+    r = stats.binomial(5000, 10000, 0.5, alpha=1e-6, power=0.999, rate=0.5)
+    assert r.passed and r.n == 10000 and r.inputs["rate"] == 0.5
+    assert not stats.binomial(5300, 10000, 0.5, alpha=1e-6, power=0.999).passed
+    with pytest.raises(AttributeError):
+        r.pvalue = 0.0  # type: ignore[misc]
+
+
+def test_contingency_detects_dependence() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.random(100_000) < 0.5
+    b = rng.random(100_000) < 0.5
+    assert stats.contingency_2x2(a, b, alpha=1e-6, power=0.999).passed
+    assert not stats.contingency_2x2(a, a, alpha=1e-6, power=0.999).passed
+
+
+def test_no_period_finds_a_repeating_block() -> None:
+    rng = np.random.default_rng(1)
+    good = rng.random(1 << 16) < 0.5
+    assert stats.no_period(good, alpha=1e-6, power=0.999).passed
+    bad = np.resize(rng.random(1024) < 0.5, 1 << 16)
+    res = stats.no_period(bad, alpha=1e-6, power=0.999)
+    assert not res.passed and res.inputs["worst_lag"] % 1024 == 0
+
+
+def test_gof_and_ks_and_variance() -> None:
+    rng = np.random.default_rng(2)
+    counts = rng.binomial(24, 0.5, size=20_000)
+    assert stats.binomial_counts_gof(counts, 24, 0.5, alpha=1e-6, power=0.999).passed
+    stuck = np.where(rng.random(20_000) < 0.5, 0, 24)
+    assert not stats.binomial_counts_gof(stuck, 24, 0.5, alpha=1e-6, power=0.999).passed
+    z = rng.standard_normal(100_000)
+    assert stats.ks_normal(z, alpha=1e-6, power=0.999).passed
+    assert not stats.ks_normal(z * 1.1, alpha=1e-6, power=0.999).passed
+    assert stats.chi2_variance(float((z * z).sum()), z.size, alpha=1e-6, power=0.999).passed
+
+
+def test_false_alarm_rate_of_the_z_test_is_alpha() -> None:
+    """At alpha = 0.01 a correct null rejects about 1% of the time (binomial check, 1e-6)."""
+    rng = np.random.default_rng(3)
+    rejections = 0
+    trials = 20_000
+    for _ in range(trials):
+        x = rng.standard_normal(16)
+        if not stats.z_mean(float(x.sum()), 0.0, 16.0, 16, alpha=0.01, power=0.9).passed:
+            rejections += 1
+    assert sst.binomtest(rejections, trials, 0.01).pvalue >= 1e-6

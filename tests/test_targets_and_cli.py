@@ -1,0 +1,205 @@
+"""Declaring targets, bad input, the pytest plugin, the one-liner and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dropspec
+from dropspec.adapters import TargetLoadError, load_target
+from dropspec.conformance import Config, run_target
+from dropspec.conformance.engine import outcomes
+
+USER_FILE = textwrap.dedent('''
+    import numpy as np
+    import dropspec
+
+    @dropspec.target("dropout", framework="numpy", scaling="inverted")
+    def my_dropout(x, rate, *, training, seed):
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("rate must be in [0, 1]")
+        if not training:
+            return x.copy()
+        keep = np.random.default_rng(seed).random(x.shape) >= rate
+        scale = x.dtype.type(0.0 if rate == 1 else 1.0 / (1.0 - rate))
+        return np.where(keep, x * scale, np.zeros((), x.dtype))
+
+    @dropspec.target("dropout")
+    def no_scaling(x, rate, *, training, seed):
+        return dropspec.reference.dropout(x, rate, training=training, seed=seed,
+                                          scaling="classic") if training else x
+
+    @dropspec.target("dropout", keep_prob=0.5)
+    def unknown_option(x, rate, *, training, seed):
+        return x
+
+    @dropspec.target("dropout")
+    def bad_signature(x):
+        return x
+
+    @dropspec.target("dropout")
+    def returns_list(x, rate, *, training, seed):
+        return x.tolist()
+
+    @dropspec.target("dropout")
+    def raises(x, rate, *, training, seed):
+        raise RuntimeError("kernel crashed")
+''')
+
+
+@pytest.fixture
+def user_file(tmp_path: Path) -> Path:
+    path = tmp_path / "user_targets.py"
+    path.write_text(USER_FILE)
+    return path
+
+
+def test_decorator_gives_a_target() -> None:
+    @dropspec.target("dropout", scaling="classic", name="mine")
+    def fn(x: np.ndarray, rate: float, *, training: bool, seed: int) -> np.ndarray:
+        return x
+
+    assert isinstance(fn, dropspec.Target) and fn.error is None
+    assert fn.options["scaling"] == "classic" and fn.options["shared_axes"] == ()
+    assert fn(np.ones(2), 0.5, training=False, seed=0).shape == (2,)
+
+
+def test_bad_declarations_are_recorded_not_raised(user_file: Path) -> None:
+    bad = load_target(f"{user_file}:unknown_option")
+    assert bad.error and "keep_prob" in bad.error and "unknown_option" in bad.error
+    sig = load_target(f"{user_file}:bad_signature")
+    assert sig.error and "signature" in sig.error
+    (first, *_) = run_target(bad)
+    assert first.outcome == "error" and "keep_prob" in first.message
+    unknown_op = dropspec.make_target(lambda x, rate, *, training, seed: x, "dropblock")
+    assert unknown_op.error and "unknown op" in unknown_op.error
+
+
+def test_load_errors_name_the_problem(tmp_path: Path, user_file: Path) -> None:
+    with pytest.raises(TargetLoadError, match="no file"):
+        load_target(f"{tmp_path / 'missing.py'}:fn")
+    with pytest.raises(TargetLoadError, match="no attribute"):
+        load_target(f"{user_file}:nope")
+    with pytest.raises(TargetLoadError, match="unknown target"):
+        load_target("torch.dropoutt")
+    with pytest.raises(TargetLoadError, match="not a dropspec target"):
+        load_target("numpy:pi")
+
+
+def test_raising_and_wrong_type_targets_fail_with_clear_messages(user_file: Path) -> None:
+    res = {r.clause_id: r for r in run_target(load_target(f"{user_file}:returns_list"),
+                                              clauses=["DROPOUT-RATE", "DROPOUT-VALUES"])}
+    assert res["DROPOUT-RATE"].outcome == "failed"
+    assert "returned list" in res["DROPOUT-RATE"].message
+    raised = run_target(load_target(f"{user_file}:raises"), clauses=["DROPOUT-VALUES"])
+    assert raised[0].outcome == "failed" and "kernel crashed" in raised[0].message
+    assert "replay" in raised[0].message
+
+
+def test_user_target_passes_and_wrong_one_fails(user_file: Path) -> None:
+    good = outcomes(run_target(load_target(f"{user_file}:my_dropout"), config=Config()))
+    assert "failed" not in good.values() and "error" not in good.values()
+    bad = outcomes(run_target(load_target(f"{user_file}:no_scaling"),
+                              clauses=["DROPOUT-VALUES", "DROPOUT-UNBIASED"]))
+    assert bad == {"DROPOUT-VALUES": "failed", "DROPOUT-UNBIASED": "failed"}
+
+
+def test_pytest_plugin_runs_a_target(pytester: pytest.Pytester, user_file: Path) -> None:
+    report = pytester.path / "report.json"
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", f"--dropspec-target={user_file}:my_dropout",
+        f"--dropspec-target={user_file}:no_scaling", f"--dropspec-json={report}",
+        "--dropspec-seed=7", "-k", "VALUES or RATE-ZERO")
+    result.stdout.fnmatch_lines(["*dropspec: seed=7*", "*no_scaling violates DROPOUT-VALUES*",
+                                 "*P(any false alarm)*"])
+    outcomes_ = result.parseoutcomes()
+    assert outcomes_["failed"] == 1 and outcomes_["passed"] == 3
+    data = json.loads(report.read_text())
+    assert data["seed"] == 7
+    names = [t["name"] for t in data["targets"]]
+    assert names == ["my_dropout", "no_scaling"]
+
+
+def test_suite_one_liner(pytester: pytest.Pytester, user_file: Path) -> None:
+    pytester.makepyfile(test_mine=f'''
+        import dropspec
+        from dropspec.adapters import load_target
+        TestMine = dropspec.suite(load_target({str(user_file)!r} + ":my_dropout"),
+                                  examples=5)
+    ''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    counts = result.parseoutcomes()
+    assert counts.get("failed", 0) == 0 and counts["passed"] >= 15
+    assert "skipped" in counts  # not-applicable clauses are skips, not passes
+
+
+def test_plugin_reports_unloadable_target_and_goes_on(pytester: pytest.Pytester,
+                                                      user_file: Path) -> None:
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--dropspec-target=no/such/file.py:fn",
+        f"--dropspec-target={user_file}:my_dropout", "-k", "SHAPE")
+    result.stdout.fnmatch_lines(["*no file no/such/file.py*"])
+    counts = result.parseoutcomes()
+    assert counts["failed"] == 1 and counts["passed"] >= 1
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dropspec.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, check=False, timeout=600)
+
+
+def test_cli_check_reference_exits_zero_and_writes_json(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    proc = run_cli("check", "--json", str(path), "-q")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "every MUST clause passed" in proc.stdout
+    data = json.loads(path.read_text())
+    for key in ("dropspec_version", "seed", "alpha", "platform", "targets"):
+        assert key in data
+    ids = {c["id"] for t in data["targets"] for c in t["clauses"]}
+    assert ids == set(dropspec.spec.CLAUSES)
+    for t in data["targets"]:
+        assert {"name", "op", "framework", "framework_version", "options", "clauses"} <= set(t)
+        for c in t["clauses"]:
+            assert {"id", "level", "outcome", "pvalue", "alpha", "message"} <= set(c)
+            assert c["outcome"] in ("passed", "skipped")
+    assert any(c["pvalue"] is not None for t in data["targets"] for c in t["clauses"])
+    for clause_id in dropspec.spec.CLAUSES:
+        assert clause_id in proc.stdout  # the matrix lists every clause
+
+
+def test_cli_exit_code_and_bad_target(user_file: Path, tmp_path: Path) -> None:
+    proc = run_cli("check", f"{user_file}:no_scaling", f"{user_file}:my_dropout",
+                   "no/such.py:fn", "--clause", "DROPOUT-VALUES", "--json",
+                   str(tmp_path / "r.json"), "-q")
+    assert proc.returncode == 1
+    assert "no_scaling: DROPOUT-VALUES" not in proc.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    by_name = {t["name"]: t for t in data["targets"]}
+    assert by_name["my_dropout"]["clauses"][0]["outcome"] == "passed"
+    assert by_name["no_scaling"]["clauses"][0]["outcome"] == "failed"
+    assert "2 MUST clause failure(s)" in proc.stdout  # no_scaling and the missing file
+
+
+def test_cli_list_and_power() -> None:
+    proc = run_cli("list")
+    assert proc.returncode == 0
+    assert "DROPCONNECT-PER-EXAMPLE" in proc.stdout and "reference.dropout" in proc.stdout
+    power = run_cli("power")
+    assert power.returncode == 0 and "DROPOUT-RATE" in power.stdout
+    assert "binomial test" in power.stdout
+
+
+def test_import_loads_no_framework() -> None:
+    code = ("import sys, dropspec, dropspec.conformance.plugin, dropspec.adapters as a; "
+            "a.builtin_targets(); "
+            "print([m for m in ('torch', 'tensorflow', 'jax', 'keras') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
