@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--power", type=float, default=DEFAULT_POWER,
                        help="power the sample sizes are chosen for")
     check.add_argument("--device", default="cpu", help="cpu (default), cuda or gpu")
-    check.add_argument("--examples", type=int, default=20,
+    check.add_argument("--examples", type=int, default=10,
                        help="hypothesis examples per exact clause")
     check.add_argument("--clause", action="append", default=[], metavar="ID",
                        help="check only this clause (repeatable)")
@@ -138,17 +139,31 @@ def cmd_check(args: argparse.Namespace) -> int:
     groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
     for spec in specs:
         groups.setdefault(tuple(sorted(env_of(spec).items())), []).append(spec)
-    reports = []
+    reports: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="dropspec-") as tmp:
-        for i, (env, group) in enumerate(groups.items()):
-            path = Path(tmp) / f"report-{i}.json"
-            rc = run_group(group, dict(env), args, path, tmp)
+        runs = [(list(group), dict(env), Path(tmp) / f"report-{i}.json")
+                for i, (env, group) in enumerate(groups.items())]
+        here = [r for r in runs if _matches_env(r[1])]
+        elsewhere = [r for r in runs if not _matches_env(r[1])]
+        # Groups that need another environment run in subprocesses, one at a time, beside the
+        # in-process group: two busy processes for this machine's two cores.
+        codes: dict[Path, int] = {}
+        worker = threading.Thread(target=lambda: codes.update(
+            {path: run_elsewhere(group, env, args, path, tmp) for group, env, path in elsewhere}))
+        worker.start()
+        for group, _, path in here:
+            codes[path] = run_here(group, args, path, tmp)
+        worker.join()
+        for group, _, path in runs:
+            log = path.with_suffix(".log")
+            if log.exists():
+                print(log.read_text(), end="")
             if path.exists():
                 reports.append(json.loads(path.read_text()))
             else:
                 print(f"dropspec: the run for {', '.join(group)} produced no report "
-                      f"(pytest exit code {rc})", file=sys.stderr)
-                reports.append(_crashed(group, rc, args))
+                      f"(pytest exit code {codes.get(path)})", file=sys.stderr)
+                reports.append(_crashed(group, codes.get(path, -1), args))
     report = merge(reports)
     print(render_matrix(report))
     failures = render_failures(report, include_expected=args.show_expected)
@@ -191,19 +206,25 @@ def pytest_args(group: list[str], args: argparse.Namespace, path: Path, tmp: str
     return out
 
 
-def run_group(group: list[str], env: dict[str, str], args: argparse.Namespace, path: Path,
-              tmp: str) -> int:
+def _matches_env(env: dict[str, str]) -> bool:
+    return all(os.environ.get(k) == v for k, v in env.items())
+
+
+def run_here(group: list[str], args: argparse.Namespace, path: Path, tmp: str) -> int:
+    import pytest
+
+    return int(pytest.main(pytest_args(group, args, path, tmp)))
+
+
+def run_elsewhere(group: list[str], env: dict[str, str], args: argparse.Namespace, path: Path,
+                  tmp: str) -> int:
+    """Run a group in a subprocess with ``env``; its output goes to a log printed later."""
     argv = pytest_args(group, args, path, tmp)
-    if all(os.environ.get(k) == v for k, v in env.items()):
-        import pytest
-
-        return int(pytest.main(argv))
-    print(f"\n-- running {', '.join(group)} with "
-          f"{' '.join(f'{k}={v}' for k, v in env.items())}", flush=True)
-    proc = subprocess.run([sys.executable, "-m", "pytest", *argv],
-                          env={**os.environ, **env}, check=False)
+    header = (f"\n-- {', '.join(group)} ran in its own process with "
+              f"{' '.join(f'{k}={v}' for k, v in env.items())}\n")
+    with open(path.with_suffix(".log"), "w", encoding="utf-8") as log:
+        log.write(header)
+        log.flush()
+        proc = subprocess.run([sys.executable, "-m", "pytest", *argv], env={**os.environ, **env},
+                              stdout=log, stderr=subprocess.STDOUT, check=False)
     return proc.returncode
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -192,7 +192,7 @@ def _layer_case(ctx: Context, case: tuple[Any, ...]) -> tuple[np.ndarray, ...]:
 
 def layer_cases(ctx: Context, rates: st.SearchStrategy[float] | None = None
                 ) -> st.SearchStrategy[tuple[Any, ...]]:
-    dims = st.tuples(st.integers(1, 5), st.integers(1, 6), st.integers(1, 6))
+    dims = st.tuples(gen.side(), gen.side(), gen.side())
     return st.tuples(gen.dtypes(ctx.dtypes), dims,
                      rates if rates is not None else gen.rates(), gen.data_seeds(),
                      st.integers(0, 2**31 - 1))
@@ -875,7 +875,7 @@ def check_dc_values(ctx: Context) -> None:
                                f"{_first_mismatch(y, want)} "
                                f"({case_text(dtype, (batch, n_out), rate, seed)})")
 
-    dims = st.tuples(st.integers(1, 6), st.integers(1, 8))
+    dims = st.tuples(gen.side(), gen.side())
     examples(ctx, st.tuples(gen.dtypes(ctx.dtypes), dims, gen.rates(0.01, 0.99),
                             gen.data_seeds(), st.integers(0, 2**31 - 1)), body)
 
@@ -942,7 +942,7 @@ def check_dc_per_batch(ctx: Context) -> None:
             raise CheckFailure(f"examples of one call see different weight masks "
                                f"(batch={batch}, out={n_out}, rate={rate!r}, seed={seed})")
 
-    examples(ctx, st.tuples(st.tuples(st.integers(2, 8), st.integers(1, 8)),
+    examples(ctx, st.tuples(st.tuples(gen.side(2), gen.side()),
                             gen.rates(0.1, 0.9), st.integers(0, 2**31 - 1)), body)
 
 
@@ -1086,7 +1086,7 @@ def check_dc_gradient(ctx: Context) -> None:
 
     if "float32" not in ctx.dtypes:
         raise NotApplicable("the gradient check runs in float32, which the target lacks")
-    examples(ctx, st.tuples(st.tuples(st.integers(1, 4), st.integers(1, 6)),
+    examples(ctx, st.tuples(st.tuples(gen.side(), gen.side()),
                             gen.rates(0.1, 0.9), gen.data_seeds(), st.integers(0, 2**31 - 1)),
              body)
 

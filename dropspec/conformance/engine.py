@@ -54,7 +54,7 @@ class Config:
     alpha: float = DEFAULT_ALPHA
     power: float = DEFAULT_POWER
     device: str = "cpu"
-    examples: int = 20
+    examples: int = 10
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha < 0.5:

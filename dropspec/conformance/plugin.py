@@ -39,8 +39,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"power the sample sizes are chosen for (default {DEFAULT_POWER})")
     group.addoption("--dropspec-device", default="cpu",
                     help="device for framework arrays: cpu (default), cuda, gpu")
-    group.addoption("--dropspec-examples", type=int, default=20,
-                    help="hypothesis examples per exact clause (default 20)")
+    group.addoption("--dropspec-examples", type=int, default=10,
+                    help="hypothesis examples per exact clause (default 10)")
     group.addoption("--dropspec-json", default=None, metavar="PATH",
                     help="write the JSON report to PATH")
 

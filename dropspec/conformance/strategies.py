@@ -14,6 +14,10 @@ from hypothesis import strategies as st
 
 from ..dtypes import as_dtype
 
+#: Axis lengths drawn for example shapes. A small fixed set keeps the number of distinct shapes
+#: low, so frameworks that compile per shape (XLA) reuse their compiled code across examples.
+SIDES: tuple[int, ...] = (1, 2, 3, 5)
+
 #: Rates every exact check visits: tiny, ordinary and near 1.
 SPECIAL_RATES: tuple[float, ...] = (1e-3, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999)
 
@@ -32,9 +36,12 @@ def shapes(rank: int | None = None, *, min_rank: int = 1, max_rank: int = 4,
            min_side: int = 1, max_side: int = 6) -> st.SearchStrategy[tuple[int, ...]]:
     """Shapes of a fixed rank, or of any rank in [min_rank, max_rank]."""
     ranks = st.just(rank) if rank is not None else st.integers(min_rank, max(min_rank, max_rank))
-    return ranks.flatmap(
-        lambda r: st.tuples(*[st.integers(min_side, max_side) for _ in range(r)])
-    )
+    return ranks.flatmap(lambda r: st.tuples(*[side(min_side, max_side) for _ in range(r)]))
+
+
+def side(low: int = 1, high: int = 8) -> st.SearchStrategy[int]:
+    """An axis length in [low, high], from :data:`SIDES`."""
+    return st.sampled_from([n for n in SIDES if low <= n <= high] or [low])
 
 
 def shared_axes(rank: int) -> st.SearchStrategy[tuple[int, ...]]:
