@@ -1,0 +1,76 @@
+"""The mutation corpus: wrong implementations the suite must catch, beyond ``tests/impls.py``.
+
+Each :class:`Mutant` is a target that honestly declares what it claims (op and options) but
+breaks one rule of the spec, and names the clause(s) that must catch it: the mutant is
+*caught* when at least one of them fails. Mutants are spread over every op and over the fault
+classes in :data:`FAULT_CLASSES`; each module holds one framework's mutants and imports its
+framework only inside the mutant functions, so building the corpus imports no framework.
+
+``tests/test_mutants.py`` checks each mutant on its named clauses; ``benchmarks/
+mutation_score.py`` runs every clause of each mutant's op and writes the mutation score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dropspec.target import Target, make_target
+
+#: What a mutant gets wrong.
+FAULT_CLASSES: tuple[str, ...] = (
+    "scaling",       # the multiplier: 1/(1 - rate), alpha constants, noise law, inference rule
+    "rate",          # the probability a unit (weight, example) is dropped
+    "independence",  # masks of neighbouring elements, examples or connections are correlated
+    "structure",     # the mask's shape: shared axes, per example, per connection, bias
+    "determinism",   # seeds: same seed same output, seeds one bit apart independent
+    "dtype",         # the output dtype or precision
+    "edge",          # rate 0, rate 1, NaN / infinite inputs, invalid rates and shapes
+    "gradient",      # the backward pass does not use the forward pass's own mask and scale
+)
+
+OPS: tuple[str, ...] = ("dropout", "alpha_dropout", "gaussian_dropout", "dropconnect",
+                        "drop_path")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A wrong implementation, what it gets wrong, and the clauses that must catch it."""
+
+    name: str
+    op: str
+    framework: str
+    fault_class: str
+    description: str
+    target: Target
+    clauses: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.fault_class not in FAULT_CLASSES:
+            raise ValueError(f"{self.name}: unknown fault class {self.fault_class!r}")
+        if self.target.error:
+            raise ValueError(f"{self.name}: {self.target.error}")
+
+
+def mutant(fn: Callable[..., Any], op: str, *, framework: str, name: str, fault_class: str,
+           description: str, clauses: str | tuple[str, ...], **options: Any) -> Mutant:
+    """Declare ``fn`` as ``op`` with ``options`` (what it claims) and the catching clauses."""
+    full = f"mutant.{framework}.{op}.{name}"
+    target = make_target(fn, op, framework=framework, name=full, description=description,
+                         **options)
+    return Mutant(full, op, framework, fault_class, description, target,
+                  (clauses,) if isinstance(clauses, str) else tuple(clauses))
+
+
+def corpus() -> tuple[Mutant, ...]:
+    """Every mutant, numpy first; framework mutants are listed whether or not it is installed."""
+    from . import jax_mutants, numpy_mutants, tensorflow_mutants, torch_mutants
+
+    out = (*numpy_mutants.MUTANTS, *torch_mutants.MUTANTS, *tensorflow_mutants.MUTANTS,
+           *jax_mutants.MUTANTS)
+    names = [m.name for m in out]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"duplicate mutant names: {', '.join(dupes)}")
+    return out
