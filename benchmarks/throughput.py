@@ -110,16 +110,22 @@ def keras_impls(x: np.ndarray) -> list[Impl]:
     return [(f"keras {keras.__version__}[{backend}]: keras.random.dropout", "framework", run)]
 
 
-def measure(impls: list[Impl], n: int, repeats: int, warmup: int) -> list[dict[str, Any]]:
+def measure(impls: list[Impl], n: int, repeats: int, warmup: int,
+            passes: int = 3) -> list[dict[str, Any]]:
+    """Median seconds per call: ``passes`` rounds over the implementations, each running one
+    implementation's share of the repeats back to back after its warm-up (interleaving single
+    calls would time each implementation with the previous one's thread pools still spinning).
+    """
     times: dict[str, list[float]] = {name: [] for name, _, _ in impls}
-    for _name, _, fn in impls:
-        for i in range(warmup):
-            fn(i)
-    for rep in range(repeats):
+    per_pass = max(1, -(-repeats // passes))
+    for p in range(passes):
         for name, _, fn in impls:
-            start = time.perf_counter()
-            fn(1000 + rep)
-            times[name].append(time.perf_counter() - start)
+            for i in range(warmup):
+                fn(i)
+            for rep in range(per_pass):
+                start = time.perf_counter()
+                fn(1000 + p * per_pass + rep)
+                times[name].append(time.perf_counter() - start)
     rows = []
     for name, kind, _ in impls:
         med = float(np.median(times[name]))

@@ -228,3 +228,7 @@ def run_elsewhere(group: list[str], env: dict[str, str], args: argparse.Namespac
         proc = subprocess.run([sys.executable, "-m", "pytest", *argv], env={**os.environ, **env},
                               stdout=log, stderr=subprocess.STDOUT, check=False)
     return proc.returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -512,6 +512,66 @@ class AlphaBudgetDirective(SphinxDirective):
                       rows, ["ds-compact"])]
 
 
+class PowerTableDirective(SphinxDirective):
+    """What each statistical check detects, measured by running it on the reference."""
+
+    def run(self) -> list[nodes.Node]:
+        try:
+            from dropspec.conformance.power import power_rows
+        except Exception as exc:
+            return [nodes.note("", para(f"dropspec.conformance.power is unavailable: {exc}"))]
+        rows = []
+        for r in power_rows(1e-6, 0.999):
+            extra = ", ".join(f"{k}={v}" for k, v in r["inputs"].items())
+            rows.append([clause_ref(r["clause"]), r["test"], f"{r['alpha']:.2g}",
+                         f"{r['n']:,}", f"{r['unit']} ≥ {r['deviation']:.3g}", extra])
+        return [table(["clause", "test", "α", "n", "detected with power 0.999", "inputs"],
+                      rows, ["ds-compact"])]
+
+
+class DataDirective(SphinxDirective):
+    """A kept JSON result (mutation score, soak, benchmarks) shown as a table of its fields."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        rel = self.arguments[0]
+        path = Path(self.env.srcdir) / rel
+        self.env.note_dependency(str(path))
+        if not path.is_file():
+            return [nodes.note("", para(f"No result kept yet at docs/{rel}; the command that "
+                                        "produces it is given above."))]
+        data = json.loads(path.read_text())
+        rows = []
+        for key, value in data.items():
+            if isinstance(value, list | dict) and len(str(value)) > 300:
+                value = f"({len(value)} entries; see docs/{rel})"
+            rows.append([key, fmt_value(value) if not isinstance(value, str) else value])
+        return [table(["field", "value"], rows, ["ds-compact"])]
+
+
+class MutationDirective(SphinxDirective):
+    """The mutation corpus: every wrong implementation and the clauses that caught it."""
+
+    def run(self) -> list[nodes.Node]:
+        path = Path(self.env.srcdir) / "_data" / "mutation.json"
+        self.env.note_dependency(str(path))
+        if not path.is_file():
+            return [nodes.note("", para("No mutation report kept yet: run "
+                                        "python benchmarks/mutation_score.py"))]
+        data = json.loads(path.read_text())
+        out: list[nodes.Node] = [para(f"Mutation score: {data['caught']} of {data['total']} "
+                                      "wrong implementations caught.")]
+        rows = []
+        for m in data["mutants"]:
+            caught = [clause_ref(c) for c in m.get("caught_by", []) if c in CLAUSES]
+            rows.append([m["name"], m["op"], m["framework"], m["fault_class"],
+                         m.get("description", ""), join(caught) if caught else "not caught"])
+        out.append(table(["mutant", "op", "framework", "fault", "what is wrong", "caught by"],
+                         rows, ["ds-compact"]))
+        return out
+
+
 def clause_role(name: str, rawtext: str, text: str, lineno: int, inliner: Any,
                 options: Any = None, content: Any = None) -> tuple[list[nodes.Node], list[Any]]:
     cid = text.strip()
@@ -542,6 +602,9 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("dropspec-matrix", MatrixDirective)
     app.add_directive("dropspec-sample-sizes", SampleSizesDirective)
     app.add_directive("dropspec-alpha-budget", AlphaBudgetDirective)
+    app.add_directive("dropspec-power", PowerTableDirective)
+    app.add_directive("dropspec-data", DataDirective)
+    app.add_directive("dropspec-mutation", MutationDirective)
     app.add_role("clause", clause_role)
     app.connect("builder-inited", draw_figures)
     return {"parallel_read_safe": False, "parallel_write_safe": True}

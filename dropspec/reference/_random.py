@@ -14,7 +14,7 @@ import math
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
@@ -22,10 +22,12 @@ import numpy as np
 Seed = int | np.random.Generator | None
 
 #: Elements per block: the working set of a block (words, mask, input and output slices) stays
-#: in a core's L2 cache. Must be even, so every block starts on a 64-bit word.
-BLOCK_ELEMENTS = 1 << 15
-#: Elements per task handed to a worker thread (a whole number of blocks).
-TASK_ELEMENTS = 1 << 19
+#: in a core's L2 cache, and each temporary stays under glibc's 128 KiB mmap threshold (larger
+#: ones are mapped and unmapped per block, several times slower). Must be even, so every block
+#: starts on a 64-bit word.
+BLOCK_ELEMENTS = 1 << 14
+#: Most elements per task handed to a worker thread (a whole number of blocks).
+TASK_ELEMENTS = 1 << 20
 #: Below this many elements everything runs in the calling thread.
 PARALLEL_MIN_ELEMENTS = 1 << 18
 
@@ -106,9 +108,13 @@ def for_each_word_block(rng: np.random.Generator, n: int, fn: BlockFn) -> None:
     with bitgen.lock:
         state = dict(bitgen.state)
         kind: type[Any] = type(bitgen)
-        futures = [_executor(workers).submit(_task, state, kind, lo, min(n, lo + TASK_ELEMENTS),
-                                             fn)
-                   for lo in range(0, n, TASK_ELEMENTS)]
+        # about four tasks per worker, whole blocks each: the split changes no word
+        blocks = -(-n // (4 * workers * BLOCK_ELEMENTS))
+        size = min(TASK_ELEMENTS, max(1, blocks) * BLOCK_ELEMENTS)
+        pool = _executor(workers)
+        futures = [pool.submit(_task, state, kind, lo, min(n, lo + size), fn)
+                   for lo in range(0, n, size)]
+        wait(futures)  # every task has finished before an error is raised
         for f in futures:
             f.result()
         end = kind(0)
