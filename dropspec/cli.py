@@ -200,8 +200,8 @@ def pytest_args(group: list[str], args: argparse.Namespace, path: Path, tmp: str
            "--dropspec-examples", str(args.examples), "--dropspec-json", str(path)]
     for spec in group:
         out += ["--dropspec-target", spec]
-    if args.clause:
-        out += ["-k", " or ".join(args.clause)]
+    for clause_id in args.clause:
+        out += ["--dropspec-clause", clause_id]
     out.append(str(empty))
     return out
 

@@ -59,6 +59,8 @@ class Target:
     description: str = ""
     error: str | None = None
     requires: tuple[str, ...] = ()
+    #: How the target was named when loaded (``file.py:fn``), for replay commands.
+    source: str = ""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)

@@ -203,3 +203,18 @@ def test_import_loads_no_framework() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_missing_framework_or_package_is_a_skip_with_a_hint(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from dropspec.adapters import _backend
+
+    target = dropspec.make_target(lambda x, rate, *, training, seed: x, "dropout",
+                                  framework="torch", name="needs-torch")
+    monkeypatch.setattr(type(_backend.get_backend("torch")), "available", lambda self: False)
+    (result,) = run_target(target, clauses=["DROPOUT-RATE"])
+    assert result.outcome == "skipped" and "pip install" in result.message
+    other = dropspec.make_target(lambda x, rate, *, training, seed: x, "dropout",
+                                 requires=("no_such_package_xyz",))
+    (result,) = run_target(other, clauses=["DROPOUT-RATE"])
+    assert result.outcome == "skipped" and "no_such_package_xyz" in result.message

@@ -90,7 +90,9 @@ def load_target(spec: str) -> Target:
         ) from exc
     if not hasattr(module, attr):
         raise TargetLoadError(f"target {spec!r}: {where} has no attribute {attr!r}")
-    return _from_object(getattr(module, attr), spec)
+    from dataclasses import replace
+
+    return replace(_from_object(getattr(module, attr), spec), source=spec)
 
 
 __all__ = ["ADAPTER_MODULES", "Backend", "TargetLoadError", "builtin_targets", "get_backend",

@@ -234,8 +234,10 @@ def check_seed(base: int, target: str, clause_id: str) -> int:
 
 
 def replay_hint(target: Target, clause: Clause, config: Config) -> str:
-    return (f"replay: dropspec check {target.name} --seed {config.seed} --clause {clause.id}"
-            f" (or pytest --dropspec-target ... --dropspec-seed {config.seed} -k {clause.id})")
+    name = target.source or target.name
+    return (f"replay: dropspec check {name} --seed {config.seed} --clause {clause.id} "
+            f"(or pytest --dropspec-target {name} --dropspec-seed {config.seed} "
+            f"--dropspec-clause {clause.id})")
 
 
 def clauses_of(target: Target) -> list[Clause]:

@@ -41,6 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="device for framework arrays: cpu (default), cuda, gpu")
     group.addoption("--dropspec-examples", type=int, default=10,
                     help="hypothesis examples per exact clause (default 10)")
+    group.addoption("--dropspec-clause", action="append", default=[], metavar="ID",
+                    help="check only this clause id, exactly (repeatable)")
     group.addoption("--dropspec-json", default=None, metavar="PATH",
                     help="write the JSON report to PATH")
 
@@ -170,6 +172,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     from ..adapters import TargetLoadError, load_target
     from .engine import registry
 
+    only = set(config.getoption("dropspec_clause"))
     try:
         registry()
     except LookupError as exc:
@@ -181,7 +184,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             config.stash[_LOAD_FAILURES_KEY].append((spec, str(exc)))
             continue
         collector = TargetCollector.from_parent(session, name=target.name, target=target)
-        items.extend(collector.collect())
+        items.extend(item for item in collector.collect()
+                     if not only or not isinstance(item, ClauseItem) or item.clause.id in only)
 
 
 class _LateItems:
