@@ -12,7 +12,8 @@ mutation_score.py`` runs every clause of each mutant's op and writes the mutatio
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,3 +75,26 @@ def corpus() -> tuple[Mutant, ...]:
     if dupes:
         raise ValueError(f"duplicate mutant names: {', '.join(dupes)}")
     return out
+
+
+@contextlib.contextmanager
+def no_shrinking() -> Iterator[None]:
+    """Run the suite's example-based checks without hypothesis's shrink phase.
+
+    Shrinking only minimises a counterexample after a check has already failed, so it changes
+    no verdict; but for frameworks that compile per shape (JAX) a failing exact clause spends
+    most of its time shrinking. The suite's checks take their unset settings (``phases``)
+    from the active profile, which this swaps for the duration and then restores.
+    """
+    import hypothesis
+    from hypothesis import Phase
+
+    hypothesis.settings.register_profile("dropspec-mutants-previous", hypothesis.settings.default)
+    hypothesis.settings.register_profile(
+        "dropspec-mutants-no-shrink", hypothesis.settings.default,
+        phases=(Phase.explicit, Phase.reuse, Phase.generate))
+    hypothesis.settings.load_profile("dropspec-mutants-no-shrink")
+    try:
+        yield
+    finally:
+        hypothesis.settings.load_profile("dropspec-mutants-previous")

@@ -639,7 +639,8 @@ def _double_scaled(x: Array, w: Array, b: Array, rate: float, *, training: bool,
 
 
 add(_double_scaled, "dropconnect", "inference_scaled_twice", "scaling",
-    "inverted scaling in training and still (1 - rate)·W at inference", "DROPCONNECT-INFERENCE-MEAN",
+    "inverted scaling in training and still (1 - rate)·W at inference",
+    "DROPCONNECT-INFERENCE-MEAN",
     **_DC)
 
 
