@@ -50,9 +50,9 @@ def machine() -> dict[str, Any]:
         "memory_gib": mem_gib,
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
-                                           "OMP_NUM_THREADS", "DROPSPEC_THREADS")
-                if k in os.environ},
+        "env": {k: os.environ.get(k, "(unset)")
+                for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS",
+                          "DROPSPEC_THREADS")},
     }
 
 
@@ -67,11 +67,53 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def update_docs_benchmarks(section: str, data: Any) -> None:
-    """Set one section (``throughput``, ``check_all``, ``memory``) of docs/_data/benchmarks.json."""
+    """Set one section (``throughput``, ``check_all``, ``memory``) of docs/_data/benchmarks.json.
+
+    The docs show the file's top-level fields as a table (long ones collapsed), so the file
+    starts with one-line summaries of every section, followed by the sections themselves.
+    """
     path = DOCS_DATA / "benchmarks.json"
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):
         doc = {}
-    doc[section] = data
-    write_json(path, doc)
+    sections = {k: doc[k] for k in ("throughput", "check_all", "memory") if k in doc}
+    sections[section] = data
+    write_json(path, {**summaries(sections), **sections})
+
+
+def _machine_line(m: dict[str, Any]) -> str:
+    return (f"{m.get('cpus')}-CPU {m.get('cpu')}, {m.get('memory_gib')} GiB, "
+            f"Python {m.get('python')}")
+
+
+def summaries(sections: dict[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    t = sections.get("throughput")
+    if t:
+        out["throughput"] = (
+            f"{t['date']}, {_machine_line(t['machine'])}, load average "
+            f"{t['load_average_before'][0]}: reference / fastest framework = "
+            f"{t['reference_over_fastest_framework']} (need >= {t['required_ratio']}); "
+            f"M elements/s (10^7 float32, rate 0.5): "
+            + "; ".join(f"{r['name']} {r['melem_per_s']:.0f}" for r in t["rows"]))
+    c = sections.get("check_all")
+    if c:
+        out["check_all"] = (
+            f"{c['date']}, load average {c['load_average_before'][0]}: wall "
+            f"{c['wall_seconds']} s (limit {c['wall_limit_seconds']:.0f}); {c['targets']} targets, "
+            f"{c['clause_runs']} clause-runs; clause time {c['sum_seconds']} s, "
+            f"{c['sum_target_seconds']} s in framework calls; suite's own share "
+            f"{100 * c['suite_share']:.1f}% (limit {100 * c['suite_share_limit']:.0f}%); "
+            f"lanes: " + ", ".join(f"{r['lane']} {r['seconds']} s" for r in c["lanes"]))
+        out["check_all_per_target"] = "seconds (in framework calls): " + "; ".join(
+            f"{r['target']} {r['seconds']} ({r['target_seconds']})" for r in c["per_target"])
+    m = sections.get("memory")
+    if m:
+        out["memory"] = (
+            f"{m['date']}: {m['checks']} statistical checks, one process each; largest peak RSS "
+            f"{m['max_peak_rss_mib']} MiB ({m['max_peak_check']}), limit "
+            f"{m['limit_bytes'] / 2**20:.0f} MiB; largest increase during a check "
+            f"{m['max_peak_increase_mib']} MiB; largest tracemalloc peak "
+            f"{m['max_tracemalloc_peak_mib']} MiB")
+    return {f"summary_{k}": v for k, v in out.items()}

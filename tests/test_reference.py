@@ -159,3 +159,17 @@ def test_relu_gaussian_moments_match_quadrature() -> None:
         e2 = integrate.quad(lambda u, p=pdf: u * u * p(u), 0, np.inf)[0]
         assert float(m) == pytest.approx(e1, rel=1e-7, abs=1e-12)
         assert float(v) == pytest.approx(e2 - e1 * e1, rel=1e-6, abs=1e-12)
+
+
+def test_threaded_masks_do_not_depend_on_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = np.ones(3_000_000, np.float32)
+    outputs = []
+    for threads in ("1", "3"):
+        monkeypatch.setenv("DROPSPEC_THREADS", threads)
+        outputs.append(ref.dropout(x, 0.3, seed=11, return_mask=True))
+    assert np.array_equal(outputs[0][0], outputs[1][0])
+    assert np.array_equal(outputs[0][1], outputs[1][1])
+    # The mask is word i < round(keep * 2**32) for the i-th raw 32-bit word of the seed.
+    rng = np.random.default_rng(11)
+    words = rng.bit_generator.random_raw((x.size + 1) // 2).view(np.uint32)[: x.size]
+    assert np.array_equal(outputs[0][1], words < np.uint32(round(0.7 * 2**32)))

@@ -12,6 +12,7 @@ from another) do so only after ``*-DETERMINISTIC`` has its own check.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -648,7 +649,11 @@ def check_dropped_nonfinite(ctx: Context) -> None:
 
 def need_vjp(ctx: Context, f: Callable[[Any], Any], x: np.ndarray,
              cot: np.ndarray) -> np.ndarray:
-    grad = ctx.backend.vjp(f, x, cot, ctx.config.device)
+    start = time.perf_counter()
+    try:
+        grad = ctx.backend.vjp(f, x, cot, ctx.config.device)
+    finally:
+        ctx.target_seconds += time.perf_counter() - start
     if grad is None:
         raise NotApplicable(f"{ctx.backend.name} has no automatic differentiation")
     return grad.astype(np.float64)

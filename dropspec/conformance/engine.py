@@ -165,10 +165,10 @@ class Context:
     def call_raw(self, *arrays: np.ndarray | None, rate: float, training: bool = True,
                  seed: int | None = None) -> Any:
         """Call the target on ``arrays`` converted to its framework; return what it returns."""
-        converted = [None if a is None else self.backend.asarray(a, self.config.device)
-                     for a in arrays]
-        start = time.perf_counter()
+        start = time.perf_counter()  # conversion to the framework counts as framework time
         try:
+            converted = [None if a is None else self.backend.asarray(a, self.config.device)
+                         for a in arrays]
             return self.target.fn(*converted, rate, training=training,
                                   seed=self.seed() if seed is None else seed)
         finally:

@@ -21,11 +21,12 @@ import numpy as np
 
 Seed = int | np.random.Generator | None
 
-#: Elements per block: the working set of a block (words, mask, input and output slices) stays
-#: in a core's L2 cache, and each temporary stays under glibc's 128 KiB mmap threshold (larger
-#: ones are mapped and unmapped per block, several times slower). Must be even, so every block
-#: starts on a 64-bit word.
-BLOCK_ELEMENTS = 1 << 14
+#: Elements per block: large enough that Python's per-block overhead (which holds the GIL) is
+#: small, small enough that a block's working set stays near a core's L2 cache. The blocks
+#: reuse per-thread buffers: several fresh temporaries of this size per block make glibc map and
+#: unmap memory on every block, several times slower. Must be even, so every block starts on a
+#: 64-bit word.
+BLOCK_ELEMENTS = 1 << 16
 #: Most elements per task handed to a worker thread (a whole number of blocks).
 TASK_ELEMENTS = 1 << 20
 #: Below this many elements everything runs in the calling thread.

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ._random import Seed, bernoulli, for_each_word_block, generator, threshold
+from ._random import (
+    BLOCK_ELEMENTS,
+    Seed,
+    bernoulli,
+    for_each_word_block,
+    generator,
+    threshold,
+)
 from ._validation import SpecError, check_array, check_rate, mask_shape
 
 
@@ -90,6 +98,18 @@ def dropout(
 
 _NATIVE = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 _MASKINGS = ("select", "multiply")
+_local = threading.local()
+
+
+def _scratch(bits: np.dtype[Any], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """This thread's reused buffers of at least ``n`` booleans and ``n`` words of ``bits``."""
+    key = f"buffers_{bits.str}"
+    buffers: tuple[np.ndarray, np.ndarray] | None = getattr(_local, key, None)
+    if buffers is None or buffers[0].size < n:
+        size = max(n, BLOCK_ELEMENTS)
+        buffers = (np.empty(size, dtype=bool), np.empty(size, dtype=bits))
+        setattr(_local, key, buffers)
+    return buffers
 
 
 def _fused(
@@ -112,11 +132,15 @@ def _fused(
     out_bits = out.view(bits)
 
     def block(lo: int, hi: int, words: np.ndarray) -> None:
-        kept = np.less(words, thr, out=None if flat_mask is None else flat_mask[lo:hi])
+        kept_buf, ones_buf = _scratch(bits, hi - lo)
+        kept = np.less(words, thr, out=kept_buf[:hi - lo] if flat_mask is None
+                       else flat_mask[lo:hi])
         if masking == "select":
             # x * s where kept, +0.0 elsewhere: AND the product's bits with all ones or zeros
-            # (a masked copy is four times slower than these three passes)
-            ones = np.negative(kept.astype(bits))
+            # (a masked copy, np.where or copyto(where=) is four times slower)
+            ones = ones_buf[:hi - lo]
+            np.copyto(ones, kept, casting="unsafe")
+            np.negative(ones, out=ones)
             np.multiply(flat[lo:hi], s, out=out[lo:hi])
             np.bitwise_and(out_bits[lo:hi], ones, out=out_bits[lo:hi])
         else:  # x * mask.astype(dtype) * s, left to right as in apply_mask
