@@ -490,6 +490,20 @@ def signed_stat_inputs(ctx: Context, n: int, rng: np.random.Generator) -> Iterat
         got += math.prod(shape)
 
 
+def _multiplier_sums(ctx: Context, rate: float, alpha: float,
+                     term: Callable[[np.ndarray], np.ndarray]) -> tuple[float, int, int]:
+    """Σ term(y/x − E[m·s]) over enough calls, the number of values, and the group size."""
+    mean = _multiplier_moments(ctx, rate)[0]
+    n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
+    total, count, groups = 0.0, 0, 1
+    for x in signed_stat_inputs(ctx, n, ctx.rng):
+        y = ctx.call(x, rate=rate).astype(np.float64)
+        groups = math.prod(x.shape[a] for a in shared_of(ctx, x.ndim))
+        total += float(term(y / x.astype(np.float64) - mean).sum())
+        count += x.size
+    return total, count, groups
+
+
 @checks("DROPOUT-UNBIASED", "DROPPATH-UNBIASED")
 def check_unbiased(ctx: Context) -> StatResult:
     rates = (0.1, 0.5, 0.9)
@@ -497,13 +511,7 @@ def check_unbiased(ctx: Context) -> StatResult:
     results = []
     for rate in rates:
         mean, var, _ = _multiplier_moments(ctx, rate)
-        n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
-        total, count, groups = 0.0, 0, 1
-        for x in signed_stat_inputs(ctx, n, ctx.rng):
-            y = ctx.call(x, rate=rate).astype(np.float64)
-            groups = math.prod(x.shape[a] for a in shared_of(ctx, x.ndim))
-            total += float((y / x.astype(np.float64) - mean).sum())
-            count += x.size
+        total, count, groups = _multiplier_sums(ctx, rate, alpha, lambda dev: dev)
         # Values sharing a mask move together: the sum's variance is groups² per mask value.
         results.append(st_.z_mean(total, 0.0, var * count * groups, count // groups,
                                   alpha=alpha, power=ctx.power, rate=rate,
@@ -517,15 +525,12 @@ def check_variance(ctx: Context) -> StatResult:
     alpha = ctx.split(len(rates))
     results = []
     for rate in rates:
-        mean, var, m4 = _multiplier_moments(ctx, rate)
-        n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
-        total, count, groups = 0.0, 0, 1
-        for x in signed_stat_inputs(ctx, n, ctx.rng):
-            y = ctx.call(x, rate=rate).astype(np.float64)
-            groups = math.prod(x.shape[a] for a in shared_of(ctx, x.ndim))
-            dev = y / x.astype(np.float64) - mean
-            total += float((dev * dev - var).sum())
-            count += x.size
+        _, var, m4 = _multiplier_moments(ctx, rate)
+        def squared(dev: np.ndarray, v: float = var) -> np.ndarray:
+            out: np.ndarray = dev * dev - v
+            return out
+
+        total, count, groups = _multiplier_sums(ctx, rate, alpha, squared)
         results.append(st_.z_mean(total, 0.0, (m4 - var * var) * count * groups,
                                   count // groups, alpha=alpha, power=ctx.power, rate=rate,
                                   expected_variance=var))
