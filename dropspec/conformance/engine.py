@@ -8,19 +8,18 @@ and raises :class:`CheckFailure` or :class:`NotApplicable`.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 import traceback
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..adapters._backend import Backend, get_backend
-from ..dtypes import FLOAT_DTYPES, as_dtype, dtype_name
+from ..dtypes import FLOAT_DTYPES
 from ..spec import CLAUSES, Clause, Level, get_op
 from ..target import Target
 from .stats import StatResult
@@ -328,24 +327,3 @@ def run_target(target: Target, clauses: Iterable[str] | None = None,
 def outcomes(results: Iterable[ClauseResult]) -> dict[str, str]:
     """clause id -> outcome, a convenience for tests."""
     return {r.clause_id: r.outcome for r in results}
-
-
-# ---------------------------------------------------------------- shared helpers ----
-
-def chunks(total: int, per_call: int) -> Iterator[int]:
-    """Split ``total`` items into calls of at most ``per_call``."""
-    per_call = max(1, per_call)
-    for lo in range(0, total, per_call):
-        yield min(per_call, total - lo)
-
-
-def ceil_even(n: float) -> int:
-    return max(2, 2 * math.ceil(n / 2))
-
-
-def as_np_dtype(name: str) -> np.dtype[Any]:
-    return as_dtype(name)
-
-
-def same_dtype(out: np.ndarray, expected: str) -> bool:
-    return dtype_name(out.dtype) == expected

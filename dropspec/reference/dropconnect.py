@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -158,8 +157,3 @@ def _infer(
         u = mu + sigma * rng.standard_normal((k, *mu.shape))
         total += _activate(u, activation).sum(axis=0)
     return (total / samples).astype(x.dtype)
-
-
-def dropconnect_block_count(batch: int, out: int, n_in: int) -> int:
-    """How many blocks a per-example call is split into (memory bound)."""
-    return math.ceil(batch / max(1, _BLOCK_ELEMENTS // max(1, out * n_in)))
