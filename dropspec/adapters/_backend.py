@@ -3,6 +3,9 @@
 Rules every backend keeps: the framework is imported on first use, never at module import;
 ``to_numpy`` keeps the dtype (bfloat16 comes back as ``ml_dtypes.bfloat16``); ``vjp`` returns
 None where the framework has no autodiff, which makes gradient clauses "not applicable".
+Statistical checks reduce outputs where they live, through the array-API namespace of the
+framework's arrays (:func:`dropspec.conformance.reduce.namespace`), so no backend converts
+whole outputs for them; ``for_reduction`` strips what would get in the way (autograd history).
 """
 
 from __future__ import annotations
@@ -45,6 +48,10 @@ class Backend:
 
     def to_numpy(self, value: Any) -> np.ndarray:
         return np.asarray(value)
+
+    def for_reduction(self, value: Any) -> Any:
+        """``value`` ready for array-API reductions (e.g. without autograd history)."""
+        return value
 
     def vjp(
         self, f: Callable[[Any], Any], x: np.ndarray, cotangent: np.ndarray, device: str = "cpu"

@@ -14,11 +14,13 @@ with ``training=False``, the convention of a dropout layer at inference.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from ..conformance import reduce
 from ..dtypes import FLOAT_DTYPES, dtype_name
 from ..target import Target, make_target
 from ._backend import Backend
@@ -28,6 +30,21 @@ def _tf() -> Any:
     import tensorflow as tf
 
     return tf
+
+
+_NAMESPACE: list[Any] = []
+
+
+def _namespace_of(value: Any) -> Any:
+    """The array-API namespace for a TensorFlow tensor, None for anything else."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None or not tf.is_tensor(value):
+        return None
+    if not _NAMESPACE:
+        from ._tf_array_api import TensorFlowNamespace
+
+        _NAMESPACE.append(TensorFlowNamespace())
+    return _NAMESPACE[0]
 
 
 def _tf_device(device: str) -> str:
@@ -45,6 +62,11 @@ class TensorFlowBackend(Backend):
     distribution = "tensorflow-cpu"
     install_hint = "pip install tensorflow-cpu (or tensorflow, for GPUs)"
     supported_dtypes = FLOAT_DTYPES
+
+    def __init__(self) -> None:
+        # array-api-compat has no TensorFlow namespace: register the suite's own (it imports
+        # TensorFlow only when a tensor asks for it).
+        reduce.EXTRA_NAMESPACES.append(_namespace_of)
 
     def version(self) -> str:
         import importlib.metadata

@@ -73,6 +73,9 @@ class TorchBackend(Backend):
             return out
         return np.array(t.numpy(), copy=True)
 
+    def for_reduction(self, value: Any) -> Any:
+        return value.detach()
+
     def vjp(
         self, f: Callable[[Any], Any], x: np.ndarray, cotangent: np.ndarray, device: str = "cpu"
     ) -> np.ndarray | None:

@@ -27,9 +27,11 @@ from ..reference.expectations import (
     dropout_moments,
     gaussian_activation_moments,
 )
+from . import reduce
 from . import stats as st_
 from . import strategies as gen
 from .engine import CHUNK_ELEMENTS, CheckFailure, Context, NotApplicable, checks
+from .reduce import Array
 from .stats import StatResult
 
 MASK_OPS = {"dropout": "DROPOUT", "drop_path": "DROPPATH", "alpha_dropout": "ALPHA"}
@@ -155,36 +157,66 @@ def gen_even(n: float) -> int:
     return max(2, 2 * math.ceil(n / 2))
 
 
-def compact(keep: np.ndarray, shared: tuple[int, ...]) -> np.ndarray:
+def compact(keep: Array, shared: tuple[int, ...]) -> Array:
     """The mask with every shared axis reduced to its first slice (kept as size 1)."""
     index = tuple(slice(0, 1) if a in shared else slice(None) for a in range(keep.ndim))
     return keep[index]
 
 
-def keep_mask(ctx: Context, y: np.ndarray, rate: float) -> np.ndarray:
-    """Which units were kept, read from the output of a call on x = 1."""
+def keep_mask(ctx: Context, y: Array, rate: float) -> Array:
+    """Which units were kept, read from the output of a call on x = 1 (any array library)."""
+    xp = reduce.namespace(y)
     if ctx.target.op == "alpha_dropout":
         a, b = alpha_constants(rate)
-        yd = y.astype(np.float64)
-        return np.abs(yd - (a + b)) < np.abs(yd - (a * ALPHA_PRIME + b))
-    out: np.ndarray = y != 0
-    return out
+        yd = xp.astype(y, xp.float64)
+        return xp.abs(yd - (a + b)) < xp.abs(yd - (a * ALPHA_PRIME + b))
+    return y != 0
+
+
+def same_shape(y: Array, shape: tuple[int, ...]) -> None:
+    if tuple(y.shape) != tuple(shape):
+        raise CheckFailure(f"output shape {tuple(y.shape)} differs from the expected {shape}")
 
 
 def unit_masks(ctx: Context, rate: float, mask_values: int, *, shared_side: int = 2,
-               shape: tuple[int, ...] | None = None) -> Iterator[np.ndarray]:
-    """Compact keep masks from calls on x = 1 until ``mask_values`` values are collected."""
+               shape: tuple[int, ...] | None = None) -> Iterator[Array]:
+    """Compact keep masks from calls on x = 1 until ``mask_values`` values are collected.
+
+    The masks stay where the target's outputs live (see :meth:`Context.call_device`).
+    """
     shape = shape or stat_shape(ctx, min(mask_values, CHUNK_ELEMENTS), shared_side)
     shared = shared_of(ctx, len(shape))
     x = np.ones(shape, dtype=as_dtype(ctx.stat_dtype))
     per_call = math.prod(1 if a in shared else n for a, n in enumerate(shape))
     got = 0
     while got < mask_values:
-        y = ctx.call(x, rate=rate)
-        if y.shape != x.shape:
-            raise CheckFailure(f"output shape {y.shape} differs from input shape {x.shape}")
+        y = ctx.call_device(x, rate=rate)
+        same_shape(y, x.shape)
         yield compact(keep_mask(ctx, y, rate), shared)
         got += per_call
+
+
+class PairTable:
+    """A 2x2 table of paired boolean samples, summed on the device, counted on the host."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.counts = np.zeros(3, dtype=np.int64)  # #(a & b), #a, #b
+        self.n = 0
+
+    def add(self, a: Array, b: Array) -> None:
+        self.counts += self.ctx.host(reduce.pair_counts(a, b)).astype(np.int64)
+        self.n += math.prod(a.shape)
+
+    def test(self, alpha: float, **inputs: Any) -> StatResult:
+        n11, n1_, n_1 = (int(v) for v in self.counts)
+        return st_.contingency_2x2_counts(n11, n1_, n_1, self.n, alpha=alpha,
+                                          power=self.ctx.power, **inputs)
+
+
+def n_true(ctx: Context, mask: Array) -> int:
+    """How many values of a boolean array are true (counted where the array lives)."""
+    return int(ctx.host(reduce.count(mask)))
 
 
 def require_same(name: str, got: np.ndarray, want: np.ndarray, what: str) -> None:
@@ -322,21 +354,21 @@ def check_independent_seeds(ctx: Context) -> StatResult:
     for bit in bits:
         seed = ctx.seed()
         other = seed ^ (1 << bit)
-        first, second = seed_pair_masks(ctx, seed, other)
-        results.append(st_.contingency_2x2(first, second, alpha=alpha, power=ctx.power,
-                                           seeds=(seed, other), rate=0.5))
+        table = PairTable(ctx)
+        table.add(*seed_pair_masks(ctx, seed, other))
+        results.append(table.test(alpha, seeds=(seed, other), rate=0.5))
     return verdict(results, "masks of seeds one bit apart are dependent")
 
 
-def seed_pair_masks(ctx: Context, seed: int, other: int) -> tuple[np.ndarray, np.ndarray]:
+def seed_pair_masks(ctx: Context, seed: int, other: int) -> tuple[Array, Array]:
     n = 1 << 18
     if ctx.target.op == "dropconnect":
-        first = decoded_masks(ctx, 0.5, n, seed=seed)[0]
-        second = decoded_masks(ctx, 0.5, n, seed=other)[0]
+        first = next(decoded_masks(ctx, 0.5, n, seed=seed))[0]
+        second = next(decoded_masks(ctx, 0.5, n, seed=other))[0]
         return first, second
     shape = stat_shape(ctx, n)
     x = np.ones(shape, dtype=as_dtype(ctx.stat_dtype))
-    ys = [ctx.call(x, rate=0.5, seed=s) for s in (seed, other)]
+    ys = [ctx.call_device(x, rate=0.5, seed=s) for s in (seed, other)]
     if ctx.target.op == "gaussian_dropout":
         return ys[0] > 1, ys[1] > 1
     shared = shared_of(ctx, len(shape))
@@ -463,8 +495,9 @@ def check_rate(ctx: Context) -> StatResult:
         n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
         dropped = total = 0
         for keep in unit_masks(ctx, rate, n):
-            dropped += int(keep.size - np.count_nonzero(keep))
-            total += keep.size
+            size = math.prod(keep.shape)
+            dropped += size - n_true(ctx, keep)
+            total += size
         results.append(st_.binomial(dropped, total, rate, alpha=alpha, power=ctx.power,
                                     rate=rate))
     return verdict(results, "the drop rate is off")
@@ -489,15 +522,18 @@ def signed_stat_inputs(ctx: Context, n: int, rng: np.random.Generator) -> Iterat
 
 
 def _multiplier_sums(ctx: Context, rate: float, alpha: float,
-                     term: Callable[[np.ndarray], np.ndarray]) -> tuple[float, int, int]:
+                     term: Callable[[Array], Array]) -> tuple[float, int, int]:
     """Σ term(y/x − E[m·s]) over enough calls, the number of values, and the group size."""
     mean = _multiplier_moments(ctx, rate)[0]
     n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
     total, count, groups = 0.0, 0, 1
     for x in signed_stat_inputs(ctx, n, ctx.rng):
-        y = ctx.call(x, rate=rate).astype(np.float64)
+        y = ctx.call_device(x, rate=rate)
+        same_shape(y, x.shape)
+        xp = reduce.namespace(y)
+        xd = ctx.to_device(x.astype(np.float64))
         groups = math.prod(x.shape[a] for a in shared_of(ctx, x.ndim))
-        total += float(term(y / x.astype(np.float64) - mean).sum())
+        total += float(ctx.host(xp.sum(term(xp.astype(y, xp.float64) / xd - mean))))
         count += x.size
     return total, count, groups
 
@@ -524,9 +560,8 @@ def check_variance(ctx: Context) -> StatResult:
     results = []
     for rate in rates:
         _, var, m4 = _multiplier_moments(ctx, rate)
-        def squared(dev: np.ndarray, v: float = var) -> np.ndarray:
-            out: np.ndarray = dev * dev - v
-            return out
+        def squared(dev: Array, v: float = var) -> Array:
+            return dev * dev - v
 
         total, count, groups = _multiplier_sums(ctx, rate, alpha, squared)
         results.append(st_.z_mean(total, 0.0, (m4 - var * var) * count * groups,
@@ -539,21 +574,15 @@ def check_variance(ctx: Context) -> StatResult:
 def check_independent_calls(ctx: Context) -> StatResult:
     k, rate = 24, 0.5
     shape = stat_shape(ctx, 1 << 15)
-    counts: np.ndarray | None = None
+    counts: Array | None = None
     for keep in unit_masks(ctx, rate, k * (1 << 15), shape=shape):
-        dropped = (~keep).astype(np.int64)
+        xp = reduce.namespace(keep)
+        dropped = xp.astype(xp.logical_not(keep), xp.int64)
         counts = dropped if counts is None else counts + dropped
     assert counts is not None
-    res = st_.binomial_counts_gof(counts, k, rate, alpha=ctx.alpha, power=ctx.power)
+    histogram = ctx.host(reduce.histogram(counts, k))
+    res = st_.binomial_histogram_gof(histogram, k, rate, alpha=ctx.alpha, power=ctx.power)
     return verdict([res], "drop counts over k calls are not Binomial(k, rate)")
-
-
-def pair_masks(mask: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Neighbouring pairs (even, odd) along ``axis``, trimmed to an even length."""
-    n = mask.shape[axis] // 2 * 2
-    even = np.take(mask, np.arange(0, n, 2), axis=axis)
-    odd = np.take(mask, np.arange(1, n, 2), axis=axis)
-    return even, odd
 
 
 @checks(*ids("INDEPENDENT-AXES", MASK_OPS))
@@ -562,23 +591,21 @@ def check_independent_axes(ctx: Context) -> StatResult:
     shape = stat_shape(ctx, 1 << 20)
     free = [a for a in range(len(shape)) if a not in shared_of(ctx, len(shape))]
     alpha = ctx.split(len(free))
-    results = []
-    masks = list(unit_masks(ctx, rate, 1 << 20, shape=shape))
-    for axis in free:
-        pairs = [pair_masks(m, axis) for m in masks]
-        a = np.concatenate([p[0].ravel() for p in pairs])
-        b = np.concatenate([p[1].ravel() for p in pairs])
-        results.append(st_.contingency_2x2(a, b, alpha=alpha, power=ctx.power, axis=axis,
-                                           shape=shape, rate=rate))
+    tables = {axis: PairTable(ctx) for axis in free}
+    for mask in unit_masks(ctx, rate, 1 << 20, shape=shape):
+        for axis in free:
+            tables[axis].add(*reduce.halves(mask, axis))
+    results = [tables[axis].test(alpha, axis=axis, shape=shape, rate=rate) for axis in free]
     return verdict(results, "neighbouring mask values along a non-shared axis are dependent")
 
 
 @checks("DROPOUT-INDEPENDENT-ELEMENTS")
 def check_independent_elements(ctx: Context) -> StatResult:
-    masks = [m.ravel() for m in unit_masks(ctx, 0.5, 1 << 20)]
-    flat = np.concatenate([m[: m.size // 2 * 2] for m in masks])
-    res = st_.contingency_2x2(flat[0::2], flat[1::2], alpha=ctx.alpha, power=ctx.power,
-                              rate=0.5, pairs="(2i, 2i+1) in memory order")
+    # Pairs never straddle two calls: each call's part is trimmed to an even length.
+    table = PairTable(ctx)
+    for mask in unit_masks(ctx, 0.5, 1 << 20):
+        table.add(*reduce.flat_halves(mask))
+    res = table.test(ctx.alpha, rate=0.5, pairs="(2i, 2i+1) in memory order")
     return verdict([res], "neighbouring mask values in memory order are dependent")
 
 
@@ -586,8 +613,11 @@ def check_independent_elements(ctx: Context) -> StatResult:
 def check_no_period(ctx: Context) -> StatResult:
     n = 1 << 20
     shape = stat_shape(ctx, n)
-    mask = next(unit_masks(ctx, 0.5, n, shape=shape)).ravel()
-    res = st_.no_period(mask, alpha=ctx.alpha, power=ctx.power, shape=shape)
+    mask = next(unit_masks(ctx, 0.5, n, shape=shape))
+    size = math.prod(mask.shape)
+    lag, agreement = ctx.host(reduce.autocorrelation_peak(mask, size // 2))
+    res = st_.no_period_peak(int(lag), float(agreement), size, size // 2, alpha=ctx.alpha,
+                             power=ctx.power, shape=shape)
     return verdict([res], "the mask repeats itself")
 
 
@@ -735,11 +765,15 @@ def alpha_group_sums(ctx: Context, rate: float, n: int) -> tuple[float, float, i
     g = math.prod(shape[a] for a in shared_of(ctx, len(shape)))
     while count < n:
         x = ctx.rng.standard_normal(shape).astype(as_dtype(ctx.stat_dtype))
-        y = ctx.call(x, rate=rate).astype(np.float64)
-        total += float(y.sum())
-        total_sq += float((y * y - 1.0).sum())
-        count += y.size
-        groups_seen += y.size // g
+        y = ctx.call_device(x, rate=rate)
+        same_shape(y, x.shape)
+        xp = reduce.namespace(y)
+        y = xp.astype(y, xp.float64)
+        sums = ctx.host(xp.stack([xp.sum(y), xp.sum(y * y - 1.0)]))
+        total += float(sums[0])
+        total_sq += float(sums[1])
+        count += x.size
+        groups_seen += x.size // g
     return total, total_sq, groups_seen, g
 
 
@@ -779,15 +813,19 @@ def check_alpha_moments(ctx: Context) -> StatResult:
 
 # ---------------------------------------------------------------- gaussian dropout ----
 
-def gaussian_noise(ctx: Context, rate: float, n: int) -> np.ndarray:
+def gaussian_noise(ctx: Context, rate: float, n: int) -> Array:
+    """At least n values of y/x (x = 1) as one flat float64 array where the outputs live."""
     shape = stat_shape(ctx, min(n, CHUNK_ELEMENTS))
     x = np.ones(shape, dtype=as_dtype(ctx.stat_dtype))
     parts = []
     got = 0
     while got < n:
-        parts.append(ctx.call(x, rate=rate).astype(np.float64).ravel())
-        got += parts[-1].size
-    return np.concatenate(parts)
+        y = ctx.call_device(x, rate=rate)
+        same_shape(y, x.shape)
+        xp = reduce.namespace(y)
+        parts.append(xp.reshape(xp.astype(y, xp.float64), (-1,)))
+        got += x.size
+    return parts[0] if len(parts) == 1 else xp.concat(parts)
 
 
 @checks("GAUSSIAN-MEAN", "GAUSSIAN-VARIANCE", "GAUSSIAN-DISTRIBUTION")
@@ -798,26 +836,27 @@ def check_gaussian(ctx: Context) -> StatResult:
     for rate in rates:
         sigma = gaussian_std(rate)
         z = (gaussian_noise(ctx, rate, 1 << 20) - 1.0) / sigma
+        xp, size = reduce.namespace(z), math.prod(z.shape)
         if ctx.clause.id == "GAUSSIAN-MEAN":
-            results.append(st_.z_mean(float(z.sum()), 0.0, float(z.size), z.size, alpha=alpha,
-                                      power=ctx.power, rate=rate, std=sigma))
+            results.append(st_.z_mean(float(ctx.host(xp.sum(z))), 0.0, float(size), size,
+                                      alpha=alpha, power=ctx.power, rate=rate, std=sigma))
         elif ctx.clause.id == "GAUSSIAN-VARIANCE":
-            results.append(st_.chi2_variance(float((z * z).sum()), z.size, alpha=alpha,
-                                             power=ctx.power, rate=rate, std=sigma))
+            results.append(st_.chi2_variance(float(ctx.host(xp.sum(z * z))), size,
+                                             alpha=alpha, power=ctx.power, rate=rate,
+                                             std=sigma))
         else:
-            results.append(st_.ks_normal(z, alpha=alpha, power=ctx.power, rate=rate,
-                                         std=sigma))
+            distance = float(ctx.host(reduce.ks_distance(z)))
+            results.append(st_.ks_normal_distance(distance, size, alpha=alpha,
+                                                  power=ctx.power, rate=rate, std=sigma))
     return verdict(results, f"the noise y/x is not N(1, rate/(1 − rate)) "
                    f"({ctx.clause.id.rsplit('-', 1)[1].lower()})")
 
 
 @checks("GAUSSIAN-INDEPENDENT-ELEMENTS")
 def check_gaussian_independence(ctx: Context) -> StatResult:
-    noise = gaussian_noise(ctx, 0.5, 1 << 20)
-    above = noise > 1.0
-    flat = above[: above.size // 2 * 2]
-    res = st_.contingency_2x2(flat[0::2], flat[1::2], alpha=ctx.alpha, power=ctx.power,
-                              pairs="signs of neighbouring noise values")
+    table = PairTable(ctx)
+    table.add(*reduce.flat_halves(gaussian_noise(ctx, 0.5, 1 << 20) > 1.0))
+    res = table.test(ctx.alpha, pairs="signs of neighbouring noise values")
     return verdict([res], "neighbouring noise values are dependent")
 
 
@@ -840,49 +879,49 @@ def decoder_layer(ctx: Context, batch: int, n_out: int, n_in: int, dtype: str
     return x, w, np.full(n_out, bias_value, dtype=d)
 
 
-def decode(ctx: Context, y: np.ndarray, rate: float, n_in: int
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """Weight masks (batch, out, in) and bias masks (batch, out) from a decoder call."""
+def decode(ctx: Context, y: Array, rate: float, n_in: int) -> tuple[Array, Array]:
+    """Weight masks (batch, out, in) and bias masks (batch, out) from a decoder call.
+
+    Works on any array library's output and returns masks of the same library.
+    """
+    xp = reduce.namespace(y)
     s = scale(ctx, rate)
-    v = y.astype(np.float64) / s
+    v = xp.astype(y, xp.float64) / s
     bits = n_in + (1 if ctx.options.get("mask_bias", True) else 0)
-    r = np.round(v)
-    if not (np.all(np.abs(v - r) <= 1e-3 * np.maximum(1.0, np.abs(v)) + 0.25)
-            and np.all(r >= 0) and np.all(r < 2**bits)):
-        bad = tuple(int(i[0]) for i in np.nonzero(~((np.abs(v - r) <= 0.25) & (r >= 0)
-                                                   & (r < 2**bits))))
+    r = xp.round(v)
+    slack = 1e-3 * xp.where(xp.abs(v) > 1.0, xp.abs(v), xp.ones_like(v)) + 0.25
+    valid = (xp.abs(v - r) <= slack) & (r >= 0) & (r < 2**bits)
+    if not bool(ctx.host(xp.all(valid))):
+        yh, vh, rh = ctx.host(y), ctx.host(v), ctx.host(r)  # a failure: show where
+        bad = tuple(int(i[0]) for i in np.nonzero(~((np.abs(vh - rh) <= 0.25) & (rh >= 0)
+                                                    & (rh < 2**bits))))
         raise CheckFailure(
-            f"the output {y[bad] if bad else y!r} at {bad} is not s·x·(M ⊙ W)ᵀ (+ masked bias) "
-            f"for any 0/1 mask M, with s={s!r}, x = 1 and W[o, j] = 2^j")
-    ints = r.astype(np.int64)
-    weight = ((ints[..., None] >> np.arange(n_in)) & 1).astype(bool)
-    bias = ((ints >> n_in) & 1).astype(bool)
-    return weight, bias
+            f"the output {yh[bad] if bad else yh!r} at {bad} is not s·x·(M ⊙ W)ᵀ (+ masked "
+            f"bias) for any 0/1 mask M, with s={s!r}, x = 1 and W[o, j] = 2^j")
+    digits = reduce.decode_bits(r, n_in + 1)
+    return digits[..., :n_in], digits[..., n_in]
 
 
 def decoded_masks(ctx: Context, rate: float, bits: int, *, seed: int | None = None,
-                  n_in: int = 16, batch: int | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Weight masks (calls·batch, out, in) and bias masks with about ``bits`` weight bits."""
+                  n_in: int = 16, batch: int | None = None) -> Iterator[tuple[Array, Array]]:
+    """Weight masks (batch, out, in) and bias masks, per call, until ``bits`` weight bits.
+
+    With a ``seed`` there is one call (every call would repeat its masks).
+    """
     per_example = ctx.options.get("masks") == "per_example"
     if batch is None:
         batch = 256 if per_example else 1
     n_out = gen_even(min(bits, CHUNK_ELEMENTS) / (batch * n_in))
     x, w, b = decoder_layer(ctx, batch, n_out, n_in, "float32" if "float32" in ctx.dtypes
                             else ctx.stat_dtype)
-    weights, biases = [], []
     got = 0
     while got < bits:
-        y = ctx.call(x, w, b, rate=rate, seed=seed)
-        if y.shape != (batch, n_out):
-            raise CheckFailure(f"output shape {y.shape}, expected {(batch, n_out)}")
-        m, mb = decode(ctx, y, rate, n_in)
-        weights.append(m)
-        biases.append(mb)
-        got += m.size
+        y = ctx.call_device(x, w, b, rate=rate, seed=seed)
+        same_shape(y, (batch, n_out))
+        yield decode(ctx, y, rate, n_in)
+        got += batch * n_out * n_in
         if seed is not None:
             break
-    return np.concatenate(weights), np.concatenate(biases)
 
 
 @checks("DROPCONNECT-SHAPE-MISMATCH")
@@ -930,9 +969,13 @@ def check_dc_rate(ctx: Context) -> StatResult:
     results = []
     for rate in rates:
         n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
-        m, _ = decoded_masks(ctx, rate, n)
-        results.append(st_.binomial(int(m.size - np.count_nonzero(m)), m.size, rate,
-                                    alpha=alpha, power=ctx.power, rate=rate))
+        dropped = total = 0
+        for m, _ in decoded_masks(ctx, rate, n):
+            size = math.prod(m.shape)
+            dropped += size - n_true(ctx, m)
+            total += size
+        results.append(st_.binomial(dropped, total, rate, alpha=alpha, power=ctx.power,
+                                    rate=rate))
     return verdict(results, "the weight drop rate is off")
 
 
@@ -944,31 +987,37 @@ def check_dc_bias_masked(ctx: Context) -> StatResult:
     for rate in rates:
         n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
         per_example = ctx.options.get("masks") == "per_example"
-        _, mb = decoded_masks(ctx, rate, n, n_in=1, batch=1024 if per_example else 1)
-        results.append(st_.binomial(int(mb.size - np.count_nonzero(mb)), mb.size, rate,
-                                    alpha=alpha, power=ctx.power, rate=rate))
+        dropped = total = 0
+        for _, mb in decoded_masks(ctx, rate, n, n_in=1, batch=1024 if per_example else 1):
+            size = math.prod(mb.shape)
+            dropped += size - n_true(ctx, mb)
+            total += size
+        results.append(st_.binomial(dropped, total, rate, alpha=alpha, power=ctx.power,
+                                    rate=rate))
     return verdict(results, "the bias drop rate is off")
 
 
 @checks("DROPCONNECT-PER-CONNECTION")
 def check_dc_per_connection(ctx: Context) -> StatResult:
-    m, _ = decoded_masks(ctx, 0.5, 1 << 21)
     alpha = ctx.split(2)
-    results = []
-    for axis, label in ((1, "connections into one input's column (dropped input unit)"),
-                        (2, "connections of one output's row (dropped output unit)")):
-        a, b = pair_masks(m, axis)
-        results.append(st_.contingency_2x2(a, b, alpha=alpha, power=ctx.power, pairs=label))
+    labels = {1: "connections into one input's column (dropped input unit)",
+              2: "connections of one output's row (dropped output unit)"}
+    tables = {axis: PairTable(ctx) for axis in labels}
+    for m, _ in decoded_masks(ctx, 0.5, 1 << 21):
+        for axis, table in tables.items():
+            table.add(*reduce.halves(m, axis))
+    results = [tables[axis].test(alpha, pairs=label) for axis, label in labels.items()]
     return verdict(results, "mask values of different connections are dependent: this "
                    "looks like dropout of units, not DropConnect")
 
 
 @checks("DROPCONNECT-PER-EXAMPLE")
 def check_dc_per_example(ctx: Context) -> StatResult:
-    m, _ = decoded_masks(ctx, 0.5, 1 << 21)
-    a, b = pair_masks(m, 0)
-    res = st_.contingency_2x2(a, b, alpha=ctx.alpha, power=ctx.power,
-                              pairs="the same connection in neighbouring examples")
+    # Per-example targets are called with a batch of 256, so pairs stay within one call.
+    table = PairTable(ctx)
+    for m, _ in decoded_masks(ctx, 0.5, 1 << 21):
+        table.add(*reduce.halves(m, 0))
+    res = table.test(ctx.alpha, pairs="the same connection in neighbouring examples")
     return verdict([res], "examples in a batch share weight masks")
 
 
@@ -1012,9 +1061,12 @@ def check_dc_unbiased(ctx: Context) -> StatResult:
                                         mask_bias=ctx.options.get("mask_bias", True))
         total = 0.0
         calls = 4 if per_example else 64
+        mean_d = ctx.to_device(mean)
         for _ in range(calls):
-            y = ctx.call(x, w, b, rate=rate).astype(np.float64)
-            total += float((y - mean).sum())
+            y = ctx.call_device(x, w, b, rate=rate)
+            same_shape(y, mean.shape)
+            xp = reduce.namespace(y)
+            total += float(ctx.host(xp.sum(xp.astype(y, xp.float64) - mean_d)))
         results.append(st_.z_mean(total, 0.0, float(var.sum()) * calls, mean.size * calls,
                                   alpha=alpha, power=ctx.power, rate=rate))
     return verdict(results, "E[pre-activation] differs from the inference mean")
@@ -1087,16 +1139,25 @@ def _mm_moments(ctx: Context, x: np.ndarray, w: np.ndarray, b: np.ndarray, rate:
 def check_dc_moment_matching(ctx: Context) -> StatResult:
     x, w, b, mean, var = mm_layer(ctx)
     samples = int(ctx.options.get("samples", 1000))
-    y = np.concatenate([ctx.call(x, w, b, rate=0.5, training=False).astype(np.float64)
-                        for _ in range(8)])
-    mean, var = np.tile(mean, (8, 1)), np.tile(var, (8, 1))
-    live = var > 1e-12
-    z = (y[live] - mean[live]) / np.sqrt(var[live] / samples)
+    calls = 8
+    live = var > 1e-12  # outputs with a spread to standardise by
+    # z = (y − E[a(u)]) / sqrt(Var[a(u)] / samples) where live, 0 elsewhere, summed on device.
+    inv_sd = np.where(live, 1.0 / np.sqrt(np.where(live, var, 1.0) / samples), 0.0)
+    sums = np.zeros(2)
+    center, scale_by = ctx.to_device(mean), ctx.to_device(inv_sd)
+    for _ in range(calls):
+        y = ctx.call_device(x, w, b, rate=0.5, training=False)
+        same_shape(y, mean.shape)
+        xp = reduce.namespace(y)
+        z = (xp.astype(y, xp.float64) - center) * scale_by
+        z = xp.where(scale_by > 0, z, xp.zeros_like(z))  # outputs without spread are skipped
+        sums += ctx.host(xp.stack([xp.sum(z), xp.sum(z * z)]))
+    size = int(np.count_nonzero(live)) * calls
     if ctx.clause.id.endswith("MM-MEAN"):
-        res = st_.z_mean(float(z.sum()), 0.0, float(z.size), z.size, alpha=ctx.alpha,
+        res = st_.z_mean(float(sums[0]), 0.0, float(size), size, alpha=ctx.alpha,
                          power=ctx.power, samples=samples, rate=0.5)
         return verdict([res], "moment-matching inference is biased: E[output] != E[a(u)]")
-    res = st_.chi2_variance(float((z * z).sum()), z.size, alpha=ctx.alpha, power=ctx.power,
+    res = st_.chi2_variance(float(sums[1]), size, alpha=ctx.alpha, power=ctx.power,
                             samples=samples, rate=0.5)
     return verdict([res], "moment-matching inference does not average `samples` draws")
 

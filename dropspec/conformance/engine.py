@@ -8,6 +8,7 @@ and raises :class:`CheckFailure` or :class:`NotApplicable`.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import traceback
@@ -97,6 +98,9 @@ class ClauseResult:
     seed: int = DEFAULT_SEED
     seconds: float = 0.0
     target_seconds: float = 0.0
+    #: Bytes of target output the check received, and bytes it copied to NumPy.
+    output_bytes: int = 0
+    host_bytes: int = 0
 
     @property
     def pvalue(self) -> float | None:
@@ -124,6 +128,8 @@ class Context:
     rng: np.random.Generator = field(init=False)
     _seeds: np.random.Generator = field(init=False)
     target_seconds: float = 0.0
+    output_bytes: int = 0
+    host_bytes: int = 0
 
     def __post_init__(self) -> None:
         ss = np.random.SeedSequence(self.check_seed)
@@ -173,20 +179,46 @@ class Context:
         finally:
             self.target_seconds += time.perf_counter() - start
 
-    def call(self, *arrays: np.ndarray | None, rate: float, training: bool = True,
-             seed: int | None = None) -> np.ndarray:
-        """Call the target and return its output as a NumPy array, checking its type."""
-        out = self.call_raw(*arrays, rate=rate, training=training, seed=seed)
+    def _output(self, out: Any) -> Any:
         if not self.backend.is_array(out):
             raise TargetError(
                 f"target {self.target.name!r} returned {type(out).__name__}, not a "
                 f"{self.backend.name} array; a {self.target.op} target returns the output array"
             )
+        self.output_bytes += _nbytes(out)
+        return out
+
+    def call(self, *arrays: np.ndarray | None, rate: float, training: bool = True,
+             seed: int | None = None) -> np.ndarray:
+        """Call the target and return its whole output as a NumPy array (exact checks)."""
+        out = self._output(self.call_raw(*arrays, rate=rate, training=training, seed=seed))
         start = time.perf_counter()
         try:
-            return self.backend.to_numpy(out)
+            return self.host(out)
         finally:
             self.target_seconds += time.perf_counter() - start
+
+    def call_device(self, *arrays: np.ndarray | None, rate: float, training: bool = True,
+                    seed: int | None = None) -> Any:
+        """Call the target and return its output where it lives, for array-API reductions.
+
+        Statistical checks use this: they reduce the output with :mod:`.reduce` (array-API
+        code, run by the framework on its own device) and bring only the results to NumPy
+        through :meth:`host`, which counts the bytes.
+        """
+        out = self._output(self.call_raw(*arrays, rate=rate, training=training, seed=seed))
+        return self.backend.for_reduction(out)
+
+    def to_device(self, a: np.ndarray) -> Any:
+        """A NumPy array (an input or expected values) next to the target's outputs."""
+        return self.backend.asarray(a, self.config.device)
+
+    def host(self, value: Any) -> np.ndarray:
+        """``value`` as a NumPy array; its bytes are counted in :attr:`host_bytes`."""
+        out = (self.backend.to_numpy(value) if self.backend.is_array(value)
+               else np.asarray(value))
+        self.host_bytes += out.nbytes
+        return out
 
     def split(self, parts: int) -> float:
         """The significance level of each of ``parts`` sub-tests (Bonferroni)."""
@@ -262,7 +294,9 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
         return ClauseResult(target.name, clause.id, str(clause.level), str(clause.kind),
                             seed=config.seed, outcome=outcome, message=message, stat=stat,
                             seconds=time.perf_counter() - start,
-                            target_seconds=ctx.target_seconds if ctx else 0.0)
+                            target_seconds=ctx.target_seconds if ctx else 0.0,
+                            output_bytes=ctx.output_bytes if ctx else 0,
+                            host_bytes=ctx.host_bytes if ctx else 0)
 
     if target.error:
         return result("error", target.error)
@@ -301,6 +335,13 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
         return result("failed", f"the target raised {tb}\n{notes}\n"
                       f"{replay_hint(target, clause, config)}", ctx=ctx)
     return result("passed", "" if stat is None else stat.describe(), stat, ctx)
+
+
+def _nbytes(array: Any) -> int:
+    """Size in bytes of a framework array, from its shape and dtype (nothing is copied)."""
+    dtype = array.dtype
+    itemsize: Any = getattr(dtype, "itemsize", None) or getattr(dtype, "size", 0)  # TF: .size
+    return int(math.prod(array.shape)) * int(itemsize)
 
 
 def _importable(module: str) -> bool:

@@ -53,7 +53,8 @@ def error_entry(name: str, problem: str, clause_id: str = "(load)") -> dict[str,
         "seconds": 0.0, "target_seconds": 0.0,
         "clauses": [{"id": clause_id, "level": "MUST", "kind": "error", "outcome": "error",
                      "pvalue": None, "alpha": None, "n": None, "detectable": None,
-                     "seconds": 0.0, "target_seconds": 0.0, "message": problem}],
+                     "seconds": 0.0, "target_seconds": 0.0, "output_bytes": 0,
+                     "host_bytes": 0, "message": problem}],
     }
 
 
@@ -71,6 +72,8 @@ def clause_entry(r: ClauseResult) -> dict[str, Any]:
             "power": r.stat.power, "test": r.stat.test},
         "seconds": round(r.seconds, 4),
         "target_seconds": round(r.target_seconds, 4),
+        "output_bytes": r.output_bytes,
+        "host_bytes": r.host_bytes,
         "message": r.message,
     }
 

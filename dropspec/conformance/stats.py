@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from . import reduce
+
 
 @dataclass(frozen=True)
 class StatResult:
@@ -118,15 +120,19 @@ def z_mean(total: float, expected: float, variance: float, n: int, *, alpha: flo
 
 def contingency_2x2(a: np.ndarray, b: np.ndarray, *, alpha: float, power: float,
                     **inputs: Any) -> StatResult:
-    """Chi-square test that two paired boolean samples are independent.
+    """Chi-square test that two paired boolean samples are independent (see the counts form)."""
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    n11, n1_, n_1 = (int(v) for v in reduce.pair_counts(a, b))
+    return contingency_2x2_counts(n11, n1_, n_1, a.size, alpha=alpha, power=power, **inputs)
+
+
+def contingency_2x2_counts(n11: int, n1_: int, n_1: int, n: int, *, alpha: float,
+                           power: float, **inputs: Any) -> StatResult:
+    """Chi-square independence test of n pairs (a, b), given #(a and b), #a and #b.
 
     Power comes from the noncentral chi-square: the test detects a dependence of Cohen's
     w (the phi coefficient for 2x2) at least ``deviation``.
     """
-    a, b = np.asarray(a, bool).ravel(), np.asarray(b, bool).ravel()
-    n = a.size
-    n11 = int(np.count_nonzero(a & b))
-    n1_, n_1 = int(np.count_nonzero(a)), int(np.count_nonzero(b))
     table = np.array([[n11, n1_ - n11], [n_1 - n11, n - n1_ - n_1 + n11]], dtype=np.float64)
     w = chi2_effect_size(1, n, alpha, power)
     if (table.sum(axis=0) == 0).any() or (table.sum(axis=1) == 0).any():
@@ -156,13 +162,23 @@ def chi2_effect_size(df: int, n: int, alpha: float, power: float) -> float:
 
 def binomial_counts_gof(counts: np.ndarray, k: int, rate: float, *, alpha: float,
                         power: float, **inputs: Any) -> StatResult:
-    """Chi-square goodness of fit of per-element counts over k calls to Binomial(k, rate).
+    """Goodness of fit of per-element counts over k calls to Binomial(k, rate)."""
+    counts = np.asarray(counts)
+    observed = np.asarray(reduce.histogram(counts, k))
+    if observed.sum() != counts.size:
+        raise ValueError(f"counts must be integers in [0, {k}]")
+    return binomial_histogram_gof(observed, k, rate, alpha=alpha, power=power, **inputs)
 
-    Bins with expected count below 5 are pooled with their neighbours.
+
+def binomial_histogram_gof(observed: np.ndarray, k: int, rate: float, *, alpha: float,
+                           power: float, **inputs: Any) -> StatResult:
+    """Chi-square goodness of fit of a histogram of counts 0..k to Binomial(k, rate).
+
+    ``observed[j]`` is how many elements were dropped in exactly j of k calls. Bins with
+    expected count below 5 are pooled with their neighbours.
     """
-    counts = np.asarray(counts).ravel()
-    n = counts.size
-    observed = np.bincount(counts.astype(np.int64), minlength=k + 1).astype(np.float64)
+    observed = np.asarray(observed, dtype=np.float64)
+    n = int(observed.sum())
     expected = stats.binom.pmf(np.arange(k + 1), k, rate) * n
     obs_bins, exp_bins = _pool(observed, expected)
     df = len(obs_bins) - 1
@@ -194,44 +210,53 @@ def _pool(observed: np.ndarray, expected: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def no_period(mask: np.ndarray, *, alpha: float, power: float, max_lag: int | None = None,
               **inputs: Any) -> StatResult:
-    """Test a flattened rate-0.5 mask for agreement with shifted copies of itself.
+    """Test a flattened rate-0.5 mask for agreement with shifted copies of itself."""
+    n = np.asarray(mask).size
+    lags = max_lag or n // 2
+    lag, agreement = (float(v) for v in reduce.autocorrelation_peak(np.asarray(mask), lags))
+    return no_period_peak(int(lag), agreement, n, lags, alpha=alpha, power=power, **inputs)
+
+
+def no_period_peak(lag: int, agreement: float, n: int, lags: int, *, alpha: float,
+                   power: float, **inputs: Any) -> StatResult:
+    """The periodicity test from the least likely lag of :func:`reduce.autocorrelation_peak`.
 
     With e = 2·mask - 1 (independent fair ±1 under the null), the lag-L sum
     S_L = Σ e_i·e_{i+L} is a martingale with bounded increments, so Azuma–Hoeffding gives
-    P(|S_L| >= t) <= 2·exp(-t²/(2(n-L))). All lags up to ``max_lag`` (default n/2) come from
-    one FFT; the p-value is the Bonferroni bound over lags. The deviation stated is the excess
-    agreement fraction at one lag detected with certainty by the bound.
+    P(|S_L| >= t) <= 2·exp(-t²/(2(n-L))). The p-value is the Bonferroni bound over all
+    ``lags`` lags, taken at the lag where the bound is smallest. The deviation stated is the
+    excess agreement fraction at one lag detected with certainty by the bound.
     """
-    e = np.asarray(mask, dtype=np.float64).ravel() * 2.0 - 1.0
-    n = e.size
-    lags = max_lag or n // 2
-    size = 1 << (2 * n - 1).bit_length()
-    spec = np.fft.rfft(e, size)
-    acf = np.fft.irfft(spec * np.conj(spec), size)[1:lags + 1]
-    counts = n - np.arange(1, lags + 1)
-    # Each S_L is an integer; round away FFT noise before bounding.
-    bound = 2.0 * np.exp(-(np.round(acf) ** 2) / (2.0 * counts))
-    worst = int(np.argmin(bound))
-    pvalue = float(min(1.0, bound[worst] * lags))
+    bound = 2.0 * math.exp(-(agreement**2) / (2.0 * (n - lag)))
+    pvalue = float(min(1.0, bound * lags))
     threshold = math.sqrt(2.0 * n * math.log(2.0 * lags / alpha))
-    return StatResult("FFT autocorrelation, Azuma bound over lags", float(acf[worst]), pvalue,
+    return StatResult("FFT autocorrelation, Azuma bound over lags", agreement, pvalue,
                       alpha, n, threshold / (2.0 * n), "excess agreement fraction at one lag",
-                      power, {"lags": lags, "worst_lag": worst + 1, **inputs}, uniform=False)
+                      power, {"lags": lags, "worst_lag": lag, **inputs}, uniform=False)
 
 
 def ks_normal(z: np.ndarray, *, alpha: float, power: float, **inputs: Any) -> StatResult:
-    """Kolmogorov–Smirnov test of standardised samples against N(0, 1).
+    """Kolmogorov–Smirnov test of standardised samples against N(0, 1)."""
+    z = np.asarray(z, dtype=np.float64)
+    return ks_normal_distance(float(reduce.ks_distance(z)), z.size, alpha=alpha, power=power,
+                              **inputs)
 
-    The stated deviation is the sup-distance between CDFs caught with ``power``: the test's
-    critical value plus the DKW bound on the empirical CDF's own error at 1 - power.
+
+def ks_normal_distance(distance: float, n: int, *, alpha: float, power: float,
+                       **inputs: Any) -> StatResult:
+    """Kolmogorov–Smirnov test against N(0, 1), given D = sup |F_n - Φ| of n samples.
+
+    D comes from :func:`reduce.ks_distance`, whose Φ is within ``NORMAL_CDF_ERROR`` (7.5e-8)
+    of the true one; that error is added to the stated deviation. The stated deviation is
+    the sup-distance between CDFs caught with ``power``: the test's critical value plus the
+    DKW bound on the empirical CDF's own error at 1 - power.
     """
-    z = np.asarray(z, dtype=np.float64).ravel()
-    n = z.size
-    res = stats.kstest(z, "norm")
+    pvalue = float(stats.kstwo.sf(distance, n))
     crit = math.sqrt(math.log(2.0 / alpha) / (2.0 * n))
     dkw = math.sqrt(math.log(2.0 / (1.0 - power)) / (2.0 * n))
-    return StatResult("Kolmogorov-Smirnov vs N(0, 1)", float(res.statistic), float(res.pvalue),
-                      alpha, n, crit + dkw, "sup |F - Phi|", power, dict(inputs))
+    return StatResult("Kolmogorov-Smirnov vs N(0, 1)", distance, pvalue, alpha, n,
+                      crit + dkw + reduce.NORMAL_CDF_ERROR, "sup |F - Phi|", power,
+                      dict(inputs))
 
 
 def chi2_variance(sum_sq: float, n: int, *, alpha: float, power: float,

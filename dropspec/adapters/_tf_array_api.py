@@ -1,0 +1,112 @@
+"""The part of the array API that the suite's reductions use, for TensorFlow tensors.
+
+array-api-compat has no TensorFlow namespace, and ``tf.experimental.numpy`` follows NumPy, not
+the array API (no ``astype`` function, other keyword names). This adapter maps the few
+functions :mod:`dropspec.conformance.reduce` and the statistical checks call onto ``tf`` ops,
+so TensorFlow outputs are reduced where they live, like those of PyTorch and JAX. Only what
+the suite uses is here; anything else raises ``AttributeError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+class _FFT:
+    def __init__(self, tf: Any) -> None:
+        self._tf = tf
+
+    def rfft(self, x: Any, /, *, n: int) -> Any:
+        return self._tf.signal.rfft(x, fft_length=[n])
+
+    def irfft(self, x: Any, /, *, n: int) -> Any:
+        return self._tf.signal.irfft(x, fft_length=[n])
+
+
+class TensorFlowNamespace:
+    """``xp`` for ``tf.Tensor``: dtypes, elementwise functions, reductions, creation."""
+
+    def __init__(self) -> None:
+        import tensorflow as tf
+
+        self._tf = tf
+        self.float64, self.int64, self.bool = tf.float64, tf.int64, tf.bool
+        self.fft = _FFT(tf)
+
+    def _like(self, value: Any, other: Any) -> Any:
+        """A Python scalar as a tensor of ``other``'s dtype (TF does not promote scalars)."""
+        return value if self._tf.is_tensor(value) else self._tf.constant(value, other.dtype)
+
+    def asarray(self, value: Any, dtype: Any = None) -> Any:
+        return self._tf.convert_to_tensor(np.asarray(value), dtype=dtype)
+
+    def astype(self, x: Any, dtype: Any) -> Any:
+        return self._tf.cast(x, dtype)
+
+    def reshape(self, x: Any, shape: Sequence[int]) -> Any:
+        return self._tf.reshape(x, shape)
+
+    def stack(self, arrays: Sequence[Any]) -> Any:
+        return self._tf.stack(list(arrays))
+
+    def concat(self, arrays: Sequence[Any]) -> Any:
+        return self._tf.concat(list(arrays), axis=0)
+
+    def arange(self, start: int, stop: int | None = None, *, dtype: Any = None,
+               device: Any = None) -> Any:
+        if device is None:
+            return self._tf.range(start, stop, dtype=dtype or self._tf.int64)
+        with self._tf.device(device):
+            return self._tf.range(start, stop, dtype=dtype or self._tf.int64)
+
+    def zeros_like(self, x: Any) -> Any:
+        return self._tf.zeros_like(x)
+
+    def ones_like(self, x: Any) -> Any:
+        return self._tf.ones_like(x)
+
+    def where(self, cond: Any, a: Any, b: Any) -> Any:
+        ref = a if self._tf.is_tensor(a) else b
+        return self._tf.where(cond, self._like(a, ref), self._like(b, ref))
+
+    def sum(self, x: Any) -> Any:
+        return self._tf.reduce_sum(x)
+
+    def max(self, x: Any) -> Any:
+        return self._tf.reduce_max(x)
+
+    def all(self, x: Any) -> Any:
+        return self._tf.reduce_all(x)
+
+    def argmax(self, x: Any) -> Any:
+        return self._tf.argmax(self._tf.reshape(x, [-1]), output_type=self._tf.int64)
+
+    def sort(self, x: Any) -> Any:
+        return self._tf.sort(x)
+
+    def abs(self, x: Any) -> Any:
+        return self._tf.abs(x)
+
+    def exp(self, x: Any) -> Any:
+        return self._tf.exp(x)
+
+    def round(self, x: Any) -> Any:
+        return self._tf.round(x)  # half to even, like the array API's round
+
+    def conj(self, x: Any) -> Any:
+        return self._tf.math.conj(x)
+
+    def logical_and(self, a: Any, b: Any) -> Any:
+        return self._tf.logical_and(a, b)
+
+    def logical_not(self, a: Any) -> Any:
+        return self._tf.logical_not(a)
+
+    def bitwise_and(self, a: Any, b: Any) -> Any:
+        return self._tf.bitwise.bitwise_and(a, self._like(b, a))
+
+    def bitwise_right_shift(self, a: Any, b: Any) -> Any:
+        return self._tf.bitwise.right_shift(a, self._like(b, a))

@@ -1,0 +1,133 @@
+"""Reductions that turn a target's outputs into the few numbers a statistical test needs.
+
+Every function here is written against the Python array API standard and takes arrays of any
+library that has a namespace for it (``array_api_compat.array_namespace``: NumPy, PyTorch, JAX,
+CuPy, ...). The statistical checks run them on the arrays a target returns, where those arrays
+live (a GPU, say), and bring back only the results: counts, sums, a 2x2 table, a histogram, the
+worst lag of an autocorrelation, a Kolmogorov-Smirnov distance. The same functions on NumPy
+arrays are what :mod:`dropspec.conformance.stats` uses for its array-taking wrappers, so the
+device path and the host path share one implementation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import array_api_compat
+
+Array = Any  # an array of any array-API library
+
+#: Namespaces for array types array-api-compat does not know (TensorFlow's, registered by its
+#: adapter): each returns the namespace for an array, or None if the array is not its kind.
+EXTRA_NAMESPACES: list[Callable[[Any], Any]] = []
+
+
+def namespace(*arrays: Array) -> Any:
+    """The array-API namespace of ``arrays`` (array-api-compat's wrapper where needed)."""
+    try:
+        return array_api_compat.array_namespace(*arrays)
+    except TypeError:
+        for find in EXTRA_NAMESPACES:
+            found = {find(a) for a in arrays}
+            if len(found) == 1 and None not in found:
+                return found.pop()
+        raise
+
+
+def device_of(a: Array) -> Any:
+    try:
+        return array_api_compat.device(a)
+    except TypeError:
+        return getattr(a, "device", None)
+
+
+def count(a: Array) -> Array:
+    """The number of true values of a boolean array, as a 0-d int64 array."""
+    xp = namespace(a)
+    return xp.sum(xp.astype(a, xp.int64))
+
+
+def halves(a: Array, axis: int) -> tuple[Array, Array]:
+    """Neighbouring pairs along ``axis``: the even and the odd slices, trimmed to even length."""
+    n = a.shape[axis] // 2 * 2
+    even = tuple(slice(0, n, 2) if i == axis else slice(None) for i in range(a.ndim))
+    odd = tuple(slice(1, n, 2) if i == axis else slice(None) for i in range(a.ndim))
+    return a[even], a[odd]
+
+
+def flat_halves(a: Array) -> tuple[Array, Array]:
+    """Neighbouring pairs (2i, 2i + 1) of ``a`` flattened in C (memory) order."""
+    xp = namespace(a)
+    return halves(xp.reshape(a, (-1,)), 0)
+
+
+def pair_counts(a: Array, b: Array) -> Array:
+    """``[#(a & b), #a, #b]`` for two boolean arrays of one shape: a 2x2 table's margins."""
+    xp = namespace(a, b)
+    return xp.stack([count(xp.logical_and(a, b)), count(a), count(b)])
+
+
+def histogram(values: Array, k: int) -> Array:
+    """How many of the integers in ``values`` equal 0, 1, ..., k (values outside are ignored)."""
+    xp = namespace(values)
+    return xp.stack([count(values == j) for j in range(k + 1)])
+
+
+def autocorrelation_peak(mask: Array, lags: int) -> Array:
+    """``[L, S_L]``: the lag 1 <= L <= ``lags`` whose agreement sum is the least likely.
+
+    With e = 2·mask − 1 flattened, S_L = Σ_i e_i·e_(i+L) (an integer); all lags come from one
+    zero-padded FFT. "Least likely" is the largest S_L² / (n − L), which is where the
+    Azuma–Hoeffding bound 2·exp(−S_L² / (2(n − L))) used by the test is smallest.
+    """
+    xp = namespace(mask)
+    e = xp.reshape(xp.astype(mask, xp.float64), (-1,)) * 2.0 - 1.0
+    n = e.shape[0]
+    size = 1 << (2 * n - 1).bit_length()
+    spec = xp.fft.rfft(e, n=size)
+    acf = xp.round(xp.fft.irfft(spec * xp.conj(spec), n=size)[1:lags + 1])
+    terms = n - xp.arange(1, lags + 1, dtype=xp.float64, device=device_of(e))
+    worst = xp.argmax(acf * acf / terms)
+    return xp.stack([xp.astype(worst, xp.float64) + 1.0, acf[worst]])
+
+
+# Abramowitz & Stegun (1964), formula 7.1.26: erf(x) = 1 − t·P(t)·exp(−x²), t = 1/(1 + p·x),
+# for x >= 0, with |error| <= 1.5e-7. The array API standard has no erf, and the
+# Kolmogorov-Smirnov distance needs the normal CDF where the samples are.
+_AS_P = 0.3275911
+_AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+#: Bound on |Φ_approx − Φ| (half the bound on erf's error).
+NORMAL_CDF_ERROR = 0.75e-7
+
+
+def normal_cdf(z: Array) -> Array:
+    """Φ(z) to within :data:`NORMAL_CDF_ERROR`, in array-API operations only."""
+    xp = namespace(z)
+    x = xp.abs(z) / math.sqrt(2.0)
+    t = 1.0 / (1.0 + _AS_P * x)
+    poly = t * (_AS_A[0] + t * (_AS_A[1] + t * (_AS_A[2] + t * (_AS_A[3] + t * _AS_A[4]))))
+    half_erfc = 0.5 * poly * xp.exp(-x * x)  # = 1 − Φ(|z|)
+    return xp.where(z >= 0, 1.0 - half_erfc, half_erfc)
+
+
+def ks_distance(z: Array) -> Array:
+    """sup |F_n − Φ| of the samples ``z`` (any shape), as a 0-d float64 array."""
+    xp = namespace(z)
+    s = xp.sort(xp.reshape(xp.astype(z, xp.float64), (-1,)))
+    n = s.shape[0]
+    cdf = normal_cdf(s)
+    i = xp.arange(n, dtype=xp.float64, device=device_of(s))
+    above = xp.max((i + 1.0) / n - cdf)
+    below = xp.max(cdf - i / n)
+    return xp.max(xp.stack([above, below]))
+
+
+def decode_bits(values: Array, bits: int) -> Array:
+    """The ``bits`` low binary digits of non-negative integer ``values``, on a new last axis."""
+    xp = namespace(values)
+    ints = xp.astype(values, xp.int64)
+    shifts = xp.arange(bits, dtype=xp.int64, device=device_of(ints))
+    return xp.astype(xp.bitwise_and(xp.bitwise_right_shift(ints[..., None], shifts), 1),
+                     xp.bool)
