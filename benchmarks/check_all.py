@@ -80,6 +80,21 @@ def analyse(report: dict[str, Any], wall: float | None) -> dict[str, Any]:
                for k, v in d.items()]
         return sorted(out, key=lambda r: -r["seconds"])
 
+    transfer: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for t in targets:
+        for c in t["clauses"]:
+            if c["kind"] != "statistical" or c["outcome"] == "skipped":
+                continue
+            agg_t = transfer[t["framework"]]
+            agg_t[0] += c.get("output_bytes", 0)
+            agg_t[1] += c.get("host_bytes", 0)
+            agg_t[2] = max(agg_t[2], c.get("host_bytes", 0))
+            agg_t[3] += 1
+    host_transfer = [{"framework": k, "clause_runs": v[3], "output_bytes": v[0],
+                      "host_bytes": v[1], "max_host_bytes_per_clause": v[2],
+                      "host_fraction": v[1] / v[0] if v[0] else None}
+                     for k, v in sorted(transfer.items())]
+
     slowest.sort(key=lambda r: -r["seconds"])
     suite_heavy = sorted(slowest, key=lambda r: -(r["seconds"] - r["target_seconds"]))
     share = 1 - inside / total if total else None
@@ -99,6 +114,7 @@ def analyse(report: dict[str, Any], wall: float | None) -> dict[str, Any]:
         "main_lane_seconds": round(sum(r["seconds"] for r in lanes if r["lane"] == "main"), 1),
         "keras_lane_seconds": round(sum(r["seconds"] for r in lanes if r["lane"] != "main"), 1),
         "by_framework": table(by_framework, "framework"),
+        "statistical_host_transfer": host_transfer,
         "by_clause": table(by_clause, "clause"),
         "slowest_clause_runs": [{**r, "seconds": round(r["seconds"], 2),
                                  "target_seconds": round(r["target_seconds"], 2)}
@@ -128,6 +144,11 @@ def print_summary(a: dict[str, Any]) -> None:
     for r in a["most_suite_time"][:8]:
         print(f"  {r['target']:44s} {r['clause']:28s} {r['suite_seconds']:6.2f} s of "
               f"{r['seconds']:.2f}")
+    print("\nstatistical clauses: target output vs bytes copied to NumPy:")
+    for r in a["statistical_host_transfer"]:
+        print(f"  {r['framework']:12s} {r['clause_runs']:4d} clause-runs  "
+              f"{r['output_bytes'] / 2**20:9.1f} MiB out  {r['host_bytes']:8d} B to host "
+              f"(at most {r['max_host_bytes_per_clause']} B in one clause-run)")
     wall = a["wall_seconds"]
     print(f"\nwall {wall} s (limit {WALL_LIMIT_S:.0f}); {a['targets']} targets, "
           f"{a['clause_runs']} clause-runs; sum of clause time {a['sum_seconds']} s, of which "

@@ -1,0 +1,199 @@
+"""Statistics are computed where a target's outputs live; only summaries cross to NumPy.
+
+Two kinds of test: the array-API reductions give the same numbers in every framework as an
+independent NumPy/SciPy computation, and running the statistical clauses on torch,
+TensorFlow and JAX targets brings back only a few bytes per clause (counted by the engine,
+and for PyTorch also by watching every tensor-to-NumPy conversion).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import dropspec
+from dropspec.adapters import builtin_targets
+from dropspec.adapters._backend import get_backend
+from dropspec.conformance import reduce
+from dropspec.conformance.engine import ClauseResult, run_clause
+from dropspec.reference import gaussian_std
+from dropspec.spec import CLAUSES, Kind, get_op
+from dropspec.target import Target
+
+FRAMEWORKS = ("numpy", "torch", "tensorflow", "jax")
+
+
+def converter(framework: str) -> Callable[[np.ndarray], Any]:
+    """NumPy -> the framework's array, skipping the test if the framework is absent."""
+    if framework != "numpy":
+        pytest.importorskip({"tensorflow": "tensorflow"}.get(framework, framework))
+    backend = get_backend(framework)
+    return lambda a: backend.asarray(a)
+
+
+def host(value: Any) -> np.ndarray:
+    return np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_counts_and_pair_tables_match_numpy(framework: str) -> None:
+    to = converter(framework)
+    rng = np.random.default_rng(1)
+    a, b = rng.random((6, 10)) < 0.3, rng.random((6, 10)) < 0.6
+    got = host(reduce.pair_counts(to(a), to(b)))
+    assert got.tolist() == [np.count_nonzero(a & b), np.count_nonzero(a), np.count_nonzero(b)]
+    assert int(host(reduce.count(to(a)))) == np.count_nonzero(a)
+    for axis in (0, 1):
+        even, odd = reduce.halves(to(a), axis)
+        want = np.take(a, np.arange(0, 6 if axis == 0 else 10, 2), axis=axis)
+        assert host(even).tolist() == want.tolist()
+        assert tuple(odd.shape) == want.shape
+    first, second = reduce.flat_halves(to(a[:, :5]))  # 30 values in memory order
+    assert host(first).tolist() == a[:, :5].ravel()[0::2].tolist()
+    assert host(second).tolist() == a[:, :5].ravel()[1::2].tolist()
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_histogram_and_bit_decoding_match_numpy(framework: str) -> None:
+    to = converter(framework)
+    values = np.random.default_rng(2).integers(0, 9, 500)
+    got = host(reduce.histogram(to(values), 8))
+    assert got.tolist() == np.bincount(values, minlength=9).tolist()
+    words = np.array([[0.0, 5.0], [1023.0, 6.0]])
+    bits = host(reduce.decode_bits(to(words), 10))
+    want = [[[(int(w) >> j) & 1 == 1 for j in range(10)] for w in row] for row in words]
+    assert bits.tolist() == want
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_autocorrelation_peak_matches_a_direct_sum(framework: str) -> None:
+    to = converter(framework)
+    mask = np.random.default_rng(3).random(600) < 0.5
+    mask[300:] = mask[:300]  # a period of 300: S_300 = 300, the largest score
+    e = mask * 2.0 - 1.0
+    lags = 400
+    sums = np.array([np.dot(e[:-lag], e[lag:]) for lag in range(1, lags + 1)])
+    scores = sums**2 / (600 - np.arange(1, lags + 1))
+    lag, agreement = host(reduce.autocorrelation_peak(to(mask), lags))
+    assert int(lag) == int(np.argmax(scores)) + 1 == 300
+    assert agreement == sums[299] == 300
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_ks_distance_matches_scipy(framework: str) -> None:
+    to = converter(framework)
+    z = np.random.default_rng(4).standard_normal(5000) * 1.02
+    want = stats.kstest(z, "norm").statistic
+    got = float(host(reduce.ks_distance(to(z))))
+    assert abs(got - want) <= reduce.NORMAL_CDF_ERROR
+
+
+def test_normal_cdf_is_within_its_stated_error() -> None:
+    z = np.linspace(-9.0, 9.0, 200001)
+    err = np.max(np.abs(reduce.normal_cdf(z) - stats.norm.cdf(z)))
+    assert err <= reduce.NORMAL_CDF_ERROR
+
+
+# ------------------------------------------------- what crosses to the host in a real run ----
+
+#: Bytes a statistical clause may copy to NumPy: a few counters or sums per call.
+SUMMARY_LIMIT = 4096
+
+
+def statistical_results(target: Target) -> list[ClauseResult]:
+    clauses = [c for c in get_op(target.op).clauses
+               if c.kind == Kind.STATISTICAL and c.applies(target.options)]
+    assert clauses, target.name
+    return [run_clause(target, c) for c in clauses]
+
+
+def assert_summaries_only(results: list[ClauseResult]) -> None:
+    for r in results:
+        assert r.outcome in ("passed", "xfailed"), (r.clause_id, r.message)
+        assert r.output_bytes >= 100_000, (r.clause_id, r.output_bytes)
+        assert r.host_bytes <= min(SUMMARY_LIMIT, r.output_bytes // 100), (
+            f"{r.target} {r.clause_id}: {r.host_bytes} bytes of {r.output_bytes} came to "
+            f"the host")
+
+
+def _gaussian_torch() -> Target:
+    import torch
+
+    @dropspec.target("gaussian_dropout", framework="torch", name="user.torch_gaussian",
+                     dtypes=("float32", "float64"))
+    def fn(x: torch.Tensor, rate: float, *, training: bool, seed: int) -> torch.Tensor:
+        if not training or rate == 0.0:
+            return x
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"rate must be in [0, 1), got {rate}")
+        gen = torch.Generator().manual_seed(seed)
+        noise = torch.randn(x.shape, generator=gen, dtype=torch.float64).to(x.dtype)
+        return x * (1.0 + gaussian_std(rate) * noise)
+
+    return fn
+
+
+def _gaussian_jax() -> Target:
+    import jax
+
+    @dropspec.target("gaussian_dropout", framework="jax", name="user.jax_gaussian",
+                     dtypes=("float32", "float64"))
+    def fn(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+        if not training or rate == 0.0:
+            return x
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"rate must be in [0, 1), got {rate}")
+        noise = jax.random.normal(jax.random.key(seed), x.shape, x.dtype)
+        return x * (1.0 + math.sqrt(rate / (1.0 - rate)) * noise)
+
+    return fn
+
+
+BUILTIN = ["reference.dropout", "reference.dropconnect", "torch.dropout",
+           "torch.dropout2d", "torch.alpha_dropout", "torch.dropconnect.per_example",
+           "tf.nn.dropout", "tf.dropconnect.per_example", "flax.linen.Dropout"]
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_builtin_statistical_clauses_bring_back_summaries_only(name: str) -> None:
+    target = builtin_targets()[name]
+    pytest.importorskip(target.framework)
+    assert_summaries_only(statistical_results(target))
+
+
+@pytest.mark.parametrize("make", [_gaussian_torch, _gaussian_jax], ids=["torch", "jax"])
+def test_user_gaussian_dropout_is_reduced_on_its_framework(make: Callable[[], Target]) -> None:
+    pytest.importorskip("torch" if make is _gaussian_torch else "jax")
+    assert_summaries_only(statistical_results(make()))
+
+
+def test_no_large_torch_tensor_is_converted_to_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Independent of the engine's own count: watch every torch -> NumPy conversion."""
+    torch = pytest.importorskip("torch")
+    largest = [0]
+    numpy_fn, array_fn = torch.Tensor.numpy, torch.Tensor.__array__
+
+    def watched_numpy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        largest[0] = max(largest[0], self.numel())
+        return numpy_fn(self, *args, **kwargs)
+
+    def watched_array(self: Any, *args: Any, **kwargs: Any) -> Any:
+        largest[0] = max(largest[0], self.numel())
+        return array_fn(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "numpy", watched_numpy)
+    monkeypatch.setattr(torch.Tensor, "__array__", watched_array)
+    for name in ("torch.dropout", "torch.dropconnect.per_example"):
+        results = statistical_results(builtin_targets()[name])
+        assert all(r.outcome == "passed" for r in results), [r.message for r in results]
+    assert 0 < largest[0] <= 25  # the largest summary: a histogram of 0..24 drops
+
+    # The watch itself works: an exact clause compares whole outputs on the host.
+    target = builtin_targets()["torch.dropout"]
+    run_clause(target, CLAUSES["DROPOUT-VALUES"])
+    assert largest[0] > 25
