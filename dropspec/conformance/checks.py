@@ -163,14 +163,26 @@ def compact(keep: Array, shared: tuple[int, ...]) -> Array:
     return keep[index]
 
 
-def keep_mask(ctx: Context, y: Array, rate: float) -> Array:
-    """Which units were kept, read from the output of a call on x = 1 (any array library)."""
+def keep_mask(ctx: Context, y: Array, rate: float, shared: tuple[int, ...]) -> Array:
+    """Which units were kept (compacted over ``shared``), from the output of a call on x = 1.
+
+    Works on any array library's output, where it lives.
+    """
+    constants = alpha_constants(rate) if ctx.target.op == "alpha_dropout" else None
+    return _kept_units(y, shared=shared, constants=constants)
+
+
+@reduce.fused("shared", "constants")
+def _kept_units(y: Array, shared: tuple[int, ...],
+                constants: tuple[float, float] | None) -> Array:
+    y = compact(y, shared)
+    if constants is None:
+        return y != 0
+    # Alpha dropout: a dropped unit is a·α′ + b, a kept one (x = 1) is a + b.
     xp = reduce.namespace(y)
-    if ctx.target.op == "alpha_dropout":
-        a, b = alpha_constants(rate)
-        yd = xp.astype(y, xp.float64)
-        return xp.abs(yd - (a + b)) < xp.abs(yd - (a * ALPHA_PRIME + b))
-    return y != 0
+    a, b = constants
+    yd = xp.astype(y, xp.float64)
+    return xp.abs(yd - (a + b)) < xp.abs(yd - (a * ALPHA_PRIME + b))
 
 
 def same_shape(y: Array, shape: tuple[int, ...]) -> None:
@@ -192,7 +204,7 @@ def unit_masks(ctx: Context, rate: float, mask_values: int, *, shared_side: int 
     while got < mask_values:
         y = ctx.call_device(x, rate=rate)
         same_shape(y, x.shape)
-        yield compact(keep_mask(ctx, y, rate), shared)
+        yield keep_mask(ctx, y, rate, shared)
         got += per_call
 
 
@@ -204,9 +216,19 @@ class PairTable:
         self.counts = np.zeros(3, dtype=np.int64)  # #(a & b), #a, #b
         self.n = 0
 
-    def add(self, a: Array, b: Array) -> None:
-        self.counts += self.ctx.host(reduce.pair_counts(a, b)).astype(np.int64)
-        self.n += math.prod(a.shape)
+    def add(self, counts: Array, n: int) -> None:
+        """Add ``[#(a & b), #a, #b]`` of n pairs (from :mod:`.reduce`, on the device)."""
+        self.counts += self.ctx.host(counts).astype(np.int64)
+        self.n += n
+
+    def add_halves(self, mask: Array, axis: int) -> None:
+        """Add the neighbouring pairs of ``mask`` along ``axis``."""
+        self.add(reduce.halves_counts(mask, axis=axis),
+                 mask.shape[axis] // 2 * math.prod(mask.shape) // mask.shape[axis])
+
+    def add_flat_halves(self, mask: Array) -> None:
+        """Add the pairs (2i, 2i + 1) of ``mask`` in memory order."""
+        self.add(reduce.flat_halves_counts(mask), math.prod(mask.shape) // 2)
 
     def test(self, alpha: float, **inputs: Any) -> StatResult:
         n11, n1_, n_1 = (int(v) for v in self.counts)
@@ -355,7 +377,8 @@ def check_independent_seeds(ctx: Context) -> StatResult:
         seed = ctx.seed()
         other = seed ^ (1 << bit)
         table = PairTable(ctx)
-        table.add(*seed_pair_masks(ctx, seed, other))
+        first, second = seed_pair_masks(ctx, seed, other)
+        table.add(reduce.pair_counts(first, second), math.prod(first.shape))
         results.append(table.test(alpha, seeds=(seed, other), rate=0.5))
     return verdict(results, "masks of seeds one bit apart are dependent")
 
@@ -372,8 +395,7 @@ def seed_pair_masks(ctx: Context, seed: int, other: int) -> tuple[Array, Array]:
     if ctx.target.op == "gaussian_dropout":
         return ys[0] > 1, ys[1] > 1
     shared = shared_of(ctx, len(shape))
-    return (compact(keep_mask(ctx, ys[0], 0.5), shared),
-            compact(keep_mask(ctx, ys[1], 0.5), shared))
+    return keep_mask(ctx, ys[0], 0.5, shared), keep_mask(ctx, ys[1], 0.5, shared)
 
 
 def verdict(results: list[StatResult], what: str) -> StatResult:
@@ -522,20 +544,28 @@ def signed_stat_inputs(ctx: Context, n: int, rng: np.random.Generator) -> Iterat
 
 
 def _multiplier_sums(ctx: Context, rate: float, alpha: float,
-                     term: Callable[[Array], Array]) -> tuple[float, int, int]:
-    """Σ term(y/x − E[m·s]) over enough calls, the number of values, and the group size."""
+                     variance: float | None = None) -> tuple[float, int, int]:
+    """Σ (y/x − E[m·s]) (or of its square minus ``variance``) over enough calls, the number
+    of values, and the group size."""
     mean = _multiplier_moments(ctx, rate)[0]
     n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
     total, count, groups = 0.0, 0, 1
     for x in signed_stat_inputs(ctx, n, ctx.rng):
         y = ctx.call_device(x, rate=rate)
         same_shape(y, x.shape)
-        xp = reduce.namespace(y)
         xd = ctx.to_device(x.astype(np.float64))
         groups = math.prod(x.shape[a] for a in shared_of(ctx, x.ndim))
-        total += float(ctx.host(xp.sum(term(xp.astype(y, xp.float64) / xd - mean))))
+        total += float(ctx.host(_multiplier_sum(y, xd, mean=mean, variance=variance)))
         count += x.size
     return total, count, groups
+
+
+@reduce.fused()
+def _multiplier_sum(y: Array, x: Array, mean: float, variance: float | None) -> Array:
+    """Σ (y/x − mean), or Σ ((y/x − mean)² − variance) when a variance is given."""
+    xp = reduce.namespace(y)
+    dev = xp.astype(y, xp.float64) / x - mean
+    return xp.sum(dev if variance is None else dev * dev - variance)
 
 
 @checks("DROPOUT-UNBIASED", "DROPPATH-UNBIASED")
@@ -545,7 +575,7 @@ def check_unbiased(ctx: Context) -> StatResult:
     results = []
     for rate in rates:
         mean, var, _ = _multiplier_moments(ctx, rate)
-        total, count, groups = _multiplier_sums(ctx, rate, alpha, lambda dev: dev)
+        total, count, groups = _multiplier_sums(ctx, rate, alpha)
         # Values sharing a mask move together: the sum's variance is groups² per mask value.
         results.append(st_.z_mean(total, 0.0, var * count * groups, count // groups,
                                   alpha=alpha, power=ctx.power, rate=rate,
@@ -560,10 +590,7 @@ def check_variance(ctx: Context) -> StatResult:
     results = []
     for rate in rates:
         _, var, m4 = _multiplier_moments(ctx, rate)
-        def squared(dev: Array, v: float = var) -> Array:
-            return dev * dev - v
-
-        total, count, groups = _multiplier_sums(ctx, rate, alpha, squared)
+        total, count, groups = _multiplier_sums(ctx, rate, alpha, variance=var)
         results.append(st_.z_mean(total, 0.0, (m4 - var * var) * count * groups,
                                   count // groups, alpha=alpha, power=ctx.power, rate=rate,
                                   expected_variance=var))
@@ -580,7 +607,7 @@ def check_independent_calls(ctx: Context) -> StatResult:
         dropped = xp.astype(xp.logical_not(keep), xp.int64)
         counts = dropped if counts is None else counts + dropped
     assert counts is not None
-    histogram = ctx.host(reduce.histogram(counts, k))
+    histogram = ctx.host(reduce.histogram(counts, k=k))
     res = st_.binomial_histogram_gof(histogram, k, rate, alpha=ctx.alpha, power=ctx.power)
     return verdict([res], "drop counts over k calls are not Binomial(k, rate)")
 
@@ -594,7 +621,7 @@ def check_independent_axes(ctx: Context) -> StatResult:
     tables = {axis: PairTable(ctx) for axis in free}
     for mask in unit_masks(ctx, rate, 1 << 20, shape=shape):
         for axis in free:
-            tables[axis].add(*reduce.halves(mask, axis))
+            tables[axis].add_halves(mask, axis)
     results = [tables[axis].test(alpha, axis=axis, shape=shape, rate=rate) for axis in free]
     return verdict(results, "neighbouring mask values along a non-shared axis are dependent")
 
@@ -604,7 +631,7 @@ def check_independent_elements(ctx: Context) -> StatResult:
     # Pairs never straddle two calls: each call's part is trimmed to an even length.
     table = PairTable(ctx)
     for mask in unit_masks(ctx, 0.5, 1 << 20):
-        table.add(*reduce.flat_halves(mask))
+        table.add_flat_halves(mask)
     res = table.test(ctx.alpha, rate=0.5, pairs="(2i, 2i+1) in memory order")
     return verdict([res], "neighbouring mask values in memory order are dependent")
 
@@ -615,7 +642,7 @@ def check_no_period(ctx: Context) -> StatResult:
     shape = stat_shape(ctx, n)
     mask = next(unit_masks(ctx, 0.5, n, shape=shape))
     size = math.prod(mask.shape)
-    lag, agreement = ctx.host(reduce.autocorrelation_peak(mask, size // 2))
+    lag, agreement = ctx.host(reduce.autocorrelation_peak(mask, lags=size // 2))
     res = st_.no_period_peak(int(lag), float(agreement), size, size // 2, alpha=ctx.alpha,
                              power=ctx.power, shape=shape)
     return verdict([res], "the mask repeats itself")
@@ -629,7 +656,7 @@ def check_shared_constant(ctx: Context) -> None:
         y = ctx.call(x, rate=rate, seed=seed)
         if y.shape != x.shape:
             raise CheckFailure(f"output shape {y.shape} differs from {x.shape}")
-        keep = keep_mask(ctx, y, rate)
+        keep = keep_mask(ctx, y, rate, ())
         shared = shared_of(ctx, len(shape))
         if not shared:
             return
@@ -767,14 +794,21 @@ def alpha_group_sums(ctx: Context, rate: float, n: int) -> tuple[float, float, i
         x = ctx.rng.standard_normal(shape).astype(as_dtype(ctx.stat_dtype))
         y = ctx.call_device(x, rate=rate)
         same_shape(y, x.shape)
-        xp = reduce.namespace(y)
-        y = xp.astype(y, xp.float64)
-        sums = ctx.host(xp.stack([xp.sum(y), xp.sum(y * y - 1.0)]))
+        sums = ctx.host(_sums_of_values_and_squares(y, shift=1.0))
         total += float(sums[0])
         total_sq += float(sums[1])
         count += x.size
         groups_seen += x.size // g
     return total, total_sq, groups_seen, g
+
+
+@reduce.fused()
+def _sums_of_values_and_squares(y: Array, shift: float, offset: float = 0.0,
+                                scale: float = 1.0) -> Array:
+    """``[Σ v, Σ (v² − shift)]`` with v = (y − offset) / scale, in float64."""
+    xp = reduce.namespace(y)
+    v = (xp.astype(y, xp.float64) - offset) / scale
+    return xp.stack([xp.sum(v), xp.sum(v * v - shift)])
 
 
 def alpha_group_variances(rate: float, g: int) -> tuple[float, float]:
@@ -835,27 +869,34 @@ def check_gaussian(ctx: Context) -> StatResult:
     results = []
     for rate in rates:
         sigma = gaussian_std(rate)
-        z = (gaussian_noise(ctx, rate, 1 << 20) - 1.0) / sigma
-        xp, size = reduce.namespace(z), math.prod(z.shape)
-        if ctx.clause.id == "GAUSSIAN-MEAN":
-            results.append(st_.z_mean(float(ctx.host(xp.sum(z))), 0.0, float(size), size,
-                                      alpha=alpha, power=ctx.power, rate=rate, std=sigma))
-        elif ctx.clause.id == "GAUSSIAN-VARIANCE":
-            results.append(st_.chi2_variance(float(ctx.host(xp.sum(z * z))), size,
-                                             alpha=alpha, power=ctx.power, rate=rate,
-                                             std=sigma))
-        else:
-            distance = float(ctx.host(reduce.ks_distance(z)))
+        noise = gaussian_noise(ctx, rate, 1 << 20)
+        size = math.prod(noise.shape)
+        if ctx.clause.id == "GAUSSIAN-DISTRIBUTION":
+            distance = float(ctx.host(_standard_ks(noise, sigma)))
             results.append(st_.ks_normal_distance(distance, size, alpha=alpha,
                                                   power=ctx.power, rate=rate, std=sigma))
+            continue
+        # z = (y/x − 1) / σ: Σz for the mean, Σz² for the variance
+        total, total_sq = ctx.host(_sums_of_values_and_squares(noise, 0.0, 1.0, sigma))
+        if ctx.clause.id == "GAUSSIAN-MEAN":
+            results.append(st_.z_mean(float(total), 0.0, float(size), size, alpha=alpha,
+                                      power=ctx.power, rate=rate, std=sigma))
+        else:
+            results.append(st_.chi2_variance(float(total_sq), size, alpha=alpha,
+                                             power=ctx.power, rate=rate, std=sigma))
     return verdict(results, f"the noise y/x is not N(1, rate/(1 − rate)) "
                    f"({ctx.clause.id.rsplit('-', 1)[1].lower()})")
+
+
+@reduce.fused()
+def _standard_ks(noise: Array, sigma: float) -> Array:
+    return reduce.ks_distance((noise - 1.0) / sigma)
 
 
 @checks("GAUSSIAN-INDEPENDENT-ELEMENTS")
 def check_gaussian_independence(ctx: Context) -> StatResult:
     table = PairTable(ctx)
-    table.add(*reduce.flat_halves(gaussian_noise(ctx, 0.5, 1 << 20) > 1.0))
+    table.add_flat_halves(gaussian_noise(ctx, 0.5, 1 << 20) > 1.0)
     res = table.test(ctx.alpha, pairs="signs of neighbouring noise values")
     return verdict([res], "neighbouring noise values are dependent")
 
@@ -884,22 +925,31 @@ def decode(ctx: Context, y: Array, rate: float, n_in: int) -> tuple[Array, Array
 
     Works on any array library's output and returns masks of the same library.
     """
-    xp = reduce.namespace(y)
     s = scale(ctx, rate)
-    v = xp.astype(y, xp.float64) / s
     bits = n_in + (1 if ctx.options.get("mask_bias", True) else 0)
-    r = xp.round(v)
-    slack = 1e-3 * xp.where(xp.abs(v) > 1.0, xp.abs(v), xp.ones_like(v)) + 0.25
-    valid = (xp.abs(v - r) <= slack) & (r >= 0) & (r < 2**bits)
-    if not bool(ctx.host(xp.all(valid))):
-        yh, vh, rh = ctx.host(y), ctx.host(v), ctx.host(r)  # a failure: show where
+    valid, weight, bias = _decode(y, s, n_in=n_in, bits=bits)
+    if not bool(ctx.host(valid)):
+        yh = ctx.host(y).astype(np.float64)  # a failure: show where
+        vh = yh / s
+        rh = np.round(vh)
         bad = tuple(int(i[0]) for i in np.nonzero(~((np.abs(vh - rh) <= 0.25) & (rh >= 0)
                                                     & (rh < 2**bits))))
         raise CheckFailure(
             f"the output {yh[bad] if bad else yh!r} at {bad} is not s·x·(M ⊙ W)ᵀ (+ masked "
             f"bias) for any 0/1 mask M, with s={s!r}, x = 1 and W[o, j] = 2^j")
-    digits = reduce.decode_bits(r, n_in + 1)
-    return digits[..., :n_in], digits[..., n_in]
+    return weight, bias
+
+
+@reduce.fused("n_in", "bits")
+def _decode(y: Array, s: float, n_in: int, bits: int) -> tuple[Array, Array, Array]:
+    """Whether every y/s is a whole number in [0, 2^bits), and its binary digits."""
+    xp = reduce.namespace(y)
+    v = xp.astype(y, xp.float64) / s
+    r = xp.round(v)
+    slack = 1e-3 * xp.where(xp.abs(v) > 1.0, xp.abs(v), xp.ones_like(v)) + 0.25
+    valid = xp.all((xp.abs(v - r) <= slack) & (r >= 0) & (r < 2**bits))
+    digits = reduce.decode_bits(r, bits=n_in + 1)
+    return valid, digits[..., :n_in], digits[..., n_in]
 
 
 def decoded_masks(ctx: Context, rate: float, bits: int, *, seed: int | None = None,
@@ -1005,7 +1055,7 @@ def check_dc_per_connection(ctx: Context) -> StatResult:
     tables = {axis: PairTable(ctx) for axis in labels}
     for m, _ in decoded_masks(ctx, 0.5, 1 << 21):
         for axis, table in tables.items():
-            table.add(*reduce.halves(m, axis))
+            table.add_halves(m, axis)
     results = [tables[axis].test(alpha, pairs=label) for axis, label in labels.items()]
     return verdict(results, "mask values of different connections are dependent: this "
                    "looks like dropout of units, not DropConnect")
@@ -1016,7 +1066,7 @@ def check_dc_per_example(ctx: Context) -> StatResult:
     # Per-example targets are called with a batch of 256, so pairs stay within one call.
     table = PairTable(ctx)
     for m, _ in decoded_masks(ctx, 0.5, 1 << 21):
-        table.add(*reduce.halves(m, 0))
+        table.add_halves(m, 0)
     res = table.test(ctx.alpha, pairs="the same connection in neighbouring examples")
     return verdict([res], "examples in a batch share weight masks")
 
@@ -1065,8 +1115,7 @@ def check_dc_unbiased(ctx: Context) -> StatResult:
         for _ in range(calls):
             y = ctx.call_device(x, w, b, rate=rate)
             same_shape(y, mean.shape)
-            xp = reduce.namespace(y)
-            total += float(ctx.host(xp.sum(xp.astype(y, xp.float64) - mean_d)))
+            total += float(ctx.host(_sums_of_values_and_squares(y, 0.0, mean_d))[0])
         results.append(st_.z_mean(total, 0.0, float(var.sum()) * calls, mean.size * calls,
                                   alpha=alpha, power=ctx.power, rate=rate))
     return verdict(results, "E[pre-activation] differs from the inference mean")
@@ -1148,10 +1197,7 @@ def check_dc_moment_matching(ctx: Context) -> StatResult:
     for _ in range(calls):
         y = ctx.call_device(x, w, b, rate=0.5, training=False)
         same_shape(y, mean.shape)
-        xp = reduce.namespace(y)
-        z = (xp.astype(y, xp.float64) - center) * scale_by
-        z = xp.where(scale_by > 0, z, xp.zeros_like(z))  # outputs without spread are skipped
-        sums += ctx.host(xp.stack([xp.sum(z), xp.sum(z * z)]))
+        sums += ctx.host(_standardised_sums(y, center, scale_by))
     size = int(np.count_nonzero(live)) * calls
     if ctx.clause.id.endswith("MM-MEAN"):
         res = st_.z_mean(float(sums[0]), 0.0, float(size), size, alpha=ctx.alpha,
@@ -1160,6 +1206,15 @@ def check_dc_moment_matching(ctx: Context) -> StatResult:
     res = st_.chi2_variance(float(sums[1]), size, alpha=ctx.alpha, power=ctx.power,
                             samples=samples, rate=0.5)
     return verdict([res], "moment-matching inference does not average `samples` draws")
+
+
+@reduce.fused()
+def _standardised_sums(y: Array, center: Array, inv_sd: Array) -> Array:
+    """``[Σ z, Σ z²]`` of z = (y − center)·inv_sd, where inv_sd > 0 (no spread: skipped)."""
+    xp = reduce.namespace(y)
+    z = (xp.astype(y, xp.float64) - center) * inv_sd
+    z = xp.where(inv_sd > 0, z, xp.zeros_like(z))
+    return xp.stack([xp.sum(z), xp.sum(z * z)])
 
 
 @checks("DROPCONNECT-GRADIENT")

@@ -11,13 +11,15 @@ device path and the host path share one implementation.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import array_api_compat
 
 Array = Any  # an array of any array-API library
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: Namespaces for array types array-api-compat does not know (TensorFlow's, registered by its
 #: adapter): each returns the namespace for an array, or None if the array is not its kind.
@@ -43,10 +45,50 @@ def device_of(a: Array) -> Any:
         return getattr(a, "device", None)
 
 
+def fused(*static: str) -> Callable[[F], F]:
+    """Run a reduction as one compiled program on JAX arrays, as written elsewhere.
+
+    Eager JAX compiles every operation for every new shape; a reduction of a dozen
+    operations costs a dozen compilations the first time, one when jitted. ``static`` names
+    the keyword arguments that are Python values (sizes, axes, constants), not arrays.
+    """
+
+    def wrap(fn: F) -> F:
+        compiled: list[Callable[..., Any]] = []
+
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if not array_api_compat.is_jax_array(args[0]):
+                return fn(*args, **kwargs)
+            if not compiled:
+                import jax
+
+                compiled.append(jax.jit(fn, static_argnames=static))
+            return compiled[0](*args, **kwargs)
+
+        return call  # type: ignore[return-value]
+
+    return wrap
+
+
 def count(a: Array) -> Array:
     """The number of true values of a boolean array, as a 0-d int64 array."""
     xp = namespace(a)
+    if hasattr(xp, "count_nonzero"):  # array API 2023.12; faster than a sum of int64
+        return xp.astype(xp.count_nonzero(a), xp.int64)
     return xp.sum(xp.astype(a, xp.int64))
+
+
+@fused("axis")
+def halves_counts(a: Array, axis: int) -> Array:
+    """:func:`pair_counts` of the neighbouring pairs of ``a`` along ``axis``."""
+    return pair_counts(*halves(a, axis))
+
+
+@fused()
+def flat_halves_counts(a: Array) -> Array:
+    """:func:`pair_counts` of the pairs (2i, 2i + 1) of ``a`` in memory order."""
+    return pair_counts(*flat_halves(a))
 
 
 def halves(a: Array, axis: int) -> tuple[Array, Array]:
@@ -63,18 +105,21 @@ def flat_halves(a: Array) -> tuple[Array, Array]:
     return halves(xp.reshape(a, (-1,)), 0)
 
 
+@fused()
 def pair_counts(a: Array, b: Array) -> Array:
     """``[#(a & b), #a, #b]`` for two boolean arrays of one shape: a 2x2 table's margins."""
     xp = namespace(a, b)
     return xp.stack([count(xp.logical_and(a, b)), count(a), count(b)])
 
 
+@fused("k")
 def histogram(values: Array, k: int) -> Array:
     """How many of the integers in ``values`` equal 0, 1, ..., k (values outside are ignored)."""
     xp = namespace(values)
     return xp.stack([count(values == j) for j in range(k + 1)])
 
 
+@fused("lags")
 def autocorrelation_peak(mask: Array, lags: int) -> Array:
     """``[L, S_L]``: the lag 1 <= L <= ``lags`` whose agreement sum is the least likely.
 
@@ -112,6 +157,7 @@ def normal_cdf(z: Array) -> Array:
     return xp.where(z >= 0, 1.0 - half_erfc, half_erfc)
 
 
+@fused()
 def ks_distance(z: Array) -> Array:
     """sup |F_n − Φ| of the samples ``z`` (any shape), as a 0-d float64 array."""
     xp = namespace(z)
@@ -124,6 +170,7 @@ def ks_distance(z: Array) -> Array:
     return xp.max(xp.stack([above, below]))
 
 
+@fused("bits")
 def decode_bits(values: Array, bits: int) -> Array:
     """The ``bits`` low binary digits of non-negative integer ``values``, on a new last axis."""
     xp = namespace(values)
