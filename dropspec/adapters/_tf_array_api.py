@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 
 class _FFT:
     def __init__(self, tf: Any) -> None:
@@ -39,9 +37,6 @@ class TensorFlowNamespace:
     def _like(self, value: Any, other: Any) -> Any:
         """A Python scalar as a tensor of ``other``'s dtype (TF does not promote scalars)."""
         return value if self._tf.is_tensor(value) else self._tf.constant(value, other.dtype)
-
-    def asarray(self, value: Any, dtype: Any = None) -> Any:
-        return self._tf.convert_to_tensor(np.asarray(value), dtype=dtype)
 
     def astype(self, x: Any, dtype: Any) -> Any:
         return self._tf.cast(x, dtype)

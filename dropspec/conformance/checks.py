@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import hypothesis
@@ -236,9 +236,15 @@ class PairTable:
                                           power=self.ctx.power, **inputs)
 
 
-def n_true(ctx: Context, mask: Array) -> int:
-    """How many values of a boolean array are true (counted where the array lives)."""
-    return int(ctx.host(reduce.count(mask)))
+def drop_test(ctx: Context, keep_masks: Iterable[Array], rate: float,
+              alpha: float) -> StatResult:
+    """Binomial test of the dropped share of keep masks (counted where the masks live)."""
+    dropped = total = 0
+    for keep in keep_masks:
+        size = math.prod(keep.shape)
+        dropped += size - int(ctx.host(reduce.count(keep)))
+        total += size
+    return st_.binomial(dropped, total, rate, alpha=alpha, power=ctx.power, rate=rate)
 
 
 def require_same(name: str, got: np.ndarray, want: np.ndarray, what: str) -> None:
@@ -515,13 +521,7 @@ def check_rate(ctx: Context) -> StatResult:
     results = []
     for rate in rates:
         n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
-        dropped = total = 0
-        for keep in unit_masks(ctx, rate, n):
-            size = math.prod(keep.shape)
-            dropped += size - n_true(ctx, keep)
-            total += size
-        results.append(st_.binomial(dropped, total, rate, alpha=alpha, power=ctx.power,
-                                    rate=rate))
+        results.append(drop_test(ctx, unit_masks(ctx, rate, n), rate, alpha))
     return verdict(results, "the drop rate is off")
 
 
@@ -1019,13 +1019,8 @@ def check_dc_rate(ctx: Context) -> StatResult:
     results = []
     for rate in rates:
         n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
-        dropped = total = 0
-        for m, _ in decoded_masks(ctx, rate, n):
-            size = math.prod(m.shape)
-            dropped += size - n_true(ctx, m)
-            total += size
-        results.append(st_.binomial(dropped, total, rate, alpha=alpha, power=ctx.power,
-                                    rate=rate))
+        weights = (m for m, _ in decoded_masks(ctx, rate, n))
+        results.append(drop_test(ctx, weights, rate, alpha))
     return verdict(results, "the weight drop rate is off")
 
 
@@ -1037,13 +1032,9 @@ def check_dc_bias_masked(ctx: Context) -> StatResult:
     for rate in rates:
         n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
         per_example = ctx.options.get("masks") == "per_example"
-        dropped = total = 0
-        for _, mb in decoded_masks(ctx, rate, n, n_in=1, batch=1024 if per_example else 1):
-            size = math.prod(mb.shape)
-            dropped += size - n_true(ctx, mb)
-            total += size
-        results.append(st_.binomial(dropped, total, rate, alpha=alpha, power=ctx.power,
-                                    rate=rate))
+        biases = (mb for _, mb in decoded_masks(ctx, rate, n, n_in=1,
+                                                batch=1024 if per_example else 1))
+        results.append(drop_test(ctx, biases, rate, alpha))
     return verdict(results, "the bias drop rate is off")
 
 
@@ -1231,7 +1222,7 @@ def check_dc_gradient(ctx: Context) -> None:
             np.float32)
         want = scale(ctx, rate) * np.einsum("no,noi,oi->ni", cot.astype(np.float64), m,
                                             w.astype(np.float64))
-        wt, bt = (ctx.backend.asarray(a, ctx.config.device) for a in (w, b))
+        wt, bt = (ctx.to_device(a) for a in (w, b))
 
         def f(xa: Any) -> Any:
             return ctx.target.fn(xa, wt, bt, rate, training=True, seed=seed)
