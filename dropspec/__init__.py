@@ -4,13 +4,20 @@
 >>> sorted(dropspec.spec.OPS)
 ['alpha_dropout', 'drop_path', 'dropconnect', 'dropout', 'gaussian_dropout']
 
-Importing dropspec imports NumPy and SciPy, never a deep-learning framework.
+Importing dropspec imports no framework and not even NumPy: ``reference`` (NumPy) loads on
+first use, so that the pytest plugin costs nothing in projects that do not ask for it.
 """
 
 from __future__ import annotations
 
-from . import reference, spec
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from . import spec
 from .target import Target, make_target, target
+
+if TYPE_CHECKING:
+    from . import reference
 
 __version__ = "0.1.0"
 
@@ -25,6 +32,12 @@ def suite(tgt: Target, **config: object) -> type:
 
     cls: type = make_suite(tgt, **config)
     return cls
+
+
+def __getattr__(name: str) -> Any:
+    if name == "reference":
+        return importlib.import_module(".reference", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["Target", "__version__", "make_target", "reference", "spec", "suite", "target"]

@@ -1,13 +1,17 @@
-"""``dropspec``: check targets against the spec and print the clause × target matrix.
+"""``dropspec``: check targets against the spec and print what held.
 
     dropspec check [TARGET ...]      default: the NumPy reference targets
-    dropspec check --all             every built-in target whose framework is installed
+    dropspec check --all             every built-in target (in parallel workers)
+    dropspec merge A.json B.json     one matrix from reports of several runs or machines
+    dropspec explain OP              the options a target of OP declares, and what they mean
     dropspec list                    clauses and built-in targets
     dropspec power                   what each statistical check detects at these settings
 
-``check`` runs the suite through pytest (the dropspec plugin), one process per environment a
-target needs (Keras picks its backend at import), merges the reports, prints the matrix and
-exits 0 iff every MUST clause passed for every target.
+``check`` imports and runs each target's code in worker processes, never in its own: a
+target that crashes, hangs, exits or patches dropspec costs only its own results. Exit
+codes: 0 conforms (every MUST clause that applies was checked and passed), 1 a MUST clause
+failed, 2 usage error (nothing was run), 3 something at MUST level could not be checked
+(framework missing, target unusable, crashed, timed out), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -15,15 +19,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
+import shutil
 import sys
-import tempfile
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .conformance.engine import DEFAULT_ALPHA, DEFAULT_POWER, DEFAULT_SEED
+from .conformance.defaults import DEFAULT_ALPHA, DEFAULT_EXAMPLES, DEFAULT_POWER, DEFAULT_SEED
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A bad command-line value; the message says what is wrong and what to do."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,22 +43,38 @@ def _parser() -> argparse.ArgumentParser:
                        help="built-in name, path/to/file.py:fn or module:fn "
                        "(default: the NumPy reference)")
     check.add_argument("--all", action="store_true", help="every built-in target")
-    check.add_argument("--json", metavar="PATH", help="write the JSON report to PATH")
+    check.add_argument("--json", metavar="PATH",
+                       help="write the JSON report to PATH (updated as targets finish)")
     check.add_argument("--seed", type=int, default=DEFAULT_SEED, help="base seed")
     check.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
                        help="significance level per statistical check")
     check.add_argument("--power", type=float, default=DEFAULT_POWER,
                        help="power the sample sizes are chosen for")
     check.add_argument("--device", default="cpu", help="cpu (default), cuda or gpu")
-    check.add_argument("--examples", type=int, default=10,
+    check.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES,
                        help="hypothesis examples per exact clause")
     check.add_argument("--clause", action="append", default=[], metavar="ID",
                        help="check only this clause (repeatable)")
+    check.add_argument("-j", "--jobs", default=None, metavar="N",
+                       help="worker processes: a number or 'auto' (one per core); "
+                       "default 1, or auto with --all")
+    check.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                       help="bound on each target's time (default 300)")
+    check.add_argument("--allow-missing", action="store_true",
+                       help="targets whose framework is not installed do not make the run "
+                       "exit 3 (they are still shown as not checked)")
     check.add_argument("--show-expected", action="store_true",
                        help="also print the messages of expected failures")
-    check.add_argument("-q", "--quiet", action="store_true", help="no pytest progress")
+    check.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    merge = sub.add_parser("merge", help="merge JSON reports into one matrix")
+    merge.add_argument("reports", nargs="+", metavar="REPORT.json")
+    merge.add_argument("--json", metavar="PATH", help="write the merged report to PATH")
+    merge.add_argument("--allow-missing", action="store_true")
+    explain = sub.add_parser("explain", help="the options of an op and what they mean")
+    explain.add_argument("op", nargs="?", help="op name (default: every op)")
     lst = sub.add_parser("list", help="list clauses and built-in targets")
     lst.add_argument("--json", action="store_true", help="machine-readable output")
+    lst.add_argument("--options", action="store_true", help="the options of every op")
     power = sub.add_parser("power", help="print what each statistical check detects")
     power.add_argument("--alpha", type=float, default=DEFAULT_ALPHA)
     power.add_argument("--power", type=float, default=DEFAULT_POWER)
@@ -59,14 +83,24 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "list":
-        return cmd_list(args.json)
-    if args.command == "power":
-        from .conformance.power import power_table
+    try:
+        if args.command == "list":
+            return cmd_explain(None) if args.options else cmd_list(args.json)
+        if args.command == "explain":
+            return cmd_explain(args.op)
+        if args.command == "merge":
+            return cmd_merge(args)
+        if args.command == "power":
+            from .conformance.engine import Config
+            from .conformance.power import power_table
 
-        print(power_table(args.alpha, args.power))
-        return 0
-    return cmd_check(args)
+            Config(alpha=args.alpha, power=args.power)
+            print(power_table(args.alpha, args.power))
+            return 0
+        return cmd_check(args)
+    except (UsageError, ValueError) as exc:
+        print(f"dropspec: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 # ---------------------------------------------------------------- list ----
@@ -102,132 +136,173 @@ def cmd_list(as_json: bool) -> int:
     return 0
 
 
+def cmd_explain(op_name: str | None) -> int:
+    """Print every option of ``op_name`` (or of every op): choices, default, meaning, and
+    the clauses each value brings in."""
+    import textwrap
+
+    from .spec import OPS, get_op
+
+    ops = [get_op(op_name)] if op_name else list(OPS.values())
+    for op in ops:
+        print(f"\n{op.title} ({op.name}): {op.signature}")
+        print(textwrap.fill(op.summary, 100, initial_indent="  ", subsequent_indent="  "))
+        print(f"\n  options (declare them in @dropspec.target({op.name!r}, ...)):")
+        for opt in op.options:
+            choices = (" | ".join(map(repr, opt.choices)) if opt.choices is not None
+                       else "see meaning")
+            print(f"\n  {opt.name} = {opt.default!r}   (choices: {choices})")
+            print(textwrap.fill(opt.doc, 96, initial_indent="      ",
+                                subsequent_indent="      "))
+            bound = [c.id for c in op.clauses if opt.name in c.when
+                     or opt.name in c.when_not_empty]
+            if bound:
+                print(textwrap.fill("clauses that depend on it: " + ", ".join(bound), 96,
+                                    initial_indent="      ", subsequent_indent="      "))
+    return 0
+
+
 # ---------------------------------------------------------------- check ----
 
-def resolve(args: argparse.Namespace) -> tuple[list[str], list[dict[str, Any]]]:
-    """Target specs to run, and report entries for targets that cannot run here at all."""
+def validate(args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """Every value checked before any target runs: the run's Config and its target specs."""
     from .adapters import builtin_targets
+    from .conformance.engine import Config
+    from .spec import CLAUSES
 
+    if not 0 <= args.seed < 2**64:
+        raise UsageError(f"--seed must be in [0, 2**64), got {args.seed}")
+    config = Config(seed=args.seed, alpha=args.alpha, power=args.power, device=args.device,
+                    examples=args.examples)
+    unknown = [c for c in args.clause if c not in CLAUSES]
+    if unknown:
+        raise UsageError(f"unknown clause id(s) {', '.join(unknown)}; `dropspec list` shows "
+                         f"them all (ids are exact, e.g. DROPOUT-RATE)")
+    check_device(args.device)
+    if args.json:
+        check_writable(args.json)
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout}")
     builtins = builtin_targets()
     if args.all:
-        names = list(builtins) + list(args.targets)
+        specs = list(builtins) + list(args.targets)
     elif args.targets:
-        names = list(args.targets)
+        specs = list(args.targets)
     else:
-        names = [n for n, t in builtins.items() if n.startswith("reference.")]
-    return list(dict.fromkeys(names)), []
+        specs = [n for n in builtins if n.startswith("reference.")]
+    for spec in specs:
+        if ":" not in spec and spec not in builtins:
+            close = [n for n in builtins if spec.lower() in n.lower()][:5]
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise UsageError(f"unknown target {spec!r}{hint}; give a built-in name (see "
+                             f"`dropspec list`), path/to/file.py:function or module:function")
+        where = spec.rpartition(":")[0]
+        if where.endswith(".py") and not Path(where).is_file():
+            raise UsageError(f"target {spec!r}: no file {where}")
+    return config, list(dict.fromkeys(specs))
 
 
-def env_of(spec: str) -> dict[str, str]:
-    from .adapters import builtin_targets
+def check_device(device: str) -> None:
+    if device == "cpu":
+        return
+    if device.split(":")[0] not in ("cuda", "gpu"):
+        raise UsageError(f"--device must be cpu, cuda (cuda:N) or gpu, got {device!r}")
+    if not (shutil.which("nvidia-smi") or Path("/dev/nvidia0").exists()
+            or Path("/dev/kfd").exists()):
+        raise UsageError(f"--device {device}: no GPU is visible on this machine (no "
+                         f"/dev/nvidia0, /dev/kfd or nvidia-smi); use --device cpu")
 
-    t = builtin_targets().get(spec)
-    return dict(t.env) if t is not None else {}
+
+def check_writable(path: str) -> None:
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"--json {path}: is a directory; give a file path")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"--json {path}: the directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise UsageError(f"--json {path}: not writable here; choose another path")
+
+
+def jobs_of(value: str | None, default_auto: bool) -> int:
+    if value is None:
+        return (os.cpu_count() or 1) if default_auto else 1
+    if value == "auto":
+        return os.cpu_count() or 1
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise UsageError(f"-j/--jobs must be a positive number or 'auto', got {value!r}")
+    return n
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from .adapters import builtin_targets
+    from .conformance.runner import DEFAULT_TIMEOUT, Job, Runner
+
+    config, specs = validate(args)
+    workers = jobs_of(args.jobs, default_auto=args.all)
+    builtins = builtin_targets()
+    jobs = [Job(spec, dict(builtins[spec].env) if spec in builtins else {}, list(args.clause))
+            for spec in specs]
+    progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    runner = Runner(jobs, config, workers=workers, timeout=args.timeout or DEFAULT_TIMEOUT,
+                    json_path=args.json, allow_missing=args.allow_missing, progress=progress)
+    report = runner.run()
+    return finish(report, args.json, args.allow_missing, show_expected=args.show_expected)
+
+
+def finish(report: dict[str, Any], json_path: str | None, allow_missing: bool, *,
+           show_expected: bool = False) -> int:
+    """Print the matrix, the failures and the closing line; return the exit status."""
     from .conformance.report import (
-        blocking,
+        closing_line,
+        exit_status,
         false_alarm_bound,
-        merge,
         render_failures,
         render_matrix,
-        write_json,
     )
 
-    specs, _ = resolve(args)
-    groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
-    for spec in specs:
-        groups.setdefault(tuple(sorted(env_of(spec).items())), []).append(spec)
-    reports: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="dropspec-") as tmp:
-        runs = [(list(group), dict(env), Path(tmp) / f"report-{i}.json")
-                for i, (env, group) in enumerate(groups.items())]
-        here = [r for r in runs if _matches_env(r[1])]
-        elsewhere = [r for r in runs if not _matches_env(r[1])]
-        # Groups that need another environment run in subprocesses, one at a time, beside the
-        # in-process group: two busy processes for this machine's two cores.
-        codes: dict[Path, int] = {}
-        worker = threading.Thread(target=lambda: codes.update(
-            {path: run_elsewhere(group, env, args, path, tmp) for group, env, path in elsewhere}))
-        worker.start()
-        for group, _, path in here:
-            codes[path] = run_here(group, args, path, tmp)
-        worker.join()
-        for group, _, path in runs:
-            log = path.with_suffix(".log")
-            if log.exists():
-                print(log.read_text(), end="")
-            if path.exists():
-                reports.append(json.loads(path.read_text()))
-            else:
-                print(f"dropspec: the run for {', '.join(group)} produced no report "
-                      f"(pytest exit code {codes.get(path)})", file=sys.stderr)
-                reports.append(_crashed(group, codes.get(path, -1), args))
-    report = merge(reports)
     print(render_matrix(report))
-    failures = render_failures(report, include_expected=args.show_expected)
+    failures = render_failures(report, include_expected=show_expected)
     if failures:
-        print("\nFailures:\n" + failures)
-    bad = blocking(report)
-    print(f"\nseed {report['seed']}, alpha {report['alpha']} per check, power {report['power']};"
-          f" P(any false alarm in this run) <= {false_alarm_bound(report):.2g}")
+        print("\nFailures and clauses not checked:\n" + failures)
+    divergences = report["summary"]["declared_divergences_must"]
+    if divergences:
+        print(f"\nDeclared divergences at MUST level ({len(divergences)}; expected failures "
+              f"with reasons, --show-expected prints them):")
+        for d in divergences:
+            print(f"  {d}")
+    print(f"\nseed {report['seed']}, alpha {report['alpha']} per check, power "
+          f"{report['power']}; P(any false alarm in this run) <= "
+          f"{false_alarm_bound(report):.2g}")
+    if json_path:
+        print(f"report written to {json_path}")
+    status = exit_status(report, allow_missing=allow_missing)
+    print(closing_line(report, allow_missing=allow_missing))
+    return status
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from .conformance.report import merge, write_json
+
+    reports = []
+    for path in args.reports:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read report {path}: {exc}") from None
+        if not isinstance(data, dict) or "targets" not in data:
+            raise UsageError(f"{path} is not a dropspec report (no 'targets')")
+        reports.append(data)
     if args.json:
-        write_json(report, args.json)
-        print(f"report written to {args.json}")
-    print(f"{len(bad)} MUST clause failure(s)" if bad else "every MUST clause passed")
-    return 1 if bad else 0
-
-
-def _crashed(group: list[str], rc: int, args: argparse.Namespace) -> dict[str, Any]:
-    from .conformance.engine import Config
-    from .conformance.report import build_report, error_entry
-
-    cfg = Config(seed=args.seed, alpha=args.alpha, power=args.power, device=args.device)
-    entries = [error_entry(g, f"the run crashed (pytest exit code {rc})", "(run)")
-               for g in group]
-    return build_report(entries, cfg)
-
-
-def pytest_args(group: list[str], args: argparse.Namespace, path: Path, tmp: str) -> list[str]:
-    ini = Path(__file__).parent / "conformance" / "pytest.ini"
-    empty = Path(tmp) / "empty"
-    empty.mkdir(exist_ok=True)
-    out = ["-c", str(ini), "--rootdir", tmp, "-p", "no:cacheprovider", "-p", "no:randomly",
-           "-q" if not args.quiet else "-qq", "-rN", "--no-header",
-           "--dropspec-seed", str(args.seed), "--dropspec-alpha", str(args.alpha),
-           "--dropspec-power", str(args.power), "--dropspec-device", args.device,
-           "--dropspec-examples", str(args.examples), "--dropspec-json", str(path)]
-    for spec in group:
-        out += ["--dropspec-target", spec]
-    for clause_id in args.clause:
-        out += ["--dropspec-clause", clause_id]
-    out.append(str(empty))
-    return out
-
-
-def _matches_env(env: dict[str, str]) -> bool:
-    return all(os.environ.get(k) == v for k, v in env.items())
-
-
-def run_here(group: list[str], args: argparse.Namespace, path: Path, tmp: str) -> int:
-    import pytest
-
-    return int(pytest.main(pytest_args(group, args, path, tmp)))
-
-
-def run_elsewhere(group: list[str], env: dict[str, str], args: argparse.Namespace, path: Path,
-                  tmp: str) -> int:
-    """Run a group in a subprocess with ``env``; its output goes to a log printed later."""
-    argv = pytest_args(group, args, path, tmp)
-    header = (f"\n-- {', '.join(group)} ran in its own process with "
-              f"{' '.join(f'{k}={v}' for k, v in env.items())}\n")
-    with open(path.with_suffix(".log"), "w", encoding="utf-8") as log:
-        log.write(header)
-        log.flush()
-        proc = subprocess.run([sys.executable, "-m", "pytest", *argv], env={**os.environ, **env},
-                              stdout=log, stderr=subprocess.STDOUT, check=False)
-    return proc.returncode
+        check_writable(args.json)
+    merged = merge(reports)
+    if args.json:
+        write_json(merged, args.json)
+    return finish(merged, args.json, args.allow_missing)
 
 
 if __name__ == "__main__":

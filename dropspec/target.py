@@ -90,6 +90,35 @@ def _signature_problem(fn: Callable[..., Any], positional: tuple[str, ...]) -> s
     return None
 
 
+#: The dtypes a target may restrict itself to (``dropspec.dtypes.FLOAT_DTYPES``, which needs
+#: NumPy; kept here as names so that declaring a target imports nothing heavy).
+KNOWN_DTYPES: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
+
+
+def _declaration_problems(options: Mapping[str, Any], dtypes: Any) -> list[str]:
+    """What is wrong with a declaration beyond its op's option checks: said once, up front."""
+    problems = []
+    if dtypes is not None:
+        if isinstance(dtypes, str) or not isinstance(dtypes, tuple | list):
+            problems.append(f"dtypes must be a tuple of dtype names such as "
+                            f"('float32', 'float64'), got {dtypes!r}")
+        else:
+            bad = [d for d in dtypes if d not in KNOWN_DTYPES]
+            if bad:
+                problems.append(f"dtypes names unknown dtype(s) {', '.join(map(repr, bad))}; "
+                                f"use {', '.join(KNOWN_DTYPES)}")
+            elif not dtypes:
+                problems.append("dtypes is empty; leave it out to check every dtype")
+    rank, axes = options.get("rank"), options.get("shared_axes") or ()
+    if isinstance(rank, int) and axes:
+        out_of_range = [a for a in axes if not -rank <= a < rank]
+        if out_of_range:
+            problems.append(f"shared_axes {tuple(axes)} has axes outside rank {rank} "
+                            f"({', '.join(map(str, out_of_range))}); axes run from "
+                            f"{-rank} to {rank - 1}")
+    return problems
+
+
 def make_target(
     fn: Callable[..., Any],
     op: str,
@@ -115,6 +144,7 @@ def make_target(
             problems.append(sig_problem)
     except ValueError as exc:
         problems.append(str(exc))
+    problems += _declaration_problems(resolved, dtypes)
     if framework not in FRAMEWORKS:
         problems.append(f"unknown framework {framework!r}; use one of {', '.join(FRAMEWORKS)}")
     if not callable(fn):

@@ -76,7 +76,7 @@ def test_bad_declarations_are_recorded_not_raised(user_file: Path) -> None:
     sig = load_target(f"{user_file}:bad_signature")
     assert sig.error and "signature" in sig.error
     (first, *_) = run_target(bad)
-    assert first.outcome == "error" and "keep_prob" in first.message
+    assert first.outcome == "not_checked" and "keep_prob" in first.message
     unknown_op = dropspec.make_target(lambda x, rate, *, training, seed: x, "dropblock")
     assert unknown_op.error and "unknown op" in unknown_op.error
 
@@ -158,7 +158,8 @@ def test_cli_check_reference_exits_zero_and_writes_json(tmp_path: Path) -> None:
     path = tmp_path / "r.json"
     proc = run_cli("check", "--json", str(path), "-q")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "every MUST clause passed" in proc.stdout
+    assert "conforms: every MUST clause that applies was checked and passed" in proc.stdout
+    assert proc.stdout.rstrip().splitlines()[-1].endswith("-> conforms (exit 0)")
     data = json.loads(path.read_text())
     for key in ("dropspec_version", "seed", "alpha", "platform", "targets"):
         assert key in data
@@ -168,23 +169,28 @@ def test_cli_check_reference_exits_zero_and_writes_json(tmp_path: Path) -> None:
         assert {"name", "op", "framework", "framework_version", "options", "clauses"} <= set(t)
         for c in t["clauses"]:
             assert {"id", "level", "outcome", "pvalue", "alpha", "message"} <= set(c)
-            assert c["outcome"] in ("passed", "skipped")
+            assert c["outcome"] in ("passed", "not_applicable")
     assert any(c["pvalue"] is not None for t in data["targets"] for c in t["clauses"])
-    for clause_id in dropspec.spec.CLAUSES:
-        assert clause_id in proc.stdout  # the matrix lists every clause
+    assert data["complete"] is True and data["exit_status"] == 0
+    for clause_id in dropspec.spec.CLAUSES:  # the matrix numbers every clause of each op
+        assert "=" + clause_id.split("-", 1)[1] + " " in proc.stdout.replace("\n", " ")
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 120
 
 
 def test_cli_exit_code_and_bad_target(user_file: Path, tmp_path: Path) -> None:
     proc = run_cli("check", f"{user_file}:no_scaling", f"{user_file}:my_dropout",
-                   "no/such.py:fn", "--clause", "DROPOUT-VALUES", "--json",
+                   f"{user_file}:unknown_option", "--clause", "DROPOUT-VALUES", "--json",
                    str(tmp_path / "r.json"), "-q")
     assert proc.returncode == 1
-    assert "no_scaling: DROPOUT-VALUES" not in proc.stderr
     data = json.loads((tmp_path / "r.json").read_text())
     by_name = {t["name"]: t for t in data["targets"]}
     assert by_name["my_dropout"]["clauses"][0]["outcome"] == "passed"
     assert by_name["no_scaling"]["clauses"][0]["outcome"] == "failed"
-    assert "2 MUST clause failure(s)" in proc.stdout  # no_scaling and the missing file
+    assert by_name["unknown_option"]["clauses"][0]["outcome"] == "not_checked"
+    assert "does not conform: 1 MUST clause failure(s)" in proc.stdout
+    # A file that does not exist is bad input: exit 2 before anything runs.
+    missing = run_cli("check", "no/such.py:fn", f"{user_file}:my_dropout")
+    assert missing.returncode == 2 and "no file no/such.py" in missing.stderr
 
 
 def test_cli_list_and_power() -> None:
@@ -205,7 +211,7 @@ def test_import_loads_no_framework() -> None:
     assert out == "[]"
 
 
-def test_missing_framework_or_package_is_a_skip_with_a_hint(
+def test_missing_framework_or_package_is_not_checked_with_a_hint(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from dropspec.adapters import _backend
 
@@ -213,8 +219,9 @@ def test_missing_framework_or_package_is_a_skip_with_a_hint(
                                   framework="torch", name="needs-torch")
     monkeypatch.setattr(type(_backend.get_backend("torch")), "available", lambda self: False)
     (result,) = run_target(target, clauses=["DROPOUT-RATE"])
-    assert result.outcome == "skipped" and "pip install" in result.message
+    assert result.outcome == "not_checked" and "pip install" in result.message
+    assert result.reason == "missing"
     other = dropspec.make_target(lambda x, rate, *, training, seed: x, "dropout",
                                  requires=("no_such_package_xyz",))
     (result,) = run_target(other, clauses=["DROPOUT-RATE"])
-    assert result.outcome == "skipped" and "no_such_package_xyz" in result.message
+    assert result.outcome == "not_checked" and "no_such_package_xyz" in result.message

@@ -744,7 +744,7 @@ def check_gradient(ctx: Context) -> None:
         want = cot.astype(np.float64) * factor
 
         def f(xa: Any) -> Any:
-            return ctx.target.fn(xa, rate, training=True, seed=seed)
+            return ctx.invoke(xa, rate, training=True, seed=seed)
 
         got = need_vjp(ctx, f, x, cot)
         ulps = 64.0 if op == "gaussian_dropout" else 8.0
@@ -1225,7 +1225,7 @@ def check_dc_gradient(ctx: Context) -> None:
         wt, bt = (ctx.to_device(a) for a in (w, b))
 
         def f(xa: Any) -> Any:
-            return ctx.target.fn(xa, wt, bt, rate, training=True, seed=seed)
+            return ctx.invoke(xa, wt, bt, rate, training=True, seed=seed)
 
         got = need_vjp(ctx, f, x, cot)
         tol = 1e-5 * (np.abs(cot.astype(np.float64)) @ w.astype(np.float64) + 1e-30)

@@ -23,11 +23,9 @@ from ..adapters._backend import Backend, get_backend
 from ..dtypes import FLOAT_DTYPES
 from ..spec import CLAUSES, Clause, Level, get_op
 from ..target import Target
+from .defaults import DEFAULT_ALPHA, DEFAULT_EXAMPLES, DEFAULT_POWER, DEFAULT_SEED
 from .stats import StatResult
 
-DEFAULT_SEED = 20131204  # fixed base seed: default runs are reproducible
-DEFAULT_ALPHA = 1e-6
-DEFAULT_POWER = 0.999
 #: Elements per target call in statistical checks; bounds the suite's memory per call.
 CHUNK_ELEMENTS = 1 << 21
 
@@ -54,9 +52,11 @@ class Config:
     alpha: float = DEFAULT_ALPHA
     power: float = DEFAULT_POWER
     device: str = "cpu"
-    examples: int = 10
+    examples: int = DEFAULT_EXAMPLES
 
     def __post_init__(self) -> None:
+        if not 0 <= self.seed < 2**64:
+            raise ValueError(f"seed must be an integer in [0, 2**64), got {self.seed}")
         if not 0.0 < self.alpha < 0.5:
             raise ValueError(f"alpha must be in (0, 0.5), got {self.alpha}")
         if not 0.5 <= self.power < 1.0:
@@ -81,7 +81,13 @@ class TargetError(Exception):
     """The target itself is unusable: wrong return type, bad declaration, import failure."""
 
 
-Outcome = str  # "passed", "failed", "skipped", "xfailed", "xpassed", "error"
+Outcome = str
+#: Every outcome a clause can have. ``not_applicable``: the target's declaration rules the
+#: clause out. ``not_checked``: it applies but could not be checked here (framework missing,
+#: target unusable, crashed, timed out, interrupted). ``error``: the run of this clause broke
+#: (the target raised SystemExit/BaseException, or dropspec itself failed).
+OUTCOMES: tuple[str, ...] = ("passed", "failed", "xfailed", "xpassed", "not_applicable",
+                             "not_checked", "error")
 
 
 @dataclass(frozen=True)
@@ -110,10 +116,13 @@ class ClauseResult:
     def alpha(self) -> float | None:
         return None if self.stat is None else self.stat.alpha
 
+    #: Why a clause was not checked: "missing" (framework or package not installed) or "".
+    reason: str = ""
+
     @property
     def blocking(self) -> bool:
-        """A failed MUST clause (or an unusable target): what makes ``dropspec check`` exit 1."""
-        return self.outcome == "error" or (self.outcome == "failed" and self.level == "MUST")
+        """A failed MUST clause: what makes ``dropspec check`` exit 1."""
+        return self.outcome == "failed" and self.level == "MUST"
 
 
 @dataclass
@@ -130,6 +139,8 @@ class Context:
     target_seconds: float = 0.0
     output_bytes: int = 0
     host_bytes: int = 0
+    #: ids of exceptions raised from inside the target, to tell them from dropspec's own.
+    target_exceptions: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         ss = np.random.SeedSequence(self.check_seed)
@@ -174,10 +185,18 @@ class Context:
         try:
             converted = [None if a is None else self.backend.asarray(a, self.config.device)
                          for a in arrays]
-            return self.target.fn(*converted, rate, training=training,
-                                  seed=self.seed() if seed is None else seed)
+            return self.invoke(*converted, rate, training=training,
+                               seed=self.seed() if seed is None else seed)
         finally:
             self.target_seconds += time.perf_counter() - start
+
+    def invoke(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the target's function as is; what it raises is marked as the target's."""
+        try:
+            return self.target.fn(*args, **kwargs)
+        except BaseException as exc:
+            self.target_exceptions.add(id(exc))
+            raise
 
     def _output(self, out: Any) -> Any:
         if not self.backend.is_array(out):
@@ -258,7 +277,11 @@ def registry() -> dict[str, Check]:
 
 
 def check_seed(base: int, target: str, clause_id: str) -> int:
-    """The seed of one check: independent of test order, stable across runs."""
+    """The seed of one check: independent of test order, stable across runs.
+
+    ``target`` is the target's key in the run: the name, qualified where two targets share
+    it (:func:`seed_key`).
+    """
     words = [base & 0xFFFFFFFF, base >> 32, zlib.crc32(target.encode()),
              zlib.crc32(clause_id.encode())]
     return int(np.random.SeedSequence(words).generate_state(1, np.uint64)[0] >> 1)
@@ -276,65 +299,141 @@ def clauses_of(target: Target) -> list[Clause]:
     return list(get_op(target.op).clauses)
 
 
+def seed_key(target: Target) -> str:
+    """What a target's check seeds derive from: its source as given (unique in a run), else
+    its name; so two targets that share a name still draw different examples."""
+    return target.source or target.name
+
+
 def run_clause(target: Target, clause: Clause, config: Config | None = None) -> ClauseResult:
-    """Check one clause on one target and return the verdict (never raises)."""
+    """Check one clause on one target and return the verdict.
+
+    Never raises an ``Exception``; a ``SystemExit``, ``KeyboardInterrupt`` or other
+    ``BaseException`` from the target is recorded as ``error`` too, except a
+    ``KeyboardInterrupt`` that did not come from the target (the user pressed Ctrl-C).
+    """
     config = config or Config()
-    seed = check_seed(config.seed, target.name, clause.id)
+    seed = check_seed(config.seed, seed_key(target), clause.id)
     start = time.perf_counter()
 
     def result(outcome: str, message: str = "", stat: StatResult | None = None,
-               ctx: Context | None = None) -> ClauseResult:
+               ctx: Context | None = None, reason: str = "") -> ClauseResult:
         if clause.id in target.expected_failures:
-            reason = target.expected_failures[clause.id]
+            why = target.expected_failures[clause.id]
             if outcome == "failed":
-                outcome, message = "xfailed", f"expected failure: {reason}\n{message}"
+                outcome, message = "xfailed", f"expected failure: {why}\n{message}"
             elif outcome == "passed":
                 outcome = "xpassed"
-                message = f"STALE expected failure (the clause now passes): {reason}"
+                message = f"STALE expected failure (the clause now passes): {why}"
         return ClauseResult(target.name, clause.id, str(clause.level), str(clause.kind),
                             seed=config.seed, outcome=outcome, message=message, stat=stat,
                             seconds=time.perf_counter() - start,
                             target_seconds=ctx.target_seconds if ctx else 0.0,
                             output_bytes=ctx.output_bytes if ctx else 0,
-                            host_bytes=ctx.host_bytes if ctx else 0)
+                            host_bytes=ctx.host_bytes if ctx else 0, reason=reason)
 
     if target.error:
-        return result("error", target.error)
+        return result("not_checked", f"target unusable: {target.error}", reason="unusable")
     if not clause.applies(target.options):
-        return result("skipped", "not applicable: the target declares "
+        return result("not_applicable", "the target declares "
                       + ", ".join(f"{k}={target.options.get(k)!r}" for k in clause.when)
-                      if clause.when else "not applicable: no shared axes declared")
+                      if clause.when else "no shared axes declared")
     missing_env = {k: v for k, v in target.env.items() if os.environ.get(k) != v}
     if missing_env:
         env = " ".join(f"{k}={v}" for k, v in missing_env.items())
-        return result("skipped", f"needs {env} in the environment (set at import); "
-                      f"`dropspec check` runs it in its own process")
+        return result("not_checked", f"needs {env} in the environment (set at import); "
+                      f"`dropspec check` runs it in a worker with it set", reason="env")
     try:
         backend = get_backend(target.framework)
     except ValueError as exc:
-        return result("error", str(exc))
+        return result("not_checked", f"target unusable: {exc}", reason="unusable")
     if not backend.available():
-        return result("skipped", f"{backend.name} is not installed: {backend.install_hint}")
+        return result("not_checked", f"{backend.name} is not installed: "
+                      f"{backend.install_hint}", reason="missing")
     absent = [m for m in target.requires if not _importable(m)]
     if absent:
-        return result("skipped", f"needs {', '.join(absent)}, which is not installed "
-                      f"(pip install {' '.join(absent)})")
+        return result("not_checked", f"needs {', '.join(absent)}, which is not installed "
+                      f"(pip install {' '.join(absent)})", reason="missing")
     ctx = Context(target, clause, backend, config, seed)
+    replay = replay_hint(target, clause, config)
     try:
         stat = registry()[clause.id](ctx)
     except NotApplicable as exc:
-        return result("skipped", f"not applicable: {exc}", ctx=ctx)
+        return result("not_applicable", str(exc), ctx=ctx)
     except CheckFailure as exc:
-        msg = f"{exc}\n{replay_hint(target, clause, config)}"
-        return result("failed", msg, exc.stat, ctx)
+        return result("failed", f"{exc}\n{replay}", exc.stat, ctx)
     except TargetError as exc:
-        return result("failed", f"{exc}\n{replay_hint(target, clause, config)}", ctx=ctx)
+        return result("failed", f"{exc}\n{replay}", ctx=ctx)
     except Exception as exc:
-        tb = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        notes = "\n".join(getattr(exc, "__notes__", []))
-        return result("failed", f"the target raised {tb}\n{notes}\n"
-                      f"{replay_hint(target, clause, config)}", ctx=ctx)
+        if not _from_target(exc, ctx):
+            return result("error", f"dropspec's own check failed (a bug in dropspec, not in "
+                          f"the target; please report it):\n{_traceback(exc, None)}\n{replay}",
+                          ctx=ctx, reason="internal")
+        return result("failed", f"the target raised {_traceback(exc, target)}\n{replay}",
+                      ctx=ctx)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt) and not _from_target(exc, ctx):
+            raise
+        return result("error", f"the target raised {type(exc).__name__}({exc}), which stops "
+                      f"a program rather than reporting an error; the clause could not be "
+                      f"checked\n{_traceback(exc, target)}\n{replay}", ctx=ctx,
+                      reason="raised")
     return result("passed", "" if stat is None else stat.describe(), stat, ctx)
+
+
+def _from_target(exc: BaseException, ctx: Context) -> bool:
+    """Whether ``exc`` (or an exception it came from) was raised inside the target."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if id(e) in ctx.target_exceptions or any(
+                _foreign(f.filename) for f in traceback.extract_tb(e.__traceback__)):
+            return True
+        todo += [e.__cause__, e.__context__]
+        todo += list(getattr(e, "exceptions", ()))
+    return False
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: Libraries dropspec itself computes with: an exception raised only in them and in
+#: dropspec (outside its adapters) is dropspec's own.
+_OWN_LIBRARIES = ("numpy", "scipy", "hypothesis", "array_api_compat", "ml_dtypes", "_pytest")
+
+
+def _foreign(filename: str) -> bool:
+    """Whether a frame's file is the target's side: user code, a framework, an adapter."""
+    if filename.startswith(_PACKAGE_DIR + os.sep):
+        return os.sep + "adapters" + os.sep in filename
+    parts = filename.replace("\\", "/").split("/")
+    if any(lib in parts for lib in _OWN_LIBRARIES):
+        return False
+    return not filename.startswith((sys_prefix_lib(), "<"))
+
+
+def sys_prefix_lib() -> str:
+    """The standard library's directory."""
+    import sysconfig
+
+    return sysconfig.get_paths()["stdlib"]
+
+
+def _traceback(exc: BaseException, target: Target | None) -> str:
+    """The exception with its frames; for a target's exception, only the frames outside
+    dropspec (the target's own code and the libraries it calls), innermost last."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if target is not None:
+        frames = traceback.StackSummary.from_list(
+            [f for f in frames if not f.filename.startswith(_PACKAGE_DIR + os.sep)
+             or "/adapters/" in f.filename][-12:])
+    head = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    notes = "\n".join(getattr(exc, "__notes__", []))
+    body = "".join(frames.format()).rstrip()
+    return "\n".join(part for part in (head, notes, body and "Traceback (most recent call "
+                                        "last, frames outside dropspec):\n" + body) if part)
 
 
 def _nbytes(array: Any) -> int:
@@ -360,7 +459,8 @@ def run_target(target: Target, clauses: Iterable[str] | None = None,
     try:
         op_clauses = clauses_of(target)
     except ValueError as exc:
-        return [ClauseResult(target.name, "(op)", str(Level.MUST), "error", "error", str(exc))]
+        return [ClauseResult(target.name, "(op)", str(Level.MUST), "error", "not_checked",
+                             f"target unusable: {exc}", reason="unusable")]
     return [run_clause(target, c, config) for c in op_clauses
             if wanted is None or c.id in wanted]
 

@@ -1,25 +1,34 @@
 """The dropspec pytest plugin (entry point ``pytest11: dropspec``).
 
 ``pytest --dropspec-target NAME_OR_PATH`` adds one test item per clause of each target's op,
-named ``TARGET::CLAUSE-ID``. Options, all under ``--dropspec-*``: seed, alpha, power, device,
-examples, json. Loading the plugin imports no deep-learning framework.
+named ``TARGET::CLAUSE-ID``. The targets themselves run in worker processes (the same runner
+as ``dropspec check``), so a crashing or hanging target fails its own items and nothing
+else. With ``--dropspec-target`` and no paths on the command line, the project's own tests
+are not collected (give paths to run them too).
+
+Loading the plugin costs nothing in projects that do not use it: this module imports only
+pytest and the standard library, and everything else (NumPy, SciPy, hypothesis, frameworks)
+loads when a ``--dropspec-*`` option or :func:`dropspec.suite` asks for it.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..spec import Clause, Level
-from ..target import Target
-from .engine import DEFAULT_ALPHA, DEFAULT_POWER, DEFAULT_SEED, ClauseResult, Config, run_clause
+from .defaults import DEFAULT_ALPHA, DEFAULT_EXAMPLES, DEFAULT_POWER, DEFAULT_SEED
 
-_RESULTS_KEY = pytest.StashKey[list[tuple[Target, ClauseResult]]]()
-_CONFIG_KEY = pytest.StashKey[Config]()
-_LOAD_FAILURES_KEY = pytest.StashKey[list[tuple[str, str]]]()
+if TYPE_CHECKING:
+    from ..target import Target
+    from .engine import ClauseResult, Config
+
+_RESULTS_KEY = pytest.StashKey[list[tuple["Target", "ClauseResult"]]]()
+_CONFIG_KEY = pytest.StashKey["Config"]()
+_RUN_KEY = pytest.StashKey[dict[str, Any]]()
+_DESELECTED_KEY = pytest.StashKey[list[pytest.Item]]()
 
 
 class ClauseFailed(Exception):
@@ -30,7 +39,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("dropspec", "dropspec conformance suite")
     group.addoption("--dropspec-target", action="append", default=[], metavar="TARGET",
                     help="target to check: built-in name, path/to/file.py:fn or module:fn "
-                    "(repeatable)")
+                    "(repeatable); its code runs in worker processes")
     group.addoption("--dropspec-seed", type=int, default=DEFAULT_SEED,
                     help=f"base seed of every check (default {DEFAULT_SEED})")
     group.addoption("--dropspec-alpha", type=float, default=DEFAULT_ALPHA,
@@ -39,12 +48,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"power the sample sizes are chosen for (default {DEFAULT_POWER})")
     group.addoption("--dropspec-device", default="cpu",
                     help="device for framework arrays: cpu (default), cuda, gpu")
-    group.addoption("--dropspec-examples", type=int, default=10,
-                    help="hypothesis examples per exact clause (default 10)")
+    group.addoption("--dropspec-examples", type=int, default=DEFAULT_EXAMPLES,
+                    help=f"hypothesis examples per exact clause (default {DEFAULT_EXAMPLES})")
     group.addoption("--dropspec-clause", action="append", default=[], metavar="ID",
                     help="check only this clause id, exactly (repeatable)")
     group.addoption("--dropspec-json", default=None, metavar="PATH",
                     help="write the JSON report to PATH")
+    group.addoption("--dropspec-jobs", default="1", metavar="N",
+                    help="worker processes for --dropspec-target: a number or 'auto'")
+    group.addoption("--dropspec-timeout", type=float, default=None, metavar="SECONDS",
+                    help="bound on each target's time (default 300)")
+    group.addoption("--dropspec-allow-missing", action="store_true",
+                    help="a target whose framework is missing is skipped instead of failed")
+
+
+def _active(config: pytest.Config) -> bool:
+    return bool(config.getoption("dropspec_target", None))
 
 
 def run_config(config: pytest.Config) -> Config:
@@ -52,6 +71,8 @@ def run_config(config: pytest.Config) -> Config:
     cached = config.stash.get(_CONFIG_KEY, None)
     if cached is not None:
         return cached
+    from .engine import Config
+
     try:
         cfg = Config(seed=config.getoption("dropspec_seed"),
                      alpha=config.getoption("dropspec_alpha"),
@@ -67,53 +88,99 @@ def run_config(config: pytest.Config) -> Config:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dropspec_clause(id): the spec clause a test checks")
     config.stash[_RESULTS_KEY] = []
-    config.stash[_LOAD_FAILURES_KEY] = []
+    config.stash[_DESELECTED_KEY] = []
+    if not _active(config):
+        return
+    from .. import cli
+
     run_config(config)
-    config.pluginmanager.register(_LateItems(), "dropspec-load-failures")
+    try:
+        for clause_id in config.getoption("dropspec_clause"):
+            from ..spec import CLAUSES
+
+            if clause_id not in CLAUSES:
+                raise cli.UsageError(f"unknown clause id {clause_id}; `dropspec list` shows "
+                                     f"them all")
+        cli.check_device(config.getoption("dropspec_device"))
+        if config.getoption("dropspec_json"):
+            cli.check_writable(config.getoption("dropspec_json"))
+        cli.jobs_of(config.getoption("dropspec_jobs"), default_auto=False)
+    except cli.UsageError as exc:
+        raise pytest.UsageError(f"dropspec: {exc}") from None
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
-    if not config.getoption("dropspec_target"):
+    if not _active(config):
         return None
     cfg = run_config(config)
     return (f"dropspec: seed={cfg.seed} alpha={cfg.alpha} power={cfg.power} "
-            f"device={cfg.device} (replay with --dropspec-seed {cfg.seed})")
+            f"device={cfg.device} (replay with --dropspec-seed {cfg.seed}); targets run in "
+            f"worker processes")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With --dropspec-target, the project's tests are collected only when paths are given."""
+    if _active(config) and config.args_source != pytest.Config.ArgsSource.ARGS:
+        return True
+    return None
 
 
 def record(config: pytest.Config, target: Target, result: ClauseResult) -> None:
     config.stash[_RESULTS_KEY].append((target, result))
 
 
-def enforce(result: ClauseResult) -> None:
-    """Turn a verdict into pytest's outcome: fail, skip or xfail (raises unless passed)."""
-    if result.outcome == "passed":
+def enforce_outcome(outcome: str, level: str, message: str, name: str, clause_id: str,
+                    reason: str = "", allow_missing: bool = False) -> None:
+    """Turn a verdict into pytest's outcome: pass, fail, skip or xfail (raises unless passed).
+
+    A clause that applies but could not be checked fails at MUST level: a run that did not
+    check something is never green (``--dropspec-allow-missing`` makes a missing framework
+    a skip).
+    """
+    if outcome == "passed":
         return
-    if result.outcome == "skipped":
-        pytest.skip(result.message)
-    if result.outcome == "xfailed":
-        pytest.xfail(result.message)
-    if result.outcome == "xpassed":
-        warnings.warn(f"{result.target} {result.clause_id}: {result.message}", stacklevel=1)
+    if outcome in ("not_applicable", "skipped"):
+        pytest.skip(f"not applicable: {message}")
+    if outcome == "xfailed":
+        pytest.xfail(message)
+    if outcome == "xpassed":
+        warnings.warn(f"{name} {clause_id}: {message}", stacklevel=1)
         return
-    if result.outcome == "failed" and result.level != Level.MUST:
-        pytest.xfail(f"{result.level} clause not met: {result.message}")
-    raise ClauseFailed(f"{result.target} violates {result.clause_id} ({result.level}):\n"
-                       f"{result.message}")
+    if outcome == "failed" and level != "MUST":
+        pytest.xfail(f"{level} clause not met: {message}")
+    if outcome in ("not_checked", "error"):
+        if level != "MUST" or (allow_missing and reason == "missing"):
+            pytest.skip(f"not checked: {message}")
+        raise ClauseFailed(f"{name} {clause_id} ({level}) could not be checked:\n{message}")
+    raise ClauseFailed(f"{name} violates {clause_id} ({level}):\n{message}")
+
+
+def enforce(result: ClauseResult, allow_missing: bool = False) -> None:
+    enforce_outcome(result.outcome, result.level, result.message, result.target,
+                    result.clause_id, result.reason, allow_missing)
 
 
 class ClauseItem(pytest.Item):
-    """One clause of one target."""
+    """One clause of one target; the verdict comes from the run of the worker processes."""
 
-    def __init__(self, *, target: Target, clause: Clause, **kwargs: Any) -> None:
+    def __init__(self, *, spec: str, target_name: str, clause_id: str, level: str,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.target = target
-        self.clause = clause
-        self.add_marker(pytest.mark.dropspec_clause(clause.id))
+        self.spec = spec
+        self.target_name = target_name
+        self.clause_id = clause_id
+        self.level = level
+        self.add_marker(pytest.mark.dropspec_clause(clause_id))
 
     def runtest(self) -> None:
-        result = run_clause(self.target, self.clause, run_config(self.config))
-        record(self.config, self.target, result)
-        enforce(result)
+        run = self.config.stash.get(_RUN_KEY, {})
+        entry = run.get("results", {}).get((self.spec, self.clause_id))
+        if entry is None:
+            raise ClauseFailed(f"{self.target_name} {self.clause_id}: not checked (the run "
+                               f"produced no verdict for it)")
+        enforce_outcome(entry["outcome"], entry["level"], entry["message"], self.target_name,
+                        self.clause_id, entry.get("reason", ""),
+                        self.config.getoption("dropspec_allow_missing"))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str:
@@ -122,7 +189,7 @@ class ClauseItem(pytest.Item):
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[str, int | None, str]:
-        return f"dropspec:{self.target.name}", None, f"{self.target.name}::{self.clause.id}"
+        return f"dropspec:{self.target_name}", None, f"{self.target_name}::{self.clause_id}"
 
 
 class LoadFailureItem(pytest.Item):
@@ -143,49 +210,80 @@ class LoadFailureItem(pytest.Item):
         return "dropspec", None, self.name
 
 
-class TargetCollector(pytest.Collector):
-    """Collects one :class:`ClauseItem` per clause of a target's op."""
+def _describe(specs: list[str], config: pytest.Config) -> dict[str, dict[str, Any]]:
+    """spec -> its report header (name, op, clauses), read in a worker process for targets
+    that are not built in (their code never runs in pytest's own process)."""
+    from ..adapters import builtin_targets
+    from ..spec import get_op
+    from .runner import Job, Runner
 
-    def __init__(self, *, target: Target, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.target = target
+    builtins = builtin_targets()
+    out: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        if spec in builtins:
+            t = builtins[spec]
+            out[spec] = {"name": t.name, "op": t.op, "error": t.error,
+                         "clauses": [(c.id, str(c.level)) for c in get_op(t.op).clauses]}
+    others = [s for s in specs if s not in out]
+    if others:
+        report = Runner([Job(s, describe_only=True) for s in others], run_config(config),
+                        timeout=_timeout(config)).run()
+        if report.get("interrupted"):
+            pytest.exit("dropspec: interrupted while loading targets", returncode=130)
+        for spec, entry in zip(others, report["targets"], strict=True):
+            clauses: list[tuple[str, str]] = []
+            if entry["op"] != "unknown" and not entry.get("clauses"):
+                try:
+                    clauses = [(c.id, str(c.level)) for c in get_op(entry["op"]).clauses]
+                except ValueError:
+                    clauses = []
+            out[spec] = {"name": entry["name"], "op": entry["op"], "clauses": clauses,
+                         "error": entry.get("error") if not clauses else None}
+    return out
 
-    def collect(self) -> Iterator[pytest.Item]:
-        from ..spec import get_op
 
-        try:
-            clauses = get_op(self.target.op).clauses
-        except ValueError as exc:
-            yield LoadFailureItem.from_parent(self, name="(op)", problem=str(exc))
-            return
-        for clause in clauses:
-            yield ClauseItem.from_parent(self, name=clause.id, target=self.target,
-                                         clause=clause)
+def _timeout(config: pytest.Config) -> float:
+    from .runner import DEFAULT_TIMEOUT
+
+    value = config.getoption("dropspec_timeout")
+    return float(value) if value else DEFAULT_TIMEOUT
 
 
 @pytest.hookimpl(tryfirst=True)  # add the items before -k / -m deselect among them
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
-    specs = config.getoption("dropspec_target")
-    if not specs:
+    if not _active(config):
         return
-    from ..adapters import TargetLoadError, load_target
     from .engine import registry
 
-    only = set(config.getoption("dropspec_clause"))
     try:
         registry()
     except LookupError as exc:
         raise pytest.UsageError(f"dropspec: the suite is incomplete: {exc}") from None
+    specs = list(dict.fromkeys(config.getoption("dropspec_target")))
+    only = set(config.getoption("dropspec_clause"))
+    described = _describe(specs, config)
+    names = [d["name"] for d in described.values()]
+    late: list[pytest.Item] = []
     for spec in specs:
-        try:
-            target = load_target(spec)
-        except TargetLoadError as exc:
-            config.stash[_LOAD_FAILURES_KEY].append((spec, str(exc)))
+        d = described[spec]
+        name = d["name"] if names.count(d["name"]) == 1 else f"{d['name']} [{spec}]"
+        if d.get("error") or not d["clauses"]:
+            late.append(LoadFailureItem.from_parent(
+                session, name=spec, problem=f"{spec}: {d.get('error') or 'no clauses'}"))
             continue
-        collector = TargetCollector.from_parent(session, name=target.name, target=target)
-        items.extend(item for item in collector.collect()
-                     if not only or not isinstance(item, ClauseItem) or item.clause.id in only)
+        for clause_id, level in d["clauses"]:
+            if only and clause_id not in only:
+                continue
+            items.append(ClauseItem.from_parent(session, name=f"{name}::{clause_id}",
+                                                spec=spec, target_name=name,
+                                                clause_id=clause_id, level=level))
+    config.stash[_RUN_KEY] = {"late": late}
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items:
+        items[0].config.stash[_DESELECTED_KEY].extend(items)
 
 
 class _LateItems:
@@ -194,30 +292,109 @@ class _LateItems:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
-        for spec, problem in config.stash.get(_LOAD_FAILURES_KEY, []):
-            items.append(LoadFailureItem.from_parent(session, name=spec, problem=problem))
+        items.extend(config.stash.get(_RUN_KEY, {}).get("late", []))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.pluginmanager.register(_LateItems(), "dropspec-load-failures")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Run the selected clauses of every target in worker processes, before the items
+    report them one by one."""
+    config = session.config
+    if not _active(config):
+        return
+    from .. import cli
+    from .runner import Job, Runner
+
+    selected: dict[str, list[str]] = {}
+    for item in session.items:
+        if isinstance(item, ClauseItem):
+            selected.setdefault(item.spec, []).append(item.clause_id)
+    if not selected:
+        return
+    from ..adapters import builtin_targets
+
+    builtins = builtin_targets()
+    jobs = [Job(spec, dict(builtins[spec].env) if spec in builtins else {}, clauses)
+            for spec, clauses in selected.items()]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    progress = None
+    if reporter is not None and config.get_verbosity() >= 0:
+        def progress(line: str) -> None:
+            reporter.write_line(f"dropspec {line}")
+    runner = Runner(jobs, run_config(config),
+                    workers=cli.jobs_of(config.getoption("dropspec_jobs"), False),
+                    timeout=_timeout(config), json_path=config.getoption("dropspec_json"),
+                    allow_missing=config.getoption("dropspec_allow_missing"),
+                    progress=progress)
+    report = runner.run()
+    _add_deselected(report, config)
+    results: dict[tuple[str, str], dict[str, Any]] = {}
+    for job, entry in zip(jobs, report["targets"], strict=True):
+        for c in entry["clauses"]:
+            results[(job.spec, c["id"])] = c
+        if entry.get("error") and not entry["clauses"]:
+            for cid in job.clauses:
+                results[(job.spec, cid)] = {"outcome": "not_checked", "level": "MUST",
+                                            "message": entry["error"], "reason": "crashed"}
+    previous: dict[str, Any] = config.stash.get(_RUN_KEY, {})
+    config.stash[_RUN_KEY] = {**previous, "results": results, "report": report}
+    if report.get("interrupted"):
+        pytest.exit("dropspec: interrupted; the report is marked incomplete", returncode=130)
+
+
+def _add_deselected(report: dict[str, Any], config: pytest.Config) -> None:
+    """Clauses that -k / -m deselected are in the report as not checked, not missing."""
+    from .report import not_checked_clause, summary, write_json
+
+    by_name = {t["name"]: t for t in report["targets"]}
+    for item in config.stash.get(_DESELECTED_KEY, []):
+        if isinstance(item, ClauseItem) and item.target_name in by_name:
+            by_name[item.target_name]["clauses"].append(not_checked_clause(
+                item.clause_id, "not checked: deselected (-k / -m)", "deselected", item.level))
+    report["summary"] = summary(report)
+    path = config.getoption("dropspec_json")
+    if path:
+        write_json(report, path)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
                             config: pytest.Config) -> None:
+    run = config.stash.get(_RUN_KEY, {})
     results = config.stash.get(_RESULTS_KEY, [])
-    load_failures = config.stash.get(_LOAD_FAILURES_KEY, [])
-    if not results and not load_failures:
+    if run.get("report") is not None:
+        from .report import closing_line, false_alarm_bound
+
+        report = run["report"]
+        terminalreporter.write_line(
+            f"dropspec: {sum(len(t['clauses']) for t in report['targets'])} clause checks on "
+            f"{len(report['targets'])} target(s); seed {report['seed']}; P(any false alarm) "
+            f"<= {false_alarm_bound(report):.2g} (sum of alpha over statistical checks)")
+        terminalreporter.write_line(
+            "dropspec: " + closing_line(report,
+                                        allow_missing=config.getoption("dropspec_allow_missing")))
+        if config.getoption("dropspec_json"):
+            terminalreporter.write_line(
+                f"dropspec: report written to {config.getoption('dropspec_json')}")
         return
-    from .report import build_report, error_entry, false_alarm_bound, target_entry, write_json
+    if not results:
+        return
+    from .report import build_report, false_alarm_bound, target_entry, write_json
 
     cfg = run_config(config)
     grouped: dict[str, tuple[Target, list[ClauseResult]]] = {}
     for target, result in results:
         grouped.setdefault(target.name, (target, []))[1].append(result)
-    entries = [target_entry(t, rs) for t, rs in grouped.values()]
-    entries += [error_entry(spec, problem) for spec, problem in load_failures]
-    report = build_report(entries, cfg)
-    bound = false_alarm_bound(report)
+    report = build_report([target_entry(t, rs) for t, rs in grouped.values()], cfg)
     terminalreporter.write_line(
         f"dropspec: {len(results)} clause checks on {len(grouped)} target(s); seed {cfg.seed}; "
-        f"P(any false alarm) <= {bound:.2g} (sum of alpha over statistical checks)")
+        f"P(any false alarm) <= {false_alarm_bound(report):.2g} (sum of alpha over "
+        f"statistical checks)")
     path = config.getoption("dropspec_json")
     if path:
         write_json(report, path)
         terminalreporter.write_line(f"dropspec: report written to {path}")
+

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ..spec import OPS
 from ..target import Target
 from .engine import ClauseResult, Config
 
-SYMBOLS = {"passed": "✓", "failed": "✗", "xfailed": "x", "xpassed": "!", "skipped": "-",
-           "error": "E"}
-LEGEND = ("✓ passed   ✗ failed   x expected failure   ! stale expected failure (now passes)   "
-          "- skipped / not applicable   E target unusable")
+SYMBOLS = {"passed": "✓", "failed": "✗", "xfailed": "x", "xpassed": "!", "not_applicable": "-",
+           "not_checked": "?", "error": "E", "skipped": "-"}
+LEGEND = ("✓ passed   ✗ failed   x declared divergence (expected failure)   ! stale expected "
+          "failure (now passes)\n- not applicable (the declaration rules it out)   ? not checked "
+          "(missing framework, unusable target,\n  crash, timeout, interrupt)   E error")
+#: Exit codes of ``dropspec check`` and ``dropspec merge``.
+EXIT_CONFORMS, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_CHECKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+#: Import name -> distribution, for the version of the library a built-in target wraps.
+_DISTRIBUTIONS = {"haiku": "dm-haiku", "torchnlp": "pytorch-nlp", "sklearn": "scikit-learn"}
 
 
 def framework_version(target: Target) -> str | None:
@@ -28,33 +36,80 @@ def framework_version(target: Target) -> str | None:
         return None
 
 
-def target_entry(target: Target, results: Sequence[ClauseResult]) -> dict[str, Any]:
+def _version(module: str) -> str | None:
+    from importlib import metadata
+
+    for dist in (_DISTRIBUTIONS.get(module, module), module.replace("_", "-")):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def library_versions(target: Target) -> dict[str, str | None]:
+    """Versions of the libraries a target wraps beyond its array framework (flax, keras, ...),
+    and of the package its function comes from when that is an installed distribution."""
+    names = list(target.requires)
+    top = (getattr(target.fn, "__module__", None) or "").split(".")[0]
+    if top and top not in ("dropspec", "__main__", target.framework) \
+            and not top.startswith("_dropspec_user"):
+        names.append(top)
+    return {name: _version(name) for name in dict.fromkeys(names)}
+
+
+def target_header(target: Target) -> dict[str, Any]:
+    """A target's report entry without its clauses."""
+    source_path = None
+    if target.source:
+        where = target.source.rpartition(":")[0]
+        if where.endswith(".py"):
+            source_path = str(Path(where).resolve())
     return {
         "name": target.name,
+        "spec": target.source or target.name,
+        "source_path": source_path,
         "op": target.op,
         "framework": target.framework,
         "framework_version": framework_version(target),
+        "libraries": library_versions(target),
         "description": target.description,
         "options": {k: list(v) if isinstance(v, tuple) else v
                     for k, v in target.options.items()},
+        "status": "ok" if target.error is None else "error",
         "error": target.error,
         "expected_failures": dict(target.expected_failures),
-        "seconds": round(sum(r.seconds for r in results), 3),
-        "target_seconds": round(sum(r.target_seconds for r in results), 3),
-        "clauses": [clause_entry(r) for r in results],
+        "seconds": 0.0,
+        "target_seconds": 0.0,
+        "clauses": [],
     }
 
 
-def error_entry(name: str, problem: str, clause_id: str = "(load)") -> dict[str, Any]:
+def target_entry(target: Target, results: Sequence[ClauseResult]) -> dict[str, Any]:
+    entry = target_header(target)
+    entry["clauses"] = [clause_entry(r) for r in results]
+    entry["seconds"] = round(sum(r.seconds for r in results), 3)
+    entry["target_seconds"] = round(sum(r.target_seconds for r in results), 3)
+    return entry
+
+
+def not_checked_clause(clause_id: str, message: str, reason: str,
+                       level: str = "MUST", kind: str = "error") -> dict[str, Any]:
+    return {"id": clause_id, "level": level, "kind": kind, "outcome": "not_checked",
+            "reason": reason, "pvalue": None, "alpha": None, "n": None, "detectable": None,
+            "seconds": 0.0, "target_seconds": 0.0, "output_bytes": 0, "host_bytes": 0,
+            "message": message, "replay": None}
+
+
+def error_entry(name: str, problem: str, clause_id: str = "(load)",
+                reason: str = "unusable") -> dict[str, Any]:
     """A report entry for a target that could not run at all."""
     return {
-        "name": name, "op": "unknown", "framework": "unknown", "framework_version": None,
-        "description": "", "options": {}, "error": problem, "expected_failures": {},
-        "seconds": 0.0, "target_seconds": 0.0,
-        "clauses": [{"id": clause_id, "level": "MUST", "kind": "error", "outcome": "error",
-                     "pvalue": None, "alpha": None, "n": None, "detectable": None,
-                     "seconds": 0.0, "target_seconds": 0.0, "output_bytes": 0,
-                     "host_bytes": 0, "message": problem}],
+        "name": name, "spec": name, "source_path": None, "op": "unknown",
+        "framework": "unknown", "framework_version": None, "libraries": {},
+        "description": "", "options": {}, "status": "error", "error": problem,
+        "expected_failures": {}, "seconds": 0.0, "target_seconds": 0.0,
+        "clauses": [not_checked_clause(clause_id, problem, reason)],
     }
 
 
@@ -75,91 +130,254 @@ def clause_entry(r: ClauseResult) -> dict[str, Any]:
         "output_bytes": r.output_bytes,
         "host_bytes": r.host_bytes,
         "message": r.message,
+        "reason": r.reason,
+        "replay": replay_of(r),
     }
 
 
-def build_report(entries: Iterable[dict[str, Any]], config: Config) -> dict[str, Any]:
+def replay_of(r: ClauseResult) -> str | None:
+    """The replay command a check printed into its message, as its own field."""
+    for line in r.message.splitlines():
+        if line.startswith("replay: "):
+            return line.removeprefix("replay: ")
+    return None
+
+
+def run_platform(device: str) -> dict[str, str]:
+    return {"system": platform.platform(), "machine": platform.machine(),
+            "node": platform.node(), "python": sys.version.split()[0], "device": device}
+
+
+def dropspec_commit() -> str | None:
+    """The git commit dropspec runs from, where it is a checkout (else None)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def build_report(entries: Iterable[dict[str, Any]], config: Config,
+                 **run: Any) -> dict[str, Any]:
+    """The report document; ``run`` adds run metadata (times, exit status, completeness)."""
     from .. import __version__
 
-    return {
+    plat = run_platform(config.device)
+    targets = list(entries)
+    for t in targets:
+        t.setdefault("platform", plat)
+    report: dict[str, Any] = {
         "dropspec_version": __version__,
+        "dropspec_commit": dropspec_commit(),
+        "complete": True,
+        "exit_status": None,
+        "started": None,
+        "finished": None,
+        "wall_seconds": None,
         "seed": config.seed,
         "alpha": config.alpha,
         "power": config.power,
         "device": config.device,
-        "platform": {"system": platform.platform(), "machine": platform.machine(),
-                     "python": sys.version.split()[0]},
-        "targets": list(entries),
+        "examples": config.examples,
+        "platform": plat,
+        **run,
+        "targets": targets,
     }
+    report["summary"] = summary(report)
+    return report
+
+
+def summary(report: Mapping[str, Any]) -> dict[str, Any]:
+    """Counts of clause outcomes, and the MUST-level declared divergences by name."""
+    counts = {o: 0 for o in ("passed", "failed", "xfailed", "xpassed", "not_applicable",
+                             "not_checked", "error")}
+    divergences = []
+    for t in report["targets"]:
+        for c in t["clauses"]:
+            outcome = "not_applicable" if c["outcome"] == "skipped" else c["outcome"]
+            counts[outcome] = counts.get(outcome, 0) + 1
+            if outcome == "xfailed" and c["level"] == "MUST":
+                divergences.append(f"{t['name']}: {c['id']}")
+    return {**counts, "declared_divergences_must": divergences,
+            "targets": len(report["targets"])}
+
+
+def unchecked(report: Mapping[str, Any], *, allow_missing: bool = False) -> list[str]:
+    """'target: clause (why)' for every MUST clause that could not be checked."""
+    out = []
+    for t in report["targets"]:
+        for c in t["clauses"]:
+            if c["level"] != "MUST" or c["outcome"] not in ("not_checked", "error"):
+                continue
+            if allow_missing and c.get("reason") == "missing":
+                continue
+            out.append(f"{t['name']}: {c['id']}")
+    return out
+
+
+def exit_status(report: Mapping[str, Any], *, allow_missing: bool = False) -> int:
+    """0 conforms, 1 a MUST clause failed, 3 something was not checked, 130 interrupted."""
+    if report.get("interrupted"):
+        return EXIT_INTERRUPTED
+    if blocking(report):
+        return EXIT_FAILED
+    if unchecked(report, allow_missing=allow_missing) or not report.get("complete", True):
+        return EXIT_NOT_CHECKED
+    return EXIT_CONFORMS
+
+
+def closing_line(report: Mapping[str, Any], *, allow_missing: bool = False) -> str:
+    """What the run established, counted: the last two lines ``dropspec check`` prints."""
+    s = summary(report)
+    status = exit_status(report, allow_missing=allow_missing)
+    word, why = {
+        EXIT_CONFORMS: ("conforms", "every MUST clause that applies was checked and passed"),
+        EXIT_FAILED: ("does not conform", f"{len(blocking(report))} MUST clause failure(s)"),
+        EXIT_NOT_CHECKED: ("cannot say it conforms", f"{len(unchecked(report, allow_missing=allow_missing))} MUST clause(s) not checked"),
+        EXIT_INTERRUPTED: ("interrupted", "the run is incomplete"),
+    }[status]
+    return (f"{word}: {why}\n{s['passed']} passed, {s['failed']} failed, "
+            f"{len(s['declared_divergences_must'])} declared divergences (MUST), "
+            f"{s['not_applicable']} not applicable, {s['not_checked'] + s['error']} not checked"
+            f" -> {word} (exit {status})")
 
 
 def merge(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """One report from several (one per process), keeping the first one's header."""
+    """One report from several (processes or machines); each target keeps its platform.
+
+    Targets that appear in more than one report (the same target on two machines) are told
+    apart by the machine they ran on.
+    """
     if not reports:
         raise ValueError("nothing to merge")
+    targets = []
+    for r in reports:
+        for t in r["targets"]:
+            targets.append({**t, "platform": t.get("platform") or r.get("platform")})
+    names = [t["name"] for t in targets]
+    for t in targets:
+        if names.count(t["name"]) > 1:
+            p = t["platform"] or {}
+            t["name"] = f"{t['name']} @ {p.get('node') or p.get('system', '?')}" \
+                        f"/{p.get('device', '?')}"
     out = dict(reports[0])
-    out["targets"] = [t for r in reports for t in r["targets"]]
+    out["targets"] = qualify_names(targets)
+    out["complete"] = all(r.get("complete", True) for r in reports)
+    out["interrupted"] = any(r.get("interrupted") for r in reports)
+    out["merged_from"] = len(reports)
+    out["summary"] = summary(out)
     return out
+
+
+def qualify_names(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entries whose names collide get their source spec added, so each is told apart."""
+    names = [t["name"] for t in targets]
+    for t in targets:
+        if names.count(t["name"]) > 1 and t.get("spec") and t["spec"] != t["name"]:
+            t["name"] = f"{t['name']} [{t['spec']}]"
+    return targets
 
 
 def false_alarm_bound(report: Mapping[str, Any]) -> float:
     """Σ α over the statistical checks that ran: a bound on P(any false alarm) for the run."""
     return float(sum(c["alpha"] or 0.0 for t in report["targets"] for c in t["clauses"]
-                     if c["outcome"] != "skipped"))
+                     if c["outcome"] not in ("skipped", "not_applicable", "not_checked")))
 
 
 def blocking(report: Mapping[str, Any]) -> list[str]:
-    """'target: clause' for every failed MUST clause and every unusable target."""
-    out = []
-    for t in report["targets"]:
-        for c in t["clauses"]:
-            if c["outcome"] == "error" or (c["outcome"] == "failed" and c["level"] == "MUST"):
-                out.append(f"{t['name']}: {c['id']}")
-    return out
+    """'target: clause' for every failed MUST clause."""
+    return [f"{t['name']}: {c['id']}" for t in report["targets"] for c in t["clauses"]
+            if c["outcome"] == "failed" and c["level"] == "MUST"]
 
 
-def render_matrix(report: Mapping[str, Any]) -> str:
-    """Clause rows × target columns, grouped by op, with framework versions in the header."""
+def _clause_numbers(op_name: str, clause_ids: list[str], width: int) -> list[str]:
+    prefix = clause_ids[0].split("-")[0] + "-" if clause_ids else ""
+    words = [f"{i + 1}={cid.removeprefix(prefix)}" for i, cid in enumerate(clause_ids)]
+    lines, line = [], f"  clauses ({prefix}*):"
+    for w in words:
+        if len(line) + 1 + len(w) > width:
+            lines.append(line)
+            line = "   "
+        line += " " + w
+    lines.append(line)
+    return lines
+
+
+def render_matrix(report: Mapping[str, Any], width: int = 120) -> str:
+    """One row per target (clauses as columns, numbered per op), at most ``width`` wide.
+
+    The full clause × target grid with messages is in the JSON report and the docs.
+    """
     lines: list[str] = []
     by_op: dict[str, list[Mapping[str, Any]]] = {}
     for t in report["targets"]:
         by_op.setdefault(t["op"], []).append(t)
+    name_w = min(44, max([len(t["name"]) for t in report["targets"]] + [6]))
     for op_name, targets in by_op.items():
-        lines.append("")
         title = OPS[op_name].title if op_name in OPS else op_name
-        lines.append(f"== {title} ({op_name})")
-        for i, t in enumerate(targets):
-            version = t.get("framework_version") or "not installed"
-            lines.append(f"  [{i + 1}] {t['name']}  ({t['framework']} {version})")
-        clause_ids = list(dict.fromkeys(c["id"] for t in targets for c in t["clauses"]))
-        width = max([len(c) for c in clause_ids] + [10]) + 8
-        header = " " * width + " ".join(f"{i + 1:>3}" for i in range(len(targets)))
-        lines.append(header)
-        levels = {c["id"]: c["level"] for t in targets for c in t["clauses"]}
-        for cid in clause_ids:
-            cells = []
-            for t in targets:
-                outcome = next((c["outcome"] for c in t["clauses"] if c["id"] == cid), None)
-                cells.append(f"{SYMBOLS.get(outcome or '', ' '):>3}")
-            lines.append(f"  {cid:<{width - 8}} {levels[cid]:<6}" + " ".join(cells))
-    lines.append("")
-    lines.append(LEGEND)
+        clause_ids = ([c.id for c in OPS[op_name].clauses] if op_name in OPS else
+                      list(dict.fromkeys(c["id"] for t in targets for c in t["clauses"])))
+        lines += ["", f"== {title} ({op_name})", *_clause_numbers(op_name, clause_ids, width)]
+        digits = "".join(str((i + 1) % 10) for i in range(len(clause_ids)))
+        lines.append(f"  {'target':<{name_w}} {'framework':<18} {digits}   pass fail xfail "
+                     f" n/a  ?")
+        for t in targets:
+            by_id = {c["id"]: c["outcome"] for c in t["clauses"]}
+            cells = "".join(SYMBOLS.get(by_id.get(cid, ""), " ") for cid in clause_ids)
+            if not clause_ids:
+                cells = "".join(SYMBOLS.get(o, " ") for o in by_id.values())
+            n = {o: sum(1 for v in by_id.values() if v == o) for o in SYMBOLS}
+            fw = f"{t['framework']} {t.get('framework_version') or ''}".strip()[:18]
+            name = t["name"] if len(t["name"]) <= name_w else t["name"][:name_w - 1] + "…"
+            row = (f"  {name:<{name_w}} {fw:<18} {cells:<{len(digits)}}   {n['passed']:>4} "
+                   f"{n['failed']:>4} {n['xfailed']:>5} "
+                   f"{n['not_applicable'] + n['skipped']:>4} "
+                   f"{n['not_checked'] + n['error']:>2}")
+            if t.get("status") not in (None, "ok"):
+                row += f"  [{t['status']}]"
+            lines.append(row[:width])
+    lines += ["", LEGEND]
     return "\n".join(lines)
 
 
 def render_failures(report: Mapping[str, Any], *, include_expected: bool = False) -> str:
     lines = []
+    wanted = {"failed", "error", "not_checked", "xpassed"} | (
+        {"xfailed"} if include_expected else set())
     for t in report["targets"]:
+        if t.get("status") not in (None, "ok") and t.get("error"):
+            lines.append(f"--- {t['name']} ({t['status']})")
+            lines.extend("    " + m for m in str(t["error"]).splitlines())
         for c in t["clauses"]:
-            wanted = {"failed", "error"} | ({"xfailed", "xpassed"} if include_expected else
-                                             {"xpassed"})
-            if c["outcome"] in wanted:
-                lines.append(f"--- {t['name']} :: {c['id']} ({c['level']}, {c['outcome']})")
-                lines.extend("    " + m for m in str(c["message"]).splitlines())
+            if c["outcome"] not in wanted:
+                continue
+            if c["outcome"] == "not_checked" and c["message"] == t.get("error"):
+                continue  # said once for the target, above
+            lines.append(f"--- {t['name']} :: {c['id']} ({c['level']}, {c['outcome']})")
+            lines.extend("    " + m for m in str(c["message"]).splitlines())
     return "\n".join(lines)
 
 
-def write_json(report: Mapping[str, Any], path: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(report, fh, indent=1, default=str)
-        fh.write("\n")
+def write_json(report: Mapping[str, Any], path: str | Path) -> None:
+    """Write the report atomically: a temporary file beside ``path``, then a rename."""
+    import os
+    import tempfile
+
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                               dir=target.parent if str(target.parent) else ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(report, fh, indent=1, default=str)
+            fh.write("\n")
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

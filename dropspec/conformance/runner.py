@@ -1,0 +1,381 @@
+"""Runs targets in worker processes, bounded in time, and keeps an honest report as it goes.
+
+Why processes: a target is arbitrary code. It may segfault, call ``os._exit``, exhaust memory,
+hang, or patch dropspec; none of that may cost the other targets their results or turn a run
+green. The engine is the standard library's :mod:`subprocess`: each of ``jobs`` slots keeps one
+``python -m dropspec.conformance.worker`` process and feeds it targets one at a time over a
+pipe (so a framework is imported once per worker, not once per target). A worker that dies
+is replaced; one past the timeout is killed (its whole process group) and replaced. Ctrl-C
+stops every worker and leaves a report marked incomplete.
+
+Every outcome is accounted for: a target that crashed, timed out, could not be loaded or was
+interrupted gets its unfinished clauses as ``not_checked`` with the cause, never silence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from .engine import Config
+from .report import (
+    build_report,
+    error_entry,
+    exit_status,
+    not_checked_clause,
+    qualify_names,
+    write_json,
+)
+
+#: Seconds one target may take by default: the slowest built-in target needs about 45 s on
+#: a 2-core machine (a JAX library compiling every shape); four times that, with room.
+DEFAULT_TIMEOUT = 300.0
+#: Seconds a new worker may take to import dropspec and its numerics.
+START_TIMEOUT = 120.0
+
+
+def cache_dir() -> Path:
+    """dropspec's own cache directory (JAX compilation cache, hypothesis' files)."""
+    base = os.environ.get("DROPSPEC_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "dropspec")
+    return Path(base)
+
+
+def worker_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment of a worker: the user's, the target's needs, and dropspec's caches.
+
+    Hypothesis writes its example database and constants cache under its storage directory
+    (by default ``.hypothesis`` in the working directory); dropspec points it at its own
+    cache so that nothing is written where the user runs. JAX's persistent compilation cache
+    keeps compiled programs across runs and workers.
+    """
+    cache = cache_dir()
+    env = dict(os.environ)
+    env.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(cache / "hypothesis"))
+    env.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache / "jax"))
+    env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    env.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Job:
+    """One target to check: how it was named, the environment it needs, which clauses."""
+
+    spec: str
+    env: dict[str, str] = field(default_factory=dict)
+    clauses: list[str] = field(default_factory=list)
+    describe_only: bool = False
+
+
+class _Worker:
+    """One worker process, the thread reading its events, and its log."""
+
+    def __init__(self, env: dict[str, str], log: IO[bytes]) -> None:
+        self.env = env
+        self.log = log
+        self.events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dropspec.conformance.worker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+            env=worker_env(env), start_new_session=True)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            try:
+                self.events.put(json.loads(raw))
+            except ValueError:
+                continue  # not ours; the protocol pipe carries only dropspec's events
+        self.events.put(None)
+
+    def send(self, job: Job, config: Config) -> None:
+        assert self.proc.stdin is not None
+        line = json.dumps({"spec": job.spec, "clauses": job.clauses,
+                           "describe_only": job.describe_only, "config": asdict(config)})
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            self.proc.wait(timeout=10)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def death(self) -> str:
+        """Why the process ended, in words."""
+        try:
+            rc = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return "it stopped answering and was killed"
+        if rc < 0:
+            try:
+                name = signal.Signals(-rc).name
+            except ValueError:
+                name = f"signal {-rc}"
+            hint = " (the system's out-of-memory killer sends this)" if -rc == 9 else ""
+            return f"the worker process was killed by {name}{hint}"
+        return (f"the worker process exited with code {rc} in the middle of the run "
+                f"(the target called sys.exit, os._exit or similar)")
+
+
+def _tail(log: IO[bytes], offset: int, lines: int = 15) -> str:
+    log.flush()
+    with open(log.name, "rb") as fh:
+        fh.seek(offset)
+        text = fh.read().decode("utf-8", "replace")
+    kept = [ln for ln in text.splitlines() if ln.strip()][-lines:]
+    return "\n".join("    | " + ln for ln in kept)
+
+
+class Runner:
+    """Check ``jobs`` in ``workers`` processes; see the module docstring."""
+
+    def __init__(self, jobs: Iterable[Job], config: Config, *, workers: int = 1,
+                 timeout: float = DEFAULT_TIMEOUT, json_path: str | None = None,
+                 allow_missing: bool = False,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.jobs = list(jobs)
+        self.config = config
+        self.workers = max(1, workers)
+        self.timeout = timeout
+        self.json_path = json_path
+        self.allow_missing = allow_missing
+        self.progress = progress or (lambda line: None)
+        self.entries: dict[int, dict[str, Any]] = {}
+        self.running: dict[int, str] = {}
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.start = time.monotonic()
+        self.started = datetime.now(UTC).isoformat(timespec="seconds")
+        self.logdir = tempfile.TemporaryDirectory(prefix="dropspec-logs-")
+
+    # ------------------------------------------------------------------ the run ----
+    def run(self) -> dict[str, Any]:
+        """Run every job; returns the report. Ctrl-C stops the run and re-raises nothing:
+        the report says ``interrupted`` and :func:`exit_status` gives 130."""
+        self._flush(final=False)
+        todo: queue.Queue[tuple[int, Job]] = queue.Queue()
+        # Jobs that need the same environment (Keras' backend) run in a row, so that a
+        # worker is restarted only when the environment changes.
+        for i, job in sorted(enumerate(self.jobs), key=lambda p: sorted(p[1].env.items())):
+            todo.put((i, job))
+        threads = [threading.Thread(target=self._slot, args=(k, todo), daemon=True)
+                   for k in range(min(self.workers, len(self.jobs)) or 1)]
+        interrupted = False
+        try:
+            for t in threads:
+                t.start()
+            while any(t.is_alive() for t in threads):
+                for t in threads:
+                    t.join(timeout=0.2)
+        except KeyboardInterrupt:
+            interrupted = True
+            self.stop.set()
+            for t in threads:
+                t.join(timeout=30)
+        if interrupted or self.stop.is_set():
+            for i, job in enumerate(self.jobs):
+                if i not in self.entries:
+                    self.entries[i] = error_entry(job.spec, "not checked: the run was "
+                                                  "interrupted before this target started",
+                                                  reason="interrupted")
+                    self.entries[i]["status"] = "interrupted"
+        report = self._flush(final=True, interrupted=interrupted)
+        self.logdir.cleanup()
+        return report
+
+    def _slot(self, k: int, todo: queue.Queue[tuple[int, Job]]) -> None:
+        worker: _Worker | None = None
+        log = open(Path(self.logdir.name) / f"worker-{k}.log", "w+b")  # noqa: SIM115
+        try:
+            while not self.stop.is_set():
+                try:
+                    i, job = todo.get_nowait()
+                except queue.Empty:
+                    break
+                if worker is None or worker.env != job.env or worker.proc.poll() is not None:
+                    if worker is not None:
+                        worker.close()
+                    worker = self._start(i, job, log)
+                    if worker is None:
+                        continue
+                with self.lock:
+                    self.running[i] = job.spec
+                self.progress(self._line(f"{job.spec} ... (worker {k + 1})"))
+                entry, reusable = self._run_job(worker, job, log)
+                with self.lock:
+                    self.running.pop(i, None)
+                    self.entries[i] = entry
+                self.progress(self._line(f"{entry['name']}: {_counts(entry)}"
+                                         f" ({entry.get('seconds', 0):.1f} s)", done=True))
+                self._flush(final=False)
+                if not reusable:
+                    worker.kill()
+                    worker = None
+        finally:
+            if worker is not None:
+                if self.stop.is_set():
+                    worker.kill()
+                else:
+                    worker.close()
+            log.close()
+
+    def _start(self, i: int, job: Job, log: IO[bytes]) -> _Worker | None:
+        worker = _Worker(job.env, log)
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self.stop.is_set():
+            try:
+                event = worker.events.get(timeout=0.2)
+            except queue.Empty:
+                if time.monotonic() > deadline:
+                    break
+                continue
+            if event is not None and event.get("event") == "ready":
+                return worker
+            break
+        cause = worker.death() if worker.proc.poll() is not None else "it did not start in time"
+        worker.kill()
+        self.entries[i] = error_entry(job.spec, f"a worker process could not start: {cause}\n"
+                                      f"{_tail(log, 0)}", reason="crashed")
+        return None
+
+    def _run_job(self, worker: _Worker, job: Job, log: IO[bytes]) -> tuple[dict[str, Any], bool]:
+        log.seek(0, os.SEEK_END)
+        offset = log.tell()
+        worker.send(job, self.config)
+        started = time.monotonic()
+        entry: dict[str, Any] | None = None
+        planned: list[str] = []
+        current: str | None = None
+        while True:
+            if self.stop.is_set():
+                worker.kill()
+                return self._broken(job, entry, planned, current, "interrupted",
+                                    "not checked: the run was interrupted", ""), False
+            remaining = started + self.timeout - time.monotonic()
+            if remaining <= 0:
+                worker.kill()
+                return self._broken(job, entry, planned, current, "error",
+                                    f"timed out after {self.timeout:g} s; its worker was "
+                                    f"killed", _tail(log, offset)), False
+            try:
+                event = worker.events.get(timeout=min(remaining, 0.2))
+            except queue.Empty:
+                continue
+            if event is None:
+                return self._broken(job, entry, planned, current, "error", worker.death(),
+                                    _tail(log, offset)), False
+            kind = event.get("event")
+            if kind == "target":
+                entry = event["entry"]
+                planned = list(event.get("clauses", []))
+            elif kind == "clause-start":
+                current = event["id"]
+            elif kind == "clause" and entry is not None:
+                entry["clauses"].append(event["entry"])
+                current = None
+            elif kind == "tampered":
+                what = ", ".join(event.get("what", []))
+                worker.kill()
+                return self._broken(job, {**(entry or {}), "clauses": []}, planned, None,
+                                    "error", f"the target changed dropspec's own code "
+                                    f"({what}); none of its results can be trusted", ""), False
+            elif kind == "done":
+                break
+        assert entry is not None, "the worker finished a job without describing its target"
+        entry["seconds"] = round(time.monotonic() - started, 3)
+        entry["target_seconds"] = round(sum(c.get("target_seconds", 0.0)
+                                            for c in entry["clauses"]), 3)
+        if any(c.get("reason") == "missing" for c in entry["clauses"]):
+            entry["status"] = "missing"
+        return entry, True
+
+    def _broken(self, job: Job, entry: dict[str, Any] | None, planned: list[str],
+                current: str | None, status: str, cause: str,
+                tail: str) -> dict[str, Any]:
+        """The entry of a target whose job did not finish: what finished, and the rest not
+        checked, with the cause."""
+        message = cause + (f"\nlast output:\n{tail}" if tail else "")
+        reason = {"interrupted": "interrupted"}.get(status, "crashed")
+        if entry is None or not entry.get("name"):
+            out = error_entry(job.spec, message, reason=reason)
+            out["status"] = status
+            return out
+        entry = dict(entry)
+        entry["status"], entry["error"] = status, message
+        done = {c["id"] for c in entry["clauses"]}
+        for cid in planned:
+            if cid in done:
+                continue
+            when = "while this clause ran" if cid == current else "before this clause ran"
+            entry["clauses"].append(not_checked_clause(
+                cid, f"not checked: {cause} ({when})", reason, *_level_kind(cid)))
+        entry["seconds"] = round(time.monotonic() - self.start, 3)
+        return entry
+
+    # ------------------------------------------------------------------ output ----
+    def _line(self, text: str, done: bool = False) -> str:
+        finished = len(self.entries)
+        return (f"[{finished:>{len(str(len(self.jobs)))}}/{len(self.jobs)} "
+                f"{time.monotonic() - self.start:6.1f}s] {'done ' if done else 'start'} {text}")
+
+    def _flush(self, *, final: bool, interrupted: bool = False) -> dict[str, Any]:
+        with self.lock:
+            entries = [dict(self.entries[i]) for i in sorted(self.entries)]
+        report = build_report(
+            qualify_names(entries), self.config, complete=final and not interrupted,
+            interrupted=interrupted, started=self.started,
+            finished=datetime.now(UTC).isoformat(timespec="seconds") if final else None,
+            wall_seconds=round(time.monotonic() - self.start, 3), jobs=self.workers,
+            timeout=self.timeout, targets_total=len(self.jobs))
+        if final:
+            report["exit_status"] = exit_status(report, allow_missing=self.allow_missing)
+            report["summary"]["exit_status"] = report["exit_status"]
+        if self.json_path:
+            write_json(report, self.json_path)
+        return report
+
+
+def _level_kind(clause_id: str) -> tuple[str, str]:
+    from ..spec import CLAUSES
+
+    clause = CLAUSES.get(clause_id)
+    return (str(clause.level), str(clause.kind)) if clause else ("MUST", "error")
+
+
+def _counts(entry: dict[str, Any]) -> str:
+    n: dict[str, int] = {}
+    for c in entry["clauses"]:
+        n[c["outcome"]] = n.get(c["outcome"], 0) + 1
+    text = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in n.items()) or "nothing run"
+    if entry.get("status") not in (None, "ok"):
+        text += f" [{entry['status']}: {str(entry.get('error') or '').splitlines()[0][:80]}]"
+    return text
