@@ -236,10 +236,11 @@ def closing_line(report: Mapping[str, Any], *, allow_missing: bool = False) -> s
     """What the run established, counted: the last two lines ``dropspec check`` prints."""
     s = summary(report)
     status = exit_status(report, allow_missing=allow_missing)
+    missed = len(unchecked(report, allow_missing=allow_missing))
     word, why = {
         EXIT_CONFORMS: ("conforms", "every MUST clause that applies was checked and passed"),
         EXIT_FAILED: ("does not conform", f"{len(blocking(report))} MUST clause failure(s)"),
-        EXIT_NOT_CHECKED: ("cannot say it conforms", f"{len(unchecked(report, allow_missing=allow_missing))} MUST clause(s) not checked"),
+        EXIT_NOT_CHECKED: ("cannot say it conforms", f"{missed} MUST clause(s) not checked"),
         EXIT_INTERRUPTED: ("interrupted", "the run is incomplete"),
     }[status]
     return (f"{word}: {why}\n{s['passed']} passed, {s['failed']} failed, "
