@@ -44,13 +44,17 @@ CHECKS_MODULE = "dropspec.conformance.checks"
 SOURCE_PATH = "dropspec/conformance/checks.py"
 REGEN_MATRIX = "dropspec check --all --json docs/_data/matrix.json"
 URL = re.compile(r"https?://[^\s)>\]]+[^\s)>\].,;:]")
-OUTCOME_MARK = {"passed": "✓", "failed": "✗", "xfailed": "x", "xpassed": "!", "skipped": "–"}
+OUTCOME_MARK = {"passed": "✓", "failed": "✗", "xfailed": "x", "xpassed": "!", "skipped": "–",
+                "not_applicable": "–", "not_checked": "?", "error": "E"}
 OUTCOME_HELP = {
     "passed": "passed",
     "failed": "failed (a violation that is not expected)",
     "xfailed": "failed as expected (a known violation with a recorded reason)",
     "xpassed": "passed although a failure was expected (the entry is stale)",
     "skipped": "skipped (clause does not apply, or the framework is not installed)",
+    "not_applicable": "not applicable (the target's declaration rules the clause out)",
+    "not_checked": "not checked (framework missing, target unusable, crashed, timed out)",
+    "error": "error (the target raised SystemExit or similar; the clause was not checked)",
 }
 
 
@@ -439,7 +443,7 @@ class MatrixDirective(SphinxDirective):
                               str(t.get("framework_version") or "—")]
             for c in op.clauses:
                 res = outcomes.get(c.id)
-                outcome = res.get("outcome", "?") if res else "skipped"
+                outcome = res.get("outcome", "?") if res else "not_applicable"
                 mark = OUTCOME_MARK.get(outcome, "?")
                 row.append([nodes.inline(mark, mark, classes=[f"ds-{outcome}"])])
             rows.append(row)

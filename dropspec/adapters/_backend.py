@@ -31,7 +31,10 @@ class Backend:
     supported_dtypes: tuple[str, ...] = FLOAT_DTYPES
 
     def available(self) -> bool:
-        return importlib.util.find_spec(self.module) is not None
+        try:
+            return importlib.util.find_spec(self.module) is not None
+        except (ImportError, ValueError):  # hidden or broken installs count as missing
+            return False
 
     def version(self) -> str:
         try:

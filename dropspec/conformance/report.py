@@ -212,6 +212,8 @@ def unchecked(report: Mapping[str, Any], *, allow_missing: bool = False) -> list
     """'target: clause (why)' for every MUST clause that could not be checked."""
     out = []
     for t in report["targets"]:
+        if t.get("status") in ("error", "interrupted") and not t["clauses"]:
+            out.append(f"{t['name']}: (target {t['status']})")
         for c in t["clauses"]:
             if c["level"] != "MUST" or c["outcome"] not in ("not_checked", "error"):
                 continue

@@ -187,20 +187,24 @@ class Runner:
         # worker is restarted only when the environment changes.
         for i, job in sorted(enumerate(self.jobs), key=lambda p: sorted(p[1].env.items())):
             todo.put((i, job))
-        threads = [threading.Thread(target=self._slot, args=(k, todo), daemon=True)
-                   for k in range(min(self.workers, len(self.jobs)) or 1)]
+        slots = min(self.workers, len(self.jobs)) or 1
+        finished = [threading.Event() for _ in range(slots)]
+        threads = [threading.Thread(target=self._slot, args=(k, todo, finished[k]), daemon=True)
+                   for k in range(slots)]
         interrupted = False
+        # The main thread waits on events, not Thread.join: a join interrupted by Ctrl-C can
+        # return at once afterwards, before the slot has recorded its target.
         try:
             for t in threads:
                 t.start()
-            while any(t.is_alive() for t in threads):
-                for t in threads:
-                    t.join(timeout=0.2)
+            while not all(e.is_set() for e in finished):
+                time.sleep(0.1)
         except KeyboardInterrupt:
             interrupted = True
             self.stop.set()
-            for t in threads:
-                t.join(timeout=30)
+            deadline = time.monotonic() + 60
+            while not all(e.is_set() for e in finished) and time.monotonic() < deadline:
+                time.sleep(0.1)
         if interrupted or self.stop.is_set():
             for i, job in enumerate(self.jobs):
                 if i not in self.entries:
@@ -212,7 +216,8 @@ class Runner:
         self.logdir.cleanup()
         return report
 
-    def _slot(self, k: int, todo: queue.Queue[tuple[int, Job]]) -> None:
+    def _slot(self, k: int, todo: queue.Queue[tuple[int, Job]],
+              finished: threading.Event) -> None:
         worker: _Worker | None = None
         log = open(Path(self.logdir.name) / f"worker-{k}.log", "w+b")  # noqa: SIM115
         try:
@@ -230,7 +235,11 @@ class Runner:
                 with self.lock:
                     self.running[i] = job.spec
                 self.progress(self._line(f"{job.spec} ... (worker {k + 1})"))
-                entry, reusable = self._run_job(worker, job, log)
+                try:
+                    entry, reusable = self._run_job(worker, job, log)
+                except Exception as exc:  # a bug here must cost one target, not the run
+                    entry, reusable = error_entry(job.spec, f"dropspec's runner failed on "
+                                                  f"this target: {exc!r}", reason="internal"), False
                 with self.lock:
                     self.running.pop(i, None)
                     self.entries[i] = entry
@@ -247,6 +256,7 @@ class Runner:
                 else:
                     worker.close()
             log.close()
+            finished.set()
 
     def _start(self, i: int, job: Job, log: IO[bytes]) -> _Worker | None:
         worker = _Worker(job.env, log)
@@ -377,5 +387,6 @@ def _counts(entry: dict[str, Any]) -> str:
         n[c["outcome"]] = n.get(c["outcome"], 0) + 1
     text = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in n.items()) or "nothing run"
     if entry.get("status") not in (None, "ok"):
-        text += f" [{entry['status']}: {str(entry.get('error') or '').splitlines()[0][:80]}]"
+        first = (str(entry.get("error") or "").splitlines() or [""])[0][:80]
+        text += f" [{entry['status']}{': ' + first if first else ''}]"
     return text

@@ -54,7 +54,7 @@ def soak(targets: Iterable[Target], seeds: Sequence[int], *,
                 if clause.kind not in kinds or not clause.applies(t.options):
                     continue
                 r = run_clause(t, clause, cfg)
-                if r.outcome in ("skipped", "xfailed", "xpassed"):
+                if r.outcome in ("not_applicable", "not_checked", "xfailed", "xpassed"):
                     continue
                 runs += 1
                 if r.outcome != "passed":

@@ -63,7 +63,7 @@ def run_job(job: dict[str, Any], emit: Callable[[dict[str, Any]], None],
     from ..adapters import TargetLoadError, load_target
     from ..spec import get_op
     from .engine import Config, run_clause
-    from .report import clause_entry, error_entry, target_header
+    from .report import clause_entry, error_entry, not_checked_clause, target_header
 
     spec: str = job["spec"]
     config = Config(**job["config"])
@@ -80,7 +80,8 @@ def run_job(job: dict[str, Any], emit: Callable[[dict[str, Any]], None],
     try:
         clauses = list(get_op(target.op).clauses)
     except ValueError as exc:
-        entry["error"] = str(exc)
+        entry.update(status="error", error=str(exc),
+                     clauses=[not_checked_clause("(op)", f"target unusable: {exc}", "unusable")])
         emit({"event": "target", "entry": entry})
         return True
     wanted = set(job.get("clauses") or ())

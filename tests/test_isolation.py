@@ -1,0 +1,394 @@
+"""No false green: every way a run can fail to check something ends non-zero, with a report
+that says what finished and what did not (the run-isolation issue, end to end).
+
+Each test runs the real CLI (``python -m dropspec.cli``) or pytest with the plugin in a
+subprocess, on small target files written here, with two cheap clauses so the whole file
+stays fast. The good target beside each faulty one must keep its results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CLAUSES = ("--clause", "DROPOUT-SHAPE", "--clause", "DROPOUT-RATE-ZERO")
+
+TARGETS = textwrap.dedent('''
+    import os, sys, time
+    import dropspec
+
+    def _ref(x, rate, *, training, seed):
+        return dropspec.reference.dropout(x, rate, training=training, seed=seed)
+
+    good = dropspec.target("dropout", name="good")(_ref)
+
+    @dropspec.target("dropout", name="exits")
+    def exits(x, rate, *, training, seed):
+        sys.exit(3)
+
+    @dropspec.target("dropout", name="base_exception")
+    def base_exception(x, rate, *, training, seed):
+        raise BaseException("not an Exception")
+
+    @dropspec.target("dropout", name="os_exit")
+    def os_exit(x, rate, *, training, seed):
+        os._exit(0)
+
+    @dropspec.target("dropout", name="segfault")
+    def segfault(x, rate, *, training, seed):
+        import ctypes
+        print("about to crash")
+        ctypes.string_at(0)
+
+    @dropspec.target("dropout", name="hangs")
+    def hangs(x, rate, *, training, seed):
+        time.sleep(3600)
+
+    @dropspec.target("dropblock", name="unknown_op")
+    def unknown_op(x, rate, *, training, seed):
+        return x
+
+    @dropspec.target("dropout", name="needs_missing", requires=("no_such_package_xyz",))
+    def needs_missing(x, rate, *, training, seed):
+        return x
+
+    @dropspec.target("dropout", name="bad_dtypes", dtypes=("float8",))
+    def bad_dtypes(x, rate, *, training, seed):
+        return x
+
+    @dropspec.target("dropout", name="bad_axes", rank=2, shared_axes=(3,))
+    def bad_axes(x, rate, *, training, seed):
+        return x
+
+    @dropspec.target("dropout", name="patches")
+    def patches(x, rate, *, training, seed):
+        from dropspec.conformance import engine
+        engine.run_clause = lambda *a, **k: None
+        return _ref(x, rate, training=training, seed=seed)
+''')
+
+SAME_NAME = textwrap.dedent('''
+    import dropspec
+
+    @dropspec.target("dropout", name="mine")
+    def f(x, rate, *, training, seed):
+        return dropspec.reference.dropout(x, rate, training=training, seed=seed)
+''')
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "targets.py").write_text(TARGETS)
+    (tmp_path / "a.py").write_text(SAME_NAME)
+    (tmp_path / "b.py").write_text(SAME_NAME)
+    return tmp_path
+
+
+def cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
+        timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dropspec.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ, **(env or {})}, check=False,
+                          timeout=timeout)
+
+
+def report(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def by_name(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {t["name"]: t for t in data["targets"]}
+
+
+def outcomes(entry: dict[str, Any]) -> dict[str, str]:
+    return {c["id"]: c["outcome"] for c in entry["clauses"]}
+
+
+def check_faulty(files: Path, faulty: str, *extra: str) -> tuple[int, dict[str, Any], str]:
+    proc = cli("check", "targets.py:good", f"targets.py:{faulty}", *CLAUSES, "--json",
+               "r.json", *extra, cwd=files)
+    data = report(files / "r.json")
+    good = by_name(data)["good"]
+    assert outcomes(good) == {"DROPOUT-SHAPE": "passed", "DROPOUT-RATE-ZERO": "passed"}, good
+    assert data["complete"] is True and data["exit_status"] == proc.returncode
+    return proc.returncode, by_name(data)[faulty], proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(("faulty", "cause"), [
+    ("exits", "SystemExit(3)"),
+    ("base_exception", "BaseException(not an Exception)"),
+    ("os_exit", "exited with code 0"),
+    ("segfault", "SIGSEGV"),
+])
+def test_a_crashing_target_is_an_error_and_the_run_goes_on(files: Path, faulty: str,
+                                                           cause: str) -> None:
+    rc, entry, out = check_faulty(files, faulty)
+    assert rc == 3, out
+    texts = " ".join(c["message"] for c in entry["clauses"]) + str(entry.get("error"))
+    assert cause in texts
+    assert {c["outcome"] for c in entry["clauses"]} <= {"error", "not_checked"}
+    assert len(entry["clauses"]) == 2  # both clauses accounted for
+    if faulty == "segfault":
+        assert "about to crash" in texts  # the last lines the target printed
+
+
+def test_a_hanging_target_times_out(files: Path) -> None:
+    start = time.monotonic()
+    rc, entry, out = check_faulty(files, "hangs", "--timeout", "5")
+    assert rc == 3, out
+    assert entry["status"] == "error" and "timed out after 5 s" in entry["error"]
+    assert time.monotonic() - start < 120
+
+
+def test_unknown_op_and_bad_declarations_beside_a_good_target(files: Path) -> None:
+    for faulty, words in [("unknown_op", "unknown op 'dropblock'"),
+                          ("bad_dtypes", "unknown dtype(s) 'float8'"),
+                          ("bad_axes", "outside rank 2")]:
+        rc, entry, out = check_faulty(files, faulty)
+        assert rc == 3, out
+        assert entry["status"] == "error" and words in entry["error"]
+        assert entry["clauses"] and {c["outcome"] for c in entry["clauses"]} == {"not_checked"}
+        assert faulty in out
+
+
+def test_a_target_that_patches_dropspec_is_not_trusted(files: Path) -> None:
+    rc, entry, out = check_faulty(files, "patches")
+    assert rc == 3, out
+    assert "changed dropspec's own code" in entry["error"]
+    assert "passed" not in outcomes(entry).values()
+
+
+def test_missing_framework_exits_3_unless_allowed(files: Path) -> None:
+    rc, entry, out = check_faulty(files, "needs_missing")
+    assert rc == 3 and entry["status"] == "missing", out
+    assert "cannot say it conforms" in out
+    rc, entry, out = check_faulty(files, "needs_missing", "--allow-missing")
+    assert rc == 0, out
+    assert set(outcomes(entry).values()) == {"not_checked"}
+
+
+def test_builtin_target_whose_framework_is_absent(files: Path) -> None:
+    hide = files / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(textwrap.dedent('''
+        import sys
+        class Hide:  # as if torch were not installed
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch."):
+                    raise ModuleNotFoundError(f"No module named {name!r}")
+        sys.meta_path.insert(0, Hide())
+    '''))
+    proc = cli("check", "torch.nn.Dropout", "reference.dropout", *CLAUSES, "--json", "r.json",
+               cwd=files, env={"PYTHONPATH": str(hide)})
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    entry = by_name(report(files / "r.json"))["torch.nn.Dropout"]
+    assert entry["status"] == "missing"
+    assert all(c["outcome"] == "not_checked" and "pip install" in c["message"]
+               for c in entry["clauses"])
+
+
+def test_duplicate_names_are_told_apart(files: Path) -> None:
+    proc = cli("check", "a.py:f", "b.py:f", "--clause", "DROPOUT-RATE", "--json", "r.json",
+               cwd=files)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = report(files / "r.json")
+    names = [t["name"] for t in data["targets"]]
+    assert names == ["mine [a.py:f]", "mine [b.py:f]"]
+    assert all(n in proc.stdout for n in names)
+    # Told apart in the seeds too: the two draw different examples, so different p-values.
+    p = [t["clauses"][0]["pvalue"] for t in data["targets"]]
+    assert p[0] != p[1]
+
+
+@pytest.mark.parametrize("args", [
+    ("--seed", "-1"), ("--seed", str(2**64)), ("--alpha", "0"), ("--alpha", "0.7"),
+    ("--power", "1.5"), ("--examples", "0"), ("--clause", "DROPOUT-RATEE"),
+    ("--device", "tpu9"), ("--device", "cuda"), ("--json", "no/such/dir/r.json"),
+    ("--json", "."), ("-j", "zero"), ("--timeout", "0"), ("no_such_builtin",),
+])
+def test_bad_values_exit_2_before_any_target_runs(files: Path, args: tuple[str, ...]) -> None:
+    if args == ("--device", "cuda") and Path("/dev/nvidia0").exists():
+        pytest.skip("this machine has a GPU")
+    marker = files / "imported"
+    (files / "marks.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('x')\n" + SAME_NAME)
+    proc = cli("check", "marks.py:f", *args, cwd=files)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(("dropspec: error:", "usage:")) \
+        or "error:" in proc.stderr
+    assert not marker.exists()  # nothing ran
+
+
+def test_unwritable_json_exits_2(files: Path) -> None:
+    locked = files / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root ignores the mode bits: use a read-only file
+            path = files / "ro.json"
+            path.write_text("{}")
+            path.chmod(0o400)
+            proc = cli("check", "a.py:f", "--json", str(path / "x"), cwd=files)
+        else:
+            proc = cli("check", "a.py:f", "--json", str(locked / "r.json"), cwd=files)
+    finally:
+        locked.chmod(0o700)
+    assert proc.returncode == 2 and "--json" in proc.stderr
+
+
+def test_pytest_addopts_does_not_steer_check(files: Path) -> None:
+    proc = cli("check", "a.py:f", *CLAUSES, "--json", "r.json", cwd=files,
+               env={"PYTEST_ADDOPTS": "-k NOTHING -p no:dropspec"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert outcomes(report(files / "r.json")["targets"][0]) == {
+        "DROPOUT-SHAPE": "passed", "DROPOUT-RATE-ZERO": "passed"}
+
+
+def test_nothing_is_written_to_the_working_directory(files: Path) -> None:
+    before = sorted(p.name for p in files.iterdir())
+    proc = cli("check", "a.py:f", "--clause", "DROPOUT-VALUES", cwd=files)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(p.name for p in files.iterdir()) == before
+
+
+def test_interrupt_exits_130_and_keeps_what_finished(files: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dropspec.cli", "check", "targets.py:good", "targets.py:hangs",
+         "a.py:f", *CLAUSES, "-j", "1", "--json", "r.json"],
+        cwd=files, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    path = files / "r.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until the good target is in the report
+        time.sleep(0.3)
+        try:
+            if any(t["name"] == "good" for t in report(path)["targets"]):
+                break
+        except (OSError, ValueError):
+            continue
+    time.sleep(2)  # the hanging target is now running
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    data = report(path)
+    assert data["complete"] is False and data["interrupted"] is True
+    targets = by_name(data)
+    assert outcomes(targets["good"]) == {"DROPOUT-SHAPE": "passed",
+                                         "DROPOUT-RATE-ZERO": "passed"}
+    assert targets["hangs"]["status"] == "interrupted"
+    assert targets["a.py:f"]["status"] == "interrupted"  # never started, still reported
+    assert "interrupted" in out
+
+
+def test_report_is_replaced_at_start_never_stale(files: Path) -> None:
+    path = files / "r.json"
+    path.write_text(json.dumps({"complete": True, "targets": [], "stale": True}))
+    proc = cli("check", "a.py:f", "--clause", "DROPOUT-SHAPE", "--json", "r.json", cwd=files)
+    assert proc.returncode == 0
+    data = report(path)
+    assert "stale" not in data
+    for key in ("started", "finished", "wall_seconds", "dropspec_version", "exit_status",
+                "summary", "complete"):
+        assert data[key] is not None, key
+    t = data["targets"][0]
+    assert t["source_path"] == str((files / "a.py").resolve())
+    assert t["clauses"][0]["replay"] is None or "dropspec check" in t["clauses"][0]["replay"]
+
+
+def test_merge_keeps_each_platform(files: Path) -> None:
+    for name in ("one", "two"):
+        proc = cli("check", "a.py:f", "--clause", "DROPOUT-SHAPE", "--json", f"{name}.json",
+                   cwd=files)
+        assert proc.returncode == 0
+    two = report(files / "two.json")
+    two["platform"]["node"] = "other-machine"
+    for t in two["targets"]:
+        t["platform"]["node"] = "other-machine"
+    (files / "two.json").write_text(json.dumps(two))
+    proc = cli("merge", "one.json", "two.json", "--json", "all.json", cwd=files)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    merged = report(files / "all.json")
+    assert len(merged["targets"]) == 2
+    assert {t["platform"]["node"] for t in merged["targets"]} == {
+        "other-machine", report(files / "one.json")["platform"]["node"]}
+    assert len({t["name"] for t in merged["targets"]}) == 2
+    bad = cli("merge", "nope.json", cwd=files)
+    assert bad.returncode == 2
+
+
+# ------------------------------------------------------------------ through pytest ----
+
+def test_pytest_plugin_survives_a_segfaulting_target(files: Path) -> None:
+    (files / "test_project.py").write_text("def test_project_own():\n    assert True\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+         "--dropspec-target=targets.py:segfault", "--dropspec-target=targets.py:good",
+         "--dropspec-clause=DROPOUT-SHAPE", "--dropspec-clause=DROPOUT-RATE-ZERO",
+         "--dropspec-json=r.json"], cwd=files, capture_output=True, text=True, timeout=300,
+        check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "2 failed, 2 passed" in out  # the project's own test was not collected
+    assert "SIGSEGV" in out
+    data = by_name(report(files / "r.json"))
+    assert outcomes(data["good"]) == {"DROPOUT-SHAPE": "passed", "DROPOUT-RATE-ZERO": "passed"}
+
+
+def test_pytest_plugin_not_checked_is_not_green(files: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+         "--dropspec-target=targets.py:needs_missing", "--dropspec-target=targets.py:hangs",
+         "--dropspec-target=targets.py:unknown_op", "--dropspec-timeout=5",
+         "--dropspec-clause=DROPOUT-SHAPE"], cwd=files, capture_output=True, text=True,
+        timeout=300, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "3 failed" in out and "timed out after 5 s" in out and "dropblock" in out
+
+
+def test_pytest_bad_value_is_a_usage_error(files: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+         "--dropspec-target=a.py:f", "--dropspec-clause=NOPE"], cwd=files,
+        capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 4 and "unknown clause id NOPE" in proc.stderr
+
+
+def test_plugin_imports_nothing_heavy_until_asked(files: Path) -> None:
+    (files / "conftest.py").write_text(textwrap.dedent('''
+        import sys
+        def pytest_collection_finish(session):
+            heavy = [m for m in ("numpy", "scipy", "hypothesis.strategies", "torch", "jax",
+                                 "tensorflow", "dropspec.reference", "dropspec.conformance.engine")
+                     if m in sys.modules]
+            print("HEAVY:", heavy)
+    '''))
+    (files / "test_project.py").write_text("def test_project_own():\n    assert True\n")
+
+    def heavy(*extra: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s",
+                               "-q", *extra, "test_project.py"], cwd=files,
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return next(ln for ln in proc.stdout.splitlines() if ln.startswith("HEAVY:"))
+
+    # Whatever other plugins load (hypothesis' own pytest plugin imports numpy), dropspec's
+    # adds nothing.
+    assert heavy() == heavy("-p", "no:dropspec")
+    assert "dropspec" not in heavy()
+    code = ("import sys, dropspec.conformance.plugin; "
+            "print([m for m in ('numpy', 'scipy', 'hypothesis') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
+    assert "dropspec" in subprocess.run(
+        [sys.executable, "-m", "pytest", "--help"], capture_output=True, text=True,
+        check=False, cwd=files).stdout  # the plugin is loaded, only idle
