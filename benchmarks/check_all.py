@@ -83,7 +83,8 @@ def analyse(report: dict[str, Any], wall: float | None) -> dict[str, Any]:
     transfer: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for t in targets:
         for c in t["clauses"]:
-            if c["kind"] != "statistical" or c["outcome"] in ("skipped", "not_applicable", "not_checked"):
+            if c["kind"] != "statistical" or c["outcome"] in ("skipped", "not_applicable",
+                                                                "not_checked"):
                 continue
             agg_t = transfer[t["framework"]]
             agg_t[0] += c.get("output_bytes", 0)
