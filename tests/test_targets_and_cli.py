@@ -225,3 +225,39 @@ def test_missing_framework_or_package_is_not_checked_with_a_hint(
                                  requires=("no_such_package_xyz",))
     (result,) = run_target(other, clauses=["DROPOUT-RATE"])
     assert result.outcome == "not_checked" and "no_such_package_xyz" in result.message
+
+
+def test_failures_name_the_declaration_that_would_match() -> None:
+    from dropspec import reference as ref
+
+    def classic(x: np.ndarray, rate: float, *, training: bool, seed: int) -> np.ndarray:
+        return ref.dropout(x, rate, training=training, seed=seed, scaling="classic")
+
+    as_inverted = dropspec.make_target(classic, "dropout", name="classic-as-inverted")
+    res = {r.clause_id: r for r in run_target(
+        as_inverted, clauses=["DROPOUT-INFERENCE-IDENTITY", "DROPOUT-VALUES"])}
+    for cid in ("DROPOUT-INFERENCE-IDENTITY", "DROPOUT-VALUES"):
+        assert res[cid].outcome == "failed" and "declare scaling='classic'" in res[cid].message
+
+    def per_batch(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, rate: float, *,
+                  training: bool, seed: int) -> np.ndarray:
+        return ref.dropconnect(x, w, b, rate, training=training, seed=seed, masks="per_batch",
+                               mask_bias=False)
+
+    declared = dropspec.make_target(per_batch, "dropconnect", name="per-batch-as-per-example",
+                                    masks="per_example", mask_bias=True)
+    res = {r.clause_id: r for r in run_target(
+        declared, clauses=["DROPCONNECT-PER-EXAMPLE", "DROPCONNECT-BIAS-MASKED"])}
+    assert "declare masks='per_batch'" in res["DROPCONNECT-PER-EXAMPLE"].message
+    assert "declare mask_bias=False" in res["DROPCONNECT-BIAS-MASKED"].message
+
+
+def test_explain_prints_every_option() -> None:
+    proc = run_cli("explain", "dropconnect")
+    assert proc.returncode == 0, proc.stderr
+    for option in dropspec.spec.get_op("dropconnect").options:
+        assert f"\n  {option.name} = " in proc.stdout
+    assert "per_batch" in proc.stdout and "clauses that depend on it" in proc.stdout
+    assert run_cli("list", "--options").returncode == 0
+    bad = run_cli("explain", "dropblock")
+    assert bad.returncode == 2 and "unknown op 'dropblock'" in bad.stderr

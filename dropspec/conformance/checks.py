@@ -404,12 +404,22 @@ def seed_pair_masks(ctx: Context, seed: int, other: int) -> tuple[Array, Array]:
     return keep_mask(ctx, ys[0], 0.5, shared), keep_mask(ctx, ys[1], 0.5, shared)
 
 
-def verdict(results: list[StatResult], what: str) -> StatResult:
+def verdict(results: list[StatResult], what: str, hint: str = "") -> StatResult:
+    """The combined result; a failure names every failing sub-test, and ``hint`` (which
+    declaration would match what was observed) where the check knows one."""
     worst = st_.combine(results)
     failed = [r for r in results if not r.passed]
     if failed:
-        raise CheckFailure(f"{what}:\n" + "\n".join(r.describe() for r in failed), worst)
+        raise CheckFailure(f"{what}:\n" + "\n".join(r.describe() for r in failed)
+                           + (f"\nhint: {hint}" if hint else ""), worst)
     return worst
+
+
+def declaration_hint(ctx: Context, option: str, value: Any, observed: str) -> str:
+    """'what was observed matches option=value': the declaration that would explain it."""
+    return (f"{observed}; that is what {option}={value!r} declares (this target declares "
+            f"{option}={ctx.options.get(option)!r}). If it is meant to behave so, declare "
+            f"{option}={value!r}; see `dropspec explain {ctx.target.op}`")
 
 
 # ---------------------------------------------------------------- masked unit ops ----
@@ -448,9 +458,15 @@ def check_values(ctx: Context) -> None:
             ok |= y == kept
         if not ok.all():
             idx = tuple(int(i[0]) for i in np.nonzero(~ok))
+            other = "classic" if ctx.options.get("scaling") == "inverted" else "inverted"
+            hint = ""
+            if all(((y == 0) | (y == k)).all()
+                   for k in allowed_kept(x, rate, scale_for(rate, other))):
+                hint = "\nhint: " + declaration_hint(
+                    ctx, "scaling", other, f"kept values are x·{scale_for(rate, other):.6g}")
             raise CheckFailure(
                 f"output {y[idx]!r} at {idx} is neither 0 nor x·s for x={x[idx]!r}, "
-                f"s={scale(ctx, rate)!r} ({describe(case)})")
+                f"s={scale(ctx, rate)!r} ({describe(case)}){hint}")
 
     examples(ctx, lambda d: unit_cases(ctx, dtype=d), body)
 
@@ -460,8 +476,15 @@ def check_inference_identity(ctx: Context) -> None:
     def body(case: tuple[Any, ...]) -> None:
         (x,) = inputs_for(ctx, case)
         y = ctx.call(x, rate=case[2], training=False, seed=case[4])
+        classic = (x.astype(np.float64) * (1.0 - case[2])).astype(x.dtype)
+        hint = ""
+        if ctx.target.op in ("dropout", "drop_path") and case[2] > 0 and y.shape == x.shape \
+                and np.array_equal(y.astype(x.dtype), classic) \
+                and not np.array_equal(classic, x):
+            hint = "; hint: " + declaration_hint(ctx, "scaling", "classic",
+                                                 "training=False returned x·(1 − rate)")
         require_same("training=False", y, x,
-                     f"output is not the input ({describe(case)})")
+                     f"output is not the input ({describe(case)}){hint}")
 
     examples(ctx, lambda d: unit_cases(ctx, dtype=d), body)
 
@@ -1035,7 +1058,10 @@ def check_dc_bias_masked(ctx: Context) -> StatResult:
         biases = (mb for _, mb in decoded_masks(ctx, rate, n, n_in=1,
                                                 batch=1024 if per_example else 1))
         results.append(drop_test(ctx, biases, rate, alpha))
-    return verdict(results, "the bias drop rate is off")
+    never = [r.inputs["rate"] for r in results if r.statistic == 0]
+    return verdict(results, "the bias drop rate is off", declaration_hint(
+        ctx, "mask_bias", False, f"the bias was never dropped at rate {never[0]}")
+        if never else "")
 
 
 @checks("DROPCONNECT-PER-CONNECTION")
@@ -1059,7 +1085,8 @@ def check_dc_per_example(ctx: Context) -> StatResult:
     for m, _ in decoded_masks(ctx, 0.5, 1 << 21):
         table.add_halves(m, 0)
     res = table.test(ctx.alpha, pairs="the same connection in neighbouring examples")
-    return verdict([res], "examples in a batch share weight masks")
+    return verdict([res], "examples in a batch share weight masks", declaration_hint(
+        ctx, "masks", "per_batch", "the examples of a batch share one weight mask"))
 
 
 @checks("DROPCONNECT-PER-BATCH")
