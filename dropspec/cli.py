@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
                        "exit 3 (they are still shown as not checked)")
     check.add_argument("--show-expected", action="store_true",
                        help="also print the messages of expected failures")
+    check.add_argument("--dry-run", action="store_true",
+                       help="check every value and list what would run, then stop")
     check.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     merge = sub.add_parser("merge", help="merge JSON reports into one matrix")
     merge.add_argument("reports", nargs="+", metavar="REPORT.json")
@@ -247,6 +249,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     builtins = builtin_targets()
     jobs = [Job(spec, dict(builtins[spec].env) if spec in builtins else {}, list(args.clause))
             for spec in specs]
+    if args.dry_run:
+        print(f"would check {len(jobs)} target(s) in {workers} worker process(es), "
+              f"timeout {args.timeout or DEFAULT_TIMEOUT:g} s each, seed {config.seed}, "
+              f"alpha {config.alpha}, power {config.power}, device {config.device}"
+              + (f", clauses {', '.join(args.clause)}" if args.clause else ""))
+        for job in jobs:
+            env = " ".join(f"{k}={v}" for k, v in job.env.items())
+            print(f"  {job.spec}" + (f"   [{env}]" if env else ""))
+        return 0
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     runner = Runner(jobs, config, workers=workers, timeout=args.timeout or DEFAULT_TIMEOUT,
                     json_path=args.json, allow_missing=args.allow_missing, progress=progress)

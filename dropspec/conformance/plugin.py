@@ -304,7 +304,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Run the selected clauses of every target in worker processes, before the items
     report them one by one."""
     config = session.config
-    if not _active(config):
+    if not _active(config) or config.option.collectonly:
         return
     from .. import cli
     from .runner import Job, Runner
