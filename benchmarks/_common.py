@@ -77,7 +77,8 @@ def update_docs_benchmarks(section: str, data: Any) -> None:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):
         doc = {}
-    sections = {k: doc[k] for k in ("throughput", "check_all", "memory") if k in doc}
+    sections = {k: doc[k] for k in ("throughput", "check_all", "memory", "parallel",
+                                    "plugin_cost") if k in doc}
     sections[section] = data
     write_json(path, {**summaries(sections), **sections})
 
@@ -116,4 +117,20 @@ def summaries(sections: dict[str, Any]) -> dict[str, str]:
             f"{m['limit_bytes'] / 2**20:.0f} MiB; largest increase during a check "
             f"{m['max_peak_increase_mib']} MiB; largest tracemalloc peak "
             f"{m['max_tracemalloc_peak_mib']} MiB")
+    par = sections.get("parallel")
+    if par:
+        walls = ", ".join(f"-j {r['jobs']} {r['wall_seconds']} s" for r in par["runs"])
+        out["parallel"] = (
+            f"{par['date']}: check --all {walls} (last: warm JAX cache); speed-up "
+            f"{par['speedup_j2_over_j1']}x (target {par['speedup_target']}); same outcomes "
+            f"clause for clause: {par['same_outcomes_j1_j2']}; JAX targets "
+            f"{par['jax_seconds_cold']} s cold, {par['jax_seconds_warm']} s warm")
+    pc = sections.get("plugin_cost")
+    if pc:
+        out["plugin_cost"] = (
+            f"{pc['measured']}: pytest collection of an unrelated project, median of "
+            f"{pc['runs_each']}: {pc['median_with_plugin_s']} s with the plugin, "
+            f"{pc['median_without_plugin_s']} s without, ratio {pc['ratio']} (limit "
+            f"{pc['ratio_limit']}); heavy modules the plugin adds: "
+            f"{'none' if pc['plugin_adds_no_heavy_module'] else 'SOME'}")
     return {f"summary_{k}": v for k, v in out.items()}

@@ -1,0 +1,111 @@
+"""``dropspec check --all``: one worker against two, and what the JAX compilation cache saves.
+
+    python benchmarks/parallel.py [--jobs 1 2] [--no-write]
+
+Three runs of ``dropspec check --all`` with default settings, each with its own dropspec
+cache directory (``DROPSPEC_CACHE_DIR``) so that none profits from another's:
+
+1. ``-j 1``, empty cache;
+2. ``-j 2``, empty cache (the speed-up from parallel workers alone);
+3. ``-j 2`` again over run 2's cache (what JAX's persistent compilation cache saves).
+
+Every run must give the same outcome for every clause of every target; the script says so
+and lists any difference. Targets: ``-j 2`` at least 1.5× faster than ``-j 1`` on this
+2-core machine, and at most 5 minutes.
+
+Results: ``benchmarks/results/parallel.json`` and the ``parallel`` section of
+``docs/_data/benchmarks.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import RESULTS, ROOT, load_average, machine, now, update_docs_benchmarks, write_json
+
+SPEEDUP_TARGET = 1.5
+WALL_LIMIT_S = 300.0
+JAX_FRAMEWORKS = ("jax",)
+
+
+def run(jobs: int, cache: Path, report: Path) -> dict[str, Any]:
+    env = {**os.environ, "DROPSPEC_CACHE_DIR": str(cache)}
+    for key in ("JAX_COMPILATION_CACHE_DIR", "HYPOTHESIS_STORAGE_DIRECTORY"):
+        env.pop(key, None)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "dropspec.cli", "check", "--all", "-j",
+                           str(jobs), "--json", str(report), "-q"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    data = json.loads(report.read_text())
+    jax_seconds = sum(t["seconds"] for t in data["targets"]
+                      if t["framework"] in JAX_FRAMEWORKS)
+    return {"jobs": jobs, "wall_seconds": round(wall, 1), "exit_code": proc.returncode,
+            "closing_line": proc.stdout.rstrip().splitlines()[-1],
+            "jax_target_seconds": round(jax_seconds, 1), "report": data}
+
+
+def outcomes(report: dict[str, Any]) -> dict[tuple[str, str], str]:
+    return {(t["name"], c["id"]): c["outcome"] for t in report["targets"] for c in t["clauses"]}
+
+
+def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    oa, ob = outcomes(a), outcomes(b)
+    return [f"{k[0]} {k[1]}: {oa.get(k)} vs {ob.get(k)}" for k in sorted(set(oa) | set(ob))
+            if oa.get(k) != ob.get(k)]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    load_before = load_average()
+    with tempfile.TemporaryDirectory(prefix="dropspec-parallel-") as tmp:
+        base = Path(tmp)
+        one = run(1, base / "cache-j1", base / "j1.json")
+        print(f"-j 1: {one['wall_seconds']} s, {one['closing_line']}")
+        two = run(2, base / "cache-j2", base / "j2.json")
+        print(f"-j 2: {two['wall_seconds']} s, {two['closing_line']}")
+        warm = run(2, base / "cache-j2", base / "j2-warm.json")
+        print(f"-j 2, warm JAX cache: {warm['wall_seconds']} s, {warm['closing_line']}")
+    diff_j = differences(one["report"], two["report"])
+    diff_w = differences(two["report"], warm["report"])
+    speedup = one["wall_seconds"] / two["wall_seconds"]
+    result = {
+        "benchmark": "dropspec check --all: -j 1 vs -j 2, cold and warm JAX compilation cache",
+        "date": now(), "machine": machine(), "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "runs": [{k: v for k, v in r.items() if k != "report"} for r in (one, two, warm)],
+        "targets": len(one["report"]["targets"]),
+        "clause_runs": len(outcomes(one["report"])),
+        "speedup_j2_over_j1": round(speedup, 3),
+        "speedup_target": SPEEDUP_TARGET,
+        "wall_limit_seconds": WALL_LIMIT_S,
+        "jax_seconds_cold": two["jax_target_seconds"],
+        "jax_seconds_warm": warm["jax_target_seconds"],
+        "same_outcomes_j1_j2": not diff_j, "differences_j1_j2": diff_j,
+        "same_outcomes_cold_warm": not diff_w, "differences_cold_warm": diff_w,
+        "meets_targets": speedup >= SPEEDUP_TARGET and two["wall_seconds"] <= WALL_LIMIT_S
+        and not diff_j,
+    }
+    print(f"speed-up {speedup:.2f}x (target {SPEEDUP_TARGET}); same outcomes -j1/-j2: "
+          f"{not diff_j}, cold/warm: {not diff_w}; JAX targets {two['jax_target_seconds']} s "
+          f"cold, {warm['jax_target_seconds']} s warm")
+    for d in diff_j + diff_w:
+        print("  differs:", d)
+    if not args.no_write:
+        write_json(RESULTS / "parallel.json", result)
+        update_docs_benchmarks("parallel", result)
+    return 0 if result["meets_targets"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
