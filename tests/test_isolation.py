@@ -8,6 +8,7 @@ stays fast. The good target beside each faulty one must keep its results.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -246,8 +247,10 @@ def test_unwritable_json_exits_2(files: Path) -> None:
 
 
 def test_pytest_addopts_does_not_steer_check(files: Path) -> None:
+    (files / "pytest.ini").write_text("[pytest]\naddopts = -k NOTHING -x\n")
     proc = cli("check", "a.py:f", *CLAUSES, "--json", "r.json", cwd=files,
-               env={"PYTEST_ADDOPTS": "-k NOTHING -p no:dropspec"})
+               env={"PYTEST_ADDOPTS": "-k NOTHING -p no:dropspec",
+                    "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert outcomes(report(files / "r.json")["targets"][0]) == {
         "DROPOUT-SHAPE": "passed", "DROPOUT-RATE-ZERO": "passed"}
@@ -326,20 +329,84 @@ def test_merge_keeps_each_platform(files: Path) -> None:
 
 # ------------------------------------------------------------------ through pytest ----
 
-def test_pytest_plugin_survives_a_segfaulting_target(files: Path) -> None:
+@pytest.mark.parametrize(("faulty", "cause"), [
+    ("segfault", "SIGSEGV"), ("exits", "SystemExit(3)"), ("os_exit", "exited with code 0"),
+    ("base_exception", "BaseException(not an Exception)"), ("patches", "changed dropspec"),
+])
+def test_pytest_plugin_survives_a_crashing_target(files: Path, faulty: str, cause: str) -> None:
     (files / "test_project.py").write_text("def test_project_own():\n    assert True\n")
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-         "--dropspec-target=targets.py:segfault", "--dropspec-target=targets.py:good",
+         f"--dropspec-target=targets.py:{faulty}", "--dropspec-target=targets.py:good",
          "--dropspec-clause=DROPOUT-SHAPE", "--dropspec-clause=DROPOUT-RATE-ZERO",
          "--dropspec-json=r.json"], cwd=files, capture_output=True, text=True, timeout=300,
         check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     assert "2 failed, 2 passed" in out  # the project's own test was not collected
-    assert "SIGSEGV" in out
+    assert cause in out
     data = by_name(report(files / "r.json"))
     assert outcomes(data["good"]) == {"DROPOUT-SHAPE": "passed", "DROPOUT-RATE-ZERO": "passed"}
+
+
+def test_pytest_interrupt_keeps_what_finished(files: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+         "--dropspec-target=targets.py:good", "--dropspec-target=targets.py:hangs",
+         "--dropspec-clause=DROPOUT-SHAPE", "--dropspec-json=r.json"],
+        cwd=files, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    path = files / "r.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        try:
+            if any(t["name"] == "good" for t in report(path)["targets"]):
+                break
+        except (OSError, ValueError):
+            continue
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    data = report(path)
+    assert data["complete"] is False
+    assert outcomes(by_name(data)["good"]) == {"DROPOUT-SHAPE": "passed"}
+
+
+def test_target_tracebacks_show_the_users_frames_and_dropspec_bugs_are_named(
+        files: Path) -> None:
+    import dropspec
+    from dropspec.adapters import load_target
+    from dropspec.conformance import run_target
+    from dropspec.conformance import engine, stats
+
+    (files / "raiser.py").write_text(textwrap.dedent('''
+        import dropspec
+
+        def helper_in_user_code(x):
+            raise RuntimeError("kernel exploded")
+
+        @dropspec.target("dropout", name="raiser")
+        def raiser(x, rate, *, training, seed):
+            return helper_in_user_code(x)
+    '''))
+    (result,) = run_target(load_target(f"{files / 'raiser.py'}:raiser"),
+                           clauses=["DROPOUT-VALUES"])
+    assert result.outcome == "failed" and "the target raised RuntimeError" in result.message
+    assert "helper_in_user_code" in result.message and "raiser.py" in result.message
+    assert "checks.py" not in result.message  # dropspec's own frames are left out
+
+    # A check that fails inside dropspec's own code (a stats function given nonsense).
+    broken_check = functools.partial(stats.binomial_sample_size, 0.5, "not a number", 1e-6)
+    good = dropspec.make_target(lambda x, rate, *, training, seed: x, "dropout", name="ok")
+    original = engine.CHECKS["DROPOUT-SHAPE"]
+    engine.CHECKS["DROPOUT-SHAPE"] = broken_check
+    try:
+        (result,) = run_target(good, clauses=["DROPOUT-SHAPE"])
+    finally:
+        engine.CHECKS["DROPOUT-SHAPE"] = original
+    assert result.outcome == "error" and "a bug in dropspec" in result.message
+    assert "the target raised" not in result.message
 
 
 def test_pytest_plugin_not_checked_is_not_green(files: Path) -> None:
