@@ -377,8 +377,7 @@ def test_target_tracebacks_show_the_users_frames_and_dropspec_bugs_are_named(
         files: Path) -> None:
     import dropspec
     from dropspec.adapters import load_target
-    from dropspec.conformance import run_target
-    from dropspec.conformance import engine, stats
+    from dropspec.conformance import engine, run_target, stats
 
     (files / "raiser.py").write_text(textwrap.dedent('''
         import dropspec
