@@ -261,3 +261,19 @@ def test_explain_prints_every_option() -> None:
     assert run_cli("list", "--options").returncode == 0
     bad = run_cli("explain", "dropblock")
     assert bad.returncode == 2 and "unknown op 'dropblock'" in bad.stderr
+
+
+def test_report_names_the_library_behind_each_target() -> None:
+    from importlib import metadata
+
+    from dropspec.adapters import builtin_targets
+    from dropspec.conformance.report import target_header
+
+    targets = builtin_targets()
+    flax = target_header(targets["flax.linen.Dropout"])
+    assert flax["libraries"] == {"flax": metadata.version("flax")}
+    haiku = target_header(targets["haiku.dropout"])
+    assert haiku["libraries"] == {"haiku": metadata.version("dm-haiku")}
+    keras = target_header(targets["keras[jax].layers.Dropout"])
+    assert keras["libraries"]["keras"] == metadata.version("keras")
+    assert keras["framework"] == "jax" and keras["framework_version"] == metadata.version("jax")
