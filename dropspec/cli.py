@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="worker processes: a number or 'auto' (one per core); "
                        "default 1, or auto with --all")
     check.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                       help="bound on each target's time (default 300)")
+                       help="bound on each target's time (default 600)")
     check.add_argument("--allow-missing", action="store_true",
                        help="targets whose framework is not installed do not make the run "
                        "exit 3 (they are still shown as not checked)")

@@ -57,7 +57,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--dropspec-jobs", default="1", metavar="N",
                     help="worker processes for --dropspec-target: a number or 'auto'")
     group.addoption("--dropspec-timeout", type=float, default=None, metavar="SECONDS",
-                    help="bound on each target's time (default 300)")
+                    help="bound on each target's time (default 600)")
     group.addoption("--dropspec-allow-missing", action="store_true",
                     help="a target whose framework is missing is skipped instead of failed")
 

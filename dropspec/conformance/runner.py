@@ -40,9 +40,10 @@ from .report import (
     write_json,
 )
 
-#: Seconds one target may take by default: the slowest built-in target needs about 45 s on
-#: a 2-core machine (a JAX library compiling every shape); four times that, with room.
-DEFAULT_TIMEOUT = 300.0
+#: Seconds one target may take by default: the slowest built-in target needs about a minute
+#: on a 2-core machine with two workers (a JAX library compiling every shape); ten times
+#: that, so that a loaded machine does not turn slowness into "not checked".
+DEFAULT_TIMEOUT = 600.0
 #: Seconds a new worker may take to import dropspec and its numerics.
 START_TIMEOUT = 120.0
 
@@ -289,20 +290,20 @@ class Runner:
             if self.stop.is_set():
                 worker.kill()
                 return self._broken(job, entry, planned, current, "interrupted",
-                                    "not checked: the run was interrupted", ""), False
+                                    "not checked: the run was interrupted", "", started), False
             remaining = started + self.timeout - time.monotonic()
             if remaining <= 0:
                 worker.kill()
                 return self._broken(job, entry, planned, current, "error",
                                     f"timed out after {self.timeout:g} s; its worker was "
-                                    f"killed", _tail(log, offset)), False
+                                    f"killed", _tail(log, offset), started), False
             try:
                 event = worker.events.get(timeout=min(remaining, 0.2))
             except queue.Empty:
                 continue
             if event is None:
                 return self._broken(job, entry, planned, current, "error", worker.death(),
-                                    _tail(log, offset)), False
+                                    _tail(log, offset), started), False
             kind = event.get("event")
             if kind == "target":
                 entry = event["entry"]
@@ -317,7 +318,8 @@ class Runner:
                 worker.kill()
                 return self._broken(job, {**(entry or {}), "clauses": []}, planned, None,
                                     "error", f"the target changed dropspec's own code "
-                                    f"({what}); none of its results can be trusted", ""), False
+                                    f"({what}); none of its results can be trusted", "",
+                                    started), False
             elif kind == "done":
                 break
         assert entry is not None, "the worker finished a job without describing its target"
@@ -329,8 +331,8 @@ class Runner:
         return entry, True
 
     def _broken(self, job: Job, entry: dict[str, Any] | None, planned: list[str],
-                current: str | None, status: str, cause: str,
-                tail: str) -> dict[str, Any]:
+                current: str | None, status: str, cause: str, tail: str,
+                started: float) -> dict[str, Any]:
         """The entry of a target whose job did not finish: what finished, and the rest not
         checked, with the cause."""
         message = cause + (f"\nlast output:\n{tail}" if tail else "")
@@ -348,7 +350,7 @@ class Runner:
             when = "while this clause ran" if cid == current else "before this clause ran"
             entry["clauses"].append(not_checked_clause(
                 cid, f"not checked: {cause} ({when})", reason, *_level_kind(cid)))
-        entry["seconds"] = round(time.monotonic() - self.start, 3)
+        entry["seconds"] = round(time.monotonic() - started, 3)
         return entry
 
     # ------------------------------------------------------------------ output ----
