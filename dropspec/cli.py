@@ -25,7 +25,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .conformance.defaults import DEFAULT_ALPHA, DEFAULT_EXAMPLES, DEFAULT_POWER, DEFAULT_SEED
+from .conformance.defaults import (
+    DEFAULT_ALPHA,
+    DEFAULT_EXAMPLES,
+    DEFAULT_POWER,
+    DEFAULT_SEED,
+    DEFAULT_TIMEOUT,
+)
 
 EXIT_USAGE = 2
 
@@ -59,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="worker processes: a number or 'auto' (one per core); "
                        "default 1, or auto with --all")
     check.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                       help="bound on each target's time (default 600)")
+                       help=f"bound on each target's time (default {DEFAULT_TIMEOUT:g})")
     check.add_argument("--allow-missing", action="store_true",
                        help="targets whose framework is not installed do not make the run "
                        "exit 3 (they are still shown as not checked)")

@@ -7,3 +7,5 @@ DEFAULT_SEED = 20131204  # fixed base seed: default runs are reproducible
 DEFAULT_ALPHA = 1e-6
 DEFAULT_POWER = 0.999
 DEFAULT_EXAMPLES = 10
+#: Seconds one target may take (see :mod:`.runner`).
+DEFAULT_TIMEOUT = 600.0

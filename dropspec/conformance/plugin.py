@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .defaults import DEFAULT_ALPHA, DEFAULT_EXAMPLES, DEFAULT_POWER, DEFAULT_SEED
+from .defaults import DEFAULT_ALPHA, DEFAULT_EXAMPLES, DEFAULT_POWER, DEFAULT_SEED, DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
     from ..target import Target
@@ -57,7 +57,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--dropspec-jobs", default="1", metavar="N",
                     help="worker processes for --dropspec-target: a number or 'auto'")
     group.addoption("--dropspec-timeout", type=float, default=None, metavar="SECONDS",
-                    help="bound on each target's time (default 600)")
+                    help=f"bound on each target's time (default {DEFAULT_TIMEOUT:g})")
     group.addoption("--dropspec-allow-missing", action="store_true",
                     help="a target whose framework is missing is skipped instead of failed")
 

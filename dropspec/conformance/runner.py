@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from .defaults import DEFAULT_TIMEOUT
 from .engine import Config
 from .report import (
     build_report,
@@ -40,10 +41,9 @@ from .report import (
     write_json,
 )
 
-#: Seconds one target may take by default: the slowest built-in target needs about a minute
-#: on a 2-core machine with two workers (a JAX library compiling every shape); ten times
-#: that, so that a loaded machine does not turn slowness into "not checked".
-DEFAULT_TIMEOUT = 600.0
+#: DEFAULT_TIMEOUT: seconds one target may take by default. The slowest built-in target needs
+#: about a minute on a 2-core machine with two workers (a JAX library compiling every shape);
+#: ten times that, so that a loaded machine does not turn slowness into "not checked".
 #: Seconds a new worker may take to import dropspec and its numerics.
 START_TIMEOUT = 120.0
 
