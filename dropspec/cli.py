@@ -248,7 +248,7 @@ def jobs_of(value: str | None, default_auto: bool) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from .adapters import builtin_targets
-    from .conformance.runner import DEFAULT_TIMEOUT, Job, Runner
+    from .conformance.runner import Job, Runner
 
     config, specs = validate(args)
     workers = jobs_of(args.jobs, default_auto=args.all)

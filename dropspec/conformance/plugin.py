@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .defaults import DEFAULT_ALPHA, DEFAULT_EXAMPLES, DEFAULT_POWER, DEFAULT_SEED, DEFAULT_TIMEOUT
+from .defaults import (
+    DEFAULT_ALPHA,
+    DEFAULT_EXAMPLES,
+    DEFAULT_POWER,
+    DEFAULT_SEED,
+    DEFAULT_TIMEOUT,
+)
 
 if TYPE_CHECKING:
     from ..target import Target
@@ -243,8 +249,6 @@ def _describe(specs: list[str], config: pytest.Config) -> dict[str, dict[str, An
 
 
 def _timeout(config: pytest.Config) -> float:
-    from .runner import DEFAULT_TIMEOUT
-
     value = config.getoption("dropspec_timeout")
     return float(value) if value else DEFAULT_TIMEOUT
 
