@@ -50,6 +50,11 @@ TARGETS = textwrap.dedent('''
         print("about to crash")
         ctypes.string_at(0)
 
+    @dropspec.target("dropout", name="oom_killed")
+    def oom_killed(x, rate, *, training, seed):
+        import signal
+        os.kill(os.getpid(), signal.SIGKILL)  # what the out-of-memory killer does
+
     @dropspec.target("dropout", name="hangs")
     def hangs(x, rate, *, training, seed):
         time.sleep(3600)
@@ -129,6 +134,7 @@ def check_faulty(files: Path, faulty: str, *extra: str) -> tuple[int, dict[str, 
     ("base_exception", "BaseException(not an Exception)"),
     ("os_exit", "exited with code 0"),
     ("segfault", "SIGSEGV"),
+    ("oom_killed", "SIGKILL (the system's out-of-memory killer"),
 ])
 def test_a_crashing_target_is_an_error_and_the_run_goes_on(files: Path, faulty: str,
                                                            cause: str) -> None:
