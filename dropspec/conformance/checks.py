@@ -11,12 +11,15 @@ from another) do so only after ``*-DETERMINISTIC`` has its own check.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import hypothesis
+import ml_dtypes
 import numpy as np
 from hypothesis import strategies as st
 
@@ -26,17 +29,19 @@ from ..reference.expectations import (
     dropconnect_moments,
     dropout_moments,
     gaussian_activation_moments,
+    kept_multipliers,
 )
 from . import reduce
 from . import stats as st_
 from . import strategies as gen
-from .engine import CHUNK_ELEMENTS, CheckFailure, Context, NotApplicable, checks
+from .engine import CHUNK_ELEMENTS, Check, CheckFailure, Context, NotApplicable, checks
 from .reduce import Array
 from .stats import StatResult
 
 MASK_OPS = {"dropout": "DROPOUT", "drop_path": "DROPPATH", "alpha_dropout": "ALPHA"}
 UNIT_OPS = {**MASK_OPS, "gaussian_dropout": "GAUSSIAN"}
 PREFIXES = {**UNIT_OPS, "dropconnect": "DROPCONNECT"}
+WIDE = ("float32", "float64")
 
 
 def ids(suffix: str, ops: dict[str, str]) -> tuple[str, ...]:
@@ -247,6 +252,55 @@ def drop_test(ctx: Context, keep_masks: Iterable[Array], rate: float,
     return st_.binomial(dropped, total, rate, alpha=alpha, power=ctx.power, rate=rate)
 
 
+def every_dtype(check: Check) -> Check:
+    """Run a statistical check once in each float dtype the target supports.
+
+    The clause's alpha is split evenly over the dtypes (Bonferroni; each run splits its
+    share again over its sub-tests), and every sub-test names its dtype, so a fault confined
+    to float16 fails the clause and says so.
+    """
+    return _per_dtype(check, wide_only=False)
+
+
+def wide_dtypes(check: Check) -> Check:
+    """:func:`every_dtype` over float32 and float64 only, for expectations of a layer's
+    output: in a half type the rounding of each scaled weight and of the dot product is
+    the implementation's (and biases E[y] by more than the test resolves), and the spread
+    of a moment-matching mean of many draws is below the type's resolution."""
+    return _per_dtype(check, wide_only=True)
+
+
+def _per_dtype(check: Check, wide_only: bool) -> Check:
+    @functools.wraps(check)
+    def run(ctx: Context) -> StatResult:
+        dtypes = tuple(d for d in ctx.dtypes if not wide_only or d in WIDE)
+        if not dtypes:
+            raise NotApplicable("the check runs in float32 or float64, which the target lacks")
+        leaves: list[StatResult] = []
+        ctx.alpha_parts = len(dtypes)
+        try:
+            for dtype in dtypes:
+                ctx.dtype = dtype
+                try:
+                    result = check(ctx)
+                except CheckFailure as exc:
+                    stat = None if exc.stat is None else _in_dtype(exc.stat, dtype)
+                    raise CheckFailure(f"in {dtype}: {exc}", stat) from None
+                if result is not None:
+                    leaves.extend(_in_dtype(leaf, dtype) for leaf in result.leaves())
+        finally:
+            ctx.dtype, ctx.alpha_parts = None, 1
+        return st_.combine(leaves)
+
+    run.dtypes = "wide" if wide_only else "every"  # type: ignore[attr-defined]
+    return run
+
+
+def _in_dtype(result: StatResult, dtype: str) -> StatResult:
+    parts = tuple(_in_dtype(p, dtype) for p in result.parts)
+    return dataclasses.replace(result, inputs={"dtype": dtype, **result.inputs}, parts=parts)
+
+
 def require_same(name: str, got: np.ndarray, want: np.ndarray, what: str) -> None:
     if got.shape != want.shape or not np.array_equal(got, want, equal_nan=True):
         bad = "shape differs" if got.shape != want.shape else _first_mismatch(got, want)
@@ -375,6 +429,7 @@ def check_rate_invalid(ctx: Context) -> None:
 
 
 @checks(*ids("INDEPENDENT-SEEDS", PREFIXES))
+@every_dtype
 def check_independent_seeds(ctx: Context) -> StatResult:
     bits = (0, 1, 13, 30)
     alpha = ctx.split(len(bits))
@@ -514,9 +569,42 @@ def check_rate_one_error(ctx: Context) -> None:
     raise CheckFailure(f"rate 1 was accepted in training (returned {type(out).__name__})")
 
 
+#: Rates every RATE check tests: keep probabilities 0.999 and 0.001 at the ends, and between.
+ANCHOR_RATES = (0.001, 0.01, 0.1, 0.5, 0.99, 0.999)
+#: Bands each run draws one further rate from, log-uniformly (in the rate, or the keep
+#: probability above 0.95), so that over runs every rate in [0.001, 0.999] is tested.
+RATE_BANDS = ((0.002, 0.05), (0.05, 0.95), (0.95, 0.998))
+
+
+def drawn_rates(ctx: Context) -> tuple[float, ...]:
+    """The anchors and one rate per band drawn from the check's seed (the same in every
+    dtype of the run, different from run to run)."""
+    rng = np.random.default_rng([ctx.check_seed, 0x5A7E])
+    drawn = []
+    for low, high in RATE_BANDS:
+        if high <= 0.5:
+            drawn.append(float(np.exp(rng.uniform(math.log(low), math.log(high)))))
+        elif low >= 0.5:
+            drawn.append(1.0 - float(np.exp(rng.uniform(math.log(1 - high), math.log(1 - low)))))
+        else:
+            drawn.append(float(rng.uniform(low, high)))
+    return ANCHOR_RATES + tuple(round(r, 6) for r in drawn)
+
+
+def rate_guarantee() -> str:
+    """What one run's RATE checks rule out (for ``dropspec power``)."""
+    bands = ", ".join(f"[{lo}, {hi}]" for lo, hi in RATE_BANDS)
+    return (f"*-RATE: one run tests rates {', '.join(map(str, ANCHOR_RATES))} and one rate "
+            f"drawn from the base seed in each of {bands}, in every dtype; each sub-test detects "
+            f"a drop-rate error of 0.002, or 10% of min(rate, 1 - rate) where that is smaller, "
+            f"with the stated power, so a 10% relative rate error anywhere in [0.001, 0.999] "
+            f"is caught in the runs whose drawn rate falls where it is.")
+
+
 @checks(*ids("RATE", {"dropout": "DROPOUT", "drop_path": "DROPPATH", "alpha_dropout": "ALPHA"}))
+@every_dtype
 def check_rate(ctx: Context) -> StatResult:
-    rates = (0.001, 0.1, 0.5, 0.99)
+    rates = drawn_rates(ctx)
     alpha = ctx.split(len(rates))
     results = []
     for rate in rates:
@@ -525,79 +613,107 @@ def check_rate(ctx: Context) -> StatResult:
     return verdict(results, "the drop rate is off")
 
 
-def _multiplier_moments(ctx: Context, rate: float) -> tuple[float, float, float]:
-    """Mean, variance and fourth central moment of the two-point multiplier m·s."""
-    s, keep = scale(ctx, rate), 1.0 - rate
-    mean, var = dropout_moments(rate, ctx.options.get("scaling", "inverted"))
-    m4 = keep * (s - mean) ** 4 + rate * mean**4
-    return mean, var, m4
+def _multiplier_moments(ctx: Context, rate: float) -> list[tuple[float, float, float, float]]:
+    """(kept multiplier, mean, variance, fourth central moment) of the two-point multiplier
+    m·s, one per rounding of the scale the dtype allows (see ``kept_multipliers``)."""
+    scaling = ctx.options.get("scaling", "inverted")
+    out = []
+    for s in kept_multipliers(rate, scaling, ctx.stat_dtype):
+        mean, var = dropout_moments(rate, scaling, multiplier=s)
+        m4 = (1.0 - rate) * (s - mean) ** 4 + rate * mean**4
+        out.append((s, mean, var, m4))
+    return out
+
+
+#: Powers of two, so that x·fl(s) is exact and y/x is the multiplier itself in every dtype.
+MOMENT_VALUES = np.array([-2.0, -1.0, -0.5, -0.25, 0.25, 0.5, 1.0, 2.0])
 
 
 def signed_stat_inputs(ctx: Context, n: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Inputs with values ±0.5, ±1, ±1.5, ±2 (exact in every dtype) for moment checks."""
+    """Inputs with values ±0.25, ±0.5, ±1, ±2 (exact in every dtype) for moment checks."""
     shape = stat_shape(ctx, min(n, CHUNK_ELEMENTS))
     got = 0
     while got < n:
-        x = rng.choice(np.array([-2, -1.5, -1, -0.5, 0.5, 1, 1.5, 2]), size=shape)
-        yield x.astype(as_dtype(ctx.stat_dtype))
+        yield rng.choice(MOMENT_VALUES, size=shape).astype(as_dtype(ctx.stat_dtype))
         got += math.prod(shape)
 
 
 def _multiplier_sums(ctx: Context, rate: float, alpha: float,
-                     variance: float | None = None) -> tuple[float, int, int]:
-    """Σ (y/x − E[m·s]) (or of its square minus ``variance``) over enough calls, the number
-    of values, and the group size."""
-    mean = _multiplier_moments(ctx, rate)[0]
+                     center: float) -> tuple[float, float, int, int]:
+    """Σ (y/x − center) and Σ (y/x − center)² over enough calls, the number of values, and
+    the group size."""
     n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
-    total, count, groups = 0.0, 0, 1
+    sums, count, groups = np.zeros(2), 0, 1
     for x in signed_stat_inputs(ctx, n, ctx.rng):
         y = ctx.call_device(x, rate=rate)
         same_shape(y, x.shape)
         xd = ctx.to_device(x.astype(np.float64))
         groups = math.prod(x.shape[a] for a in shared_of(ctx, x.ndim))
-        total += float(ctx.host(_multiplier_sum(y, xd, mean=mean, variance=variance)))
+        sums += ctx.host(_multiplier_sum(y, xd, center=center))
         count += x.size
-    return total, count, groups
+    return float(sums[0]), float(sums[1]), count, groups
 
 
 @reduce.fused()
-def _multiplier_sum(y: Array, x: Array, mean: float, variance: float | None) -> Array:
-    """Σ (y/x − mean), or Σ ((y/x − mean)² − variance) when a variance is given."""
+def _multiplier_sum(y: Array, x: Array, center: float) -> Array:
+    """``[Σ (y/x − center), Σ (y/x − center)²]``."""
     xp = reduce.namespace(y)
-    dev = xp.astype(y, xp.float64) / x - mean
-    return xp.sum(dev if variance is None else dev * dev - variance)
+    dev = xp.astype(y, xp.float64) / x - center
+    return xp.stack([xp.sum(dev), xp.sum(dev * dev)])
+
+
+def nearest_allowed(results: list[StatResult]) -> StatResult:
+    """The test against the allowed expectation the data fits best.
+
+    The null is composite (any of the scale roundings the dtype allows); rejecting only
+    when every candidate is rejected keeps the level at alpha.
+    """
+    return max(results, key=lambda r: r.pvalue)
+
+
+def _moment_test(ctx: Context, rate: float, alpha: float, variance: bool) -> StatResult:
+    candidates = _multiplier_moments(ctx, rate)
+    center = candidates[0][1]
+    s1, s2, count, groups = _multiplier_sums(ctx, rate, alpha, center)
+    tests = []
+    for s, mean, var, m4 in candidates:
+        shift = mean - center
+        dev1 = s1 - count * shift                              # Σ (v − mean)
+        # Values sharing a mask move together: the sum's variance is groups² per mask value.
+        if not variance:
+            tests.append(st_.z_mean(dev1, 0.0, var * count * groups, count // groups,
+                                    alpha=alpha, power=ctx.power, rate=rate,
+                                    expected_multiplier=mean, kept_multiplier=s))
+            continue
+        dev2 = s2 - 2.0 * shift * s1 + count * shift * shift - count * var
+        tests.append(st_.z_mean(dev2, 0.0, (m4 - var * var) * count * groups,
+                                count // groups, alpha=alpha, power=ctx.power, rate=rate,
+                                expected_variance=var, kept_multiplier=s))
+    return nearest_allowed(tests)
 
 
 @checks("DROPOUT-UNBIASED", "DROPPATH-UNBIASED")
+@every_dtype
 def check_unbiased(ctx: Context) -> StatResult:
     rates = (0.1, 0.5, 0.9)
     alpha = ctx.split(len(rates))
-    results = []
-    for rate in rates:
-        mean, var, _ = _multiplier_moments(ctx, rate)
-        total, count, groups = _multiplier_sums(ctx, rate, alpha)
-        # Values sharing a mask move together: the sum's variance is groups² per mask value.
-        results.append(st_.z_mean(total, 0.0, var * count * groups, count // groups,
-                                  alpha=alpha, power=ctx.power, rate=rate,
-                                  expected_multiplier=mean))
-    return verdict(results, "E[y] differs from the inference output")
+    results = [_moment_test(ctx, rate, alpha, variance=False) for rate in rates]
+    return verdict(results, "E[y] differs from the inference output (with the scale rounded "
+                   "to the dtype)")
 
 
 @checks("DROPOUT-VARIANCE", "DROPPATH-VARIANCE")
+@every_dtype
 def check_variance(ctx: Context) -> StatResult:
     rates = (0.1, 0.3, 0.9)
     alpha = ctx.split(len(rates))
-    results = []
-    for rate in rates:
-        _, var, m4 = _multiplier_moments(ctx, rate)
-        total, count, groups = _multiplier_sums(ctx, rate, alpha, variance=var)
-        results.append(st_.z_mean(total, 0.0, (m4 - var * var) * count * groups,
-                                  count // groups, alpha=alpha, power=ctx.power, rate=rate,
-                                  expected_variance=var))
-    return verdict(results, "Var[y] differs from x²·s²·rate·(1 − rate)")
+    results = [_moment_test(ctx, rate, alpha, variance=True) for rate in rates]
+    return verdict(results, "Var[y] differs from x²·s²·rate·(1 − rate) (with s rounded to "
+                   "the dtype)")
 
 
 @checks(*ids("INDEPENDENT-CALLS", {"dropout": "DROPOUT", "drop_path": "DROPPATH"}))
+@every_dtype
 def check_independent_calls(ctx: Context) -> StatResult:
     k, rate = 24, 0.5
     shape = stat_shape(ctx, 1 << 15)
@@ -613,6 +729,7 @@ def check_independent_calls(ctx: Context) -> StatResult:
 
 
 @checks(*ids("INDEPENDENT-AXES", MASK_OPS))
+@every_dtype
 def check_independent_axes(ctx: Context) -> StatResult:
     rate = 0.5
     shape = stat_shape(ctx, 1 << 20)
@@ -627,6 +744,7 @@ def check_independent_axes(ctx: Context) -> StatResult:
 
 
 @checks("DROPOUT-INDEPENDENT-ELEMENTS")
+@every_dtype
 def check_independent_elements(ctx: Context) -> StatResult:
     # Pairs never straddle two calls: each call's part is trimmed to an even length.
     table = PairTable(ctx)
@@ -637,6 +755,7 @@ def check_independent_elements(ctx: Context) -> StatResult:
 
 
 @checks("DROPOUT-NO-PERIOD")
+@every_dtype
 def check_no_period(ctx: Context) -> StatResult:
     n = 1 << 20
     shape = stat_shape(ctx, n)
@@ -827,6 +946,7 @@ def alpha_group_variances(rate: float, g: int) -> tuple[float, float]:
 
 
 @checks("ALPHA-MEAN", "ALPHA-VARIANCE")
+@every_dtype
 def check_alpha_moments(ctx: Context) -> StatResult:
     rates = (0.05, 0.2, 0.5)
     alpha = ctx.split(len(rates))
@@ -863,6 +983,7 @@ def gaussian_noise(ctx: Context, rate: float, n: int) -> Array:
 
 
 @checks("GAUSSIAN-MEAN", "GAUSSIAN-VARIANCE", "GAUSSIAN-DISTRIBUTION")
+@every_dtype
 def check_gaussian(ctx: Context) -> StatResult:
     rates = (0.1, 0.5, 0.8)
     alpha = ctx.split(len(rates))
@@ -872,9 +993,14 @@ def check_gaussian(ctx: Context) -> StatResult:
         noise = gaussian_noise(ctx, rate, 1 << 20)
         size = math.prod(noise.shape)
         if ctx.clause.id == "GAUSSIAN-DISTRIBUTION":
-            distance = float(ctx.host(_standard_ks(noise, sigma)))
-            results.append(st_.ks_normal_distance(distance, size, alpha=alpha,
-                                                  power=ctx.power, rate=rate, std=sigma))
+            # Against the law of y/x rounded to the dtype (x = 1), which the half types
+            # resolve coarsely enough for Kolmogorov-Smirnov to see.
+            info = ml_dtypes.finfo(as_dtype(ctx.stat_dtype))  # type: ignore[no-untyped-call]
+            distance = float(ctx.host(reduce.ks_distance_rounded(
+                noise, 1.0, sigma, mantissa=int(info.nmant), min_exponent=int(info.minexp))))
+            res = st_.ks_normal_distance(distance, size, alpha=alpha, power=ctx.power,
+                                         rate=rate, std=sigma)
+            results.append(dataclasses.replace(res, uniform=ctx.stat_dtype in WIDE))
             continue
         # z = (y/x − 1) / σ: Σz for the mean, Σz² for the variance
         total, total_sq = ctx.host(_sums_of_values_and_squares(noise, 0.0, 1.0, sigma))
@@ -888,12 +1014,8 @@ def check_gaussian(ctx: Context) -> StatResult:
                    f"({ctx.clause.id.rsplit('-', 1)[1].lower()})")
 
 
-@reduce.fused()
-def _standard_ks(noise: Array, sigma: float) -> Array:
-    return reduce.ks_distance((noise - 1.0) / sigma)
-
-
 @checks("GAUSSIAN-INDEPENDENT-ELEMENTS")
+@every_dtype
 def check_gaussian_independence(ctx: Context) -> StatResult:
     table = PairTable(ctx)
     table.add_flat_halves(gaussian_noise(ctx, 0.5, 1 << 20) > 1.0)
@@ -961,9 +1083,10 @@ def decoded_masks(ctx: Context, rate: float, bits: int, *, seed: int | None = No
     per_example = ctx.options.get("masks") == "per_example"
     if batch is None:
         batch = 256 if per_example else 1
+    if ctx.stat_dtype not in WIDE:
+        n_in = min(n_in, 4)  # s·(2^(n_in + 1) − 1) must stay exact enough in a half type
     n_out = gen_even(min(bits, CHUNK_ELEMENTS) / (batch * n_in))
-    x, w, b = decoder_layer(ctx, batch, n_out, n_in, "float32" if "float32" in ctx.dtypes
-                            else ctx.stat_dtype)
+    x, w, b = decoder_layer(ctx, batch, n_out, n_in, ctx.stat_dtype)
     got = 0
     while got < bits:
         y = ctx.call_device(x, w, b, rate=rate, seed=seed)
@@ -1013,8 +1136,9 @@ def check_dc_values(ctx: Context) -> None:
 
 
 @checks("DROPCONNECT-RATE")
+@every_dtype
 def check_dc_rate(ctx: Context) -> StatResult:
-    rates = (0.001, 0.1, 0.5, 0.99)
+    rates = drawn_rates(ctx)
     alpha = ctx.split(len(rates))
     results = []
     for rate in rates:
@@ -1025,6 +1149,7 @@ def check_dc_rate(ctx: Context) -> StatResult:
 
 
 @checks("DROPCONNECT-BIAS-MASKED")
+@every_dtype
 def check_dc_bias_masked(ctx: Context) -> StatResult:
     rates = (0.1, 0.5)
     alpha = ctx.split(len(rates))
@@ -1039,6 +1164,7 @@ def check_dc_bias_masked(ctx: Context) -> StatResult:
 
 
 @checks("DROPCONNECT-PER-CONNECTION")
+@every_dtype
 def check_dc_per_connection(ctx: Context) -> StatResult:
     alpha = ctx.split(2)
     labels = {1: "connections into one input's column (dropped input unit)",
@@ -1053,6 +1179,7 @@ def check_dc_per_connection(ctx: Context) -> StatResult:
 
 
 @checks("DROPCONNECT-PER-EXAMPLE")
+@every_dtype
 def check_dc_per_example(ctx: Context) -> StatResult:
     # Per-example targets are called with a batch of 256, so pairs stay within one call.
     table = PairTable(ctx)
@@ -1088,6 +1215,7 @@ def positive_layer(ctx: Context, batch: int, n_out: int, n_in: int, dtype: str
 
 
 @checks("DROPCONNECT-UNBIASED")
+@wide_dtypes
 def check_dc_unbiased(ctx: Context) -> StatResult:
     rates = (0.1, 0.5, 0.9)
     alpha = ctx.split(len(rates))
@@ -1107,8 +1235,16 @@ def check_dc_unbiased(ctx: Context) -> StatResult:
             y = ctx.call_device(x, w, b, rate=rate)
             same_shape(y, mean.shape)
             total += float(ctx.host(_sums_of_values_and_squares(y, 0.0, mean_d))[0])
-        results.append(st_.z_mean(total, 0.0, float(var.sum()) * calls, mean.size * calls,
-                                  alpha=alpha, power=ctx.power, rate=rate))
+        # The scale, rounded to the dtype, multiplies every kept term: E[y] moves with it.
+        exact = scale(ctx, rate)
+        masked = float(mean.sum()) - (0.0 if ctx.options.get("mask_bias", True)
+                                      else float(b.astype(np.float64).sum()) * batch)
+        results.append(nearest_allowed([
+            st_.z_mean(total - (s / exact - 1.0) * masked * calls, 0.0,
+                       float(var.sum()) * calls * (s / exact) ** 2, mean.size * calls,
+                       alpha=alpha, power=ctx.power, rate=rate, kept_multiplier=s)
+            for s in kept_multipliers(rate, ctx.options.get("scaling", "inverted"),
+                                      ctx.stat_dtype)]))
     return verdict(results, "E[pre-activation] differs from the inference mean")
 
 
@@ -1176,6 +1312,7 @@ def _mm_moments(ctx: Context, x: np.ndarray, w: np.ndarray, b: np.ndarray, rate:
 
 
 @checks("DROPCONNECT-INFERENCE-MM-MEAN", "DROPCONNECT-INFERENCE-MM-SPREAD")
+@wide_dtypes
 def check_dc_moment_matching(ctx: Context) -> StatResult:
     x, w, b, mean, var = mm_layer(ctx)
     samples = int(ctx.options.get("samples", 1000))

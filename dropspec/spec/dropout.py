@@ -26,13 +26,19 @@ def masked_clauses(prefix: str, op: str, *, independence_text: str) -> list[Clau
                rationale="Frameworks round the scale to the data dtype before multiplying, so "
                "in bfloat16 at rate 0.1 a kept 1 becomes 1.109375, not 1.1111."),
         clause(prefix, op, "RATE", MUST, STATISTICAL,
-               "In training each mask value is 0 with probability rate."),
+               "In training each mask value is 0 with probability rate, in every dtype: the "
+               "rate is the probability asked for whatever the data dtype."),
         clause(prefix, op, "UNBIASED", MUST, STATISTICAL,
-               "The expected training output equals the inference output: E[y] = x under "
-               "inverted scaling and (1 − rate)·x under classic scaling."),
+               "The expected training output equals the inference output up to the rounding "
+               "of the scale: E[y] = (1 − rate)·s_d·x, where s_d is the scale s rounded to the "
+               "data dtype as VALUES allows (so E[y] = x under inverted scaling in exact "
+               "arithmetic, and (1 − rate)·x under classic scaling), in every dtype.",
+               rationale="Scale rounding is the one honest dtype effect: in bfloat16 at rate "
+               "0.1 a kept value is multiplied by 1.109375, so E[y] = 0.9984·x."),
         clause(prefix, op, "VARIANCE", MUST, STATISTICAL,
-               "The training output's variance is x²·s²·rate·(1 − rate), which is "
-               "x²·rate/(1 − rate) under inverted scaling."),
+               "The training output's variance is x²·s_d²·rate·(1 − rate), s_d being the scale "
+               "rounded to the data dtype (x²·rate/(1 − rate) under inverted scaling in exact "
+               "arithmetic), in every dtype."),
         clause(prefix, op, "INDEPENDENT-CALLS", MUST, STATISTICAL,
                "Over k calls with different seeds each mask value is dropped a Binomial(k, rate) "
                "number of times, so the masks of different calls are independent."),
