@@ -428,35 +428,47 @@ def check_rate_invalid(ctx: Context) -> None:
         raise CheckFailure(f"rates {accepted} were accepted without an error")
 
 
+#: Seed bits the suite flips: every bit of the seeds it passes, which are below 2^31 (what
+#: every built-in adapter accepts: torch.manual_seed, TF's int32/int64 seed pairs, JAX keys).
+SEED_BITS = 31
+
+
 @checks(*ids("INDEPENDENT-SEEDS", PREFIXES))
 @every_dtype
 def check_independent_seeds(ctx: Context) -> StatResult:
-    bits = (0, 1, 13, 30)
-    alpha = ctx.split(len(bits))
+    """Seeds as streams: s against s + 1 and against s with each single bit flipped, each
+    pair tested for agreement at every shift (so a seed used as an offset into one stream,
+    whose masks are shifted copies, fails as well as one whose masks coincide)."""
+    seed = ctx.seed() % (2**31 - 1)
+    others = [seed + 1] + [seed ^ (1 << bit) for bit in range(SEED_BITS)]
+    alpha = ctx.split(len(others))
+    first = seed_mask(ctx, seed)
     results = []
-    for bit in bits:
-        seed = ctx.seed()
-        other = seed ^ (1 << bit)
-        table = PairTable(ctx)
-        first, second = seed_pair_masks(ctx, seed, other)
-        table.add(reduce.pair_counts(first, second), math.prod(first.shape))
-        results.append(table.test(alpha, seeds=(seed, other), rate=0.5))
-    return verdict(results, "masks of seeds one bit apart are dependent")
+    for other in others:
+        second = seed_mask(ctx, other)
+        n = math.prod(first.shape)
+        lag, agreement = ctx.host(reduce.cross_correlation_peak(first, second, lags=n // 2))
+        res = st_.no_period_peak(int(lag), float(agreement), n, n + 1, alpha=alpha,
+                                 power=ctx.power, seeds=(seed, other), rate=0.5)
+        results.append(dataclasses.replace(res, test="FFT cross-correlation of two seeds' "
+                                           "masks, Azuma bound over shifts"))
+    return verdict(results, "masks of neighbouring seeds (s + 1, or one bit apart) are "
+                   "dependent or shifted copies of each other")
 
 
-def seed_pair_masks(ctx: Context, seed: int, other: int) -> tuple[Array, Array]:
-    n = 1 << 18
+def seed_mask(ctx: Context, seed: int) -> Array:
+    """A mask of about 2^15 values from one call with ``seed`` (rate 0.5; for Gaussian
+    dropout, whether the noise is above 1)."""
+    n = 1 << 15
     if ctx.target.op == "dropconnect":
-        first = next(decoded_masks(ctx, 0.5, n, seed=seed))[0]
-        second = next(decoded_masks(ctx, 0.5, n, seed=other))[0]
-        return first, second
+        return next(decoded_masks(ctx, 0.5, n, seed=seed))[0]
     shape = stat_shape(ctx, n)
     x = np.ones(shape, dtype=as_dtype(ctx.stat_dtype))
-    ys = [ctx.call_device(x, rate=0.5, seed=s) for s in (seed, other)]
+    y = ctx.call_device(x, rate=0.5, seed=seed)
+    same_shape(y, shape)
     if ctx.target.op == "gaussian_dropout":
-        return ys[0] > 1, ys[1] > 1
-    shared = shared_of(ctx, len(shape))
-    return keep_mask(ctx, ys[0], 0.5, shared), keep_mask(ctx, ys[1], 0.5, shared)
+        return y > 1
+    return keep_mask(ctx, y, 0.5, shared_of(ctx, len(shape)))
 
 
 def verdict(results: list[StatResult], what: str) -> StatResult:

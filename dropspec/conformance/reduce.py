@@ -209,3 +209,24 @@ def ks_distance_rounded(v: Array, center: float, sigma: float, mantissa: int,
     above = xp.max((i + 1.0) / n - normal_cdf((s + up - center) / sigma))
     below = xp.max(normal_cdf((s - down - center) / sigma) - i / n)
     return xp.max(xp.stack([above, below]))
+
+
+@fused("lags")
+def cross_correlation_peak(a: Array, b: Array, lags: int) -> Array:
+    """``[|L|, S_L]``: the shift −lags <= L <= lags whose agreement sum is the least likely.
+
+    With e = 2·a − 1 and f = 2·b − 1 flattened (one length n), S_L = Σ_i e_i·f_(i+L); all
+    shifts come from one zero-padded FFT. As in :func:`autocorrelation_peak`, "least
+    likely" is the largest S_L² / (n − |L|).
+    """
+    xp = namespace(a, b)
+    e = xp.reshape(xp.astype(a, xp.float64), (-1,)) * 2.0 - 1.0
+    f = xp.reshape(xp.astype(b, xp.float64), (-1,)) * 2.0 - 1.0
+    n = e.shape[0]
+    size = 1 << (2 * n - 1).bit_length()
+    full = xp.round(xp.fft.irfft(xp.conj(xp.fft.rfft(e, n=size)) * xp.fft.rfft(f, n=size),
+                                 n=size))
+    sums = xp.concat([full[size - lags:], full[:lags + 1]])  # L = −lags .. lags
+    shifts = xp.abs(xp.arange(-lags, lags + 1, dtype=xp.float64, device=device_of(e)))
+    worst = xp.argmax(sums * sums / (n - shifts))
+    return xp.stack([shifts[worst], sums[worst]])

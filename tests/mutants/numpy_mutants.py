@@ -244,6 +244,19 @@ add(_seed_8bit, "dropout", "seed_truncated_8bit", "determinism",
     "the seed is truncated to its low 8 bits: seeds differing in a high bit give one mask",
     "DROPOUT-INDEPENDENT-SEEDS")
 
+def _stream_offset(x: Array, rate: float, *, training: bool, seed: int) -> Array:
+    def keep_fn(rng: np.random.Generator, shape: tuple[int, ...], r: float) -> Array:
+        bits = np.random.Philox(key=0)  # one shared stream...
+        bits.advance(seed)  # ...entered at the seed: seed s + 1 starts 4 draws further on
+        return np.random.Generator(bits).random(shape) >= r
+
+    return dropout(x, rate, training=training, seed=seed, keep_fn=keep_fn)
+
+
+add(_stream_offset, "dropout", "seed_is_offset_into_one_stream", "determinism",
+    "the seed is an offset into one Philox stream: the masks of seeds s and s + 1 are "
+    "shifted copies of each other", "DROPOUT-INDEPENDENT-SEEDS")
+
 _MASK_CACHE: dict[tuple[Any, ...], Array] = {}
 
 
