@@ -240,6 +240,35 @@ class PairTable:
         return st_.contingency_2x2_counts(n11, n1_, n_1, self.n, alpha=alpha,
                                           power=self.ctx.power, **inputs)
 
+    def add_offset(self, mask: Array, axis: int, offset: int, phase: int) -> None:
+        """Add the disjoint pairs (i, i + offset) along ``axis`` of one phase (see
+        :func:`reduce.offset_pair_counts`)."""
+        blocks = (mask.shape[axis] - phase) // (2 * offset)
+        self.add(reduce.offset_pair_counts(mask, axis=axis, offset=offset, phase=phase),
+                 blocks * offset * math.prod(mask.shape) // mask.shape[axis])
+
+
+#: Neighbour offsets the dependence checks test: 1..NEIGHBOUR_OFFSETS, each in both phases.
+NEIGHBOUR_OFFSETS = 4
+
+
+def neighbour_tables(ctx: Context, masks: Iterable[Array], axes: Iterable[int | None]
+                     ) -> list[tuple[dict[str, Any], PairTable]]:
+    """Pair tables at offsets 1..k in both phases, along each of ``axes`` (None: in memory
+    order), filled from ``masks``."""
+    keys = [(axis, d, phase) for axis in axes for d in range(1, NEIGHBOUR_OFFSETS + 1)
+            for phase in (0, d)]
+    tables = {key: PairTable(ctx) for key in keys}
+    for mask in masks:
+        xp = reduce.namespace(mask)
+        flat = xp.reshape(mask, (-1,))
+        for (axis, d, phase), table in tables.items():
+            table.add_offset(flat if axis is None else mask, 0 if axis is None else axis,
+                             d, phase)
+    return [({"axis": "memory order" if axis is None else axis, "offset": d,
+              "phase": phase}, tables[(axis, d, phase)]) for axis, d, phase in keys
+            if tables[(axis, d, phase)].n > 0]  # an axis too short for the offset: no test
+
 
 def drop_test(ctx: Context, keep_masks: Iterable[Array], rate: float,
               alpha: float) -> StatResult:
@@ -746,24 +775,22 @@ def check_independent_axes(ctx: Context) -> StatResult:
     rate = 0.5
     shape = stat_shape(ctx, 1 << 20)
     free = [a for a in range(len(shape)) if a not in shared_of(ctx, len(shape))]
-    alpha = ctx.split(len(free))
-    tables = {axis: PairTable(ctx) for axis in free}
-    for mask in unit_masks(ctx, rate, 1 << 20, shape=shape):
-        for axis in free:
-            tables[axis].add_halves(mask, axis)
-    results = [tables[axis].test(alpha, axis=axis, shape=shape, rate=rate) for axis in free]
-    return verdict(results, "neighbouring mask values along a non-shared axis are dependent")
+    tables = neighbour_tables(ctx, unit_masks(ctx, rate, 1 << 20, shape=shape), free)
+    alpha = ctx.split(len(tables))
+    results = [table.test(alpha, shape=shape, rate=rate, **where) for where, table in tables]
+    return verdict(results, f"mask values at offsets 1..{NEIGHBOUR_OFFSETS} along a non-shared "
+                   f"axis are dependent")
 
 
 @checks("DROPOUT-INDEPENDENT-ELEMENTS")
 @every_dtype
 def check_independent_elements(ctx: Context) -> StatResult:
-    # Pairs never straddle two calls: each call's part is trimmed to an even length.
-    table = PairTable(ctx)
-    for mask in unit_masks(ctx, 0.5, 1 << 20):
-        table.add_flat_halves(mask)
-    res = table.test(ctx.alpha, rate=0.5, pairs="(2i, 2i+1) in memory order")
-    return verdict([res], "neighbouring mask values in memory order are dependent")
+    # Pairs never straddle two calls: each call's mask is paired within itself.
+    tables = neighbour_tables(ctx, unit_masks(ctx, 0.5, 1 << 20), [None])
+    alpha = ctx.split(len(tables))
+    results = [table.test(alpha, rate=0.5, **where) for where, table in tables]
+    return verdict(results, f"mask values at offsets 1..{NEIGHBOUR_OFFSETS} in memory order are "
+                   f"dependent")
 
 
 @checks("DROPOUT-NO-PERIOD")
@@ -1029,10 +1056,11 @@ def check_gaussian(ctx: Context) -> StatResult:
 @checks("GAUSSIAN-INDEPENDENT-ELEMENTS")
 @every_dtype
 def check_gaussian_independence(ctx: Context) -> StatResult:
-    table = PairTable(ctx)
-    table.add_flat_halves(gaussian_noise(ctx, 0.5, 1 << 20) > 1.0)
-    res = table.test(ctx.alpha, pairs="signs of neighbouring noise values")
-    return verdict([res], "neighbouring noise values are dependent")
+    tables = neighbour_tables(ctx, [gaussian_noise(ctx, 0.5, 1 << 20) > 1.0], [None])
+    alpha = ctx.split(len(tables))
+    results = [table.test(alpha, pairs="noise above 1", **where) for where, table in tables]
+    return verdict(results, f"noise values at offsets 1..{NEIGHBOUR_OFFSETS} in memory order "
+                   f"are dependent")
 
 
 # ---------------------------------------------------------------- dropconnect ----

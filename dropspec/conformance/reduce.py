@@ -230,3 +230,19 @@ def cross_correlation_peak(a: Array, b: Array, lags: int) -> Array:
     shifts = xp.abs(xp.arange(-lags, lags + 1, dtype=xp.float64, device=device_of(e)))
     worst = xp.argmax(sums * sums / (n - shifts))
     return xp.stack([shifts[worst], sums[worst]])
+
+
+@fused("axis", "offset", "phase")
+def offset_pair_counts(a: Array, axis: int, offset: int, phase: int) -> Array:
+    """:func:`pair_counts` of the disjoint pairs (i, i + offset) along ``axis`` with
+    (i − phase) mod 2·offset < offset: blocks of 2·offset from ``phase``, first half against
+    second half. Phases 0 and ``offset`` together pair every element with its neighbour at
+    that offset once."""
+    xp = namespace(a)
+    span = 2 * offset
+    blocks = (a.shape[axis] - phase) // span
+    part = a[tuple(slice(phase, phase + blocks * span) if i == axis else slice(None)
+                   for i in range(a.ndim))]
+    split = xp.reshape(part, (*a.shape[:axis], blocks, 2, offset, *a.shape[axis + 1:]))
+    lead = (slice(None),) * (axis + 1)
+    return pair_counts(split[(*lead, 0)], split[(*lead, 1)])

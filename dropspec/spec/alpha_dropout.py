@@ -27,7 +27,8 @@ CLAUSES: tuple[Clause, ...] = (
     clause(P, OP, "VARIANCE", MUST, STATISTICAL,
            "For standard-normal input the training output has variance 1, in every dtype."),
     clause(P, OP, "INDEPENDENT-AXES", MUST, STATISTICAL,
-           "Along every axis that is not shared, neighbouring mask values are independent."),
+           "Along every axis that is not shared, mask values at offsets 1 to 4 (k = 4, pairs "
+           "starting at both phases) are independent."),
     clause(P, OP, "SHARED-CONSTANT", MUST, STRUCTURAL,
            "The mask is constant along every shared axis (feature alpha dropout).",
            when_not_empty=("shared_axes",)),

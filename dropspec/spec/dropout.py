@@ -64,12 +64,12 @@ CLAUSES: tuple[Clause, ...] = (
     *basic(P, OP),
     *masked_clauses(
         P, OP,
-        independence_text="Along every axis that is not shared, neighbouring mask values are "
-        "independent.",
+        independence_text="Along every axis that is not shared, mask values at offsets 1 to 4 "
+        "(k = 4, pairs starting at both phases) are independent.",
     ),
     clause(P, OP, "INDEPENDENT-ELEMENTS", MUST, STATISTICAL,
-           "Mask values of neighbouring elements in memory order (neighbouring groups, where "
-           "axes are shared) are independent."),
+           "Mask values of elements 1 to 4 apart in memory order (groups, where axes are "
+           "shared; pairs starting at both phases) are independent."),
     clause(P, OP, "NO-PERIOD", MUST, STATISTICAL,
            "The mask has no repeating block: at no lag does the flattened mask agree with a "
            "shifted copy of itself more often than independent draws would.",

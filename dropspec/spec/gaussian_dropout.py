@@ -23,7 +23,8 @@ CLAUSES: tuple[Clause, ...] = (
            rationale="Using rate/(1 − rate) as the standard deviation instead of the variance "
            "keeps the mean right and is invisible to a mean test."),
     clause(P, OP, "INDEPENDENT-ELEMENTS", MUST, STATISTICAL,
-           "The noise values of neighbouring elements are independent."),
+           "The noise values of elements 1 to 4 apart in memory order (pairs starting at "
+           "both phases) are independent."),
     clause(P, OP, "RATE-ZERO", MUST, EXACT,
            "At rate 0 the training output equals the input."),
     clause(P, OP, "RATE-ONE", MUST, ERROR,

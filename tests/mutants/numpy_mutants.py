@@ -236,6 +236,21 @@ add(partial(dropout, keep_fn=_neighbour_copy), "dropout", "neighbour_copy_10pct"
     "DROPOUT-INDEPENDENT-ELEMENTS")
 
 
+def _copies_third_previous(rng: np.random.Generator, shape: tuple[int, ...],
+                           rate: float) -> Array:
+    n = math.prod(shape)
+    keep = rng.random(n) >= rate
+    copy = np.zeros(n, bool)
+    copy[3:] = rng.random(n - 3) < 0.15
+    keep[copy] = keep[np.nonzero(copy)[0] - 3]  # a vectorised loop that reuses lane i - 3
+    return keep.reshape(shape)
+
+
+add(partial(dropout, keep_fn=_copies_third_previous), "dropout", "element_copies_offset_3",
+    "independence", "mask[i] = mask[i - 3] in memory order with probability 0.15 (neighbours "
+    "at offsets 1 and 2 independent)", "DROPOUT-INDEPENDENT-ELEMENTS")
+
+
 def _seed_8bit(x: Array, rate: float, *, training: bool, seed: int) -> Array:
     return dropout(x, rate, training=training, seed=seed & 0xFF)
 
