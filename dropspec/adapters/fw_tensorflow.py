@@ -194,6 +194,19 @@ _NAN_RATE = (
     "(_dropout)"
 )
 
+_HALF_UNIFORM = (
+    "tf.nn.dropout and stateless_dropout draw their uniform numbers in the data dtype "
+    "(random_uniform(noise_shape, dtype=x.dtype)) and keep where random >= rate: in float16 the "
+    "numbers are multiples of 2^-10 and in bfloat16 of 2^-7, so the drop probability is rate "
+    "rounded up to that grid (0.00195 instead of 0.001 in float16, 0.1016 instead of 0.1 in "
+    "bfloat16); E[y] and Var[y] move with it; "
+    "https://github.com/tensorflow/tensorflow/blob/v2.21.0/tensorflow/python/ops/nn_ops.py "
+    "(_dropout)"
+)
+_HALF_DROPOUT = {k: _HALF_UNIFORM for k in ("DROPOUT-RATE", "DROPOUT-UNBIASED",
+                                             "DROPOUT-VARIANCE")}
+_HALF_DROPCONNECT = {k: _HALF_UNIFORM for k in ("DROPCONNECT-RATE", "DROPCONNECT-BIAS-MASKED")}
+
 _INFERENCE_NOTE = (" tf.nn has no training flag; with training=False the adapter returns x "
                    "unchanged, as a dropout layer does at inference.")
 
@@ -201,28 +214,30 @@ TARGETS: tuple[Target, ...] = (
     make_target(
         _nn_dropout, "dropout", framework="tensorflow", name="tf.nn.dropout",
         rate_one="error", masking="select",
-        expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE},
+        expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE, **_HALF_DROPOUT},
         description="tf.nn.dropout(x, rate, seed=seed) after tf.random.set_seed(seed)."
         + _INFERENCE_NOTE,
     ),
     make_target(
         _nn_dropout_nhwc_channels, "dropout", framework="tensorflow",
         name="tf.nn.dropout.noise_shape", rank=4, shared_axes=(1, 2), rate_one="error",
-        masking="select", expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE},
+        masking="select",
+        expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE, **_HALF_DROPOUT},
         description="tf.nn.dropout(x, rate, noise_shape=(N, 1, 1, C)) on NHWC input: channel "
         "dropout, one mask value per example and channel." + _INFERENCE_NOTE,
     ),
     make_target(
         _stateless_dropout, "dropout", framework="tensorflow",
         name="tf.nn.experimental.stateless_dropout", rate_one="error", masking="select",
-        expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE},
+        expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE, **_HALF_DROPOUT},
         description="tf.nn.experimental.stateless_dropout(x, rate, seed=[seed, 0])."
         + _INFERENCE_NOTE,
     ),
     make_target(
         _weight_drop, "dropconnect", framework="tensorflow", name="tf.weight_drop",
         masks="per_batch", mask_bias=False, scaling="inverted", inference="mean",
-        rate_one="error", expected_failures={"DROPCONNECT-RATE-INVALID": _NAN_RATE},
+        rate_one="error",
+        expected_failures={"DROPCONNECT-RATE-INVALID": _NAN_RATE, **_HALF_DROPCONNECT},
         description="weight drop composed from TensorFlow ops: stateless_dropout on the weight "
         "(one mask per call, seed [seed, 0]), then x @ W^T + b with the bias unmasked; "
         "inference uses W itself.",
@@ -231,7 +246,7 @@ TARGETS: tuple[Target, ...] = (
         _dropconnect_per_example, "dropconnect", framework="tensorflow",
         name="tf.dropconnect.per_example", masks="per_example", mask_bias=True,
         scaling="inverted", inference="mean", rate_one="error",
-        expected_failures={"DROPCONNECT-RATE-INVALID": _NAN_RATE},
+        expected_failures={"DROPCONNECT-RATE-INVALID": _NAN_RATE, **_HALF_DROPCONNECT},
         description="DropConnect with a mask per example, composed from TensorFlow ops: "
         "stateless_dropout on a (batch, out, in) stack of W (seed [seed, 0]) and on the "
         "(batch, out) bias (seed [seed, 1]), inverted scaling; inference is x @ W^T + b "

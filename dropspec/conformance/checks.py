@@ -11,12 +11,15 @@ from another) do so only after ``*-DETERMINISTIC`` has its own check.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import hypothesis
+import ml_dtypes
 import numpy as np
 from hypothesis import strategies as st
 
@@ -26,17 +29,19 @@ from ..reference.expectations import (
     dropconnect_moments,
     dropout_moments,
     gaussian_activation_moments,
+    kept_multipliers,
 )
 from . import reduce
 from . import stats as st_
 from . import strategies as gen
-from .engine import CHUNK_ELEMENTS, CheckFailure, Context, NotApplicable, checks
+from .engine import CHUNK_ELEMENTS, Check, CheckFailure, Context, NotApplicable, checks
 from .reduce import Array
 from .stats import StatResult
 
 MASK_OPS = {"dropout": "DROPOUT", "drop_path": "DROPPATH", "alpha_dropout": "ALPHA"}
 UNIT_OPS = {**MASK_OPS, "gaussian_dropout": "GAUSSIAN"}
 PREFIXES = {**UNIT_OPS, "dropconnect": "DROPCONNECT"}
+WIDE = ("float32", "float64")
 
 
 def ids(suffix: str, ops: dict[str, str]) -> tuple[str, ...]:
@@ -235,6 +240,35 @@ class PairTable:
         return st_.contingency_2x2_counts(n11, n1_, n_1, self.n, alpha=alpha,
                                           power=self.ctx.power, **inputs)
 
+    def add_offset(self, mask: Array, axis: int, offset: int, phase: int) -> None:
+        """Add the disjoint pairs (i, i + offset) along ``axis`` of one phase (see
+        :func:`reduce.offset_pair_counts`)."""
+        blocks = (mask.shape[axis] - phase) // (2 * offset)
+        self.add(reduce.offset_pair_counts(mask, axis=axis, offset=offset, phase=phase),
+                 blocks * offset * math.prod(mask.shape) // mask.shape[axis])
+
+
+#: Neighbour offsets the dependence checks test: 1..NEIGHBOUR_OFFSETS, each in both phases.
+NEIGHBOUR_OFFSETS = 4
+
+
+def neighbour_tables(ctx: Context, masks: Iterable[Array], axes: Iterable[int | None]
+                     ) -> list[tuple[dict[str, Any], PairTable]]:
+    """Pair tables at offsets 1..k in both phases, along each of ``axes`` (None: in memory
+    order), filled from ``masks``."""
+    keys = [(axis, d, phase) for axis in axes for d in range(1, NEIGHBOUR_OFFSETS + 1)
+            for phase in (0, d)]
+    tables = {key: PairTable(ctx) for key in keys}
+    for mask in masks:
+        xp = reduce.namespace(mask)
+        flat = xp.reshape(mask, (-1,))
+        for (axis, d, phase), table in tables.items():
+            table.add_offset(flat if axis is None else mask, 0 if axis is None else axis,
+                             d, phase)
+    return [({"axis": "memory order" if axis is None else axis, "offset": d,
+              "phase": phase}, tables[(axis, d, phase)]) for axis, d, phase in keys
+            if tables[(axis, d, phase)].n > 0]  # an axis too short for the offset: no test
+
 
 def drop_test(ctx: Context, keep_masks: Iterable[Array], rate: float,
               alpha: float) -> StatResult:
@@ -245,6 +279,55 @@ def drop_test(ctx: Context, keep_masks: Iterable[Array], rate: float,
         dropped += size - int(ctx.host(reduce.count(keep)))
         total += size
     return st_.binomial(dropped, total, rate, alpha=alpha, power=ctx.power, rate=rate)
+
+
+def every_dtype(check: Check) -> Check:
+    """Run a statistical check once in each float dtype the target supports.
+
+    The clause's alpha is split evenly over the dtypes (Bonferroni; each run splits its
+    share again over its sub-tests), and every sub-test names its dtype, so a fault confined
+    to float16 fails the clause and says so.
+    """
+    return _per_dtype(check, wide_only=False)
+
+
+def wide_dtypes(check: Check) -> Check:
+    """:func:`every_dtype` over float32 and float64 only, for expectations of a layer's
+    output: in a half type the rounding of each scaled weight and of the dot product is
+    the implementation's (and biases E[y] by more than the test resolves), and the spread
+    of a moment-matching mean of many draws is below the type's resolution."""
+    return _per_dtype(check, wide_only=True)
+
+
+def _per_dtype(check: Check, wide_only: bool) -> Check:
+    @functools.wraps(check)
+    def run(ctx: Context) -> StatResult:
+        dtypes = tuple(d for d in ctx.dtypes if not wide_only or d in WIDE)
+        if not dtypes:
+            raise NotApplicable("the check runs in float32 or float64, which the target lacks")
+        leaves: list[StatResult] = []
+        ctx.alpha_parts = len(dtypes)
+        try:
+            for dtype in dtypes:
+                ctx.dtype = dtype
+                try:
+                    result = check(ctx)
+                except CheckFailure as exc:
+                    stat = None if exc.stat is None else _in_dtype(exc.stat, dtype)
+                    raise CheckFailure(f"in {dtype}: {exc}", stat) from None
+                if result is not None:
+                    leaves.extend(_in_dtype(leaf, dtype) for leaf in result.leaves())
+        finally:
+            ctx.dtype, ctx.alpha_parts = None, 1
+        return st_.combine(leaves)
+
+    run.dtypes = "wide" if wide_only else "every"  # type: ignore[attr-defined]
+    return run
+
+
+def _in_dtype(result: StatResult, dtype: str) -> StatResult:
+    parts = tuple(_in_dtype(p, dtype) for p in result.parts)
+    return dataclasses.replace(result, inputs={"dtype": dtype, **result.inputs}, parts=parts)
 
 
 def require_same(name: str, got: np.ndarray, want: np.ndarray, what: str) -> None:
@@ -374,34 +457,47 @@ def check_rate_invalid(ctx: Context) -> None:
         raise CheckFailure(f"rates {accepted} were accepted without an error")
 
 
+#: Seed bits the suite flips: every bit of the seeds it passes, which are below 2^31 (what
+#: every built-in adapter accepts: torch.manual_seed, TF's int32/int64 seed pairs, JAX keys).
+SEED_BITS = 31
+
+
 @checks(*ids("INDEPENDENT-SEEDS", PREFIXES))
+@every_dtype
 def check_independent_seeds(ctx: Context) -> StatResult:
-    bits = (0, 1, 13, 30)
-    alpha = ctx.split(len(bits))
+    """Seeds as streams: s against s + 1 and against s with each single bit flipped, each
+    pair tested for agreement at every shift (so a seed used as an offset into one stream,
+    whose masks are shifted copies, fails as well as one whose masks coincide)."""
+    seed = ctx.seed() % (2**31 - 1)
+    others = [seed + 1] + [seed ^ (1 << bit) for bit in range(SEED_BITS)]
+    alpha = ctx.split(len(others))
+    first = seed_mask(ctx, seed)
     results = []
-    for bit in bits:
-        seed = ctx.seed()
-        other = seed ^ (1 << bit)
-        table = PairTable(ctx)
-        first, second = seed_pair_masks(ctx, seed, other)
-        table.add(reduce.pair_counts(first, second), math.prod(first.shape))
-        results.append(table.test(alpha, seeds=(seed, other), rate=0.5))
-    return verdict(results, "masks of seeds one bit apart are dependent")
+    for other in others:
+        second = seed_mask(ctx, other)
+        n = math.prod(first.shape)
+        lag, agreement = ctx.host(reduce.cross_correlation_peak(first, second, lags=n // 2))
+        res = st_.no_period_peak(int(lag), float(agreement), n, n + 1, alpha=alpha,
+                                 power=ctx.power, seeds=(seed, other), rate=0.5)
+        results.append(dataclasses.replace(res, test="FFT cross-correlation of two seeds' "
+                                           "masks, Azuma bound over shifts"))
+    return verdict(results, "masks of neighbouring seeds (s + 1, or one bit apart) are "
+                   "dependent or shifted copies of each other")
 
 
-def seed_pair_masks(ctx: Context, seed: int, other: int) -> tuple[Array, Array]:
-    n = 1 << 18
+def seed_mask(ctx: Context, seed: int) -> Array:
+    """A mask of about 2^15 values from one call with ``seed`` (rate 0.5; for Gaussian
+    dropout, whether the noise is above 1)."""
+    n = 1 << 15
     if ctx.target.op == "dropconnect":
-        first = next(decoded_masks(ctx, 0.5, n, seed=seed))[0]
-        second = next(decoded_masks(ctx, 0.5, n, seed=other))[0]
-        return first, second
+        return next(decoded_masks(ctx, 0.5, n, seed=seed))[0]
     shape = stat_shape(ctx, n)
     x = np.ones(shape, dtype=as_dtype(ctx.stat_dtype))
-    ys = [ctx.call_device(x, rate=0.5, seed=s) for s in (seed, other)]
+    y = ctx.call_device(x, rate=0.5, seed=seed)
+    same_shape(y, shape)
     if ctx.target.op == "gaussian_dropout":
-        return ys[0] > 1, ys[1] > 1
-    shared = shared_of(ctx, len(shape))
-    return keep_mask(ctx, ys[0], 0.5, shared), keep_mask(ctx, ys[1], 0.5, shared)
+        return y > 1
+    return keep_mask(ctx, y, 0.5, shared_of(ctx, len(shape)))
 
 
 def verdict(results: list[StatResult], what: str, hint: str = "") -> StatResult:
@@ -537,9 +633,42 @@ def check_rate_one_error(ctx: Context) -> None:
     raise CheckFailure(f"rate 1 was accepted in training (returned {type(out).__name__})")
 
 
+#: Rates every RATE check tests: keep probabilities 0.999 and 0.001 at the ends, and between.
+ANCHOR_RATES = (0.001, 0.01, 0.1, 0.5, 0.99, 0.999)
+#: Bands each run draws one further rate from, log-uniformly (in the rate, or the keep
+#: probability above 0.95), so that over runs every rate in [0.001, 0.999] is tested.
+RATE_BANDS = ((0.002, 0.05), (0.05, 0.95), (0.95, 0.998))
+
+
+def drawn_rates(ctx: Context) -> tuple[float, ...]:
+    """The anchors and one rate per band drawn from the check's seed (the same in every
+    dtype of the run, different from run to run)."""
+    rng = np.random.default_rng([ctx.check_seed, 0x5A7E])
+    drawn = []
+    for low, high in RATE_BANDS:
+        if high <= 0.5:
+            drawn.append(float(np.exp(rng.uniform(math.log(low), math.log(high)))))
+        elif low >= 0.5:
+            drawn.append(1.0 - float(np.exp(rng.uniform(math.log(1 - high), math.log(1 - low)))))
+        else:
+            drawn.append(float(rng.uniform(low, high)))
+    return ANCHOR_RATES + tuple(round(r, 6) for r in drawn)
+
+
+def rate_guarantee() -> str:
+    """What one run's RATE checks rule out (for ``dropspec power``)."""
+    bands = ", ".join(f"[{lo}, {hi}]" for lo, hi in RATE_BANDS)
+    return (f"*-RATE: one run tests rates {', '.join(map(str, ANCHOR_RATES))} and one rate "
+            f"drawn from the base seed in each of {bands}, in every dtype; each sub-test detects "
+            f"a drop-rate error of 0.002, or 10% of min(rate, 1 - rate) where that is smaller, "
+            f"with the stated power, so a 10% relative rate error anywhere in [0.001, 0.999] "
+            f"is caught in the runs whose drawn rate falls where it is.")
+
+
 @checks(*ids("RATE", {"dropout": "DROPOUT", "drop_path": "DROPPATH", "alpha_dropout": "ALPHA"}))
+@every_dtype
 def check_rate(ctx: Context) -> StatResult:
-    rates = (0.001, 0.1, 0.5, 0.99)
+    rates = drawn_rates(ctx)
     alpha = ctx.split(len(rates))
     results = []
     for rate in rates:
@@ -548,79 +677,107 @@ def check_rate(ctx: Context) -> StatResult:
     return verdict(results, "the drop rate is off")
 
 
-def _multiplier_moments(ctx: Context, rate: float) -> tuple[float, float, float]:
-    """Mean, variance and fourth central moment of the two-point multiplier m·s."""
-    s, keep = scale(ctx, rate), 1.0 - rate
-    mean, var = dropout_moments(rate, ctx.options.get("scaling", "inverted"))
-    m4 = keep * (s - mean) ** 4 + rate * mean**4
-    return mean, var, m4
+def _multiplier_moments(ctx: Context, rate: float) -> list[tuple[float, float, float, float]]:
+    """(kept multiplier, mean, variance, fourth central moment) of the two-point multiplier
+    m·s, one per rounding of the scale the dtype allows (see ``kept_multipliers``)."""
+    scaling = ctx.options.get("scaling", "inverted")
+    out = []
+    for s in kept_multipliers(rate, scaling, ctx.stat_dtype):
+        mean, var = dropout_moments(rate, scaling, multiplier=s)
+        m4 = (1.0 - rate) * (s - mean) ** 4 + rate * mean**4
+        out.append((s, mean, var, m4))
+    return out
+
+
+#: Powers of two, so that x·fl(s) is exact and y/x is the multiplier itself in every dtype.
+MOMENT_VALUES = np.array([-2.0, -1.0, -0.5, -0.25, 0.25, 0.5, 1.0, 2.0])
 
 
 def signed_stat_inputs(ctx: Context, n: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Inputs with values ±0.5, ±1, ±1.5, ±2 (exact in every dtype) for moment checks."""
+    """Inputs with values ±0.25, ±0.5, ±1, ±2 (exact in every dtype) for moment checks."""
     shape = stat_shape(ctx, min(n, CHUNK_ELEMENTS))
     got = 0
     while got < n:
-        x = rng.choice(np.array([-2, -1.5, -1, -0.5, 0.5, 1, 1.5, 2]), size=shape)
-        yield x.astype(as_dtype(ctx.stat_dtype))
+        yield rng.choice(MOMENT_VALUES, size=shape).astype(as_dtype(ctx.stat_dtype))
         got += math.prod(shape)
 
 
 def _multiplier_sums(ctx: Context, rate: float, alpha: float,
-                     variance: float | None = None) -> tuple[float, int, int]:
-    """Σ (y/x − E[m·s]) (or of its square minus ``variance``) over enough calls, the number
-    of values, and the group size."""
-    mean = _multiplier_moments(ctx, rate)[0]
+                     center: float) -> tuple[float, float, int, int]:
+    """Σ (y/x − center) and Σ (y/x − center)² over enough calls, the number of values, and
+    the group size."""
     n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
-    total, count, groups = 0.0, 0, 1
+    sums, count, groups = np.zeros(2), 0, 1
     for x in signed_stat_inputs(ctx, n, ctx.rng):
         y = ctx.call_device(x, rate=rate)
         same_shape(y, x.shape)
         xd = ctx.to_device(x.astype(np.float64))
         groups = math.prod(x.shape[a] for a in shared_of(ctx, x.ndim))
-        total += float(ctx.host(_multiplier_sum(y, xd, mean=mean, variance=variance)))
+        sums += ctx.host(_multiplier_sum(y, xd, center=center))
         count += x.size
-    return total, count, groups
+    return float(sums[0]), float(sums[1]), count, groups
 
 
 @reduce.fused()
-def _multiplier_sum(y: Array, x: Array, mean: float, variance: float | None) -> Array:
-    """Σ (y/x − mean), or Σ ((y/x − mean)² − variance) when a variance is given."""
+def _multiplier_sum(y: Array, x: Array, center: float) -> Array:
+    """``[Σ (y/x − center), Σ (y/x − center)²]``."""
     xp = reduce.namespace(y)
-    dev = xp.astype(y, xp.float64) / x - mean
-    return xp.sum(dev if variance is None else dev * dev - variance)
+    dev = xp.astype(y, xp.float64) / x - center
+    return xp.stack([xp.sum(dev), xp.sum(dev * dev)])
+
+
+def nearest_allowed(results: list[StatResult]) -> StatResult:
+    """The test against the allowed expectation the data fits best.
+
+    The null is composite (any of the scale roundings the dtype allows); rejecting only
+    when every candidate is rejected keeps the level at alpha.
+    """
+    return max(results, key=lambda r: r.pvalue)
+
+
+def _moment_test(ctx: Context, rate: float, alpha: float, variance: bool) -> StatResult:
+    candidates = _multiplier_moments(ctx, rate)
+    center = candidates[0][1]
+    s1, s2, count, groups = _multiplier_sums(ctx, rate, alpha, center)
+    tests = []
+    for s, mean, var, m4 in candidates:
+        shift = mean - center
+        dev1 = s1 - count * shift                              # Σ (v − mean)
+        # Values sharing a mask move together: the sum's variance is groups² per mask value.
+        if not variance:
+            tests.append(st_.z_mean(dev1, 0.0, var * count * groups, count // groups,
+                                    alpha=alpha, power=ctx.power, rate=rate,
+                                    expected_multiplier=mean, kept_multiplier=s))
+            continue
+        dev2 = s2 - 2.0 * shift * s1 + count * shift * shift - count * var
+        tests.append(st_.z_mean(dev2, 0.0, (m4 - var * var) * count * groups,
+                                count // groups, alpha=alpha, power=ctx.power, rate=rate,
+                                expected_variance=var, kept_multiplier=s))
+    return nearest_allowed(tests)
 
 
 @checks("DROPOUT-UNBIASED", "DROPPATH-UNBIASED")
+@every_dtype
 def check_unbiased(ctx: Context) -> StatResult:
     rates = (0.1, 0.5, 0.9)
     alpha = ctx.split(len(rates))
-    results = []
-    for rate in rates:
-        mean, var, _ = _multiplier_moments(ctx, rate)
-        total, count, groups = _multiplier_sums(ctx, rate, alpha)
-        # Values sharing a mask move together: the sum's variance is groups² per mask value.
-        results.append(st_.z_mean(total, 0.0, var * count * groups, count // groups,
-                                  alpha=alpha, power=ctx.power, rate=rate,
-                                  expected_multiplier=mean))
-    return verdict(results, "E[y] differs from the inference output")
+    results = [_moment_test(ctx, rate, alpha, variance=False) for rate in rates]
+    return verdict(results, "E[y] differs from the inference output (with the scale rounded "
+                   "to the dtype)")
 
 
 @checks("DROPOUT-VARIANCE", "DROPPATH-VARIANCE")
+@every_dtype
 def check_variance(ctx: Context) -> StatResult:
     rates = (0.1, 0.3, 0.9)
     alpha = ctx.split(len(rates))
-    results = []
-    for rate in rates:
-        _, var, m4 = _multiplier_moments(ctx, rate)
-        total, count, groups = _multiplier_sums(ctx, rate, alpha, variance=var)
-        results.append(st_.z_mean(total, 0.0, (m4 - var * var) * count * groups,
-                                  count // groups, alpha=alpha, power=ctx.power, rate=rate,
-                                  expected_variance=var))
-    return verdict(results, "Var[y] differs from x²·s²·rate·(1 − rate)")
+    results = [_moment_test(ctx, rate, alpha, variance=True) for rate in rates]
+    return verdict(results, "Var[y] differs from x²·s²·rate·(1 − rate) (with s rounded to "
+                   "the dtype)")
 
 
 @checks(*ids("INDEPENDENT-CALLS", {"dropout": "DROPOUT", "drop_path": "DROPPATH"}))
+@every_dtype
 def check_independent_calls(ctx: Context) -> StatResult:
     k, rate = 24, 0.5
     shape = stat_shape(ctx, 1 << 15)
@@ -636,30 +793,31 @@ def check_independent_calls(ctx: Context) -> StatResult:
 
 
 @checks(*ids("INDEPENDENT-AXES", MASK_OPS))
+@every_dtype
 def check_independent_axes(ctx: Context) -> StatResult:
     rate = 0.5
     shape = stat_shape(ctx, 1 << 20)
     free = [a for a in range(len(shape)) if a not in shared_of(ctx, len(shape))]
-    alpha = ctx.split(len(free))
-    tables = {axis: PairTable(ctx) for axis in free}
-    for mask in unit_masks(ctx, rate, 1 << 20, shape=shape):
-        for axis in free:
-            tables[axis].add_halves(mask, axis)
-    results = [tables[axis].test(alpha, axis=axis, shape=shape, rate=rate) for axis in free]
-    return verdict(results, "neighbouring mask values along a non-shared axis are dependent")
+    tables = neighbour_tables(ctx, unit_masks(ctx, rate, 1 << 20, shape=shape), free)
+    alpha = ctx.split(len(tables))
+    results = [table.test(alpha, shape=shape, rate=rate, **where) for where, table in tables]
+    return verdict(results, f"mask values at offsets 1..{NEIGHBOUR_OFFSETS} along a non-shared "
+                   f"axis are dependent")
 
 
 @checks("DROPOUT-INDEPENDENT-ELEMENTS")
+@every_dtype
 def check_independent_elements(ctx: Context) -> StatResult:
-    # Pairs never straddle two calls: each call's part is trimmed to an even length.
-    table = PairTable(ctx)
-    for mask in unit_masks(ctx, 0.5, 1 << 20):
-        table.add_flat_halves(mask)
-    res = table.test(ctx.alpha, rate=0.5, pairs="(2i, 2i+1) in memory order")
-    return verdict([res], "neighbouring mask values in memory order are dependent")
+    # Pairs never straddle two calls: each call's mask is paired within itself.
+    tables = neighbour_tables(ctx, unit_masks(ctx, 0.5, 1 << 20), [None])
+    alpha = ctx.split(len(tables))
+    results = [table.test(alpha, rate=0.5, **where) for where, table in tables]
+    return verdict(results, f"mask values at offsets 1..{NEIGHBOUR_OFFSETS} in memory order are "
+                   f"dependent")
 
 
 @checks("DROPOUT-NO-PERIOD")
+@every_dtype
 def check_no_period(ctx: Context) -> StatResult:
     n = 1 << 20
     shape = stat_shape(ctx, n)
@@ -850,6 +1008,7 @@ def alpha_group_variances(rate: float, g: int) -> tuple[float, float]:
 
 
 @checks("ALPHA-MEAN", "ALPHA-VARIANCE")
+@every_dtype
 def check_alpha_moments(ctx: Context) -> StatResult:
     rates = (0.05, 0.2, 0.5)
     alpha = ctx.split(len(rates))
@@ -886,6 +1045,7 @@ def gaussian_noise(ctx: Context, rate: float, n: int) -> Array:
 
 
 @checks("GAUSSIAN-MEAN", "GAUSSIAN-VARIANCE", "GAUSSIAN-DISTRIBUTION")
+@every_dtype
 def check_gaussian(ctx: Context) -> StatResult:
     rates = (0.1, 0.5, 0.8)
     alpha = ctx.split(len(rates))
@@ -895,9 +1055,14 @@ def check_gaussian(ctx: Context) -> StatResult:
         noise = gaussian_noise(ctx, rate, 1 << 20)
         size = math.prod(noise.shape)
         if ctx.clause.id == "GAUSSIAN-DISTRIBUTION":
-            distance = float(ctx.host(_standard_ks(noise, sigma)))
-            results.append(st_.ks_normal_distance(distance, size, alpha=alpha,
-                                                  power=ctx.power, rate=rate, std=sigma))
+            # Against the law of y/x rounded to the dtype (x = 1), which the half types
+            # resolve coarsely enough for Kolmogorov-Smirnov to see.
+            info = ml_dtypes.finfo(as_dtype(ctx.stat_dtype))  # type: ignore[no-untyped-call]
+            distance = float(ctx.host(reduce.ks_distance_rounded(
+                noise, 1.0, sigma, mantissa=int(info.nmant), min_exponent=int(info.minexp))))
+            res = st_.ks_normal_distance(distance, size, alpha=alpha, power=ctx.power,
+                                         rate=rate, std=sigma)
+            results.append(dataclasses.replace(res, uniform=ctx.stat_dtype in WIDE))
             continue
         # z = (y/x − 1) / σ: Σz for the mean, Σz² for the variance
         total, total_sq = ctx.host(_sums_of_values_and_squares(noise, 0.0, 1.0, sigma))
@@ -911,17 +1076,14 @@ def check_gaussian(ctx: Context) -> StatResult:
                    f"({ctx.clause.id.rsplit('-', 1)[1].lower()})")
 
 
-@reduce.fused()
-def _standard_ks(noise: Array, sigma: float) -> Array:
-    return reduce.ks_distance((noise - 1.0) / sigma)
-
-
 @checks("GAUSSIAN-INDEPENDENT-ELEMENTS")
+@every_dtype
 def check_gaussian_independence(ctx: Context) -> StatResult:
-    table = PairTable(ctx)
-    table.add_flat_halves(gaussian_noise(ctx, 0.5, 1 << 20) > 1.0)
-    res = table.test(ctx.alpha, pairs="signs of neighbouring noise values")
-    return verdict([res], "neighbouring noise values are dependent")
+    tables = neighbour_tables(ctx, [gaussian_noise(ctx, 0.5, 1 << 20) > 1.0], [None])
+    alpha = ctx.split(len(tables))
+    results = [table.test(alpha, pairs="noise above 1", **where) for where, table in tables]
+    return verdict(results, f"noise values at offsets 1..{NEIGHBOUR_OFFSETS} in memory order "
+                   f"are dependent")
 
 
 # ---------------------------------------------------------------- dropconnect ----
@@ -984,9 +1146,10 @@ def decoded_masks(ctx: Context, rate: float, bits: int, *, seed: int | None = No
     per_example = ctx.options.get("masks") == "per_example"
     if batch is None:
         batch = 256 if per_example else 1
+    if ctx.stat_dtype not in WIDE:
+        n_in = min(n_in, 4)  # s·(2^(n_in + 1) − 1) must stay exact enough in a half type
     n_out = gen_even(min(bits, CHUNK_ELEMENTS) / (batch * n_in))
-    x, w, b = decoder_layer(ctx, batch, n_out, n_in, "float32" if "float32" in ctx.dtypes
-                            else ctx.stat_dtype)
+    x, w, b = decoder_layer(ctx, batch, n_out, n_in, ctx.stat_dtype)
     got = 0
     while got < bits:
         y = ctx.call_device(x, w, b, rate=rate, seed=seed)
@@ -1036,8 +1199,9 @@ def check_dc_values(ctx: Context) -> None:
 
 
 @checks("DROPCONNECT-RATE")
+@every_dtype
 def check_dc_rate(ctx: Context) -> StatResult:
-    rates = (0.001, 0.1, 0.5, 0.99)
+    rates = drawn_rates(ctx)
     alpha = ctx.split(len(rates))
     results = []
     for rate in rates:
@@ -1048,6 +1212,7 @@ def check_dc_rate(ctx: Context) -> StatResult:
 
 
 @checks("DROPCONNECT-BIAS-MASKED")
+@every_dtype
 def check_dc_bias_masked(ctx: Context) -> StatResult:
     rates = (0.1, 0.5)
     alpha = ctx.split(len(rates))
@@ -1065,6 +1230,7 @@ def check_dc_bias_masked(ctx: Context) -> StatResult:
 
 
 @checks("DROPCONNECT-PER-CONNECTION")
+@every_dtype
 def check_dc_per_connection(ctx: Context) -> StatResult:
     alpha = ctx.split(2)
     labels = {1: "connections into one input's column (dropped input unit)",
@@ -1079,6 +1245,7 @@ def check_dc_per_connection(ctx: Context) -> StatResult:
 
 
 @checks("DROPCONNECT-PER-EXAMPLE")
+@every_dtype
 def check_dc_per_example(ctx: Context) -> StatResult:
     # Per-example targets are called with a batch of 256, so pairs stay within one call.
     table = PairTable(ctx)
@@ -1115,6 +1282,7 @@ def positive_layer(ctx: Context, batch: int, n_out: int, n_in: int, dtype: str
 
 
 @checks("DROPCONNECT-UNBIASED")
+@wide_dtypes
 def check_dc_unbiased(ctx: Context) -> StatResult:
     rates = (0.1, 0.5, 0.9)
     alpha = ctx.split(len(rates))
@@ -1134,8 +1302,16 @@ def check_dc_unbiased(ctx: Context) -> StatResult:
             y = ctx.call_device(x, w, b, rate=rate)
             same_shape(y, mean.shape)
             total += float(ctx.host(_sums_of_values_and_squares(y, 0.0, mean_d))[0])
-        results.append(st_.z_mean(total, 0.0, float(var.sum()) * calls, mean.size * calls,
-                                  alpha=alpha, power=ctx.power, rate=rate))
+        # The scale, rounded to the dtype, multiplies every kept term: E[y] moves with it.
+        exact = scale(ctx, rate)
+        masked = float(mean.sum()) - (0.0 if ctx.options.get("mask_bias", True)
+                                      else float(b.astype(np.float64).sum()) * batch)
+        results.append(nearest_allowed([
+            st_.z_mean(total - (s / exact - 1.0) * masked * calls, 0.0,
+                       float(var.sum()) * calls * (s / exact) ** 2, mean.size * calls,
+                       alpha=alpha, power=ctx.power, rate=rate, kept_multiplier=s)
+            for s in kept_multipliers(rate, ctx.options.get("scaling", "inverted"),
+                                      ctx.stat_dtype)]))
     return verdict(results, "E[pre-activation] differs from the inference mean")
 
 
@@ -1203,6 +1379,7 @@ def _mm_moments(ctx: Context, x: np.ndarray, w: np.ndarray, b: np.ndarray, rate:
 
 
 @checks("DROPCONNECT-INFERENCE-MM-MEAN", "DROPCONNECT-INFERENCE-MM-SPREAD")
+@wide_dtypes
 def check_dc_moment_matching(ctx: Context) -> StatResult:
     x, w, b, mean, var = mm_layer(ctx)
     samples = int(ctx.options.get("samples", 1000))

@@ -141,6 +141,10 @@ class Context:
     host_bytes: int = 0
     #: ids of exceptions raised from inside the target, to tell them from dropspec's own.
     target_exceptions: set[int] = field(default_factory=set)
+    #: The dtype a statistical check is running in (set per dtype by its runner), and the
+    #: number of such runs sharing the clause's alpha.
+    dtype: str | None = None
+    alpha_parts: int = 1
 
     def __post_init__(self) -> None:
         ss = np.random.SeedSequence(self.check_seed)
@@ -154,7 +158,8 @@ class Context:
 
     @property
     def alpha(self) -> float:
-        return self.config.alpha
+        """The significance level of what runs now: the clause's, split over its dtypes."""
+        return self.config.alpha / self.alpha_parts
 
     @property
     def power(self) -> float:
@@ -175,7 +180,10 @@ class Context:
 
     @property
     def stat_dtype(self) -> str:
-        """float32 where supported (precise enough, and fast), else the widest dtype."""
+        """The dtype statistical calls use: the one being checked, else float32 where
+        supported, else the widest dtype."""
+        if self.dtype is not None:
+            return self.dtype
         return "float32" if "float32" in self.dtypes else self.dtypes[-1]
 
     def call_raw(self, *arrays: np.ndarray | None, rate: float, training: bool = True,

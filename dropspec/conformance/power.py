@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..spec import Kind, get_op
+from .checks import rate_guarantee
 from .engine import Config, run_clause
 
 
@@ -49,4 +50,5 @@ def power_table(alpha: float, power: float) -> str:
         extra = ", ".join(f"{k}={v}" for k, v in r["inputs"].items())
         lines.append(f"{r['clause']:32s} {r['test'][:45]:45s} {r['alpha']:8.2g} {r['n']:9d}  "
                      f"{r['unit']} >= {r['deviation']:.3g}  [{extra}]")
+    lines += ["", rate_guarantee()]
     return "\n".join(lines)

@@ -178,3 +178,71 @@ def decode_bits(values: Array, bits: int) -> Array:
     shifts = xp.arange(bits, dtype=xp.int64, device=device_of(ints))
     return xp.astype(xp.bitwise_and(xp.bitwise_right_shift(ints[..., None], shifts), 1),
                      xp.bool)
+
+
+@fused("mantissa", "min_exponent")
+def ks_distance_rounded(v: Array, center: float, sigma: float, mantissa: int,
+                        min_exponent: int) -> Array:
+    """sup |F_n − G| for samples ``v`` of fl(center + sigma·Z), Z ~ N(0, 1), rounded to
+    nearest in a float format with ``mantissa`` fraction bits and smallest normal exponent
+    ``min_exponent``; as a 0-d float64 array.
+
+    G is the step CDF of the rounded value: G(v) = Φ((v + up − center)/σ) and
+    G(v−) = Φ((v − down − center)/σ), where [v − down, v + up] is the interval that rounds
+    to v. Comparing F_n with G at each sample's last and first tie gives the exact
+    Kolmogorov–Smirnov distance to the rounded law (whose p-value is then conservative).
+    """
+    xp = namespace(v)
+    s = xp.sort(xp.reshape(xp.astype(v, xp.float64), (-1,)))
+    n = s.shape[0]
+    mag = xp.abs(s)
+    e = xp.floor(xp.log2(xp.where(mag > 0, mag, 1.0)))
+    e = xp.where(2.0**e > mag, e - 1.0, e)
+    e = xp.where(2.0 ** (e + 1.0) <= mag, e + 1.0, e)
+    e = xp.where(e < min_exponent, xp.full_like(e, float(min_exponent)), e)
+    ulp = 2.0 ** (e - mantissa)
+    # Below a power of two the spacing halves: the gap towards zero is half an ulp there.
+    toward = xp.where((mag == 2.0**e) & (e > min_exponent), ulp / 2.0, ulp)
+    up = xp.where(s > 0, ulp, toward) / 2.0
+    down = xp.where(s > 0, toward, ulp) / 2.0
+    i = xp.arange(n, dtype=xp.float64, device=device_of(s))
+    above = xp.max((i + 1.0) / n - normal_cdf((s + up - center) / sigma))
+    below = xp.max(normal_cdf((s - down - center) / sigma) - i / n)
+    return xp.max(xp.stack([above, below]))
+
+
+@fused("lags")
+def cross_correlation_peak(a: Array, b: Array, lags: int) -> Array:
+    """``[|L|, S_L]``: the shift −lags <= L <= lags whose agreement sum is the least likely.
+
+    With e = 2·a − 1 and f = 2·b − 1 flattened (one length n), S_L = Σ_i e_i·f_(i+L); all
+    shifts come from one zero-padded FFT. As in :func:`autocorrelation_peak`, "least
+    likely" is the largest S_L² / (n − |L|).
+    """
+    xp = namespace(a, b)
+    e = xp.reshape(xp.astype(a, xp.float64), (-1,)) * 2.0 - 1.0
+    f = xp.reshape(xp.astype(b, xp.float64), (-1,)) * 2.0 - 1.0
+    n = e.shape[0]
+    size = 1 << (2 * n - 1).bit_length()
+    full = xp.round(xp.fft.irfft(xp.conj(xp.fft.rfft(e, n=size)) * xp.fft.rfft(f, n=size),
+                                 n=size))
+    sums = xp.concat([full[size - lags:], full[:lags + 1]])  # L = −lags .. lags
+    shifts = xp.abs(xp.arange(-lags, lags + 1, dtype=xp.float64, device=device_of(e)))
+    worst = xp.argmax(sums * sums / (n - shifts))
+    return xp.stack([shifts[worst], sums[worst]])
+
+
+@fused("axis", "offset", "phase")
+def offset_pair_counts(a: Array, axis: int, offset: int, phase: int) -> Array:
+    """:func:`pair_counts` of the disjoint pairs (i, i + offset) along ``axis`` with
+    (i − phase) mod 2·offset < offset: blocks of 2·offset from ``phase``, first half against
+    second half. Phases 0 and ``offset`` together pair every element with its neighbour at
+    that offset once."""
+    xp = namespace(a)
+    span = 2 * offset
+    blocks = (a.shape[axis] - phase) // span
+    part = a[tuple(slice(phase, phase + blocks * span) if i == axis else slice(None)
+                   for i in range(a.ndim))]
+    split = xp.reshape(part, (*a.shape[:axis], blocks, 2, offset, *a.shape[axis + 1:]))
+    lead = (slice(None),) * (axis + 1)
+    return pair_counts(split[(*lead, 0)], split[(*lead, 1)])

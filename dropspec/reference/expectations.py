@@ -11,13 +11,41 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from ..dtypes import as_dtype
 from .alpha_dropout import ALPHA_PRIME, alpha_constants
 from .dropout import scale_for
 
 
-def dropout_moments(rate: float, scaling: str = "inverted") -> tuple[float, float]:
-    """Mean and variance of the multiplier m·s, so that E[y] = mean·x, Var[y] = var·x²."""
-    s, keep = scale_for(rate, scaling), 1.0 - rate
+def kept_multipliers(rate: float, scaling: str = "inverted",
+                     dtype: str | None = None) -> tuple[float, ...]:
+    """What a kept power-of-two input is multiplied by in ``dtype``: the scale, rounded.
+
+    Scale rounding is the one honest dtype effect (the drop rate is the rate asked for in
+    every dtype): a kept x = 2^e becomes 2^e·fl(s), where fl(s) is s = 1/(1 − rate) rounded
+    to the data dtype directly or through float32 (half types computed in float32), or
+    1/fl(1 − rate) rounded (x / (1 − rate), and its reciprocal-multiply form). These are
+    the roundings the ``*-VALUES`` clauses accept; they differ by at most one ulp. Without
+    a dtype, the exact s.
+    """
+    s = scale_for(rate, scaling)
+    if dtype is None or s in (0.0, 1.0):
+        return (s,)
+    d = as_dtype(dtype).type
+    keep = float(d(1.0 - rate))
+    found = {float(d(s)), float(d(np.float32(s))), float(d(1.0 / keep)),
+             float(d(np.float32(1.0) / np.float32(keep)))}
+    return tuple(sorted(found))
+
+
+def dropout_moments(rate: float, scaling: str = "inverted",
+                    multiplier: float | None = None) -> tuple[float, float]:
+    """Mean and variance of the multiplier m·s, so that E[y] = mean·x, Var[y] = var·x².
+
+    ``multiplier`` is the value of a kept unit's multiplier (one of :func:`kept_multipliers`
+    in a dtype); by default the exact scale.
+    """
+    s = scale_for(rate, scaling) if multiplier is None else multiplier
+    keep = 1.0 - rate
     return s * keep, s * s * keep * rate
 
 

@@ -44,10 +44,12 @@ def basic(prefix: str, op: str, output: str = "the input's shape") -> list[Claus
         clause(prefix, op, "DETERMINISTIC", MUST, EXACT,
                "Two training calls with the same inputs, rate and seed return the same output."),
         clause(prefix, op, "INDEPENDENT-SEEDS", MUST, STATISTICAL,
-               "Masks drawn with seeds that differ in a single bit are independent of each "
-               "other.",
+               "Masks drawn with consecutive seeds, or with seeds that differ in a single bit, "
+               "are independent of each other, at every shift: neither equal, correlated, nor "
+               "shifted copies of one another.",
                rationale="A seed that only perturbs a few bits of the generator's state, or is "
-               "truncated, gives correlated or equal masks for nearby seeds."),
+               "truncated, gives correlated or equal masks for nearby seeds; a seed used as an "
+               "offset into one stream gives shifted copies."),
         clause(prefix, op, "RATE-INVALID", MUST, ERROR,
                "A rate below 0, above 1, or NaN is rejected with an error."),
     ]

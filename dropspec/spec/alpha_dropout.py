@@ -21,13 +21,14 @@ CLAUSES: tuple[Clause, ...] = (
            "see Klambauer et al. 2017."),
     clause(P, OP, "RATE", MUST, STATISTICAL,
            "In training each unit (each group, where axes are shared) is dropped with "
-           "probability rate."),
+           "probability rate, in every dtype."),
     clause(P, OP, "MEAN", MUST, STATISTICAL,
-           "For standard-normal input the training output has mean 0."),
+           "For standard-normal input the training output has mean 0, in every dtype."),
     clause(P, OP, "VARIANCE", MUST, STATISTICAL,
-           "For standard-normal input the training output has variance 1."),
+           "For standard-normal input the training output has variance 1, in every dtype."),
     clause(P, OP, "INDEPENDENT-AXES", MUST, STATISTICAL,
-           "Along every axis that is not shared, neighbouring mask values are independent."),
+           "Along every axis that is not shared, mask values at offsets 1 to 4 (k = 4, pairs "
+           "starting at both phases) are independent."),
     clause(P, OP, "SHARED-CONSTANT", MUST, STRUCTURAL,
            "The mask is constant along every shared axis (feature alpha dropout).",
            when_not_empty=("shared_axes",)),

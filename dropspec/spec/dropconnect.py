@@ -22,7 +22,10 @@ CLAUSES: tuple[Clause, ...] = (
            "In training each weight of the mask is dropped with probability rate."),
     clause(P, OP, "UNBIASED", MUST, STATISTICAL,
            "The expected training pre-activation is s·(1 − rate)·(x·Wᵀ + b) with the bias "
-           "term scaled only when it is masked, i.e. x·Wᵀ + b under inverted scaling."),
+           "term scaled only when it is masked, i.e. x·Wᵀ + b under inverted scaling, with s "
+           "rounded to the data dtype as VALUES allows. Checked in float32 and float64: in a "
+           "half type the rounding of each scaled weight and of the sum is the "
+           "implementation's."),
     clause(P, OP, "PER-CONNECTION", MUST, STATISTICAL,
            "Within one example, the mask values of different connections are independent: "
            "neither the connections into one output (a dropped input unit) nor those out of "

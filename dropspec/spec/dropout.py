@@ -26,13 +26,19 @@ def masked_clauses(prefix: str, op: str, *, independence_text: str) -> list[Clau
                rationale="Frameworks round the scale to the data dtype before multiplying, so "
                "in bfloat16 at rate 0.1 a kept 1 becomes 1.109375, not 1.1111."),
         clause(prefix, op, "RATE", MUST, STATISTICAL,
-               "In training each mask value is 0 with probability rate."),
+               "In training each mask value is 0 with probability rate, in every dtype: the "
+               "rate is the probability asked for whatever the data dtype."),
         clause(prefix, op, "UNBIASED", MUST, STATISTICAL,
-               "The expected training output equals the inference output: E[y] = x under "
-               "inverted scaling and (1 − rate)·x under classic scaling."),
+               "The expected training output equals the inference output up to the rounding "
+               "of the scale: E[y] = (1 − rate)·s_d·x, where s_d is the scale s rounded to the "
+               "data dtype as VALUES allows (so E[y] = x under inverted scaling in exact "
+               "arithmetic, and (1 − rate)·x under classic scaling), in every dtype.",
+               rationale="Scale rounding is the one honest dtype effect: in bfloat16 at rate "
+               "0.1 a kept value is multiplied by 1.109375, so E[y] = 0.9984·x."),
         clause(prefix, op, "VARIANCE", MUST, STATISTICAL,
-               "The training output's variance is x²·s²·rate·(1 − rate), which is "
-               "x²·rate/(1 − rate) under inverted scaling."),
+               "The training output's variance is x²·s_d²·rate·(1 − rate), s_d being the scale "
+               "rounded to the data dtype (x²·rate/(1 − rate) under inverted scaling in exact "
+               "arithmetic), in every dtype."),
         clause(prefix, op, "INDEPENDENT-CALLS", MUST, STATISTICAL,
                "Over k calls with different seeds each mask value is dropped a Binomial(k, rate) "
                "number of times, so the masks of different calls are independent."),
@@ -58,12 +64,12 @@ CLAUSES: tuple[Clause, ...] = (
     *basic(P, OP),
     *masked_clauses(
         P, OP,
-        independence_text="Along every axis that is not shared, neighbouring mask values are "
-        "independent.",
+        independence_text="Along every axis that is not shared, mask values at offsets 1 to 4 "
+        "(k = 4, pairs starting at both phases) are independent.",
     ),
     clause(P, OP, "INDEPENDENT-ELEMENTS", MUST, STATISTICAL,
-           "Mask values of neighbouring elements in memory order (neighbouring groups, where "
-           "axes are shared) are independent."),
+           "Mask values of elements 1 to 4 apart in memory order (groups, where axes are "
+           "shared; pairs starting at both phases) are independent."),
     clause(P, OP, "NO-PERIOD", MUST, STATISTICAL,
            "The mask has no repeating block: at no lag does the flattened mask agree with a "
            "shifted copy of itself more often than independent draws would.",

@@ -18,11 +18,13 @@ CLAUSES: tuple[Clause, ...] = (
            "with the same rate."),
     clause(P, OP, "DISTRIBUTION", MUST, STATISTICAL,
            "The noise y/x is distributed as N(1, rate/(1 − rate)) as a whole, not only in its "
-           "first two moments (Kolmogorov–Smirnov).",
+           "first two moments (Kolmogorov–Smirnov): for x = 1, y is that noise rounded to "
+           "nearest in the data dtype, in every dtype.",
            rationale="Using rate/(1 − rate) as the standard deviation instead of the variance "
            "keeps the mean right and is invisible to a mean test."),
     clause(P, OP, "INDEPENDENT-ELEMENTS", MUST, STATISTICAL,
-           "The noise values of neighbouring elements are independent."),
+           "The noise values of elements 1 to 4 apart in memory order (pairs starting at "
+           "both phases) are independent."),
     clause(P, OP, "RATE-ZERO", MUST, EXACT,
            "At rate 0 the training output equals the input."),
     clause(P, OP, "RATE-ONE", MUST, ERROR,

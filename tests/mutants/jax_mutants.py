@@ -226,4 +226,23 @@ add(_nan_rate, "drop_path", "nan_rate_accepted", "edge",
     rate_one="error")
 
 
+def _f16_rate_high(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+    import jax
+    import jax.numpy as jnp
+
+    validate(rate)
+    if not training:
+        return x
+    if rate == 1.0:
+        return jnp.zeros_like(x)
+    drop = min(1.0, 1.1 * rate) if x.dtype == jnp.float16 else rate  # the f16 kernel
+    keep = jax.random.bernoulli(jax.random.key(seed), 1.0 - drop, x.shape)
+    return jnp.where(keep, x / jnp.asarray(1.0 - rate, x.dtype), jnp.zeros((), x.dtype))
+
+
+add(_f16_rate_high, "dropout", "float16_rate_10pct_high", "dtype",
+    "correct in every dtype but float16, whose kernel drops with probability 1.1·rate",
+    "DROPOUT-RATE")
+
+
 MUTANTS: tuple[Mutant, ...] = tuple(M)

@@ -197,6 +197,17 @@ add(partial(dropout, keep_fn=_smaller_fraction), "dropout", "rate_as_keep_above_
     "DROPOUT-RATE")
 
 
+def _band_rate(rng: np.random.Generator, shape: tuple[int, ...], rate: float) -> Array:
+    if 0.002 <= rate <= 0.05:
+        rate *= 1.1  # a separate small-rate code path with its threshold off by 10%
+    return rng.random(shape) >= rate
+
+
+add(partial(dropout, keep_fn=_band_rate), "dropout", "rate_10pct_high_in_band_0.002_0.05",
+    "rate", "drops with probability 1.1·rate for rates in [0.002, 0.05], correctly elsewhere",
+    "DROPOUT-RATE")
+
+
 def _shared_all_drop(x: Array, rate: float, *, training: bool, seed: int) -> Array:
     validate(rate)
     if not training:
@@ -225,6 +236,21 @@ add(partial(dropout, keep_fn=_neighbour_copy), "dropout", "neighbour_copy_10pct"
     "DROPOUT-INDEPENDENT-ELEMENTS")
 
 
+def _copies_third_previous(rng: np.random.Generator, shape: tuple[int, ...],
+                           rate: float) -> Array:
+    n = math.prod(shape)
+    keep = rng.random(n) >= rate
+    copy = np.zeros(n, bool)
+    copy[3:] = rng.random(n - 3) < 0.15
+    keep[copy] = keep[np.nonzero(copy)[0] - 3]  # a vectorised loop that reuses lane i - 3
+    return keep.reshape(shape)
+
+
+add(partial(dropout, keep_fn=_copies_third_previous), "dropout", "element_copies_offset_3",
+    "independence", "mask[i] = mask[i - 3] in memory order with probability 0.15 (neighbours "
+    "at offsets 1 and 2 independent)", "DROPOUT-INDEPENDENT-ELEMENTS")
+
+
 def _seed_8bit(x: Array, rate: float, *, training: bool, seed: int) -> Array:
     return dropout(x, rate, training=training, seed=seed & 0xFF)
 
@@ -232,6 +258,19 @@ def _seed_8bit(x: Array, rate: float, *, training: bool, seed: int) -> Array:
 add(_seed_8bit, "dropout", "seed_truncated_8bit", "determinism",
     "the seed is truncated to its low 8 bits: seeds differing in a high bit give one mask",
     "DROPOUT-INDEPENDENT-SEEDS")
+
+def _stream_offset(x: Array, rate: float, *, training: bool, seed: int) -> Array:
+    def keep_fn(rng: np.random.Generator, shape: tuple[int, ...], r: float) -> Array:
+        bits = np.random.Philox(key=0)  # one shared stream...
+        bits.advance(seed)  # ...entered at the seed: seed s + 1 starts 4 draws further on
+        return np.random.Generator(bits).random(shape) >= r
+
+    return dropout(x, rate, training=training, seed=seed, keep_fn=keep_fn)
+
+
+add(_stream_offset, "dropout", "seed_is_offset_into_one_stream", "determinism",
+    "the seed is an offset into one Philox stream: the masks of seeds s and s + 1 are "
+    "shifted copies of each other", "DROPOUT-INDEPENDENT-SEEDS")
 
 _MASK_CACHE: dict[tuple[Any, ...], Array] = {}
 
@@ -295,6 +334,20 @@ def _f16_upcast(x: Array, rate: float, *, training: bool, seed: int) -> Array:
 add(_f16_upcast, "dropout", "float16_upcast", "dtype",
     "float16 input is computed in float32 in training and returned as float32",
     "DROPOUT-DTYPE")
+
+
+def _f16_rate_high(x: Array, rate: float, *, training: bool, seed: int) -> Array:
+    def keep_fn(rng: np.random.Generator, shape: tuple[int, ...], r: float) -> Array:
+        return rng.random(shape) >= min(1.0, 1.1 * r)  # the half kernel's threshold
+
+    if x.dtype != np.float16:
+        return dropout(x, rate, training=training, seed=seed)
+    return dropout(x, rate, training=training, seed=seed, keep_fn=keep_fn)
+
+
+add(_f16_rate_high, "dropout", "float16_rate_10pct_high", "dtype",
+    "correct in every dtype but float16, whose kernel drops with probability 1.1·rate "
+    "(0.55 at rate 0.5)", "DROPOUT-RATE")
 
 
 def _multiply_form(x: Array, rate: float, seed: int) -> Array:
@@ -526,6 +579,17 @@ def _reseed_on_change(x: Array, rate: float, *, training: bool, seed: int) -> Ar
 add(_reseed_on_change, "gaussian_dropout", "reseeds_only_on_change", "determinism",
     "a cached generator is re-seeded only when the seed changes: a repeated seed continues the "
     "stream", "GAUSSIAN-DETERMINISTIC")
+
+
+def _gauss_bf16_wide(x: Array, rate: float, *, training: bool, seed: int) -> Array:
+    wide = x.dtype == np.dtype(ml_dtypes.bfloat16)
+    return gaussian_dropout(x, rate, training=training, seed=seed,
+                            std=lambda r: (1.2 if wide else 1.0) * math.sqrt(r / (1.0 - r)))
+
+
+add(_gauss_bf16_wide, "gaussian_dropout", "bfloat16_noise_std_20pct_high", "dtype",
+    "correct in every dtype but bfloat16, whose noise standard deviation is 1.2 times too "
+    "large", "GAUSSIAN-VARIANCE")
 
 
 def _gauss_f64(x: Array, rate: float, *, training: bool, seed: int) -> Array:

@@ -221,4 +221,22 @@ add(_op_seed_only, "drop_path", "op_seed_without_global_seed", "determinism",
     "DROPPATH-DETERMINISTIC")
 
 
+def _f16_rate_high(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+    tf = tf_module()
+    if not training:
+        return x
+    if rate == 1.0:
+        raise ValueError("rate must be below 1")
+    drop = min(1.0, 1.1 * rate) if x.dtype == tf.float16 else rate  # the f16 kernel
+    # Uniform numbers in float64, unlike tf.nn.dropout's own (see _HALF_UNIFORM).
+    u = tf.random.stateless_uniform(tf.shape(x), seed=[seed, 0], dtype=tf.float64)
+    scaled = x * tf.cast(1.0 / (1.0 - rate), x.dtype)
+    return tf.where(u >= drop, scaled, tf.zeros_like(x))
+
+
+add(_f16_rate_high, "dropout", "float16_rate_10pct_high", "dtype",
+    "correct in every dtype but float16, whose kernel drops with probability 1.1·rate",
+    "DROPOUT-RATE", rate_one="error", expected_failures=TF_XFAIL)
+
+
 MUTANTS: tuple[Mutant, ...] = tuple(M)

@@ -310,4 +310,22 @@ add(_expanded_masks, "dropconnect", "per_example_mask_expanded", "independence",
     "DROPCONNECT-PER-EXAMPLE", masks="per_example", mask_bias=False, inference="mean")
 
 
+def _half_rate_high(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+    import torch
+
+    validate(rate)
+    if not training:
+        return x
+    if rate == 1.0:
+        return torch.zeros_like(x)
+    drop = min(1.0, 1.1 * rate) if x.dtype == torch.bfloat16 else rate  # the bf16 kernel
+    keep = keep_mask(x.shape, drop, seed, x.device)
+    return torch.where(keep, x * (1.0 / (1.0 - rate)), torch.zeros((), dtype=x.dtype))
+
+
+add(_half_rate_high, "dropout", "bfloat16_rate_10pct_high", "dtype",
+    "correct in every dtype but bfloat16, whose kernel drops with probability 1.1·rate",
+    "DROPOUT-RATE")
+
+
 MUTANTS: tuple[Mutant, ...] = tuple(M)
