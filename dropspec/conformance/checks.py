@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from ..dtypes import as_dtype, dtype_name, eps
 from ..reference import ALPHA_PRIME, alpha_constants, gaussian_std, scale_for
 from ..reference.expectations import (
+    alpha_rounding_slack,
     dropconnect_moments,
     dropout_moments,
     gaussian_activation_moments,
@@ -1017,12 +1018,16 @@ def check_alpha_moments(ctx: Context) -> StatResult:
     for rate in rates:
         total, total_sq, groups, g = alpha_group_sums(ctx, rate, 1 << 20)
         var_sum, var_sq = alpha_group_variances(rate, g)
+        slack_mean, slack_second = alpha_rounding_slack(rate, ctx.stat_dtype)
+        values = groups * g
         if mean_clause:
             results.append(st_.z_mean(total, 0.0, var_sum * groups, groups, alpha=alpha,
-                                      power=ctx.power, rate=rate, expected_mean=0.0))
+                                      power=ctx.power, slack=slack_mean * values, rate=rate,
+                                      expected_mean=0.0))
         else:
             results.append(st_.z_mean(total_sq, 0.0, var_sq * groups, groups, alpha=alpha,
-                                      power=ctx.power, rate=rate, expected_variance=1.0))
+                                      power=ctx.power, slack=slack_second * values,
+                                      rate=rate, expected_variance=1.0))
     return verdict(results, "alpha dropout does not keep mean 0" if mean_clause
                    else "alpha dropout does not keep variance 1")
 

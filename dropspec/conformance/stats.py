@@ -104,16 +104,25 @@ def binomial(k: int, n: int, p0: float, *, alpha: float, power: float,
 
 
 def z_mean(total: float, expected: float, variance: float, n: int, *, alpha: float,
-           power: float, unit: str = "|mean - expected| in sd", **inputs: Any) -> StatResult:
+           power: float, unit: str = "|mean - expected| in sd", slack: float = 0.0,
+           **inputs: Any) -> StatResult:
     """z-test that a sum of n independent terms with known mean and variance is on target.
 
     ``total`` is the observed sum, ``expected`` and ``variance`` those of the sum. The
     detectable deviation is stated per term, in standard deviations of one term.
+    ``slack`` (≥ 0, on the sum) widens the null to |E[total] − expected| ≤ slack, for an
+    honest effect of known bound such as rounding to the dtype: the observed deviation is
+    shrunk by it first, which keeps the level at most alpha, and the stated deviation grows
+    by the slack per term.
     """
     sd = math.sqrt(variance)
-    z = (total - expected) / sd if sd > 0 else (0.0 if total == expected else math.inf)
+    excess = math.copysign(max(0.0, abs(total - expected) - slack), total - expected)
+    z = excess / sd if sd > 0 else (0.0 if excess == 0 else math.inf)
     pvalue = float(2.0 * stats.norm.sf(abs(z)))
     detect = (z_two_sided(alpha) + z_power(power)) / math.sqrt(max(n, 1))
+    if slack and sd > 0:
+        detect += slack / sd / math.sqrt(max(n, 1))
+        inputs = {**inputs, "slack": slack}
     return StatResult("z-test (known variance)", z, pvalue, alpha, n, detect, unit, power,
                       dict(inputs))
 

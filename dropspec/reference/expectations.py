@@ -37,6 +37,40 @@ def kept_multipliers(rate: float, scaling: str = "inverted",
     return tuple(sorted(found))
 
 
+def alpha_rounding_slack(rate: float, dtype: str | None) -> tuple[float, float]:
+    """How far alpha dropout's output mean and variance (per value, standard-normal input)
+    can honestly move when the affine constants are rounded to ``dtype``.
+
+    An implementation keeps x as a·x + b and sets a dropped unit to a·α′ + b; in a narrow
+    dtype those three constants are stored rounded (PyTorch computes them in the data dtype),
+    which is the honest dtype effect here, as scale rounding is for dropout. The bound is the
+    largest change of E[y] and E[y²] over every rounding of a, b and a·α′ + b by up to half
+    an ulp each, plus E[δ²] ≤ u²·E[y²] for rounding the output itself. Without a dtype, or
+    in float64, (0, 0).
+    """
+    if dtype is None or dtype == "float64":
+        return 0.0, 0.0
+    import itertools
+
+    import ml_dtypes
+
+    u = float(ml_dtypes.finfo(as_dtype(dtype)).eps) / 2.0  # type: ignore[no-untyped-call]
+    a, b = alpha_constants(rate)
+    c = a * ALPHA_PRIME + b
+    keep = 1.0 - rate
+
+    def moments(a_: float, b_: float, c_: float) -> tuple[float, float]:
+        return keep * b_ + rate * c_, keep * (a_ * a_ + b_ * b_) + rate * c_ * c_
+
+    mean0, second0 = moments(a, b, c)
+    worst_mean = worst_second = 0.0
+    for signs in itertools.product((-1.0, 1.0), repeat=3):
+        m, s2 = moments(*(v * (1.0 + e * u) for v, e in zip((a, b, c), signs, strict=True)))
+        worst_mean = max(worst_mean, abs(m - mean0))
+        worst_second = max(worst_second, abs(s2 - second0))
+    return worst_mean, worst_second + 2.0 * u * u * second0
+
+
 def dropout_moments(rate: float, scaling: str = "inverted",
                     multiplier: float | None = None) -> tuple[float, float]:
     """Mean and variance of the multiplier m·s, so that E[y] = mean·x, Var[y] = var·x².

@@ -23,9 +23,11 @@ CLAUSES: tuple[Clause, ...] = (
            "In training each unit (each group, where axes are shared) is dropped with "
            "probability rate, in every dtype."),
     clause(P, OP, "MEAN", MUST, STATISTICAL,
-           "For standard-normal input the training output has mean 0, in every dtype."),
+           "For standard-normal input the training output has mean 0, in every dtype (in a "
+           "narrow dtype, up to what rounding the affine constants to it can move)."),
     clause(P, OP, "VARIANCE", MUST, STATISTICAL,
-           "For standard-normal input the training output has variance 1, in every dtype."),
+           "For standard-normal input the training output has variance 1, in every dtype (in "
+           "a narrow dtype, up to what rounding the affine constants to it can move)."),
     clause(P, OP, "INDEPENDENT-AXES", MUST, STATISTICAL,
            "Along every axis that is not shared, mask values at offsets 1 to 4 (k = 4, pairs "
            "starting at both phases) are independent."),
