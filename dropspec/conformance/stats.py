@@ -44,8 +44,24 @@ class StatResult:
     parts: tuple[StatResult, ...] = ()
 
     def leaves(self) -> tuple[StatResult, ...]:
-        """The individual tests behind this result."""
-        return self.parts or (self,)
+        """The individual tests behind this result, however deeply combined."""
+        return tuple(leaf for part in self.parts for leaf in part.leaves()) or (self,)
+
+    @property
+    def alpha_spent(self) -> float:
+        """Σ α over every individual test: by the union bound, the chance that this result
+        fails a correct implementation is at most this (``alpha`` is one sub-test's share)."""
+        return math.fsum(leaf.alpha for leaf in self.leaves())
+
+    @property
+    def adjusted_pvalue(self) -> float:
+        """The Bonferroni p-value of the whole result, to compare with :attr:`alpha_spent`.
+
+        min over sub-tests of p_i · (alpha_spent / alpha_i), capped at 1: below
+        ``alpha_spent`` exactly when some sub-test fails its own share.
+        """
+        total = self.alpha_spent
+        return min(1.0, min(leaf.pvalue * total / leaf.alpha for leaf in self.leaves()))
 
     @property
     def passed(self) -> bool:
@@ -276,6 +292,11 @@ def chi2_variance(sum_sq: float, n: int, *, alpha: float, power: float,
 
 
 def combine(results: list[StatResult]) -> StatResult:
-    """The least favourable of several results (each already held to its share of alpha)."""
-    worst = min(results, key=lambda r: r.pvalue / r.alpha)
-    return replace(worst, parts=tuple(results)) if len(results) > 1 else worst
+    """The least favourable of several results (each already held to its share of alpha).
+
+    The combined result keeps every sub-test in ``parts`` (flattened), so
+    :attr:`StatResult.alpha_spent` is the α of the whole check.
+    """
+    leaves = tuple(leaf for r in results for leaf in r.leaves())
+    worst = min(leaves, key=lambda r: r.pvalue / r.alpha)
+    return replace(worst, parts=leaves) if len(leaves) > 1 else worst
