@@ -148,3 +148,14 @@ def test_end_to_end_the_rate_check_catches_its_stated_deviation() -> None:
     assert sst.binomtest(rejected, runs, RELAXED["alpha"], alternative="greater").pvalue >= (
         META_ALPHA
     ), f"{rejected}/{runs} false alarms"
+
+
+def test_every_statistical_clause_has_a_measured_claim() -> None:
+    """A statistical clause whose test no claim simulates states a power nobody measured:
+    add its test to dropspec.conformance.calibration (and regenerate the kept file)."""
+    from dropspec.spec import CLAUSES, Kind
+
+    covered = {cid for c in calibration.claims(**RELAXED, small=True) for cid in c.clauses}
+    statistical = {cid for cid, c in CLAUSES.items() if c.kind == Kind.STATISTICAL}
+    assert not covered - set(CLAUSES), "claims name clauses that do not exist"
+    assert not statistical - covered, f"no measured claim: {sorted(statistical - covered)}"
