@@ -9,6 +9,10 @@ Directives
 ``dropspec-matrix``       the conformance matrix read from a kept ``dropspec check --json`` report
 ``dropspec-sample-sizes`` sample sizes the binomial rate test needs at several α and powers
 ``dropspec-alpha-budget`` statistical clauses per op and the bound on false alarms per run
+``dropspec-power``        what each statistical sub-test detects, run on the reference, with
+                          the detection rate measured for its test
+``dropspec-measured-power`` each test's stated deviation injected, detections and false alarms
+                          (kept in ``dropspec/conformance/measured_power.json``)
 
 Role
 ----
@@ -43,6 +47,7 @@ logger = logging.getLogger(__name__)
 CHECKS_MODULE = "dropspec.conformance.checks"
 SOURCE_PATH = "dropspec/conformance/checks.py"
 REGEN_MATRIX = "dropspec check --all --json docs/_data/matrix.json"
+REGEN_POWER = "python benchmarks/power_claims.py"
 URL = re.compile(r"https?://[^\s)>\]]+[^\s)>\].,;:]")
 OUTCOME_MARK = {"passed": "✓", "failed": "✗", "xfailed": "x", "xpassed": "!", "skipped": "–",
                 "not_applicable": "–", "not_checked": "?", "error": "E"}
@@ -528,9 +533,45 @@ class PowerTableDirective(SphinxDirective):
         for r in power_rows(1e-6, 0.999):
             extra = ", ".join(f"{k}={v}" for k, v in r["inputs"].items())
             rows.append([clause_ref(r["clause"]), r["test"], f"{r['alpha']:.2g}",
-                         f"{r['n']:,}", f"{r['unit']} ≥ {r['deviation']:.3g}", extra])
-        return [table(["clause", "test", "α", "n", "detected with power 0.999", "inputs"],
-                      rows, ["ds-compact"])]
+                         f"{r['n']:,}", f"{r['unit']} ≥ {r['deviation']:.3g}",
+                         r["measured"] or "—", extra])
+        return [table(["clause", "test", "α", "n", "detected with power 0.999",
+                       "measured detection (same test, worst claim)", "inputs"], rows,
+                      ["ds-compact"])]
+
+
+class MeasuredPowerDirective(SphinxDirective):
+    """Each test's stated deviation injected into simulated outputs: detections, false alarms."""
+
+    def run(self) -> list[nodes.Node]:
+        from dropspec.conformance.power import measured_blocks
+
+        path = Path(self.env.srcdir).parent / "dropspec" / "conformance" / "measured_power.json"
+        self.env.note_dependency(str(path))
+        blocks = measured_blocks()
+        if not blocks:
+            return [nodes.note("", para("No measurements kept yet: run "),
+                               nodes.literal_block(REGEN_POWER, REGEN_POWER))]
+        out: list[nodes.Node] = []
+        for block in blocks:
+            size = "small samples (the tests)" if block["small"] else "the checks' own sizes"
+            out.append(para(f"α = {block['alpha']:g} per check, power {block['power']:g}, "
+                            f"{size}, seed {block['seed']}:"))
+            rows = []
+            for m in block["measurements"]:
+                refs: list[nodes.Node] = []
+                for cid in m["clauses"]:
+                    refs += [nodes.Text(", ")] if refs else []
+                    refs.append(clause_ref(cid))
+                rows.append([m["claim"], refs,
+                             m["test"], f"{m['n']:,}", f"{m['alpha']:.3g}",
+                             f"{m['unit']} = {m['deviation']:.4g}",
+                             f"{m['detected']}/{m['runs']} ({m['detection_rate']:.3f})",
+                             f"{m['null_rejected']}/{m['runs']}"])
+            out.append(table(["claim", "clauses", "test", "n", "α", "stated deviation (injected)",
+                              f"detected (claimed {block['power']:g})", "false alarms"],
+                             rows, ["ds-compact"]))
+        return out
 
 
 class DataDirective(SphinxDirective):
@@ -607,6 +648,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("dropspec-sample-sizes", SampleSizesDirective)
     app.add_directive("dropspec-alpha-budget", AlphaBudgetDirective)
     app.add_directive("dropspec-power", PowerTableDirective)
+    app.add_directive("dropspec-measured-power", MeasuredPowerDirective)
     app.add_directive("dropspec-data", DataDirective)
     app.add_directive("dropspec-mutation", MutationDirective)
     app.add_role("clause", clause_role)

@@ -110,11 +110,13 @@ class ClauseResult:
 
     @property
     def pvalue(self) -> float | None:
-        return None if self.stat is None else self.stat.pvalue
+        """The check's Bonferroni p-value over all its sub-tests (compare with ``alpha``)."""
+        return None if self.stat is None else self.stat.adjusted_pvalue
 
     @property
     def alpha(self) -> float | None:
-        return None if self.stat is None else self.stat.alpha
+        """The α the whole check spent: the sum over its sub-tests, not one sub-test's share."""
+        return None if self.stat is None else self.stat.alpha_spent
 
     #: Why a clause was not checked: "missing" (framework or package not installed) or "".
     reason: str = ""

@@ -288,7 +288,11 @@ def qualify_names(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def false_alarm_bound(report: Mapping[str, Any]) -> float:
-    """Σ α over the statistical checks that ran: a bound on P(any false alarm) for the run."""
+    """Σ α over the statistical checks that ran: a bound on P(any false alarm) for the run.
+
+    Each clause's ``alpha`` is what the whole check spent, the sum over every sub-test
+    (:attr:`StatResult.alpha_spent`), so this is the union bound over every test in the run.
+    """
     return float(sum(c["alpha"] or 0.0 for t in report["targets"] for c in t["clauses"]
                      if c["outcome"] not in ("skipped", "not_applicable", "not_checked")))
 
