@@ -478,8 +478,9 @@ def check_independent_seeds(ctx: Context) -> StatResult:
         second = seed_mask(ctx, other)
         n = math.prod(first.shape)
         lag, agreement = ctx.host(reduce.cross_correlation_peak(first, second, lags=n // 2))
-        res = st_.no_period_peak(int(lag), float(agreement), n, n + 1, alpha=alpha,
-                                 power=ctx.power, seeds=(seed, other), rate=0.5)
+        res = st_.no_period_peak(int(lag), float(agreement), n, 2 * (n // 2) + 1,
+                                 alpha=alpha, power=ctx.power, max_lag=n // 2,
+                                 seeds=(seed, other), rate=0.5)
         results.append(dataclasses.replace(res, test="FFT cross-correlation of two seeds' "
                                            "masks, Azuma bound over shifts"))
     return verdict(results, "masks of neighbouring seeds (s + 1, or one bit apart) are "

@@ -442,8 +442,9 @@ def _traceback(exc: BaseException, target: Target | None) -> str:
     head = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     notes = "\n".join(getattr(exc, "__notes__", []))
     body = "".join(frames.format()).rstrip()
-    return "\n".join(part for part in (head, notes, body and "Traceback (most recent call "
-                                        "last, frames outside dropspec):\n" + body) if part)
+    title = ("Traceback (most recent call last, frames outside dropspec):" if target
+             else "Traceback (most recent call last):")
+    return "\n".join(part for part in (head, notes, body and f"{title}\n{body}") if part)
 
 
 def _nbytes(array: Any) -> int:

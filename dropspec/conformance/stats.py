@@ -271,7 +271,7 @@ def no_period(mask: np.ndarray, *, alpha: float, power: float, max_lag: int | No
 
 
 def no_period_peak(lag: int, agreement: float, n: int, lags: int, *, alpha: float,
-                   power: float, **inputs: Any) -> StatResult:
+                   power: float, max_lag: int | None = None, **inputs: Any) -> StatResult:
     """The periodicity test from the least likely lag of :func:`reduce.autocorrelation_peak`.
 
     With e = 2·mask - 1 (independent fair ±1 under the null), the lag-L sum
@@ -287,11 +287,16 @@ def no_period_peak(lag: int, agreement: float, n: int, lags: int, *, alpha: floa
     d = (sqrt(2·ln(2·lags/alpha)) + z_power) / (2·sqrt(m)), largest at the largest lag
     (m = n - lags), which is what is stated. (Stating the threshold itself, t/(2n), as this
     did before, was caught in 95 of 200 runs at lag 7 and 3 of 200 at lag n/2.)
+
+    ``lags`` counts the shifts tested (the Bonferroni factor); ``max_lag``, the largest
+    |shift| among them, defaults to ``lags`` (shifts 1..lags). A cross-correlation over the
+    shifts −n/2..n/2 tests n + 1 shifts with max_lag n/2.
     """
+    max_lag = lags if max_lag is None else max_lag
     bound = 2.0 * math.exp(-(agreement**2) / (2.0 * (n - lag)))
     pvalue = float(min(1.0, bound * lags))
     root = math.sqrt(2.0 * math.log(2.0 * lags / alpha))
-    detect = (root + z_power(power)) / (2.0 * math.sqrt(n - lags))
+    detect = (root + z_power(power)) / (2.0 * math.sqrt(n - max_lag))
     return StatResult("FFT autocorrelation, Azuma bound over lags", agreement, pvalue,
                       alpha, n, detect, "excess agreement fraction at one lag", power,
                       {"lags": lags, "worst_lag": lag, **inputs}, uniform=False)
