@@ -464,3 +464,25 @@ def test_plugin_imports_nothing_heavy_until_asked(files: Path) -> None:
     assert "dropspec" in subprocess.run(
         [sys.executable, "-m", "pytest", "--help"], capture_output=True, text=True,
         check=False, cwd=files).stdout  # the plugin is loaded, only idle
+
+
+def test_workers_do_not_outlive_a_killed_runner(files: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dropspec.cli", "check", "targets.py:hangs", "--clause",
+         "DROPOUT-SHAPE", "--json", "r.json"], cwd=files, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    line = ""
+    assert proc.stderr is not None
+    while time.monotonic() < deadline and "start" not in line:
+        line = proc.stderr.readline()
+    time.sleep(2)
+    workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True,
+                             check=False).stdout.split()
+    assert workers
+    proc.kill()  # SIGKILL: the runner gets no chance to clean up
+    proc.wait()
+    time.sleep(1)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists()
+             and "zombie" not in Path(f"/proc/{w}/status").read_text().lower()]
+    assert not alive

@@ -102,7 +102,25 @@ def run_job(job: dict[str, Any], emit: Callable[[dict[str, Any]], None],
     return True
 
 
+def _die_with_parent() -> None:
+    """On Linux, have the kernel kill this worker when the runner dies (even by SIGKILL), so
+    that a hanging target never outlives the run that started it."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the runner is already gone
+        os._exit(1)
+
+
 def main() -> int:
+    _die_with_parent()
     proto: TextIO = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)  # the target's prints go to the log, never into the protocol
     sys.stdout = sys.stderr
