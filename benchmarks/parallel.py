@@ -66,6 +66,8 @@ def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--keep-report", type=Path,
+                    help="also save the -j 2 run's report here (e.g. docs/_data/matrix.json)")
     args = ap.parse_args()
     load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="dropspec-parallel-") as tmp:
@@ -74,6 +76,8 @@ def main() -> int:
         print(f"-j 1: {one['wall_seconds']} s, {one['closing_line']}")
         two = run(2, base / "cache-j2", base / "j2.json")
         print(f"-j 2: {two['wall_seconds']} s, {two['closing_line']}")
+        if args.keep_report:
+            args.keep_report.write_text((base / "j2.json").read_text())
         warm = run(2, base / "cache-j2", base / "j2-warm.json")
         print(f"-j 2, warm JAX cache: {warm['wall_seconds']} s, {warm['closing_line']}")
     diff_j = differences(one["report"], two["report"])
