@@ -269,14 +269,10 @@ def test_nothing_is_written_to_the_working_directory(files: Path) -> None:
     assert sorted(p.name for p in files.iterdir()) == before
 
 
-def test_interrupt_exits_130_and_keeps_what_finished(files: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dropspec.cli", "check", "targets.py:good", "targets.py:hangs",
-         "a.py:f", *CLAUSES, "-j", "1", "--json", "r.json"],
-        cwd=files, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    path = files / "r.json"
+def interrupt_once_good_is_done(proc: subprocess.Popen[str], path: Path) -> None:
+    """Ctrl-C once the report holds the good target and the hanging one has started."""
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # wait until the good target is in the report
+    while time.monotonic() < deadline:
         time.sleep(0.3)
         try:
             if any(t["name"] == "good" for t in report(path)["targets"]):
@@ -285,6 +281,15 @@ def test_interrupt_exits_130_and_keeps_what_finished(files: Path) -> None:
             continue
     time.sleep(2)  # the hanging target is now running
     proc.send_signal(signal.SIGINT)
+
+
+def test_interrupt_exits_130_and_keeps_what_finished(files: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dropspec.cli", "check", "targets.py:good", "targets.py:hangs",
+         "a.py:f", *CLAUSES, "-j", "1", "--json", "r.json"],
+        cwd=files, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    path = files / "r.json"
+    interrupt_once_good_is_done(proc, path)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, out + err
     data = report(path)
@@ -362,16 +367,7 @@ def test_pytest_interrupt_keeps_what_finished(files: Path) -> None:
          "--dropspec-clause=DROPOUT-SHAPE", "--dropspec-json=r.json"],
         cwd=files, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     path = files / "r.json"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        time.sleep(0.3)
-        try:
-            if any(t["name"] == "good" for t in report(path)["targets"]):
-                break
-        except (OSError, ValueError):
-            continue
-    time.sleep(2)
-    proc.send_signal(signal.SIGINT)
+    interrupt_once_good_is_done(proc, path)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, out + err
     data = report(path)
