@@ -38,9 +38,11 @@ def machine() -> dict[str, Any]:
     except AttributeError:
         cpus = os.cpu_count() or 1
     try:
-        mem_kib = next(int(line.split()[1]) for line in
-                       Path("/proc/meminfo").read_text().splitlines()
-                       if line.startswith("MemTotal"))
+        mem_kib = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
         mem_gib: float | None = round(mem_kib / 2**20, 1)
     except (OSError, StopIteration):
         mem_gib = None
@@ -50,9 +52,15 @@ def machine() -> dict[str, Any]:
         "memory_gib": mem_gib,
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "env": {k: os.environ.get(k, "(unset)")
-                for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS",
-                          "DROPSPEC_THREADS")},
+        "env": {
+            k: os.environ.get(k, "(unset)")
+            for k in (
+                "OPENBLAS_CORETYPE",
+                "OPENBLAS_L2_SIZE",
+                "OMP_NUM_THREADS",
+                "DROPSPEC_THREADS",
+            )
+        },
     }
 
 
@@ -77,15 +85,19 @@ def update_docs_benchmarks(section: str, data: Any) -> None:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):
         doc = {}
-    sections = {k: doc[k] for k in ("throughput", "check_all", "memory", "parallel",
-                                    "plugin_cost") if k in doc}
+    sections = {
+        k: doc[k]
+        for k in ("throughput", "check_all", "memory", "parallel", "plugin_cost")
+        if k in doc
+    }
     sections[section] = data
     write_json(path, {**summaries(sections), **sections})
 
 
 def _machine_line(m: dict[str, Any]) -> str:
-    return (f"{m.get('cpus')}-CPU {m.get('cpu')}, {m.get('memory_gib')} GiB, "
-            f"Python {m.get('python')}")
+    return (
+        f"{m.get('cpus')}-CPU {m.get('cpu')}, {m.get('memory_gib')} GiB, Python {m.get('python')}"
+    )
 
 
 def summaries(sections: dict[str, Any]) -> dict[str, str]:
@@ -97,7 +109,8 @@ def summaries(sections: dict[str, Any]) -> dict[str, str]:
             f"{t['load_average_before'][0]}: reference / fastest framework = "
             f"{t['reference_over_fastest_framework']} (need >= {t['required_ratio']}); "
             f"M elements/s (10^7 float32, rate 0.5): "
-            + "; ".join(f"{r['name']} {r['melem_per_s']:.0f}" for r in t["rows"]))
+            + "; ".join(f"{r['name']} {r['melem_per_s']:.0f}" for r in t["rows"])
+        )
     c = sections.get("check_all")
     if c:
         out["check_all"] = (
@@ -106,9 +119,11 @@ def summaries(sections: dict[str, Any]) -> dict[str, str]:
             f"{c['clause_runs']} clause-runs; clause time {c['sum_seconds']} s, "
             f"{c['sum_target_seconds']} s in framework calls; suite's own share "
             f"{100 * c['suite_share']:.1f}% (limit {100 * c['suite_share_limit']:.0f}%); "
-            f"lanes: " + ", ".join(f"{r['lane']} {r['seconds']} s" for r in c["lanes"]))
+            f"lanes: " + ", ".join(f"{r['lane']} {r['seconds']} s" for r in c["lanes"])
+        )
         out["check_all_per_target"] = "seconds (in framework calls): " + "; ".join(
-            f"{r['target']} {r['seconds']} ({r['target_seconds']})" for r in c["per_target"])
+            f"{r['target']} {r['seconds']} ({r['target_seconds']})" for r in c["per_target"]
+        )
     m = sections.get("memory")
     if m:
         out["memory"] = (
@@ -116,7 +131,8 @@ def summaries(sections: dict[str, Any]) -> dict[str, str]:
             f"{m['max_peak_rss_mib']} MiB ({m['max_peak_check']}), limit "
             f"{m['limit_bytes'] / 2**20:.0f} MiB; largest increase during a check "
             f"{m['max_peak_increase_mib']} MiB; largest tracemalloc peak "
-            f"{m['max_tracemalloc_peak_mib']} MiB")
+            f"{m['max_tracemalloc_peak_mib']} MiB"
+        )
     par = sections.get("parallel")
     if par:
         walls = ", ".join(f"-j {r['jobs']} {r['wall_seconds']} s" for r in par["runs"])
@@ -124,7 +140,8 @@ def summaries(sections: dict[str, Any]) -> dict[str, str]:
             f"{par['date']}: check --all {walls} (last: warm JAX cache); speed-up "
             f"{par['speedup_j2_over_j1']}x (target {par['speedup_target']}); same outcomes "
             f"clause for clause: {par['same_outcomes_j1_j2']}; JAX targets "
-            f"{par['jax_seconds_cold']} s cold, {par['jax_seconds_warm']} s warm")
+            f"{par['jax_seconds_cold']} s cold, {par['jax_seconds_warm']} s warm"
+        )
     pc = sections.get("plugin_cost")
     if pc:
         out["plugin_cost"] = (
@@ -132,5 +149,6 @@ def summaries(sections: dict[str, Any]) -> dict[str, str]:
             f"{pc['runs_each']}: {pc['median_with_plugin_s']} s with the plugin, "
             f"{pc['median_without_plugin_s']} s without, ratio {pc['ratio']} (limit "
             f"{pc['ratio_limit']}); heavy modules the plugin adds: "
-            f"{'none' if pc['plugin_adds_no_heavy_module'] else 'SOME'}")
+            f"{'none' if pc['plugin_adds_no_heavy_module'] else 'SOME'}"
+        )
     return {f"summary_{k}": v for k, v in out.items()}

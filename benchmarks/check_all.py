@@ -46,15 +46,22 @@ def analyse(report: dict[str, Any], wall: float | None) -> dict[str, Any]:
     rows = []
     for t in targets:
         outcomes = Counter(c["outcome"] for c in t["clauses"])
-        rows.append({
-            "target": t["name"], "framework": t["framework"], "op": t["op"],
-            "lane": lane(t["name"]),
-            "seconds": round(t["seconds"], 2), "target_seconds": round(t["target_seconds"], 2),
-            "suite_seconds": round(t["seconds"] - t["target_seconds"], 2),
-            "suite_share": round(1 - t["target_seconds"] / t["seconds"], 3)
-            if t["seconds"] else None,
-            "clauses": len(t["clauses"]), "outcomes": dict(outcomes),
-        })
+        rows.append(
+            {
+                "target": t["name"],
+                "framework": t["framework"],
+                "op": t["op"],
+                "lane": lane(t["name"]),
+                "seconds": round(t["seconds"], 2),
+                "target_seconds": round(t["target_seconds"], 2),
+                "suite_seconds": round(t["seconds"] - t["target_seconds"], 2),
+                "suite_share": round(1 - t["target_seconds"] / t["seconds"], 3)
+                if t["seconds"]
+                else None,
+                "clauses": len(t["clauses"]),
+                "outcomes": dict(outcomes),
+            }
+        )
     rows.sort(key=lambda r: -r["seconds"])
 
     by_clause: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
@@ -71,30 +78,53 @@ def analyse(report: dict[str, Any], wall: float | None) -> dict[str, Any]:
             agg[0] += c["seconds"]
             agg[1] += c["target_seconds"]
             agg[2] += 1
-            slowest.append({"target": t["name"], "clause": c["id"], "seconds": c["seconds"],
-                            "target_seconds": c["target_seconds"]})
+            slowest.append(
+                {
+                    "target": t["name"],
+                    "clause": c["id"],
+                    "seconds": c["seconds"],
+                    "target_seconds": c["target_seconds"],
+                }
+            )
 
     def table(d: dict[str, list[float]], key: str) -> list[dict[str, Any]]:
-        out = [{key: k, "seconds": round(v[0], 2), "target_seconds": round(v[1], 2),
-                "suite_seconds": round(v[0] - v[1], 2), "count": int(v[2])}
-               for k, v in d.items()]
+        out = [
+            {
+                key: k,
+                "seconds": round(v[0], 2),
+                "target_seconds": round(v[1], 2),
+                "suite_seconds": round(v[0] - v[1], 2),
+                "count": int(v[2]),
+            }
+            for k, v in d.items()
+        ]
         return sorted(out, key=lambda r: -r["seconds"])
 
     transfer: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for t in targets:
         for c in t["clauses"]:
-            if c["kind"] != "statistical" or c["outcome"] in ("skipped", "not_applicable",
-                                                                "not_checked"):
+            if c["kind"] != "statistical" or c["outcome"] in (
+                "skipped",
+                "not_applicable",
+                "not_checked",
+            ):
                 continue
             agg_t = transfer[t["framework"]]
             agg_t[0] += c.get("output_bytes", 0)
             agg_t[1] += c.get("host_bytes", 0)
             agg_t[2] = max(agg_t[2], c.get("host_bytes", 0))
             agg_t[3] += 1
-    host_transfer = [{"framework": k, "clause_runs": v[3], "output_bytes": v[0],
-                      "host_bytes": v[1], "max_host_bytes_per_clause": v[2],
-                      "host_fraction": v[1] / v[0] if v[0] else None}
-                     for k, v in sorted(transfer.items())]
+    host_transfer = [
+        {
+            "framework": k,
+            "clause_runs": v[3],
+            "output_bytes": v[0],
+            "host_bytes": v[1],
+            "max_host_bytes_per_clause": v[2],
+            "host_fraction": v[1] / v[0] if v[0] else None,
+        }
+        for k, v in sorted(transfer.items())
+    ]
 
     slowest.sort(key=lambda r: -r["seconds"])
     suite_heavy = sorted(slowest, key=lambda r: -(r["seconds"] - r["target_seconds"]))
@@ -117,13 +147,23 @@ def analyse(report: dict[str, Any], wall: float | None) -> dict[str, Any]:
         "by_framework": table(by_framework, "framework"),
         "statistical_host_transfer": host_transfer,
         "by_clause": table(by_clause, "clause"),
-        "slowest_clause_runs": [{**r, "seconds": round(r["seconds"], 2),
-                                 "target_seconds": round(r["target_seconds"], 2)}
-                                for r in slowest[:15]],
-        "most_suite_time": [{**r, "suite_seconds": round(r["seconds"] - r["target_seconds"], 2),
-                             "seconds": round(r["seconds"], 2),
-                             "target_seconds": round(r["target_seconds"], 2)}
-                            for r in suite_heavy[:15]],
+        "slowest_clause_runs": [
+            {
+                **r,
+                "seconds": round(r["seconds"], 2),
+                "target_seconds": round(r["target_seconds"], 2),
+            }
+            for r in slowest[:15]
+        ],
+        "most_suite_time": [
+            {
+                **r,
+                "suite_seconds": round(r["seconds"] - r["target_seconds"], 2),
+                "seconds": round(r["seconds"], 2),
+                "target_seconds": round(r["target_seconds"], 2),
+            }
+            for r in suite_heavy[:15]
+        ],
         "per_target": rows,
     }
 
@@ -132,34 +172,45 @@ def print_summary(a: dict[str, Any]) -> None:
     print(f"\n{'target':52s} {'lane':18s} {'s':>7s} {'in fw':>7s} {'suite':>6s}")
     for r in a["per_target"]:
         share = "" if r["suite_share"] is None else f"{100 * r['suite_share']:5.1f}%"
-        print(f"{r['target']:52s} {r['lane']:18s} {r['seconds']:7.1f} "
-              f"{r['target_seconds']:7.1f} {share:>6s}")
+        print(
+            f"{r['target']:52s} {r['lane']:18s} {r['seconds']:7.1f} "
+            f"{r['target_seconds']:7.1f} {share:>6s}"
+        )
     print("\nby lane (process):")
     for r in a["lanes"]:
-        print(f"  {r['lane']:20s} {r['seconds']:7.1f} s  ({r['target_seconds']:.1f} s in framework"
-              f" calls, {r['count']} targets)")
+        print(
+            f"  {r['lane']:20s} {r['seconds']:7.1f} s  ({r['target_seconds']:.1f} s in framework"
+            f" calls, {r['count']} targets)"
+        )
     print("\nslowest clauses (summed over targets):")
     for r in a["by_clause"][:10]:
         print(f"  {r['clause']:32s} {r['seconds']:7.1f} s  ({r['suite_seconds']:.1f} s suite)")
     print("\nmost suite time (single clause-runs):")
     for r in a["most_suite_time"][:8]:
-        print(f"  {r['target']:44s} {r['clause']:28s} {r['suite_seconds']:6.2f} s of "
-              f"{r['seconds']:.2f}")
+        print(
+            f"  {r['target']:44s} {r['clause']:28s} {r['suite_seconds']:6.2f} s of "
+            f"{r['seconds']:.2f}"
+        )
     print("\nstatistical clauses: target output vs bytes copied to NumPy:")
     for r in a["statistical_host_transfer"]:
-        print(f"  {r['framework']:12s} {r['clause_runs']:4d} clause-runs  "
-              f"{r['output_bytes'] / 2**20:9.1f} MiB out  {r['host_bytes']:8d} B to host "
-              f"(at most {r['max_host_bytes_per_clause']} B in one clause-run)")
+        print(
+            f"  {r['framework']:12s} {r['clause_runs']:4d} clause-runs  "
+            f"{r['output_bytes'] / 2**20:9.1f} MiB out  {r['host_bytes']:8d} B to host "
+            f"(at most {r['max_host_bytes_per_clause']} B in one clause-run)"
+        )
     wall = a["wall_seconds"]
-    print(f"\nwall {wall} s (limit {WALL_LIMIT_S:.0f}); {a['targets']} targets, "
-          f"{a['clause_runs']} clause-runs; sum of clause time {a['sum_seconds']} s, of which "
-          f"{a['sum_target_seconds']} s in framework calls; suite's own share "
-          f"{100 * a['suite_share']:.1f}% (limit {100 * SHARE_LIMIT:.0f}%)")
+    print(
+        f"\nwall {wall} s (limit {WALL_LIMIT_S:.0f}); {a['targets']} targets, "
+        f"{a['clause_runs']} clause-runs; sum of clause time {a['sum_seconds']} s, of which "
+        f"{a['sum_target_seconds']} s in framework calls; suite's own share "
+        f"{100 * a['suite_share']:.1f}% (limit {100 * SHARE_LIMIT:.0f}%)"
+    )
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--from-report", type=Path, help="analyse this report instead of running")
     p.add_argument("--wall", type=float, help="wall seconds of --from-report's run")
     p.add_argument("--no-write", action="store_true")
@@ -173,8 +224,16 @@ def main() -> int:
     else:
         with tempfile.TemporaryDirectory(prefix="dropspec-bench-") as tmp:
             path = Path(tmp) / "report.json"
-            cmd = [sys.executable, "-m", "dropspec.cli", "check", "--all", "--json", str(path),
-                   "-q"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "dropspec.cli",
+                "check",
+                "--all",
+                "--json",
+                str(path),
+                "-q",
+            ]
             start = time.perf_counter()
             proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
             wall = time.perf_counter() - start
@@ -200,8 +259,11 @@ def main() -> int:
     print(f"load average before {load_before}, after {load_after}")
     if not args.no_write:
         write_json(RESULTS / "check_all.json", result)
-        docs = {k: v for k, v in result.items()
-                if k not in ("by_clause", "slowest_clause_runs", "most_suite_time")}
+        docs = {
+            k: v
+            for k, v in result.items()
+            if k not in ("by_clause", "slowest_clause_runs", "most_suite_time")
+        }
         docs["by_clause"] = result["by_clause"][:12]
         update_docs_benchmarks("check_all", docs)
     return 0

@@ -31,8 +31,12 @@ from dropspec.conformance import Config, run_target  # noqa: E402
 
 def run_mutant(m: Mutant, config: Config) -> dict[str, Any]:
     entry: dict[str, Any] = {
-        "name": m.name, "op": m.op, "framework": m.framework, "fault_class": m.fault_class,
-        "description": m.description, "clauses": list(m.clauses),
+        "name": m.name,
+        "op": m.op,
+        "framework": m.framework,
+        "fault_class": m.fault_class,
+        "description": m.description,
+        "clauses": list(m.clauses),
     }
     if m.framework != "numpy" and importlib.util.find_spec(m.framework) is None:
         entry.update(status="skipped", caught_by=[], seconds=0.0)
@@ -42,16 +46,22 @@ def run_mutant(m: Mutant, config: Config) -> dict[str, Any]:
     failed = [r.clause_id for r in results if r.outcome == "failed"]
     errors = [r.clause_id for r in results if r.outcome == "error"]
     caught = any(c in failed for c in m.clauses)
-    entry.update(status="caught" if caught else "escaped", caught_by=failed,
-                 errors=errors, seconds=round(time.perf_counter() - start, 2))
+    entry.update(
+        status="caught" if caught else "escaped",
+        caught_by=failed,
+        errors=errors,
+        seconds=round(time.perf_counter() - start, 2),
+    )
     if not caught:
-        entry["named_outcomes"] = {r.clause_id: [r.outcome, r.message[:500]]
-                                   for r in results if r.clause_id in m.clauses}
+        entry["named_outcomes"] = {
+            r.clause_id: [r.outcome, r.message[:500]] for r in results if r.clause_id in m.clauses
+        }
     return entry
 
 
-def tally(entries: list[dict[str, Any]], key: str, order: tuple[str, ...]
-          ) -> dict[str, dict[str, int]]:
+def tally(
+    entries: list[dict[str, Any]], key: str, order: tuple[str, ...]
+) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {k: {"caught": 0, "total": 0} for k in order}
     for e in entries:
         if e["status"] == "skipped":
@@ -64,8 +74,9 @@ def tally(entries: list[dict[str, Any]], key: str, order: tuple[str, ...]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--framework", action="append",
-                        help="only mutants of this framework (repeatable)")
+    parser.add_argument(
+        "--framework", action="append", help="only mutants of this framework (repeatable)"
+    )
     parser.add_argument("--out", default=str(ROOT / "docs" / "_data" / "mutation.json"))
     parser.add_argument("--seed", type=int, default=Config().seed)
     args = parser.parse_args(argv)
@@ -79,16 +90,22 @@ def main(argv: list[str] | None = None) -> int:
             entries.append(e)
             mark = {"caught": "caught ", "escaped": "ESCAPED", "skipped": "skipped"}[e["status"]]
             others = [c for c in e["caught_by"] if c not in m.clauses]
-            print(f"{mark} {e['seconds']:7.2f}s {m.name:64s} "
-                  f"{','.join(m.clauses)}" + (f" (+ {', '.join(others)})" if others else ""),
-                  flush=True)
+            print(
+                f"{mark} {e['seconds']:7.2f}s {m.name:64s} "
+                f"{','.join(m.clauses)}" + (f" (+ {', '.join(others)})" if others else ""),
+                flush=True,
+            )
     counted = [e for e in entries if e["status"] != "skipped"]
     caught = sum(e["status"] == "caught" for e in counted)
-    by = {"op": tally(counted, "op", OPS),
-          "fault_class": tally(counted, "fault_class", FAULT_CLASSES),
-          "framework": tally(counted, "framework", ("numpy", "torch", "tensorflow", "jax"))}
-    print(f"\nmutation score: {caught}/{len(counted)} caught "
-          f"({len(entries) - len(counted)} skipped), {time.perf_counter() - start:.0f}s")
+    by = {
+        "op": tally(counted, "op", OPS),
+        "fault_class": tally(counted, "fault_class", FAULT_CLASSES),
+        "framework": tally(counted, "framework", ("numpy", "torch", "tensorflow", "jax")),
+    }
+    print(
+        f"\nmutation score: {caught}/{len(counted)} caught "
+        f"({len(entries) - len(counted)} skipped), {time.perf_counter() - start:.0f}s"
+    )
     for key, rows in by.items():
         print(f"\nby {key}:")
         for k, row in rows.items():
@@ -97,13 +114,34 @@ def main(argv: list[str] | None = None) -> int:
     for e in escaped:
         print(f"\nESCAPED {e['name']}: {e['description']}\n  {e.get('named_outcomes')}")
     report = {
-        "caught": caught, "total": len(counted), "skipped": len(entries) - len(counted),
-        "seed": config.seed, "alpha": config.alpha, "power": config.power,
-        "examples": config.examples, "python": platform.python_version(),
+        "caught": caught,
+        "total": len(counted),
+        "skipped": len(entries) - len(counted),
+        "seed": config.seed,
+        "alpha": config.alpha,
+        "power": config.power,
+        "examples": config.examples,
+        "python": platform.python_version(),
         "seconds": round(time.perf_counter() - start, 1),
-        "by_op": by["op"], "by_fault_class": by["fault_class"], "by_framework": by["framework"],
-        "mutants": [{k: e[k] for k in ("name", "op", "framework", "fault_class", "description",
-                                       "clauses", "status", "caught_by")} for e in entries],
+        "by_op": by["op"],
+        "by_fault_class": by["fault_class"],
+        "by_framework": by["framework"],
+        "mutants": [
+            {
+                k: e[k]
+                for k in (
+                    "name",
+                    "op",
+                    "framework",
+                    "fault_class",
+                    "description",
+                    "clauses",
+                    "status",
+                    "caught_by",
+                )
+            }
+            for e in entries
+        ],
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

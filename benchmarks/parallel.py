@@ -41,16 +41,36 @@ def run(jobs: int, cache: Path, report: Path) -> dict[str, Any]:
     for key in ("JAX_COMPILATION_CACHE_DIR", "HYPOTHESIS_STORAGE_DIRECTORY"):
         env.pop(key, None)
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "dropspec.cli", "check", "--all", "-j",
-                           str(jobs), "--json", str(report), "-q"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dropspec.cli",
+            "check",
+            "--all",
+            "-j",
+            str(jobs),
+            "--json",
+            str(report),
+            "-q",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - start
     data = json.loads(report.read_text())
-    jax_seconds = sum(t["seconds"] for t in data["targets"]
-                      if t["framework"] in JAX_FRAMEWORKS)
-    return {"jobs": jobs, "wall_seconds": round(wall, 1), "exit_code": proc.returncode,
-            "closing_line": proc.stdout.rstrip().splitlines()[-1],
-            "jax_target_seconds": round(jax_seconds, 1), "report": data}
+    jax_seconds = sum(t["seconds"] for t in data["targets"] if t["framework"] in JAX_FRAMEWORKS)
+    return {
+        "jobs": jobs,
+        "wall_seconds": round(wall, 1),
+        "exit_code": proc.returncode,
+        "closing_line": proc.stdout.rstrip().splitlines()[-1],
+        "jax_target_seconds": round(jax_seconds, 1),
+        "report": data,
+    }
 
 
 def outcomes(report: dict[str, Any]) -> dict[tuple[str, str], str]:
@@ -59,15 +79,21 @@ def outcomes(report: dict[str, Any]) -> dict[tuple[str, str], str]:
 
 def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     oa, ob = outcomes(a), outcomes(b)
-    return [f"{k[0]} {k[1]}: {oa.get(k)} vs {ob.get(k)}" for k in sorted(set(oa) | set(ob))
-            if oa.get(k) != ob.get(k)]
+    return [
+        f"{k[0]} {k[1]}: {oa.get(k)} vs {ob.get(k)}"
+        for k in sorted(set(oa) | set(ob))
+        if oa.get(k) != ob.get(k)
+    ]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-write", action="store_true")
-    ap.add_argument("--keep-report", type=Path,
-                    help="also save the -j 2 run's report here (e.g. docs/_data/matrix.json)")
+    ap.add_argument(
+        "--keep-report",
+        type=Path,
+        help="also save the -j 2 run's report here (e.g. docs/_data/matrix.json)",
+    )
     args = ap.parse_args()
     load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="dropspec-parallel-") as tmp:
@@ -85,7 +111,9 @@ def main() -> int:
     speedup = one["wall_seconds"] / two["wall_seconds"]
     result = {
         "benchmark": "dropspec check --all: -j 1 vs -j 2, cold and warm JAX compilation cache",
-        "date": now(), "machine": machine(), "load_average_before": load_before,
+        "date": now(),
+        "machine": machine(),
+        "load_average_before": load_before,
         "load_average_after": load_average(),
         "runs": [{k: v for k, v in r.items() if k != "report"} for r in (one, two, warm)],
         "targets": len(one["report"]["targets"]),
@@ -95,14 +123,19 @@ def main() -> int:
         "wall_limit_seconds": WALL_LIMIT_S,
         "jax_seconds_cold": two["jax_target_seconds"],
         "jax_seconds_warm": warm["jax_target_seconds"],
-        "same_outcomes_j1_j2": not diff_j, "differences_j1_j2": diff_j,
-        "same_outcomes_cold_warm": not diff_w, "differences_cold_warm": diff_w,
-        "meets_targets": speedup >= SPEEDUP_TARGET and two["wall_seconds"] <= WALL_LIMIT_S
+        "same_outcomes_j1_j2": not diff_j,
+        "differences_j1_j2": diff_j,
+        "same_outcomes_cold_warm": not diff_w,
+        "differences_cold_warm": diff_w,
+        "meets_targets": speedup >= SPEEDUP_TARGET
+        and two["wall_seconds"] <= WALL_LIMIT_S
         and not diff_j,
     }
-    print(f"speed-up {speedup:.2f}x (target {SPEEDUP_TARGET}); same outcomes -j1/-j2: "
-          f"{not diff_j}, cold/warm: {not diff_w}; JAX targets {two['jax_target_seconds']} s "
-          f"cold, {warm['jax_target_seconds']} s warm")
+    print(
+        f"speed-up {speedup:.2f}x (target {SPEEDUP_TARGET}); same outcomes -j1/-j2: "
+        f"{not diff_j}, cold/warm: {not diff_w}; JAX targets {two['jax_target_seconds']} s "
+        f"cold, {warm['jax_target_seconds']} s warm"
+    )
     for d in diff_j + diff_w:
         print("  differs:", d)
     if not args.no_write:

@@ -27,22 +27,44 @@ from typing import Any
 
 from _common import RESULTS, load_average, machine, now, update_docs_benchmarks, write_json
 
-HEAVY = ("numpy", "scipy", "hypothesis.strategies", "torch", "jax", "tensorflow",
-         "dropspec.reference", "dropspec.conformance.engine")
+HEAVY = (
+    "numpy",
+    "scipy",
+    "hypothesis.strategies",
+    "torch",
+    "jax",
+    "tensorflow",
+    "dropspec.reference",
+    "dropspec.conformance.engine",
+)
 RATIO_LIMIT = 1.05
 
-CONFTEST = textwrap.dedent(f'''
+CONFTEST = textwrap.dedent(f"""
     import sys
     def pytest_collection_finish(session):
         print("HEAVY:", [m for m in {HEAVY!r} if m in sys.modules])
-''')
+""")
 
 
 def one_run(project: Path, *extra: str) -> tuple[float, str]:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-s",
-                           "-p", "no:cacheprovider", *extra], cwd=project,
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-s",
+            "-p",
+            "no:cacheprovider",
+            *extra,
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     wall = time.perf_counter() - start
     heavy = next(ln for ln in proc.stdout.splitlines() if ln.startswith("HEAVY:"))
     return wall, heavy
@@ -83,12 +105,19 @@ def main() -> int:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     load_before = load_average()
-    result = {"measured": now(), "machine": machine(), "load_before": load_before,
-              **measure(args.runs), "load_after": load_average()}
-    print(f"median collection: {result['median_with_plugin_s']:.3f} s with the plugin, "
-          f"{result['median_without_plugin_s']:.3f} s without: ratio {result['ratio']:.3f} "
-          f"(limit {RATIO_LIMIT}); {result['heavy_modules_with_plugin']} with, "
-          f"{result['heavy_modules_without_plugin']} without")
+    result = {
+        "measured": now(),
+        "machine": machine(),
+        "load_before": load_before,
+        **measure(args.runs),
+        "load_after": load_average(),
+    }
+    print(
+        f"median collection: {result['median_with_plugin_s']:.3f} s with the plugin, "
+        f"{result['median_without_plugin_s']:.3f} s without: ratio {result['ratio']:.3f} "
+        f"(limit {RATIO_LIMIT}); {result['heavy_modules_with_plugin']} with, "
+        f"{result['heavy_modules_without_plugin']} without"
+    )
     if not args.no_write:
         write_json(RESULTS / "plugin_cost.json", result)
         update_docs_benchmarks("plugin_cost", result)

@@ -39,8 +39,7 @@ from _common import DOCS_DATA, RESULTS, ROOT, load_average, machine, now, write_
 BASE_SEED = 7_000_000
 
 
-def conforming_groups(keras: bool, only: list[str]
-                      ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+def conforming_groups(keras: bool, only: list[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """group name -> {"targets": [...], "env": {...}, "reference": bool}; the excluded."""
     from dropspec.adapters import builtin_targets, get_backend
     from dropspec.spec import Kind, get_op
@@ -60,15 +59,19 @@ def conforming_groups(keras: bool, only: list[str]
             continue
         stat = {c.id for c in get_op(t.op).clauses if c.kind == Kind.STATISTICAL}
         if stat & set(t.expected_failures):
-            excluded.append(f"{name}: expected failure on "
-                            f"{', '.join(sorted(stat & set(t.expected_failures)))}")
+            excluded.append(
+                f"{name}: expected failure on {', '.join(sorted(stat & set(t.expected_failures)))}"
+            )
             continue
         env = dict(t.env)
         if "KERAS_BACKEND" in env and not keras:
             continue
         reference = name.startswith("reference.")
-        key = "reference" if reference else (
-            f"keras[{env['KERAS_BACKEND']}]" if "KERAS_BACKEND" in env else t.framework)
+        key = (
+            "reference"
+            if reference
+            else (f"keras[{env['KERAS_BACKEND']}]" if "KERAS_BACKEND" in env else t.framework)
+        )
         g = groups.setdefault(key, {"targets": [], "env": env, "reference": reference})
         g["targets"].append(name)
     if excluded:
@@ -83,43 +86,82 @@ def child(names: list[str], seeds: list[int], out: Path) -> None:
     known = builtin_targets()
     r = soak([known[n] for n in names], seeds)
     print(r.summary(), flush=True)
-    out.write_text(json.dumps({
-        "clause_runs": r.clause_runs,
-        "failures": [{"target": f.target, "clause": f.clause_id, "level": f.level,
-                      "kind": f.kind, "outcome": f.outcome, "seed": f.seed,
-                      "pvalue": f.pvalue, "message": f.message[:1000]} for f in r.failures],
-        "alpha_sum": r.alpha_sum,
-        "pvalues": [float(p) for p in r.pvalues],
-        "uniformity_statistic": r.uniformity_statistic,
-        "uniformity_pvalue": r.uniformity_pvalue,
-        "seconds": r.seconds,
-        "summary": r.summary(),
-    }))
+    out.write_text(
+        json.dumps(
+            {
+                "clause_runs": r.clause_runs,
+                "failures": [
+                    {
+                        "target": f.target,
+                        "clause": f.clause_id,
+                        "level": f.level,
+                        "kind": f.kind,
+                        "outcome": f.outcome,
+                        "seed": f.seed,
+                        "pvalue": f.pvalue,
+                        "message": f.message[:1000],
+                    }
+                    for f in r.failures
+                ],
+                "alpha_sum": r.alpha_sum,
+                "pvalues": [float(p) for p in r.pvalues],
+                "uniformity_statistic": r.uniformity_statistic,
+                "uniformity_pvalue": r.uniformity_pvalue,
+                "seconds": r.seconds,
+                "summary": r.summary(),
+            }
+        )
+    )
 
 
 def run_group(name: str, group: dict[str, Any], seeds: list[int], tmp: Path) -> dict[str, Any]:
     out = tmp / f"{name}.json"
-    cmd = [sys.executable, __file__, "--child", str(out), "--seed-list",
-           ",".join(map(str, seeds)), "--targets", *group["targets"]]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        str(out),
+        "--seed-list",
+        ",".join(map(str, seeds)),
+        "--targets",
+        *group["targets"],
+    ]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **group["env"]},
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        cmd,
+        cwd=ROOT,
+        env={**os.environ, **group["env"]},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0 or not out.exists():
         raise RuntimeError(f"soak group {name} failed:\n{proc.stderr[-2000:]}")
     data: dict[str, Any] = json.loads(out.read_text())
-    data.update(group=name, targets=group["targets"], seeds=len(seeds),
-                wall_seconds=time.perf_counter() - start)
-    print(f"[{name}] {len(group['targets'])} targets x {len(seeds)} seeds: {data['summary']}",
-          flush=True)
+    data.update(
+        group=name,
+        targets=group["targets"],
+        seeds=len(seeds),
+        wall_seconds=time.perf_counter() - start,
+    )
+    print(
+        f"[{name}] {len(group['targets'])} targets x {len(seeds)} seeds: {data['summary']}",
+        flush=True,
+    )
     return data
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--seeds", type=int, default=100, help="seeds for the reference targets")
-    p.add_argument("--framework-seeds", type=int, default=6,
-                   help="seeds for the framework targets (0: reference only)")
+    p.add_argument(
+        "--framework-seeds",
+        type=int,
+        default=6,
+        help="seeds for the framework targets (0: reference only)",
+    )
     p.add_argument("--base-seed", type=int, default=BASE_SEED)
     p.add_argument("--keras", action="store_true", help="also the Keras targets")
     p.add_argument("--only", nargs="*", default=[], help="target names or name prefixes")
@@ -140,16 +182,21 @@ def main() -> int:
     from dropspec.conformance.soak import SoakResult
 
     seeds = list(range(args.base_seed, args.base_seed + args.seeds))
-    fw_seeds = seeds[:args.framework_seeds]
+    fw_seeds = seeds[: args.framework_seeds]
     groups, excluded = conforming_groups(args.keras, args.only)
-    plan = [(name, g, seeds if g["reference"] else fw_seeds) for name, g in groups.items()
-            if (seeds if g["reference"] else fw_seeds)]
+    plan = [
+        (name, g, seeds if g["reference"] else fw_seeds)
+        for name, g in groups.items()
+        if (seeds if g["reference"] else fw_seeds)
+    ]
     # the longest groups first, so the two lanes end together
     plan.sort(key=lambda x: -len(x[1]["targets"]) * len(x[2]) * (1 if x[1]["reference"] else 8))
     load_before = load_average()
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="dropspec-soak-") as tmp, \
-            ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+    with (
+        tempfile.TemporaryDirectory(prefix="dropspec-soak-") as tmp,
+        ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool,
+    ):
         futures = [pool.submit(run_group, name, g, s, Path(tmp)) for name, g, s in plan]
         parts = [f.result() for f in futures]
     wall = time.perf_counter() - start
@@ -157,13 +204,28 @@ def main() -> int:
 
     pv = np.array([v for part in parts for v in part["pvalues"]])
     ks = stats.kstest(pv, "uniform") if pv.size else None
-    failures = tuple(ClauseResult(f["target"], f["clause"], f["level"], f["kind"],
-                                  f["outcome"], f["message"], seed=f["seed"])
-                     for part in parts for f in part["failures"])
-    merged = SoakResult(sum(part["clause_runs"] for part in parts), failures,
-                        sum(part["alpha_sum"] for part in parts), pv,
-                        float(ks.statistic) if ks else float("nan"),
-                        float(ks.pvalue) if ks else float("nan"), wall)
+    failures = tuple(
+        ClauseResult(
+            f["target"],
+            f["clause"],
+            f["level"],
+            f["kind"],
+            f["outcome"],
+            f["message"],
+            seed=f["seed"],
+        )
+        for part in parts
+        for f in part["failures"]
+    )
+    merged = SoakResult(
+        sum(part["clause_runs"] for part in parts),
+        failures,
+        sum(part["alpha_sum"] for part in parts),
+        pv,
+        float(ks.statistic) if ks else float("nan"),
+        float(ks.pvalue) if ks else float("nan"),
+        wall,
+    )
     print(merged.summary())
     for f in failures:
         print(f"  FAILURE {f.target} {f.clause_id} seed {f.seed}: {f.message[:300]}")
@@ -174,8 +236,12 @@ def main() -> int:
         "load_average_before": load_before,
         "load_average_after": load_after,
         "settings": {"alpha": cfg.alpha, "power": cfg.power, "device": cfg.device},
-        "seeds": {"reference": len(seeds), "frameworks": len(fw_seeds),
-                  "first": args.base_seed, "keras": args.keras},
+        "seeds": {
+            "reference": len(seeds),
+            "frameworks": len(fw_seeds),
+            "first": args.base_seed,
+            "keras": args.keras,
+        },
         "targets": {g["group"]: g["targets"] for g in parts},
         "not_soaked": excluded,
         "clause_runs": merged.clause_runs,
@@ -183,14 +249,17 @@ def main() -> int:
         "failure_details": [f for part in parts for f in part["failures"]],
         "alpha_sum": merged.alpha_sum,
         "exact_pvalues": int(pv.size),
-        "uniformity": {"test": "Kolmogorov-Smirnov vs U(0, 1)",
-                       "statistic": merged.uniformity_statistic,
-                       "pvalue": merged.uniformity_pvalue},
+        "uniformity": {
+            "test": "Kolmogorov-Smirnov vs U(0, 1)",
+            "statistic": merged.uniformity_statistic,
+            "pvalue": merged.uniformity_pvalue,
+        },
         "wall_seconds": round(wall, 1),
         "summary": merged.summary(),
         "note": args.note,
-        "groups": [{k: v for k, v in part.items() if k not in ("pvalues", "failures")}
-                   for part in parts],
+        "groups": [
+            {k: v for k, v in part.items() if k not in ("pvalues", "failures")} for part in parts
+        ],
     }
     if not args.no_write:
         write_json(RESULTS / "soak.json", result)

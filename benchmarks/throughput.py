@@ -36,8 +36,7 @@ def numpy_impls(x: np.ndarray) -> list[Impl]:
     import dropspec.reference as ref
 
     return [
-        ("numpy: dropspec.reference.dropout", "reference",
-         lambda i: ref.dropout(x, RATE, seed=i)),
+        ("numpy: dropspec.reference.dropout", "reference", lambda i: ref.dropout(x, RATE, seed=i)),
         ("numpy: np.copy (memory ceiling)", "ceiling", lambda i: np.copy(x)),
     ]
 
@@ -47,8 +46,13 @@ def torch_impls(x: np.ndarray) -> list[Impl]:
 
     t = torch.from_numpy(x.copy())
     f = torch.nn.functional.dropout
-    return [(f"torch {torch.__version__}: F.dropout ({torch.get_num_threads()} threads)",
-             "framework", lambda i: f(t, RATE, training=True))]
+    return [
+        (
+            f"torch {torch.__version__}: F.dropout ({torch.get_num_threads()} threads)",
+            "framework",
+            lambda i: f(t, RATE, training=True),
+        )
+    ]
 
 
 def tensorflow_impls(x: np.ndarray) -> list[Impl]:
@@ -60,10 +64,16 @@ def tensorflow_impls(x: np.ndarray) -> list[Impl]:
         return tf.nn.experimental.stateless_dropout(t, RATE, seed=[i, 0])
 
     return [
-        (f"tensorflow {tf.__version__}: tf.nn.dropout", "framework",
-         lambda i: tf.nn.dropout(t, RATE)),
-        (f"tensorflow {tf.__version__}: tf.nn.experimental.stateless_dropout", "framework",
-         stateless),
+        (
+            f"tensorflow {tf.__version__}: tf.nn.dropout",
+            "framework",
+            lambda i: tf.nn.dropout(t, RATE),
+        ),
+        (
+            f"tensorflow {tf.__version__}: tf.nn.experimental.stateless_dropout",
+            "framework",
+            stateless,
+        ),
     ]
 
 
@@ -78,16 +88,26 @@ def jax_impls(x: np.ndarray) -> list[Impl]:
         keep = jax.random.bernoulli(key, 1.0 - RATE, v.shape)
         return jnp.where(keep, v / (1.0 - RATE), 0.0)
 
-    impls: list[Impl] = [(f"jax {jax.__version__}: jit(bernoulli + where)", "framework",
-                          lambda i: drop(jax.random.key(i), t).block_until_ready())]
+    impls: list[Impl] = [
+        (
+            f"jax {jax.__version__}: jit(bernoulli + where)",
+            "framework",
+            lambda i: drop(jax.random.key(i), t).block_until_ready(),
+        )
+    ]
     try:
         import flax
         import flax.linen as nn
 
         layer = nn.Dropout(RATE, deterministic=False)
         apply = jax.jit(lambda key, v: layer.apply({}, v, rngs={"dropout": key}))
-        impls.append((f"flax {flax.__version__}: jit(linen.Dropout)", "framework",
-                       lambda i: apply(jax.random.key(i), t).block_until_ready()))
+        impls.append(
+            (
+                f"flax {flax.__version__}: jit(linen.Dropout)",
+                "framework",
+                lambda i: apply(jax.random.key(i), t).block_until_ready(),
+            )
+        )
     except ImportError:
         pass
     return impls
@@ -105,13 +125,16 @@ def keras_impls(x: np.ndarray) -> list[Impl]:
         def run(i: int) -> Any:
             return jax.block_until_ready(fn(t, RATE, seed=i))
     else:
+
         def run(i: int) -> Any:
             return fn(t, RATE, seed=i)
+
     return [(f"keras {keras.__version__}[{backend}]: keras.random.dropout", "framework", run)]
 
 
-def measure(impls: list[Impl], n: int, repeats: int, warmup: int,
-            passes: int = 3) -> list[dict[str, Any]]:
+def measure(
+    impls: list[Impl], n: int, repeats: int, warmup: int, passes: int = 3
+) -> list[dict[str, Any]]:
     """Median seconds per call: ``passes`` rounds over the implementations, each running one
     implementation's share of the repeats back to back after its warm-up (interleaving single
     calls would time each implementation with the previous one's thread pools still spinning).
@@ -129,9 +152,15 @@ def measure(impls: list[Impl], n: int, repeats: int, warmup: int,
     rows = []
     for name, kind, _ in impls:
         med = float(np.median(times[name]))
-        rows.append({"name": name, "kind": kind, "median_ms": round(med * 1e3, 3),
-                     "min_ms": round(min(times[name]) * 1e3, 3),
-                     "melem_per_s": round(n / med / 1e6, 1)})
+        rows.append(
+            {
+                "name": name,
+                "kind": kind,
+                "median_ms": round(med * 1e3, 3),
+                "min_ms": round(min(times[name]) * 1e3, 3),
+                "melem_per_s": round(n / med / 1e6, 1),
+            }
+        )
     return rows
 
 
@@ -141,8 +170,17 @@ def _input(n: int) -> np.ndarray:
 
 def keras_subprocess(backend: str, n: int, repeats: int, warmup: int) -> list[dict[str, Any]]:
     env = {**os.environ, "KERAS_BACKEND": backend}
-    cmd = [sys.executable, __file__, "--keras-child", "--elements", str(n), "--repeats",
-           str(repeats), "--warmup", str(warmup)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--keras-child",
+        "--elements",
+        str(n),
+        "--repeats",
+        str(repeats),
+        "--warmup",
+        str(warmup),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -155,8 +193,9 @@ def keras_subprocess(backend: str, n: int, repeats: int, warmup: int) -> list[di
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--elements", type=int, default=10**7)
     p.add_argument("--repeats", type=int, default=21)
     p.add_argument("--warmup", type=int, default=3)
@@ -166,8 +205,9 @@ def main() -> int:
     args = p.parse_args()
     x = _input(args.elements)
     if args.keras_child:
-        print(json.dumps({"rows": measure(keras_impls(x), args.elements, args.repeats,
-                                          args.warmup)}))
+        print(
+            json.dumps({"rows": measure(keras_impls(x), args.elements, args.repeats, args.warmup)})
+        )
         return 0
 
     load_before = load_average()
@@ -199,11 +239,10 @@ def main() -> int:
         "load_average_after": load_after,
         "rows": rows,
         "fastest_framework": fastest["name"],
-        "reference_over_fastest_framework": round(ref["melem_per_s"] / fastest["melem_per_s"],
-                                                  2),
+        "reference_over_fastest_framework": round(ref["melem_per_s"] / fastest["melem_per_s"], 2),
         "reference_over_copy": round(
-            ref["melem_per_s"] / next(r for r in rows if r["kind"] == "ceiling")["melem_per_s"],
-            2),
+            ref["melem_per_s"] / next(r for r in rows if r["kind"] == "ceiling")["melem_per_s"], 2
+        ),
         "required_ratio": 1.2,
         "skipped": skipped,
     }
@@ -211,11 +250,15 @@ def main() -> int:
 
     print(f"{'implementation':64s} {'median ms':>9s} {'M el/s':>8s} {'ref/this':>8s}")
     for r in rows:
-        print(f"{r['name']:64s} {r['median_ms']:9.2f} {r['melem_per_s']:8.0f} "
-              f"{r['ratio_reference_to_this']:8.2f}")
-    print(f"reference / fastest framework ({fastest['name']}): "
-          f"{result['reference_over_fastest_framework']:.2f} (need >= 1.2); "
-          f"load average before {load_before}, after {load_after}")
+        print(
+            f"{r['name']:64s} {r['median_ms']:9.2f} {r['melem_per_s']:8.0f} "
+            f"{r['ratio_reference_to_this']:8.2f}"
+        )
+    print(
+        f"reference / fastest framework ({fastest['name']}): "
+        f"{result['reference_over_fastest_framework']:.2f} (need >= 1.2); "
+        f"load average before {load_before}, after {load_after}"
+    )
     if not args.no_write:
         write_json(RESULTS / "throughput.json", result)
         update_docs_benchmarks("throughput", result)

@@ -25,9 +25,16 @@ from dropspec.reference import expectations as ex
 
 HERE = Path(__file__).resolve().parent
 KEPT, DROPPED, UNIT, OFF = "#2d5f8b", "#d0d4d8", "#f2c94c", "#e6e6e6"
-plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "figure.dpi": 110,
-                     "svg.hashsalt": "dropspec", "axes.spines.top": False,
-                     "axes.spines.right": False})
+plt.rcParams.update(
+    {
+        "font.size": 9,
+        "axes.titlesize": 10,
+        "figure.dpi": 110,
+        "svg.hashsalt": "dropspec",
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+)
 
 
 def save(fig: plt.Figure, path: Path) -> Path:
@@ -45,8 +52,9 @@ def positions() -> list[list[tuple[float, float]]]:
     return [[(i * 2.0, (n - 1) / 2 - j) for j in range(n)] for i, n in enumerate(LAYERS)]
 
 
-def draw_net(ax: plt.Axes, w_masks: list[np.ndarray], unit_on: list[np.ndarray],
-             title: str) -> None:
+def draw_net(
+    ax: plt.Axes, w_masks: list[np.ndarray], unit_on: list[np.ndarray], title: str
+) -> None:
     """w_masks[l][o, i]: connection i -> o of layer l kept; unit_on[l][j]: unit j is live."""
     pos = positions()
     for li, m in enumerate(w_masks):
@@ -54,14 +62,27 @@ def draw_net(ax: plt.Axes, w_masks: list[np.ndarray], unit_on: list[np.ndarray],
             for i in range(m.shape[1]):
                 (x0, y0), (x1, y1) = pos[li][i], pos[li + 1][o]
                 kept = bool(m[o, i])
-                ax.plot([x0, x1], [y0, y1], color=KEPT if kept else DROPPED,
-                        lw=1.4 if kept else 0.9, ls="-" if kept else (0, (2, 2)), zorder=1)
+                ax.plot(
+                    [x0, x1],
+                    [y0, y1],
+                    color=KEPT if kept else DROPPED,
+                    lw=1.4 if kept else 0.9,
+                    ls="-" if kept else (0, (2, 2)),
+                    zorder=1,
+                )
     colors = ["#cfe3f3", UNIT, "#d8ecd2"]
     for li, layer in enumerate(pos):
         for j, (x, y) in enumerate(layer):
             on = bool(unit_on[li][j])
-            ax.scatter([x], [y], s=260, color=colors[li] if on else OFF,
-                       edgecolors="#333" if on else "#aaa", zorder=2, linewidths=1)
+            ax.scatter(
+                [x],
+                [y],
+                s=260,
+                color=colors[li] if on else OFF,
+                edgecolors="#333" if on else "#aaa",
+                zorder=2,
+                linewidths=1,
+            )
             if not on:
                 ax.plot([x - 0.15, x + 0.15], [y - 0.15, y + 0.15], color="#a33", lw=1.5, zorder=3)
                 ax.plot([x - 0.15, x + 0.15], [y + 0.15, y - 0.15], color="#a33", lw=1.5, zorder=3)
@@ -75,8 +96,10 @@ def dropout_masks(seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     _, keep = ref.dropout(np.ones((1, 4)), 0.5, seed=seed, return_mask=True)
     h = keep[0]
     # A dropped hidden unit outputs 0: its incoming products are wasted, its outgoing ones are 0.
-    return ([np.repeat(h[:, None], 5, axis=1), np.repeat(h[None, :], 3, axis=0)],
-            [np.ones(5, bool), h, np.ones(3, bool)])
+    return (
+        [np.repeat(h[:, None], 5, axis=1), np.repeat(h[None, :], 3, axis=0)],
+        [np.ones(5, bool), h, np.ones(3, bool)],
+    )
 
 
 def dropconnect_masks(seed: int) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
@@ -107,8 +130,9 @@ def fig_network(out: Path) -> Path:
     for row, (d_seed, c_seed) in enumerate(((3, 11), (5, iso))):
         w, units = dropout_masks(d_seed)
         n_off = int((~units[1]).sum())
-        draw_net(axes[row, 0], w, units,
-                 f"dropout, example {row + 1}: {n_off} of 4 hidden units dropped")
+        draw_net(
+            axes[row, 0], w, units, f"dropout, example {row + 1}: {n_off} of 4 hidden units dropped"
+        )
         wm, _, live = dropconnect_masks(c_seed)
         kept = int(wm[0].sum() + wm[1].sum())
         note = ""
@@ -118,8 +142,12 @@ def fig_network(out: Path) -> Path:
         elif (~wm[0]).all(axis=1).any():
             j = int(np.flatnonzero((~wm[0]).all(axis=1))[0]) + 1
             note = f"\nhidden unit {j} lost every input (only its bias is left)"
-        draw_net(axes[row, 1], wm, live,
-                 f"DropConnect, example {row + 1}: {kept} of 32 weights kept{note}")
+        draw_net(
+            axes[row, 1],
+            wm,
+            live,
+            f"DropConnect, example {row + 1}: {kept} of 32 weights kept{note}",
+        )
     fig.suptitle("One 5-4-3 network, rate 0.5, masks drawn by dropspec.reference", y=0.995)
     fig.tight_layout()
     return save(fig, out / "network_5_4_3.png")
@@ -138,15 +166,33 @@ def fig_mask_matrices(out: Path) -> Path:
     keep_in = typical_mask(5, 2)
     keep_out = typical_mask(4, 2)
     rng = np.random.default_rng(0)
-    _, m = ref.dropconnect(rng.normal(size=(1, 5)), rng.normal(size=(4, 5)), rng.normal(size=4),
-                           0.5, seed=2, return_mask=True)
+    _, m = ref.dropconnect(
+        rng.normal(size=(1, 5)),
+        rng.normal(size=(4, 5)),
+        rng.normal(size=4),
+        0.5,
+        seed=2,
+        return_mask=True,
+    )
     panels = [
-        ("dropout on the 5 inputs:\nwhole columns of W", np.repeat(keep_in, 4, axis=0),
-         np.ones(4, bool), "2^5 = 32 masks"),
-        ("dropout on the 4 outputs:\nwhole rows of W and b", np.repeat(keep_out.T, 5, axis=1),
-         keep_out[0], "2^4 = 16 masks"),
-        ("DropConnect:\neach weight and bias entry", m["weight"][0], m["bias"][0],
-         "2^(20+4) ≈ 1.7e7 masks"),
+        (
+            "dropout on the 5 inputs:\nwhole columns of W",
+            np.repeat(keep_in, 4, axis=0),
+            np.ones(4, bool),
+            "2^5 = 32 masks",
+        ),
+        (
+            "dropout on the 4 outputs:\nwhole rows of W and b",
+            np.repeat(keep_out.T, 5, axis=1),
+            keep_out[0],
+            "2^4 = 16 masks",
+        ),
+        (
+            "DropConnect:\neach weight and bias entry",
+            m["weight"][0],
+            m["bias"][0],
+            "2^(20+4) ≈ 1.7e7 masks",
+        ),
     ]
     fig, axes = plt.subplots(1, 3, figsize=(9.0, 2.9))
     cmap = matplotlib.colors.ListedColormap([DROPPED, KEPT])
@@ -160,13 +206,13 @@ def fig_mask_matrices(out: Path) -> Path:
         ax.set_xlabel(count)
         for s in ax.spines.values():
             s.set_visible(False)
-    fig.suptitle("The mask on a 4x5 weight matrix W (and bias b): blue kept, grey dropped",
-                 y=1.04)
+    fig.suptitle("The mask on a 4x5 weight matrix W (and bias b): blue kept, grey dropped", y=1.04)
     fig.tight_layout()
     return save(fig, out / "mask_matrices.png")
 
 
 # ------------------------------------------------------------ distributions ----
+
 
 def fig_drop_counts(out: Path) -> Path:
     rate, k, n = 0.3, 20, 20_000
@@ -175,23 +221,38 @@ def fig_drop_counts(out: Path) -> Path:
         _, keep = ref.dropout(np.ones(n), rate, seed=seed, return_mask=True)
         counts += ~keep
     calls, size = 400, 1000
-    per_call = np.array([(~ref.dropout(np.ones(size), rate, seed=10_000 + s,
-                                       return_mask=True)[1]).sum() for s in range(calls)])
+    per_call = np.array(
+        [
+            (~ref.dropout(np.ones(size), rate, seed=10_000 + s, return_mask=True)[1]).sum()
+            for s in range(calls)
+        ]
+    )
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.2))
     ks = np.arange(k + 1)
     obs = np.bincount(counts, minlength=k + 1)
     axes[0].bar(ks, obs, color="#9ec5e8", label=f"observed ({n:,} elements)")
-    axes[0].plot(ks, stats.binom.pmf(ks, k, rate) * n, "o-", color="#a33", ms=3,
-                 label=f"Binomial({k}, {rate}) × {n:,}")
+    axes[0].plot(
+        ks,
+        stats.binom.pmf(ks, k, rate) * n,
+        "o-",
+        color="#a33",
+        ms=3,
+        label=f"Binomial({k}, {rate}) × {n:,}",
+    )
     axes[0].set_xlabel(f"times an element was dropped in {k} calls")
     axes[0].set_title("per-element drop counts across calls")
     axes[0].legend(frameon=False)
     lo, hi = per_call.min() - 5, per_call.max() + 5
-    axes[1].hist(per_call, bins=np.arange(lo, hi, 5), color="#9ec5e8",
-                 label=f"observed ({calls} calls)")
+    axes[1].hist(
+        per_call, bins=np.arange(lo, hi, 5), color="#9ec5e8", label=f"observed ({calls} calls)"
+    )
     grid = np.arange(lo, hi)
-    axes[1].plot(grid, stats.binom.pmf(grid, size, rate) * calls * 5, color="#a33",
-                 label=f"Binomial({size}, {rate})")
+    axes[1].plot(
+        grid,
+        stats.binom.pmf(grid, size, rate) * calls * 5,
+        color="#a33",
+        label=f"Binomial({size}, {rate})",
+    )
     axes[1].set_xlabel(f"elements dropped in one call of {size}")
     axes[1].set_title("drops per call")
     axes[1].legend(frameon=False)
@@ -208,11 +269,16 @@ def fig_alpha(out: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.2))
     axes[0].hist(y, bins=120, density=True, color="#9ec5e8", label="observed")
     grid = np.linspace(y.min(), y.max(), 400)
-    axes[0].plot(grid, (1 - rate) * stats.norm.pdf(grid, b, a), color="#a33",
-                 label=f"kept: {1 - rate:g}·N(b, a²)")
+    axes[0].plot(
+        grid,
+        (1 - rate) * stats.norm.pdf(grid, b, a),
+        color="#a33",
+        label=f"kept: {1 - rate:g}·N(b, a²)",
+    )
     spike = a * ref.ALPHA_PRIME + b
-    axes[0].axvline(spike, color="#333", ls="--", lw=1,
-                    label=f"dropped: a·α′ + b = {spike:.3f} ({rate:.0%})")
+    axes[0].axvline(
+        spike, color="#333", ls="--", lw=1, label=f"dropped: a·α′ + b = {spike:.3f} ({rate:.0%})"
+    )
     axes[0].set_title(f"alpha dropout of N(0, 1) input, rate {rate}")
     axes[0].legend(frameon=False, fontsize=7)
     rates = np.linspace(0.05, 0.9, 18)
@@ -220,13 +286,15 @@ def fig_alpha(out: Path) -> Path:
     for i, r in enumerate(rates):
         yr = ref.alpha_dropout(x, float(r), seed=100 + i)
         means.append(yr.mean())
-        vars_.append((yr ** 2).mean())
+        vars_.append((yr**2).mean())
         se_m.append(1 / np.sqrt(n))
         se_v.append(np.sqrt((ex.alpha_moments(float(r), 4) - 1.0) / n))
-    axes[1].errorbar(rates, means, yerr=3 * np.array(se_m), fmt="o", ms=3, color=KEPT,
-                     label="mean (±3 s.e.)")
-    axes[1].errorbar(rates, vars_, yerr=3 * np.array(se_v), fmt="s", ms=3, color="#a33",
-                     label="E[y²] (±3 s.e.)")
+    axes[1].errorbar(
+        rates, means, yerr=3 * np.array(se_m), fmt="o", ms=3, color=KEPT, label="mean (±3 s.e.)"
+    )
+    axes[1].errorbar(
+        rates, vars_, yerr=3 * np.array(se_v), fmt="s", ms=3, color="#a33", label="E[y²] (±3 s.e.)"
+    )
     axes[1].axhline(0, color=KEPT, lw=0.8)
     axes[1].axhline(1, color="#a33", lw=0.8)
     axes[1].set_xlabel("rate")
@@ -246,15 +314,20 @@ def fig_gaussian(out: Path) -> Path:
     ax.hist(g, bins=120, density=True, color="#9ec5e8", label="Gaussian dropout y/x (observed)")
     grid = np.linspace(g.min(), g.max(), 400)
     sd = ref.gaussian_std(rate)
-    ax.plot(grid, stats.norm.pdf(grid, 1, sd), color="#a33", label=f"N(1, {sd ** 2:.3f})")
+    ax.plot(grid, stats.norm.pdf(grid, 1, sd), color="#a33", label=f"N(1, {sd**2:.3f})")
     for v, frac in ((0.0, rate), (1 / (1 - rate), 1 - rate)):
         ax.vlines(v, 0, frac * 1.2, color="#333", lw=2)
     ax.text(-0.9, rate * 1.2 + 0.02, f"Bernoulli: {np.mean(bern == 0):.1%} at 0", fontsize=7)
-    ax.text(1 / (1 - rate) + 0.06, (1 - rate) * 1.2 - 0.03,
-            f"Bernoulli: {np.mean(bern > 0):.1%} at 1/(1 - rate)",
-            fontsize=7)
-    ax.set_title(f"multipliers at rate {rate}: same mean 1 and variance "
-                 f"{rate / (1 - rate):.3f}, different shape")
+    ax.text(
+        1 / (1 - rate) + 0.06,
+        (1 - rate) * 1.2 - 0.03,
+        f"Bernoulli: {np.mean(bern > 0):.1%} at 1/(1 - rate)",
+        fontsize=7,
+    )
+    ax.set_title(
+        f"multipliers at rate {rate}: same mean 1 and variance "
+        f"{rate / (1 - rate):.3f}, different shape"
+    )
     ax.legend(frameon=False, fontsize=7, loc="upper left")
     fig.tight_layout()
     return save(fig, out / "gaussian_dropout.png")
@@ -272,33 +345,45 @@ def fig_moment_matching(out: Path) -> Path:
     mu, var = ex.dropconnect_moments(x, w, b0, rate, scaling="classic", mask_bias=True)
     axes[0].hist(u, bins=100, density=True, color="#9ec5e8", label="training pre-activations")
     grid = np.linspace(u.min(), u.max(), 300)
-    axes[0].plot(grid, stats.norm.pdf(grid, mu[0, 0], np.sqrt(var[0, 0])), color="#a33",
-                 label="N(μ, σ²) matched to them")
+    axes[0].plot(
+        grid,
+        stats.norm.pdf(grid, mu[0, 0], np.sqrt(var[0, 0])),
+        color="#a33",
+        label="N(μ, σ²) matched to them",
+    )
     axes[0].set_title("one unit, 64 inputs, 20,000 DropConnect masks")
     axes[0].legend(frameon=False, fontsize=7)
     # Sweep the bias, left unmasked here so that σ stays fixed while μ moves.
     opts = dict(scaling="classic", masks="per_example", mask_bias=False)
-    mu0, var0 = ex.dropconnect_moments(x, w, np.zeros(1), rate, scaling="classic",
-                                       mask_bias=False)
+    mu0, var0 = ex.dropconnect_moments(x, w, np.zeros(1), rate, scaling="classic", mask_bias=False)
     sd = float(np.sqrt(var0[0, 0]))
     biases = np.linspace(-3, 3, 25) * sd - float(mu0[0, 0])
     mc, mm, mm_ref, mean_rule, ratio = [], [], [], [], []
     for i, b in enumerate(biases):
         bb = np.array([b])
-        pre = ref.dropconnect(np.repeat(x, batch, axis=0), w, bb, rate, seed=50 + i,
-                              **opts)[:, 0]
+        pre = ref.dropconnect(np.repeat(x, batch, axis=0), w, bb, rate, seed=50 + i, **opts)[:, 0]
         mc.append(np.maximum(pre, 0).mean())
         m_, v_ = ex.dropconnect_moments(x, w, bb, rate, scaling="classic", mask_bias=False)
         mm.append(ex.gaussian_activation_moments(m_, np.sqrt(v_), "relu")[0][0, 0])
-        mm_ref.append(ref.dropconnect(x, w, bb, rate, training=False, seed=90 + i,
-                                      inference="moment_matching", activation="relu",
-                                      samples=1000, **opts)[0, 0])
+        mm_ref.append(
+            ref.dropconnect(
+                x,
+                w,
+                bb,
+                rate,
+                training=False,
+                seed=90 + i,
+                inference="moment_matching",
+                activation="relu",
+                samples=1000,
+                **opts,
+            )[0, 0]
+        )
         mean_rule.append(max(m_[0, 0], 0.0))
         ratio.append(m_[0, 0] / np.sqrt(v_[0, 0]))
     axes[1].plot(ratio, mc, "o", ms=4, color="#333", label="Monte Carlo over masks (truth)")
     axes[1].plot(ratio, mm, "-", color="#a33", label="moment matching, exact E[relu(u)]")
-    axes[1].plot(ratio, mm_ref, "x", ms=4, color="#a33",
-                 label="reference inference, 1000 draws")
+    axes[1].plot(ratio, mm_ref, "x", ms=4, color="#a33", label="reference inference, 1000 draws")
     axes[1].plot(ratio, mean_rule, "--", color=KEPT, label="mean rule relu(μ)")
     axes[1].set_xlabel("μ/σ of the unit's pre-activation")
     axes[1].set_ylabel("expected output")
@@ -309,7 +394,11 @@ def fig_moment_matching(out: Path) -> Path:
 
 
 FIGURES: tuple[Callable[[Path], Path], ...] = (
-    fig_network, fig_mask_matrices, fig_drop_counts, fig_alpha, fig_gaussian,
+    fig_network,
+    fig_mask_matrices,
+    fig_drop_counts,
+    fig_alpha,
+    fig_gaussian,
     fig_moment_matching,
 )
 

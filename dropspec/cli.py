@@ -41,38 +41,73 @@ class UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dropspec", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="dropspec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="check targets and print the matrix")
-    check.add_argument("targets", nargs="*", metavar="TARGET",
-                       help="built-in name, path/to/file.py:fn or module:fn "
-                       "(default: the NumPy reference)")
+    check.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="built-in name, path/to/file.py:fn or module:fn (default: the NumPy reference)",
+    )
     check.add_argument("--all", action="store_true", help="every built-in target")
-    check.add_argument("--json", metavar="PATH",
-                       help="write the JSON report to PATH (updated as targets finish)")
+    check.add_argument(
+        "--json", metavar="PATH", help="write the JSON report to PATH (updated as targets finish)"
+    )
     check.add_argument("--seed", type=int, default=DEFAULT_SEED, help="base seed")
-    check.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
-                       help="significance level per statistical check")
-    check.add_argument("--power", type=float, default=DEFAULT_POWER,
-                       help="power the sample sizes are chosen for")
+    check.add_argument(
+        "--alpha",
+        type=float,
+        default=DEFAULT_ALPHA,
+        help="significance level per statistical check",
+    )
+    check.add_argument(
+        "--power", type=float, default=DEFAULT_POWER, help="power the sample sizes are chosen for"
+    )
     check.add_argument("--device", default="cpu", help="cpu (default), cuda or gpu")
-    check.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES,
-                       help="hypothesis examples per exact clause")
-    check.add_argument("--clause", action="append", default=[], metavar="ID",
-                       help="check only this clause (repeatable)")
-    check.add_argument("-j", "--jobs", default=None, metavar="N",
-                       help="worker processes: a number or 'auto' (one per core); "
-                       "default 1, or auto with --all")
-    check.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                       help=f"bound on each target's time (default {DEFAULT_TIMEOUT:g})")
-    check.add_argument("--allow-missing", action="store_true",
-                       help="targets whose framework is not installed do not make the run "
-                       "exit 3 (they are still shown as not checked)")
-    check.add_argument("--show-expected", action="store_true",
-                       help="also print the messages of expected failures")
-    check.add_argument("--dry-run", action="store_true",
-                       help="check every value and list what would run, then stop")
+    check.add_argument(
+        "--examples",
+        type=int,
+        default=DEFAULT_EXAMPLES,
+        help="hypothesis examples per exact clause",
+    )
+    check.add_argument(
+        "--clause",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="check only this clause (repeatable)",
+    )
+    check.add_argument(
+        "-j",
+        "--jobs",
+        default=None,
+        metavar="N",
+        help="worker processes: a number or 'auto' (one per core); default 1, or auto with --all",
+    )
+    check.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"bound on each target's time (default {DEFAULT_TIMEOUT:g})",
+    )
+    check.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="targets whose framework is not installed do not make the run "
+        "exit 3 (they are still shown as not checked)",
+    )
+    check.add_argument(
+        "--show-expected", action="store_true", help="also print the messages of expected failures"
+    )
+    check.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check every value and list what would run, then stop",
+    )
     check.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     merge = sub.add_parser("merge", help="merge JSON reports into one matrix")
     merge.add_argument("reports", nargs="+", metavar="REPORT.json")
@@ -113,25 +148,54 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # ---------------------------------------------------------------- list ----
 
+
 def cmd_list(as_json: bool) -> int:
     from .adapters import builtin_targets, get_backend
     from .spec import OPS
 
     targets = builtin_targets()
     if as_json:
-        print(json.dumps({
-            "clauses": [{"id": c.id, "op": c.op, "level": str(c.level), "kind": str(c.kind),
-                         "text": c.text} for op in OPS.values() for c in op.clauses],
-            "targets": [{"name": t.name, "op": t.op, "framework": t.framework,
-                         "description": t.description} for t in targets.values()],
-        }, indent=1))
+        print(
+            json.dumps(
+                {
+                    "clauses": [
+                        {
+                            "id": c.id,
+                            "op": c.op,
+                            "level": str(c.level),
+                            "kind": str(c.kind),
+                            "text": c.text,
+                        }
+                        for op in OPS.values()
+                        for c in op.clauses
+                    ],
+                    "targets": [
+                        {
+                            "name": t.name,
+                            "op": t.op,
+                            "framework": t.framework,
+                            "description": t.description,
+                        }
+                        for t in targets.values()
+                    ],
+                },
+                indent=1,
+            )
+        )
         return 0
     for op in OPS.values():
         print(f"\n{op.title} ({op.name}): {op.signature}")
         for c in op.clauses:
-            when = "" if not (c.when or c.when_not_empty) else "  [when " + ", ".join(
-                [f"{k} in {v}" for k, v in c.when.items()]
-                + [f"{k} non-empty" for k in c.when_not_empty]) + "]"
+            when = (
+                ""
+                if not (c.when or c.when_not_empty)
+                else "  [when "
+                + ", ".join(
+                    [f"{k} in {v}" for k, v in c.when.items()]
+                    + [f"{k} non-empty" for k in c.when_not_empty]
+                )
+                + "]"
+            )
             print(f"  {c.id:32s} {c.level:6s} {c.kind:11s} {c.text}{when}")
     print("\nBuilt-in targets:")
     for t in targets.values():
@@ -157,20 +221,26 @@ def cmd_explain(op_name: str | None) -> int:
         print(textwrap.fill(op.summary, 100, initial_indent="  ", subsequent_indent="  "))
         print(f"\n  options (declare them in @dropspec.target({op.name!r}, ...)):")
         for opt in op.options:
-            choices = (" | ".join(map(repr, opt.choices)) if opt.choices is not None
-                       else "see meaning")
+            choices = (
+                " | ".join(map(repr, opt.choices)) if opt.choices is not None else "see meaning"
+            )
             print(f"\n  {opt.name} = {opt.default!r}   (choices: {choices})")
-            print(textwrap.fill(opt.doc, 96, initial_indent="      ",
-                                subsequent_indent="      "))
-            bound = [c.id for c in op.clauses if opt.name in c.when
-                     or opt.name in c.when_not_empty]
+            print(textwrap.fill(opt.doc, 96, initial_indent="      ", subsequent_indent="      "))
+            bound = [c.id for c in op.clauses if opt.name in c.when or opt.name in c.when_not_empty]
             if bound:
-                print(textwrap.fill("clauses that depend on it: " + ", ".join(bound), 96,
-                                    initial_indent="      ", subsequent_indent="      "))
+                print(
+                    textwrap.fill(
+                        "clauses that depend on it: " + ", ".join(bound),
+                        96,
+                        initial_indent="      ",
+                        subsequent_indent="      ",
+                    )
+                )
     return 0
 
 
 # ---------------------------------------------------------------- check ----
+
 
 def validate(args: argparse.Namespace) -> tuple[Any, list[str]]:
     """Every value checked before any target runs: the run's Config and its target specs."""
@@ -180,12 +250,19 @@ def validate(args: argparse.Namespace) -> tuple[Any, list[str]]:
 
     if not 0 <= args.seed < 2**64:
         raise UsageError(f"--seed must be in [0, 2**64), got {args.seed}")
-    config = Config(seed=args.seed, alpha=args.alpha, power=args.power, device=args.device,
-                    examples=args.examples)
+    config = Config(
+        seed=args.seed,
+        alpha=args.alpha,
+        power=args.power,
+        device=args.device,
+        examples=args.examples,
+    )
     unknown = [c for c in args.clause if c not in CLAUSES]
     if unknown:
-        raise UsageError(f"unknown clause id(s) {', '.join(unknown)}; `dropspec list` shows "
-                         f"them all (ids are exact, e.g. DROPOUT-RATE)")
+        raise UsageError(
+            f"unknown clause id(s) {', '.join(unknown)}; `dropspec list` shows "
+            f"them all (ids are exact, e.g. DROPOUT-RATE)"
+        )
     check_device(args.device)
     if args.json:
         check_writable(args.json)
@@ -202,8 +279,10 @@ def validate(args: argparse.Namespace) -> tuple[Any, list[str]]:
         if ":" not in spec and spec not in builtins:
             close = [n for n in builtins if spec.lower() in n.lower()][:5]
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise UsageError(f"unknown target {spec!r}{hint}; give a built-in name (see "
-                             f"`dropspec list`), path/to/file.py:function or module:function")
+            raise UsageError(
+                f"unknown target {spec!r}{hint}; give a built-in name (see "
+                f"`dropspec list`), path/to/file.py:function or module:function"
+            )
         where = spec.rpartition(":")[0]
         if where.endswith(".py") and not Path(where).is_file():
             raise UsageError(f"target {spec!r}: no file {where}")
@@ -215,10 +294,13 @@ def check_device(device: str) -> None:
         return
     if device.split(":")[0] not in ("cuda", "gpu"):
         raise UsageError(f"--device must be cpu, cuda (cuda:N) or gpu, got {device!r}")
-    if not (shutil.which("nvidia-smi") or Path("/dev/nvidia0").exists()
-            or Path("/dev/kfd").exists()):
-        raise UsageError(f"--device {device}: no GPU is visible on this machine (no "
-                         f"/dev/nvidia0, /dev/kfd or nvidia-smi); use --device cpu")
+    if not (
+        shutil.which("nvidia-smi") or Path("/dev/nvidia0").exists() or Path("/dev/kfd").exists()
+    ):
+        raise UsageError(
+            f"--device {device}: no GPU is visible on this machine (no "
+            f"/dev/nvidia0, /dev/kfd or nvidia-smi); use --device cpu"
+        )
 
 
 def check_writable(path: str) -> None:
@@ -253,26 +335,42 @@ def cmd_check(args: argparse.Namespace) -> int:
     config, specs = validate(args)
     workers = jobs_of(args.jobs, default_auto=args.all)
     builtins = builtin_targets()
-    jobs = [Job(spec, dict(builtins[spec].env) if spec in builtins else {}, list(args.clause))
-            for spec in specs]
+    jobs = [
+        Job(spec, dict(builtins[spec].env) if spec in builtins else {}, list(args.clause))
+        for spec in specs
+    ]
     if args.dry_run:
-        print(f"would check {len(jobs)} target(s) in {workers} worker process(es), "
-              f"timeout {args.timeout or DEFAULT_TIMEOUT:g} s each, seed {config.seed}, "
-              f"alpha {config.alpha}, power {config.power}, device {config.device}"
-              + (f", clauses {', '.join(args.clause)}" if args.clause else ""))
+        print(
+            f"would check {len(jobs)} target(s) in {workers} worker process(es), "
+            f"timeout {args.timeout or DEFAULT_TIMEOUT:g} s each, seed {config.seed}, "
+            f"alpha {config.alpha}, power {config.power}, device {config.device}"
+            + (f", clauses {', '.join(args.clause)}" if args.clause else "")
+        )
         for job in jobs:
             env = " ".join(f"{k}={v}" for k, v in job.env.items())
             print(f"  {job.spec}" + (f"   [{env}]" if env else ""))
         return 0
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    runner = Runner(jobs, config, workers=workers, timeout=args.timeout or DEFAULT_TIMEOUT,
-                    json_path=args.json, allow_missing=args.allow_missing, progress=progress)
+    runner = Runner(
+        jobs,
+        config,
+        workers=workers,
+        timeout=args.timeout or DEFAULT_TIMEOUT,
+        json_path=args.json,
+        allow_missing=args.allow_missing,
+        progress=progress,
+    )
     report = runner.run()
     return finish(report, args.json, args.allow_missing, show_expected=args.show_expected)
 
 
-def finish(report: dict[str, Any], json_path: str | None, allow_missing: bool, *,
-           show_expected: bool = False) -> int:
+def finish(
+    report: dict[str, Any],
+    json_path: str | None,
+    allow_missing: bool,
+    *,
+    show_expected: bool = False,
+) -> int:
     """Print the matrix, the failures and the closing line; return the exit status."""
     from .conformance.report import (
         closing_line,
@@ -288,13 +386,17 @@ def finish(report: dict[str, Any], json_path: str | None, allow_missing: bool, *
         print("\nFailures and clauses not checked:\n" + failures)
     divergences = report["summary"]["declared_divergences_must"]
     if divergences:
-        print(f"\nDeclared divergences at MUST level ({len(divergences)}; expected failures "
-              f"with reasons, --show-expected prints them):")
+        print(
+            f"\nDeclared divergences at MUST level ({len(divergences)}; expected failures "
+            f"with reasons, --show-expected prints them):"
+        )
         for d in divergences:
             print(f"  {d}")
-    print(f"\nseed {report['seed']}, alpha {report['alpha']} per check, power "
-          f"{report['power']}; P(any false alarm in this run) <= "
-          f"{false_alarm_bound(report):.2g}")
+    print(
+        f"\nseed {report['seed']}, alpha {report['alpha']} per check, power "
+        f"{report['power']}; P(any false alarm in this run) <= "
+        f"{false_alarm_bound(report):.2g}"
+    )
     if json_path:
         print(f"report written to {json_path}")
     status = exit_status(report, allow_missing=allow_missing)

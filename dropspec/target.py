@@ -67,10 +67,18 @@ class Target:
 
     def with_options(self, **options: Any) -> Target:
         """A copy declaring ``options`` on top of this target's (used by tests)."""
-        return make_target(self.fn, self.op, framework=self.framework, name=self.name,
-                           dtypes=self.dtypes, expected_failures=self.expected_failures,
-                           env=self.env, description=self.description,
-                           requires=self.requires, **{**self.options, **options})
+        return make_target(
+            self.fn,
+            self.op,
+            framework=self.framework,
+            name=self.name,
+            dtypes=self.dtypes,
+            expected_failures=self.expected_failures,
+            env=self.env,
+            description=self.description,
+            requires=self.requires,
+            **{**self.options, **options},
+        )
 
     def renamed(self, name: str) -> Target:
         return replace(self, name=name)
@@ -85,8 +93,10 @@ def _signature_problem(fn: Callable[..., Any], positional: tuple[str, ...]) -> s
     try:
         sig.bind(*args, training=True, seed=0)
     except TypeError as exc:
-        return (f"its signature {sig} does not accept the op's call "
-                f"fn({', '.join(positional)}, *, training, seed): {exc}")
+        return (
+            f"its signature {sig} does not accept the op's call "
+            f"fn({', '.join(positional)}, *, training, seed): {exc}"
+        )
     return None
 
 
@@ -100,22 +110,28 @@ def _declaration_problems(options: Mapping[str, Any], dtypes: Any) -> list[str]:
     problems = []
     if dtypes is not None:
         if isinstance(dtypes, str) or not isinstance(dtypes, tuple | list):
-            problems.append(f"dtypes must be a tuple of dtype names such as "
-                            f"('float32', 'float64'), got {dtypes!r}")
+            problems.append(
+                f"dtypes must be a tuple of dtype names such as "
+                f"('float32', 'float64'), got {dtypes!r}"
+            )
         else:
             bad = [d for d in dtypes if d not in KNOWN_DTYPES]
             if bad:
-                problems.append(f"dtypes names unknown dtype(s) {', '.join(map(repr, bad))}; "
-                                f"use {', '.join(KNOWN_DTYPES)}")
+                problems.append(
+                    f"dtypes names unknown dtype(s) {', '.join(map(repr, bad))}; "
+                    f"use {', '.join(KNOWN_DTYPES)}"
+                )
             elif not dtypes:
                 problems.append("dtypes is empty; leave it out to check every dtype")
     rank, axes = options.get("rank"), options.get("shared_axes") or ()
     if isinstance(rank, int) and axes:
         out_of_range = [a for a in axes if not -rank <= a < rank]
         if out_of_range:
-            problems.append(f"shared_axes {tuple(axes)} has axes outside rank {rank} "
-                            f"({', '.join(map(str, out_of_range))}); axes run from "
-                            f"{-rank} to {rank - 1}")
+            problems.append(
+                f"shared_axes {tuple(axes)} has axes outside rank {rank} "
+                f"({', '.join(map(str, out_of_range))}); axes run from "
+                f"{-rank} to {rank - 1}"
+            )
     return problems
 
 
@@ -207,7 +223,14 @@ def target(
     """
 
     def wrap(fn: Callable[..., Any]) -> Target:
-        return make_target(fn, op, framework=framework, name=name, dtypes=dtypes,
-                           expected_failures=expected_failures, **options)
+        return make_target(
+            fn,
+            op,
+            framework=framework,
+            name=name,
+            dtypes=dtypes,
+            expected_failures=expected_failures,
+            **options,
+        )
 
     return wrap

@@ -35,29 +35,39 @@ def _check_rate(rate: float) -> None:
         raise ValueError(f"rate must be in [0, 1], got {rate}")
 
 
-def alt_dropout(x: np.ndarray, rate: float, *, training: bool, seed: int,
-                shared_axes: tuple[int, ...] = (), scaling: str = "inverted") -> np.ndarray:
+def alt_dropout(
+    x: np.ndarray,
+    rate: float,
+    *,
+    training: bool,
+    seed: int,
+    shared_axes: tuple[int, ...] = (),
+    scaling: str = "inverted",
+) -> np.ndarray:
     _check_rate(rate)
     if not training:
         return x.copy() if scaling == "inverted" else (x * x.dtype.type(1 - rate))
     if rate == 1.0:
         return np.zeros_like(x)
-    keep = _keep(np.random.Generator(np.random.Philox(seed)), _mask_shape(x.shape, shared_axes),
-                 rate)
+    keep = _keep(
+        np.random.Generator(np.random.Philox(seed)), _mask_shape(x.shape, shared_axes), rate
+    )
     factor = 1.0 / (1.0 - rate) if scaling == "inverted" else 1.0
     out = (x.astype(np.float64) * factor).astype(x.dtype)
     return np.where(keep, out, np.zeros((), x.dtype))
 
 
-def alt_alpha(x: np.ndarray, rate: float, *, training: bool, seed: int,
-              shared_axes: tuple[int, ...] = ()) -> np.ndarray:
+def alt_alpha(
+    x: np.ndarray, rate: float, *, training: bool, seed: int, shared_axes: tuple[int, ...] = ()
+) -> np.ndarray:
     _check_rate(rate)
     if rate == 1.0 and training:
         raise ValueError("alpha dropout at rate 1 has no affine correction")
     if not training or rate == 0.0:
         return x.copy()
-    keep = _keep(np.random.Generator(np.random.Philox(seed)), _mask_shape(x.shape, shared_axes),
-                 rate)
+    keep = _keep(
+        np.random.Generator(np.random.Philox(seed)), _mask_shape(x.shape, shared_axes), rate
+    )
     a, b = alpha_constants(rate)
     y = np.where(keep, x.astype(np.float64), ALPHA_PRIME) * a + b
     return y.astype(x.dtype)
@@ -88,12 +98,21 @@ def alt_drop_path(x: np.ndarray, rate: float, *, training: bool, seed: int) -> n
         return np.zeros_like(x)
     keep = _keep(np.random.Generator(np.random.Philox(seed)), (x.shape[0],), rate)
     keep = keep.reshape((-1,) + (1,) * (x.ndim - 1))
-    return np.where(keep, (x.astype(np.float64) / (1.0 - rate)).astype(x.dtype),
-                    np.zeros((), x.dtype))
+    return np.where(
+        keep, (x.astype(np.float64) / (1.0 - rate)).astype(x.dtype), np.zeros((), x.dtype)
+    )
 
 
-def alt_dropconnect(x: np.ndarray, w: np.ndarray, b: np.ndarray, rate: float, *,
-                    training: bool, seed: int, per_example: bool = True) -> np.ndarray:
+def alt_dropconnect(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    rate: float,
+    *,
+    training: bool,
+    seed: int,
+    per_example: bool = True,
+) -> np.ndarray:
     _check_rate(rate)
     if w.shape[1] != x.shape[1] or b.shape != (w.shape[0],):
         raise ValueError(f"shapes x {x.shape}, weight {w.shape}, bias {b.shape} do not fit")
@@ -127,19 +146,45 @@ def _partial(fn: Any, **kw: Any) -> Any:
 
 CORRECT: tuple[Target, ...] = (
     _t(alt_dropout, "dropout", "alt.dropout"),
-    _t(_partial(alt_dropout, scaling="classic"), "dropout", "alt.dropout.classic",
-       scaling="classic"),
-    _t(_partial(alt_dropout, shared_axes=(1,)), "dropout", "alt.dropout.shared",
-       shared_axes=(1,), rank=3),
+    _t(
+        _partial(alt_dropout, scaling="classic"),
+        "dropout",
+        "alt.dropout.classic",
+        scaling="classic",
+    ),
+    _t(
+        _partial(alt_dropout, shared_axes=(1,)),
+        "dropout",
+        "alt.dropout.shared",
+        shared_axes=(1,),
+        rank=3,
+    ),
     _t(alt_alpha, "alpha_dropout", "alt.alpha_dropout", rate_one="error"),
-    _t(_partial(alt_alpha, shared_axes=(-1,)), "alpha_dropout", "alt.feature_alpha",
-       shared_axes=(-1,), rank=3),
+    _t(
+        _partial(alt_alpha, shared_axes=(-1,)),
+        "alpha_dropout",
+        "alt.feature_alpha",
+        shared_axes=(-1,),
+        rank=3,
+    ),
     _t(alt_gaussian, "gaussian_dropout", "alt.gaussian_dropout"),
     _t(alt_drop_path, "drop_path", "alt.drop_path"),
-    _t(alt_dropconnect, "dropconnect", "alt.dropconnect", masks="per_example",
-       mask_bias=False, inference="mean"),
-    _t(_partial(alt_dropconnect, per_example=False), "dropconnect", "alt.weight_drop",
-       masks="per_batch", mask_bias=False, inference="mean"),
+    _t(
+        alt_dropconnect,
+        "dropconnect",
+        "alt.dropconnect",
+        masks="per_example",
+        mask_bias=False,
+        inference="mean",
+    ),
+    _t(
+        _partial(alt_dropconnect, per_example=False),
+        "dropconnect",
+        "alt.weight_drop",
+        masks="per_batch",
+        mask_bias=False,
+        inference="mean",
+    ),
 )
 
 # ---------------------------------------------------------------- wrong ----
@@ -248,13 +293,15 @@ def gaussian_std_wrong(x: np.ndarray, rate: float, *, training: bool, seed: int)
     return (x.astype(np.float64) * noise).astype(x.dtype)
 
 
-def dc_per_batch(x: np.ndarray, w: np.ndarray, b: np.ndarray, rate: float, *,
-                 training: bool, seed: int) -> np.ndarray:
+def dc_per_batch(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, rate: float, *, training: bool, seed: int
+) -> np.ndarray:
     return alt_dropconnect(x, w, b, rate, training=training, seed=seed, per_example=False)
 
 
-def dc_input_units(x: np.ndarray, w: np.ndarray, b: np.ndarray, rate: float, *,
-                   training: bool, seed: int) -> np.ndarray:
+def dc_input_units(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, rate: float, *, training: bool, seed: int
+) -> np.ndarray:
     """Dropout on the inputs: column j of W masked as a whole, per example."""
     _check_rate(rate)
     if w.shape[1] != x.shape[1] or b.shape != (w.shape[0],):
@@ -272,45 +319,84 @@ _DC = dict(masks="per_example", mask_bias=False, inference="mean")
 
 WRONG: tuple[Wrong, ...] = (
     Wrong("keep/drop swapped", _t(swapped, "dropout", "wrong.swapped"), "DROPOUT-RATE"),
-    Wrong("no scaling in training", _t(no_scaling, "dropout", "wrong.no_scaling"),
-          "DROPOUT-VALUES"),
-    Wrong("no scaling in training (moments)", _t(no_scaling, "dropout", "wrong.no_scaling2"),
-          "DROPOUT-UNBIASED"),
+    Wrong(
+        "no scaling in training", _t(no_scaling, "dropout", "wrong.no_scaling"), "DROPOUT-VALUES"
+    ),
+    Wrong(
+        "no scaling in training (moments)",
+        _t(no_scaling, "dropout", "wrong.no_scaling2"),
+        "DROPOUT-UNBIASED",
+    ),
     Wrong("scale 1/rate", _t(scale_by_rate, "dropout", "wrong.scale_rate"), "DROPOUT-VALUES"),
-    Wrong("scale 1/rate (moments)", _t(scale_by_rate, "dropout", "wrong.scale_rate2"),
-          "DROPOUT-VARIANCE"),
-    Wrong("scaling at inference", _t(scaled_inference, "dropout", "wrong.scaled_inference"),
-          "DROPOUT-INFERENCE-IDENTITY"),
-    Wrong("training flag ignored", _t(ignores_training, "dropout", "wrong.ignores_training"),
-          "DROPOUT-INFERENCE-IDENTITY"),
-    Wrong("same mask every call", _t(same_mask, "dropout", "wrong.same_mask"),
-          "DROPOUT-INDEPENDENT-CALLS"),
-    Wrong("seed ignored", _t(ignores_seed, "dropout", "wrong.ignores_seed"),
-          "DROPOUT-DETERMINISTIC"),
+    Wrong(
+        "scale 1/rate (moments)",
+        _t(scale_by_rate, "dropout", "wrong.scale_rate2"),
+        "DROPOUT-VARIANCE",
+    ),
+    Wrong(
+        "scaling at inference",
+        _t(scaled_inference, "dropout", "wrong.scaled_inference"),
+        "DROPOUT-INFERENCE-IDENTITY",
+    ),
+    Wrong(
+        "training flag ignored",
+        _t(ignores_training, "dropout", "wrong.ignores_training"),
+        "DROPOUT-INFERENCE-IDENTITY",
+    ),
+    Wrong(
+        "same mask every call",
+        _t(same_mask, "dropout", "wrong.same_mask"),
+        "DROPOUT-INDEPENDENT-CALLS",
+    ),
+    Wrong(
+        "seed ignored", _t(ignores_seed, "dropout", "wrong.ignores_seed"), "DROPOUT-DETERMINISTIC"
+    ),
     Wrong("rate off by +0.01", _t(rate_plus, "dropout", "wrong.rate_plus"), "DROPOUT-RATE"),
-    Wrong("batch-shared mask declared elementwise",
-          _t(batch_shared, "dropout", "wrong.batch_shared"), "DROPOUT-INDEPENDENT-AXES"),
-    Wrong("mask repeating every 1024 elements", _t(period_1024, "dropout", "wrong.period"),
-          "DROPOUT-NO-PERIOD"),
-    Wrong("mask shared along the wrong axis",
-          _t(wrong_axis, "dropout", "wrong.wrong_axis", shared_axes=(2, 3), rank=4),
-          "DROPOUT-SHARED-CONSTANT"),
-    Wrong("elementwise mask where shared axes are declared",
-          _t(elementwise, "dropout", "wrong.elementwise", shared_axes=(2, 3), rank=4),
-          "DROPOUT-SHARED-CONSTANT"),
+    Wrong(
+        "batch-shared mask declared elementwise",
+        _t(batch_shared, "dropout", "wrong.batch_shared"),
+        "DROPOUT-INDEPENDENT-AXES",
+    ),
+    Wrong(
+        "mask repeating every 1024 elements",
+        _t(period_1024, "dropout", "wrong.period"),
+        "DROPOUT-NO-PERIOD",
+    ),
+    Wrong(
+        "mask shared along the wrong axis",
+        _t(wrong_axis, "dropout", "wrong.wrong_axis", shared_axes=(2, 3), rank=4),
+        "DROPOUT-SHARED-CONSTANT",
+    ),
+    Wrong(
+        "elementwise mask where shared axes are declared",
+        _t(elementwise, "dropout", "wrong.elementwise", shared_axes=(2, 3), rank=4),
+        "DROPOUT-SHARED-CONSTANT",
+    ),
     Wrong("output dtype changed", _t(to_float64, "dropout", "wrong.dtype"), "DROPOUT-DTYPE"),
     Wrong("output shape changed", _t(adds_axis, "dropout", "wrong.shape"), "DROPOUT-SHAPE"),
-    Wrong("alpha dropout drops to 0", _t(alpha_to_zero, "alpha_dropout", "wrong.alpha_zero"),
-          "ALPHA-VALUES"),
-    Wrong("alpha dropout drops to 0 (moments)",
-          _t(alpha_to_zero, "alpha_dropout", "wrong.alpha_zero2"), "ALPHA-MEAN"),
-    Wrong("gaussian std = rate/(1 - rate)",
-          _t(gaussian_std_wrong, "gaussian_dropout", "wrong.gaussian_std"),
-          "GAUSSIAN-DISTRIBUTION"),
-    Wrong("dropconnect per-batch declared per-example",
-          _t(dc_per_batch, "dropconnect", "wrong.dc_per_batch", **_DC),
-          "DROPCONNECT-PER-EXAMPLE"),
-    Wrong("dropconnect dropping input units",
-          _t(dc_input_units, "dropconnect", "wrong.dc_input_units", **_DC),
-          "DROPCONNECT-PER-CONNECTION"),
+    Wrong(
+        "alpha dropout drops to 0",
+        _t(alpha_to_zero, "alpha_dropout", "wrong.alpha_zero"),
+        "ALPHA-VALUES",
+    ),
+    Wrong(
+        "alpha dropout drops to 0 (moments)",
+        _t(alpha_to_zero, "alpha_dropout", "wrong.alpha_zero2"),
+        "ALPHA-MEAN",
+    ),
+    Wrong(
+        "gaussian std = rate/(1 - rate)",
+        _t(gaussian_std_wrong, "gaussian_dropout", "wrong.gaussian_std"),
+        "GAUSSIAN-DISTRIBUTION",
+    ),
+    Wrong(
+        "dropconnect per-batch declared per-example",
+        _t(dc_per_batch, "dropconnect", "wrong.dc_per_batch", **_DC),
+        "DROPCONNECT-PER-EXAMPLE",
+    ),
+    Wrong(
+        "dropconnect dropping input units",
+        _t(dc_input_units, "dropconnect", "wrong.dc_input_units", **_DC),
+        "DROPCONNECT-PER-CONNECTION",
+    ),
 )

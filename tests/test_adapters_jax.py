@@ -40,10 +40,11 @@ def test_every_target_is_registered_and_well_declared() -> None:
 
 
 def test_listing_targets_does_not_import_jax() -> None:
-    code = ("import sys, dropspec.adapters.fw_jax as m; assert m.TARGETS; "
-            "print(sorted(k for k in ('jax', 'flax', 'equinox', 'haiku') if k in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, dropspec.adapters.fw_jax as m; assert m.TARGETS; "
+        "print(sorted(k for k in ('jax', 'flax', 'equinox', 'haiku') if k in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
@@ -131,8 +132,7 @@ def test_declared_rate_behaviour(name: str) -> None:
     tgt = builtin_targets()[name]
     prefix = "DROPCONNECT" if tgt.op == "dropconnect" else "DROPOUT"
     rate_one = f"{prefix}-RATE-ONE-{tgt.options['rate_one'].upper()}"
-    results = {r.clause_id: r for r in run_target(tgt, [rate_one, f"{prefix}-RATE-INVALID"],
-                                                  FAST)}
+    results = {r.clause_id: r for r in run_target(tgt, [rate_one, f"{prefix}-RATE-INVALID"], FAST)}
     assert results[rate_one].outcome == "passed", results[rate_one].message
     invalid = results[f"{prefix}-RATE-INVALID"]
     want = "xfailed" if invalid.clause_id in tgt.expected_failures else "passed"
@@ -140,6 +140,7 @@ def test_declared_rate_behaviour(name: str) -> None:
 
 
 # ---------------------------------------------------------------- a user's own target ----
+
 
 def _user_dropout(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     import jax
@@ -164,9 +165,17 @@ def _user_multiply(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return x * mask.astype(x.dtype) * (1 / keep)  # NaN * 0 keeps a dropped NaN
 
 
-USER_CLAUSES = ["DROPOUT-SHAPE", "DROPOUT-DTYPE", "DROPOUT-RATE-INVALID", "DROPOUT-VALUES",
-                "DROPOUT-RATE", "DROPOUT-UNBIASED", "DROPOUT-DROPPED-SELECT",
-                "DROPOUT-GRADIENT", "DROPOUT-RATE-ONE-ZEROS"]
+USER_CLAUSES = [
+    "DROPOUT-SHAPE",
+    "DROPOUT-DTYPE",
+    "DROPOUT-RATE-INVALID",
+    "DROPOUT-VALUES",
+    "DROPOUT-RATE",
+    "DROPOUT-UNBIASED",
+    "DROPOUT-DROPPED-SELECT",
+    "DROPOUT-GRADIENT",
+    "DROPOUT-RATE-ONE-ZEROS",
+]
 
 
 def test_a_users_jax_function_is_checked_end_to_end() -> None:
@@ -179,11 +188,15 @@ def test_a_users_jax_function_is_checked_end_to_end() -> None:
 
 
 def test_a_users_multiplying_jax_function_is_checked_as_declared() -> None:
-    user = dropspec.target("dropout", framework="jax", name="user.jax_multiply",
-                           masking="multiply")(_user_multiply)
-    results = {r.clause_id: r for r in run_target(
-        user, ["DROPOUT-RATE-INVALID", "DROPOUT-DROPPED-MULTIPLY"], FAST)}
+    user = dropspec.target(
+        "dropout", framework="jax", name="user.jax_multiply", masking="multiply"
+    )(_user_multiply)
+    results = {
+        r.clause_id: r
+        for r in run_target(user, ["DROPOUT-RATE-INVALID", "DROPOUT-DROPPED-MULTIPLY"], FAST)
+    }
     assert results["DROPOUT-RATE-INVALID"].outcome == "failed"
     assert "accepted without an error" in results["DROPOUT-RATE-INVALID"].message
-    assert results["DROPOUT-DROPPED-MULTIPLY"].outcome == "passed", (
-        results["DROPOUT-DROPPED-MULTIPLY"].message)
+    assert results["DROPOUT-DROPPED-MULTIPLY"].outcome == "passed", results[
+        "DROPOUT-DROPPED-MULTIPLY"
+    ].message

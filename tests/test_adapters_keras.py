@@ -92,9 +92,14 @@ def children() -> Iterator[dict[str, subprocess.Popen[str]]]:
     procs = {}
     for backend in BACKENDS:
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        procs[backend] = subprocess.Popen([sys.executable, "-c", CHILD, backend], cwd=ROOT,
-                                          env=env, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, text=True)
+        procs[backend] = subprocess.Popen(
+            [sys.executable, "-c", CHILD, backend],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     yield procs
     for proc in procs.values():
         if proc.poll() is None:
@@ -103,10 +108,12 @@ def children() -> Iterator[dict[str, subprocess.Popen[str]]]:
 
 
 def test_importing_the_adapter_does_not_import_keras() -> None:
-    code = ("import sys, dropspec.adapters.fw_keras; "
-            "from dropspec.adapters import builtin_targets; builtin_targets(); "
-            "bad = {'keras', 'tensorflow', 'jax', 'torch'} & set(sys.modules); "
-            "assert not bad, bad")
+    code = (
+        "import sys, dropspec.adapters.fw_keras; "
+        "from dropspec.adapters import builtin_targets; builtin_targets(); "
+        "bad = {'keras', 'tensorflow', 'jax', 'torch'} & set(sys.modules); "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -115,7 +122,7 @@ def test_target_is_registered_and_well_declared(name: str) -> None:
     t = TARGETS[name]
     assert builtin_targets()[name] is t
     assert t.error is None, t.error
-    backend = name[len("keras["):name.index("]")]
+    backend = name[len("keras[") : name.index("]")]
     assert t.framework == backend
     assert dict(t.env) == {"KERAS_BACKEND": backend}
     assert t.description
@@ -125,8 +132,10 @@ def test_target_is_registered_and_well_declared(name: str) -> None:
 
 
 def test_every_backend_has_the_same_targets() -> None:
-    names = {b: sorted(n.split("]", 1)[1] for n in TARGETS if n.startswith(f"keras[{b}]"))
-             for b in fw_keras.BACKENDS}
+    names = {
+        b: sorted(n.split("]", 1)[1] for n in TARGETS if n.startswith(f"keras[{b}]"))
+        for b in fw_keras.BACKENDS
+    }
     assert len({tuple(v) for v in names.values()}) == 1, names
     assert len(names["jax"]) == 9
 

@@ -32,9 +32,11 @@ def _inputs(t: Target, dtype: str, rng: np.random.Generator) -> list[np.ndarray]
 
 
 def test_importing_the_adapter_does_not_import_tensorflow() -> None:
-    code = ("import sys, dropspec.adapters.fw_tensorflow; "
-            "from dropspec.adapters import builtin_targets; builtin_targets(); "
-            "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'")
+    code = (
+        "import sys, dropspec.adapters.fw_tensorflow; "
+        "from dropspec.adapters import builtin_targets; builtin_targets(); "
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -66,8 +68,9 @@ def test_target_runs_on_every_dtype(name: str, training: bool) -> None:
         out = t(*(BACKEND.asarray(a) for a in arrays), 0.25, training=training, seed=7)
         assert BACKEND.is_array(out)
         y = BACKEND.to_numpy(out)
-        want = (arrays[0].shape[0], arrays[1].shape[0]) if t.op == "dropconnect" \
-            else arrays[0].shape
+        want = (
+            (arrays[0].shape[0], arrays[1].shape[0]) if t.op == "dropconnect" else arrays[0].shape
+        )
         assert y.shape == want, (dtype, y.shape)
         assert dtype_name(y.dtype) == dtype
         if not training and t.op == "dropout":  # the layer convention: x unchanged
@@ -78,8 +81,7 @@ def test_target_runs_on_every_dtype(name: str, training: bool) -> None:
 def test_seeding_is_reproducible(name: str) -> None:
     t = TARGETS[name]
     arrays = [BACKEND.asarray(a) for a in _inputs(t, "float32", np.random.default_rng(1))]
-    first, again, other = (t(*arrays, 0.5, training=True, seed=s).numpy()
-                           for s in (123, 123, 124))
+    first, again, other = (t(*arrays, 0.5, training=True, seed=s).numpy() for s in (123, 123, 124))
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
 
@@ -131,16 +133,14 @@ def test_backend_vjp() -> None:
 
 
 def test_builtin_stateless_target_end_to_end() -> None:
-    results = run_target(TARGETS["tf.nn.experimental.stateless_dropout"],
-                         config=Config(examples=4))
+    results = run_target(TARGETS["tf.nn.experimental.stateless_dropout"], config=Config(examples=4))
     outcomes = {r.clause_id: r.outcome for r in results}
     assert "failed" not in outcomes.values(), outcomes
     assert outcomes["DROPOUT-RATE-INVALID"] == "xfailed"  # a NaN rate is accepted
     assert outcomes["DROPOUT-DROPPED-SELECT"] == "passed"
 
 
-@dropspec.target("dropout", framework="tensorflow", name="test.user_tf_dropout",
-                 rate_one="zeros")
+@dropspec.target("dropout", framework="tensorflow", name="test.user_tf_dropout", rate_one="zeros")
 def user_dropout(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     """A user's dropout: stateless uniforms, select masking, rate 1 gives zeros."""
     if not 0.0 <= rate <= 1.0:  # also rejects NaN

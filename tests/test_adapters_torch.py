@@ -22,8 +22,12 @@ from dropspec.target import Target  # noqa: E402
 BACKEND = get_backend("torch")
 TARGETS = {t.name: t for t in (*fw_torch.TARGETS, *fw_thirdparty.TARGETS)}
 #: The package each third-party target needs; built-in torch targets need only torch.
-PACKAGE = {"torchnlp": "torchnlp", "dropconnect": "dropconnect",
-           "efficientnet_pytorch": "efficientnet_pytorch", "timm": "timm"}
+PACKAGE = {
+    "torchnlp": "torchnlp",
+    "dropconnect": "dropconnect",
+    "efficientnet_pytorch": "efficientnet_pytorch",
+    "timm": "timm",
+}
 
 
 def _needs(name: str) -> None:
@@ -42,9 +46,11 @@ def _inputs(t: Target, dtype: str, rng: np.random.Generator) -> list[np.ndarray]
 
 
 def test_importing_the_adapters_does_not_import_torch() -> None:
-    code = ("import sys, dropspec.adapters.fw_torch, dropspec.adapters.fw_thirdparty; "
-            "from dropspec.adapters import builtin_targets; builtin_targets(); "
-            "assert 'torch' not in sys.modules, 'torch was imported'")
+    code = (
+        "import sys, dropspec.adapters.fw_torch, dropspec.adapters.fw_thirdparty; "
+        "from dropspec.adapters import builtin_targets; builtin_targets(); "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -71,14 +77,17 @@ def test_target_runs_on_every_dtype(name: str, training: bool) -> None:
         out = t(*(BACKEND.asarray(a) for a in arrays), 0.25, training=training, seed=7)
         assert BACKEND.is_array(out)
         y = BACKEND.to_numpy(out)
-        want = (arrays[0].shape[0], arrays[1].shape[0]) if t.op == "dropconnect" \
-            else arrays[0].shape
+        want = (
+            (arrays[0].shape[0], arrays[1].shape[0]) if t.op == "dropconnect" else arrays[0].shape
+        )
         assert y.shape == want, (dtype, y.shape)
         assert dtype_name(y.dtype) == dtype
 
 
-@pytest.mark.parametrize("name", ["torch.dropout", "torch.nn.Dropout2d", "torch.weight_drop",
-                                  "torch.dropconnect.per_example"])
+@pytest.mark.parametrize(
+    "name",
+    ["torch.dropout", "torch.nn.Dropout2d", "torch.weight_drop", "torch.dropconnect.per_example"],
+)
 def test_seeding_is_reproducible_and_leaves_the_global_generator_alone(name: str) -> None:
     t = TARGETS[name]
     arrays = [BACKEND.asarray(a) for a in _inputs(t, "float32", np.random.default_rng(1))]

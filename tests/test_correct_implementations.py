@@ -25,8 +25,9 @@ def test_every_op_has_two_correct_implementations() -> None:
 def test_correct_implementations_pass_over_20_seeds() -> None:
     result = soak([*REFERENCE, *CORRECT], SEEDS, kinds=tuple(Kind))
     print(result.summary())
-    failures = "\n".join(f"{r.target} {r.clause_id} seed={r.seed}: {r.message}"
-                         for r in result.failures)
+    failures = "\n".join(
+        f"{r.target} {r.clause_id} seed={r.seed}: {r.message}" for r in result.failures
+    )
     assert not result.failures, failures
     assert result.clause_runs >= 1000
     # Second level: exact p-values of correct targets are uniform (alpha 1e-6).

@@ -22,8 +22,11 @@ def test_every_statistical_clause_runs_in_every_dtype() -> None:
         else:
             assert marked is None, cid
     wide = sorted(c for c in CLAUSES if getattr(checks_by_clause[c], "dtypes", None) == "wide")
-    assert wide == ["DROPCONNECT-INFERENCE-MM-MEAN", "DROPCONNECT-INFERENCE-MM-SPREAD",
-                    "DROPCONNECT-UNBIASED"]
+    assert wide == [
+        "DROPCONNECT-INFERENCE-MM-MEAN",
+        "DROPCONNECT-INFERENCE-MM-SPREAD",
+        "DROPCONNECT-UNBIASED",
+    ]
 
 
 def test_kept_multiplier_is_the_scale_rounded_to_the_dtype() -> None:
@@ -44,8 +47,8 @@ def test_drawn_rates_cover_every_band_and_differ_between_runs() -> None:
     for seed in range(50):
         Ctx.check_seed = seed
         rates = checks.drawn_rates(Ctx)  # type: ignore[arg-type]
-        assert rates[:len(checks.ANCHOR_RATES)] == checks.ANCHOR_RATES
-        drawn = rates[len(checks.ANCHOR_RATES):]
+        assert rates[: len(checks.ANCHOR_RATES)] == checks.ANCHOR_RATES
+        drawn = rates[len(checks.ANCHOR_RATES) :]
         for (low, high), rate in zip(checks.RATE_BANDS, drawn, strict=True):
             assert low <= rate <= high
         seen.append(drawn)
@@ -58,9 +61,15 @@ def test_rounded_ks_distance_is_the_distance_to_the_rounded_law(dtype: str) -> N
     sigma = 0.5
     v = (1.0 + sigma * rng.standard_normal(4000)).astype(ml_dtypes.finfo(dtype).dtype)
     info = ml_dtypes.finfo(dtype)
-    got = float(reduce.ks_distance_rounded(v.astype(np.float64), 1.0, sigma,
-                                           mantissa=int(info.nmant),
-                                           min_exponent=int(info.minexp)))
+    got = float(
+        reduce.ks_distance_rounded(
+            v.astype(np.float64),
+            1.0,
+            sigma,
+            mantissa=int(info.nmant),
+            min_exponent=int(info.minexp),
+        )
+    )
     # Brute force: the rounded law's CDF on a fine grid of representable values.
     values = np.unique(v.astype(np.float64))
     spacing = np.spacing(values.astype(v.dtype)).astype(np.float64)

@@ -41,8 +41,11 @@ def commands() -> list[tuple[str, str]]:
             if lang in ("sh", "console", "bash"):
                 lines = body.splitlines()
             elif lang == "yaml":
-                lines = [ln.split("run:", 1)[1] for ln in body.splitlines()
-                         if ln.strip().startswith("- run:")]
+                lines = [
+                    ln.split("run:", 1)[1]
+                    for ln in body.splitlines()
+                    if ln.strip().startswith("- run:")
+                ]
             else:
                 continue
             for line in lines:
@@ -57,8 +60,9 @@ COMMANDS = commands()
 
 def readme_target() -> str:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    body = next(b for lang, b in FENCE.findall(text) if lang == "python"
-                and b.startswith("# my_dropout.py"))
+    body = next(
+        b for lang, b in FENCE.findall(text) if lang == "python" and b.startswith("# my_dropout.py")
+    )
     return body
 
 
@@ -75,8 +79,9 @@ def bin_dir() -> Path:
 
 def run(argv: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PATH": f"{bin_dir()}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env=env, check=False)
+    return subprocess.run(
+        argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
 
 
 def ci_script() -> str:
@@ -99,8 +104,20 @@ def _merge_inputs(argv: list[str], cwd: Path) -> list[str]:
             made.append(cwd / name)
     for k, path in enumerate(made):
         path.parent.mkdir(parents=True, exist_ok=True)
-        proc = run([str(bin_dir() / "dropspec"), "check", "reference.dropout", "--clause",
-                    "DROPOUT-SHAPE", "--seed", str(k), "--json", str(path)], cwd)
+        proc = run(
+            [
+                str(bin_dir() / "dropspec"),
+                "check",
+                "reference.dropout",
+                "--clause",
+                "DROPOUT-SHAPE",
+                "--seed",
+                str(k),
+                "--json",
+                str(path),
+            ],
+            cwd,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
     return [*argv[:2], *map(str, made), *(["--json", out_path] if out_path else [])]
 
@@ -121,8 +138,9 @@ def test_command_runs_as_written(where: str, cmd: str, scratch: Path) -> None:
     argv = shlex.split(re.sub(r"\$\{\{[^}]*\}\}", "", cmd))  # CI expressions: not ours
     tool = Path(argv[0]).name
     if tool == "pip":
-        names = [a for a in argv[2:] if not a.startswith("-") and not a.startswith(
-            ("https://", "."))]
+        names = [
+            a for a in argv[2:] if not a.startswith("-") and not a.startswith(("https://", "."))
+        ]
         for name in names:
             dist = re.split(r"[=<>!\[ ]", name)[0]
             assert metadata.version(dist), f"{where}: {dist} is not installable here"
@@ -137,8 +155,7 @@ def test_command_runs_as_written(where: str, cmd: str, scratch: Path) -> None:
         assert proc.returncode == 0, f"{where}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
         return
     if tool == "pytest":
-        proc = run([str(bin_dir() / "pytest"), *argv[1:], "-p", "no:cacheprovider", "-q"],
-                   scratch)
+        proc = run([str(bin_dir() / "pytest"), *argv[1:], "-p", "no:cacheprovider", "-q"], scratch)
         assert proc.returncode == 0, f"{where}\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
         assert "passed" in proc.stdout
         return
@@ -149,15 +166,21 @@ def test_command_runs_as_written(where: str, cmd: str, scratch: Path) -> None:
 def test_readme_main_command_in_a_fresh_copy(tmp_path: Path) -> None:
     """The main command exactly as written, in a clean copy of the repository (it creates
     .venv and installs dropspec's dependencies from the package index)."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for name in files:
         src = ROOT / name
         if src.is_file():
             dst = tmp_path / name
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
-    proc = subprocess.run(["bash", "-c", MAIN], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=900, check=False)
+    proc = subprocess.run(
+        ["bash", "-c", MAIN], cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.rstrip().splitlines()[-1].endswith("-> conforms (exit 0)")

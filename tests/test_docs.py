@@ -29,11 +29,21 @@ from dropspec.spec import CLAUSES, OPS
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 ARTIFACTS = ROOT / "artifacts" / "docs"
-PAGES = ["index.html", "dropout-vs-dropconnect.html", "matrix.html", "math.html",
-         "conventions.html", "guide.html", "statistics.html", "checks.html",
-         *[f"spec/{op}.html" for op in OPS]]
-SCREENSHOTS = {"dropout-vs-dropconnect.html": "dropout-vs-dropconnect.png",
-               "matrix.html": "matrix.png"}
+PAGES = [
+    "index.html",
+    "dropout-vs-dropconnect.html",
+    "matrix.html",
+    "math.html",
+    "conventions.html",
+    "guide.html",
+    "statistics.html",
+    "checks.html",
+    *[f"spec/{op}.html" for op in OPS],
+]
+SCREENSHOTS = {
+    "dropout-vs-dropconnect.html": "dropout-vs-dropconnect.png",
+    "matrix.html": "matrix.png",
+}
 
 
 @pytest.fixture(scope="session")
@@ -47,9 +57,24 @@ def html_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("myst_parser", reason="the docs need myst-parser")
     out = tmp_path_factory.mktemp("docs") / "html"
     proc = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
-         str(DOCS), str(out), "-d", str(out.parent / "doctrees")],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            "html",
+            str(DOCS),
+            str(out),
+            "-d",
+            str(out.parent / "doctrees"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, f"sphinx-build failed:\n{proc.stdout}\n{proc.stderr}"
     return out
@@ -90,6 +115,7 @@ def test_matrix_page_never_invents_results(html_dir: Path) -> None:
 
 
 # ------------------------------------------------------------------- browser ----
+
 
 def find_chromium() -> str | None:
     explicit = os.environ.get("DROPSPEC_CHROMIUM")
@@ -141,27 +167,47 @@ def test_pages_render_in_chromium(served: str) -> None:
     with sync_playwright() as pw:  # type: ignore[operator]
         browser = pw.chromium.launch(
             executable_path=chromium,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
-                    if m.type in ("error", "warning") else None)
+            page.on(
+                "console",
+                lambda m: (
+                    problems.append(f"console {m.type}: {m.text}")
+                    if m.type in ("error", "warning")
+                    else None
+                ),
+            )
             page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
             # A request cut off by the next navigation (ERR_ABORTED) is not a broken page.
-            page.on("requestfailed", lambda r: problems.append(
-                f"request failed ({r.failure}): {r.url}")
-                if "ERR_ABORTED" not in (r.failure or "") else None)
-            page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}")
-                    if r.status >= 400 else None)
+            page.on(
+                "requestfailed",
+                lambda r: (
+                    problems.append(f"request failed ({r.failure}): {r.url}")
+                    if "ERR_ABORTED" not in (r.failure or "")
+                    else None
+                ),
+            )
+            page.on(
+                "response",
+                lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None,
+            )
             for name in PAGES:
                 before = len(problems)
                 page.goto(f"{served}/{name}", wait_until="networkidle")
                 broken = page.evaluate(
                     "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
-                    ".map(i => i.src)")
+                    ".map(i => i.src)"
+                )
                 problems += [f"broken image on {name}: {src}" for src in broken]
                 problems[before:] = [f"{name}: {p}" for p in problems[before:]]
                 if name in SCREENSHOTS:

@@ -23,7 +23,7 @@ import pytest
 
 CLAUSES = ("--clause", "DROPOUT-SHAPE", "--clause", "DROPOUT-RATE-ZERO")
 
-TARGETS = textwrap.dedent('''
+TARGETS = textwrap.dedent("""
     import os, sys, time
     import dropspec
 
@@ -80,15 +80,15 @@ TARGETS = textwrap.dedent('''
         from dropspec.conformance import engine
         engine.run_clause = lambda *a, **k: None
         return _ref(x, rate, training=training, seed=seed)
-''')
+""")
 
-SAME_NAME = textwrap.dedent('''
+SAME_NAME = textwrap.dedent("""
     import dropspec
 
     @dropspec.target("dropout", name="mine")
     def f(x, rate, *, training, seed):
         return dropspec.reference.dropout(x, rate, training=training, seed=seed)
-''')
+""")
 
 
 @pytest.fixture
@@ -99,11 +99,18 @@ def files(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
-        timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dropspec.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, env={**os.environ, **(env or {})}, check=False,
-                          timeout=timeout)
+def cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dropspec.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        check=False,
+        timeout=timeout,
+    )
 
 
 def report(path: Path) -> dict[str, Any]:
@@ -120,8 +127,16 @@ def outcomes(entry: dict[str, Any]) -> dict[str, str]:
 
 
 def check_faulty(files: Path, faulty: str, *extra: str) -> tuple[int, dict[str, Any], str]:
-    proc = cli("check", "targets.py:good", f"targets.py:{faulty}", *CLAUSES, "--json",
-               "r.json", *extra, cwd=files)
+    proc = cli(
+        "check",
+        "targets.py:good",
+        f"targets.py:{faulty}",
+        *CLAUSES,
+        "--json",
+        "r.json",
+        *extra,
+        cwd=files,
+    )
     data = report(files / "r.json")
     good = by_name(data)["good"]
     assert outcomes(good) == {"DROPOUT-SHAPE": "passed", "DROPOUT-RATE-ZERO": "passed"}, good
@@ -129,15 +144,19 @@ def check_faulty(files: Path, faulty: str, *extra: str) -> tuple[int, dict[str, 
     return proc.returncode, by_name(data)[faulty], proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize(("faulty", "cause"), [
-    ("exits", "SystemExit(3)"),
-    ("base_exception", "BaseException(not an Exception)"),
-    ("os_exit", "exited with code 0"),
-    ("segfault", "SIGSEGV"),
-    ("oom_killed", "SIGKILL (the system's out-of-memory killer"),
-])
-def test_a_crashing_target_is_an_error_and_the_run_goes_on(files: Path, faulty: str,
-                                                           cause: str) -> None:
+@pytest.mark.parametrize(
+    ("faulty", "cause"),
+    [
+        ("exits", "SystemExit(3)"),
+        ("base_exception", "BaseException(not an Exception)"),
+        ("os_exit", "exited with code 0"),
+        ("segfault", "SIGSEGV"),
+        ("oom_killed", "SIGKILL (the system's out-of-memory killer"),
+    ],
+)
+def test_a_crashing_target_is_an_error_and_the_run_goes_on(
+    files: Path, faulty: str, cause: str
+) -> None:
     rc, entry, out = check_faulty(files, faulty)
     assert rc == 3, out
     texts = " ".join(c["message"] for c in entry["clauses"]) + str(entry.get("error"))
@@ -157,9 +176,11 @@ def test_a_hanging_target_times_out(files: Path) -> None:
 
 
 def test_unknown_op_and_bad_declarations_beside_a_good_target(files: Path) -> None:
-    for faulty, words in [("unknown_op", "unknown op 'dropblock'"),
-                          ("bad_dtypes", "unknown dtype(s) 'float8'"),
-                          ("bad_axes", "outside rank 2")]:
+    for faulty, words in [
+        ("unknown_op", "unknown op 'dropblock'"),
+        ("bad_dtypes", "unknown dtype(s) 'float8'"),
+        ("bad_axes", "outside rank 2"),
+    ]:
         rc, entry, out = check_faulty(files, faulty)
         assert rc == 3, out
         assert entry["status"] == "error" and words in entry["error"]
@@ -186,26 +207,38 @@ def test_missing_framework_exits_3_unless_allowed(files: Path) -> None:
 def test_builtin_target_whose_framework_is_absent(files: Path) -> None:
     hide = files / "hide"
     hide.mkdir()
-    (hide / "sitecustomize.py").write_text(textwrap.dedent('''
+    (hide / "sitecustomize.py").write_text(
+        textwrap.dedent("""
         import sys
         class Hide:  # as if torch were not installed
             def find_spec(self, name, path=None, target=None):
                 if name == "torch" or name.startswith("torch."):
                     raise ModuleNotFoundError(f"No module named {name!r}")
         sys.meta_path.insert(0, Hide())
-    '''))
-    proc = cli("check", "torch.nn.Dropout", "reference.dropout", *CLAUSES, "--json", "r.json",
-               cwd=files, env={"PYTHONPATH": str(hide)})
+    """)
+    )
+    proc = cli(
+        "check",
+        "torch.nn.Dropout",
+        "reference.dropout",
+        *CLAUSES,
+        "--json",
+        "r.json",
+        cwd=files,
+        env={"PYTHONPATH": str(hide)},
+    )
     assert proc.returncode == 3, proc.stdout + proc.stderr
     entry = by_name(report(files / "r.json"))["torch.nn.Dropout"]
     assert entry["status"] == "missing"
-    assert all(c["outcome"] == "not_checked" and "pip install" in c["message"]
-               for c in entry["clauses"])
+    assert all(
+        c["outcome"] == "not_checked" and "pip install" in c["message"] for c in entry["clauses"]
+    )
 
 
 def test_duplicate_names_are_told_apart(files: Path) -> None:
-    proc = cli("check", "a.py:f", "b.py:f", "--clause", "DROPOUT-RATE", "--json", "r.json",
-               cwd=files)
+    proc = cli(
+        "check", "a.py:f", "b.py:f", "--clause", "DROPOUT-RATE", "--json", "r.json", cwd=files
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = report(files / "r.json")
     names = [t["name"] for t in data["targets"]]
@@ -216,22 +249,38 @@ def test_duplicate_names_are_told_apart(files: Path) -> None:
     assert p[0] != p[1]
 
 
-@pytest.mark.parametrize("args", [
-    ("--seed", "-1"), ("--seed", str(2**64)), ("--alpha", "0"), ("--alpha", "0.7"),
-    ("--power", "1.5"), ("--examples", "0"), ("--clause", "DROPOUT-RATEE"),
-    ("--device", "tpu9"), ("--device", "cuda"), ("--json", "no/such/dir/r.json"),
-    ("--json", "."), ("-j", "zero"), ("--timeout", "0"), ("no_such_builtin",),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--seed", "-1"),
+        ("--seed", str(2**64)),
+        ("--alpha", "0"),
+        ("--alpha", "0.7"),
+        ("--power", "1.5"),
+        ("--examples", "0"),
+        ("--clause", "DROPOUT-RATEE"),
+        ("--device", "tpu9"),
+        ("--device", "cuda"),
+        ("--json", "no/such/dir/r.json"),
+        ("--json", "."),
+        ("-j", "zero"),
+        ("--timeout", "0"),
+        ("no_such_builtin",),
+    ],
+)
 def test_bad_values_exit_2_before_any_target_runs(files: Path, args: tuple[str, ...]) -> None:
     if args == ("--device", "cuda") and Path("/dev/nvidia0").exists():
         pytest.skip("this machine has a GPU")
     marker = files / "imported"
     (files / "marks.py").write_text(
-        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('x')\n" + SAME_NAME)
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('x')\n" + SAME_NAME
+    )
     proc = cli("check", "marks.py:f", *args, cwd=files)
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith(("dropspec: error:", "usage:")) \
+    assert (
+        proc.stderr.strip().splitlines()[-1].startswith(("dropspec: error:", "usage:"))
         or "error:" in proc.stderr
+    )
     assert not marker.exists()  # nothing ran
 
 
@@ -254,12 +303,20 @@ def test_unwritable_json_exits_2(files: Path) -> None:
 
 def test_pytest_addopts_does_not_steer_check(files: Path) -> None:
     (files / "pytest.ini").write_text("[pytest]\naddopts = -k NOTHING -x\n")
-    proc = cli("check", "a.py:f", *CLAUSES, "--json", "r.json", cwd=files,
-               env={"PYTEST_ADDOPTS": "-k NOTHING -p no:dropspec",
-                    "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    proc = cli(
+        "check",
+        "a.py:f",
+        *CLAUSES,
+        "--json",
+        "r.json",
+        cwd=files,
+        env={"PYTEST_ADDOPTS": "-k NOTHING -p no:dropspec", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert outcomes(report(files / "r.json")["targets"][0]) == {
-        "DROPOUT-SHAPE": "passed", "DROPOUT-RATE-ZERO": "passed"}
+        "DROPOUT-SHAPE": "passed",
+        "DROPOUT-RATE-ZERO": "passed",
+    }
 
 
 def test_nothing_is_written_to_the_working_directory(files: Path) -> None:
@@ -285,9 +342,25 @@ def interrupt_once_good_is_done(proc: subprocess.Popen[str], path: Path) -> None
 
 def test_interrupt_exits_130_and_keeps_what_finished(files: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dropspec.cli", "check", "targets.py:good", "targets.py:hangs",
-         "a.py:f", *CLAUSES, "-j", "1", "--json", "r.json"],
-        cwd=files, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "dropspec.cli",
+            "check",
+            "targets.py:good",
+            "targets.py:hangs",
+            "a.py:f",
+            *CLAUSES,
+            "-j",
+            "1",
+            "--json",
+            "r.json",
+        ],
+        cwd=files,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     path = files / "r.json"
     interrupt_once_good_is_done(proc, path)
     out, err = proc.communicate(timeout=120)
@@ -295,8 +368,7 @@ def test_interrupt_exits_130_and_keeps_what_finished(files: Path) -> None:
     data = report(path)
     assert data["complete"] is False and data["interrupted"] is True
     targets = by_name(data)
-    assert outcomes(targets["good"]) == {"DROPOUT-SHAPE": "passed",
-                                         "DROPOUT-RATE-ZERO": "passed"}
+    assert outcomes(targets["good"]) == {"DROPOUT-SHAPE": "passed", "DROPOUT-RATE-ZERO": "passed"}
     assert targets["hangs"]["status"] == "interrupted"
     assert targets["a.py:f"]["status"] == "interrupted"  # never started, still reported
     assert "interrupted" in out
@@ -309,8 +381,15 @@ def test_report_is_replaced_at_start_never_stale(files: Path) -> None:
     assert proc.returncode == 0
     data = report(path)
     assert "stale" not in data
-    for key in ("started", "finished", "wall_seconds", "dropspec_version", "exit_status",
-                "summary", "complete"):
+    for key in (
+        "started",
+        "finished",
+        "wall_seconds",
+        "dropspec_version",
+        "exit_status",
+        "summary",
+        "complete",
+    ):
         assert data[key] is not None, key
     t = data["targets"][0]
     assert t["source_path"] == str((files / "a.py").resolve())
@@ -319,8 +398,9 @@ def test_report_is_replaced_at_start_never_stale(files: Path) -> None:
 
 def test_merge_keeps_each_platform(files: Path) -> None:
     for name in ("one", "two"):
-        proc = cli("check", "a.py:f", "--clause", "DROPOUT-SHAPE", "--json", f"{name}.json",
-                   cwd=files)
+        proc = cli(
+            "check", "a.py:f", "--clause", "DROPOUT-SHAPE", "--json", f"{name}.json", cwd=files
+        )
         assert proc.returncode == 0
     two = report(files / "two.json")
     two["platform"]["node"] = "other-machine"
@@ -332,7 +412,9 @@ def test_merge_keeps_each_platform(files: Path) -> None:
     merged = report(files / "all.json")
     assert len(merged["targets"]) == 2
     assert {t["platform"]["node"] for t in merged["targets"]} == {
-        "other-machine", report(files / "one.json")["platform"]["node"]}
+        "other-machine",
+        report(files / "one.json")["platform"]["node"],
+    }
     assert len({t["name"] for t in merged["targets"]}) == 2
     bad = cli("merge", "nope.json", cwd=files)
     assert bad.returncode == 2
@@ -340,18 +422,39 @@ def test_merge_keeps_each_platform(files: Path) -> None:
 
 # ------------------------------------------------------------------ through pytest ----
 
-@pytest.mark.parametrize(("faulty", "cause"), [
-    ("segfault", "SIGSEGV"), ("exits", "SystemExit(3)"), ("os_exit", "exited with code 0"),
-    ("base_exception", "BaseException(not an Exception)"), ("patches", "changed dropspec"),
-])
+
+@pytest.mark.parametrize(
+    ("faulty", "cause"),
+    [
+        ("segfault", "SIGSEGV"),
+        ("exits", "SystemExit(3)"),
+        ("os_exit", "exited with code 0"),
+        ("base_exception", "BaseException(not an Exception)"),
+        ("patches", "changed dropspec"),
+    ],
+)
 def test_pytest_plugin_survives_a_crashing_target(files: Path, faulty: str, cause: str) -> None:
     (files / "test_project.py").write_text("def test_project_own():\n    assert True\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-         f"--dropspec-target=targets.py:{faulty}", "--dropspec-target=targets.py:good",
-         "--dropspec-clause=DROPOUT-SHAPE", "--dropspec-clause=DROPOUT-RATE-ZERO",
-         "--dropspec-json=r.json"], cwd=files, capture_output=True, text=True, timeout=300,
-        check=False)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            f"--dropspec-target=targets.py:{faulty}",
+            "--dropspec-target=targets.py:good",
+            "--dropspec-clause=DROPOUT-SHAPE",
+            "--dropspec-clause=DROPOUT-RATE-ZERO",
+            "--dropspec-json=r.json",
+        ],
+        cwd=files,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     assert "2 failed, 2 passed" in out  # the project's own test was not collected
@@ -362,10 +465,23 @@ def test_pytest_plugin_survives_a_crashing_target(files: Path, faulty: str, caus
 
 def test_pytest_interrupt_keeps_what_finished(files: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-         "--dropspec-target=targets.py:good", "--dropspec-target=targets.py:hangs",
-         "--dropspec-clause=DROPOUT-SHAPE", "--dropspec-json=r.json"],
-        cwd=files, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--dropspec-target=targets.py:good",
+            "--dropspec-target=targets.py:hangs",
+            "--dropspec-clause=DROPOUT-SHAPE",
+            "--dropspec-json=r.json",
+        ],
+        cwd=files,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     path = files / "r.json"
     interrupt_once_good_is_done(proc, path)
     out, err = proc.communicate(timeout=120)
@@ -375,13 +491,13 @@ def test_pytest_interrupt_keeps_what_finished(files: Path) -> None:
     assert outcomes(by_name(data)["good"]) == {"DROPOUT-SHAPE": "passed"}
 
 
-def test_target_tracebacks_show_the_users_frames_and_dropspec_bugs_are_named(
-        files: Path) -> None:
+def test_target_tracebacks_show_the_users_frames_and_dropspec_bugs_are_named(files: Path) -> None:
     import dropspec
     from dropspec.adapters import load_target
     from dropspec.conformance import engine, run_target, stats
 
-    (files / "raiser.py").write_text(textwrap.dedent('''
+    (files / "raiser.py").write_text(
+        textwrap.dedent("""
         import dropspec
 
         def helper_in_user_code(x):
@@ -390,9 +506,9 @@ def test_target_tracebacks_show_the_users_frames_and_dropspec_bugs_are_named(
         @dropspec.target("dropout", name="raiser")
         def raiser(x, rate, *, training, seed):
             return helper_in_user_code(x)
-    '''))
-    (result,) = run_target(load_target(f"{files / 'raiser.py'}:raiser"),
-                           clauses=["DROPOUT-VALUES"])
+    """)
+    )
+    (result,) = run_target(load_target(f"{files / 'raiser.py'}:raiser"), clauses=["DROPOUT-VALUES"])
     assert result.outcome == "failed" and "the target raised RuntimeError" in result.message
     assert "helper_in_user_code" in result.message and "raiser.py" in result.message
     assert "checks.py" not in result.message  # dropspec's own frames are left out
@@ -412,11 +528,25 @@ def test_target_tracebacks_show_the_users_frames_and_dropspec_bugs_are_named(
 
 def test_pytest_plugin_not_checked_is_not_green(files: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-         "--dropspec-target=targets.py:needs_missing", "--dropspec-target=targets.py:hangs",
-         "--dropspec-target=targets.py:unknown_op", "--dropspec-timeout=5",
-         "--dropspec-clause=DROPOUT-SHAPE"], cwd=files, capture_output=True, text=True,
-        timeout=300, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--dropspec-target=targets.py:needs_missing",
+            "--dropspec-target=targets.py:hangs",
+            "--dropspec-target=targets.py:unknown_op",
+            "--dropspec-timeout=5",
+            "--dropspec-clause=DROPOUT-SHAPE",
+        ],
+        cwd=files,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     assert "3 failed" in out and "timed out after 5 s" in out and "dropblock" in out
@@ -424,27 +554,57 @@ def test_pytest_plugin_not_checked_is_not_green(files: Path) -> None:
 
 def test_pytest_bad_value_is_a_usage_error(files: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-         "--dropspec-target=a.py:f", "--dropspec-clause=NOPE"], cwd=files,
-        capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--dropspec-target=a.py:f",
+            "--dropspec-clause=NOPE",
+        ],
+        cwd=files,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 4 and "unknown clause id NOPE" in proc.stderr
 
 
 def test_plugin_imports_nothing_heavy_until_asked(files: Path) -> None:
-    (files / "conftest.py").write_text(textwrap.dedent('''
+    (files / "conftest.py").write_text(
+        textwrap.dedent("""
         import sys
         def pytest_collection_finish(session):
             heavy = [m for m in ("numpy", "scipy", "hypothesis.strategies", "torch", "jax",
                                  "tensorflow", "dropspec.reference", "dropspec.conformance.engine")
                      if m in sys.modules]
             print("HEAVY:", heavy)
-    '''))
+    """)
+    )
     (files / "test_project.py").write_text("def test_project_own():\n    assert True\n")
 
     def heavy(*extra: str) -> str:
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s",
-                               "-q", *extra, "test_project.py"], cwd=files,
-                              capture_output=True, text=True, timeout=300, check=False)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                "-s",
+                "-q",
+                *extra,
+                "test_project.py",
+            ],
+            cwd=files,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return next(ln for ln in proc.stdout.splitlines() if ln.startswith("HEAVY:"))
 
@@ -452,33 +612,61 @@ def test_plugin_imports_nothing_heavy_until_asked(files: Path) -> None:
     # adds nothing.
     assert heavy() == heavy("-p", "no:dropspec")
     assert "dropspec" not in heavy()
-    code = ("import sys, dropspec.conformance.plugin; "
-            "print([m for m in ('numpy', 'scipy', 'hypothesis') if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    code = (
+        "import sys, dropspec.conformance.plugin; "
+        "print([m for m in ('numpy', 'scipy', 'hypothesis') if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "[]"
-    assert "dropspec" in subprocess.run(
-        [sys.executable, "-m", "pytest", "--help"], capture_output=True, text=True,
-        check=False, cwd=files).stdout  # the plugin is loaded, only idle
+    assert (
+        "dropspec"
+        in subprocess.run(
+            [sys.executable, "-m", "pytest", "--help"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=files,
+        ).stdout
+    )  # the plugin is loaded, only idle
 
 
 def test_workers_do_not_outlive_a_killed_runner(files: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dropspec.cli", "check", "targets.py:hangs", "--clause",
-         "DROPOUT-SHAPE", "--json", "r.json"], cwd=files, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "dropspec.cli",
+            "check",
+            "targets.py:hangs",
+            "--clause",
+            "DROPOUT-SHAPE",
+            "--json",
+            "r.json",
+        ],
+        cwd=files,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     line = ""
     assert proc.stderr is not None
     while time.monotonic() < deadline and "start" not in line:
         line = proc.stderr.readline()
     time.sleep(2)
-    workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True,
-                             check=False).stdout.split()
+    workers = subprocess.run(
+        ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
     assert workers
     proc.kill()  # SIGKILL: the runner gets no chance to clean up
     proc.wait()
     time.sleep(1)
-    alive = [w for w in workers if Path(f"/proc/{w}").exists()
-             and "zombie" not in Path(f"/proc/{w}/status").read_text().lower()]
+    alive = [
+        w
+        for w in workers
+        if Path(f"/proc/{w}").exists()
+        and "zombie" not in Path(f"/proc/{w}/status").read_text().lower()
+    ]
     assert not alive

@@ -34,7 +34,8 @@ def test_mutant_is_caught(m: Mutant) -> None:
     assert sorted(r.clause_id for r in results) == sorted(m.clauses)
     failed = [r for r in results if r.outcome == "failed"]
     assert failed, f"{m.name} ({m.description}) escaped: " + "; ".join(
-        f"{r.clause_id} {r.outcome}: {r.message}" for r in results)
+        f"{r.clause_id} {r.outcome}: {r.message}" for r in results
+    )
     for r in failed:
         assert r.message
         # A catch must come from the check, not from the mutant crashing. The one exception is

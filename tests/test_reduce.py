@@ -106,8 +106,11 @@ SUMMARY_LIMIT = 4096
 
 
 def statistical_results(target: Target) -> list[ClauseResult]:
-    clauses = [c for c in get_op(target.op).clauses
-               if c.kind == Kind.STATISTICAL and c.applies(target.options)]
+    clauses = [
+        c
+        for c in get_op(target.op).clauses
+        if c.kind == Kind.STATISTICAL and c.applies(target.options)
+    ]
     assert clauses, target.name
     return [run_clause(target, c) for c in clauses]
 
@@ -117,15 +120,19 @@ def assert_summaries_only(results: list[ClauseResult]) -> None:
         assert r.outcome in ("passed", "xfailed"), (r.clause_id, r.message)
         assert r.output_bytes >= 100_000, (r.clause_id, r.output_bytes)
         assert r.host_bytes <= min(SUMMARY_LIMIT, r.output_bytes // 100), (
-            f"{r.target} {r.clause_id}: {r.host_bytes} bytes of {r.output_bytes} came to "
-            f"the host")
+            f"{r.target} {r.clause_id}: {r.host_bytes} bytes of {r.output_bytes} came to the host"
+        )
 
 
 def _gaussian_torch() -> Target:
     import torch
 
-    @dropspec.target("gaussian_dropout", framework="torch", name="user.torch_gaussian",
-                     dtypes=("float32", "float64"))
+    @dropspec.target(
+        "gaussian_dropout",
+        framework="torch",
+        name="user.torch_gaussian",
+        dtypes=("float32", "float64"),
+    )
     def fn(x: torch.Tensor, rate: float, *, training: bool, seed: int) -> torch.Tensor:
         if not training or rate == 0.0:
             return x
@@ -141,8 +148,9 @@ def _gaussian_torch() -> Target:
 def _gaussian_jax() -> Target:
     import jax
 
-    @dropspec.target("gaussian_dropout", framework="jax", name="user.jax_gaussian",
-                     dtypes=("float32", "float64"))
+    @dropspec.target(
+        "gaussian_dropout", framework="jax", name="user.jax_gaussian", dtypes=("float32", "float64")
+    )
     def fn(x: Any, rate: float, *, training: bool, seed: int) -> Any:
         if not training or rate == 0.0:
             return x
@@ -154,9 +162,17 @@ def _gaussian_jax() -> Target:
     return fn
 
 
-BUILTIN = ["reference.dropout", "reference.dropconnect", "torch.dropout",
-           "torch.dropout2d", "torch.alpha_dropout", "torch.dropconnect.per_example",
-           "tf.nn.dropout", "tf.dropconnect.per_example", "flax.linen.Dropout"]
+BUILTIN = [
+    "reference.dropout",
+    "reference.dropconnect",
+    "torch.dropout",
+    "torch.dropout2d",
+    "torch.alpha_dropout",
+    "torch.dropconnect.per_example",
+    "tf.nn.dropout",
+    "tf.dropconnect.per_example",
+    "flax.linen.Dropout",
+]
 
 
 @pytest.mark.parametrize("name", BUILTIN)

@@ -43,8 +43,9 @@ def test_same_seed_same_mask_and_generators_accepted() -> None:
 def test_inference_forms() -> None:
     x = np.arange(1, 7, dtype=np.float32)
     assert np.array_equal(ref.dropout(x, 0.3, training=False), x)
-    assert np.array_equal(ref.dropout(x, 0.3, training=False, scaling="classic"),
-                          x * np.float32(0.7))
+    assert np.array_equal(
+        ref.dropout(x, 0.3, training=False, scaling="classic"), x * np.float32(0.7)
+    )
 
 
 def test_shared_axes_give_constant_slices() -> None:
@@ -125,8 +126,9 @@ def test_dropconnect_masks_and_errors() -> None:
     assert m.shape == (3, 5, 4) and mb.shape == (3, 5)
     want = np.einsum("ni,noi->no", x, m * w) * 2 + b * mb * 2
     assert np.allclose(y, want)
-    y1, masks1 = ref.dropconnect(x, w, b, 0.5, seed=1, masks="per_batch", mask_bias=False,
-                                 return_mask=True)
+    y1, masks1 = ref.dropconnect(
+        x, w, b, 0.5, seed=1, masks="per_batch", mask_bias=False, return_mask=True
+    )
     assert masks1["weight"].shape == (5, 4)
     assert np.allclose(y1, x @ (w * masks1["weight"]).T * 2 + b)
     with pytest.raises(SpecError, match=r"weight\.shape"):
@@ -141,9 +143,18 @@ def test_dropconnect_inference_rules() -> None:
     mean = ref.dropconnect(x, w, b, 0.3, training=False, scaling="classic", mask_bias=True)
     assert np.allclose(mean, 0.7 * (x @ w.T + b))
     mu, var = dropconnect_moments(x, w, b, 0.3, scaling="classic")
-    mm = ref.dropconnect(x, w, b, 0.3, training=False, scaling="classic",
-                         inference="moment_matching", activation="relu", samples=200_000,
-                         seed=0)
+    mm = ref.dropconnect(
+        x,
+        w,
+        b,
+        0.3,
+        training=False,
+        scaling="classic",
+        inference="moment_matching",
+        activation="relu",
+        samples=200_000,
+        seed=0,
+    )
     expected, variance = gaussian_activation_moments(mu, np.sqrt(var), "relu")
     # 200k draws: the average is within 6 standard errors of the closed form.
     assert np.all(np.abs(mm - expected) <= 6 * np.sqrt(variance / 200_000) + 1e-9)

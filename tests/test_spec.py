@@ -25,8 +25,7 @@ def test_every_clause_is_one_sentence_with_a_level_and_kind() -> None:
 
 
 def test_ops_listed_by_the_core_issue_exist() -> None:
-    assert set(OPS) == {"dropout", "alpha_dropout", "gaussian_dropout", "dropconnect",
-                        "drop_path"}
+    assert set(OPS) == {"dropout", "alpha_dropout", "gaussian_dropout", "dropconnect", "drop_path"}
 
 
 def test_every_clause_has_exactly_one_check() -> None:
@@ -59,10 +58,14 @@ def test_options_are_validated() -> None:
 
 
 def test_applicability_follows_declared_options() -> None:
-    classic = {c.id for c in clauses_for("dropout", get_op("dropout").resolve_options(
-        {"scaling": "classic"}))}
+    classic = {
+        c.id
+        for c in clauses_for("dropout", get_op("dropout").resolve_options({"scaling": "classic"}))
+    }
     assert "DROPOUT-INFERENCE-CLASSIC" in classic
     assert "DROPOUT-INFERENCE-IDENTITY" not in classic
-    shared = {c.id for c in clauses_for("dropout", get_op("dropout").resolve_options(
-        {"shared_axes": (1,)}))}
+    shared = {
+        c.id
+        for c in clauses_for("dropout", get_op("dropout").resolve_options({"shared_axes": (1,)}))
+    }
     assert "DROPOUT-SHARED-CONSTANT" in shared

@@ -80,8 +80,7 @@ def test_false_alarm_rate_of_the_z_test_is_alpha() -> None:
 def test_a_combined_check_spends_the_sum_of_its_alphas() -> None:
     """k sub-tests at α/k each: the check spent k·(α/k) = α, not the worst part's α/k."""
     k, alpha = 4, 1e-6
-    parts = [stats.binomial(5000 + i, 10000, 0.5, alpha=alpha / k, power=0.999)
-             for i in range(k)]
+    parts = [stats.binomial(5000 + i, 10000, 0.5, alpha=alpha / k, power=0.999) for i in range(k)]
     res = stats.combine(parts)
     assert len(res.leaves()) == k and res.alpha == alpha / k
     assert res.alpha_spent == pytest.approx(alpha)
@@ -91,8 +90,9 @@ def test_a_combined_check_spends_the_sum_of_its_alphas() -> None:
     # The adjusted p-value is below the spent α exactly when some part fails its share.
     worst = min(p.pvalue for p in parts)
     assert res.adjusted_pvalue == pytest.approx(min(1.0, worst * k))
-    failing = stats.combine([*parts, stats.binomial(5400, 10000, 0.5, alpha=alpha / k,
-                                                    power=0.999)])
+    failing = stats.combine(
+        [*parts, stats.binomial(5400, 10000, 0.5, alpha=alpha / k, power=0.999)]
+    )
     assert not failing.passed and failing.adjusted_pvalue < failing.alpha_spent
 
 
@@ -101,12 +101,15 @@ def test_the_run_bound_is_the_sum_of_every_sub_tests_alpha() -> None:
     from dropspec.conformance.report import clause_entry, false_alarm_bound
 
     k, alpha = 3, 1e-3
-    multi = stats.combine([stats.z_mean(0.0, 0.0, 1.0, 1, alpha=alpha / k, power=0.9)
-                           for _ in range(k)])
+    multi = stats.combine(
+        [stats.z_mean(0.0, 0.0, 1.0, 1, alpha=alpha / k, power=0.9) for _ in range(k)]
+    )
     single = stats.z_mean(0.0, 0.0, 1.0, 1, alpha=alpha, power=0.9)
-    results = [ClauseResult("t", "A", "MUST", "statistical", "passed", stat=multi),
-               ClauseResult("t", "B", "MUST", "statistical", "passed", stat=single),
-               ClauseResult("t", "C", "MUST", "exact", "passed")]
+    results = [
+        ClauseResult("t", "A", "MUST", "statistical", "passed", stat=multi),
+        ClauseResult("t", "B", "MUST", "statistical", "passed", stat=single),
+        ClauseResult("t", "C", "MUST", "exact", "passed"),
+    ]
     assert results[0].alpha == pytest.approx(alpha)
     report = {"targets": [{"clauses": [clause_entry(r) for r in results]}]}
     assert report["targets"][0]["clauses"][0]["alpha"] == pytest.approx(alpha)

@@ -16,7 +16,7 @@ from dropspec.adapters import TargetLoadError, load_target
 from dropspec.conformance import Config, run_target
 from dropspec.conformance.engine import outcomes
 
-USER_FILE = textwrap.dedent('''
+USER_FILE = textwrap.dedent("""
     import numpy as np
     import dropspec
 
@@ -50,7 +50,7 @@ USER_FILE = textwrap.dedent('''
     @dropspec.target("dropout")
     def raises(x, rate, *, training, seed):
         raise RuntimeError("kernel crashed")
-''')
+""")
 
 
 @pytest.fixture
@@ -93,8 +93,12 @@ def test_load_errors_name_the_problem(tmp_path: Path, user_file: Path) -> None:
 
 
 def test_raising_and_wrong_type_targets_fail_with_clear_messages(user_file: Path) -> None:
-    res = {r.clause_id: r for r in run_target(load_target(f"{user_file}:returns_list"),
-                                              clauses=["DROPOUT-RATE", "DROPOUT-VALUES"])}
+    res = {
+        r.clause_id: r
+        for r in run_target(
+            load_target(f"{user_file}:returns_list"), clauses=["DROPOUT-RATE", "DROPOUT-VALUES"]
+        )
+    }
     assert res["DROPOUT-RATE"].outcome == "failed"
     assert "returned list" in res["DROPOUT-RATE"].message
     raised = run_target(load_target(f"{user_file}:raises"), clauses=["DROPOUT-VALUES"])
@@ -105,19 +109,29 @@ def test_raising_and_wrong_type_targets_fail_with_clear_messages(user_file: Path
 def test_user_target_passes_and_wrong_one_fails(user_file: Path) -> None:
     good = outcomes(run_target(load_target(f"{user_file}:my_dropout"), config=Config()))
     assert "failed" not in good.values() and "error" not in good.values()
-    bad = outcomes(run_target(load_target(f"{user_file}:no_scaling"),
-                              clauses=["DROPOUT-VALUES", "DROPOUT-UNBIASED"]))
+    bad = outcomes(
+        run_target(
+            load_target(f"{user_file}:no_scaling"), clauses=["DROPOUT-VALUES", "DROPOUT-UNBIASED"]
+        )
+    )
     assert bad == {"DROPOUT-VALUES": "failed", "DROPOUT-UNBIASED": "failed"}
 
 
 def test_pytest_plugin_runs_a_target(pytester: pytest.Pytester, user_file: Path) -> None:
     report = pytester.path / "report.json"
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", f"--dropspec-target={user_file}:my_dropout",
-        f"--dropspec-target={user_file}:no_scaling", f"--dropspec-json={report}",
-        "--dropspec-seed=7", "-k", "VALUES or RATE-ZERO")
-    result.stdout.fnmatch_lines(["*dropspec: seed=7*", "*no_scaling violates DROPOUT-VALUES*",
-                                 "*P(any false alarm)*"])
+        "-p",
+        "no:cacheprovider",
+        f"--dropspec-target={user_file}:my_dropout",
+        f"--dropspec-target={user_file}:no_scaling",
+        f"--dropspec-json={report}",
+        "--dropspec-seed=7",
+        "-k",
+        "VALUES or RATE-ZERO",
+    )
+    result.stdout.fnmatch_lines(
+        ["*dropspec: seed=7*", "*no_scaling violates DROPOUT-VALUES*", "*P(any false alarm)*"]
+    )
     outcomes_ = result.parseoutcomes()
     assert outcomes_["failed"] == 1 and outcomes_["passed"] == 3
     data = json.loads(report.read_text())
@@ -127,31 +141,45 @@ def test_pytest_plugin_runs_a_target(pytester: pytest.Pytester, user_file: Path)
 
 
 def test_suite_one_liner(pytester: pytest.Pytester, user_file: Path) -> None:
-    pytester.makepyfile(test_mine=f'''
+    pytester.makepyfile(
+        test_mine=f"""
         import dropspec
         from dropspec.adapters import load_target
         TestMine = dropspec.suite(load_target({str(user_file)!r} + ":my_dropout"),
                                   examples=5)
-    ''')
+    """
+    )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     counts = result.parseoutcomes()
     assert counts.get("failed", 0) == 0 and counts["passed"] >= 15
     assert "skipped" in counts  # not-applicable clauses are skips, not passes
 
 
-def test_plugin_reports_unloadable_target_and_goes_on(pytester: pytest.Pytester,
-                                                      user_file: Path) -> None:
+def test_plugin_reports_unloadable_target_and_goes_on(
+    pytester: pytest.Pytester, user_file: Path
+) -> None:
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--dropspec-target=no/such/file.py:fn",
-        f"--dropspec-target={user_file}:my_dropout", "-k", "SHAPE")
+        "-p",
+        "no:cacheprovider",
+        "--dropspec-target=no/such/file.py:fn",
+        f"--dropspec-target={user_file}:my_dropout",
+        "-k",
+        "SHAPE",
+    )
     result.stdout.fnmatch_lines(["*no file no/such/file.py*"])
     counts = result.parseoutcomes()
     assert counts["failed"] == 1 and counts["passed"] >= 1
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dropspec.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, check=False, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "dropspec.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+        timeout=600,
+    )
 
 
 def test_cli_check_reference_exits_zero_and_writes_json(tmp_path: Path) -> None:
@@ -178,9 +206,17 @@ def test_cli_check_reference_exits_zero_and_writes_json(tmp_path: Path) -> None:
 
 
 def test_cli_exit_code_and_bad_target(user_file: Path, tmp_path: Path) -> None:
-    proc = run_cli("check", f"{user_file}:no_scaling", f"{user_file}:my_dropout",
-                   f"{user_file}:unknown_option", "--clause", "DROPOUT-VALUES", "--json",
-                   str(tmp_path / "r.json"), "-q")
+    proc = run_cli(
+        "check",
+        f"{user_file}:no_scaling",
+        f"{user_file}:my_dropout",
+        f"{user_file}:unknown_option",
+        "--clause",
+        "DROPOUT-VALUES",
+        "--json",
+        str(tmp_path / "r.json"),
+        "-q",
+    )
     assert proc.returncode == 1
     data = json.loads((tmp_path / "r.json").read_text())
     by_name = {t["name"]: t for t in data["targets"]}
@@ -203,26 +239,32 @@ def test_cli_list_and_power() -> None:
 
 
 def test_import_loads_no_framework() -> None:
-    code = ("import sys, dropspec, dropspec.conformance.plugin, dropspec.adapters as a; "
-            "a.builtin_targets(); "
-            "print([m for m in ('torch', 'tensorflow', 'jax', 'keras') if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    code = (
+        "import sys, dropspec, dropspec.conformance.plugin, dropspec.adapters as a; "
+        "a.builtin_targets(); "
+        "print([m for m in ('torch', 'tensorflow', 'jax', 'keras') if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "[]"
 
 
 def test_missing_framework_or_package_is_not_checked_with_a_hint(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from dropspec.adapters import _backend
 
-    target = dropspec.make_target(lambda x, rate, *, training, seed: x, "dropout",
-                                  framework="torch", name="needs-torch")
+    target = dropspec.make_target(
+        lambda x, rate, *, training, seed: x, "dropout", framework="torch", name="needs-torch"
+    )
     monkeypatch.setattr(type(_backend.get_backend("torch")), "available", lambda self: False)
     (result,) = run_target(target, clauses=["DROPOUT-RATE"])
     assert result.outcome == "not_checked" and "pip install" in result.message
     assert result.reason == "missing"
-    other = dropspec.make_target(lambda x, rate, *, training, seed: x, "dropout",
-                                 requires=("no_such_package_xyz",))
+    other = dropspec.make_target(
+        lambda x, rate, *, training, seed: x, "dropout", requires=("no_such_package_xyz",)
+    )
     (result,) = run_target(other, clauses=["DROPOUT-RATE"])
     assert result.outcome == "not_checked" and "no_such_package_xyz" in result.message
 
@@ -234,20 +276,39 @@ def test_failures_name_the_declaration_that_would_match() -> None:
         return ref.dropout(x, rate, training=training, seed=seed, scaling="classic")
 
     as_inverted = dropspec.make_target(classic, "dropout", name="classic-as-inverted")
-    res = {r.clause_id: r for r in run_target(
-        as_inverted, clauses=["DROPOUT-INFERENCE-IDENTITY", "DROPOUT-VALUES"])}
+    res = {
+        r.clause_id: r
+        for r in run_target(as_inverted, clauses=["DROPOUT-INFERENCE-IDENTITY", "DROPOUT-VALUES"])
+    }
     for cid in ("DROPOUT-INFERENCE-IDENTITY", "DROPOUT-VALUES"):
         assert res[cid].outcome == "failed" and "declare scaling='classic'" in res[cid].message
 
-    def per_batch(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, rate: float, *,
-                  training: bool, seed: int) -> np.ndarray:
-        return ref.dropconnect(x, w, b, rate, training=training, seed=seed, masks="per_batch",
-                               mask_bias=False)
+    def per_batch(
+        x: np.ndarray,
+        w: np.ndarray,
+        b: np.ndarray | None,
+        rate: float,
+        *,
+        training: bool,
+        seed: int,
+    ) -> np.ndarray:
+        return ref.dropconnect(
+            x, w, b, rate, training=training, seed=seed, masks="per_batch", mask_bias=False
+        )
 
-    declared = dropspec.make_target(per_batch, "dropconnect", name="per-batch-as-per-example",
-                                    masks="per_example", mask_bias=True)
-    res = {r.clause_id: r for r in run_target(
-        declared, clauses=["DROPCONNECT-PER-EXAMPLE", "DROPCONNECT-BIAS-MASKED"])}
+    declared = dropspec.make_target(
+        per_batch,
+        "dropconnect",
+        name="per-batch-as-per-example",
+        masks="per_example",
+        mask_bias=True,
+    )
+    res = {
+        r.clause_id: r
+        for r in run_target(
+            declared, clauses=["DROPCONNECT-PER-EXAMPLE", "DROPCONNECT-BIAS-MASKED"]
+        )
+    }
     assert "declare masks='per_batch'" in res["DROPCONNECT-PER-EXAMPLE"].message
     assert "declare mask_bias=False" in res["DROPCONNECT-BIAS-MASKED"].message
 

@@ -12,7 +12,8 @@ from dropspec.conformance import Config, run_target
 def test_wrong_implementation_is_caught(wrong: Wrong) -> None:
     (result,) = run_target(wrong.target, clauses=[wrong.clause], config=Config())
     assert result.outcome == "failed", (
-        f"{wrong.name}: {wrong.clause} gave {result.outcome}: {result.message}")
+        f"{wrong.name}: {wrong.clause} gave {result.outcome}: {result.message}"
+    )
     assert result.message
 
 

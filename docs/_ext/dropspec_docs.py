@@ -49,8 +49,16 @@ SOURCE_PATH = "dropspec/conformance/checks.py"
 REGEN_MATRIX = "dropspec check --all --json docs/_data/matrix.json"
 REGEN_POWER = "python benchmarks/power_claims.py"
 URL = re.compile(r"https?://[^\s)>\]]+[^\s)>\].,;:]")
-OUTCOME_MARK = {"passed": "✓", "failed": "✗", "xfailed": "x", "xpassed": "!", "skipped": "–",
-                "not_applicable": "–", "not_checked": "?", "error": "E"}
+OUTCOME_MARK = {
+    "passed": "✓",
+    "failed": "✗",
+    "xfailed": "x",
+    "xpassed": "!",
+    "skipped": "–",
+    "not_applicable": "–",
+    "not_checked": "?",
+    "error": "E",
+}
 OUTCOME_HELP = {
     "passed": "passed",
     "failed": "failed (a violation that is not expected)",
@@ -65,6 +73,7 @@ OUTCOME_HELP = {
 
 # ------------------------------------------------------------------ node helpers ----
 
+
 def inline_text(text: str) -> list[nodes.Node]:
     """``text`` with `backticked` words as literals and URLs as links."""
     out: list[nodes.Node] = []
@@ -75,7 +84,7 @@ def inline_text(text: str) -> list[nodes.Node]:
         pos = 0
         for m in URL.finditer(chunk):
             if m.start() > pos:
-                out.append(nodes.Text(chunk[pos:m.start()]))
+                out.append(nodes.Text(chunk[pos : m.start()]))
             out.append(nodes.reference(m.group(), m.group(), refuri=m.group()))
             pos = m.end()
         if pos < len(chunk):
@@ -99,8 +108,9 @@ def badge(text: str, *classes: str) -> nodes.inline:
 
 def clause_ref(cid: str, text: str | None = None) -> addnodes.pending_xref:
     """A cross-reference to the clause ``cid`` (resolved, and checked, by the std domain)."""
-    ref = addnodes.pending_xref("", refdomain="std", reftype="ref", reftarget=cid.lower(),
-                                refexplicit=True, refwarn=True)
+    ref = addnodes.pending_xref(
+        "", refdomain="std", reftype="ref", reftarget=cid.lower(), refexplicit=True, refwarn=True
+    )
     ref += nodes.literal(text or cid, text or cid, classes=["ds-clause-ref"])
     return ref
 
@@ -110,8 +120,12 @@ def cell(content: str | nodes.Node | Sequence[nodes.Node]) -> nodes.entry:
     if isinstance(content, str):
         entry += para(content) if content else nodes.paragraph()
     elif isinstance(content, nodes.Node):
-        entry += content if isinstance(content, nodes.Element) and not isinstance(
-            content, nodes.TextElement | nodes.Inline) else para(content)
+        entry += (
+            content
+            if isinstance(content, nodes.Element)
+            and not isinstance(content, nodes.TextElement | nodes.Inline)
+            else para(content)
+        )
     else:
         p = nodes.paragraph()
         p.extend(content)
@@ -119,8 +133,9 @@ def cell(content: str | nodes.Node | Sequence[nodes.Node]) -> nodes.entry:
     return entry
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
-          classes: Sequence[str] = ()) -> nodes.table:
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], classes: Sequence[str] = ()
+) -> nodes.table:
     tbl = nodes.table(classes=["ds-table", *classes])
     group = nodes.tgroup(cols=len(headers))
     tbl += group
@@ -164,6 +179,7 @@ def fmt_value(value: Any) -> str:
 
 # ------------------------------------------------------------------------ checks ----
 
+
 def load_checks() -> tuple[dict[str, Callable[..., Any]], str]:
     """clause id -> check function, and a note on why it is empty if it is."""
     try:
@@ -189,6 +205,7 @@ def documented_here(fn: Callable[..., Any]) -> bool:
 
 # -------------------------------------------------------------------- directives ----
 
+
 class OpDirective(SphinxDirective):
     """One op of the specification, as a section titled with the op's title."""
 
@@ -203,8 +220,7 @@ class OpDirective(SphinxDirective):
         sec = section(self.state.document, op.title, f"op-{op.name.replace('_', '-')}")
         sec += para(op.summary)
         sig = nodes.literal_block(op.signature, op.signature, language="text")
-        sec += para("Abstract signature (the op's name is ", nodes.literal(op.name, op.name),
-                    "):")
+        sec += para("Abstract signature (the op's name is ", nodes.literal(op.name, op.name), "):")
         sec += sig
         sec += self.options_section(op)
         sec += self.clause_summary(op)
@@ -217,29 +233,34 @@ class OpDirective(SphinxDirective):
         return [sec]
 
     def options_section(self, op: Op) -> nodes.Node:
-        sec = section(self.state.document, "Options a target declares",
-                      f"options-{op.name.replace('_', '-')}")
+        sec = section(
+            self.state.document, "Options a target declares", f"options-{op.name.replace('_', '-')}"
+        )
         if not op.options:
             sec += para("This op has no options: every target is held to every clause.")
             return sec
         rows = []
         for opt in op.options:
             choices = " | ".join(map(fmt_value, opt.choices)) if opt.choices else ""
-            rows.append([nodes.literal(opt.name, opt.name), fmt_value(opt.default), choices,
-                         opt.doc])
+            rows.append(
+                [nodes.literal(opt.name, opt.name), fmt_value(opt.default), choices, opt.doc]
+            )
         sec += table(["option", "default", "choices", "meaning"], rows)
         return sec
 
     def clause_summary(self, op: Op) -> nodes.Node:
-        sec = section(self.state.document, "Clause summary",
-                      f"summary-{op.name.replace('_', '-')}")
+        sec = section(self.state.document, "Clause summary", f"summary-{op.name.replace('_', '-')}")
         counts = Counter(c.level.value for c in op.clauses)
-        sec += para(f"{len(op.clauses)} clauses: "
-                    + ", ".join(f"{n} {lvl}" for lvl, n in sorted(counts.items()))
-                    + ". A clause with a condition binds only targets whose declared options "
-                    "satisfy it.")
-        rows = [[clause_ref(c.id), c.level.value, c.kind.value, when_text(c) or "always"]
-                for c in op.clauses]
+        sec += para(
+            f"{len(op.clauses)} clauses: "
+            + ", ".join(f"{n} {lvl}" for lvl, n in sorted(counts.items()))
+            + ". A clause with a condition binds only targets whose declared options "
+            "satisfy it."
+        )
+        rows = [
+            [clause_ref(c.id), c.level.value, c.kind.value, when_text(c) or "always"]
+            for c in op.clauses
+        ]
         sec += table(["clause", "level", "kind", "applies when"], rows, ["ds-compact"])
         return sec
 
@@ -250,8 +271,13 @@ class OpDirective(SphinxDirective):
         std.anonlabels[clause.anchor] = (self.env.docname, clause.anchor)
         std.labels[clause.anchor] = (self.env.docname, clause.anchor, clause.id)
         head = nodes.paragraph(classes=["ds-clause-head"])
-        head += nodes.reference("", "", nodes.strong(clause.id, clause.id), refid=clause.anchor,
-                                classes=["ds-clause-id"])
+        head += nodes.reference(
+            "",
+            "",
+            nodes.strong(clause.id, clause.id),
+            refid=clause.anchor,
+            classes=["ds-clause-id"],
+        )
         head += nodes.Text(" ")
         head += badge(clause.level.value, f"ds-level-{clause.level.value.lower()}")
         head += badge(clause.kind.value, f"ds-kind-{clause.kind.value}")
@@ -260,19 +286,24 @@ class OpDirective(SphinxDirective):
         box += head
         box += para(clause.text, classes=["ds-clause-text"])
         if clause.rationale:
-            box += para(nodes.emphasis("Why: ", "Why: "), clause.rationale,
-                        classes=["ds-clause-why"])
+            box += para(
+                nodes.emphasis("Why: ", "Why: "), clause.rationale, classes=["ds-clause-why"]
+            )
         box += self.check_line(clause, check)
         return box
 
     def check_line(self, clause: Clause, check: Callable[..., Any] | None) -> nodes.Node:
         if check is None:
-            return para(f"Checked by: no check registered for {clause.id} at build time "
-                        f"(see {SOURCE_PATH}).", classes=["ds-clause-check"])
+            return para(
+                f"Checked by: no check registered for {clause.id} at build time "
+                f"(see {SOURCE_PATH}).",
+                classes=["ds-clause-check"],
+            )
         name = check_name(check)
         if documented_here(check):
-            ref = addnodes.pending_xref("", refdomain="py", reftype="func", reftarget=name,
-                                        refexplicit=True, refwarn=True)
+            ref = addnodes.pending_xref(
+                "", refdomain="py", reftype="func", reftarget=name, refexplicit=True, refwarn=True
+            )
             ref += nodes.literal(check.__qualname__, check.__qualname__)
         else:
             ref = nodes.literal(name, name)
@@ -281,9 +312,14 @@ class OpDirective(SphinxDirective):
             where = f" in {SOURCE_PATH}, line {line}"
         except (OSError, TypeError):
             where = ""
-        return para("Checked by ", ref, where + "; run it alone with ",
-                    nodes.literal(f"-k {clause.id}", f"-k {clause.id}"), ".",
-                    classes=["ds-clause-check"])
+        return para(
+            "Checked by ",
+            ref,
+            where + "; run it alone with ",
+            nodes.literal(f"-k {clause.id}", f"-k {clause.id}"),
+            ".",
+            classes=["ds-clause-check"],
+        )
 
 
 class ClauseIndexDirective(SphinxDirective):
@@ -293,8 +329,15 @@ class ClauseIndexDirective(SphinxDirective):
         rows = []
         for op in OPS.values():
             for c in op.clauses:
-                rows.append([clause_ref(c.id), nodes.literal(op.name, op.name), c.level.value,
-                             c.kind.value, when_text(c) or "always"])
+                rows.append(
+                    [
+                        clause_ref(c.id),
+                        nodes.literal(op.name, op.name),
+                        c.level.value,
+                        c.kind.value,
+                        when_text(c) or "always",
+                    ]
+                )
         return [table(["clause", "op", "level", "kind", "applies when"], rows, ["ds-compact"])]
 
 
@@ -304,8 +347,15 @@ class ChecksDirective(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         checks, why_none = load_checks()
         if not checks:
-            return [nodes.note("", para(f"No check functions to list: {why_none}. Build the "
-                                        f"docs once {CHECKS_MODULE} registers its checks."))]
+            return [
+                nodes.note(
+                    "",
+                    para(
+                        f"No check functions to list: {why_none}. Build the "
+                        f"docs once {CHECKS_MODULE} registers its checks."
+                    ),
+                )
+            ]
         by_fn: dict[Callable[..., Any], list[str]] = defaultdict(list)
         for cid, fn in checks.items():
             by_fn[fn].append(cid)
@@ -315,18 +365,35 @@ class ChecksDirective(SphinxDirective):
             doc = inspect.getdoc(fn) or "(no docstring)"
             first = doc.split("\n\n")[0].replace("\n", " ")
             refs = ", ".join(f"{{ref}}`{cid} <{cid.lower()}>`" for cid in by_fn[fn])
-            lines += [f"```{{py:function}} {fn.__qualname__}(ctx)",
-                      f":module: {CHECKS_MODULE}", "", md_escape(first), "",
-                      f"Checks {refs}.", "```", ""]
+            lines += [
+                f"```{{py:function}} {fn.__qualname__}(ctx)",
+                f":module: {CHECKS_MODULE}",
+                "",
+                md_escape(first),
+                "",
+                f"Checks {refs}.",
+                "```",
+                "",
+            ]
         container = nodes.container(classes=["ds-checks"])
-        self.state.nested_parse(StringList(lines, source="<dropspec-checks>"),
-                                self.content_offset, container)
+        self.state.nested_parse(
+            StringList(lines, source="<dropspec-checks>"), self.content_offset, container
+        )
         out: list[nodes.Node] = [container]
         elsewhere = [fn for fn in by_fn if not documented_here(fn)]
         if elsewhere:
-            out.append(table(["check", "clauses"],
-                             [[nodes.literal(check_name(f), check_name(f)),
-                               join([clause_ref(c) for c in by_fn[f]])] for f in elsewhere]))
+            out.append(
+                table(
+                    ["check", "clauses"],
+                    [
+                        [
+                            nodes.literal(check_name(f), check_name(f)),
+                            join([clause_ref(c) for c in by_fn[f]]),
+                        ]
+                        for f in elsewhere
+                    ],
+                )
+            )
         return out
 
 
@@ -352,16 +419,28 @@ class TargetsDirective(SphinxDirective):
         try:
             targets = builtin_targets()
         except Exception as exc:
-            logger.warning("dropspec-targets: listing the built-in targets failed: %s", exc,
-                           location=self.get_location())
+            logger.warning(
+                "dropspec-targets: listing the built-in targets failed: %s",
+                exc,
+                location=self.get_location(),
+            )
             return [nodes.note("", para(f"The built-in targets could not be listed: {exc}"))]
         present = [m for m in ADAPTER_MODULES if importlib.util.find_spec(m) is not None]
         missing = [m for m in ADAPTER_MODULES if m not in present]
-        out: list[nodes.Node] = [para(
-            f"{len(targets)} built-in targets, from the adapter modules "
-            + ", ".join(f"`{m}`" for m in present) + "."
-            + (" Not present when these pages were built: "
-               + ", ".join(f"`{m}`" for m in missing) + "." if missing else ""))]
+        out: list[nodes.Node] = [
+            para(
+                f"{len(targets)} built-in targets, from the adapter modules "
+                + ", ".join(f"`{m}`" for m in present)
+                + "."
+                + (
+                    " Not present when these pages were built: "
+                    + ", ".join(f"`{m}`" for m in missing)
+                    + "."
+                    if missing
+                    else ""
+                )
+            )
+        ]
         by_op: dict[str, list[Any]] = defaultdict(list)
         for t in targets.values():
             by_op[t.op].append(t)
@@ -369,17 +448,27 @@ class TargetsDirective(SphinxDirective):
             rows_t = by_op.get(op.name, [])
             if not rows_t:
                 continue
-            sec = section(self.state.document, f"{op.title} targets",
-                          f"targets-{op.name.replace('_', '-')}")
+            sec = section(
+                self.state.document, f"{op.title} targets", f"targets-{op.name.replace('_', '-')}"
+            )
             names = [o.name for o in op.options]
             rows = []
             for t in rows_t:
                 xf = join([clause_ref(c) for c in t.expected_failures]) or "none"
-                rows.append([nodes.literal(t.name, t.name), t.framework,
-                             *[fmt_value(t.options.get(n)) for n in names], xf,
-                             t.description])
-            sec += table(["target", "arrays", *names, "expected failures", "what it wraps"],
-                         rows, ["ds-compact", "ds-targets"])
+                rows.append(
+                    [
+                        nodes.literal(t.name, t.name),
+                        t.framework,
+                        *[fmt_value(t.options.get(n)) for n in names],
+                        xf,
+                        t.description,
+                    ]
+                )
+            sec += table(
+                ["target", "arrays", *names, "expected failures", "what it wraps"],
+                rows,
+                ["ds-compact", "ds-targets"],
+            )
             out.append(sec)
         return out
 
@@ -396,9 +485,11 @@ class MatrixDirective(SphinxDirective):
         if not path.is_file():
             note = nodes.admonition(classes=["ds-missing"])
             note += nodes.title("No report yet", "No report yet")
-            note += para(f"This build found no report at docs/{rel}, so it shows no results: "
-                         "the matrix is only ever rendered from a real run. Generate it from "
-                         "the repository root with")
+            note += para(
+                f"This build found no report at docs/{rel}, so it shows no results: "
+                "the matrix is only ever rendered from a real run. Generate it from "
+                "the repository root with"
+            )
             note += nodes.literal_block(REGEN_MATRIX, REGEN_MATRIX, language="console")
             note += para("and rebuild the docs.")
             return [note]
@@ -412,21 +503,25 @@ class MatrixDirective(SphinxDirective):
     def render(self, report: dict[str, Any], targets: list[dict[str, Any]]) -> list[nodes.Node]:
         doc = self.state.document
         out: list[nodes.Node] = []
-        meta = [["dropspec version", str(report.get("dropspec_version", "?"))],
-                ["base seed", str(report.get("seed", "?"))],
-                ["α per clause check", str(report.get("alpha", "?"))],
-                ["platform", str(report.get("platform", "?"))],
-                ["regenerate with", nodes.literal(REGEN_MATRIX, REGEN_MATRIX)]]
+        meta = [
+            ["dropspec version", str(report.get("dropspec_version", "?"))],
+            ["base seed", str(report.get("seed", "?"))],
+            ["α per clause check", str(report.get("alpha", "?"))],
+            ["platform", str(report.get("platform", "?"))],
+            ["regenerate with", nodes.literal(REGEN_MATRIX, REGEN_MATRIX)],
+        ]
         out.append(table(["", ""], meta, ["ds-meta"]))
-        versions = sorted({(t.get("framework", "?"), t.get("framework_version") or "—")
-                           for t in targets})
+        versions = sorted(
+            {(t.get("framework", "?"), t.get("framework_version") or "—") for t in targets}
+        )
         sec = section(doc, "Framework versions", "framework-versions")
         sec += table(["arrays", "version"], [list(v) for v in versions], ["ds-compact"])
         out.append(sec)
         legend = nodes.bullet_list()
         for k, v in OUTCOME_HELP.items():
-            legend += nodes.list_item("", para(nodes.literal(OUTCOME_MARK[k], OUTCOME_MARK[k]),
-                                               f" {v}"))
+            legend += nodes.list_item(
+                "", para(nodes.literal(OUTCOME_MARK[k], OUTCOME_MARK[k]), f" {v}")
+            )
         out.append(legend)
         by_op: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for t in targets:
@@ -444,8 +539,10 @@ class MatrixDirective(SphinxDirective):
         rows = []
         for t in targets:
             outcomes = {c["id"]: c for c in t.get("clauses", [])}
-            row: list[Any] = [nodes.literal(t["name"], t["name"]),
-                              str(t.get("framework_version") or "—")]
+            row: list[Any] = [
+                nodes.literal(t["name"], t["name"]),
+                str(t.get("framework_version") or "—"),
+            ]
             for c in op.clauses:
                 res = outcomes.get(c.id)
                 outcome = res.get("outcome", "?") if res else "not_applicable"
@@ -473,12 +570,20 @@ class MatrixDirective(SphinxDirective):
                 reason = reasons.get(t["name"], {}).get(c["id"], "")
                 detail = reason or (c.get("message") or "").strip().splitlines()[0:1]
                 text = detail if isinstance(detail, str) else " ".join(detail)
-                rows.append([nodes.literal(t["name"], t["name"]),
-                             clause_ref(c["id"]) if c["id"] in CLAUSES else c["id"],
-                             c["outcome"], text[:400]])
+                rows.append(
+                    [
+                        nodes.literal(t["name"], t["name"]),
+                        clause_ref(c["id"]) if c["id"] in CLAUSES else c["id"],
+                        c["outcome"],
+                        text[:400],
+                    ]
+                )
         if rows:
-            sec += table(["target", "clause", "outcome", "reason (expected failures) or message"],
-                         rows, ["ds-compact"])
+            sec += table(
+                ["target", "clause", "outcome", "reason (expected failures) or message"],
+                rows,
+                ["ds-compact"],
+            )
         else:
             sec += para("Every clause passed or did not apply.")
         return sec
@@ -497,11 +602,20 @@ class SampleSizesDirective(SphinxDirective):
         rows = []
         for r in rates:
             d = rate_deviation(r)
-            rows.append([str(r), f"{d:g}",
-                         *[f"{binomial_sample_size(r, d, a, p):,}" for a, p in settings]])
-        return [table(["rate", "deviation δ caught",
-                       *[f"n at α={a:g}, power={p:g}" for a, p in settings]], rows,
-                      ["ds-compact"])]
+            rows.append(
+                [str(r), f"{d:g}", *[f"{binomial_sample_size(r, d, a, p):,}" for a, p in settings]]
+            )
+        return [
+            table(
+                [
+                    "rate",
+                    "deviation δ caught",
+                    *[f"n at α={a:g}, power={p:g}" for a, p in settings],
+                ],
+                rows,
+                ["ds-compact"],
+            )
+        ]
 
 
 class AlphaBudgetDirective(SphinxDirective):
@@ -515,10 +629,16 @@ class AlphaBudgetDirective(SphinxDirective):
         rows = []
         for op in OPS.values():
             stat = [c for c in op.clauses if c.kind.value == "statistical"]
-            rows.append([op.title, str(len(op.clauses)), str(len(stat)),
-                         f"{len(stat) * DEFAULT_ALPHA:.1e}"])
-        return [table(["op", "clauses", "statistical", f"false-alarm bound at α={DEFAULT_ALPHA:g}"],
-                      rows, ["ds-compact"])]
+            rows.append(
+                [op.title, str(len(op.clauses)), str(len(stat)), f"{len(stat) * DEFAULT_ALPHA:.1e}"]
+            )
+        return [
+            table(
+                ["op", "clauses", "statistical", f"false-alarm bound at α={DEFAULT_ALPHA:g}"],
+                rows,
+                ["ds-compact"],
+            )
+        ]
 
 
 class PowerTableDirective(SphinxDirective):
@@ -532,12 +652,32 @@ class PowerTableDirective(SphinxDirective):
         rows = []
         for r in power_rows(1e-6, 0.999):
             extra = ", ".join(f"{k}={v}" for k, v in r["inputs"].items())
-            rows.append([clause_ref(r["clause"]), r["test"], f"{r['alpha']:.2g}",
-                         f"{r['n']:,}", f"{r['unit']} ≥ {r['deviation']:.3g}",
-                         r["measured"] or "—", extra])
-        return [table(["clause", "test", "α", "n", "detected with power 0.999",
-                       "measured detection (same test, worst claim)", "inputs"], rows,
-                      ["ds-compact"])]
+            rows.append(
+                [
+                    clause_ref(r["clause"]),
+                    r["test"],
+                    f"{r['alpha']:.2g}",
+                    f"{r['n']:,}",
+                    f"{r['unit']} ≥ {r['deviation']:.3g}",
+                    r["measured"] or "—",
+                    extra,
+                ]
+            )
+        return [
+            table(
+                [
+                    "clause",
+                    "test",
+                    "α",
+                    "n",
+                    "detected with power 0.999",
+                    "measured detection (same test, worst claim)",
+                    "inputs",
+                ],
+                rows,
+                ["ds-compact"],
+            )
+        ]
 
 
 class MeasuredPowerDirective(SphinxDirective):
@@ -550,27 +690,56 @@ class MeasuredPowerDirective(SphinxDirective):
         self.env.note_dependency(str(path))
         blocks = measured_blocks()
         if not blocks:
-            return [nodes.note("", para("No measurements kept yet: run "),
-                               nodes.literal_block(REGEN_POWER, REGEN_POWER))]
+            return [
+                nodes.note(
+                    "",
+                    para("No measurements kept yet: run "),
+                    nodes.literal_block(REGEN_POWER, REGEN_POWER),
+                )
+            ]
         out: list[nodes.Node] = []
         for block in blocks:
             size = "small samples (the tests)" if block["small"] else "the checks' own sizes"
-            out.append(para(f"α = {block['alpha']:g} per check, power {block['power']:g}, "
-                            f"{size}, seed {block['seed']}:"))
+            out.append(
+                para(
+                    f"α = {block['alpha']:g} per check, power {block['power']:g}, "
+                    f"{size}, seed {block['seed']}:"
+                )
+            )
             rows = []
             for m in block["measurements"]:
                 refs: list[nodes.Node] = []
                 for cid in m["clauses"]:
                     refs += [nodes.Text(", ")] if refs else []
                     refs.append(clause_ref(cid))
-                rows.append([m["claim"], refs,
-                             m["test"], f"{m['n']:,}", f"{m['alpha']:.3g}",
-                             f"{m['unit']} = {m['deviation']:.4g}",
-                             f"{m['detected']}/{m['runs']} ({m['detection_rate']:.3f})",
-                             f"{m['null_rejected']}/{m['runs']}"])
-            out.append(table(["claim", "clauses", "test", "n", "α", "stated deviation (injected)",
-                              f"detected (claimed {block['power']:g})", "false alarms"],
-                             rows, ["ds-compact"]))
+                rows.append(
+                    [
+                        m["claim"],
+                        refs,
+                        m["test"],
+                        f"{m['n']:,}",
+                        f"{m['alpha']:.3g}",
+                        f"{m['unit']} = {m['deviation']:.4g}",
+                        f"{m['detected']}/{m['runs']} ({m['detection_rate']:.3f})",
+                        f"{m['null_rejected']}/{m['runs']}",
+                    ]
+                )
+            out.append(
+                table(
+                    [
+                        "claim",
+                        "clauses",
+                        "test",
+                        "n",
+                        "α",
+                        "stated deviation (injected)",
+                        f"detected (claimed {block['power']:g})",
+                        "false alarms",
+                    ],
+                    rows,
+                    ["ds-compact"],
+                )
+            )
         return out
 
 
@@ -584,8 +753,15 @@ class DataDirective(SphinxDirective):
         path = Path(self.env.srcdir) / rel
         self.env.note_dependency(str(path))
         if not path.is_file():
-            return [nodes.note("", para(f"No result kept yet at docs/{rel}; the command that "
-                                        "produces it is given above."))]
+            return [
+                nodes.note(
+                    "",
+                    para(
+                        f"No result kept yet at docs/{rel}; the command that "
+                        "produces it is given above."
+                    ),
+                )
+            ]
         data = json.loads(path.read_text())
         rows = []
         for key, value in data.items():
@@ -602,23 +778,49 @@ class MutationDirective(SphinxDirective):
         path = Path(self.env.srcdir) / "_data" / "mutation.json"
         self.env.note_dependency(str(path))
         if not path.is_file():
-            return [nodes.note("", para("No mutation report kept yet: run "
-                                        "python benchmarks/mutation_score.py"))]
+            return [
+                nodes.note(
+                    "", para("No mutation report kept yet: run python benchmarks/mutation_score.py")
+                )
+            ]
         data = json.loads(path.read_text())
-        out: list[nodes.Node] = [para(f"Mutation score: {data['caught']} of {data['total']} "
-                                      "wrong implementations caught.")]
+        out: list[nodes.Node] = [
+            para(
+                f"Mutation score: {data['caught']} of {data['total']} wrong implementations caught."
+            )
+        ]
         rows = []
         for m in data["mutants"]:
             caught = [clause_ref(c) for c in m.get("caught_by", []) if c in CLAUSES]
-            rows.append([m["name"], m["op"], m["framework"], m["fault_class"],
-                         m.get("description", ""), join(caught) if caught else "not caught"])
-        out.append(table(["mutant", "op", "framework", "fault", "what is wrong", "caught by"],
-                         rows, ["ds-compact"]))
+            rows.append(
+                [
+                    m["name"],
+                    m["op"],
+                    m["framework"],
+                    m["fault_class"],
+                    m.get("description", ""),
+                    join(caught) if caught else "not caught",
+                ]
+            )
+        out.append(
+            table(
+                ["mutant", "op", "framework", "fault", "what is wrong", "caught by"],
+                rows,
+                ["ds-compact"],
+            )
+        )
         return out
 
 
-def clause_role(name: str, rawtext: str, text: str, lineno: int, inliner: Any,
-                options: Any = None, content: Any = None) -> tuple[list[nodes.Node], list[Any]]:
+def clause_role(
+    name: str,
+    rawtext: str,
+    text: str,
+    lineno: int,
+    inliner: Any,
+    options: Any = None,
+    content: Any = None,
+) -> tuple[list[nodes.Node], list[Any]]:
     cid = text.strip()
     if cid not in CLAUSES:
         msg = inliner.reporter.error(f"unknown clause id {cid!r}", line=lineno)
@@ -627,6 +829,7 @@ def clause_role(name: str, rawtext: str, text: str, lineno: int, inliner: Any,
 
 
 # ----------------------------------------------------------------------- figures ----
+
 
 def draw_figures(app: Sphinx) -> None:
     docs = Path(app.srcdir)

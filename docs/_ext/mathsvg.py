@@ -38,11 +38,13 @@ def render(latex: str, outdir: Path) -> tuple[str, float]:
     key = hashlib.sha1(latex.encode()).hexdigest()[:16]
     fname = f"{key}.svg"
     buf = io.BytesIO()
-    with matplotlib.rc_context({"mathtext.fontset": "cm", "svg.fonttype": "path",
-                                "svg.hashsalt": "dropspec"}):
+    with matplotlib.rc_context(
+        {"mathtext.fontset": "cm", "svg.fonttype": "path", "svg.hashsalt": "dropspec"}
+    ):
         try:
-            depth = mathtext.math_to_image(f"${latex}$", buf, prop=FontProperties(size=FONT_SIZE),
-                                           format="svg")
+            depth = mathtext.math_to_image(
+                f"${latex}$", buf, prop=FontProperties(size=FONT_SIZE), format="svg"
+            )
         except Exception as exc:  # mathtext raises ValueError subclasses with a caret diagram
             raise MathError(str(exc).strip().splitlines()[-1]) from None
     svg = re.sub(rb"<dc:date>.*?</dc:date>", b"", buf.getvalue(), flags=re.S)
@@ -60,8 +62,10 @@ def _img(self: Any, latex: str, css: str) -> str:
     fname, depth = render(latex, Path(self.builder.outdir) / "_images" / "math")
     src = f"{self.builder.imgpath}/math/{fname}"
     alt = html.escape(latex, quote=True)
-    return (f'<img class="{css}" src="{src}" alt="{alt}" title="{alt}" '
-            f'style="vertical-align: -{depth:.2f}pt"/>')
+    return (
+        f'<img class="{css}" src="{src}" alt="{alt}" title="{alt}" '
+        f'style="vertical-align: -{depth:.2f}pt"/>'
+    )
 
 
 def visit_math(self: Any, node: nodes.math) -> None:

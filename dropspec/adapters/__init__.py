@@ -95,5 +95,11 @@ def load_target(spec: str) -> Target:
     return replace(_from_object(getattr(module, attr), spec), source=spec)
 
 
-__all__ = ["ADAPTER_MODULES", "Backend", "TargetLoadError", "builtin_targets", "get_backend",
-           "load_target"]
+__all__ = [
+    "ADAPTER_MODULES",
+    "Backend",
+    "TargetLoadError",
+    "builtin_targets",
+    "get_backend",
+    "load_target",
+]

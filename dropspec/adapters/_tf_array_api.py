@@ -50,8 +50,9 @@ class TensorFlowNamespace:
     def concat(self, arrays: Sequence[Any]) -> Any:
         return self._tf.concat(list(arrays), axis=0)
 
-    def arange(self, start: int, stop: int | None = None, *, dtype: Any = None,
-               device: Any = None) -> Any:
+    def arange(
+        self, start: int, stop: int | None = None, *, dtype: Any = None, device: Any = None
+    ) -> Any:
         if device is None:
             return self._tf.range(start, stop, dtype=dtype or self._tf.int64)
         with self._tf.device(device):

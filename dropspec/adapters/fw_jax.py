@@ -65,8 +65,9 @@ class JaxBackend(Backend):
         jax = _jax()
         platform = _PLATFORMS.get(device)
         if platform is None:
-            raise ValueError(f"unknown device {device!r} for jax; use one of "
-                             f"{', '.join(_PLATFORMS)}")
+            raise ValueError(
+                f"unknown device {device!r} for jax; use one of {', '.join(_PLATFORMS)}"
+            )
         # Copy first: on CPU device_put may alias the NumPy buffer, which the caller may reuse.
         return jax.device_put(np.array(a, copy=True), jax.devices(platform)[0])
 
@@ -134,14 +135,16 @@ def _dropconnect_fn(body: Body) -> Callable[..., Any]:
 
 # ---------------------------------------------------------------- dropout layers ----
 
+
 def _linen(broadcast_dims: tuple[int, ...] = ()) -> Body:
     def body(x: Any, seed: Any, *, rate: float, training: bool) -> Any:
         """flax.linen.Dropout(rate, broadcast_dims).apply with rngs={"dropout": key}."""
         import flax.linen as nn
 
         layer = nn.Dropout(rate=rate, broadcast_dims=broadcast_dims)
-        return layer.apply({}, x, deterministic=not training,
-                           rngs={"dropout": _jax().random.key(seed)})
+        return layer.apply(
+            {}, x, deterministic=not training, rngs={"dropout": _jax().random.key(seed)}
+        )
 
     return body
 
@@ -175,28 +178,32 @@ def _haiku(x: Any, seed: Any, *, rate: float, training: bool) -> Any:
 
 # ---------------------------------------------------------------- DropConnect ----
 
+
 def _check_layer(x: Any, weight: Any, bias: Any) -> None:
     # A matmul catches a wrong in-dimension, but a bias of length 1 would broadcast silently.
     if weight.shape[1:] != x.shape[-1:] or (bias is not None and bias.shape != weight.shape[:1]):
-        raise ValueError(f"x {x.shape}, weight {weight.shape} and bias "
-                         f"{None if bias is None else bias.shape} do not form a dense layer: "
-                         f"need x (batch, in), weight (out, in), bias (out,)")
+        raise ValueError(
+            f"x {x.shape}, weight {weight.shape} and bias "
+            f"{None if bias is None else bias.shape} do not form a dense layer: "
+            f"need x (batch, in), weight (out, in), bias (out,)"
+        )
 
 
-def _flax_weight_drop(x: Any, weight: Any, bias: Any, seed: Any, *, rate: float,
-                      training: bool) -> Any:
+def _flax_weight_drop(
+    x: Any, weight: Any, bias: Any, seed: Any, *, rate: float, training: bool
+) -> Any:
     """flax.linen.Dropout on the kernel, then x @ Wᵀ + b (bias unmasked)."""
     import flax.linen as nn
 
     _check_layer(x, weight, bias)
-    dropped: Any = nn.Dropout(rate=rate).apply({}, weight, deterministic=not training,
-                                               rngs={"dropout": _jax().random.key(seed)})
+    dropped: Any = nn.Dropout(rate=rate).apply(
+        {}, weight, deterministic=not training, rngs={"dropout": _jax().random.key(seed)}
+    )
     y = x @ dropped.T
     return y if bias is None else y + bias
 
 
-def _per_example(x: Any, weight: Any, bias: Any, rate: float, *, training: bool,
-                 seed: int) -> Any:
+def _per_example(x: Any, weight: Any, bias: Any, rate: float, *, training: bool, seed: int) -> Any:
     """Per-example DropConnect in plain JAX: one (out, in) weight mask per example."""
     _check_layer(x, weight, bias)
     if not 0.0 <= rate <= 1.0:  # NaN fails too; jax.random.bernoulli checks nothing
@@ -230,83 +237,124 @@ def _per_example_jit() -> Any:
 
 # ---------------------------------------------------------------- targets ----
 
-_FLAX_RATE = ("flax never validates the rate: rate < 0 keeps every unit and scales it by "
-              "1/(1 - rate) < 1; rate > 1 and NaN give zeros (a request to limit it to [0, 1) "
-              "is open: https://github.com/google/flax/issues/2538)")
-_EQX_RATE = ("equinox.nn.Dropout never validates p: p < 0 keeps every unit and scales it by "
-             "1/(1 - p) < 1; p > 1 and NaN give zeros (no upstream issue found; "
-             "https://github.com/patrick-kidger/equinox/blob/main/equinox/nn/_dropout.py)")
-_HAIKU_RATE = ("hk.dropout checks `rate < 0 or rate >= 1`, which NaN passes: rate NaN returns "
-               "all-NaN output instead of an error (no upstream issue found; "
-               "https://github.com/google-deepmind/dm-haiku/blob/main/haiku/_src/basic.py)")
+_FLAX_RATE = (
+    "flax never validates the rate: rate < 0 keeps every unit and scales it by "
+    "1/(1 - rate) < 1; rate > 1 and NaN give zeros (a request to limit it to [0, 1) "
+    "is open: https://github.com/google/flax/issues/2538)"
+)
+_EQX_RATE = (
+    "equinox.nn.Dropout never validates p: p < 0 keeps every unit and scales it by "
+    "1/(1 - p) < 1; p > 1 and NaN give zeros (no upstream issue found; "
+    "https://github.com/patrick-kidger/equinox/blob/main/equinox/nn/_dropout.py)"
+)
+_HAIKU_RATE = (
+    "hk.dropout checks `rate < 0 or rate >= 1`, which NaN passes: rate NaN returns "
+    "all-NaN output instead of an error (no upstream issue found; "
+    "https://github.com/google-deepmind/dm-haiku/blob/main/haiku/_src/basic.py)"
+)
 
 # hk.dropout multiplies by the mask; XLA rewrites convert(mask) * x into a select, except in
 # bfloat16, so the NaN policy depends on the dtype.
-_HAIKU_MULTIPLY = ("hk.dropout computes keep * x / keep_rate, but XLA rewrites the multiply by "
-                   "a converted bool into a select, so in float16/32/64 a dropped NaN or inf "
-                   "gives 0, not NaN (https://github.com/jax-ml/jax/issues/12233, "
-                   "https://github.com/openxla/xla/issues/2438)")
-_HAIKU_SELECT = ("hk.dropout multiplies by the mask; in bfloat16 XLA keeps the multiply, so a "
-                 "dropped NaN or inf gives NaN (https://github.com/jax-ml/jax/issues/12233: "
-                 "bfloat16 keeps NaN while float32 gives 0)")
-_WEIGHT_DROP: dict[str, Any] = dict(masks="per_batch", mask_bias=False, scaling="inverted",
-                                    inference="mean", activation="identity")
-_PER_EXAMPLE: dict[str, Any] = dict(masks="per_example", mask_bias=True, scaling="inverted",
-                                    inference="mean", activation="identity")
+_HAIKU_MULTIPLY = (
+    "hk.dropout computes keep * x / keep_rate, but XLA rewrites the multiply by "
+    "a converted bool into a select, so in float16/32/64 a dropped NaN or inf "
+    "gives 0, not NaN (https://github.com/jax-ml/jax/issues/12233, "
+    "https://github.com/openxla/xla/issues/2438)"
+)
+_HAIKU_SELECT = (
+    "hk.dropout multiplies by the mask; in bfloat16 XLA keeps the multiply, so a "
+    "dropped NaN or inf gives NaN (https://github.com/jax-ml/jax/issues/12233: "
+    "bfloat16 keeps NaN while float32 gives 0)"
+)
+_WEIGHT_DROP: dict[str, Any] = dict(
+    masks="per_batch", mask_bias=False, scaling="inverted", inference="mean", activation="identity"
+)
+_PER_EXAMPLE: dict[str, Any] = dict(
+    masks="per_example", mask_bias=True, scaling="inverted", inference="mean", activation="identity"
+)
 
 TARGETS: tuple[Target, ...] = (
     make_target(
-        _dropout_fn(_linen()), "dropout", framework="jax", name="flax.linen.Dropout",
-            requires=("flax",),
+        _dropout_fn(_linen()),
+        "dropout",
+        framework="jax",
+        name="flax.linen.Dropout",
+        requires=("flax",),
         rate_one="zeros",
         expected_failures={"DROPOUT-RATE-INVALID": _FLAX_RATE},
         description="flax.linen.Dropout(rate).apply({}, x, deterministic=not training, "
         "rngs={'dropout': jax.random.key(seed)}); dropped slots by lax.select",
     ),
     make_target(
-        _dropout_fn(_linen(broadcast_dims=(1, 2))), "dropout", framework="jax",
-        name="flax.linen.Dropout.broadcast_dims", requires=("flax",), shared_axes=(1, 2), rank=4,
+        _dropout_fn(_linen(broadcast_dims=(1, 2))),
+        "dropout",
+        framework="jax",
+        name="flax.linen.Dropout.broadcast_dims",
+        requires=("flax",),
+        shared_axes=(1, 2),
+        rank=4,
         rate_one="zeros",
         expected_failures={"DROPOUT-RATE-INVALID": _FLAX_RATE},
         description="flax.linen.Dropout(rate, broadcast_dims=(1, 2)) on NHWC input: one mask "
         "value per (example, channel), shared over height and width",
     ),
     make_target(
-        _dropout_fn(_nnx), "dropout", framework="jax", name="flax.nnx.Dropout", requires=("flax",),
+        _dropout_fn(_nnx),
+        "dropout",
+        framework="jax",
+        name="flax.nnx.Dropout",
+        requires=("flax",),
         rate_one="zeros",
         expected_failures={"DROPOUT-RATE-INVALID": _FLAX_RATE},
         description="flax.nnx.Dropout(rate, rngs=nnx.Rngs(dropout=seed))(x, "
         "deterministic=not training); a fresh layer per call, so each seed gives one mask",
     ),
     make_target(
-        _dropout_fn(_equinox), "dropout", framework="jax", name="equinox.nn.Dropout",
-            requires=("equinox",),
+        _dropout_fn(_equinox),
+        "dropout",
+        framework="jax",
+        name="equinox.nn.Dropout",
+        requires=("equinox",),
         rate_one="zeros",
         expected_failures={"DROPOUT-RATE-INVALID": _EQX_RATE},
         description="equinox.nn.Dropout(p=rate, inference=not training)(x, "
         "key=jax.random.key(seed)); dropped slots by jnp.where",
     ),
     make_target(
-        _dropout_fn(_haiku), "dropout", framework="jax", name="haiku.dropout", requires=("haiku",),
-        rate_one="error", masking="multiply",
-        expected_failures={"DROPOUT-RATE-INVALID": _HAIKU_RATE,
-                           "DROPOUT-DROPPED-MULTIPLY": _HAIKU_MULTIPLY,
-                           "DROPOUT-DROPPED-SELECT": _HAIKU_SELECT},
+        _dropout_fn(_haiku),
+        "dropout",
+        framework="jax",
+        name="haiku.dropout",
+        requires=("haiku",),
+        rate_one="error",
+        masking="multiply",
+        expected_failures={
+            "DROPOUT-RATE-INVALID": _HAIKU_RATE,
+            "DROPOUT-DROPPED-MULTIPLY": _HAIKU_MULTIPLY,
+            "DROPOUT-DROPPED-SELECT": _HAIKU_SELECT,
+        },
         description="hk.dropout(hk.next_rng_key(), rate, x) in hk.transform, applied with "
         "jax.random.key(seed); training=False skips it. Declared as written, keep * x / "
         "keep_rate; what XLA makes of the multiply depends on the dtype",
     ),
     make_target(
-        _dropconnect_fn(_flax_weight_drop), "dropconnect", framework="jax",
-        name="flax.weight_drop", requires=("flax",), rate_one="zeros",
+        _dropconnect_fn(_flax_weight_drop),
+        "dropconnect",
+        framework="jax",
+        name="flax.weight_drop",
+        requires=("flax",),
+        rate_one="zeros",
         expected_failures={"DROPCONNECT-RATE-INVALID": _FLAX_RATE},
         description="weight drop: flax.linen.Dropout applied to the weight (one mask per "
         "call), then x @ Wᵀ + b with the bias unmasked",
         **_WEIGHT_DROP,
     ),
     make_target(
-        _per_example, "dropconnect", framework="jax",
-        name="jax.dropconnect.per_example", rate_one="zeros",
+        _per_example,
+        "dropconnect",
+        framework="jax",
+        name="jax.dropconnect.per_example",
+        rate_one="zeros",
         description="DropConnect in plain JAX: jax.random.bernoulli draws a (batch, out, in) "
         "weight mask and a (batch, out) bias mask, applied with jnp.where and an einsum; "
         "inverted scaling, mean inference, the rate checked against [0, 1]",

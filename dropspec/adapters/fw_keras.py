@@ -80,8 +80,10 @@ def _weight_drop(backend: str) -> Fn:
         weight = ops.convert_to_tensor(weight)
         if bias is not None and tuple(bias.shape) != tuple(weight.shape[:1]):
             # ops.add would broadcast a length-1 bias; a dense layer's bias is one per output.
-            raise ValueError(f"bias of shape {tuple(bias.shape)} does not match weight of "
-                             f"shape {tuple(weight.shape)}")
+            raise ValueError(
+                f"bias of shape {tuple(bias.shape)} does not match weight of "
+                f"shape {tuple(weight.shape)}"
+            )
         if training:
             weight = keras.random.dropout(weight, rate, seed=seed)
         y = ops.matmul(x, ops.transpose(weight))
@@ -103,13 +105,11 @@ def _spatial_1d(keras: Any, rate: float, seed: int, dtype: str) -> Any:
 
 
 def _spatial_2d(keras: Any, rate: float, seed: int, dtype: str) -> Any:
-    return keras.layers.SpatialDropout2D(rate, data_format="channels_last", seed=seed,
-                                         dtype=dtype)
+    return keras.layers.SpatialDropout2D(rate, data_format="channels_last", seed=seed, dtype=dtype)
 
 
 def _spatial_3d(keras: Any, rate: float, seed: int, dtype: str) -> Any:
-    return keras.layers.SpatialDropout3D(rate, data_format="channels_last", seed=seed,
-                                         dtype=dtype)
+    return keras.layers.SpatialDropout3D(rate, data_format="channels_last", seed=seed, dtype=dtype)
 
 
 def _gaussian(keras: Any, rate: float, seed: int, dtype: str) -> Any:
@@ -150,8 +150,16 @@ _LAYER_NOTE = " A fresh layer per call, seed=seed, dtype=the input's; layer(x, t
 def _weight_drop_failures(backend: str) -> dict[str, str]:
     failures = {"DROPCONNECT-RATE-INVALID": _RATE_UNCHECKED[backend]}
     if backend == "torch":
-        failures.update({cid: _MATMUL_FLOAT64 for cid in (
-            "DROPCONNECT-VALUES", "DROPCONNECT-INFERENCE-MEAN", "DROPCONNECT-RATE-ZERO")})
+        failures.update(
+            {
+                cid: _MATMUL_FLOAT64
+                for cid in (
+                    "DROPCONNECT-VALUES",
+                    "DROPCONNECT-INFERENCE-MEAN",
+                    "DROPCONNECT-RATE-ZERO",
+                )
+            }
+        )
     return failures
 
 
@@ -159,46 +167,118 @@ def _targets(backend: str) -> tuple[Target, ...]:
     env = {"KERAS_BACKEND": backend}
     prefix = f"keras[{backend}]"
 
-    def layer(build: Callable[[Any, float, int, str], Any], op: str, name: str,
-              description: str, **options: Any) -> Target:
-        return make_target(_layer_target(backend, build), op, framework=backend,
-                           name=f"{prefix}.{name}", env=env, requires=("keras",),
-                           description=description + _LAYER_NOTE, **options)
+    def layer(
+        build: Callable[[Any, float, int, str], Any],
+        op: str,
+        name: str,
+        description: str,
+        **options: Any,
+    ) -> Target:
+        return make_target(
+            _layer_target(backend, build),
+            op,
+            framework=backend,
+            name=f"{prefix}.{name}",
+            env=env,
+            requires=("keras",),
+            description=description + _LAYER_NOTE,
+            **options,
+        )
 
     return (
-        layer(_dropout, "dropout", "layers.Dropout", "keras.layers.Dropout(rate).",
-              masking="select", rate_one="zeros"),
-        layer(_dropout_nhwc_channels, "dropout", "layers.Dropout.noise_shape",
-              "keras.layers.Dropout(rate, noise_shape=(None, 1, 1, None)) on NHWC input: one "
-              "mask value per example and channel.",
-              rank=4, shared_axes=(1, 2), masking="select", rate_one="zeros"),
-        layer(_spatial_1d, "dropout", "layers.SpatialDropout1D",
-              "keras.layers.SpatialDropout1D(rate) on (N, T, C) input: one mask value per "
-              "example and channel, shared over time.",
-              rank=3, shared_axes=(1,), masking="select", rate_one="zeros"),
-        layer(_spatial_2d, "dropout", "layers.SpatialDropout2D",
-              "keras.layers.SpatialDropout2D(rate, data_format='channels_last') on NHWC input.",
-              rank=4, shared_axes=(1, 2), masking="select", rate_one="zeros"),
-        layer(_spatial_3d, "dropout", "layers.SpatialDropout3D",
-              "keras.layers.SpatialDropout3D(rate, data_format='channels_last') on NDHWC input.",
-              rank=5, shared_axes=(1, 2, 3), masking="select", rate_one="zeros"),
-        layer(_gaussian, "gaussian_dropout", "layers.GaussianDropout",
-              "keras.layers.GaussianDropout(rate): noise N(1, rate/(1 - rate))."),
-        layer(_alpha, "alpha_dropout", "layers.AlphaDropout", "keras.layers.AlphaDropout(rate).",
-              rate_one="error"),
-        make_target(_random_dropout(backend), "dropout", framework=backend,
-                    name=f"{prefix}.random.dropout", env=env, requires=("keras",), masking="select",
-                    rate_one="zeros",
-                    expected_failures={"DROPOUT-RATE-INVALID": _RATE_UNCHECKED[backend]},
-                    description="keras.random.dropout(x, rate, seed=seed); a function with no "
-                    "training flag: with training=False the adapter returns x unchanged."),
-        make_target(_weight_drop(backend), "dropconnect", framework=backend,
-                    name=f"{prefix}.weight_drop", env=env, requires=("keras",), masks="per_batch",
-                    mask_bias=False, scaling="inverted", inference="mean", rate_one="zeros",
-                    expected_failures=_weight_drop_failures(backend),
-                    description="weight drop composed from Keras ops: keras.random.dropout on "
-                    "the weight (one mask per call), then x @ W^T + b with the bias unmasked; "
-                    "inference uses W itself."),
+        layer(
+            _dropout,
+            "dropout",
+            "layers.Dropout",
+            "keras.layers.Dropout(rate).",
+            masking="select",
+            rate_one="zeros",
+        ),
+        layer(
+            _dropout_nhwc_channels,
+            "dropout",
+            "layers.Dropout.noise_shape",
+            "keras.layers.Dropout(rate, noise_shape=(None, 1, 1, None)) on NHWC input: one "
+            "mask value per example and channel.",
+            rank=4,
+            shared_axes=(1, 2),
+            masking="select",
+            rate_one="zeros",
+        ),
+        layer(
+            _spatial_1d,
+            "dropout",
+            "layers.SpatialDropout1D",
+            "keras.layers.SpatialDropout1D(rate) on (N, T, C) input: one mask value per "
+            "example and channel, shared over time.",
+            rank=3,
+            shared_axes=(1,),
+            masking="select",
+            rate_one="zeros",
+        ),
+        layer(
+            _spatial_2d,
+            "dropout",
+            "layers.SpatialDropout2D",
+            "keras.layers.SpatialDropout2D(rate, data_format='channels_last') on NHWC input.",
+            rank=4,
+            shared_axes=(1, 2),
+            masking="select",
+            rate_one="zeros",
+        ),
+        layer(
+            _spatial_3d,
+            "dropout",
+            "layers.SpatialDropout3D",
+            "keras.layers.SpatialDropout3D(rate, data_format='channels_last') on NDHWC input.",
+            rank=5,
+            shared_axes=(1, 2, 3),
+            masking="select",
+            rate_one="zeros",
+        ),
+        layer(
+            _gaussian,
+            "gaussian_dropout",
+            "layers.GaussianDropout",
+            "keras.layers.GaussianDropout(rate): noise N(1, rate/(1 - rate)).",
+        ),
+        layer(
+            _alpha,
+            "alpha_dropout",
+            "layers.AlphaDropout",
+            "keras.layers.AlphaDropout(rate).",
+            rate_one="error",
+        ),
+        make_target(
+            _random_dropout(backend),
+            "dropout",
+            framework=backend,
+            name=f"{prefix}.random.dropout",
+            env=env,
+            requires=("keras",),
+            masking="select",
+            rate_one="zeros",
+            expected_failures={"DROPOUT-RATE-INVALID": _RATE_UNCHECKED[backend]},
+            description="keras.random.dropout(x, rate, seed=seed); a function with no "
+            "training flag: with training=False the adapter returns x unchanged.",
+        ),
+        make_target(
+            _weight_drop(backend),
+            "dropconnect",
+            framework=backend,
+            name=f"{prefix}.weight_drop",
+            env=env,
+            requires=("keras",),
+            masks="per_batch",
+            mask_bias=False,
+            scaling="inverted",
+            inference="mean",
+            rate_one="zeros",
+            expected_failures=_weight_drop_failures(backend),
+            description="weight drop composed from Keras ops: keras.random.dropout on "
+            "the weight (one mask per call), then x @ W^T + b with the bias unmasked; "
+            "inference uses W itself.",
+        ),
     )
 
 

@@ -105,8 +105,9 @@ class TensorFlowBackend(Backend):
             tape.watch(xt)
             y = f(xt)
         # An output that does not depend on x (every unit dropped) has a zero gradient.
-        grad = tape.gradient(y, xt, output_gradients=ct,
-                             unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        grad = tape.gradient(
+            y, xt, output_gradients=ct, unconnected_gradients=tf.UnconnectedGradients.ZERO
+        )
         return self.to_numpy(grad)
 
 
@@ -114,6 +115,7 @@ BACKEND = TensorFlowBackend()
 
 
 # ------------------------------------------------------------------------------ dropout ----
+
 
 def _nn_dropout(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     if not training:
@@ -147,6 +149,7 @@ def _stateless_dropout(x: Any, rate: float, *, training: bool, seed: int) -> Any
 
 # -------------------------------------------------------------------------- dropconnect ----
 
+
 def _dense(x: Any, weight: Any, bias: Any) -> Any:
     tf = _tf()
     y = tf.matmul(x, weight, transpose_b=True)
@@ -154,22 +157,25 @@ def _dense(x: Any, weight: Any, bias: Any) -> Any:
     return y if bias is None else tf.nn.bias_add(y, bias)
 
 
-def _weight_drop(x: Any, weight: Any, bias: Any, rate: float, *, training: bool,
-                 seed: int) -> Any:
+def _weight_drop(x: Any, weight: Any, bias: Any, rate: float, *, training: bool, seed: int) -> Any:
     if training:
-        weight = _tf().nn.experimental.stateless_dropout(weight, rate=rate,
-                                                         seed=_stateless_seed(seed))
+        weight = _tf().nn.experimental.stateless_dropout(
+            weight, rate=rate, seed=_stateless_seed(seed)
+        )
     return _dense(x, weight, bias)
 
 
-def _dropconnect_per_example(x: Any, weight: Any, bias: Any, rate: float, *, training: bool,
-                             seed: int) -> Any:
+def _dropconnect_per_example(
+    x: Any, weight: Any, bias: Any, rate: float, *, training: bool, seed: int
+) -> Any:
     if not training:
         return _dense(x, weight, bias)
     tf = _tf()
     if x.shape.rank != 2 or weight.shape.rank != 2:
-        raise ValueError(f"expects x (batch, in) and weight (out, in), got shapes "
-                         f"{tuple(x.shape)} and {tuple(weight.shape)}")
+        raise ValueError(
+            f"expects x (batch, in) and weight (out, in), got shapes "
+            f"{tuple(x.shape)} and {tuple(weight.shape)}"
+        )
     n = tf.shape(x)[0]
     drop = tf.nn.experimental.stateless_dropout
     # A (batch, out, in) stack of weights, each example's copy with its own mask.
@@ -203,39 +209,59 @@ _HALF_UNIFORM = (
     "https://github.com/tensorflow/tensorflow/blob/v2.21.0/tensorflow/python/ops/nn_ops.py "
     "(_dropout)"
 )
-_HALF_DROPOUT = {k: _HALF_UNIFORM for k in ("DROPOUT-RATE", "DROPOUT-UNBIASED",
-                                             "DROPOUT-VARIANCE")}
+_HALF_DROPOUT = {k: _HALF_UNIFORM for k in ("DROPOUT-RATE", "DROPOUT-UNBIASED", "DROPOUT-VARIANCE")}
 _HALF_DROPCONNECT = {k: _HALF_UNIFORM for k in ("DROPCONNECT-RATE", "DROPCONNECT-BIAS-MASKED")}
 
-_INFERENCE_NOTE = (" tf.nn has no training flag; with training=False the adapter returns x "
-                   "unchanged, as a dropout layer does at inference.")
+_INFERENCE_NOTE = (
+    " tf.nn has no training flag; with training=False the adapter returns x "
+    "unchanged, as a dropout layer does at inference."
+)
 
 TARGETS: tuple[Target, ...] = (
     make_target(
-        _nn_dropout, "dropout", framework="tensorflow", name="tf.nn.dropout",
-        rate_one="error", masking="select",
+        _nn_dropout,
+        "dropout",
+        framework="tensorflow",
+        name="tf.nn.dropout",
+        rate_one="error",
+        masking="select",
         expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE, **_HALF_DROPOUT},
         description="tf.nn.dropout(x, rate, seed=seed) after tf.random.set_seed(seed)."
         + _INFERENCE_NOTE,
     ),
     make_target(
-        _nn_dropout_nhwc_channels, "dropout", framework="tensorflow",
-        name="tf.nn.dropout.noise_shape", rank=4, shared_axes=(1, 2), rate_one="error",
+        _nn_dropout_nhwc_channels,
+        "dropout",
+        framework="tensorflow",
+        name="tf.nn.dropout.noise_shape",
+        rank=4,
+        shared_axes=(1, 2),
+        rate_one="error",
         masking="select",
         expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE, **_HALF_DROPOUT},
         description="tf.nn.dropout(x, rate, noise_shape=(N, 1, 1, C)) on NHWC input: channel "
         "dropout, one mask value per example and channel." + _INFERENCE_NOTE,
     ),
     make_target(
-        _stateless_dropout, "dropout", framework="tensorflow",
-        name="tf.nn.experimental.stateless_dropout", rate_one="error", masking="select",
+        _stateless_dropout,
+        "dropout",
+        framework="tensorflow",
+        name="tf.nn.experimental.stateless_dropout",
+        rate_one="error",
+        masking="select",
         expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE, **_HALF_DROPOUT},
         description="tf.nn.experimental.stateless_dropout(x, rate, seed=[seed, 0])."
         + _INFERENCE_NOTE,
     ),
     make_target(
-        _weight_drop, "dropconnect", framework="tensorflow", name="tf.weight_drop",
-        masks="per_batch", mask_bias=False, scaling="inverted", inference="mean",
+        _weight_drop,
+        "dropconnect",
+        framework="tensorflow",
+        name="tf.weight_drop",
+        masks="per_batch",
+        mask_bias=False,
+        scaling="inverted",
+        inference="mean",
         rate_one="error",
         expected_failures={"DROPCONNECT-RATE-INVALID": _NAN_RATE, **_HALF_DROPCONNECT},
         description="weight drop composed from TensorFlow ops: stateless_dropout on the weight "
@@ -243,9 +269,15 @@ TARGETS: tuple[Target, ...] = (
         "inference uses W itself.",
     ),
     make_target(
-        _dropconnect_per_example, "dropconnect", framework="tensorflow",
-        name="tf.dropconnect.per_example", masks="per_example", mask_bias=True,
-        scaling="inverted", inference="mean", rate_one="error",
+        _dropconnect_per_example,
+        "dropconnect",
+        framework="tensorflow",
+        name="tf.dropconnect.per_example",
+        masks="per_example",
+        mask_bias=True,
+        scaling="inverted",
+        inference="mean",
+        rate_one="error",
         expected_failures={"DROPCONNECT-RATE-INVALID": _NAN_RATE, **_HALF_DROPCONNECT},
         description="DropConnect with a mask per example, composed from TensorFlow ops: "
         "stateless_dropout on a (batch, out, in) stack of W (seed [seed, 0]) and on the "

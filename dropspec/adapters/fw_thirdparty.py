@@ -29,23 +29,37 @@ def _linear_params(weight: torch.Tensor, bias: torch.Tensor | None) -> dict[str,
     return dict(in_features=in_features, out_features=out_features, bias=bias is not None)
 
 
-def _torchnlp_weight_drop_linear(x: torch.Tensor, weight: torch.Tensor,
-                                 bias: torch.Tensor | None, rate: float, *, training: bool,
-                                 seed: int) -> torch.Tensor:
+def _torchnlp_weight_drop_linear(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    rate: float,
+    *,
+    training: bool,
+    seed: int,
+) -> torch.Tensor:
     from torch.func import functional_call
     from torchnlp.nn import WeightDropLinear
 
     # Built on the meta device (no initialisation), then called with the suite's tensors.
-    layer = WeightDropLinear(**_linear_params(weight, bias), weight_dropout=rate,
-                             device="meta", dtype=weight.dtype).train(training)
+    layer = WeightDropLinear(
+        **_linear_params(weight, bias), weight_dropout=rate, device="meta", dtype=weight.dtype
+    ).train(training)
     params = {"weight_raw": weight} | ({} if bias is None else {"bias": bias})
     with seeded(seed, x):
         out: torch.Tensor = functional_call(layer, params, (x,))
     return out
 
 
-def _dropconnect_module(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                        rate: float, *, training: bool, seed: int) -> torch.Tensor:
+def _dropconnect_module(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    rate: float,
+    *,
+    training: bool,
+    seed: int,
+) -> torch.Tensor:
     import torch
     from dropconnect import Dropconnect  # type: ignore[import-untyped]
     from torch.func import functional_call
@@ -58,8 +72,9 @@ def _dropconnect_module(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     return out
 
 
-def _efficientnet_drop_connect(x: torch.Tensor, rate: float, *, training: bool,
-                               seed: int) -> torch.Tensor:
+def _efficientnet_drop_connect(
+    x: torch.Tensor, rate: float, *, training: bool, seed: int
+) -> torch.Tensor:
     from efficientnet_pytorch.utils import drop_connect
 
     # drop_connect documents (B, C, H, W) input and hard-codes a (B, 1, 1, 1) mask, which
@@ -85,15 +100,15 @@ def _timm_drop() -> ModuleType:
     return module
 
 
-def _timm_drop_path(x: torch.Tensor, rate: float, *, training: bool,
-                    seed: int) -> torch.Tensor:
+def _timm_drop_path(x: torch.Tensor, rate: float, *, training: bool, seed: int) -> torch.Tensor:
     with seeded(seed, x):
         out: torch.Tensor = _timm_drop().drop_path(x, drop_prob=rate, training=training)
     return out
 
 
-def _timm_drop_path_module(x: torch.Tensor, rate: float, *, training: bool,
-                           seed: int) -> torch.Tensor:
+def _timm_drop_path_module(
+    x: torch.Tensor, rate: float, *, training: bool, seed: int
+) -> torch.Tensor:
     layer = _timm_drop().DropPath(drop_prob=rate).train(training)
     with seeded(seed, x):
         out: torch.Tensor = layer(x)
@@ -104,34 +119,56 @@ _MULTIPLIES = (
     "the mask is applied by multiplication, so a dropped NaN or infinity gives NaN (x * 0); "
     "no upstream issue found"
 )
-_WEIGHT_DROP: dict[str, Any] = dict(masks="per_batch", mask_bias=False, scaling="inverted",
-                                    inference="mean")
+_WEIGHT_DROP: dict[str, Any] = dict(
+    masks="per_batch", mask_bias=False, scaling="inverted", inference="mean"
+)
 
 TARGETS: tuple[Target, ...] = (
     make_target(
-        _torchnlp_weight_drop_linear, "dropconnect", name="torchnlp.WeightDropLinear",
-        framework="torch", requires=("torchnlp",), **_WEIGHT_DROP,
+        _torchnlp_weight_drop_linear,
+        "dropconnect",
+        name="torchnlp.WeightDropLinear",
+        framework="torch",
+        requires=("torchnlp",),
+        **_WEIGHT_DROP,
         description="pytorch-nlp torchnlp.nn.WeightDropLinear(weight_dropout=rate): weight "
         "drop; each forward sets weight = F.dropout(weight_raw, p, training), one mask per "
-        "call shared by the batch, bias unmasked"),
+        "call shared by the batch, bias unmasked",
+    ),
     make_target(
-        _dropconnect_module, "dropconnect", name="dropconnect.Dropconnect", framework="torch",
+        _dropconnect_module,
+        "dropconnect",
+        name="dropconnect.Dropconnect",
+        framework="torch",
         requires=("dropconnect",),
-        masks="per_example", mask_bias=False, scaling="inverted", inference="mean",
+        masks="per_example",
+        mask_bias=False,
+        scaling="inverted",
+        inference="mean",
         rate_one="error",
         expected_failures=dict.fromkeys(
-            ("DROPCONNECT-SHAPE", "DROPCONNECT-VALUES", "DROPCONNECT-BIAS-UNMASKED",
-             "DROPCONNECT-RATE-ZERO", "DROPCONNECT-GRADIENT"),
+            (
+                "DROPCONNECT-SHAPE",
+                "DROPCONNECT-VALUES",
+                "DROPCONNECT-BIAS-UNMASKED",
+                "DROPCONNECT-RATE-ZERO",
+                "DROPCONNECT-GRADIENT",
+            ),
             "dropconnect() ends with features.squeeze(), which drops every size-1 axis: a "
             "batch of one (or out_features = 1) loses its axis, e.g. (1, 1) comes back as (1,); "
-            "no issue tracker linked from https://pypi.org/project/dropconnect/0.1.2/"),
+            "no issue tracker linked from https://pypi.org/project/dropconnect/0.1.2/",
+        ),
         description="PyPI dropconnect 0.1.2 Dropconnect(p=rate): a (batch, out, in) weight "
         "mask dropping each weight with probability p (its docstring says p is the retain "
         "probability; it is not), input scaled by 1/(1 - p), bias unmasked, plain linear in "
-        "eval; p = 1 raises"),
+        "eval; p = 1 raises",
+    ),
     make_target(
-        _efficientnet_drop_connect, "drop_path", name="efficientnet_pytorch.drop_connect",
-        framework="torch", requires=("efficientnet_pytorch",),
+        _efficientnet_drop_connect,
+        "drop_path",
+        name="efficientnet_pytorch.drop_connect",
+        framework="torch",
+        requires=("efficientnet_pytorch",),
         expected_failures={
             "DROPPATH-DROPPED-SELECT": "it returns inputs / keep_prob * mask: " + _MULTIPLIES,
             "DROPPATH-RATE-ONE-ZEROS": "at p = 1 keep_prob is 0 and inputs / 0 * 0 is NaN "
@@ -139,15 +176,25 @@ TARGETS: tuple[Target, ...] = (
         },
         description="efficientnet_pytorch.utils.drop_connect(x, p=rate, training): drop path "
         "(stochastic depth) under DropConnect's name; one (batch, 1, 1, 1) mask per call, "
-        "x / (1 - p) * mask; inputs of another rank than 4 are viewed as (batch, 1, 1, rest)"),
+        "x / (1 - p) * mask; inputs of another rank than 4 are viewed as (batch, 1, 1, rest)",
+    ),
     make_target(
-        _timm_drop_path, "drop_path", name="timm.drop_path", framework="torch", requires=("timm",),
+        _timm_drop_path,
+        "drop_path",
+        name="timm.drop_path",
+        framework="torch",
+        requires=("timm",),
         expected_failures={"DROPPATH-DROPPED-SELECT": "x * random_tensor: " + _MULTIPLIES},
         description="timm.layers.drop_path(x, drop_prob=rate, training=training) with "
-        "scale_by_keep=True: a (batch, 1, ..., 1) mask, x * mask / (1 - p)"),
+        "scale_by_keep=True: a (batch, 1, ..., 1) mask, x * mask / (1 - p)",
+    ),
     make_target(
-        _timm_drop_path_module, "drop_path", name="timm.DropPath", framework="torch",
-            requires=("timm",),
+        _timm_drop_path_module,
+        "drop_path",
+        name="timm.DropPath",
+        framework="torch",
+        requires=("timm",),
         expected_failures={"DROPPATH-DROPPED-SELECT": "x * random_tensor: " + _MULTIPLIES},
-        description="timm.layers.DropPath(drop_prob=rate), .train()/.eval() per call"),
+        description="timm.layers.DropPath(drop_prob=rate), .train()/.eval() per call",
+    ),
 )

@@ -152,16 +152,30 @@ def _native_dropout(x: torch.Tensor, rate: float, *, training: bool, seed: int) 
     return out
 
 
-def _weight_drop(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, rate: float,
-                 *, training: bool, seed: int) -> torch.Tensor:
+def _weight_drop(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    rate: float,
+    *,
+    training: bool,
+    seed: int,
+) -> torch.Tensor:
     import torch.nn.functional as F
 
     with seeded(seed, x):
         return F.linear(x, F.dropout(weight, rate, training), bias)
 
 
-def _per_example(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, rate: float,
-                 *, training: bool, seed: int) -> torch.Tensor:
+def _per_example(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    rate: float,
+    *,
+    training: bool,
+    seed: int,
+) -> torch.Tensor:
     import torch
     import torch.nn.functional as F
 
@@ -192,69 +206,133 @@ _FEATURE_ALPHA: dict[str, Any] = dict(shared_axes=(2, 3, 4), rank=5, rate_one="z
 
 def _dropout_targets() -> list[Target]:
     out = [
-        make_target(_functional("dropout"), "dropout", name="torch.dropout", framework="torch",
-                    expected_failures=_XFAIL_DROPOUT,
-                    description="torch.nn.functional.dropout(x, p=rate, training=training)"),
-        make_target(_module("Dropout"), "dropout", name="torch.nn.Dropout", framework="torch",
-                    expected_failures=_XFAIL_DROPOUT,
-                    description="torch.nn.Dropout(p=rate), .train()/.eval() per call"),
+        make_target(
+            _functional("dropout"),
+            "dropout",
+            name="torch.dropout",
+            framework="torch",
+            expected_failures=_XFAIL_DROPOUT,
+            description="torch.nn.functional.dropout(x, p=rate, training=training)",
+        ),
+        make_target(
+            _module("Dropout"),
+            "dropout",
+            name="torch.nn.Dropout",
+            framework="torch",
+            expected_failures=_XFAIL_DROPOUT,
+            description="torch.nn.Dropout(p=rate), .train()/.eval() per call",
+        ),
     ]
     for dims, options in _CHANNEL.items():
         out += [
-            make_target(_functional(f"dropout{dims}"), "dropout", name=f"torch.dropout{dims}",
-                        framework="torch", expected_failures=_XFAIL_DROPOUT, **options,
-                        description=f"torch.nn.functional.dropout{dims}(x, p=rate, "
-                        "training=training): one mask value per (example, channel)"),
-            make_target(_module(f"Dropout{dims[0]}d"), "dropout",
-                        name=f"torch.nn.Dropout{dims}", framework="torch",
-                        expected_failures=_XFAIL_DROPOUT, **options,
-                        description=f"torch.nn.Dropout{dims}(p=rate): one mask value per "
-                        "(example, channel)"),
+            make_target(
+                _functional(f"dropout{dims}"),
+                "dropout",
+                name=f"torch.dropout{dims}",
+                framework="torch",
+                expected_failures=_XFAIL_DROPOUT,
+                **options,
+                description=f"torch.nn.functional.dropout{dims}(x, p=rate, "
+                "training=training): one mask value per (example, channel)",
+            ),
+            make_target(
+                _module(f"Dropout{dims[0]}d"),
+                "dropout",
+                name=f"torch.nn.Dropout{dims}",
+                framework="torch",
+                expected_failures=_XFAIL_DROPOUT,
+                **options,
+                description=f"torch.nn.Dropout{dims}(p=rate): one mask value per "
+                "(example, channel)",
+            ),
         ]
-    out.append(make_target(
-        _native_dropout, "dropout", name="torch.native_dropout", framework="torch",
-        expected_failures=_XFAIL_DROPOUT,
-        description="torch.native_dropout(x, rate, training)[0], the ATen kernel that fused "
-        "GPU dropout uses; returns (output, mask)"))
+    out.append(
+        make_target(
+            _native_dropout,
+            "dropout",
+            name="torch.native_dropout",
+            framework="torch",
+            expected_failures=_XFAIL_DROPOUT,
+            description="torch.native_dropout(x, rate, training)[0], the ATen kernel that fused "
+            "GPU dropout uses; returns (output, mask)",
+        )
+    )
     return out
 
 
 def _alpha_targets() -> list[Target]:
     return [
-        make_target(_functional("alpha_dropout"), "alpha_dropout", name="torch.alpha_dropout",
-                    framework="torch", rate_one="zeros",
-                    description="torch.nn.functional.alpha_dropout(x, p=rate, "
-                    "training=training); returns x * 0 at p = 1"),
-        make_target(_module("AlphaDropout"), "alpha_dropout", name="torch.nn.AlphaDropout",
-                    framework="torch", rate_one="zeros",
-                    description="torch.nn.AlphaDropout(p=rate); returns x * 0 at p = 1"),
-        make_target(_functional("feature_alpha_dropout"), "alpha_dropout",
-                    name="torch.feature_alpha_dropout", framework="torch", **_FEATURE_ALPHA,
-                    description="torch.nn.functional.feature_alpha_dropout(x, p=rate, "
-                    "training=training) on (N, C, D, H, W): one value per (example, channel)"),
-        make_target(_module("FeatureAlphaDropout"), "alpha_dropout",
-                    name="torch.nn.FeatureAlphaDropout", framework="torch", **_FEATURE_ALPHA,
-                    description="torch.nn.FeatureAlphaDropout(p=rate) on (N, C, D, H, W): one "
-                    "value per (example, channel)"),
+        make_target(
+            _functional("alpha_dropout"),
+            "alpha_dropout",
+            name="torch.alpha_dropout",
+            framework="torch",
+            rate_one="zeros",
+            description="torch.nn.functional.alpha_dropout(x, p=rate, "
+            "training=training); returns x * 0 at p = 1",
+        ),
+        make_target(
+            _module("AlphaDropout"),
+            "alpha_dropout",
+            name="torch.nn.AlphaDropout",
+            framework="torch",
+            rate_one="zeros",
+            description="torch.nn.AlphaDropout(p=rate); returns x * 0 at p = 1",
+        ),
+        make_target(
+            _functional("feature_alpha_dropout"),
+            "alpha_dropout",
+            name="torch.feature_alpha_dropout",
+            framework="torch",
+            **_FEATURE_ALPHA,
+            description="torch.nn.functional.feature_alpha_dropout(x, p=rate, "
+            "training=training) on (N, C, D, H, W): one value per (example, channel)",
+        ),
+        make_target(
+            _module("FeatureAlphaDropout"),
+            "alpha_dropout",
+            name="torch.nn.FeatureAlphaDropout",
+            framework="torch",
+            **_FEATURE_ALPHA,
+            description="torch.nn.FeatureAlphaDropout(p=rate) on (N, C, D, H, W): one "
+            "value per (example, channel)",
+        ),
     ]
 
 
 def _dropconnect_targets() -> list[Target]:
     return [
-        make_target(_weight_drop, "dropconnect", name="torch.weight_drop", framework="torch",
-                    masks="per_batch", mask_bias=False, scaling="inverted", inference="mean",
-                    description="F.linear(x, F.dropout(weight, p=rate, training), bias): weight "
-                    "drop, one mask per call shared by the batch, bias unmasked"),
-        make_target(_per_example, "dropconnect", name="torch.dropconnect.per_example",
-                    framework="torch", masks="per_example", mask_bias=True, scaling="inverted",
-                    inference="mean",
-                    description="a composition of torch ops: F.dropout on the weight expanded "
-                    "to (batch, out, in) and on the bias expanded to (batch, out), then a "
-                    "batched product; per-example masks as in Wan et al. 2013, but inverted "
-                    "scaling and mean inference"),
+        make_target(
+            _weight_drop,
+            "dropconnect",
+            name="torch.weight_drop",
+            framework="torch",
+            masks="per_batch",
+            mask_bias=False,
+            scaling="inverted",
+            inference="mean",
+            description="F.linear(x, F.dropout(weight, p=rate, training), bias): weight "
+            "drop, one mask per call shared by the batch, bias unmasked",
+        ),
+        make_target(
+            _per_example,
+            "dropconnect",
+            name="torch.dropconnect.per_example",
+            framework="torch",
+            masks="per_example",
+            mask_bias=True,
+            scaling="inverted",
+            inference="mean",
+            description="a composition of torch ops: F.dropout on the weight expanded "
+            "to (batch, out, in) and on the bias expanded to (batch, out), then a "
+            "batched product; per-example masks as in Wan et al. 2013, but inverted "
+            "scaling and mean inference",
+        ),
     ]
 
 
 TARGETS: tuple[Target, ...] = (
-    *_dropout_targets(), *_alpha_targets(), *_dropconnect_targets(),
+    *_dropout_targets(),
+    *_alpha_targets(),
+    *_dropconnect_targets(),
 )

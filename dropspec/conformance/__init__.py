@@ -9,8 +9,16 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["CHECKS", "CheckFailure", "ClauseResult", "Config", "NotApplicable", "registry",
-           "run_clause", "run_target"]
+__all__ = [
+    "CHECKS",
+    "CheckFailure",
+    "ClauseResult",
+    "Config",
+    "NotApplicable",
+    "registry",
+    "run_clause",
+    "run_target",
+]
 
 
 def __getattr__(name: str) -> Any:

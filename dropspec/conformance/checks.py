@@ -51,9 +51,13 @@ def ids(suffix: str, ops: dict[str, str]) -> tuple[str, ...]:
 
 # ---------------------------------------------------------------- example machinery ----
 
-def examples(ctx: Context,
-             strategy: st.SearchStrategy[Any] | Callable[[str], st.SearchStrategy[Any]],
-             body: Callable[[Any], None], dtypes: tuple[str, ...] | None = None) -> None:
+
+def examples(
+    ctx: Context,
+    strategy: st.SearchStrategy[Any] | Callable[[str], st.SearchStrategy[Any]],
+    body: Callable[[Any], None],
+    dtypes: tuple[str, ...] | None = None,
+) -> None:
     """Run ``body`` on examples from ``strategy``, seeded by the check's seed.
 
     A ``strategy`` given as a function of the dtype is run once per dtype (each dtype gets its
@@ -70,12 +74,21 @@ def examples(ctx: Context,
     _run_examples(ctx, strategy, body, ctx.config.examples)
 
 
-def _run_examples(ctx: Context, strategy: st.SearchStrategy[Any],
-                  body: Callable[[Any], None], count: int, stream: int = 0) -> None:
-    @hypothesis.settings(max_examples=count, database=None, deadline=None,
-                         suppress_health_check=list(hypothesis.HealthCheck), print_blob=False,
-                         phases=(hypothesis.Phase.explicit, hypothesis.Phase.reuse,
-                                 hypothesis.Phase.generate))
+def _run_examples(
+    ctx: Context,
+    strategy: st.SearchStrategy[Any],
+    body: Callable[[Any], None],
+    count: int,
+    stream: int = 0,
+) -> None:
+    @hypothesis.settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
+        print_blob=False,
+        phases=(hypothesis.Phase.explicit, hypothesis.Phase.reuse, hypothesis.Phase.generate),
+    )
     @hypothesis.seed(ctx.check_seed + stream)  # each dtype explores its own examples
     @hypothesis.given(strategy)
     def run(case: Any) -> None:
@@ -91,8 +104,11 @@ def _run_examples(ctx: Context, strategy: st.SearchStrategy[Any],
         # the failure hypothesis saw first rather than the flakiness wrapper.
         inner = [e for e in group.exceptions if isinstance(e, CheckFailure)]
         if inner:
-            raise CheckFailure(f"{inner[0]} (the same example passed when replayed: the "
-                               f"target is not deterministic)", inner[0].stat) from None
+            raise CheckFailure(
+                f"{inner[0]} (the same example passed when replayed: the "
+                f"target is not deterministic)",
+                inner[0].stat,
+            ) from None
         raise
 
 
@@ -130,13 +146,19 @@ def case_shapes(ctx: Context, min_side: int = 1) -> st.SearchStrategy[tuple[int,
     return gen.shapes(rank, min_rank=lo, max_rank=max(lo, 4), min_side=min_side)
 
 
-def unit_cases(ctx: Context, rates: st.SearchStrategy[float] | None = None,
-               min_side: int = 1, dtype: str | None = None,
-               ) -> st.SearchStrategy[tuple[Any, ...]]:
-    return st.tuples(st.just(dtype) if dtype else gen.dtypes(ctx.dtypes),
-                     case_shapes(ctx, min_side),
-                     rates if rates is not None else gen.rates(), gen.data_seeds(),
-                     st.integers(0, 2**31 - 1))
+def unit_cases(
+    ctx: Context,
+    rates: st.SearchStrategy[float] | None = None,
+    min_side: int = 1,
+    dtype: str | None = None,
+) -> st.SearchStrategy[tuple[Any, ...]]:
+    return st.tuples(
+        st.just(dtype) if dtype else gen.dtypes(ctx.dtypes),
+        case_shapes(ctx, min_side),
+        rates if rates is not None else gen.rates(),
+        gen.data_seeds(),
+        st.integers(0, 2**31 - 1),
+    )
 
 
 def stat_shape(ctx: Context, mask_values: int, shared_side: int = 2) -> tuple[int, ...]:
@@ -179,8 +201,7 @@ def keep_mask(ctx: Context, y: Array, rate: float, shared: tuple[int, ...]) -> A
 
 
 @reduce.fused("shared", "constants")
-def _kept_units(y: Array, shared: tuple[int, ...],
-                constants: tuple[float, float] | None) -> Array:
+def _kept_units(y: Array, shared: tuple[int, ...], constants: tuple[float, float] | None) -> Array:
     y = compact(y, shared)
     if constants is None:
         return y != 0
@@ -196,8 +217,14 @@ def same_shape(y: Array, shape: tuple[int, ...]) -> None:
         raise CheckFailure(f"output shape {tuple(y.shape)} differs from the expected {shape}")
 
 
-def unit_masks(ctx: Context, rate: float, mask_values: int, *, shared_side: int = 2,
-               shape: tuple[int, ...] | None = None) -> Iterator[Array]:
+def unit_masks(
+    ctx: Context,
+    rate: float,
+    mask_values: int,
+    *,
+    shared_side: int = 2,
+    shape: tuple[int, ...] | None = None,
+) -> Iterator[Array]:
     """Compact keep masks from calls on x = 1 until ``mask_values`` values are collected.
 
     The masks stay where the target's outputs live (see :meth:`Context.call_device`).
@@ -229,8 +256,10 @@ class PairTable:
 
     def add_halves(self, mask: Array, axis: int) -> None:
         """Add the neighbouring pairs of ``mask`` along ``axis``."""
-        self.add(reduce.halves_counts(mask, axis=axis),
-                 mask.shape[axis] // 2 * math.prod(mask.shape) // mask.shape[axis])
+        self.add(
+            reduce.halves_counts(mask, axis=axis),
+            mask.shape[axis] // 2 * math.prod(mask.shape) // mask.shape[axis],
+        )
 
     def add_flat_halves(self, mask: Array) -> None:
         """Add the pairs (2i, 2i + 1) of ``mask`` in memory order."""
@@ -238,41 +267,52 @@ class PairTable:
 
     def test(self, alpha: float, **inputs: Any) -> StatResult:
         n11, n1_, n_1 = (int(v) for v in self.counts)
-        return st_.contingency_2x2_counts(n11, n1_, n_1, self.n, alpha=alpha,
-                                          power=self.ctx.power, **inputs)
+        return st_.contingency_2x2_counts(
+            n11, n1_, n_1, self.n, alpha=alpha, power=self.ctx.power, **inputs
+        )
 
     def add_offset(self, mask: Array, axis: int, offset: int, phase: int) -> None:
         """Add the disjoint pairs (i, i + offset) along ``axis`` of one phase (see
         :func:`reduce.offset_pair_counts`)."""
         blocks = (mask.shape[axis] - phase) // (2 * offset)
-        self.add(reduce.offset_pair_counts(mask, axis=axis, offset=offset, phase=phase),
-                 blocks * offset * math.prod(mask.shape) // mask.shape[axis])
+        self.add(
+            reduce.offset_pair_counts(mask, axis=axis, offset=offset, phase=phase),
+            blocks * offset * math.prod(mask.shape) // mask.shape[axis],
+        )
 
 
 #: Neighbour offsets the dependence checks test: 1..NEIGHBOUR_OFFSETS, each in both phases.
 NEIGHBOUR_OFFSETS = 4
 
 
-def neighbour_tables(ctx: Context, masks: Iterable[Array], axes: Iterable[int | None]
-                     ) -> list[tuple[dict[str, Any], PairTable]]:
+def neighbour_tables(
+    ctx: Context, masks: Iterable[Array], axes: Iterable[int | None]
+) -> list[tuple[dict[str, Any], PairTable]]:
     """Pair tables at offsets 1..k in both phases, along each of ``axes`` (None: in memory
     order), filled from ``masks``."""
-    keys = [(axis, d, phase) for axis in axes for d in range(1, NEIGHBOUR_OFFSETS + 1)
-            for phase in (0, d)]
+    keys = [
+        (axis, d, phase)
+        for axis in axes
+        for d in range(1, NEIGHBOUR_OFFSETS + 1)
+        for phase in (0, d)
+    ]
     tables = {key: PairTable(ctx) for key in keys}
     for mask in masks:
         xp = reduce.namespace(mask)
         flat = xp.reshape(mask, (-1,))
         for (axis, d, phase), table in tables.items():
-            table.add_offset(flat if axis is None else mask, 0 if axis is None else axis,
-                             d, phase)
-    return [({"axis": "memory order" if axis is None else axis, "offset": d,
-              "phase": phase}, tables[(axis, d, phase)]) for axis, d, phase in keys
-            if tables[(axis, d, phase)].n > 0]  # an axis too short for the offset: no test
+            table.add_offset(flat if axis is None else mask, 0 if axis is None else axis, d, phase)
+    return [
+        (
+            {"axis": "memory order" if axis is None else axis, "offset": d, "phase": phase},
+            tables[(axis, d, phase)],
+        )
+        for axis, d, phase in keys
+        if tables[(axis, d, phase)].n > 0
+    ]  # an axis too short for the offset: no test
 
 
-def drop_test(ctx: Context, keep_masks: Iterable[Array], rate: float,
-              alpha: float) -> StatResult:
+def drop_test(ctx: Context, keep_masks: Iterable[Array], rate: float, alpha: float) -> StatResult:
     """Binomial test of the dropped share of keep masks (counted where the masks live)."""
     dropped = total = 0
     for keep in keep_masks:
@@ -341,15 +381,19 @@ def _first_mismatch(got: np.ndarray, want: np.ndarray) -> str:
     g, w = got.astype(np.float64), want.astype(np.float64)
     diff = ~((g == w) | (np.isnan(g) & np.isnan(w)))
     idx = tuple(int(i[0]) for i in np.nonzero(diff))
-    return (f"{int(diff.sum())} of {diff.size} values differ; first at index {idx}: "
-            f"got {g[idx]!r}, expected {w[idx]!r}")
+    return (
+        f"{int(diff.sum())} of {diff.size} values differ; first at index {idx}: "
+        f"got {g[idx]!r}, expected {w[idx]!r}"
+    )
 
 
 def _worst(got: np.ndarray, want: np.ndarray, tol: np.ndarray) -> str:
     excess = np.abs(got - want) - tol
     idx = np.unravel_index(int(np.argmax(excess)), excess.shape)
-    return (f"{int((excess > 0).sum())} of {excess.size} values out of tolerance; worst at "
-            f"index {tuple(int(i) for i in idx)}: got {got[idx]!r}, expected {want[idx]!r}")
+    return (
+        f"{int((excess > 0).sum())} of {excess.size} values out of tolerance; worst at "
+        f"index {tuple(int(i) for i in idx)}: got {got[idx]!r}, expected {want[idx]!r}"
+    )
 
 
 def describe(case: tuple[Any, ...]) -> str:
@@ -362,20 +406,29 @@ def case_text(dtype: str, shape: tuple[int, ...], rate: float, seed: int) -> str
 
 # ---------------------------------------------------------------- every op ----
 
+
 def _layer_case(ctx: Context, case: tuple[Any, ...]) -> tuple[np.ndarray, ...]:
     dtype, (batch, n_in, n_out), _, data_seed, _ = case
     rng = np.random.default_rng(data_seed)
     d = as_dtype(dtype)
-    return (rng.uniform(-2, 2, (batch, n_in)).astype(d),
-            rng.uniform(-1, 1, (n_out, n_in)).astype(d), rng.uniform(-1, 1, n_out).astype(d))
+    return (
+        rng.uniform(-2, 2, (batch, n_in)).astype(d),
+        rng.uniform(-1, 1, (n_out, n_in)).astype(d),
+        rng.uniform(-1, 1, n_out).astype(d),
+    )
 
 
-def layer_cases(ctx: Context, rates: st.SearchStrategy[float] | None = None,
-                dtype: str | None = None) -> st.SearchStrategy[tuple[Any, ...]]:
+def layer_cases(
+    ctx: Context, rates: st.SearchStrategy[float] | None = None, dtype: str | None = None
+) -> st.SearchStrategy[tuple[Any, ...]]:
     dims = st.tuples(gen.side(), gen.side(), gen.side())
-    return st.tuples(st.just(dtype) if dtype else gen.dtypes(ctx.dtypes), dims,
-                     rates if rates is not None else gen.rates(), gen.data_seeds(),
-                     st.integers(0, 2**31 - 1))
+    return st.tuples(
+        st.just(dtype) if dtype else gen.dtypes(ctx.dtypes),
+        dims,
+        rates if rates is not None else gen.rates(),
+        gen.data_seeds(),
+        st.integers(0, 2**31 - 1),
+    )
 
 
 def inputs_for(ctx: Context, case: tuple[Any, ...]) -> tuple[np.ndarray, ...]:
@@ -385,8 +438,9 @@ def inputs_for(ctx: Context, case: tuple[Any, ...]) -> tuple[np.ndarray, ...]:
     return (gen.values(data_seed, shape, dtype),)
 
 
-def cases(ctx: Context, rates: st.SearchStrategy[float] | None = None,
-          dtype: str | None = None) -> st.SearchStrategy[tuple[Any, ...]]:
+def cases(
+    ctx: Context, rates: st.SearchStrategy[float] | None = None, dtype: str | None = None
+) -> st.SearchStrategy[tuple[Any, ...]]:
     if ctx.target.op == "dropconnect":
         return layer_cases(ctx, rates, dtype)
     return unit_cases(ctx, rates, dtype=dtype)
@@ -406,8 +460,10 @@ def check_shape(ctx: Context) -> None:
             out = ctx.call(*arrays, rate=case[2], training=training, seed=case[4])
             want = expected_shape(ctx, arrays)
             if out.shape != want:
-                raise CheckFailure(f"training={training}: output shape {out.shape}, expected "
-                                   f"{want} ({describe(case)})")
+                raise CheckFailure(
+                    f"training={training}: output shape {out.shape}, expected "
+                    f"{want} ({describe(case)})"
+                )
 
     examples(ctx, lambda d: cases(ctx, dtype=d), body)
 
@@ -419,8 +475,10 @@ def check_dtype(ctx: Context) -> None:
         for training in (True, False):
             out = ctx.call(*arrays, rate=case[2], training=training, seed=case[4])
             if dtype_name(out.dtype) != case[0]:
-                raise CheckFailure(f"training={training}: output dtype {dtype_name(out.dtype)}"
-                                   f", expected {case[0]} ({describe(case)})")
+                raise CheckFailure(
+                    f"training={training}: output dtype {dtype_name(out.dtype)}"
+                    f", expected {case[0]} ({describe(case)})"
+                )
 
     examples(ctx, lambda d: cases(ctx, dtype=d), body)
 
@@ -431,8 +489,9 @@ def check_deterministic(ctx: Context) -> None:
         arrays = inputs_for(ctx, case)
         first = ctx.call(*arrays, rate=case[2], seed=case[4])
         second = ctx.call(*arrays, rate=case[2], seed=case[4])
-        require_same("same seed", second, first,
-                     f"two calls with seed {case[4]} differ ({describe(case)})")
+        require_same(
+            "same seed", second, first, f"two calls with seed {case[4]} differ ({describe(case)})"
+        )
 
     examples(ctx, lambda d: cases(ctx, dtype=d), body)
 
@@ -478,13 +537,27 @@ def check_independent_seeds(ctx: Context) -> StatResult:
         second = seed_mask(ctx, other)
         n = math.prod(first.shape)
         lag, agreement = ctx.host(reduce.cross_correlation_peak(first, second, lags=n // 2))
-        res = st_.no_period_peak(int(lag), float(agreement), n, 2 * (n // 2) + 1,
-                                 alpha=alpha, power=ctx.power, max_lag=n // 2,
-                                 seeds=(seed, other), rate=0.5)
-        results.append(dataclasses.replace(res, test="FFT cross-correlation of two seeds' "
-                                           "masks, Azuma bound over shifts"))
-    return verdict(results, "masks of neighbouring seeds (s + 1, or one bit apart) are "
-                   "dependent or shifted copies of each other")
+        res = st_.no_period_peak(
+            int(lag),
+            float(agreement),
+            n,
+            2 * (n // 2) + 1,
+            alpha=alpha,
+            power=ctx.power,
+            max_lag=n // 2,
+            seeds=(seed, other),
+            rate=0.5,
+        )
+        results.append(
+            dataclasses.replace(
+                res, test="FFT cross-correlation of two seeds' masks, Azuma bound over shifts"
+            )
+        )
+    return verdict(
+        results,
+        "masks of neighbouring seeds (s + 1, or one bit apart) are "
+        "dependent or shifted copies of each other",
+    )
 
 
 def seed_mask(ctx: Context, seed: int) -> Array:
@@ -508,19 +581,26 @@ def verdict(results: list[StatResult], what: str, hint: str = "") -> StatResult:
     worst = st_.combine(results)
     failed = [r for r in results if not r.passed]
     if failed:
-        raise CheckFailure(f"{what}:\n" + "\n".join(r.describe() for r in failed)
-                           + (f"\nhint: {hint}" if hint else ""), worst)
+        raise CheckFailure(
+            f"{what}:\n"
+            + "\n".join(r.describe() for r in failed)
+            + (f"\nhint: {hint}" if hint else ""),
+            worst,
+        )
     return worst
 
 
 def declaration_hint(ctx: Context, option: str, value: Any, observed: str) -> str:
     """'what was observed matches option=value': the declaration that would explain it."""
-    return (f"{observed}; that is what {option}={value!r} declares (this target declares "
-            f"{option}={ctx.options.get(option)!r}). If it is meant to behave so, declare "
-            f"{option}={value!r}; see `dropspec explain {ctx.target.op}`")
+    return (
+        f"{observed}; that is what {option}={value!r} declares (this target declares "
+        f"{option}={ctx.options.get(option)!r}). If it is meant to behave so, declare "
+        f"{option}={value!r}; see `dropspec explain {ctx.target.op}`"
+    )
 
 
 # ---------------------------------------------------------------- masked unit ops ----
+
 
 def scale(ctx: Context, rate: float) -> float:
     return scale_for(rate, ctx.options.get("scaling", "inverted"))
@@ -538,8 +618,12 @@ def allowed_kept(x: np.ndarray, rate: float, s: float) -> list[np.ndarray]:
         return [x * d(s)]
     keep = np.float64(d(1.0 - rate))
     with np.errstate(over="ignore"):
-        return [(wide * s).astype(x.dtype), x * d(s), (wide / keep).astype(x.dtype),
-                x * d(1.0 / keep)]
+        return [
+            (wide * s).astype(x.dtype),
+            x * d(s),
+            (wide / keep).astype(x.dtype),
+            x * d(1.0 / keep),
+        ]
 
 
 @checks(*ids("VALUES", {"dropout": "DROPOUT", "drop_path": "DROPPATH"}))
@@ -558,13 +642,16 @@ def check_values(ctx: Context) -> None:
             idx = tuple(int(i[0]) for i in np.nonzero(~ok))
             other = "classic" if ctx.options.get("scaling") == "inverted" else "inverted"
             hint = ""
-            if all(((y == 0) | (y == k)).all()
-                   for k in allowed_kept(x, rate, scale_for(rate, other))):
+            if all(
+                ((y == 0) | (y == k)).all() for k in allowed_kept(x, rate, scale_for(rate, other))
+            ):
                 hint = "\nhint: " + declaration_hint(
-                    ctx, "scaling", other, f"kept values are x·{scale_for(rate, other):.6g}")
+                    ctx, "scaling", other, f"kept values are x·{scale_for(rate, other):.6g}"
+                )
             raise CheckFailure(
                 f"output {y[idx]!r} at {idx} is neither 0 nor x·s for x={x[idx]!r}, "
-                f"s={scale(ctx, rate)!r} ({describe(case)}){hint}")
+                f"s={scale(ctx, rate)!r} ({describe(case)}){hint}"
+            )
 
     examples(ctx, lambda d: unit_cases(ctx, dtype=d), body)
 
@@ -576,13 +663,17 @@ def check_inference_identity(ctx: Context) -> None:
         y = ctx.call(x, rate=case[2], training=False, seed=case[4])
         classic = (x.astype(np.float64) * (1.0 - case[2])).astype(x.dtype)
         hint = ""
-        if ctx.target.op in ("dropout", "drop_path") and case[2] > 0 and y.shape == x.shape \
-                and np.array_equal(y.astype(x.dtype), classic) \
-                and not np.array_equal(classic, x):
-            hint = "; hint: " + declaration_hint(ctx, "scaling", "classic",
-                                                 "training=False returned x·(1 − rate)")
-        require_same("training=False", y, x,
-                     f"output is not the input ({describe(case)}){hint}")
+        if (
+            ctx.target.op in ("dropout", "drop_path")
+            and case[2] > 0
+            and y.shape == x.shape
+            and np.array_equal(y.astype(x.dtype), classic)
+            and not np.array_equal(classic, x)
+        ):
+            hint = "; hint: " + declaration_hint(
+                ctx, "scaling", "classic", "training=False returned x·(1 − rate)"
+            )
+        require_same("training=False", y, x, f"output is not the input ({describe(case)}){hint}")
 
     examples(ctx, lambda d: unit_cases(ctx, dtype=d), body)
 
@@ -598,9 +689,11 @@ def check_inference_classic(ctx: Context) -> None:
         for want in ((x.astype(np.float64) * keep).astype(x.dtype), x * x.dtype.type(keep)):
             ok |= y == want
         if not ok.all():
-            raise CheckFailure(f"training=False output is not x·(1 − rate): "
-                               f"{_first_mismatch(y, x * x.dtype.type(keep))} "
-                               f"({describe(case)})")
+            raise CheckFailure(
+                f"training=False output is not x·(1 − rate): "
+                f"{_first_mismatch(y, x * x.dtype.type(keep))} "
+                f"({describe(case)})"
+            )
 
     examples(ctx, lambda d: unit_cases(ctx, dtype=d), body)
 
@@ -610,8 +703,12 @@ def check_rate_zero(ctx: Context) -> None:
     def body(case: tuple[Any, ...]) -> None:
         (x,) = inputs_for(ctx, case)
         y = ctx.call(x, rate=0.0, seed=case[4])
-        require_same("rate 0", y, x, f"training output differs from the input "
-                     f"({case_text(case[0], case[1], 0.0, case[4])})")
+        require_same(
+            "rate 0",
+            y,
+            x,
+            f"training output differs from the input ({case_text(case[0], case[1], 0.0, case[4])})",
+        )
 
     examples(ctx, lambda d: unit_cases(ctx, dtype=d), body)
 
@@ -660,11 +757,13 @@ def drawn_rates(ctx: Context) -> tuple[float, ...]:
 def rate_guarantee() -> str:
     """What one run's RATE checks rule out (for ``dropspec power``)."""
     bands = ", ".join(f"[{lo}, {hi}]" for lo, hi in RATE_BANDS)
-    return (f"*-RATE: one run tests rates {', '.join(map(str, ANCHOR_RATES))} and one rate "
-            f"drawn from the base seed in each of {bands}, in every dtype; each sub-test detects "
-            f"a drop-rate error of 0.002, or 10% of min(rate, 1 - rate) where that is smaller, "
-            f"with the stated power, so a 10% relative rate error anywhere in [0.001, 0.999] "
-            f"is caught in the runs whose drawn rate falls where it is.")
+    return (
+        f"*-RATE: one run tests rates {', '.join(map(str, ANCHOR_RATES))} and one rate "
+        f"drawn from the base seed in each of {bands}, in every dtype; each sub-test detects "
+        f"a drop-rate error of 0.002, or 10% of min(rate, 1 - rate) where that is smaller, "
+        f"with the stated power, so a 10% relative rate error anywhere in [0.001, 0.999] "
+        f"is caught in the runs whose drawn rate falls where it is."
+    )
 
 
 @checks(*ids("RATE", {"dropout": "DROPOUT", "drop_path": "DROPPATH", "alpha_dropout": "ALPHA"}))
@@ -704,8 +803,9 @@ def signed_stat_inputs(ctx: Context, n: int, rng: np.random.Generator) -> Iterat
         got += math.prod(shape)
 
 
-def _multiplier_sums(ctx: Context, rate: float, alpha: float,
-                     center: float) -> tuple[float, float, int, int]:
+def _multiplier_sums(
+    ctx: Context, rate: float, alpha: float, center: float
+) -> tuple[float, float, int, int]:
     """Σ (y/x − center) and Σ (y/x − center)² over enough calls, the number of values, and
     the group size."""
     n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
@@ -744,17 +844,37 @@ def _moment_test(ctx: Context, rate: float, alpha: float, variance: bool) -> Sta
     tests = []
     for s, mean, var, m4 in candidates:
         shift = mean - center
-        dev1 = s1 - count * shift                              # Σ (v − mean)
+        dev1 = s1 - count * shift  # Σ (v − mean)
         # Values sharing a mask move together: the sum's variance is groups² per mask value.
         if not variance:
-            tests.append(st_.z_mean(dev1, 0.0, var * count * groups, count // groups,
-                                    alpha=alpha, power=ctx.power, rate=rate,
-                                    expected_multiplier=mean, kept_multiplier=s))
+            tests.append(
+                st_.z_mean(
+                    dev1,
+                    0.0,
+                    var * count * groups,
+                    count // groups,
+                    alpha=alpha,
+                    power=ctx.power,
+                    rate=rate,
+                    expected_multiplier=mean,
+                    kept_multiplier=s,
+                )
+            )
             continue
         dev2 = s2 - 2.0 * shift * s1 + count * shift * shift - count * var
-        tests.append(st_.z_mean(dev2, 0.0, (m4 - var * var) * count * groups,
-                                count // groups, alpha=alpha, power=ctx.power, rate=rate,
-                                expected_variance=var, kept_multiplier=s))
+        tests.append(
+            st_.z_mean(
+                dev2,
+                0.0,
+                (m4 - var * var) * count * groups,
+                count // groups,
+                alpha=alpha,
+                power=ctx.power,
+                rate=rate,
+                expected_variance=var,
+                kept_multiplier=s,
+            )
+        )
     return nearest_allowed(tests)
 
 
@@ -764,8 +884,9 @@ def check_unbiased(ctx: Context) -> StatResult:
     rates = (0.1, 0.5, 0.9)
     alpha = ctx.split(len(rates))
     results = [_moment_test(ctx, rate, alpha, variance=False) for rate in rates]
-    return verdict(results, "E[y] differs from the inference output (with the scale rounded "
-                   "to the dtype)")
+    return verdict(
+        results, "E[y] differs from the inference output (with the scale rounded to the dtype)"
+    )
 
 
 @checks("DROPOUT-VARIANCE", "DROPPATH-VARIANCE")
@@ -774,8 +895,9 @@ def check_variance(ctx: Context) -> StatResult:
     rates = (0.1, 0.3, 0.9)
     alpha = ctx.split(len(rates))
     results = [_moment_test(ctx, rate, alpha, variance=True) for rate in rates]
-    return verdict(results, "Var[y] differs from x²·s²·rate·(1 − rate) (with s rounded to "
-                   "the dtype)")
+    return verdict(
+        results, "Var[y] differs from x²·s²·rate·(1 − rate) (with s rounded to the dtype)"
+    )
 
 
 @checks(*ids("INDEPENDENT-CALLS", {"dropout": "DROPOUT", "drop_path": "DROPPATH"}))
@@ -803,8 +925,10 @@ def check_independent_axes(ctx: Context) -> StatResult:
     tables = neighbour_tables(ctx, unit_masks(ctx, rate, 1 << 20, shape=shape), free)
     alpha = ctx.split(len(tables))
     results = [table.test(alpha, shape=shape, rate=rate, **where) for where, table in tables]
-    return verdict(results, f"mask values at offsets 1..{NEIGHBOUR_OFFSETS} along a non-shared "
-                   f"axis are dependent")
+    return verdict(
+        results,
+        f"mask values at offsets 1..{NEIGHBOUR_OFFSETS} along a non-shared axis are dependent",
+    )
 
 
 @checks("DROPOUT-INDEPENDENT-ELEMENTS")
@@ -814,8 +938,9 @@ def check_independent_elements(ctx: Context) -> StatResult:
     tables = neighbour_tables(ctx, unit_masks(ctx, 0.5, 1 << 20), [None])
     alpha = ctx.split(len(tables))
     results = [table.test(alpha, rate=0.5, **where) for where, table in tables]
-    return verdict(results, f"mask values at offsets 1..{NEIGHBOUR_OFFSETS} in memory order are "
-                   f"dependent")
+    return verdict(
+        results, f"mask values at offsets 1..{NEIGHBOUR_OFFSETS} in memory order are dependent"
+    )
 
 
 @checks("DROPOUT-NO-PERIOD")
@@ -826,8 +951,9 @@ def check_no_period(ctx: Context) -> StatResult:
     mask = next(unit_masks(ctx, 0.5, n, shape=shape))
     size = math.prod(mask.shape)
     lag, agreement = ctx.host(reduce.autocorrelation_peak(mask, lags=size // 2))
-    res = st_.no_period_peak(int(lag), float(agreement), size, size // 2, alpha=ctx.alpha,
-                             power=ctx.power, shape=shape)
+    res = st_.no_period_peak(
+        int(lag), float(agreement), size, size // 2, alpha=ctx.alpha, power=ctx.power, shape=shape
+    )
     return verdict([res], "the mask repeats itself")
 
 
@@ -844,8 +970,10 @@ def check_shared_constant(ctx: Context) -> None:
         if not shared:
             return
         if not np.array_equal(keep.all(axis=shared), keep.any(axis=shared)):
-            raise CheckFailure(f"the mask varies along shared axes {shared} "
-                               f"({case_text(dtype, shape, rate, seed)})")
+            raise CheckFailure(
+                f"the mask varies along shared axes {shared} "
+                f"({case_text(dtype, shape, rate, seed)})"
+            )
 
     examples(ctx, lambda d: unit_cases(ctx, gen.rates(0.2, 0.8), 2, d), body)
 
@@ -860,8 +988,10 @@ def nan_inf_input(x: np.ndarray, seed: int) -> np.ndarray:
     return out
 
 
-@checks(*ids("DROPPED-SELECT", {"dropout": "DROPOUT", "drop_path": "DROPPATH"}),
-        *ids("DROPPED-MULTIPLY", {"dropout": "DROPOUT", "drop_path": "DROPPATH"}))
+@checks(
+    *ids("DROPPED-SELECT", {"dropout": "DROPOUT", "drop_path": "DROPPATH"}),
+    *ids("DROPPED-MULTIPLY", {"dropout": "DROPOUT", "drop_path": "DROPPATH"}),
+)
 def check_dropped_nonfinite(ctx: Context) -> None:
     select = ctx.clause.id.endswith("SELECT")
 
@@ -883,15 +1013,16 @@ def check_dropped_nonfinite(ctx: Context) -> None:
         bad |= kept_bad
         if bad.any():
             idx = tuple(int(i[0]) for i in np.nonzero(bad))
-            raise CheckFailure(f"{what if not kept_bad[idx] else 'a kept NaN/inf changed'}: "
-                               f"x={xd[idx]!r} gave y={y[idx]!r} at {idx} "
-                               f"({case_text(dtype, shape, rate, seed)})")
+            raise CheckFailure(
+                f"{what if not kept_bad[idx] else 'a kept NaN/inf changed'}: "
+                f"x={xd[idx]!r} gave y={y[idx]!r} at {idx} "
+                f"({case_text(dtype, shape, rate, seed)})"
+            )
 
     examples(ctx, lambda d: unit_cases(ctx, gen.rates(0.2, 0.8), 2, d), body)
 
 
-def need_vjp(ctx: Context, f: Callable[[Any], Any], x: np.ndarray,
-             cot: np.ndarray) -> np.ndarray:
+def need_vjp(ctx: Context, f: Callable[[Any], Any], x: np.ndarray, cot: np.ndarray) -> np.ndarray:
     start = time.perf_counter()
     try:
         grad = ctx.backend.vjp(f, x, cot, ctx.config.device)
@@ -932,18 +1063,30 @@ def check_gradient(ctx: Context) -> None:
         got = need_vjp(ctx, f, x, cot)
         ulps = 64.0 if op == "gaussian_dropout" else 8.0
         if not close(got, want, dtype if dtype != "float64" else "float32", ulps):
-            raise CheckFailure(f"gradient is not the forward mask times its scale: "
-                               f"{_first_mismatch(got, want)} ({describe(case)})")
+            raise CheckFailure(
+                f"gradient is not the forward mask times its scale: "
+                f"{_first_mismatch(got, want)} ({describe(case)})"
+            )
 
     wide = tuple(d for d in ctx.dtypes if d in ("float32", "float64"))
     if not wide:
-        raise NotApplicable("the gradient check runs in float32 or float64, which the target "
-                            "lacks")
-    examples(ctx, lambda d: st.tuples(st.just(d), case_shapes(ctx), gen.rates(0.05, 0.95),
-                                      gen.data_seeds(), st.integers(0, 2**31 - 1)), body, wide)
+        raise NotApplicable("the gradient check runs in float32 or float64, which the target lacks")
+    examples(
+        ctx,
+        lambda d: st.tuples(
+            st.just(d),
+            case_shapes(ctx),
+            gen.rates(0.05, 0.95),
+            gen.data_seeds(),
+            st.integers(0, 2**31 - 1),
+        ),
+        body,
+        wide,
+    )
 
 
 # ---------------------------------------------------------------- alpha dropout ----
+
 
 @checks("ALPHA-VALUES")
 def check_alpha_values(ctx: Context) -> None:
@@ -954,15 +1097,18 @@ def check_alpha_values(ctx: Context) -> None:
         a, b = alpha_constants(rate)
         kept = a * x.astype(np.float64) + b
         dropped = a * ALPHA_PRIME + b
-        tol = 4.0 * eps(dtype) * (np.abs(a * x.astype(np.float64)) + abs(b)
-                                  + abs(a * ALPHA_PRIME)) + 1e-12
+        tol = (
+            4.0 * eps(dtype) * (np.abs(a * x.astype(np.float64)) + abs(b) + abs(a * ALPHA_PRIME))
+            + 1e-12
+        )
         ok = (np.abs(y - kept) <= tol) | (np.abs(y - dropped) <= tol)
         if y.shape != x.shape or not ok.all():
             idx = tuple(int(i[0]) for i in np.nonzero(~ok)) if y.shape == x.shape else ()
             raise CheckFailure(
                 f"output {y[idx] if idx else y.shape!r} is neither a·x + b = "
                 f"{kept[idx] if idx else ''!r} nor a·α′ + b = {dropped!r} "
-                f"({case_text(dtype, shape, rate, seed)})")
+                f"({case_text(dtype, shape, rate, seed)})"
+            )
 
     examples(ctx, lambda d: unit_cases(ctx, gen.rates(0.001, 0.99), dtype=d), body)
 
@@ -986,8 +1132,9 @@ def alpha_group_sums(ctx: Context, rate: float, n: int) -> tuple[float, float, i
 
 
 @reduce.fused()
-def _sums_of_values_and_squares(y: Array, shift: float, offset: float = 0.0,
-                                scale: float = 1.0) -> Array:
+def _sums_of_values_and_squares(
+    y: Array, shift: float, offset: float = 0.0, scale: float = 1.0
+) -> Array:
     """``[Σ v, Σ (v² − shift)]`` with v = (y − offset) / scale, in float64."""
     xp = reduce.namespace(y)
     v = (xp.astype(y, xp.float64) - offset) / scale
@@ -1002,8 +1149,8 @@ def alpha_group_variances(rate: float, g: int) -> tuple[float, float]:
     a, b = alpha_constants(rate)
     keep = 1.0 - rate
     var_sum = a * a * (keep * g + g * g * ALPHA_PRIME**2 * keep * rate)
-    e1 = a * a + b * b                            # E[(a·x + b)²]
-    e2 = 3 * a**4 + 6 * a * a * b * b + b**4      # E[(a·x + b)⁴]
+    e1 = a * a + b * b  # E[(a·x + b)²]
+    e2 = 3 * a**4 + 6 * a * a * b * b + b**4  # E[(a·x + b)⁴]
     c2 = (a * ALPHA_PRIME + b) ** 2
     var_sq = keep * g * (e2 - e1 * e1) + g * g * keep * rate * (e1 - c2) ** 2
     return var_sum, var_sq
@@ -1022,18 +1169,43 @@ def check_alpha_moments(ctx: Context) -> StatResult:
         slack_mean, slack_second = alpha_rounding_slack(rate, ctx.stat_dtype)
         values = groups * g
         if mean_clause:
-            results.append(st_.z_mean(total, 0.0, var_sum * groups, groups, alpha=alpha,
-                                      power=ctx.power, slack=slack_mean * values, rate=rate,
-                                      expected_mean=0.0))
+            results.append(
+                st_.z_mean(
+                    total,
+                    0.0,
+                    var_sum * groups,
+                    groups,
+                    alpha=alpha,
+                    power=ctx.power,
+                    slack=slack_mean * values,
+                    rate=rate,
+                    expected_mean=0.0,
+                )
+            )
         else:
-            results.append(st_.z_mean(total_sq, 0.0, var_sq * groups, groups, alpha=alpha,
-                                      power=ctx.power, slack=slack_second * values,
-                                      rate=rate, expected_variance=1.0))
-    return verdict(results, "alpha dropout does not keep mean 0" if mean_clause
-                   else "alpha dropout does not keep variance 1")
+            results.append(
+                st_.z_mean(
+                    total_sq,
+                    0.0,
+                    var_sq * groups,
+                    groups,
+                    alpha=alpha,
+                    power=ctx.power,
+                    slack=slack_second * values,
+                    rate=rate,
+                    expected_variance=1.0,
+                )
+            )
+    return verdict(
+        results,
+        "alpha dropout does not keep mean 0"
+        if mean_clause
+        else "alpha dropout does not keep variance 1",
+    )
 
 
 # ---------------------------------------------------------------- gaussian dropout ----
+
 
 def gaussian_noise(ctx: Context, rate: float, n: int) -> Array:
     """At least n values of y/x (x = 1) as one flat float64 array where the outputs live."""
@@ -1064,22 +1236,43 @@ def check_gaussian(ctx: Context) -> StatResult:
             # Against the law of y/x rounded to the dtype (x = 1), which the half types
             # resolve coarsely enough for Kolmogorov-Smirnov to see.
             info = ml_dtypes.finfo(as_dtype(ctx.stat_dtype))  # type: ignore[no-untyped-call]
-            distance = float(ctx.host(reduce.ks_distance_rounded(
-                noise, 1.0, sigma, mantissa=int(info.nmant), min_exponent=int(info.minexp))))
-            res = st_.ks_normal_distance(distance, size, alpha=alpha, power=ctx.power,
-                                         rate=rate, std=sigma)
+            distance = float(
+                ctx.host(
+                    reduce.ks_distance_rounded(
+                        noise, 1.0, sigma, mantissa=int(info.nmant), min_exponent=int(info.minexp)
+                    )
+                )
+            )
+            res = st_.ks_normal_distance(
+                distance, size, alpha=alpha, power=ctx.power, rate=rate, std=sigma
+            )
             results.append(dataclasses.replace(res, uniform=ctx.stat_dtype in WIDE))
             continue
         # z = (y/x − 1) / σ: Σz for the mean, Σz² for the variance
         total, total_sq = ctx.host(_sums_of_values_and_squares(noise, 0.0, 1.0, sigma))
         if ctx.clause.id == "GAUSSIAN-MEAN":
-            results.append(st_.z_mean(float(total), 0.0, float(size), size, alpha=alpha,
-                                      power=ctx.power, rate=rate, std=sigma))
+            results.append(
+                st_.z_mean(
+                    float(total),
+                    0.0,
+                    float(size),
+                    size,
+                    alpha=alpha,
+                    power=ctx.power,
+                    rate=rate,
+                    std=sigma,
+                )
+            )
         else:
-            results.append(st_.chi2_variance(float(total_sq), size, alpha=alpha,
-                                             power=ctx.power, rate=rate, std=sigma))
-    return verdict(results, f"the noise y/x is not N(1, rate/(1 − rate)) "
-                   f"({ctx.clause.id.rsplit('-', 1)[1].lower()})")
+            results.append(
+                st_.chi2_variance(
+                    float(total_sq), size, alpha=alpha, power=ctx.power, rate=rate, std=sigma
+                )
+            )
+    return verdict(
+        results,
+        f"the noise y/x is not N(1, rate/(1 − rate)) ({ctx.clause.id.rsplit('-', 1)[1].lower()})",
+    )
 
 
 @checks("GAUSSIAN-INDEPENDENT-ELEMENTS")
@@ -1088,11 +1281,13 @@ def check_gaussian_independence(ctx: Context) -> StatResult:
     tables = neighbour_tables(ctx, [gaussian_noise(ctx, 0.5, 1 << 20) > 1.0], [None])
     alpha = ctx.split(len(tables))
     results = [table.test(alpha, pairs="noise above 1", **where) for where, table in tables]
-    return verdict(results, f"noise values at offsets 1..{NEIGHBOUR_OFFSETS} in memory order "
-                   f"are dependent")
+    return verdict(
+        results, f"noise values at offsets 1..{NEIGHBOUR_OFFSETS} in memory order are dependent"
+    )
 
 
 # ---------------------------------------------------------------- dropconnect ----
+
 
 def dc_activation(ctx: Context, u: np.ndarray) -> np.ndarray:
     if ctx.options.get("activation") == "relu":
@@ -1101,8 +1296,9 @@ def dc_activation(ctx: Context, u: np.ndarray) -> np.ndarray:
     return u
 
 
-def decoder_layer(ctx: Context, batch: int, n_out: int, n_in: int, dtype: str
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def decoder_layer(
+    ctx: Context, batch: int, n_out: int, n_in: int, dtype: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """x = 1, W[o, j] = 2^j and a bias of 2^n_in (masked bias) or 0 (unmasked)."""
     d = as_dtype(dtype)
     x = np.ones((batch, n_in), dtype=d)
@@ -1123,11 +1319,13 @@ def decode(ctx: Context, y: Array, rate: float, n_in: int) -> tuple[Array, Array
         yh = ctx.host(y).astype(np.float64)  # a failure: show where
         vh = yh / s
         rh = np.round(vh)
-        bad = tuple(int(i[0]) for i in np.nonzero(~((np.abs(vh - rh) <= 0.25) & (rh >= 0)
-                                                    & (rh < 2**bits))))
+        bad = tuple(
+            int(i[0]) for i in np.nonzero(~((np.abs(vh - rh) <= 0.25) & (rh >= 0) & (rh < 2**bits)))
+        )
         raise CheckFailure(
             f"the output {yh[bad] if bad else yh!r} at {bad} is not s·x·(M ⊙ W)ᵀ (+ masked "
-            f"bias) for any 0/1 mask M, with s={s!r}, x = 1 and W[o, j] = 2^j")
+            f"bias) for any 0/1 mask M, with s={s!r}, x = 1 and W[o, j] = 2^j"
+        )
     return weight, bias
 
 
@@ -1143,8 +1341,15 @@ def _decode(y: Array, s: float, n_in: int, bits: int) -> tuple[Array, Array, Arr
     return valid, digits[..., :n_in], digits[..., n_in]
 
 
-def decoded_masks(ctx: Context, rate: float, bits: int, *, seed: int | None = None,
-                  n_in: int = 16, batch: int | None = None) -> Iterator[tuple[Array, Array]]:
+def decoded_masks(
+    ctx: Context,
+    rate: float,
+    bits: int,
+    *,
+    seed: int | None = None,
+    n_in: int = 16,
+    batch: int | None = None,
+) -> Iterator[tuple[Array, Array]]:
     """Weight masks (batch, out, in) and bias masks, per call, until ``bits`` weight bits.
 
     With a ``seed`` there is one call (every call would repeat its masks).
@@ -1171,8 +1376,10 @@ def check_dc_shape_mismatch(ctx: Context) -> None:
     d = as_dtype(ctx.stat_dtype)
     x, w, b = np.ones((2, 4), d), np.ones((3, 4), d), np.ones(3, d)
     accepted = []
-    for label, args in (("weight (3, 5) for x (2, 4)", (x, np.ones((3, 5), d), b)),
-                        ("bias (4,) for weight (3, 4)", (x, w, np.ones(4, d)))):
+    for label, args in (
+        ("weight (3, 5) for x (2, 4)", (x, np.ones((3, 5), d), b)),
+        ("bias (4,) for weight (3, 4)", (x, w, np.ones(4, d))),
+    ):
         try:
             ctx.call_raw(*args, rate=0.5, seed=ctx.seed())
         except Exception:
@@ -1195,13 +1402,20 @@ def check_dc_values(ctx: Context) -> None:
         pre = (m * w.astype(np.float64)).sum(-1) + mb * b.astype(np.float64)
         want = dc_activation(ctx, pre * scale(ctx, rate))
         if not close(y.astype(np.float64), want, dtype, 4.0):
-            raise CheckFailure(f"output differs from a(s·x·(M ⊙ W)ᵀ + b′) for the decoded M: "
-                               f"{_first_mismatch(y, want)} "
-                               f"({case_text(dtype, (batch, n_out), rate, seed)})")
+            raise CheckFailure(
+                f"output differs from a(s·x·(M ⊙ W)ᵀ + b′) for the decoded M: "
+                f"{_first_mismatch(y, want)} "
+                f"({case_text(dtype, (batch, n_out), rate, seed)})"
+            )
 
     dims = st.tuples(gen.side(), gen.side())
-    examples(ctx, lambda d: st.tuples(st.just(d), dims, gen.rates(0.01, 0.99),
-                            gen.data_seeds(), st.integers(0, 2**31 - 1)), body)
+    examples(
+        ctx,
+        lambda d: st.tuples(
+            st.just(d), dims, gen.rates(0.01, 0.99), gen.data_seeds(), st.integers(0, 2**31 - 1)
+        ),
+        body,
+    )
 
 
 @checks("DROPCONNECT-RATE")
@@ -1226,28 +1440,38 @@ def check_dc_bias_masked(ctx: Context) -> StatResult:
     for rate in rates:
         n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
         per_example = ctx.options.get("masks") == "per_example"
-        biases = (mb for _, mb in decoded_masks(ctx, rate, n, n_in=1,
-                                                batch=1024 if per_example else 1))
+        biases = (
+            mb for _, mb in decoded_masks(ctx, rate, n, n_in=1, batch=1024 if per_example else 1)
+        )
         results.append(drop_test(ctx, biases, rate, alpha))
     never = [r.inputs["rate"] for r in results if r.statistic == 0]
-    return verdict(results, "the bias drop rate is off", declaration_hint(
-        ctx, "mask_bias", False, f"the bias was never dropped at rate {never[0]}")
-        if never else "")
+    return verdict(
+        results,
+        "the bias drop rate is off",
+        declaration_hint(ctx, "mask_bias", False, f"the bias was never dropped at rate {never[0]}")
+        if never
+        else "",
+    )
 
 
 @checks("DROPCONNECT-PER-CONNECTION")
 @every_dtype
 def check_dc_per_connection(ctx: Context) -> StatResult:
     alpha = ctx.split(2)
-    labels = {1: "connections into one input's column (dropped input unit)",
-              2: "connections of one output's row (dropped output unit)"}
+    labels = {
+        1: "connections into one input's column (dropped input unit)",
+        2: "connections of one output's row (dropped output unit)",
+    }
     tables = {axis: PairTable(ctx) for axis in labels}
     for m, _ in decoded_masks(ctx, 0.5, 1 << 21):
         for axis, table in tables.items():
             table.add_halves(m, axis)
     results = [tables[axis].test(alpha, pairs=label) for axis, label in labels.items()]
-    return verdict(results, "mask values of different connections are dependent: this "
-                   "looks like dropout of units, not DropConnect")
+    return verdict(
+        results,
+        "mask values of different connections are dependent: this "
+        "looks like dropout of units, not DropConnect",
+    )
 
 
 @checks("DROPCONNECT-PER-EXAMPLE")
@@ -1258,8 +1482,13 @@ def check_dc_per_example(ctx: Context) -> StatResult:
     for m, _ in decoded_masks(ctx, 0.5, 1 << 21):
         table.add_halves(m, 0)
     res = table.test(ctx.alpha, pairs="the same connection in neighbouring examples")
-    return verdict([res], "examples in a batch share weight masks", declaration_hint(
-        ctx, "masks", "per_batch", "the examples of a batch share one weight mask"))
+    return verdict(
+        [res],
+        "examples in a batch share weight masks",
+        declaration_hint(
+            ctx, "masks", "per_batch", "the examples of a batch share one weight mask"
+        ),
+    )
 
 
 @checks("DROPCONNECT-PER-BATCH")
@@ -1272,19 +1501,29 @@ def check_dc_per_batch(ctx: Context) -> None:
             raise CheckFailure(f"output shape {y.shape}, expected {(batch, n_out)}")
         m, mb = decode(ctx, y, rate, 16)
         if not (np.all(m == m[:1]) and np.all(mb == mb[:1])):
-            raise CheckFailure(f"examples of one call see different weight masks "
-                               f"(batch={batch}, out={n_out}, rate={rate!r}, seed={seed})")
+            raise CheckFailure(
+                f"examples of one call see different weight masks "
+                f"(batch={batch}, out={n_out}, rate={rate!r}, seed={seed})"
+            )
 
-    examples(ctx, st.tuples(st.tuples(gen.side(2), gen.side()),
-                            gen.rates(0.1, 0.9), st.integers(0, 2**31 - 1)), body)
+    examples(
+        ctx,
+        st.tuples(
+            st.tuples(gen.side(2), gen.side()), gen.rates(0.1, 0.9), st.integers(0, 2**31 - 1)
+        ),
+        body,
+    )
 
 
-def positive_layer(ctx: Context, batch: int, n_out: int, n_in: int, dtype: str
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def positive_layer(
+    ctx: Context, batch: int, n_out: int, n_in: int, dtype: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     d = as_dtype(dtype)
-    return (ctx.rng.uniform(0.5, 2.0, (batch, n_in)).astype(d),
-            ctx.rng.uniform(0.5, 2.0, (n_out, n_in)).astype(d),
-            ctx.rng.uniform(0.5, 2.0, n_out).astype(d))
+    return (
+        ctx.rng.uniform(0.5, 2.0, (batch, n_in)).astype(d),
+        ctx.rng.uniform(0.5, 2.0, (n_out, n_in)).astype(d),
+        ctx.rng.uniform(0.5, 2.0, n_out).astype(d),
+    )
 
 
 @checks("DROPCONNECT-UNBIASED")
@@ -1298,9 +1537,14 @@ def check_dc_unbiased(ctx: Context) -> StatResult:
     x, w, b = positive_layer(ctx, batch, n_out, n_in, ctx.stat_dtype)
     results = []
     for rate in rates:
-        mean, var = dropconnect_moments(x, w, b, rate,
-                                        scaling=ctx.options.get("scaling", "inverted"),
-                                        mask_bias=ctx.options.get("mask_bias", True))
+        mean, var = dropconnect_moments(
+            x,
+            w,
+            b,
+            rate,
+            scaling=ctx.options.get("scaling", "inverted"),
+            mask_bias=ctx.options.get("mask_bias", True),
+        )
         total = 0.0
         calls = 4 if per_example else 64
         mean_d = ctx.to_device(mean)
@@ -1310,14 +1554,28 @@ def check_dc_unbiased(ctx: Context) -> StatResult:
             total += float(ctx.host(_sums_of_values_and_squares(y, 0.0, mean_d))[0])
         # The scale, rounded to the dtype, multiplies every kept term: E[y] moves with it.
         exact = scale(ctx, rate)
-        masked = float(mean.sum()) - (0.0 if ctx.options.get("mask_bias", True)
-                                      else float(b.astype(np.float64).sum()) * batch)
-        results.append(nearest_allowed([
-            st_.z_mean(total - (s / exact - 1.0) * masked * calls, 0.0,
-                       float(var.sum()) * calls * (s / exact) ** 2, mean.size * calls,
-                       alpha=alpha, power=ctx.power, rate=rate, kept_multiplier=s)
-            for s in kept_multipliers(rate, ctx.options.get("scaling", "inverted"),
-                                      ctx.stat_dtype)]))
+        masked = float(mean.sum()) - (
+            0.0 if ctx.options.get("mask_bias", True) else float(b.astype(np.float64).sum()) * batch
+        )
+        results.append(
+            nearest_allowed(
+                [
+                    st_.z_mean(
+                        total - (s / exact - 1.0) * masked * calls,
+                        0.0,
+                        float(var.sum()) * calls * (s / exact) ** 2,
+                        mean.size * calls,
+                        alpha=alpha,
+                        power=ctx.power,
+                        rate=rate,
+                        kept_multiplier=s,
+                    )
+                    for s in kept_multipliers(
+                        rate, ctx.options.get("scaling", "inverted"), ctx.stat_dtype
+                    )
+                ]
+            )
+        )
     return verdict(results, "E[pre-activation] differs from the inference mean")
 
 
@@ -1329,18 +1587,30 @@ def check_dc_bias_unmasked(ctx: Context) -> None:
         w = np.zeros((n_out, n_in), dtype=as_dtype(dtype))
         y = ctx.call(x, w, b, rate=rate, seed=seed)
         want = dc_activation(ctx, np.broadcast_to(b.astype(np.float64), (batch, n_out)))
-        require_same("bias", y.astype(np.float64), want,
-                     f"with zero weights the output is not a(b) "
-                     f"({case_text(dtype, (batch, n_in, n_out), rate, seed)})")
+        require_same(
+            "bias",
+            y.astype(np.float64),
+            want,
+            f"with zero weights the output is not a(b) "
+            f"({case_text(dtype, (batch, n_in, n_out), rate, seed)})",
+        )
 
     examples(ctx, lambda d: layer_cases(ctx, gen.rates(0.05, 0.95), d), body)
 
 
-def dc_close(ctx: Context, got: np.ndarray, want: np.ndarray, x: np.ndarray, w: np.ndarray,
-             b: np.ndarray, dtype: str) -> bool:
+def dc_close(
+    ctx: Context,
+    got: np.ndarray,
+    want: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    dtype: str,
+) -> bool:
     """Within the rounding of a dot product: n_in + 2 ulps of Σ|terms|."""
     mag = np.abs(x.astype(np.float64)) @ np.abs(w.astype(np.float64)).T + np.abs(
-        b.astype(np.float64))
+        b.astype(np.float64)
+    )
     tol = (x.shape[1] + 2) * eps(dtype) * mag * 2 + 1e-30
     return bool(np.all(np.abs(got.astype(np.float64) - want) <= tol))
 
@@ -1356,13 +1626,14 @@ def check_dc_deterministic_forms(ctx: Context) -> None:
         y = ctx.call(x, w, b, rate=rate, training=not inference, seed=seed)
         s_inf = (1.0 - rate) * scale(ctx, rate) if inference else 1.0
         bias = b.astype(np.float64) * (s_inf if ctx.options.get("mask_bias", True) else 1.0)
-        want = dc_activation(ctx, (x.astype(np.float64) @ w.astype(np.float64).T) * s_inf
-                             + bias)
+        want = dc_activation(ctx, (x.astype(np.float64) @ w.astype(np.float64).T) * s_inf + bias)
         if y.shape != want.shape or not dc_close(ctx, y, want, x, w, b, dtype):
             what = "training=False" if inference else "rate 0"
-            raise CheckFailure(f"{what}: output differs from the expected layer: "
-                               f"{_first_mismatch(y, want) if y.shape == want.shape else y.shape}"
-                               f" ({case_text(dtype, x.shape, rate, seed)})")
+            raise CheckFailure(
+                f"{what}: output differs from the expected layer: "
+                f"{_first_mismatch(y, want) if y.shape == want.shape else y.shape}"
+                f" ({case_text(dtype, x.shape, rate, seed)})"
+            )
 
     examples(ctx, lambda d: layer_cases(ctx, dtype=d), body)
 
@@ -1376,12 +1647,18 @@ def mm_layer(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     return x, w, b, *_mm_moments(ctx, x, w, b, 0.5)
 
 
-def _mm_moments(ctx: Context, x: np.ndarray, w: np.ndarray, b: np.ndarray, rate: float
-                ) -> tuple[np.ndarray, np.ndarray]:
-    mu, var = dropconnect_moments(x, w, b, rate, scaling=ctx.options.get("scaling", "inverted"),
-                                  mask_bias=ctx.options.get("mask_bias", True))
-    return gaussian_activation_moments(mu, np.sqrt(var), ctx.options.get("activation",
-                                                                         "identity"))
+def _mm_moments(
+    ctx: Context, x: np.ndarray, w: np.ndarray, b: np.ndarray, rate: float
+) -> tuple[np.ndarray, np.ndarray]:
+    mu, var = dropconnect_moments(
+        x,
+        w,
+        b,
+        rate,
+        scaling=ctx.options.get("scaling", "inverted"),
+        mask_bias=ctx.options.get("mask_bias", True),
+    )
+    return gaussian_activation_moments(mu, np.sqrt(var), ctx.options.get("activation", "identity"))
 
 
 @checks("DROPCONNECT-INFERENCE-MM-MEAN", "DROPCONNECT-INFERENCE-MM-SPREAD")
@@ -1401,11 +1678,20 @@ def check_dc_moment_matching(ctx: Context) -> StatResult:
         sums += ctx.host(_standardised_sums(y, center, scale_by))
     size = int(np.count_nonzero(live)) * calls
     if ctx.clause.id.endswith("MM-MEAN"):
-        res = st_.z_mean(float(sums[0]), 0.0, float(size), size, alpha=ctx.alpha,
-                         power=ctx.power, samples=samples, rate=0.5)
+        res = st_.z_mean(
+            float(sums[0]),
+            0.0,
+            float(size),
+            size,
+            alpha=ctx.alpha,
+            power=ctx.power,
+            samples=samples,
+            rate=0.5,
+        )
         return verdict([res], "moment-matching inference is biased: E[output] != E[a(u)]")
-    res = st_.chi2_variance(float(sums[1]), size, alpha=ctx.alpha, power=ctx.power,
-                            samples=samples, rate=0.5)
+    res = st_.chi2_variance(
+        float(sums[1]), size, alpha=ctx.alpha, power=ctx.power, samples=samples, rate=0.5
+    )
     return verdict([res], "moment-matching inference does not average `samples` draws")
 
 
@@ -1428,10 +1714,10 @@ def check_dc_gradient(ctx: Context) -> None:
         if y.shape != (batch, n_out):
             raise CheckFailure(f"output shape {y.shape}, expected {(batch, n_out)}")
         m, _ = decode(ctx, y, rate, n_in)
-        cot = np.random.default_rng(data_seed).uniform(-1, 1, (batch, n_out)).astype(
-            np.float32)
-        want = scale(ctx, rate) * np.einsum("no,noi,oi->ni", cot.astype(np.float64), m,
-                                            w.astype(np.float64))
+        cot = np.random.default_rng(data_seed).uniform(-1, 1, (batch, n_out)).astype(np.float32)
+        want = scale(ctx, rate) * np.einsum(
+            "no,noi,oi->ni", cot.astype(np.float64), m, w.astype(np.float64)
+        )
         wt, bt = (ctx.to_device(a) for a in (w, b))
 
         def f(xa: Any) -> Any:
@@ -1440,15 +1726,24 @@ def check_dc_gradient(ctx: Context) -> None:
         got = need_vjp(ctx, f, x, cot)
         tol = 1e-5 * (np.abs(cot.astype(np.float64)) @ w.astype(np.float64) + 1e-30)
         if got.shape != want.shape or not np.all(np.abs(got - want) <= tol):
-            raise CheckFailure(f"gradient with respect to x does not use the forward masks: "
-                               f"{_worst(got, want, tol) if got.shape == want.shape else ''}"
-                               f" (batch={batch}, out={n_out}, rate={rate!r}, seed={seed})")
+            raise CheckFailure(
+                f"gradient with respect to x does not use the forward masks: "
+                f"{_worst(got, want, tol) if got.shape == want.shape else ''}"
+                f" (batch={batch}, out={n_out}, rate={rate!r}, seed={seed})"
+            )
 
     if "float32" not in ctx.dtypes:
         raise NotApplicable("the gradient check runs in float32, which the target lacks")
-    examples(ctx, st.tuples(st.tuples(gen.side(), gen.side()),
-                            gen.rates(0.1, 0.9), gen.data_seeds(), st.integers(0, 2**31 - 1)),
-             body)
+    examples(
+        ctx,
+        st.tuples(
+            st.tuples(gen.side(), gen.side()),
+            gen.rates(0.1, 0.9),
+            gen.data_seeds(),
+            st.integers(0, 2**31 - 1),
+        ),
+        body,
+    )
 
 
 @checks("DROPCONNECT-RATE-ONE-ZEROS")
@@ -1456,8 +1751,11 @@ def check_dc_rate_one(ctx: Context) -> None:
     def body(case: tuple[Any, ...]) -> None:
         x, w, b = _layer_case(ctx, case)
         y = ctx.call(x, w, b, rate=1.0, seed=case[4]).astype(np.float64)
-        bias = np.zeros_like(b, dtype=np.float64) if ctx.options.get("mask_bias", True) \
+        bias = (
+            np.zeros_like(b, dtype=np.float64)
+            if ctx.options.get("mask_bias", True)
             else b.astype(np.float64)
+        )
         want = dc_activation(ctx, np.broadcast_to(bias, y.shape))
         require_same("rate 1", y, want, "output is not a(b) (unmasked bias) or a(0) (masked)")
 

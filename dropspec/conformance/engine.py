@@ -86,8 +86,15 @@ Outcome = str
 #: clause out. ``not_checked``: it applies but could not be checked here (framework missing,
 #: target unusable, crashed, timed out, interrupted). ``error``: the run of this clause broke
 #: (the target raised SystemExit/BaseException, or dropspec itself failed).
-OUTCOMES: tuple[str, ...] = ("passed", "failed", "xfailed", "xpassed", "not_applicable",
-                             "not_checked", "error")
+OUTCOMES: tuple[str, ...] = (
+    "passed",
+    "failed",
+    "xfailed",
+    "xpassed",
+    "not_applicable",
+    "not_checked",
+    "error",
+)
 
 
 @dataclass(frozen=True)
@@ -188,15 +195,22 @@ class Context:
             return self.dtype
         return "float32" if "float32" in self.dtypes else self.dtypes[-1]
 
-    def call_raw(self, *arrays: np.ndarray | None, rate: float, training: bool = True,
-                 seed: int | None = None) -> Any:
+    def call_raw(
+        self,
+        *arrays: np.ndarray | None,
+        rate: float,
+        training: bool = True,
+        seed: int | None = None,
+    ) -> Any:
         """Call the target on ``arrays`` converted to its framework; return what it returns."""
         start = time.perf_counter()  # conversion to the framework counts as framework time
         try:
-            converted = [None if a is None else self.backend.asarray(a, self.config.device)
-                         for a in arrays]
-            return self.invoke(*converted, rate, training=training,
-                               seed=self.seed() if seed is None else seed)
+            converted = [
+                None if a is None else self.backend.asarray(a, self.config.device) for a in arrays
+            ]
+            return self.invoke(
+                *converted, rate, training=training, seed=self.seed() if seed is None else seed
+            )
         finally:
             self.target_seconds += time.perf_counter() - start
 
@@ -217,8 +231,13 @@ class Context:
         self.output_bytes += _nbytes(out)
         return out
 
-    def call(self, *arrays: np.ndarray | None, rate: float, training: bool = True,
-             seed: int | None = None) -> np.ndarray:
+    def call(
+        self,
+        *arrays: np.ndarray | None,
+        rate: float,
+        training: bool = True,
+        seed: int | None = None,
+    ) -> np.ndarray:
         """Call the target and return its whole output as a NumPy array (exact checks)."""
         out = self._output(self.call_raw(*arrays, rate=rate, training=training, seed=seed))
         start = time.perf_counter()
@@ -227,8 +246,13 @@ class Context:
         finally:
             self.target_seconds += time.perf_counter() - start
 
-    def call_device(self, *arrays: np.ndarray | None, rate: float, training: bool = True,
-                    seed: int | None = None) -> Any:
+    def call_device(
+        self,
+        *arrays: np.ndarray | None,
+        rate: float,
+        training: bool = True,
+        seed: int | None = None,
+    ) -> Any:
         """Call the target and return its output where it lives, for array-API reductions.
 
         Statistical checks use this: they reduce the output with :mod:`.reduce` (array-API
@@ -244,8 +268,7 @@ class Context:
 
     def host(self, value: Any) -> np.ndarray:
         """``value`` as a NumPy array; its bytes are counted in :attr:`host_bytes`."""
-        out = (self.backend.to_numpy(value) if self.backend.is_array(value)
-               else np.asarray(value))
+        out = self.backend.to_numpy(value) if self.backend.is_array(value) else np.asarray(value)
         self.host_bytes += out.nbytes
         return out
 
@@ -268,8 +291,9 @@ def checks(*clause_ids: str) -> Callable[[Check], Check]:
             if cid not in CLAUSES:
                 raise LookupError(f"check {fn.__name__} names unknown clause {cid!r}")
             if cid in CHECKS:
-                raise LookupError(f"clause {cid} has two checks: {CHECKS[cid].__name__}, "
-                                  f"{fn.__name__}")
+                raise LookupError(
+                    f"clause {cid} has two checks: {CHECKS[cid].__name__}, {fn.__name__}"
+                )
             CHECKS[cid] = fn
         return fn
 
@@ -292,16 +316,22 @@ def check_seed(base: int, target: str, clause_id: str) -> int:
     ``target`` is the target's key in the run: the name, qualified where two targets share
     it (:func:`seed_key`).
     """
-    words = [base & 0xFFFFFFFF, base >> 32, zlib.crc32(target.encode()),
-             zlib.crc32(clause_id.encode())]
+    words = [
+        base & 0xFFFFFFFF,
+        base >> 32,
+        zlib.crc32(target.encode()),
+        zlib.crc32(clause_id.encode()),
+    ]
     return int(np.random.SeedSequence(words).generate_state(1, np.uint64)[0] >> 1)
 
 
 def replay_hint(target: Target, clause: Clause, config: Config) -> str:
     name = target.source or target.name
-    return (f"replay: dropspec check {name} --seed {config.seed} --clause {clause.id} "
-            f"(or pytest --dropspec-target {name} --dropspec-seed {config.seed} "
-            f"--dropspec-clause {clause.id})")
+    return (
+        f"replay: dropspec check {name} --seed {config.seed} --clause {clause.id} "
+        f"(or pytest --dropspec-target {name} --dropspec-seed {config.seed} "
+        f"--dropspec-clause {clause.id})"
+    )
 
 
 def clauses_of(target: Target) -> list[Clause]:
@@ -326,8 +356,13 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
     seed = check_seed(config.seed, seed_key(target), clause.id)
     start = time.perf_counter()
 
-    def result(outcome: str, message: str = "", stat: StatResult | None = None,
-               ctx: Context | None = None, reason: str = "") -> ClauseResult:
+    def result(
+        outcome: str,
+        message: str = "",
+        stat: StatResult | None = None,
+        ctx: Context | None = None,
+        reason: str = "",
+    ) -> ClauseResult:
         if clause.id in target.expected_failures:
             why = target.expected_failures[clause.id]
             if outcome == "failed":
@@ -335,35 +370,58 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
             elif outcome == "passed":
                 outcome = "xpassed"
                 message = f"STALE expected failure (the clause now passes): {why}"
-        return ClauseResult(target.name, clause.id, str(clause.level), str(clause.kind),
-                            seed=config.seed, outcome=outcome, message=message, stat=stat,
-                            seconds=time.perf_counter() - start,
-                            target_seconds=ctx.target_seconds if ctx else 0.0,
-                            output_bytes=ctx.output_bytes if ctx else 0,
-                            host_bytes=ctx.host_bytes if ctx else 0, reason=reason)
+        return ClauseResult(
+            target.name,
+            clause.id,
+            str(clause.level),
+            str(clause.kind),
+            seed=config.seed,
+            outcome=outcome,
+            message=message,
+            stat=stat,
+            seconds=time.perf_counter() - start,
+            target_seconds=ctx.target_seconds if ctx else 0.0,
+            output_bytes=ctx.output_bytes if ctx else 0,
+            host_bytes=ctx.host_bytes if ctx else 0,
+            reason=reason,
+        )
 
     if target.error:
         return result("not_checked", f"target unusable: {target.error}", reason="unusable")
     if not clause.applies(target.options):
-        return result("not_applicable", "the target declares "
-                      + ", ".join(f"{k}={target.options.get(k)!r}" for k in clause.when)
-                      if clause.when else "no shared axes declared")
+        return result(
+            "not_applicable",
+            "the target declares "
+            + ", ".join(f"{k}={target.options.get(k)!r}" for k in clause.when)
+            if clause.when
+            else "no shared axes declared",
+        )
     missing_env = {k: v for k, v in target.env.items() if os.environ.get(k) != v}
     if missing_env:
         env = " ".join(f"{k}={v}" for k, v in missing_env.items())
-        return result("not_checked", f"needs {env} in the environment (set at import); "
-                      f"`dropspec check` runs it in a worker with it set", reason="env")
+        return result(
+            "not_checked",
+            f"needs {env} in the environment (set at import); "
+            f"`dropspec check` runs it in a worker with it set",
+            reason="env",
+        )
     try:
         backend = get_backend(target.framework)
     except ValueError as exc:
         return result("not_checked", f"target unusable: {exc}", reason="unusable")
     if not backend.available():
-        return result("not_checked", f"{backend.name} is not installed: "
-                      f"{backend.install_hint}", reason="missing")
+        return result(
+            "not_checked",
+            f"{backend.name} is not installed: {backend.install_hint}",
+            reason="missing",
+        )
     absent = [m for m in target.requires if not _importable(m)]
     if absent:
-        return result("not_checked", f"needs {', '.join(absent)}, which is not installed "
-                      f"(pip install {' '.join(absent)})", reason="missing")
+        return result(
+            "not_checked",
+            f"needs {', '.join(absent)}, which is not installed (pip install {' '.join(absent)})",
+            reason="missing",
+        )
     ctx = Context(target, clause, backend, config, seed)
     replay = replay_hint(target, clause, config)
     try:
@@ -376,18 +434,25 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
         return result("failed", f"{exc}\n{replay}", ctx=ctx)
     except Exception as exc:
         if not _from_target(exc, ctx):
-            return result("error", f"dropspec's own check failed (a bug in dropspec, not in "
-                          f"the target; please report it):\n{_traceback(exc, None)}\n{replay}",
-                          ctx=ctx, reason="internal")
-        return result("failed", f"the target raised {_traceback(exc, target)}\n{replay}",
-                      ctx=ctx)
+            return result(
+                "error",
+                f"dropspec's own check failed (a bug in dropspec, not in "
+                f"the target; please report it):\n{_traceback(exc, None)}\n{replay}",
+                ctx=ctx,
+                reason="internal",
+            )
+        return result("failed", f"the target raised {_traceback(exc, target)}\n{replay}", ctx=ctx)
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt) and not _from_target(exc, ctx):
             raise
-        return result("error", f"the target raised {type(exc).__name__}({exc}), which stops "
-                      f"a program rather than reporting an error; the clause could not be "
-                      f"checked\n{_traceback(exc, target)}\n{replay}", ctx=ctx,
-                      reason="raised")
+        return result(
+            "error",
+            f"the target raised {type(exc).__name__}({exc}), which stops "
+            f"a program rather than reporting an error; the clause could not be "
+            f"checked\n{_traceback(exc, target)}\n{replay}",
+            ctx=ctx,
+            reason="raised",
+        )
     return result("passed", "" if stat is None else stat.describe(), stat, ctx)
 
 
@@ -401,7 +466,8 @@ def _from_target(exc: BaseException, ctx: Context) -> bool:
             continue
         seen.add(id(e))
         if id(e) in ctx.target_exceptions or any(
-                _foreign(f.filename) for f in traceback.extract_tb(e.__traceback__)):
+            _foreign(f.filename) for f in traceback.extract_tb(e.__traceback__)
+        ):
             return True
         todo += [e.__cause__, e.__context__]
         todo += list(getattr(e, "exceptions", ()))
@@ -437,13 +503,20 @@ def _traceback(exc: BaseException, target: Target | None) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     if target is not None:
         frames = traceback.StackSummary.from_list(
-            [f for f in frames if not f.filename.startswith(_PACKAGE_DIR + os.sep)
-             or "/adapters/" in f.filename][-12:])
+            [
+                f
+                for f in frames
+                if not f.filename.startswith(_PACKAGE_DIR + os.sep) or "/adapters/" in f.filename
+            ][-12:]
+        )
     head = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     notes = "\n".join(getattr(exc, "__notes__", []))
     body = "".join(frames.format()).rstrip()
-    title = ("Traceback (most recent call last, frames outside dropspec):" if target
-             else "Traceback (most recent call last):")
+    title = (
+        "Traceback (most recent call last, frames outside dropspec):"
+        if target
+        else "Traceback (most recent call last):"
+    )
     return "\n".join(part for part in (head, notes, body and f"{title}\n{body}") if part)
 
 
@@ -463,17 +536,26 @@ def _importable(module: str) -> bool:
         return False
 
 
-def run_target(target: Target, clauses: Iterable[str] | None = None,
-               config: Config | None = None) -> list[ClauseResult]:
+def run_target(
+    target: Target, clauses: Iterable[str] | None = None, config: Config | None = None
+) -> list[ClauseResult]:
     """Check every clause of ``target``'s op (or those named) and return the verdicts."""
     wanted = None if clauses is None else set(clauses)
     try:
         op_clauses = clauses_of(target)
     except ValueError as exc:
-        return [ClauseResult(target.name, "(op)", str(Level.MUST), "error", "not_checked",
-                             f"target unusable: {exc}", reason="unusable")]
-    return [run_clause(target, c, config) for c in op_clauses
-            if wanted is None or c.id in wanted]
+        return [
+            ClauseResult(
+                target.name,
+                "(op)",
+                str(Level.MUST),
+                "error",
+                "not_checked",
+                f"target unusable: {exc}",
+                reason="unusable",
+            )
+        ]
+    return [run_clause(target, c, config) for c in op_clauses if wanted is None or c.id in wanted]
 
 
 def outcomes(results: Iterable[ClauseResult]) -> dict[str, str]:

@@ -43,29 +43,71 @@ class ClauseFailed(Exception):
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("dropspec", "dropspec conformance suite")
-    group.addoption("--dropspec-target", action="append", default=[], metavar="TARGET",
-                    help="target to check: built-in name, path/to/file.py:fn or module:fn "
-                    "(repeatable); its code runs in worker processes")
-    group.addoption("--dropspec-seed", type=int, default=DEFAULT_SEED,
-                    help=f"base seed of every check (default {DEFAULT_SEED})")
-    group.addoption("--dropspec-alpha", type=float, default=DEFAULT_ALPHA,
-                    help=f"significance level of each statistical check (default {DEFAULT_ALPHA})")
-    group.addoption("--dropspec-power", type=float, default=DEFAULT_POWER,
-                    help=f"power the sample sizes are chosen for (default {DEFAULT_POWER})")
-    group.addoption("--dropspec-device", default="cpu",
-                    help="device for framework arrays: cpu (default), cuda, gpu")
-    group.addoption("--dropspec-examples", type=int, default=DEFAULT_EXAMPLES,
-                    help=f"hypothesis examples per exact clause (default {DEFAULT_EXAMPLES})")
-    group.addoption("--dropspec-clause", action="append", default=[], metavar="ID",
-                    help="check only this clause id, exactly (repeatable)")
-    group.addoption("--dropspec-json", default=None, metavar="PATH",
-                    help="write the JSON report to PATH")
-    group.addoption("--dropspec-jobs", default="1", metavar="N",
-                    help="worker processes for --dropspec-target: a number or 'auto'")
-    group.addoption("--dropspec-timeout", type=float, default=None, metavar="SECONDS",
-                    help=f"bound on each target's time (default {DEFAULT_TIMEOUT:g})")
-    group.addoption("--dropspec-allow-missing", action="store_true",
-                    help="a target whose framework is missing is skipped instead of failed")
+    group.addoption(
+        "--dropspec-target",
+        action="append",
+        default=[],
+        metavar="TARGET",
+        help="target to check: built-in name, path/to/file.py:fn or module:fn "
+        "(repeatable); its code runs in worker processes",
+    )
+    group.addoption(
+        "--dropspec-seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"base seed of every check (default {DEFAULT_SEED})",
+    )
+    group.addoption(
+        "--dropspec-alpha",
+        type=float,
+        default=DEFAULT_ALPHA,
+        help=f"significance level of each statistical check (default {DEFAULT_ALPHA})",
+    )
+    group.addoption(
+        "--dropspec-power",
+        type=float,
+        default=DEFAULT_POWER,
+        help=f"power the sample sizes are chosen for (default {DEFAULT_POWER})",
+    )
+    group.addoption(
+        "--dropspec-device",
+        default="cpu",
+        help="device for framework arrays: cpu (default), cuda, gpu",
+    )
+    group.addoption(
+        "--dropspec-examples",
+        type=int,
+        default=DEFAULT_EXAMPLES,
+        help=f"hypothesis examples per exact clause (default {DEFAULT_EXAMPLES})",
+    )
+    group.addoption(
+        "--dropspec-clause",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="check only this clause id, exactly (repeatable)",
+    )
+    group.addoption(
+        "--dropspec-json", default=None, metavar="PATH", help="write the JSON report to PATH"
+    )
+    group.addoption(
+        "--dropspec-jobs",
+        default="1",
+        metavar="N",
+        help="worker processes for --dropspec-target: a number or 'auto'",
+    )
+    group.addoption(
+        "--dropspec-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"bound on each target's time (default {DEFAULT_TIMEOUT:g})",
+    )
+    group.addoption(
+        "--dropspec-allow-missing",
+        action="store_true",
+        help="a target whose framework is missing is skipped instead of failed",
+    )
 
 
 def _active(config: pytest.Config) -> bool:
@@ -80,11 +122,13 @@ def run_config(config: pytest.Config) -> Config:
     from .engine import Config
 
     try:
-        cfg = Config(seed=config.getoption("dropspec_seed"),
-                     alpha=config.getoption("dropspec_alpha"),
-                     power=config.getoption("dropspec_power"),
-                     device=config.getoption("dropspec_device"),
-                     examples=config.getoption("dropspec_examples"))
+        cfg = Config(
+            seed=config.getoption("dropspec_seed"),
+            alpha=config.getoption("dropspec_alpha"),
+            power=config.getoption("dropspec_power"),
+            device=config.getoption("dropspec_device"),
+            examples=config.getoption("dropspec_examples"),
+        )
     except ValueError as exc:
         raise pytest.UsageError(f"dropspec: {exc}") from None
     config.stash[_CONFIG_KEY] = cfg
@@ -105,8 +149,9 @@ def pytest_configure(config: pytest.Config) -> None:
             from ..spec import CLAUSES
 
             if clause_id not in CLAUSES:
-                raise cli.UsageError(f"unknown clause id {clause_id}; `dropspec list` shows "
-                                     f"them all")
+                raise cli.UsageError(
+                    f"unknown clause id {clause_id}; `dropspec list` shows them all"
+                )
         cli.check_device(config.getoption("dropspec_device"))
         if config.getoption("dropspec_json"):
             cli.check_writable(config.getoption("dropspec_json"))
@@ -119,9 +164,11 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if not _active(config):
         return None
     cfg = run_config(config)
-    return (f"dropspec: seed={cfg.seed} alpha={cfg.alpha} power={cfg.power} "
-            f"device={cfg.device} (replay with --dropspec-seed {cfg.seed}); targets run in "
-            f"worker processes")
+    return (
+        f"dropspec: seed={cfg.seed} alpha={cfg.alpha} power={cfg.power} "
+        f"device={cfg.device} (replay with --dropspec-seed {cfg.seed}); targets run in "
+        f"worker processes"
+    )
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -135,8 +182,15 @@ def record(config: pytest.Config, target: Target, result: ClauseResult) -> None:
     config.stash[_RESULTS_KEY].append((target, result))
 
 
-def enforce_outcome(outcome: str, level: str, message: str, name: str, clause_id: str,
-                    reason: str = "", allow_missing: bool = False) -> None:
+def enforce_outcome(
+    outcome: str,
+    level: str,
+    message: str,
+    name: str,
+    clause_id: str,
+    reason: str = "",
+    allow_missing: bool = False,
+) -> None:
     """Turn a verdict into pytest's outcome: pass, fail, skip or xfail (raises unless passed).
 
     A clause that applies but could not be checked fails at MUST level: a run that did not
@@ -162,15 +216,23 @@ def enforce_outcome(outcome: str, level: str, message: str, name: str, clause_id
 
 
 def enforce(result: ClauseResult, allow_missing: bool = False) -> None:
-    enforce_outcome(result.outcome, result.level, result.message, result.target,
-                    result.clause_id, result.reason, allow_missing)
+    enforce_outcome(
+        result.outcome,
+        result.level,
+        result.message,
+        result.target,
+        result.clause_id,
+        result.reason,
+        allow_missing,
+    )
 
 
 class ClauseItem(pytest.Item):
     """One clause of one target; the verdict comes from the run of the worker processes."""
 
-    def __init__(self, *, spec: str, target_name: str, clause_id: str, level: str,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *, spec: str, target_name: str, clause_id: str, level: str, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.spec = spec
         self.target_name = target_name
@@ -182,14 +244,21 @@ class ClauseItem(pytest.Item):
         run = self.config.stash.get(_RUN_KEY, {})
         entry = run.get("results", {}).get((self.spec, self.clause_id))
         if entry is None:
-            raise ClauseFailed(f"{self.target_name} {self.clause_id}: not checked (the run "
-                               f"produced no verdict for it)")
-        enforce_outcome(entry["outcome"], entry["level"], entry["message"], self.target_name,
-                        self.clause_id, entry.get("reason", ""),
-                        self.config.getoption("dropspec_allow_missing"))
+            raise ClauseFailed(
+                f"{self.target_name} {self.clause_id}: not checked (the run "
+                f"produced no verdict for it)"
+            )
+        enforce_outcome(
+            entry["outcome"],
+            entry["level"],
+            entry["message"],
+            self.target_name,
+            self.clause_id,
+            entry.get("reason", ""),
+            self.config.getoption("dropspec_allow_missing"),
+        )
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ClauseFailed):
             return str(excinfo.value)
         return str(super().repr_failure(excinfo))
@@ -208,8 +277,7 @@ class LoadFailureItem(pytest.Item):
     def runtest(self) -> None:
         raise ClauseFailed(self.problem)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         return str(excinfo.value)
 
     def reportinfo(self) -> tuple[str, int | None, str]:
@@ -228,12 +296,19 @@ def _describe(specs: list[str], config: pytest.Config) -> dict[str, dict[str, An
     for spec in specs:
         if spec in builtins:
             t = builtins[spec]
-            out[spec] = {"name": t.name, "op": t.op, "error": t.error,
-                         "clauses": [(c.id, str(c.level)) for c in get_op(t.op).clauses]}
+            out[spec] = {
+                "name": t.name,
+                "op": t.op,
+                "error": t.error,
+                "clauses": [(c.id, str(c.level)) for c in get_op(t.op).clauses],
+            }
     others = [s for s in specs if s not in out]
     if others:
-        report = Runner([Job(s, describe_only=True) for s in others], run_config(config),
-                        timeout=_timeout(config)).run()
+        report = Runner(
+            [Job(s, describe_only=True) for s in others],
+            run_config(config),
+            timeout=_timeout(config),
+        ).run()
         if report.get("interrupted"):
             pytest.exit("dropspec: interrupted while loading targets", returncode=130)
         for spec, entry in zip(others, report["targets"], strict=True):
@@ -243,8 +318,12 @@ def _describe(specs: list[str], config: pytest.Config) -> dict[str, dict[str, An
                     clauses = [(c.id, str(c.level)) for c in get_op(entry["op"]).clauses]
                 except ValueError:
                     clauses = []
-            out[spec] = {"name": entry["name"], "op": entry["op"], "clauses": clauses,
-                         "error": entry.get("error") if not clauses else None}
+            out[spec] = {
+                "name": entry["name"],
+                "op": entry["op"],
+                "clauses": clauses,
+                "error": entry.get("error") if not clauses else None,
+            }
     return out
 
 
@@ -254,8 +333,9 @@ def _timeout(config: pytest.Config) -> float:
 
 
 @pytest.hookimpl(tryfirst=True)  # add the items before -k / -m deselect among them
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
-                                  items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
     if not _active(config):
         return
     from .engine import registry
@@ -273,15 +353,25 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         d = described[spec]
         name = d["name"] if names.count(d["name"]) == 1 else f"{d['name']} [{spec}]"
         if d.get("error") or not d["clauses"]:
-            late.append(LoadFailureItem.from_parent(
-                session, name=spec, problem=f"{spec}: {d.get('error') or 'no clauses'}"))
+            late.append(
+                LoadFailureItem.from_parent(
+                    session, name=spec, problem=f"{spec}: {d.get('error') or 'no clauses'}"
+                )
+            )
             continue
         for clause_id, level in d["clauses"]:
             if only and clause_id not in only:
                 continue
-            items.append(ClauseItem.from_parent(session, name=f"{name}::{clause_id}",
-                                                spec=spec, target_name=name,
-                                                clause_id=clause_id, level=level))
+            items.append(
+                ClauseItem.from_parent(
+                    session,
+                    name=f"{name}::{clause_id}",
+                    spec=spec,
+                    target_name=name,
+                    clause_id=clause_id,
+                    level=level,
+                )
+            )
     config.stash[_RUN_KEY] = {"late": late}
 
 
@@ -294,8 +384,9 @@ class _LateItems:
     """Adds the items for unloadable targets after -k / -m, so that no filter hides them."""
 
     @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
-                                      items: list[pytest.Item]) -> None:
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
         items.extend(config.stash.get(_RUN_KEY, {}).get("late", []))
 
 
@@ -322,18 +413,26 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     from ..adapters import builtin_targets
 
     builtins = builtin_targets()
-    jobs = [Job(spec, dict(builtins[spec].env) if spec in builtins else {}, clauses)
-            for spec, clauses in selected.items()]
+    jobs = [
+        Job(spec, dict(builtins[spec].env) if spec in builtins else {}, clauses)
+        for spec, clauses in selected.items()
+    ]
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     progress = None
     if reporter is not None and config.get_verbosity() >= 0:
+
         def progress(line: str) -> None:
             reporter.write_line(f"dropspec {line}")
-    runner = Runner(jobs, run_config(config),
-                    workers=cli.jobs_of(config.getoption("dropspec_jobs"), False),
-                    timeout=_timeout(config), json_path=config.getoption("dropspec_json"),
-                    allow_missing=config.getoption("dropspec_allow_missing"),
-                    progress=progress)
+
+    runner = Runner(
+        jobs,
+        run_config(config),
+        workers=cli.jobs_of(config.getoption("dropspec_jobs"), False),
+        timeout=_timeout(config),
+        json_path=config.getoption("dropspec_json"),
+        allow_missing=config.getoption("dropspec_allow_missing"),
+        progress=progress,
+    )
     report = runner.run()
     _add_deselected(report, config)
     results: dict[tuple[str, str], dict[str, Any]] = {}
@@ -342,8 +441,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             results[(job.spec, c["id"])] = c
         if entry.get("error") and not entry["clauses"]:
             for cid in job.clauses:
-                results[(job.spec, cid)] = {"outcome": "not_checked", "level": "MUST",
-                                            "message": entry["error"], "reason": "crashed"}
+                results[(job.spec, cid)] = {
+                    "outcome": "not_checked",
+                    "level": "MUST",
+                    "message": entry["error"],
+                    "reason": "crashed",
+                }
     previous: dict[str, Any] = config.stash.get(_RUN_KEY, {})
     config.stash[_RUN_KEY] = {**previous, "results": results, "report": report}
     if report.get("interrupted"):
@@ -357,16 +460,18 @@ def _add_deselected(report: dict[str, Any], config: pytest.Config) -> None:
     by_name = {t["name"]: t for t in report["targets"]}
     for item in config.stash.get(_DESELECTED_KEY, []):
         if isinstance(item, ClauseItem) and item.target_name in by_name:
-            by_name[item.target_name]["clauses"].append(not_checked_clause(
-                item.clause_id, "not checked: deselected (-k / -m)", "deselected", item.level))
+            by_name[item.target_name]["clauses"].append(
+                not_checked_clause(
+                    item.clause_id, "not checked: deselected (-k / -m)", "deselected", item.level
+                )
+            )
     report["summary"] = summary(report)
     path = config.getoption("dropspec_json")
     if path:
         write_json(report, path)
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
-                            config: pytest.Config) -> None:
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     run = config.stash.get(_RUN_KEY, {})
     results = config.stash.get(_RESULTS_KEY, [])
     if run.get("report") is not None:
@@ -376,13 +481,16 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
         terminalreporter.write_line(
             f"dropspec: {sum(len(t['clauses']) for t in report['targets'])} clause checks on "
             f"{len(report['targets'])} target(s); seed {report['seed']}; P(any false alarm) "
-            f"<= {false_alarm_bound(report):.2g} (sum of alpha over statistical checks)")
+            f"<= {false_alarm_bound(report):.2g} (sum of alpha over statistical checks)"
+        )
         terminalreporter.write_line(
-            "dropspec: " + closing_line(report,
-                                        allow_missing=config.getoption("dropspec_allow_missing")))
+            "dropspec: "
+            + closing_line(report, allow_missing=config.getoption("dropspec_allow_missing"))
+        )
         if config.getoption("dropspec_json"):
             terminalreporter.write_line(
-                f"dropspec: report written to {config.getoption('dropspec_json')}")
+                f"dropspec: report written to {config.getoption('dropspec_json')}"
+            )
         return
     if not results:
         return
@@ -396,9 +504,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
     terminalreporter.write_line(
         f"dropspec: {len(results)} clause checks on {len(grouped)} target(s); seed {cfg.seed}; "
         f"P(any false alarm) <= {false_alarm_bound(report):.2g} (sum of alpha over "
-        f"statistical checks)")
+        f"statistical checks)"
+    )
     path = config.getoption("dropspec_json")
     if path:
         write_json(report, path)
         terminalreporter.write_line(f"dropspec: report written to {path}")
-

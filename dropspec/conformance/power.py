@@ -38,12 +38,24 @@ def power_rows(alpha: float, power: float) -> list[dict[str, Any]]:
             if result.stat is None:
                 continue
             for leaf in result.stat.leaves():
-                rows.append({"clause": clause.id, "target": name, "test": leaf.test,
-                             "alpha": leaf.alpha, "n": leaf.n, "deviation": leaf.deviation,
-                             "unit": leaf.deviation_unit, "power": leaf.power,
-                             "measured": measured_rate(measured, leaf.test),
-                             "inputs": {k: v for k, v in leaf.inputs.items()
-                                        if k in ("rate", "axis", "k", "samples", "pairs")}})
+                rows.append(
+                    {
+                        "clause": clause.id,
+                        "target": name,
+                        "test": leaf.test,
+                        "alpha": leaf.alpha,
+                        "n": leaf.n,
+                        "deviation": leaf.deviation,
+                        "unit": leaf.deviation_unit,
+                        "power": leaf.power,
+                        "measured": measured_rate(measured, leaf.test),
+                        "inputs": {
+                            k: v
+                            for k, v in leaf.inputs.items()
+                            if k in ("rate", "axis", "k", "samples", "pairs")
+                        },
+                    }
+                )
     return rows
 
 
@@ -77,29 +89,41 @@ def measured_rate(measured: list[dict[str, Any]], test: str) -> str:
 def measured_table(alpha: float, power: float) -> str:
     rows = measured_block(alpha, power)
     if not rows:
-        return (f"No measured detection rates kept for alpha = {alpha}, power = {power} "
-                "(python benchmarks/power_claims.py measures the defaults).")
-    lines = ["Measured: each test's stated deviation injected into simulated outputs of a "
-             "correct target (dropspec.conformance.calibration)", "",
-             f"{'claim':42s} {'alpha':>8s} {'n':>9s}  {'stated deviation':>16s} "
-             f"{'detected':>10s} {'false alarms':>12s}"]
+        return (
+            f"No measured detection rates kept for alpha = {alpha}, power = {power} "
+            "(python benchmarks/power_claims.py measures the defaults)."
+        )
+    lines = [
+        "Measured: each test's stated deviation injected into simulated outputs of a "
+        "correct target (dropspec.conformance.calibration)",
+        "",
+        f"{'claim':42s} {'alpha':>8s} {'n':>9s}  {'stated deviation':>16s} "
+        f"{'detected':>10s} {'false alarms':>12s}",
+    ]
     for m in rows:
-        lines.append(f"{m['claim'][:42]:42s} {m['alpha']:8.2g} {m['n']:9d}  "
-                     f"{m['deviation']:16.4g} {m['detected']:>5d}/{m['runs']:<4d} "
-                     f"{m['null_rejected']:>7d}/{m['runs']:<4d}")
+        lines.append(
+            f"{m['claim'][:42]:42s} {m['alpha']:8.2g} {m['n']:9d}  "
+            f"{m['deviation']:16.4g} {m['detected']:>5d}/{m['runs']:<4d} "
+            f"{m['null_rejected']:>7d}/{m['runs']:<4d}"
+        )
     return "\n".join(lines)
 
 
 def power_table(alpha: float, power: float) -> str:
     rows = power_rows(alpha, power)
-    lines = [f"alpha = {alpha} per clause check (split evenly among its sub-tests), "
-             f"power = {power}; measured: how often the same test caught its stated "
-             "deviation, injected (the worst of its claims measured below)", "",
-             f"{'clause':32s} {'test':45s} {'alpha':>8s} {'n':>9s} {'measured':>9s}  "
-             f"detects (power {power})"]
+    lines = [
+        f"alpha = {alpha} per clause check (split evenly among its sub-tests), "
+        f"power = {power}; measured: how often the same test caught its stated "
+        "deviation, injected (the worst of its claims measured below)",
+        "",
+        f"{'clause':32s} {'test':45s} {'alpha':>8s} {'n':>9s} {'measured':>9s}  "
+        f"detects (power {power})",
+    ]
     for r in rows:
         extra = ", ".join(f"{k}={v}" for k, v in r["inputs"].items())
-        lines.append(f"{r['clause']:32s} {r['test'][:45]:45s} {r['alpha']:8.2g} {r['n']:9d} "
-                     f"{r['measured'] or '-':>9s}  "
-                     f"{r['unit']} >= {r['deviation']:.3g}  [{extra}]")
+        lines.append(
+            f"{r['clause']:32s} {r['test'][:45]:45s} {r['alpha']:8.2g} {r['n']:9d} "
+            f"{r['measured'] or '-':>9s}  "
+            f"{r['unit']} >= {r['deviation']:.3g}  [{extra}]"
+        )
     return "\n".join([*lines, "", rate_guarantee(), "", measured_table(alpha, power)])

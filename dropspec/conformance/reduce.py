@@ -132,7 +132,7 @@ def autocorrelation_peak(mask: Array, lags: int) -> Array:
     n = e.shape[0]
     size = 1 << (2 * n - 1).bit_length()
     spec = xp.fft.rfft(e, n=size)
-    acf = xp.round(xp.fft.irfft(spec * xp.conj(spec), n=size)[1:lags + 1])
+    acf = xp.round(xp.fft.irfft(spec * xp.conj(spec), n=size)[1 : lags + 1])
     terms = n - xp.arange(1, lags + 1, dtype=xp.float64, device=device_of(e))
     worst = xp.argmax(acf * acf / terms)
     return xp.stack([xp.astype(worst, xp.float64) + 1.0, acf[worst]])
@@ -176,13 +176,13 @@ def decode_bits(values: Array, bits: int) -> Array:
     xp = namespace(values)
     ints = xp.astype(values, xp.int64)
     shifts = xp.arange(bits, dtype=xp.int64, device=device_of(ints))
-    return xp.astype(xp.bitwise_and(xp.bitwise_right_shift(ints[..., None], shifts), 1),
-                     xp.bool)
+    return xp.astype(xp.bitwise_and(xp.bitwise_right_shift(ints[..., None], shifts), 1), xp.bool)
 
 
 @fused("mantissa", "min_exponent")
-def ks_distance_rounded(v: Array, center: float, sigma: float, mantissa: int,
-                        min_exponent: int) -> Array:
+def ks_distance_rounded(
+    v: Array, center: float, sigma: float, mantissa: int, min_exponent: int
+) -> Array:
     """sup |F_n − G| for samples ``v`` of fl(center + sigma·Z), Z ~ N(0, 1), rounded to
     nearest in a float format with ``mantissa`` fraction bits and smallest normal exponent
     ``min_exponent``; as a 0-d float64 array.
@@ -224,9 +224,8 @@ def cross_correlation_peak(a: Array, b: Array, lags: int) -> Array:
     f = xp.reshape(xp.astype(b, xp.float64), (-1,)) * 2.0 - 1.0
     n = e.shape[0]
     size = 1 << (2 * n - 1).bit_length()
-    full = xp.round(xp.fft.irfft(xp.conj(xp.fft.rfft(e, n=size)) * xp.fft.rfft(f, n=size),
-                                 n=size))
-    sums = xp.concat([full[size - lags:], full[:lags + 1]])  # L = −lags .. lags
+    full = xp.round(xp.fft.irfft(xp.conj(xp.fft.rfft(e, n=size)) * xp.fft.rfft(f, n=size), n=size))
+    sums = xp.concat([full[size - lags :], full[: lags + 1]])  # L = −lags .. lags
     shifts = xp.abs(xp.arange(-lags, lags + 1, dtype=xp.float64, device=device_of(e)))
     worst = xp.argmax(sums * sums / (n - shifts))
     return xp.stack([shifts[worst], sums[worst]])
@@ -241,8 +240,11 @@ def offset_pair_counts(a: Array, axis: int, offset: int, phase: int) -> Array:
     xp = namespace(a)
     span = 2 * offset
     blocks = (a.shape[axis] - phase) // span
-    part = a[tuple(slice(phase, phase + blocks * span) if i == axis else slice(None)
-                   for i in range(a.ndim))]
-    split = xp.reshape(part, (*a.shape[:axis], blocks, 2, offset, *a.shape[axis + 1:]))
+    part = a[
+        tuple(
+            slice(phase, phase + blocks * span) if i == axis else slice(None) for i in range(a.ndim)
+        )
+    ]
+    split = xp.reshape(part, (*a.shape[:axis], blocks, 2, offset, *a.shape[axis + 1 :]))
     lead = (slice(None),) * (axis + 1)
     return pair_counts(split[(*lead, 0)], split[(*lead, 1)])

@@ -14,11 +14,21 @@ from ..spec import OPS
 from ..target import Target
 from .engine import ClauseResult, Config
 
-SYMBOLS = {"passed": "✓", "failed": "✗", "xfailed": "x", "xpassed": "!", "not_applicable": "-",
-           "not_checked": "?", "error": "E", "skipped": "-"}
-LEGEND = ("✓ passed   ✗ failed   x declared divergence (expected failure)   ! stale expected "
-          "failure (now passes)\n- not applicable (the declaration rules it out)   ? not checked "
-          "(missing framework, unusable target,\n  crash, timeout, interrupt)   E error")
+SYMBOLS = {
+    "passed": "✓",
+    "failed": "✗",
+    "xfailed": "x",
+    "xpassed": "!",
+    "not_applicable": "-",
+    "not_checked": "?",
+    "error": "E",
+    "skipped": "-",
+}
+LEGEND = (
+    "✓ passed   ✗ failed   x declared divergence (expected failure)   ! stale expected "
+    "failure (now passes)\n- not applicable (the declaration rules it out)   ? not checked "
+    "(missing framework, unusable target,\n  crash, timeout, interrupt)   E error"
+)
 #: Exit codes of ``dropspec check`` and ``dropspec merge``.
 EXIT_CONFORMS, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_CHECKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -52,8 +62,11 @@ def library_versions(target: Target) -> dict[str, str | None]:
     and of the package its function comes from when that is an installed distribution."""
     names = list(target.requires)
     top = (getattr(target.fn, "__module__", None) or "").split(".")[0]
-    if top and top not in ("dropspec", "__main__", target.framework) \
-            and not top.startswith("_dropspec_user"):
+    if (
+        top
+        and top not in ("dropspec", "__main__", target.framework)
+        and not top.startswith("_dropspec_user")
+    ):
         names.append(top)
     return {name: _version(name) for name in dict.fromkeys(names)}
 
@@ -74,8 +87,7 @@ def target_header(target: Target) -> dict[str, Any]:
         "framework_version": framework_version(target),
         "libraries": library_versions(target),
         "description": target.description,
-        "options": {k: list(v) if isinstance(v, tuple) else v
-                    for k, v in target.options.items()},
+        "options": {k: list(v) if isinstance(v, tuple) else v for k, v in target.options.items()},
         "status": "ok" if target.error is None else "error",
         "error": target.error,
         "expected_failures": dict(target.expected_failures),
@@ -93,22 +105,47 @@ def target_entry(target: Target, results: Sequence[ClauseResult]) -> dict[str, A
     return entry
 
 
-def not_checked_clause(clause_id: str, message: str, reason: str,
-                       level: str = "MUST", kind: str = "error") -> dict[str, Any]:
-    return {"id": clause_id, "level": level, "kind": kind, "outcome": "not_checked",
-            "reason": reason, "pvalue": None, "alpha": None, "n": None, "detectable": None,
-            "seconds": 0.0, "target_seconds": 0.0, "output_bytes": 0, "host_bytes": 0,
-            "message": message, "replay": None}
+def not_checked_clause(
+    clause_id: str, message: str, reason: str, level: str = "MUST", kind: str = "error"
+) -> dict[str, Any]:
+    return {
+        "id": clause_id,
+        "level": level,
+        "kind": kind,
+        "outcome": "not_checked",
+        "reason": reason,
+        "pvalue": None,
+        "alpha": None,
+        "n": None,
+        "detectable": None,
+        "seconds": 0.0,
+        "target_seconds": 0.0,
+        "output_bytes": 0,
+        "host_bytes": 0,
+        "message": message,
+        "replay": None,
+    }
 
 
-def error_entry(name: str, problem: str, clause_id: str = "(load)",
-                reason: str = "unusable") -> dict[str, Any]:
+def error_entry(
+    name: str, problem: str, clause_id: str = "(load)", reason: str = "unusable"
+) -> dict[str, Any]:
     """A report entry for a target that could not run at all."""
     return {
-        "name": name, "spec": name, "source_path": None, "op": "unknown",
-        "framework": "unknown", "framework_version": None, "libraries": {},
-        "description": "", "options": {}, "status": "error", "error": problem,
-        "expected_failures": {}, "seconds": 0.0, "target_seconds": 0.0,
+        "name": name,
+        "spec": name,
+        "source_path": None,
+        "op": "unknown",
+        "framework": "unknown",
+        "framework_version": None,
+        "libraries": {},
+        "description": "",
+        "options": {},
+        "status": "error",
+        "error": problem,
+        "expected_failures": {},
+        "seconds": 0.0,
+        "target_seconds": 0.0,
         "clauses": [not_checked_clause(clause_id, problem, reason)],
     }
 
@@ -122,9 +159,14 @@ def clause_entry(r: ClauseResult) -> dict[str, Any]:
         "pvalue": r.pvalue,
         "alpha": r.alpha,
         "n": None if r.stat is None else r.stat.n,
-        "detectable": None if r.stat is None else {
-            "deviation": r.stat.deviation, "unit": r.stat.deviation_unit,
-            "power": r.stat.power, "test": r.stat.test},
+        "detectable": None
+        if r.stat is None
+        else {
+            "deviation": r.stat.deviation,
+            "unit": r.stat.deviation_unit,
+            "power": r.stat.power,
+            "test": r.stat.test,
+        },
         "seconds": round(r.seconds, 4),
         "target_seconds": round(r.target_seconds, 4),
         "output_bytes": r.output_bytes,
@@ -144,8 +186,13 @@ def replay_of(r: ClauseResult) -> str | None:
 
 
 def run_platform(device: str) -> dict[str, str]:
-    return {"system": platform.platform(), "machine": platform.machine(),
-            "node": platform.node(), "python": sys.version.split()[0], "device": device}
+    return {
+        "system": platform.platform(),
+        "machine": platform.machine(),
+        "node": platform.node(),
+        "python": sys.version.split()[0],
+        "device": device,
+    }
 
 
 def dropspec_commit() -> str | None:
@@ -156,15 +203,19 @@ def dropspec_commit() -> str | None:
     if not (root / ".git").exists():
         return None
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=False)
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
 
 
-def build_report(entries: Iterable[dict[str, Any]], config: Config,
-                 **run: Any) -> dict[str, Any]:
+def build_report(entries: Iterable[dict[str, Any]], config: Config, **run: Any) -> dict[str, Any]:
     """The report document; ``run`` adds run metadata (times, exit status, completeness)."""
     from .. import __version__
 
@@ -195,8 +246,18 @@ def build_report(entries: Iterable[dict[str, Any]], config: Config,
 
 def summary(report: Mapping[str, Any]) -> dict[str, Any]:
     """Counts of clause outcomes, and the MUST-level declared divergences by name."""
-    counts = {o: 0 for o in ("passed", "failed", "xfailed", "xpassed", "not_applicable",
-                             "not_checked", "error")}
+    counts = {
+        o: 0
+        for o in (
+            "passed",
+            "failed",
+            "xfailed",
+            "xpassed",
+            "not_applicable",
+            "not_checked",
+            "error",
+        )
+    }
     divergences = []
     for t in report["targets"]:
         for c in t["clauses"]:
@@ -204,8 +265,7 @@ def summary(report: Mapping[str, Any]) -> dict[str, Any]:
             counts[outcome] = counts.get(outcome, 0) + 1
             if outcome == "xfailed" and c["level"] == "MUST":
                 divergences.append(f"{t['name']}: {c['id']}")
-    return {**counts, "declared_divergences_must": divergences,
-            "targets": len(report["targets"])}
+    return {**counts, "declared_divergences_must": divergences, "targets": len(report["targets"])}
 
 
 def unchecked(report: Mapping[str, Any], *, allow_missing: bool = False) -> list[str]:
@@ -245,10 +305,12 @@ def closing_line(report: Mapping[str, Any], *, allow_missing: bool = False) -> s
         EXIT_NOT_CHECKED: ("cannot say it conforms", f"{missed} MUST clause(s) not checked"),
         EXIT_INTERRUPTED: ("interrupted", "the run is incomplete"),
     }[status]
-    return (f"{word}: {why}\n{s['passed']} passed, {s['failed']} failed, "
-            f"{len(s['declared_divergences_must'])} declared divergences (MUST), "
-            f"{s['not_applicable']} not applicable, {s['not_checked'] + s['error']} not checked"
-            f" -> {word} (exit {status})")
+    return (
+        f"{word}: {why}\n{s['passed']} passed, {s['failed']} failed, "
+        f"{len(s['declared_divergences_must'])} declared divergences (MUST), "
+        f"{s['not_applicable']} not applicable, {s['not_checked'] + s['error']} not checked"
+        f" -> {word} (exit {status})"
+    )
 
 
 def merge(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -267,8 +329,9 @@ def merge(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for t in targets:
         if names.count(t["name"]) > 1:
             p = t["platform"] or {}
-            t["name"] = f"{t['name']} @ {p.get('node') or p.get('system', '?')}" \
-                        f"/{p.get('device', '?')}"
+            t["name"] = (
+                f"{t['name']} @ {p.get('node') or p.get('system', '?')}/{p.get('device', '?')}"
+            )
     out = dict(reports[0])
     out["targets"] = qualify_names(targets)
     out["complete"] = all(r.get("complete", True) for r in reports)
@@ -293,14 +356,24 @@ def false_alarm_bound(report: Mapping[str, Any]) -> float:
     Each clause's ``alpha`` is what the whole check spent, the sum over every sub-test
     (:attr:`StatResult.alpha_spent`), so this is the union bound over every test in the run.
     """
-    return float(sum(c["alpha"] or 0.0 for t in report["targets"] for c in t["clauses"]
-                     if c["outcome"] not in ("skipped", "not_applicable", "not_checked")))
+    return float(
+        sum(
+            c["alpha"] or 0.0
+            for t in report["targets"]
+            for c in t["clauses"]
+            if c["outcome"] not in ("skipped", "not_applicable", "not_checked")
+        )
+    )
 
 
 def blocking(report: Mapping[str, Any]) -> list[str]:
     """'target: clause' for every failed MUST clause."""
-    return [f"{t['name']}: {c['id']}" for t in report["targets"] for c in t["clauses"]
-            if c["outcome"] == "failed" and c["level"] == "MUST"]
+    return [
+        f"{t['name']}: {c['id']}"
+        for t in report["targets"]
+        for c in t["clauses"]
+        if c["outcome"] == "failed" and c["level"] == "MUST"
+    ]
 
 
 def _clause_numbers(op_name: str, clause_ids: list[str], width: int) -> list[str]:
@@ -328,12 +401,14 @@ def render_matrix(report: Mapping[str, Any], width: int = 120) -> str:
     name_w = min(44, max([len(t["name"]) for t in report["targets"]] + [6]))
     for op_name, targets in by_op.items():
         title = OPS[op_name].title if op_name in OPS else op_name
-        clause_ids = ([c.id for c in OPS[op_name].clauses] if op_name in OPS else
-                      list(dict.fromkeys(c["id"] for t in targets for c in t["clauses"])))
+        clause_ids = (
+            [c.id for c in OPS[op_name].clauses]
+            if op_name in OPS
+            else list(dict.fromkeys(c["id"] for t in targets for c in t["clauses"]))
+        )
         lines += ["", f"== {title} ({op_name})", *_clause_numbers(op_name, clause_ids, width)]
         digits = "".join(str((i + 1) % 10) for i in range(len(clause_ids)))
-        lines.append(f"  {'target':<{name_w}} {'framework':<18} {digits}   pass fail xfail "
-                     f" n/a  ?")
+        lines.append(f"  {'target':<{name_w}} {'framework':<18} {digits}   pass fail xfail  n/a  ?")
         for t in targets:
             by_id = {c["id"]: c["outcome"] for c in t["clauses"]}
             cells = "".join(SYMBOLS.get(by_id.get(cid, ""), " ") for cid in clause_ids)
@@ -341,11 +416,13 @@ def render_matrix(report: Mapping[str, Any], width: int = 120) -> str:
                 cells = "".join(SYMBOLS.get(o, " ") for o in by_id.values())
             n = {o: sum(1 for v in by_id.values() if v == o) for o in SYMBOLS}
             fw = f"{t['framework']} {t.get('framework_version') or ''}".strip()[:18]
-            name = t["name"] if len(t["name"]) <= name_w else t["name"][:name_w - 1] + "…"
-            row = (f"  {name:<{name_w}} {fw:<18} {cells:<{len(digits)}}   {n['passed']:>4} "
-                   f"{n['failed']:>4} {n['xfailed']:>5} "
-                   f"{n['not_applicable'] + n['skipped']:>4} "
-                   f"{n['not_checked'] + n['error']:>2}")
+            name = t["name"] if len(t["name"]) <= name_w else t["name"][: name_w - 1] + "…"
+            row = (
+                f"  {name:<{name_w}} {fw:<18} {cells:<{len(digits)}}   {n['passed']:>4} "
+                f"{n['failed']:>4} {n['xfailed']:>5} "
+                f"{n['not_applicable'] + n['skipped']:>4} "
+                f"{n['not_checked'] + n['error']:>2}"
+            )
             if t.get("status") not in (None, "ok"):
                 row += f"  [{t['status']}]"
             lines.append(row[:width])
@@ -356,7 +433,8 @@ def render_matrix(report: Mapping[str, Any], width: int = 120) -> str:
 def render_failures(report: Mapping[str, Any], *, include_expected: bool = False) -> str:
     lines = []
     wanted = {"failed", "error", "not_checked", "xpassed"} | (
-        {"xfailed"} if include_expected else set())
+        {"xfailed"} if include_expected else set()
+    )
     for t in report["targets"]:
         if t.get("status") not in (None, "ok") and t.get("error"):
             lines.append(f"--- {t['name']} ({t['status']})")
@@ -377,8 +455,9 @@ def write_json(report: Mapping[str, Any], path: str | Path) -> None:
     import tempfile
 
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                               dir=target.parent if str(target.parent) else ".")
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent if str(target.parent) else "."
+    )
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(report, fh, indent=1, default=str)

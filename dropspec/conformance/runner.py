@@ -51,7 +51,8 @@ START_TIMEOUT = 120.0
 def cache_dir() -> Path:
     """dropspec's own cache directory (JAX compilation cache, hypothesis' files)."""
     base = os.environ.get("DROPSPEC_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "dropspec")
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "dropspec"
+    )
     return Path(base)
 
 
@@ -94,8 +95,12 @@ class _Worker:
         self.events: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dropspec.conformance.worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-            env=worker_env(env), start_new_session=True)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=worker_env(env),
+            start_new_session=True,
+        )
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -109,8 +114,14 @@ class _Worker:
 
     def send(self, job: Job, config: Config) -> None:
         assert self.proc.stdin is not None
-        line = json.dumps({"spec": job.spec, "clauses": job.clauses,
-                           "describe_only": job.describe_only, "config": asdict(config)})
+        line = json.dumps(
+            {
+                "spec": job.spec,
+                "clauses": job.clauses,
+                "describe_only": job.describe_only,
+                "config": asdict(config),
+            }
+        )
         self.proc.stdin.write(line.encode() + b"\n")
         self.proc.stdin.flush()
 
@@ -143,8 +154,10 @@ class _Worker:
                 name = f"signal {-rc}"
             hint = " (the system's out-of-memory killer sends this)" if -rc == 9 else ""
             return f"the worker process was killed by {name}{hint}"
-        return (f"the worker process exited with code {rc} in the middle of the run "
-                f"(the target called sys.exit, os._exit or similar)")
+        return (
+            f"the worker process exited with code {rc} in the middle of the run "
+            f"(the target called sys.exit, os._exit or similar)"
+        )
 
 
 def _tail(log: IO[bytes], offset: int, lines: int = 15) -> str:
@@ -159,10 +172,17 @@ def _tail(log: IO[bytes], offset: int, lines: int = 15) -> str:
 class Runner:
     """Check ``jobs`` in ``workers`` processes; see the module docstring."""
 
-    def __init__(self, jobs: Iterable[Job], config: Config, *, workers: int = 1,
-                 timeout: float = DEFAULT_TIMEOUT, json_path: str | None = None,
-                 allow_missing: bool = False,
-                 progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        jobs: Iterable[Job],
+        config: Config,
+        *,
+        workers: int = 1,
+        timeout: float = DEFAULT_TIMEOUT,
+        json_path: str | None = None,
+        allow_missing: bool = False,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
         self.jobs = list(jobs)
         self.config = config
         self.workers = max(1, workers)
@@ -190,8 +210,10 @@ class Runner:
             todo.put((i, job))
         slots = min(self.workers, len(self.jobs)) or 1
         finished = [threading.Event() for _ in range(slots)]
-        threads = [threading.Thread(target=self._slot, args=(k, todo, finished[k]), daemon=True)
-                   for k in range(slots)]
+        threads = [
+            threading.Thread(target=self._slot, args=(k, todo, finished[k]), daemon=True)
+            for k in range(slots)
+        ]
         interrupted = False
         # The main thread waits on events, not Thread.join: a join interrupted by Ctrl-C can
         # return at once afterwards, before the slot has recorded its target.
@@ -209,16 +231,17 @@ class Runner:
         if interrupted or self.stop.is_set():
             for i, job in enumerate(self.jobs):
                 if i not in self.entries:
-                    self.entries[i] = error_entry(job.spec, "not checked: the run was "
-                                                  "interrupted before this target started",
-                                                  reason="interrupted")
+                    self.entries[i] = error_entry(
+                        job.spec,
+                        "not checked: the run was interrupted before this target started",
+                        reason="interrupted",
+                    )
                     self.entries[i]["status"] = "interrupted"
         report = self._flush(final=True, interrupted=interrupted)
         self.logdir.cleanup()
         return report
 
-    def _slot(self, k: int, todo: queue.Queue[tuple[int, Job]],
-              finished: threading.Event) -> None:
+    def _slot(self, k: int, todo: queue.Queue[tuple[int, Job]], finished: threading.Event) -> None:
         worker: _Worker | None = None
         log = open(Path(self.logdir.name) / f"worker-{k}.log", "w+b")  # noqa: SIM115
         try:
@@ -239,13 +262,23 @@ class Runner:
                 try:
                     entry, reusable = self._run_job(worker, job, log)
                 except Exception as exc:  # a bug here must cost one target, not the run
-                    entry, reusable = error_entry(job.spec, f"dropspec's runner failed on "
-                                                  f"this target: {exc!r}", reason="internal"), False
+                    entry, reusable = (
+                        error_entry(
+                            job.spec,
+                            f"dropspec's runner failed on this target: {exc!r}",
+                            reason="internal",
+                        ),
+                        False,
+                    )
                 with self.lock:
                     self.running.pop(i, None)
                     self.entries[i] = entry
-                self.progress(self._line(f"{entry['name']}: {_counts(entry)}"
-                                         f" ({entry.get('seconds', 0):.1f} s)", done=True))
+                self.progress(
+                    self._line(
+                        f"{entry['name']}: {_counts(entry)} ({entry.get('seconds', 0):.1f} s)",
+                        done=True,
+                    )
+                )
                 self._flush(final=False)
                 if not reusable:
                     worker.kill()
@@ -274,8 +307,11 @@ class Runner:
             break
         cause = worker.death() if worker.proc.poll() is not None else "it did not start in time"
         worker.kill()
-        self.entries[i] = error_entry(job.spec, f"a worker process could not start: {cause}\n"
-                                      f"{_tail(log, 0)}", reason="crashed")
+        self.entries[i] = error_entry(
+            job.spec,
+            f"a worker process could not start: {cause}\n{_tail(log, 0)}",
+            reason="crashed",
+        )
         return None
 
     def _run_job(self, worker: _Worker, job: Job, log: IO[bytes]) -> tuple[dict[str, Any], bool]:
@@ -289,21 +325,44 @@ class Runner:
         while True:
             if self.stop.is_set():
                 worker.kill()
-                return self._broken(job, entry, planned, current, "interrupted",
-                                    "not checked: the run was interrupted", "", started), False
+                return self._broken(
+                    job,
+                    entry,
+                    planned,
+                    current,
+                    "interrupted",
+                    "not checked: the run was interrupted",
+                    "",
+                    started,
+                ), False
             remaining = started + self.timeout - time.monotonic()
             if remaining <= 0:
                 worker.kill()
-                return self._broken(job, entry, planned, current, "error",
-                                    f"timed out after {self.timeout:g} s; its worker was "
-                                    f"killed", _tail(log, offset), started), False
+                return self._broken(
+                    job,
+                    entry,
+                    planned,
+                    current,
+                    "error",
+                    f"timed out after {self.timeout:g} s; its worker was killed",
+                    _tail(log, offset),
+                    started,
+                ), False
             try:
                 event = worker.events.get(timeout=min(remaining, 0.2))
             except queue.Empty:
                 continue
             if event is None:
-                return self._broken(job, entry, planned, current, "error", worker.death(),
-                                    _tail(log, offset), started), False
+                return self._broken(
+                    job,
+                    entry,
+                    planned,
+                    current,
+                    "error",
+                    worker.death(),
+                    _tail(log, offset),
+                    started,
+                ), False
             kind = event.get("event")
             if kind == "target":
                 entry = event["entry"]
@@ -316,23 +375,39 @@ class Runner:
             elif kind == "tampered":
                 what = ", ".join(event.get("what", []))
                 worker.kill()
-                return self._broken(job, {**(entry or {}), "clauses": []}, planned, None,
-                                    "error", f"the target changed dropspec's own code "
-                                    f"({what}); none of its results can be trusted", "",
-                                    started), False
+                return self._broken(
+                    job,
+                    {**(entry or {}), "clauses": []},
+                    planned,
+                    None,
+                    "error",
+                    f"the target changed dropspec's own code "
+                    f"({what}); none of its results can be trusted",
+                    "",
+                    started,
+                ), False
             elif kind == "done":
                 break
         assert entry is not None, "the worker finished a job without describing its target"
         entry["seconds"] = round(time.monotonic() - started, 3)
-        entry["target_seconds"] = round(sum(c.get("target_seconds", 0.0)
-                                            for c in entry["clauses"]), 3)
+        entry["target_seconds"] = round(
+            sum(c.get("target_seconds", 0.0) for c in entry["clauses"]), 3
+        )
         if any(c.get("reason") == "missing" for c in entry["clauses"]):
             entry["status"] = "missing"
         return entry, True
 
-    def _broken(self, job: Job, entry: dict[str, Any] | None, planned: list[str],
-                current: str | None, status: str, cause: str, tail: str,
-                started: float) -> dict[str, Any]:
+    def _broken(
+        self,
+        job: Job,
+        entry: dict[str, Any] | None,
+        planned: list[str],
+        current: str | None,
+        status: str,
+        cause: str,
+        tail: str,
+        started: float,
+    ) -> dict[str, Any]:
         """The entry of a target whose job did not finish: what finished, and the rest not
         checked, with the cause."""
         message = cause + (f"\nlast output:\n{tail}" if tail else "")
@@ -348,26 +423,35 @@ class Runner:
             if cid in done:
                 continue
             when = "while this clause ran" if cid == current else "before this clause ran"
-            entry["clauses"].append(not_checked_clause(
-                cid, f"not checked: {cause} ({when})", reason, *_level_kind(cid)))
+            entry["clauses"].append(
+                not_checked_clause(cid, f"not checked: {cause} ({when})", reason, *_level_kind(cid))
+            )
         entry["seconds"] = round(time.monotonic() - started, 3)
         return entry
 
     # ------------------------------------------------------------------ output ----
     def _line(self, text: str, done: bool = False) -> str:
         finished = len(self.entries)
-        return (f"[{finished:>{len(str(len(self.jobs)))}}/{len(self.jobs)} "
-                f"{time.monotonic() - self.start:6.1f}s] {'done ' if done else 'start'} {text}")
+        return (
+            f"[{finished:>{len(str(len(self.jobs)))}}/{len(self.jobs)} "
+            f"{time.monotonic() - self.start:6.1f}s] {'done ' if done else 'start'} {text}"
+        )
 
     def _flush(self, *, final: bool, interrupted: bool = False) -> dict[str, Any]:
         with self.lock:
             entries = [dict(self.entries[i]) for i in sorted(self.entries)]
         report = build_report(
-            qualify_names(entries), self.config, complete=final and not interrupted,
-            interrupted=interrupted, started=self.started,
+            qualify_names(entries),
+            self.config,
+            complete=final and not interrupted,
+            interrupted=interrupted,
+            started=self.started,
             finished=datetime.now(UTC).isoformat(timespec="seconds") if final else None,
-            wall_seconds=round(time.monotonic() - self.start, 3), jobs=self.workers,
-            timeout=self.timeout, targets_total=len(self.jobs))
+            wall_seconds=round(time.monotonic() - self.start, 3),
+            jobs=self.workers,
+            timeout=self.timeout,
+            targets_total=len(self.jobs),
+        )
         if final:
             report["exit_status"] = exit_status(report, allow_missing=self.allow_missing)
             report["summary"]["exit_status"] = report["exit_status"]

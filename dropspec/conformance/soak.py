@@ -30,15 +30,21 @@ class SoakResult:
     seconds: float
 
     def summary(self) -> str:
-        return (f"{self.clause_runs} statistical clause-runs, {len(self.failures)} failure(s); "
-                f"expected false alarms <= {self.alpha_sum:.3g}; {self.pvalues.size} exact "
-                f"p-values, KS vs U(0, 1): D={self.uniformity_statistic:.4f}, "
-                f"p={self.uniformity_pvalue:.3g}; {self.seconds:.0f} s")
+        return (
+            f"{self.clause_runs} statistical clause-runs, {len(self.failures)} failure(s); "
+            f"expected false alarms <= {self.alpha_sum:.3g}; {self.pvalues.size} exact "
+            f"p-values, KS vs U(0, 1): D={self.uniformity_statistic:.4f}, "
+            f"p={self.uniformity_pvalue:.3g}; {self.seconds:.0f} s"
+        )
 
 
-def soak(targets: Iterable[Target], seeds: Sequence[int], *,
-         config: Config | None = None, kinds: tuple[Kind, ...] = (Kind.STATISTICAL,)
-         ) -> SoakResult:
+def soak(
+    targets: Iterable[Target],
+    seeds: Sequence[int],
+    *,
+    config: Config | None = None,
+    kinds: tuple[Kind, ...] = (Kind.STATISTICAL,),
+) -> SoakResult:
     """Run the statistical clauses of ``targets`` once per seed in ``seeds``."""
     import time
 
@@ -47,8 +53,13 @@ def soak(targets: Iterable[Target], seeds: Sequence[int], *,
     runs, failures, alphas, pvalues = 0, [], 0.0, []
     targets = list(targets)
     for seed in seeds:
-        cfg = Config(seed=seed, alpha=base.alpha, power=base.power, device=base.device,
-                     examples=base.examples)
+        cfg = Config(
+            seed=seed,
+            alpha=base.alpha,
+            power=base.power,
+            device=base.device,
+            examples=base.examples,
+        )
         for t in targets:
             for clause in get_op(t.op).clauses:
                 if clause.kind not in kinds or not clause.applies(t.options):
@@ -64,7 +75,12 @@ def soak(targets: Iterable[Target], seeds: Sequence[int], *,
                     pvalues += [leaf.pvalue for leaf in r.stat.leaves() if leaf.uniform]
     pv = np.array(pvalues)
     ks = stats.kstest(pv, "uniform") if pv.size else None
-    return SoakResult(runs, tuple(failures), alphas, pv,
-                      float(ks.statistic) if ks else float("nan"),
-                      float(ks.pvalue) if ks else float("nan"),
-                      time.perf_counter() - start)
+    return SoakResult(
+        runs,
+        tuple(failures),
+        alphas,
+        pv,
+        float(ks.statistic) if ks else float("nan"),
+        float(ks.pvalue) if ks else float("nan"),
+        time.perf_counter() - start,
+    )

@@ -70,9 +70,11 @@ class StatResult:
 
     def describe(self) -> str:
         inputs = ", ".join(f"{k}={v}" for k, v in self.inputs.items())
-        return (f"{self.test}: statistic={self.statistic:.6g}, p={self.pvalue:.3g} "
-                f"(alpha={self.alpha:.3g}, n={self.n}; detects {self.deviation_unit} >= "
-                f"{self.deviation:.3g} with power {self.power}) [{inputs}]")
+        return (
+            f"{self.test}: statistic={self.statistic:.6g}, p={self.pvalue:.3g} "
+            f"(alpha={self.alpha:.3g}, n={self.n}; detects {self.deviation_unit} >= "
+            f"{self.deviation:.3g} with power {self.power}) [{inputs}]"
+        )
 
 
 def z_two_sided(alpha: float) -> float:
@@ -124,19 +126,38 @@ def binomial_detectable(p0: float, n: int, alpha: float, power: float) -> float:
     return delta
 
 
-def binomial(k: int, n: int, p0: float, *, alpha: float, power: float,
-             **inputs: Any) -> StatResult:
+def binomial(k: int, n: int, p0: float, *, alpha: float, power: float, **inputs: Any) -> StatResult:
     """Two-sided exact binomial test that k of n trials succeed with probability p0."""
-    pvalue = float(stats.binomtest(int(k), int(n), p0).pvalue) if 0 < p0 < 1 else (
-        1.0 if k == round(p0 * n) else 0.0)
-    return StatResult("binomial test", k / n, pvalue, alpha, n,
-                      binomial_detectable(p0, n, alpha, power), "|rate - expected|", power,
-                      {"expected": p0, "observed": round(k / n, 6), **inputs})
+    pvalue = (
+        float(stats.binomtest(int(k), int(n), p0).pvalue)
+        if 0 < p0 < 1
+        else (1.0 if k == round(p0 * n) else 0.0)
+    )
+    return StatResult(
+        "binomial test",
+        k / n,
+        pvalue,
+        alpha,
+        n,
+        binomial_detectable(p0, n, alpha, power),
+        "|rate - expected|",
+        power,
+        {"expected": p0, "observed": round(k / n, 6), **inputs},
+    )
 
 
-def z_mean(total: float, expected: float, variance: float, n: int, *, alpha: float,
-           power: float, unit: str = "|mean - expected| in sd", slack: float = 0.0,
-           **inputs: Any) -> StatResult:
+def z_mean(
+    total: float,
+    expected: float,
+    variance: float,
+    n: int,
+    *,
+    alpha: float,
+    power: float,
+    unit: str = "|mean - expected| in sd",
+    slack: float = 0.0,
+    **inputs: Any,
+) -> StatResult:
     """z-test that a sum of n independent terms with known mean and variance is on target.
 
     ``total`` is the observed sum, ``expected`` and ``variance`` those of the sum. The
@@ -154,20 +175,23 @@ def z_mean(total: float, expected: float, variance: float, n: int, *, alpha: flo
     if slack and sd > 0:
         detect += slack / sd / math.sqrt(max(n, 1))
         inputs = {**inputs, "slack": slack}
-    return StatResult("z-test (known variance)", z, pvalue, alpha, n, detect, unit, power,
-                      dict(inputs))
+    return StatResult(
+        "z-test (known variance)", z, pvalue, alpha, n, detect, unit, power, dict(inputs)
+    )
 
 
-def contingency_2x2(a: np.ndarray, b: np.ndarray, *, alpha: float, power: float,
-                    **inputs: Any) -> StatResult:
+def contingency_2x2(
+    a: np.ndarray, b: np.ndarray, *, alpha: float, power: float, **inputs: Any
+) -> StatResult:
     """Chi-square test that two paired boolean samples are independent (see the counts form)."""
     a, b = np.asarray(a, bool), np.asarray(b, bool)
     n11, n1_, n_1 = (int(v) for v in reduce.pair_counts(a, b))
     return contingency_2x2_counts(n11, n1_, n_1, a.size, alpha=alpha, power=power, **inputs)
 
 
-def contingency_2x2_counts(n11: int, n1_: int, n_1: int, n: int, *, alpha: float,
-                           power: float, **inputs: Any) -> StatResult:
+def contingency_2x2_counts(
+    n11: int, n1_: int, n_1: int, n: int, *, alpha: float, power: float, **inputs: Any
+) -> StatResult:
     """Chi-square independence test of n pairs (a, b), given #(a and b), #a and #b.
 
     Power comes from the noncentral chi-square: the test detects a dependence of Cohen's
@@ -177,12 +201,29 @@ def contingency_2x2_counts(n11: int, n1_: int, n_1: int, n: int, *, alpha: float
     w = chi2_effect_size(1, n, alpha, power)
     if (table.sum(axis=0) == 0).any() or (table.sum(axis=1) == 0).any():
         # A constant margin carries no information about dependence.
-        return StatResult("chi-square independence (2x2)", 0.0, 1.0, alpha, n, w,
-                          "Cohen's w", power, {"table": table.astype(int).tolist(), **inputs})
+        return StatResult(
+            "chi-square independence (2x2)",
+            0.0,
+            1.0,
+            alpha,
+            n,
+            w,
+            "Cohen's w",
+            power,
+            {"table": table.astype(int).tolist(), **inputs},
+        )
     res = stats.chi2_contingency(table, correction=False)
-    return StatResult("chi-square independence (2x2)", float(res.statistic), float(res.pvalue),
-                      alpha, n, w, "Cohen's w", power,
-                      {"table": table.astype(int).tolist(), **inputs})
+    return StatResult(
+        "chi-square independence (2x2)",
+        float(res.statistic),
+        float(res.pvalue),
+        alpha,
+        n,
+        w,
+        "Cohen's w",
+        power,
+        {"table": table.astype(int).tolist(), **inputs},
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -201,8 +242,9 @@ def chi2_effect_size(df: int, n: int, alpha: float, power: float) -> float:
     return math.sqrt(hi / max(n, 1))
 
 
-def binomial_counts_gof(counts: np.ndarray, k: int, rate: float, *, alpha: float,
-                        power: float, **inputs: Any) -> StatResult:
+def binomial_counts_gof(
+    counts: np.ndarray, k: int, rate: float, *, alpha: float, power: float, **inputs: Any
+) -> StatResult:
     """Goodness of fit of per-element counts over k calls to Binomial(k, rate)."""
     counts = np.asarray(counts)
     observed = np.asarray(reduce.histogram(counts, k))
@@ -211,8 +253,9 @@ def binomial_counts_gof(counts: np.ndarray, k: int, rate: float, *, alpha: float
     return binomial_histogram_gof(observed, k, rate, alpha=alpha, power=power, **inputs)
 
 
-def binomial_histogram_gof(observed: np.ndarray, k: int, rate: float, *, alpha: float,
-                           power: float, **inputs: Any) -> StatResult:
+def binomial_histogram_gof(
+    observed: np.ndarray, k: int, rate: float, *, alpha: float, power: float, **inputs: Any
+) -> StatResult:
     """Goodness of fit of a histogram of counts 0..k to Binomial(k, rate), bin by bin.
 
     ``observed[j]`` is how many of n elements were dropped in exactly j of k calls. Under the
@@ -234,13 +277,24 @@ def binomial_histogram_gof(observed: np.ndarray, k: int, rate: float, *, alpha: 
     pmf = stats.binom.pmf(np.arange(k + 1), k, rate)
     worst = int(np.argmin(count_bin_pvalues(observed, rate)))
     detect = max(binomial_detectable(float(p), n, alpha / (k + 1), power) for p in pmf)
-    return StatResult("exact binomial test per count bin vs Binomial(k, rate), Bonferroni",
-                      observed[worst] / n, float(histogram_gof_pvalue(observed, rate)), alpha,
-                      n, detect,
-                      "|share of elements in one count bin - Binomial(k, rate) pmf|", power,
-                      {"k": k, "rate": rate, "worst_bin": worst,
-                       "expected_share": round(float(pmf[worst]), 6), **inputs},
-                      uniform=False)
+    return StatResult(
+        "exact binomial test per count bin vs Binomial(k, rate), Bonferroni",
+        observed[worst] / n,
+        float(histogram_gof_pvalue(observed, rate)),
+        alpha,
+        n,
+        detect,
+        "|share of elements in one count bin - Binomial(k, rate) pmf|",
+        power,
+        {
+            "k": k,
+            "rate": rate,
+            "worst_bin": worst,
+            "expected_share": round(float(pmf[worst]), 6),
+            **inputs,
+        },
+        uniform=False,
+    )
 
 
 def count_bin_pvalues(observed: np.ndarray, rate: float) -> np.ndarray:
@@ -261,8 +315,9 @@ def histogram_gof_pvalue(observed: np.ndarray, rate: float) -> np.ndarray:
     return np.asarray(np.minimum(1.0, pvalues.shape[-1] * pvalues.min(axis=-1)))
 
 
-def no_period(mask: np.ndarray, *, alpha: float, power: float, max_lag: int | None = None,
-              **inputs: Any) -> StatResult:
+def no_period(
+    mask: np.ndarray, *, alpha: float, power: float, max_lag: int | None = None, **inputs: Any
+) -> StatResult:
     """Test a flattened rate-0.5 mask for agreement with shifted copies of itself."""
     n = np.asarray(mask).size
     lags = max_lag or n // 2
@@ -270,8 +325,17 @@ def no_period(mask: np.ndarray, *, alpha: float, power: float, max_lag: int | No
     return no_period_peak(int(lag), agreement, n, lags, alpha=alpha, power=power, **inputs)
 
 
-def no_period_peak(lag: int, agreement: float, n: int, lags: int, *, alpha: float,
-                   power: float, max_lag: int | None = None, **inputs: Any) -> StatResult:
+def no_period_peak(
+    lag: int,
+    agreement: float,
+    n: int,
+    lags: int,
+    *,
+    alpha: float,
+    power: float,
+    max_lag: int | None = None,
+    **inputs: Any,
+) -> StatResult:
     """The periodicity test from the least likely lag of :func:`reduce.autocorrelation_peak`.
 
     With e = 2·mask - 1 (independent fair ±1 under the null), the lag-L sum
@@ -297,20 +361,31 @@ def no_period_peak(lag: int, agreement: float, n: int, lags: int, *, alpha: floa
     pvalue = float(min(1.0, bound * lags))
     root = math.sqrt(2.0 * math.log(2.0 * lags / alpha))
     detect = (root + z_power(power)) / (2.0 * math.sqrt(n - max_lag))
-    return StatResult("FFT autocorrelation, Azuma bound over lags", agreement, pvalue,
-                      alpha, n, detect, "excess agreement fraction at one lag", power,
-                      {"lags": lags, "worst_lag": lag, **inputs}, uniform=False)
+    return StatResult(
+        "FFT autocorrelation, Azuma bound over lags",
+        agreement,
+        pvalue,
+        alpha,
+        n,
+        detect,
+        "excess agreement fraction at one lag",
+        power,
+        {"lags": lags, "worst_lag": lag, **inputs},
+        uniform=False,
+    )
 
 
 def ks_normal(z: np.ndarray, *, alpha: float, power: float, **inputs: Any) -> StatResult:
     """Kolmogorov–Smirnov test of standardised samples against N(0, 1)."""
     z = np.asarray(z, dtype=np.float64)
-    return ks_normal_distance(float(reduce.ks_distance(z)), z.size, alpha=alpha, power=power,
-                              **inputs)
+    return ks_normal_distance(
+        float(reduce.ks_distance(z)), z.size, alpha=alpha, power=power, **inputs
+    )
 
 
-def ks_normal_distance(distance: float, n: int, *, alpha: float, power: float,
-                       **inputs: Any) -> StatResult:
+def ks_normal_distance(
+    distance: float, n: int, *, alpha: float, power: float, **inputs: Any
+) -> StatResult:
     """Kolmogorov–Smirnov test against N(0, 1), given D = sup |F_n - Φ| of n samples.
 
     D comes from :func:`reduce.ks_distance`, whose Φ is within ``NORMAL_CDF_ERROR`` (7.5e-8)
@@ -321,13 +396,22 @@ def ks_normal_distance(distance: float, n: int, *, alpha: float, power: float,
     pvalue = float(stats.kstwo.sf(distance, n))
     crit = math.sqrt(math.log(2.0 / alpha) / (2.0 * n))
     dkw = math.sqrt(math.log(2.0 / (1.0 - power)) / (2.0 * n))
-    return StatResult("Kolmogorov-Smirnov vs N(0, 1)", distance, pvalue, alpha, n,
-                      crit + dkw + reduce.NORMAL_CDF_ERROR, "sup |F - Phi|", power,
-                      dict(inputs))
+    return StatResult(
+        "Kolmogorov-Smirnov vs N(0, 1)",
+        distance,
+        pvalue,
+        alpha,
+        n,
+        crit + dkw + reduce.NORMAL_CDF_ERROR,
+        "sup |F - Phi|",
+        power,
+        dict(inputs),
+    )
 
 
-def chi2_variance(sum_sq: float, n: int, *, alpha: float, power: float,
-                  **inputs: Any) -> StatResult:
+def chi2_variance(
+    sum_sq: float, n: int, *, alpha: float, power: float, **inputs: Any
+) -> StatResult:
     """Two-sided test that n standardised normal residuals have variance 1 (chi-square, n df).
 
     The stated deviation is the relative change in variance detected with ``power``.
@@ -338,8 +422,17 @@ def chi2_variance(sum_sq: float, n: int, *, alpha: float, power: float,
     # The variance ratio at which the upper tail passes crit_hi with ``power``, exactly:
     # there sum_sq ~ ratio·chi2(n). A decrease by the same fraction is caught more easily.
     ratio = crit_hi / float(stats.chi2.isf(power, n))
-    return StatResult("chi-square variance test", sum_sq / n, pvalue, alpha, n, ratio - 1.0,
-                      "relative variance change", power, dict(inputs))
+    return StatResult(
+        "chi-square variance test",
+        sum_sq / n,
+        pvalue,
+        alpha,
+        n,
+        ratio - 1.0,
+        "relative variance change",
+        power,
+        dict(inputs),
+    )
 
 
 def combine(results: list[StatResult]) -> StatResult:

@@ -32,8 +32,14 @@ def dtypes(names: Sequence[str]) -> st.SearchStrategy[str]:
     return st.sampled_from(tuple(names))
 
 
-def shapes(rank: int | None = None, *, min_rank: int = 1, max_rank: int = 4,
-           min_side: int = 1, max_side: int = 6) -> st.SearchStrategy[tuple[int, ...]]:
+def shapes(
+    rank: int | None = None,
+    *,
+    min_rank: int = 1,
+    max_rank: int = 4,
+    min_side: int = 1,
+    max_side: int = 6,
+) -> st.SearchStrategy[tuple[int, ...]]:
     """Shapes of a fixed rank, or of any rank in [min_rank, max_rank]."""
     ranks = st.just(rank) if rank is not None else st.integers(min_rank, max(min_rank, max_rank))
     return ranks.flatmap(lambda r: st.tuples(*[side(min_side, max_side) for _ in range(r)]))
@@ -53,8 +59,15 @@ def data_seeds() -> st.SearchStrategy[int]:
     return st.integers(0, 2**32 - 1)
 
 
-def values(seed: int, shape: tuple[int, ...], dtype: str, *, low: float = 0.25,
-           high: float = 4.0, signed: bool = True) -> np.ndarray[Any, Any]:
+def values(
+    seed: int,
+    shape: tuple[int, ...],
+    dtype: str,
+    *,
+    low: float = 0.25,
+    high: float = 4.0,
+    signed: bool = True,
+) -> np.ndarray[Any, Any]:
     """Nonzero finite values of ``dtype`` with magnitudes in [low, high]."""
     rng = np.random.default_rng(seed)
     mag = rng.uniform(low, high, size=shape)

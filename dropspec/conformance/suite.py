@@ -24,8 +24,13 @@ def _config(request: Any, overrides: dict[str, Any]) -> Config:
         from .plugin import run_config
 
         cfg = run_config(request.config)
-        base = dict(seed=cfg.seed, alpha=cfg.alpha, power=cfg.power, device=cfg.device,
-                    examples=cfg.examples)
+        base = dict(
+            seed=cfg.seed,
+            alpha=cfg.alpha,
+            power=cfg.power,
+            device=cfg.device,
+            examples=cfg.examples,
+        )
     except (ValueError, AttributeError, KeyError):
         pass
     return Config(**{**base, **overrides})
@@ -40,8 +45,9 @@ def make_suite(target: Target, **config: Any) -> type:
     message.
     """
     if not isinstance(target, Target):
-        raise TypeError(f"dropspec.suite expects a target made by @dropspec.target, got "
-                        f"{type(target).__name__}")
+        raise TypeError(
+            f"dropspec.suite expects a target made by @dropspec.target, got {type(target).__name__}"
+        )
     registry()  # an incomplete suite fails at collection
     try:
         clauses: tuple[Clause, ...] = get_op(target.op).clauses

@@ -57,8 +57,9 @@ def _tampered(before: dict[str, int], now: dict[str, int]) -> list[str]:
     return sorted(k for k in before if now.get(k) != before[k])
 
 
-def run_job(job: dict[str, Any], emit: Callable[[dict[str, Any]], None],
-            guard: Callable[[], list[str]]) -> bool:
+def run_job(
+    job: dict[str, Any], emit: Callable[[dict[str, Any]], None], guard: Callable[[], list[str]]
+) -> bool:
     """Run one target; False when the process must not be reused (dropspec was patched)."""
     from ..adapters import TargetLoadError, load_target
     from ..spec import get_op
@@ -73,20 +74,34 @@ def run_job(job: dict[str, Any], emit: Callable[[dict[str, Any]], None],
         emit({"event": "target", "entry": error_entry(spec, str(exc))})
         return True
     except BaseException as exc:
-        emit({"event": "target", "entry": error_entry(
-            spec, f"importing the target raised {type(exc).__name__}: {exc}")})
+        emit(
+            {
+                "event": "target",
+                "entry": error_entry(
+                    spec, f"importing the target raised {type(exc).__name__}: {exc}"
+                ),
+            }
+        )
         return True
     entry = target_header(target)
     try:
         clauses = list(get_op(target.op).clauses)
     except ValueError as exc:
-        entry.update(status="error", error=str(exc),
-                     clauses=[not_checked_clause("(op)", f"target unusable: {exc}", "unusable")])
+        entry.update(
+            status="error",
+            error=str(exc),
+            clauses=[not_checked_clause("(op)", f"target unusable: {exc}", "unusable")],
+        )
         emit({"event": "target", "entry": entry})
         return True
     wanted = set(job.get("clauses") or ())
-    emit({"event": "target", "entry": entry,
-          "clauses": [c.id for c in clauses if not wanted or c.id in wanted]})
+    emit(
+        {
+            "event": "target",
+            "entry": entry,
+            "clauses": [c.id for c in clauses if not wanted or c.id in wanted],
+        }
+    )
     if job.get("describe_only"):
         return True
     for clause in clauses:

@@ -14,7 +14,17 @@ from .dropout import drop_path, dropout, scale_for
 from .gaussian_dropout import gaussian_dropout, gaussian_std
 
 __all__ = [
-    "ALPHA_PRIME", "SELU_ALPHA", "SELU_LAMBDA", "SpecError", "alpha_constants", "alpha_dropout",
-    "drop_path", "dropconnect", "dropout", "expectations", "gaussian_dropout", "gaussian_std",
+    "ALPHA_PRIME",
+    "SELU_ALPHA",
+    "SELU_LAMBDA",
+    "SpecError",
+    "alpha_constants",
+    "alpha_dropout",
+    "drop_path",
+    "dropconnect",
+    "dropout",
+    "expectations",
+    "gaussian_dropout",
+    "gaussian_std",
     "scale_for",
 ]

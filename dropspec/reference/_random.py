@@ -113,8 +113,9 @@ def for_each_word_block(rng: np.random.Generator, n: int, fn: BlockFn) -> None:
         blocks = -(-n // (4 * workers * BLOCK_ELEMENTS))
         size = min(TASK_ELEMENTS, max(1, blocks) * BLOCK_ELEMENTS)
         pool = _executor(workers)
-        futures = [pool.submit(_task, state, kind, lo, min(n, lo + size), fn)
-                   for lo in range(0, n, size)]
+        futures = [
+            pool.submit(_task, state, kind, lo, min(n, lo + size), fn) for lo in range(0, n, size)
+        ]
         wait(futures)  # every task has finished before an error is raised
         for f in futures:
             f.result()

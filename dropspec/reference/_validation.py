@@ -21,9 +21,7 @@ def check_rate(rate: Any, *, allow_one: bool = True) -> float:
         raise SpecError(f"rate must be a real number in [0, 1], got {rate!r}")
     value = float(rate)
     if math.isnan(value) or not 0.0 <= value <= 1.0:
-        raise SpecError(
-            f"rate must be in [0, 1] (the probability of dropping), got {value!r}"
-        )
+        raise SpecError(f"rate must be in [0, 1] (the probability of dropping), got {value!r}")
     if value == 1.0 and not allow_one:
         raise SpecError("rate 1 drops every unit and is rejected here (rate_one='error')")
     return value

@@ -25,9 +25,7 @@ def _activate(u: np.ndarray, activation: str) -> np.ndarray:
     raise SpecError(f"activation must be 'identity' or 'relu', got {activation!r}")
 
 
-def check_layer(
-    x: Any, weight: Any, bias: Any
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def check_layer(x: Any, weight: Any, bias: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Validate a dense layer's arguments: x (batch, in), weight (out, in), bias (out,)."""
     x, weight = check_array(x, "x"), check_array(weight, "weight")
     if x.ndim != 2 or weight.ndim != 2:
@@ -109,8 +107,7 @@ def dropconnect(
     s, keep = wide.type(scale_for(rate, scaling)), 1.0 - rate
     rng = generator(seed)
     if not training:
-        y = _infer(x, weight, bias, rate, rng, scaling, mask_bias, inference, activation,
-                   samples)
+        y = _infer(x, weight, bias, rate, rng, scaling, mask_bias, inference, activation, samples)
         return (y, None) if return_mask else y
     batch, (out, n_in) = x.shape[0], weight.shape
     if masks == "per_batch":
@@ -136,8 +133,15 @@ def dropconnect(
 
 
 def _infer(
-    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, rate: float,
-    rng: np.random.Generator, scaling: str, mask_bias: bool, inference: str, activation: str,
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    rate: float,
+    rng: np.random.Generator,
+    scaling: str,
+    mask_bias: bool,
+    inference: str,
+    activation: str,
     samples: int,
 ) -> np.ndarray:
     wide = compute_dtype(x.dtype)

@@ -28,9 +28,7 @@ def scale_for(rate: float, scaling: str) -> float:
     return 0.0 if rate == 1.0 else 1.0 / (1.0 - rate)
 
 
-def apply_mask(
-    x: np.ndarray, keep_mask: np.ndarray, scale: float, masking: str
-) -> np.ndarray:
+def apply_mask(x: np.ndarray, keep_mask: np.ndarray, scale: float, masking: str) -> np.ndarray:
     """x scaled by ``scale`` (rounded to x's dtype) where kept, and 0 (select) or x*0 elsewhere."""
     s = x.dtype.type(scale)
     if masking == "select":
@@ -113,7 +111,11 @@ def _scratch(bits: np.dtype[Any], n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fused(
-    x: np.ndarray, rng: np.random.Generator, keep: float, scale: float, masking: str,
+    x: np.ndarray,
+    rng: np.random.Generator,
+    keep: float,
+    scale: float,
+    masking: str,
     return_mask: bool,
 ) -> Any:
     """``apply_mask(x, bernoulli(rng, x.shape, keep), scale, masking)`` block by block.
@@ -133,12 +135,13 @@ def _fused(
 
     def block(lo: int, hi: int, words: np.ndarray) -> None:
         kept_buf, ones_buf = _scratch(bits, hi - lo)
-        kept = np.less(words, thr, out=kept_buf[:hi - lo] if flat_mask is None
-                       else flat_mask[lo:hi])
+        kept = np.less(
+            words, thr, out=kept_buf[: hi - lo] if flat_mask is None else flat_mask[lo:hi]
+        )
         if masking == "select":
             # x * s where kept, +0.0 elsewhere: AND the product's bits with all ones or zeros
             # (a masked copy, np.where or copyto(where=) is four times slower)
-            ones = ones_buf[:hi - lo]
+            ones = ones_buf[: hi - lo]
             np.copyto(ones, kept, casting="unsafe")
             np.negative(ones, out=ones)
             np.multiply(flat[lo:hi], s, out=out[lo:hi])
@@ -170,7 +173,13 @@ def drop_path(
     if x.ndim < 1:
         raise SpecError("drop_path needs an input of at least one dimension (batch, ...)")
     return dropout(
-        x, rate, training=training, seed=seed, scaling=scaling,
-        shared_axes=tuple(range(1, x.ndim)), masking=masking, rate_one=rate_one,
+        x,
+        rate,
+        training=training,
+        seed=seed,
+        scaling=scaling,
+        shared_axes=tuple(range(1, x.ndim)),
+        masking=masking,
+        rate_one=rate_one,
         return_mask=return_mask,
     )

@@ -16,8 +16,9 @@ from .alpha_dropout import ALPHA_PRIME, alpha_constants
 from .dropout import scale_for
 
 
-def kept_multipliers(rate: float, scaling: str = "inverted",
-                     dtype: str | None = None) -> tuple[float, ...]:
+def kept_multipliers(
+    rate: float, scaling: str = "inverted", dtype: str | None = None
+) -> tuple[float, ...]:
     """What a kept power-of-two input is multiplied by in ``dtype``: the scale, rounded.
 
     Scale rounding is the one honest dtype effect (the drop rate is the rate asked for in
@@ -32,8 +33,12 @@ def kept_multipliers(rate: float, scaling: str = "inverted",
         return (s,)
     d = as_dtype(dtype).type
     keep = float(d(1.0 - rate))
-    found = {float(d(s)), float(d(np.float32(s))), float(d(1.0 / keep)),
-             float(d(np.float32(1.0) / np.float32(keep)))}
+    found = {
+        float(d(s)),
+        float(d(np.float32(s))),
+        float(d(1.0 / keep)),
+        float(d(np.float32(1.0) / np.float32(keep))),
+    }
     return tuple(sorted(found))
 
 
@@ -71,8 +76,9 @@ def alpha_rounding_slack(rate: float, dtype: str | None) -> tuple[float, float]:
     return worst_mean, worst_second + 2.0 * u * u * second0
 
 
-def dropout_moments(rate: float, scaling: str = "inverted",
-                    multiplier: float | None = None) -> tuple[float, float]:
+def dropout_moments(
+    rate: float, scaling: str = "inverted", multiplier: float | None = None
+) -> tuple[float, float]:
     """Mean and variance of the multiplier m·s, so that E[y] = mean·x, Var[y] = var·x².
 
     ``multiplier`` is the value of a kept unit's multiplier (one of :func:`kept_multipliers`

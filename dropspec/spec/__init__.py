@@ -12,9 +12,7 @@ from .dropconnect import OP_SPEC as _DROPCONNECT
 from .dropout import OP_SPEC as _DROPOUT
 from .gaussian_dropout import OP_SPEC as _GAUSSIAN
 
-OPS: dict[str, Op] = {
-    op.name: op for op in (_DROPOUT, _ALPHA, _GAUSSIAN, _DROPCONNECT, _DROP_PATH)
-}
+OPS: dict[str, Op] = {op.name: op for op in (_DROPOUT, _ALPHA, _GAUSSIAN, _DROPCONNECT, _DROP_PATH)}
 CLAUSES: dict[str, Clause] = {c.id: c for op in OPS.values() for c in op.clauses}
 
 

@@ -37,27 +37,64 @@ def clause(
 def basic(prefix: str, op: str, output: str = "the input's shape") -> list[Clause]:
     """Shape, dtype, determinism, seeds and the rate's valid range."""
     return [
-        clause(prefix, op, "SHAPE", MUST, EXACT,
-               f"The output has {output}, in training and in inference."),
-        clause(prefix, op, "DTYPE", MUST, EXACT,
-               "The output has the input's floating-point dtype, in training and in inference."),
-        clause(prefix, op, "DETERMINISTIC", MUST, EXACT,
-               "Two training calls with the same inputs, rate and seed return the same output."),
-        clause(prefix, op, "INDEPENDENT-SEEDS", MUST, STATISTICAL,
-               "Masks drawn with consecutive seeds, or with seeds that differ in a single bit, "
-               "are independent of each other, at every shift: neither equal, correlated, nor "
-               "shifted copies of one another.",
-               rationale="A seed that only perturbs a few bits of the generator's state, or is "
-               "truncated, gives correlated or equal masks for nearby seeds; a seed used as an "
-               "offset into one stream gives shifted copies."),
-        clause(prefix, op, "RATE-INVALID", MUST, ERROR,
-               "A rate below 0, above 1, or NaN is rejected with an error."),
+        clause(
+            prefix,
+            op,
+            "SHAPE",
+            MUST,
+            EXACT,
+            f"The output has {output}, in training and in inference.",
+        ),
+        clause(
+            prefix,
+            op,
+            "DTYPE",
+            MUST,
+            EXACT,
+            "The output has the input's floating-point dtype, in training and in inference.",
+        ),
+        clause(
+            prefix,
+            op,
+            "DETERMINISTIC",
+            MUST,
+            EXACT,
+            "Two training calls with the same inputs, rate and seed return the same output.",
+        ),
+        clause(
+            prefix,
+            op,
+            "INDEPENDENT-SEEDS",
+            MUST,
+            STATISTICAL,
+            "Masks drawn with consecutive seeds, or with seeds that differ in a single bit, "
+            "are independent of each other, at every shift: neither equal, correlated, nor "
+            "shifted copies of one another.",
+            rationale="A seed that only perturbs a few bits of the generator's state, or is "
+            "truncated, gives correlated or equal masks for nearby seeds; a seed used as an "
+            "offset into one stream gives shifted copies.",
+        ),
+        clause(
+            prefix,
+            op,
+            "RATE-INVALID",
+            MUST,
+            ERROR,
+            "A rate below 0, above 1, or NaN is rejected with an error.",
+        ),
     ]
 
 
 def rate_one(prefix: str, op: str, zeros_text: str) -> list[Clause]:
     return [
         clause(prefix, op, "RATE-ONE-ZEROS", MUST, EXACT, zeros_text, rate_one=("zeros",)),
-        clause(prefix, op, "RATE-ONE-ERROR", MUST, ERROR,
-               "At rate 1 a training call raises an error.", rate_one=("error",)),
+        clause(
+            prefix,
+            op,
+            "RATE-ONE-ERROR",
+            MUST,
+            ERROR,
+            "At rate 1 a training call raises an error.",
+            rate_one=("error",),
+        ),
     ]

@@ -93,8 +93,7 @@ MASKS = Option(
 MASK_BIAS = Option(
     "mask_bias",
     True,
-    "Whether the bias is masked along with the weights (the paper masks it; weight drop does "
-    "not).",
+    "Whether the bias is masked along with the weights (the paper masks it; weight drop does not).",
     validate=_bool,
 )
 INFERENCE = Option(
@@ -114,7 +113,6 @@ ACTIVATION = Option(
 SAMPLES = Option(
     "samples",
     1000,
-    "Z, the number of Gaussian draws averaged by moment-matching inference (the paper uses "
-    "1000).",
+    "Z, the number of Gaussian draws averaged by moment-matching inference (the paper uses 1000).",
     validate=_positive_int,
 )

@@ -11,34 +11,81 @@ P, OP = "ALPHA", "alpha_dropout"
 
 CLAUSES: tuple[Clause, ...] = (
     *basic(P, OP),
-    clause(P, OP, "INFERENCE-IDENTITY", MUST, EXACT,
-           "With training=False the output equals the input exactly."),
-    clause(P, OP, "VALUES", MUST, EXACT,
-           "In training every output is a·x + b where the unit is kept and a·α′ + b where it is "
-           "dropped, with α′ = −λα, a = ((1 − rate)(1 + rate·α′²))^(−1/2) and b = −a·rate·α′, "
-           "to within the rounding of the data dtype.",
-           rationale="Setting dropped units to 0 instead of α′ breaks self-normalisation; "
-           "see Klambauer et al. 2017."),
-    clause(P, OP, "RATE", MUST, STATISTICAL,
-           "In training each unit (each group, where axes are shared) is dropped with "
-           "probability rate, in every dtype."),
-    clause(P, OP, "MEAN", MUST, STATISTICAL,
-           "For standard-normal input the training output has mean 0, in every dtype (in a "
-           "narrow dtype, up to what rounding the affine constants to it can move)."),
-    clause(P, OP, "VARIANCE", MUST, STATISTICAL,
-           "For standard-normal input the training output has variance 1, in every dtype (in "
-           "a narrow dtype, up to what rounding the affine constants to it can move)."),
-    clause(P, OP, "INDEPENDENT-AXES", MUST, STATISTICAL,
-           "Along every axis that is not shared, mask values at offsets 1 to 4 (k = 4, pairs "
-           "starting at both phases) are independent."),
-    clause(P, OP, "SHARED-CONSTANT", MUST, STRUCTURAL,
-           "The mask is constant along every shared axis (feature alpha dropout).",
-           when_not_empty=("shared_axes",)),
-    clause(P, OP, "RATE-ZERO", MUST, EXACT,
-           "At rate 0 the training output equals the input."),
-    clause(P, OP, "GRADIENT", MUST, EXACT,
-           "The gradient of the training output with respect to x is a times the forward "
-           "pass's own mask."),
+    clause(
+        P,
+        OP,
+        "INFERENCE-IDENTITY",
+        MUST,
+        EXACT,
+        "With training=False the output equals the input exactly.",
+    ),
+    clause(
+        P,
+        OP,
+        "VALUES",
+        MUST,
+        EXACT,
+        "In training every output is a·x + b where the unit is kept and a·α′ + b where it is "
+        "dropped, with α′ = −λα, a = ((1 − rate)(1 + rate·α′²))^(−1/2) and b = −a·rate·α′, "
+        "to within the rounding of the data dtype.",
+        rationale="Setting dropped units to 0 instead of α′ breaks self-normalisation; "
+        "see Klambauer et al. 2017.",
+    ),
+    clause(
+        P,
+        OP,
+        "RATE",
+        MUST,
+        STATISTICAL,
+        "In training each unit (each group, where axes are shared) is dropped with "
+        "probability rate, in every dtype.",
+    ),
+    clause(
+        P,
+        OP,
+        "MEAN",
+        MUST,
+        STATISTICAL,
+        "For standard-normal input the training output has mean 0, in every dtype (in a "
+        "narrow dtype, up to what rounding the affine constants to it can move).",
+    ),
+    clause(
+        P,
+        OP,
+        "VARIANCE",
+        MUST,
+        STATISTICAL,
+        "For standard-normal input the training output has variance 1, in every dtype (in "
+        "a narrow dtype, up to what rounding the affine constants to it can move).",
+    ),
+    clause(
+        P,
+        OP,
+        "INDEPENDENT-AXES",
+        MUST,
+        STATISTICAL,
+        "Along every axis that is not shared, mask values at offsets 1 to 4 (k = 4, pairs "
+        "starting at both phases) are independent.",
+    ),
+    clause(
+        P,
+        OP,
+        "SHARED-CONSTANT",
+        MUST,
+        STRUCTURAL,
+        "The mask is constant along every shared axis (feature alpha dropout).",
+        when_not_empty=("shared_axes",),
+    ),
+    clause(P, OP, "RATE-ZERO", MUST, EXACT, "At rate 0 the training output equals the input."),
+    clause(
+        P,
+        OP,
+        "GRADIENT",
+        MUST,
+        EXACT,
+        "The gradient of the training output with respect to x is a times the forward "
+        "pass's own mask.",
+    ),
     *rate_one(P, OP, "At rate 1 every training output is 0 (for finite input)."),
 )
 

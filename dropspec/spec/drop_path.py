@@ -13,15 +13,21 @@ P, OP = "DROPPATH", "drop_path"
 CLAUSES: tuple[Clause, ...] = (
     *basic(P, OP),
     *masked_clauses(
-        P, OP,
-        independence_text="The mask values of different examples (along axis 0) are "
-        "independent.",
+        P,
+        OP,
+        independence_text="The mask values of different examples (along axis 0) are independent.",
     ),
-    clause(P, OP, "PER-EXAMPLE", MUST, STRUCTURAL,
-           "Each example (a slice along axis 0) is dropped or kept as a whole: the mask is "
-           "constant over every other axis.",
-           rationale="This is what separates drop path from dropout; efficientnet_pytorch "
-           "calls it drop_connect, which it is not."),
+    clause(
+        P,
+        OP,
+        "PER-EXAMPLE",
+        MUST,
+        STRUCTURAL,
+        "Each example (a slice along axis 0) is dropped or kept as a whole: the mask is "
+        "constant over every other axis.",
+        rationale="This is what separates drop path from dropout; efficientnet_pytorch "
+        "calls it drop_connect, which it is not.",
+    ),
 )
 
 OP_SPEC = Op(

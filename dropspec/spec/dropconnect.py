@@ -11,63 +11,150 @@ P, OP = "DROPCONNECT", "dropconnect"
 
 CLAUSES: tuple[Clause, ...] = (
     *basic(P, OP, output="shape (batch, out) for x of shape (batch, in) and weight (out, in)"),
-    clause(P, OP, "SHAPE-MISMATCH", MUST, ERROR,
-           "A weight whose second dimension differs from x's last dimension, or a bias whose "
-           "length differs from the weight's first dimension, is rejected with an error."),
-    clause(P, OP, "VALUES", MUST, EXACT,
-           "In training the output is a(s·x·(M ⊙ W)ᵀ + b′) for a 0/1 mask M, with s = 1/(1 − rate) "
-           "(inverted) or 1 (classic) and b′ the bias, masked and scaled likewise when the bias "
-           "is masked."),
-    clause(P, OP, "RATE", MUST, STATISTICAL,
-           "In training each weight of the mask is dropped with probability rate."),
-    clause(P, OP, "UNBIASED", MUST, STATISTICAL,
-           "The expected training pre-activation is s·(1 − rate)·(x·Wᵀ + b) with the bias "
-           "term scaled only when it is masked, i.e. x·Wᵀ + b under inverted scaling, with s "
-           "rounded to the data dtype as VALUES allows. Checked in float32 and float64: in a "
-           "half type the rounding of each scaled weight and of the sum is the "
-           "implementation's."),
-    clause(P, OP, "PER-CONNECTION", MUST, STATISTICAL,
-           "Within one example, the mask values of different connections are independent: "
-           "neither the connections into one output (a dropped input unit) nor those out of "
-           "one input (a dropped output unit) share a mask value.",
-           rationale="Dropping input unit j is DropConnect with column j of W masked as a "
-           "whole; a per-connection mask is what makes DropConnect more than dropout."),
-    clause(P, OP, "PER-EXAMPLE", MUST, STATISTICAL,
-           "Each example in a batch gets its own weight mask: the masks of different examples "
-           "are independent.",
-           masks=("per_example",)),
-    clause(P, OP, "PER-BATCH", MUST, STRUCTURAL,
-           "Every example in a call sees the same weight mask.",
-           masks=("per_batch",)),
-    clause(P, OP, "BIAS-MASKED", MUST, STATISTICAL,
-           "Each bias entry is dropped with probability rate, per example under per-example "
-           "masks.",
-           mask_bias=(True,)),
-    clause(P, OP, "BIAS-UNMASKED", MUST, EXACT,
-           "The bias is added unmasked and unscaled.",
-           mask_bias=(False,)),
-    clause(P, OP, "INFERENCE-MEAN", MUST, EXACT,
-           "With training=False the output is a(x·Wᵀ + b) under inverted scaling and "
-           "a((1 − rate)(x·Wᵀ) + b′) under classic scaling, b′ being (1 − rate)·b when the bias "
-           "is masked, to within the rounding of a dot product.",
-           inference=("mean",)),
-    clause(P, OP, "INFERENCE-MM-MEAN", MUST, STATISTICAL,
-           "With training=False the output is an unbiased estimate of E[a(u)], u ~ N(μ, σ²), "
-           "μ = s·keep·(x·Wᵀ + b̃), σ² = s²·keep·(1 − keep)·((x⊙x)·(W⊙W)ᵀ + b̃²), "
-           "where keep = 1 − rate and b̃ is the bias when masked (added to μ unmasked otherwise).",
-           inference=("moment_matching",)),
-    clause(P, OP, "INFERENCE-MM-SPREAD", MUST, STATISTICAL,
-           "With training=False the output averages `samples` independent draws of a(u): its "
-           "variance across seeds is Var[a(u)]/samples.",
-           inference=("moment_matching",)),
-    clause(P, OP, "RATE-ZERO", MUST, EXACT,
-           "At rate 0 the training output equals the plain layer a(x·Wᵀ + b), to within the "
-           "rounding of a dot product."),
-    clause(P, OP, "GRADIENT", MUST, EXACT,
-           "The gradient of the training output with respect to x uses the forward pass's own "
-           "masks: it is s·(M ⊙ W)ᵀ applied to the output's cotangent, per example."),
-    *rate_one(P, OP, "At rate 1 every weight (and a masked bias) is dropped: the output is "
-              "a(b) with an unmasked bias and a(0) with a masked one."),
+    clause(
+        P,
+        OP,
+        "SHAPE-MISMATCH",
+        MUST,
+        ERROR,
+        "A weight whose second dimension differs from x's last dimension, or a bias whose "
+        "length differs from the weight's first dimension, is rejected with an error.",
+    ),
+    clause(
+        P,
+        OP,
+        "VALUES",
+        MUST,
+        EXACT,
+        "In training the output is a(s·x·(M ⊙ W)ᵀ + b′) for a 0/1 mask M, with s = 1/(1 − rate) "
+        "(inverted) or 1 (classic) and b′ the bias, masked and scaled likewise when the bias "
+        "is masked.",
+    ),
+    clause(
+        P,
+        OP,
+        "RATE",
+        MUST,
+        STATISTICAL,
+        "In training each weight of the mask is dropped with probability rate.",
+    ),
+    clause(
+        P,
+        OP,
+        "UNBIASED",
+        MUST,
+        STATISTICAL,
+        "The expected training pre-activation is s·(1 − rate)·(x·Wᵀ + b) with the bias "
+        "term scaled only when it is masked, i.e. x·Wᵀ + b under inverted scaling, with s "
+        "rounded to the data dtype as VALUES allows. Checked in float32 and float64: in a "
+        "half type the rounding of each scaled weight and of the sum is the "
+        "implementation's.",
+    ),
+    clause(
+        P,
+        OP,
+        "PER-CONNECTION",
+        MUST,
+        STATISTICAL,
+        "Within one example, the mask values of different connections are independent: "
+        "neither the connections into one output (a dropped input unit) nor those out of "
+        "one input (a dropped output unit) share a mask value.",
+        rationale="Dropping input unit j is DropConnect with column j of W masked as a "
+        "whole; a per-connection mask is what makes DropConnect more than dropout.",
+    ),
+    clause(
+        P,
+        OP,
+        "PER-EXAMPLE",
+        MUST,
+        STATISTICAL,
+        "Each example in a batch gets its own weight mask: the masks of different examples "
+        "are independent.",
+        masks=("per_example",),
+    ),
+    clause(
+        P,
+        OP,
+        "PER-BATCH",
+        MUST,
+        STRUCTURAL,
+        "Every example in a call sees the same weight mask.",
+        masks=("per_batch",),
+    ),
+    clause(
+        P,
+        OP,
+        "BIAS-MASKED",
+        MUST,
+        STATISTICAL,
+        "Each bias entry is dropped with probability rate, per example under per-example masks.",
+        mask_bias=(True,),
+    ),
+    clause(
+        P,
+        OP,
+        "BIAS-UNMASKED",
+        MUST,
+        EXACT,
+        "The bias is added unmasked and unscaled.",
+        mask_bias=(False,),
+    ),
+    clause(
+        P,
+        OP,
+        "INFERENCE-MEAN",
+        MUST,
+        EXACT,
+        "With training=False the output is a(x·Wᵀ + b) under inverted scaling and "
+        "a((1 − rate)(x·Wᵀ) + b′) under classic scaling, b′ being (1 − rate)·b when the bias "
+        "is masked, to within the rounding of a dot product.",
+        inference=("mean",),
+    ),
+    clause(
+        P,
+        OP,
+        "INFERENCE-MM-MEAN",
+        MUST,
+        STATISTICAL,
+        "With training=False the output is an unbiased estimate of E[a(u)], u ~ N(μ, σ²), "
+        "μ = s·keep·(x·Wᵀ + b̃), σ² = s²·keep·(1 − keep)·((x⊙x)·(W⊙W)ᵀ + b̃²), "
+        "where keep = 1 − rate and b̃ is the bias when masked (added to μ unmasked otherwise).",
+        inference=("moment_matching",),
+    ),
+    clause(
+        P,
+        OP,
+        "INFERENCE-MM-SPREAD",
+        MUST,
+        STATISTICAL,
+        "With training=False the output averages `samples` independent draws of a(u): its "
+        "variance across seeds is Var[a(u)]/samples.",
+        inference=("moment_matching",),
+    ),
+    clause(
+        P,
+        OP,
+        "RATE-ZERO",
+        MUST,
+        EXACT,
+        "At rate 0 the training output equals the plain layer a(x·Wᵀ + b), to within the "
+        "rounding of a dot product.",
+    ),
+    clause(
+        P,
+        OP,
+        "GRADIENT",
+        MUST,
+        EXACT,
+        "The gradient of the training output with respect to x uses the forward pass's own "
+        "masks: it is s·(M ⊙ W)ᵀ applied to the output's cotangent, per example.",
+    ),
+    *rate_one(
+        P,
+        OP,
+        "At rate 1 every weight (and a masked bias) is dropped: the output is "
+        "a(b) with an unmasked bias and a(0) with a masked one.",
+    ),
 )
 
 OP_SPEC = Op(
@@ -78,7 +165,6 @@ OP_SPEC = Op(
     "(Wan et al. 2013; Merity et al. 2017).",
     signature="fn(x, weight, bias, rate, *, training, seed) -> y",
     positional=("x", "weight", "bias", "rate"),
-    options=(MASKS, MASK_BIAS, SCALING, INFERENCE, ACTIVATION, SAMPLES,
-             rate_one_option("zeros")),
+    options=(MASKS, MASK_BIAS, SCALING, INFERENCE, ACTIVATION, SAMPLES, rate_one_option("zeros")),
     clauses=CLAUSES,
 )

@@ -13,49 +13,110 @@ P, OP = "DROPOUT", "dropout"
 def masked_clauses(prefix: str, op: str, *, independence_text: str) -> list[Clause]:
     """Clauses of every op whose training output is x times a scaled Bernoulli mask."""
     return [
-        clause(prefix, op, "INFERENCE-IDENTITY", MUST, EXACT,
-               "With training=False the output equals the input exactly.",
-               scaling=("inverted",)),
-        clause(prefix, op, "INFERENCE-CLASSIC", MUST, EXACT,
-               "With training=False the output equals x·(1 − rate), rounded to the data dtype.",
-               scaling=("classic",)),
-        clause(prefix, op, "VALUES", MUST, EXACT,
-               "In training every output is either 0 or x·s, with s = 1/(1 − rate) under inverted "
-               "scaling and s = 1 under classic scaling, the product rounded to the data dtype "
-               "(computed as x·s, x·fl(s), x/fl(1 − rate) or x·fl(1/fl(1 − rate))).",
-               rationale="Frameworks round the scale to the data dtype before multiplying, so "
-               "in bfloat16 at rate 0.1 a kept 1 becomes 1.109375, not 1.1111."),
-        clause(prefix, op, "RATE", MUST, STATISTICAL,
-               "In training each mask value is 0 with probability rate, in every dtype: the "
-               "rate is the probability asked for whatever the data dtype."),
-        clause(prefix, op, "UNBIASED", MUST, STATISTICAL,
-               "The expected training output equals the inference output up to the rounding "
-               "of the scale: E[y] = (1 − rate)·s_d·x, where s_d is the scale s rounded to the "
-               "data dtype as VALUES allows (so E[y] = x under inverted scaling in exact "
-               "arithmetic, and (1 − rate)·x under classic scaling), in every dtype.",
-               rationale="Scale rounding is the one honest dtype effect: in bfloat16 at rate "
-               "0.1 a kept value is multiplied by 1.109375, so E[y] = 0.9984·x."),
-        clause(prefix, op, "VARIANCE", MUST, STATISTICAL,
-               "The training output's variance is x²·s_d²·rate·(1 − rate), s_d being the scale "
-               "rounded to the data dtype (x²·rate/(1 − rate) under inverted scaling in exact "
-               "arithmetic), in every dtype."),
-        clause(prefix, op, "INDEPENDENT-CALLS", MUST, STATISTICAL,
-               "Over k calls with different seeds each mask value is dropped a Binomial(k, rate) "
-               "number of times, so the masks of different calls are independent."),
+        clause(
+            prefix,
+            op,
+            "INFERENCE-IDENTITY",
+            MUST,
+            EXACT,
+            "With training=False the output equals the input exactly.",
+            scaling=("inverted",),
+        ),
+        clause(
+            prefix,
+            op,
+            "INFERENCE-CLASSIC",
+            MUST,
+            EXACT,
+            "With training=False the output equals x·(1 − rate), rounded to the data dtype.",
+            scaling=("classic",),
+        ),
+        clause(
+            prefix,
+            op,
+            "VALUES",
+            MUST,
+            EXACT,
+            "In training every output is either 0 or x·s, with s = 1/(1 − rate) under inverted "
+            "scaling and s = 1 under classic scaling, the product rounded to the data dtype "
+            "(computed as x·s, x·fl(s), x/fl(1 − rate) or x·fl(1/fl(1 − rate))).",
+            rationale="Frameworks round the scale to the data dtype before multiplying, so "
+            "in bfloat16 at rate 0.1 a kept 1 becomes 1.109375, not 1.1111.",
+        ),
+        clause(
+            prefix,
+            op,
+            "RATE",
+            MUST,
+            STATISTICAL,
+            "In training each mask value is 0 with probability rate, in every dtype: the "
+            "rate is the probability asked for whatever the data dtype.",
+        ),
+        clause(
+            prefix,
+            op,
+            "UNBIASED",
+            MUST,
+            STATISTICAL,
+            "The expected training output equals the inference output up to the rounding "
+            "of the scale: E[y] = (1 − rate)·s_d·x, where s_d is the scale s rounded to the "
+            "data dtype as VALUES allows (so E[y] = x under inverted scaling in exact "
+            "arithmetic, and (1 − rate)·x under classic scaling), in every dtype.",
+            rationale="Scale rounding is the one honest dtype effect: in bfloat16 at rate "
+            "0.1 a kept value is multiplied by 1.109375, so E[y] = 0.9984·x.",
+        ),
+        clause(
+            prefix,
+            op,
+            "VARIANCE",
+            MUST,
+            STATISTICAL,
+            "The training output's variance is x²·s_d²·rate·(1 − rate), s_d being the scale "
+            "rounded to the data dtype (x²·rate/(1 − rate) under inverted scaling in exact "
+            "arithmetic), in every dtype.",
+        ),
+        clause(
+            prefix,
+            op,
+            "INDEPENDENT-CALLS",
+            MUST,
+            STATISTICAL,
+            "Over k calls with different seeds each mask value is dropped a Binomial(k, rate) "
+            "number of times, so the masks of different calls are independent.",
+        ),
         clause(prefix, op, "INDEPENDENT-AXES", MUST, STATISTICAL, independence_text),
-        clause(prefix, op, "RATE-ZERO", MUST, EXACT,
-               "At rate 0 the training output equals the input."),
-        clause(prefix, op, "DROPPED-SELECT", SHOULD, EXACT,
-               "Dropped outputs are exactly 0 even where the input is NaN or infinite: the "
-               "unit's output is clamped to zero regardless of its input, while kept NaN and "
-               "infinities pass through."),
-        clause(prefix, op, "DROPPED-MULTIPLY", MUST, EXACT,
-               "Dropped outputs are x·0: 0 for finite x and NaN for NaN or infinite x, while "
-               "kept values are x·s.",
-               masking=("multiply",)),
-        clause(prefix, op, "GRADIENT", MUST, EXACT,
-               "The gradient of the training output with respect to x is the forward pass's own "
-               "mask times its scale."),
+        clause(
+            prefix, op, "RATE-ZERO", MUST, EXACT, "At rate 0 the training output equals the input."
+        ),
+        clause(
+            prefix,
+            op,
+            "DROPPED-SELECT",
+            SHOULD,
+            EXACT,
+            "Dropped outputs are exactly 0 even where the input is NaN or infinite: the "
+            "unit's output is clamped to zero regardless of its input, while kept NaN and "
+            "infinities pass through.",
+        ),
+        clause(
+            prefix,
+            op,
+            "DROPPED-MULTIPLY",
+            MUST,
+            EXACT,
+            "Dropped outputs are x·0: 0 for finite x and NaN for NaN or infinite x, while "
+            "kept values are x·s.",
+            masking=("multiply",),
+        ),
+        clause(
+            prefix,
+            op,
+            "GRADIENT",
+            MUST,
+            EXACT,
+            "The gradient of the training output with respect to x is the forward pass's own "
+            "mask times its scale.",
+        ),
         *rate_one(prefix, op, "At rate 1 every training output is 0 (for finite input)."),
     ]
 
@@ -63,22 +124,41 @@ def masked_clauses(prefix: str, op: str, *, independence_text: str) -> list[Clau
 CLAUSES: tuple[Clause, ...] = (
     *basic(P, OP),
     *masked_clauses(
-        P, OP,
+        P,
+        OP,
         independence_text="Along every axis that is not shared, mask values at offsets 1 to 4 "
         "(k = 4, pairs starting at both phases) are independent.",
     ),
-    clause(P, OP, "INDEPENDENT-ELEMENTS", MUST, STATISTICAL,
-           "Mask values of elements 1 to 4 apart in memory order (groups, where axes are "
-           "shared; pairs starting at both phases) are independent."),
-    clause(P, OP, "NO-PERIOD", MUST, STATISTICAL,
-           "The mask has no repeating block: at no lag does the flattened mask agree with a "
-           "shifted copy of itself more often than independent draws would.",
-           rationale="A counter-based generator fed a wrapped offset repeats its output, which "
-           "moment tests cannot see."),
-    clause(P, OP, "SHARED-CONSTANT", MUST, STRUCTURAL,
-           "The mask is constant along every shared axis: each slice along a shared axis is "
-           "dropped or kept as a whole.",
-           when_not_empty=("shared_axes",)),
+    clause(
+        P,
+        OP,
+        "INDEPENDENT-ELEMENTS",
+        MUST,
+        STATISTICAL,
+        "Mask values of elements 1 to 4 apart in memory order (groups, where axes are "
+        "shared; pairs starting at both phases) are independent.",
+    ),
+    clause(
+        P,
+        OP,
+        "NO-PERIOD",
+        MUST,
+        STATISTICAL,
+        "The mask has no repeating block: at no lag does the flattened mask agree with a "
+        "shifted copy of itself more often than independent draws would.",
+        rationale="A counter-based generator fed a wrapped offset repeats its output, which "
+        "moment tests cannot see.",
+    ),
+    clause(
+        P,
+        OP,
+        "SHARED-CONSTANT",
+        MUST,
+        STRUCTURAL,
+        "The mask is constant along every shared axis: each slice along a shared axis is "
+        "dropped or kept as a whole.",
+        when_not_empty=("shared_axes",),
+    ),
 )
 
 OP_SPEC = Op(

@@ -9,29 +9,63 @@ P, OP = "GAUSSIAN", "gaussian_dropout"
 
 CLAUSES: tuple[Clause, ...] = (
     *basic(P, OP),
-    clause(P, OP, "INFERENCE-IDENTITY", MUST, EXACT,
-           "With training=False the output equals the input exactly."),
-    clause(P, OP, "MEAN", MUST, STATISTICAL,
-           "The expected training output equals the input."),
-    clause(P, OP, "VARIANCE", MUST, STATISTICAL,
-           "The training output's variance is x²·rate/(1 − rate), matching Bernoulli dropout "
-           "with the same rate."),
-    clause(P, OP, "DISTRIBUTION", MUST, STATISTICAL,
-           "The noise y/x is distributed as N(1, rate/(1 − rate)) as a whole, not only in its "
-           "first two moments (Kolmogorov–Smirnov): for x = 1, y is that noise rounded to "
-           "nearest in the data dtype, in every dtype.",
-           rationale="Using rate/(1 − rate) as the standard deviation instead of the variance "
-           "keeps the mean right and is invisible to a mean test."),
-    clause(P, OP, "INDEPENDENT-ELEMENTS", MUST, STATISTICAL,
-           "The noise values of elements 1 to 4 apart in memory order (pairs starting at "
-           "both phases) are independent."),
-    clause(P, OP, "RATE-ZERO", MUST, EXACT,
-           "At rate 0 the training output equals the input."),
-    clause(P, OP, "RATE-ONE", MUST, ERROR,
-           "At rate 1 a training call raises an error, since the noise variance is infinite."),
-    clause(P, OP, "GRADIENT", MUST, EXACT,
-           "The gradient of the training output with respect to x is the forward pass's own "
-           "noise y/x."),
+    clause(
+        P,
+        OP,
+        "INFERENCE-IDENTITY",
+        MUST,
+        EXACT,
+        "With training=False the output equals the input exactly.",
+    ),
+    clause(P, OP, "MEAN", MUST, STATISTICAL, "The expected training output equals the input."),
+    clause(
+        P,
+        OP,
+        "VARIANCE",
+        MUST,
+        STATISTICAL,
+        "The training output's variance is x²·rate/(1 − rate), matching Bernoulli dropout "
+        "with the same rate.",
+    ),
+    clause(
+        P,
+        OP,
+        "DISTRIBUTION",
+        MUST,
+        STATISTICAL,
+        "The noise y/x is distributed as N(1, rate/(1 − rate)) as a whole, not only in its "
+        "first two moments (Kolmogorov–Smirnov): for x = 1, y is that noise rounded to "
+        "nearest in the data dtype, in every dtype.",
+        rationale="Using rate/(1 − rate) as the standard deviation instead of the variance "
+        "keeps the mean right and is invisible to a mean test.",
+    ),
+    clause(
+        P,
+        OP,
+        "INDEPENDENT-ELEMENTS",
+        MUST,
+        STATISTICAL,
+        "The noise values of elements 1 to 4 apart in memory order (pairs starting at "
+        "both phases) are independent.",
+    ),
+    clause(P, OP, "RATE-ZERO", MUST, EXACT, "At rate 0 the training output equals the input."),
+    clause(
+        P,
+        OP,
+        "RATE-ONE",
+        MUST,
+        ERROR,
+        "At rate 1 a training call raises an error, since the noise variance is infinite.",
+    ),
+    clause(
+        P,
+        OP,
+        "GRADIENT",
+        MUST,
+        EXACT,
+        "The gradient of the training output with respect to x is the forward pass's own "
+        "noise y/x.",
+    ),
 )
 
 OP_SPEC = Op(

@@ -21,18 +21,17 @@ from dropspec.target import Target, make_target
 
 #: What a mutant gets wrong.
 FAULT_CLASSES: tuple[str, ...] = (
-    "scaling",       # the multiplier: 1/(1 - rate), alpha constants, noise law, inference rule
-    "rate",          # the probability a unit (weight, example) is dropped
+    "scaling",  # the multiplier: 1/(1 - rate), alpha constants, noise law, inference rule
+    "rate",  # the probability a unit (weight, example) is dropped
     "independence",  # masks of neighbouring elements, examples or connections are correlated
-    "structure",     # the mask's shape: shared axes, per example, per connection, bias
-    "determinism",   # seeds: same seed same output, seeds one bit apart independent
-    "dtype",         # the output dtype or precision
-    "edge",          # rate 0, rate 1, NaN / infinite inputs, invalid rates and shapes
-    "gradient",      # the backward pass does not use the forward pass's own mask and scale
+    "structure",  # the mask's shape: shared axes, per example, per connection, bias
+    "determinism",  # seeds: same seed same output, seeds one bit apart independent
+    "dtype",  # the output dtype or precision
+    "edge",  # rate 0, rate 1, NaN / infinite inputs, invalid rates and shapes
+    "gradient",  # the backward pass does not use the forward pass's own mask and scale
 )
 
-OPS: tuple[str, ...] = ("dropout", "alpha_dropout", "gaussian_dropout", "dropconnect",
-                        "drop_path")
+OPS: tuple[str, ...] = ("dropout", "alpha_dropout", "gaussian_dropout", "dropconnect", "drop_path")
 
 
 @dataclass(frozen=True)
@@ -54,22 +53,41 @@ class Mutant:
             raise ValueError(f"{self.name}: {self.target.error}")
 
 
-def mutant(fn: Callable[..., Any], op: str, *, framework: str, name: str, fault_class: str,
-           description: str, clauses: str | tuple[str, ...], **options: Any) -> Mutant:
+def mutant(
+    fn: Callable[..., Any],
+    op: str,
+    *,
+    framework: str,
+    name: str,
+    fault_class: str,
+    description: str,
+    clauses: str | tuple[str, ...],
+    **options: Any,
+) -> Mutant:
     """Declare ``fn`` as ``op`` with ``options`` (what it claims) and the catching clauses."""
     full = f"mutant.{framework}.{op}.{name}"
-    target = make_target(fn, op, framework=framework, name=full, description=description,
-                         **options)
-    return Mutant(full, op, framework, fault_class, description, target,
-                  (clauses,) if isinstance(clauses, str) else tuple(clauses))
+    target = make_target(fn, op, framework=framework, name=full, description=description, **options)
+    return Mutant(
+        full,
+        op,
+        framework,
+        fault_class,
+        description,
+        target,
+        (clauses,) if isinstance(clauses, str) else tuple(clauses),
+    )
 
 
 def corpus() -> tuple[Mutant, ...]:
     """Every mutant, numpy first; framework mutants are listed whether or not it is installed."""
     from . import jax_mutants, numpy_mutants, tensorflow_mutants, torch_mutants
 
-    out = (*numpy_mutants.MUTANTS, *torch_mutants.MUTANTS, *tensorflow_mutants.MUTANTS,
-           *jax_mutants.MUTANTS)
+    out = (
+        *numpy_mutants.MUTANTS,
+        *torch_mutants.MUTANTS,
+        *tensorflow_mutants.MUTANTS,
+        *jax_mutants.MUTANTS,
+    )
     names = [m.name for m in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -91,8 +109,10 @@ def no_shrinking() -> Iterator[None]:
 
     hypothesis.settings.register_profile("dropspec-mutants-previous", hypothesis.settings.default)
     hypothesis.settings.register_profile(
-        "dropspec-mutants-no-shrink", hypothesis.settings.default,
-        phases=(Phase.explicit, Phase.reuse, Phase.generate))
+        "dropspec-mutants-no-shrink",
+        hypothesis.settings.default,
+        phases=(Phase.explicit, Phase.reuse, Phase.generate),
+    )
     hypothesis.settings.load_profile("dropspec-mutants-no-shrink")
     try:
         yield

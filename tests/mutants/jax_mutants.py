@@ -16,10 +16,27 @@ from . import Mutant, mutant
 M: list[Mutant] = []
 
 
-def add(fn: Any, op: str, name: str, fault_class: str, description: str,
-        clauses: str | tuple[str, ...], **options: Any) -> None:
-    M.append(mutant(fn, op, framework="jax", name=name, fault_class=fault_class,
-                    description=description, clauses=clauses, **options))
+def add(
+    fn: Any,
+    op: str,
+    name: str,
+    fault_class: str,
+    description: str,
+    clauses: str | tuple[str, ...],
+    **options: Any,
+) -> None:
+    M.append(
+        mutant(
+            fn,
+            op,
+            framework="jax",
+            name=name,
+            fault_class=fault_class,
+            description=description,
+            clauses=clauses,
+            **options,
+        )
+    )
 
 
 def validate(rate: float) -> None:
@@ -33,6 +50,7 @@ def check_layer(x: Any, w: Any, b: Any) -> None:
 
 
 # ---------------------------------------------------------------- gradient faults ----
+
 
 def _masked(mode: str, per_example: bool) -> Any:
     """Dropout (or drop path) with a custom VJP whose backward is wrong as ``mode`` says."""
@@ -70,12 +88,22 @@ def _masked(mode: str, per_example: bool) -> Any:
     return fn
 
 
-add(_masked("fresh_mask", per_example=False), "dropout", "custom_vjp_fresh_mask", "gradient",
+add(
+    _masked("fresh_mask", per_example=False),
+    "dropout",
+    "custom_vjp_fresh_mask",
+    "gradient",
     "custom_vjp whose backward draws its mask from fold_in(key, 1), not the forward key",
-    "DROPOUT-GRADIENT")
-add(_masked("unscaled", per_example=True), "drop_path", "custom_vjp_unscaled", "gradient",
+    "DROPOUT-GRADIENT",
+)
+add(
+    _masked("unscaled", per_example=True),
+    "drop_path",
+    "custom_vjp_unscaled",
+    "gradient",
     "drop path whose custom_vjp masks the gradient but forgets 1/(1 - rate)",
-    "DROPPATH-GRADIENT")
+    "DROPPATH-GRADIENT",
+)
 
 
 def _gauss_grad(x: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -104,9 +132,14 @@ def _gauss_grad(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return f(x)
 
 
-add(_gauss_grad, "gaussian_dropout", "custom_vjp_identity", "gradient",
+add(
+    _gauss_grad,
+    "gaussian_dropout",
+    "custom_vjp_identity",
+    "gradient",
     "Gaussian dropout whose custom_vjp passes the gradient through without the noise",
-    "GAUSSIAN-GRADIENT")
+    "GAUSSIAN-GRADIENT",
+)
 
 
 def _dc_grad(x: Any, w: Any, b: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -137,12 +170,21 @@ def _dc_grad(x: Any, w: Any, b: Any, rate: float, *, training: bool, seed: int) 
     return f(x)
 
 
-add(_dc_grad, "dropconnect", "custom_vjp_plain_weight", "gradient",
+add(
+    _dc_grad,
+    "dropconnect",
+    "custom_vjp_plain_weight",
+    "gradient",
     "weight drop whose custom_vjp uses W for the backward pass (no mask, no scale)",
-    "DROPCONNECT-GRADIENT", masks="per_batch", mask_bias=False, inference="mean")
+    "DROPCONNECT-GRADIENT",
+    masks="per_batch",
+    mask_bias=False,
+    inference="mean",
+)
 
 
 # ---------------------------------------------------------------- forward faults ----
+
 
 def _pair_keys(x: Any, w: Any, b: Any, rate: float, *, training: bool, seed: int) -> Any:
     import jax
@@ -163,9 +205,17 @@ def _pair_keys(x: Any, w: Any, b: Any, rate: float, *, training: bool, seed: int
     return jnp.einsum("ni,noi->no", x, thinned) + b
 
 
-add(_pair_keys, "dropconnect", "per_example_keys_in_pairs", "independence",
+add(
+    _pair_keys,
+    "dropconnect",
+    "per_example_keys_in_pairs",
+    "independence",
     "per-example keys from fold_in(key, i // 2): neighbouring examples share their mask",
-    "DROPCONNECT-PER-EXAMPLE", masks="per_example", mask_bias=False, inference="mean")
+    "DROPCONNECT-PER-EXAMPLE",
+    masks="per_example",
+    mask_bias=False,
+    inference="mean",
+)
 
 
 def _promoting_mask(x: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -182,9 +232,15 @@ def _promoting_mask(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return x * mask  # promotes float16 and bfloat16 to float32
 
 
-add(_promoting_mask, "dropout", "float32_mask_promotes", "dtype",
+add(
+    _promoting_mask,
+    "dropout",
+    "float32_mask_promotes",
+    "dtype",
     "multiplies by a float32 mask array: half-precision outputs come back as float32",
-    "DROPOUT-DTYPE", masking="multiply")
+    "DROPOUT-DTYPE",
+    masking="multiply",
+)
 
 
 def _alpha_sign(x: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -204,8 +260,14 @@ def _alpha_sign(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return y.astype(x.dtype)
 
 
-add(_alpha_sign, "alpha_dropout", "alpha_prime_sign", "scaling",
-    "α′ = +λα instead of −λα", "ALPHA-VALUES")
+add(
+    _alpha_sign,
+    "alpha_dropout",
+    "alpha_prime_sign",
+    "scaling",
+    "α′ = +λα instead of −λα",
+    "ALPHA-VALUES",
+)
 
 
 def _nan_rate(x: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -216,14 +278,21 @@ def _nan_rate(x: Any, rate: float, *, training: bool, seed: int) -> Any:
         raise ValueError(f"rate must be in [0, 1), got {rate!r}")
     if not training:
         return x
-    keep = jax.random.bernoulli(jax.random.key(seed), 1.0 - rate,
-                                (x.shape[0],) + (1,) * (x.ndim - 1))
+    keep = jax.random.bernoulli(
+        jax.random.key(seed), 1.0 - rate, (x.shape[0],) + (1,) * (x.ndim - 1)
+    )
     return jnp.where(keep, x / (1.0 - rate), jnp.zeros((), x.dtype)).astype(x.dtype)
 
 
-add(_nan_rate, "drop_path", "nan_rate_accepted", "edge",
-    "validates with `rate < 0 or rate >= 1`, which NaN passes", "DROPPATH-RATE-INVALID",
-    rate_one="error")
+add(
+    _nan_rate,
+    "drop_path",
+    "nan_rate_accepted",
+    "edge",
+    "validates with `rate < 0 or rate >= 1`, which NaN passes",
+    "DROPPATH-RATE-INVALID",
+    rate_one="error",
+)
 
 
 def _f16_rate_high(x: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -240,9 +309,14 @@ def _f16_rate_high(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return jnp.where(keep, x / jnp.asarray(1.0 - rate, x.dtype), jnp.zeros((), x.dtype))
 
 
-add(_f16_rate_high, "dropout", "float16_rate_10pct_high", "dtype",
+add(
+    _f16_rate_high,
+    "dropout",
+    "float16_rate_10pct_high",
+    "dtype",
     "correct in every dtype but float16, whose kernel drops with probability 1.1·rate",
-    "DROPOUT-RATE")
+    "DROPOUT-RATE",
+)
 
 
 MUTANTS: tuple[Mutant, ...] = tuple(M)

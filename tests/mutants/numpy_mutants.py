@@ -27,6 +27,7 @@ HALF = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
 
 # ---------------------------------------------------------------- correct building blocks ----
 
+
 def validate(rate: float) -> None:
     if not 0.0 <= rate <= 1.0:  # false for NaN too
         raise ValueError(f"rate must be in [0, 1], got {rate!r}")
@@ -55,9 +56,17 @@ def sticky(fresh: Array, copy: Array, axis: int) -> Array:
     return np.moveaxis(np.take_along_axis(fresh, src, axis=0), 0, axis)
 
 
-def dropout(x: Array, rate: float, *, training: bool, seed: int, shared_axes: tuple[int, ...] = (),
-            keep_fn: KeepFn = bernoulli_keep, scale: Callable[[float], float] | None = None,
-            classic: bool = False) -> Array:
+def dropout(
+    x: Array,
+    rate: float,
+    *,
+    training: bool,
+    seed: int,
+    shared_axes: tuple[int, ...] = (),
+    keep_fn: KeepFn = bernoulli_keep,
+    scale: Callable[[float], float] | None = None,
+    classic: bool = False,
+) -> Array:
     validate(rate)
     if not training:
         return x * x.dtype.type(1.0 - rate) if classic else x.copy()
@@ -68,8 +77,15 @@ def dropout(x: Array, rate: float, *, training: bool, seed: int, shared_axes: tu
     return np.where(keep, scaled(x, s), np.zeros((), x.dtype))
 
 
-def drop_path(x: Array, rate: float, *, training: bool, seed: int,
-              keep_fn: KeepFn = bernoulli_keep, s: float | None = None) -> Array:
+def drop_path(
+    x: Array,
+    rate: float,
+    *,
+    training: bool,
+    seed: int,
+    keep_fn: KeepFn = bernoulli_keep,
+    s: float | None = None,
+) -> Array:
     validate(rate)
     if not training:
         return x.copy()
@@ -77,23 +93,30 @@ def drop_path(x: Array, rate: float, *, training: bool, seed: int,
         return np.zeros_like(x)
     keep = keep_fn(np.random.default_rng(seed), (x.shape[0],), rate)
     keep = keep.reshape((-1,) + (1,) * (x.ndim - 1))
-    return np.where(keep, scaled(x, 1.0 / (1.0 - rate) if s is None else s),
-                    np.zeros((), x.dtype))
+    return np.where(keep, scaled(x, 1.0 / (1.0 - rate) if s is None else s), np.zeros((), x.dtype))
 
 
-def alpha_affine(x: Array, keep: Array, rate: float, *, alpha_prime: float = ALPHA_PRIME,
-                 wide: Any = np.float64) -> Array:
+def alpha_affine(
+    x: Array, keep: Array, rate: float, *, alpha_prime: float = ALPHA_PRIME, wide: Any = np.float64
+) -> Array:
     """a·x + b where kept, a·α′ + b where dropped, computed in ``wide``."""
     with np.errstate(divide="ignore", invalid="ignore"):
         a = np.float64(1.0 - rate) * (1.0 + rate * alpha_prime**2)
-        a = a ** -0.5
+        a = a**-0.5
         b = -a * rate * alpha_prime
         return np.where(keep, x.astype(wide), wide(alpha_prime)) * wide(a) + wide(b)
 
 
-def alpha_dropout(x: Array, rate: float, *, training: bool, seed: int,
-                  shared_axes: tuple[int, ...] = (), keep_fn: KeepFn = bernoulli_keep,
-                  alpha_prime: float = ALPHA_PRIME) -> Array:
+def alpha_dropout(
+    x: Array,
+    rate: float,
+    *,
+    training: bool,
+    seed: int,
+    shared_axes: tuple[int, ...] = (),
+    keep_fn: KeepFn = bernoulli_keep,
+    alpha_prime: float = ALPHA_PRIME,
+) -> Array:
     validate(rate)
     if training and rate == 1.0:
         raise ValueError("alpha dropout at rate 1 has no affine correction")
@@ -103,9 +126,15 @@ def alpha_dropout(x: Array, rate: float, *, training: bool, seed: int,
     return alpha_affine(x, keep, rate, alpha_prime=alpha_prime).astype(x.dtype)
 
 
-def gaussian_dropout(x: Array, rate: float, *, training: bool, seed: int,
-                     noise: Callable[[np.random.Generator, tuple[int, ...]], Array] | None = None,
-                     std: Callable[[float], float] | None = None) -> Array:
+def gaussian_dropout(
+    x: Array,
+    rate: float,
+    *,
+    training: bool,
+    seed: int,
+    noise: Callable[[np.random.Generator, tuple[int, ...]], Array] | None = None,
+    std: Callable[[float], float] | None = None,
+) -> Array:
     validate(rate)
     if training and rate == 1.0:
         raise ValueError("rate 1 gives infinite noise variance")
@@ -122,10 +151,19 @@ def check_layer(x: Array, w: Array, b: Array) -> None:
         raise ValueError(f"shapes x {x.shape}, weight {w.shape}, bias {b.shape} do not fit")
 
 
-def dropconnect(x: Array, w: Array, b: Array, rate: float, *, training: bool, seed: int,
-                per_example: bool = True, mask_bias: bool = False,
-                keep_fn: KeepFn = bernoulli_keep,
-                bias_keep_fn: KeepFn = bernoulli_keep) -> Array:
+def dropconnect(
+    x: Array,
+    w: Array,
+    b: Array,
+    rate: float,
+    *,
+    training: bool,
+    seed: int,
+    per_example: bool = True,
+    mask_bias: bool = False,
+    keep_fn: KeepFn = bernoulli_keep,
+    bias_keep_fn: KeepFn = bernoulli_keep,
+) -> Array:
     """DropConnect with inverted scaling and mean inference, bias masked or not."""
     validate(rate)
     check_layer(x, w, b)
@@ -159,21 +197,44 @@ def partial(fn: Callable[..., Array], **hooks: Any) -> Callable[..., Array]:
 M: list[Mutant] = []
 
 
-def add(fn: Callable[..., Any], op: str, name: str, fault_class: str, description: str,
-        clauses: str | tuple[str, ...], **options: Any) -> None:
-    M.append(mutant(fn, op, framework="numpy", name=name, fault_class=fault_class,
-                    description=description, clauses=clauses, **options))
+def add(
+    fn: Callable[..., Any],
+    op: str,
+    name: str,
+    fault_class: str,
+    description: str,
+    clauses: str | tuple[str, ...],
+    **options: Any,
+) -> None:
+    M.append(
+        mutant(
+            fn,
+            op,
+            framework="numpy",
+            name=name,
+            fault_class=fault_class,
+            description=description,
+            clauses=clauses,
+            **options,
+        )
+    )
 
 
 # ---------------------------------------------------------------- dropout ----
+
 
 def _bf16_scale(rate: float) -> float:
     return float(ml_dtypes.bfloat16(1.0 / (1.0 - rate)))
 
 
-add(partial(dropout, scale=_bf16_scale), "dropout", "scale_bfloat16", "scaling",
+add(
+    partial(dropout, scale=_bf16_scale),
+    "dropout",
+    "scale_bfloat16",
+    "scaling",
     "the scale 1/(1 - rate) is stored in bfloat16 whatever the data dtype (exact at rate 0.5)",
-    "DROPOUT-VALUES")
+    "DROPOUT-VALUES",
+)
 
 
 def classic_no_inference_scale(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -183,18 +244,29 @@ def classic_no_inference_scale(x: Array, rate: float, *, training: bool, seed: i
     return dropout(x, rate, training=True, seed=seed, classic=True)
 
 
-add(classic_no_inference_scale, "dropout", "classic_inference_unscaled", "scaling",
+add(
+    classic_no_inference_scale,
+    "dropout",
+    "classic_inference_unscaled",
+    "scaling",
     "declares classic scaling but inference returns x instead of x·(1 - rate)",
-    "DROPOUT-INFERENCE-CLASSIC", scaling="classic")
+    "DROPOUT-INFERENCE-CLASSIC",
+    scaling="classic",
+)
 
 
 def _smaller_fraction(rng: np.random.Generator, shape: tuple[int, ...], rate: float) -> Array:
     return rng.random(shape) >= min(rate, 1.0 - rate)
 
 
-add(partial(dropout, keep_fn=_smaller_fraction), "dropout", "rate_as_keep_above_half", "rate",
+add(
+    partial(dropout, keep_fn=_smaller_fraction),
+    "dropout",
+    "rate_as_keep_above_half",
+    "rate",
     "for rates above 0.5 the rate is used as the keep probability (drops min(rate, 1 - rate))",
-    "DROPOUT-RATE")
+    "DROPOUT-RATE",
+)
 
 
 def _band_rate(rng: np.random.Generator, shape: tuple[int, ...], rate: float) -> Array:
@@ -203,9 +275,14 @@ def _band_rate(rng: np.random.Generator, shape: tuple[int, ...], rate: float) ->
     return rng.random(shape) >= rate
 
 
-add(partial(dropout, keep_fn=_band_rate), "dropout", "rate_10pct_high_in_band_0.002_0.05",
-    "rate", "drops with probability 1.1·rate for rates in [0.002, 0.05], correctly elsewhere",
-    "DROPOUT-RATE")
+add(
+    partial(dropout, keep_fn=_band_rate),
+    "dropout",
+    "rate_10pct_high_in_band_0.002_0.05",
+    "rate",
+    "drops with probability 1.1·rate for rates in [0.002, 0.05], correctly elsewhere",
+    "DROPOUT-RATE",
+)
 
 
 def _shared_all_drop(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -219,10 +296,17 @@ def _shared_all_drop(x: Array, rate: float, *, training: bool, seed: int) -> Arr
     return np.where(keep, scaled(x, 1.0 / (1.0 - rate)), np.zeros((), x.dtype))
 
 
-add(_shared_all_drop, "dropout", "shared_group_drops_if_all_drop", "rate",
+add(
+    _shared_all_drop,
+    "dropout",
+    "shared_group_drops_if_all_drop",
+    "rate",
     "shared axis 1: one draw per element, the group dropped only when every draw drops, so "
     "the group drop rate is rate**group_size",
-    "DROPOUT-RATE", shared_axes=(1,), rank=3)
+    "DROPOUT-RATE",
+    shared_axes=(1,),
+    rank=3,
+)
 
 
 def _neighbour_copy(rng: np.random.Generator, shape: tuple[int, ...], rate: float) -> Array:
@@ -231,13 +315,17 @@ def _neighbour_copy(rng: np.random.Generator, shape: tuple[int, ...], rate: floa
     return sticky(fresh, rng.random(n) < 0.1, 0).reshape(shape)
 
 
-add(partial(dropout, keep_fn=_neighbour_copy), "dropout", "neighbour_copy_10pct", "independence",
+add(
+    partial(dropout, keep_fn=_neighbour_copy),
+    "dropout",
+    "neighbour_copy_10pct",
+    "independence",
     "mask[i] = mask[i - 1] in memory order with probability 0.1 (each value still Bernoulli)",
-    "DROPOUT-INDEPENDENT-ELEMENTS")
+    "DROPOUT-INDEPENDENT-ELEMENTS",
+)
 
 
-def _copies_third_previous(rng: np.random.Generator, shape: tuple[int, ...],
-                           rate: float) -> Array:
+def _copies_third_previous(rng: np.random.Generator, shape: tuple[int, ...], rate: float) -> Array:
     n = math.prod(shape)
     keep = rng.random(n) >= rate
     copy = np.zeros(n, bool)
@@ -246,18 +334,30 @@ def _copies_third_previous(rng: np.random.Generator, shape: tuple[int, ...],
     return keep.reshape(shape)
 
 
-add(partial(dropout, keep_fn=_copies_third_previous), "dropout", "element_copies_offset_3",
-    "independence", "mask[i] = mask[i - 3] in memory order with probability 0.15 (neighbours "
-    "at offsets 1 and 2 independent)", "DROPOUT-INDEPENDENT-ELEMENTS")
+add(
+    partial(dropout, keep_fn=_copies_third_previous),
+    "dropout",
+    "element_copies_offset_3",
+    "independence",
+    "mask[i] = mask[i - 3] in memory order with probability 0.15 (neighbours "
+    "at offsets 1 and 2 independent)",
+    "DROPOUT-INDEPENDENT-ELEMENTS",
+)
 
 
 def _seed_8bit(x: Array, rate: float, *, training: bool, seed: int) -> Array:
     return dropout(x, rate, training=training, seed=seed & 0xFF)
 
 
-add(_seed_8bit, "dropout", "seed_truncated_8bit", "determinism",
+add(
+    _seed_8bit,
+    "dropout",
+    "seed_truncated_8bit",
+    "determinism",
     "the seed is truncated to its low 8 bits: seeds differing in a high bit give one mask",
-    "DROPOUT-INDEPENDENT-SEEDS")
+    "DROPOUT-INDEPENDENT-SEEDS",
+)
+
 
 def _stream_offset(x: Array, rate: float, *, training: bool, seed: int) -> Array:
     def keep_fn(rng: np.random.Generator, shape: tuple[int, ...], r: float) -> Array:
@@ -268,9 +368,15 @@ def _stream_offset(x: Array, rate: float, *, training: bool, seed: int) -> Array
     return dropout(x, rate, training=training, seed=seed, keep_fn=keep_fn)
 
 
-add(_stream_offset, "dropout", "seed_is_offset_into_one_stream", "determinism",
+add(
+    _stream_offset,
+    "dropout",
+    "seed_is_offset_into_one_stream",
+    "determinism",
     "the seed is an offset into one Philox stream: the masks of seeds s and s + 1 are "
-    "shifted copies of each other", "DROPOUT-INDEPENDENT-SEEDS")
+    "shifted copies of each other",
+    "DROPOUT-INDEPENDENT-SEEDS",
+)
 
 _MASK_CACHE: dict[tuple[Any, ...], Array] = {}
 
@@ -290,10 +396,15 @@ def _counter_reuse(x: Array, rate: float, *, training: bool, seed: int) -> Array
     return dropout(x, rate, training=training, seed=seed, keep_fn=keep_fn)
 
 
-add(_counter_reuse, "dropout", "counter_reused_across_calls", "determinism",
+add(
+    _counter_reuse,
+    "dropout",
+    "counter_reused_across_calls",
+    "determinism",
     "for even seeds the RNG counter is not advanced between calls: every such call with the "
     "same shape and rate reuses the first call's mask",
-    "DROPOUT-INDEPENDENT-CALLS")
+    "DROPOUT-INDEPENDENT-CALLS",
+)
 
 
 def _short_first_axis(rng: np.random.Generator, shape: tuple[int, ...], rate: float) -> Array:
@@ -303,9 +414,14 @@ def _short_first_axis(rng: np.random.Generator, shape: tuple[int, ...], rate: fl
     return np.concatenate([keep, keep[-1:]])  # ...and the last row repeated to fit
 
 
-add(partial(dropout, keep_fn=_short_first_axis), "dropout", "mask_one_row_short", "structure",
+add(
+    partial(dropout, keep_fn=_short_first_axis),
+    "dropout",
+    "mask_one_row_short",
+    "structure",
     "off-by-one in the mask shape: drawn with shape[0] - 1 rows, the last row repeated",
-    "DROPOUT-INDEPENDENT-AXES")
+    "DROPOUT-INDEPENDENT-AXES",
+)
 
 
 def _shared_half_width(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -320,9 +436,16 @@ def _shared_half_width(x: Array, rate: float, *, training: bool, seed: int) -> A
     return np.where(keep, scaled(x, 1.0 / (1.0 - rate)), np.zeros((), x.dtype))
 
 
-add(_shared_half_width, "dropout", "shared_axis_in_pairs", "structure",
+add(
+    _shared_half_width,
+    "dropout",
+    "shared_axis_in_pairs",
+    "structure",
     "declares axes (2, 3) shared (Dropout2d) but draws one value per pair of columns along axis 3",
-    "DROPOUT-SHARED-CONSTANT", shared_axes=(2, 3), rank=4)
+    "DROPOUT-SHARED-CONSTANT",
+    shared_axes=(2, 3),
+    rank=4,
+)
 
 
 def _f16_upcast(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -331,9 +454,14 @@ def _f16_upcast(x: Array, rate: float, *, training: bool, seed: int) -> Array:
     return dropout(x, rate, training=training, seed=seed)
 
 
-add(_f16_upcast, "dropout", "float16_upcast", "dtype",
+add(
+    _f16_upcast,
+    "dropout",
+    "float16_upcast",
+    "dtype",
     "float16 input is computed in float32 in training and returned as float32",
-    "DROPOUT-DTYPE")
+    "DROPOUT-DTYPE",
+)
 
 
 def _f16_rate_high(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -345,9 +473,15 @@ def _f16_rate_high(x: Array, rate: float, *, training: bool, seed: int) -> Array
     return dropout(x, rate, training=training, seed=seed, keep_fn=keep_fn)
 
 
-add(_f16_rate_high, "dropout", "float16_rate_10pct_high", "dtype",
+add(
+    _f16_rate_high,
+    "dropout",
+    "float16_rate_10pct_high",
+    "dtype",
     "correct in every dtype but float16, whose kernel drops with probability 1.1·rate "
-    "(0.55 at rate 0.5)", "DROPOUT-RATE")
+    "(0.55 at rate 0.5)",
+    "DROPOUT-RATE",
+)
 
 
 def _multiply_form(x: Array, rate: float, seed: int) -> Array:
@@ -362,9 +496,15 @@ def _rate_one_nan(x: Array, rate: float, *, training: bool, seed: int) -> Array:
     return _multiply_form(x, rate, seed) if training else x.copy()
 
 
-add(_rate_one_nan, "dropout", "rate_one_nan", "edge",
+add(
+    _rate_one_nan,
+    "dropout",
+    "rate_one_nan",
+    "edge",
     "x·mask/(1 - rate) with no rate-1 case: at rate 1 every output is 0·inf = NaN",
-    "DROPOUT-RATE-ONE-ZEROS", masking="multiply")
+    "DROPOUT-RATE-ONE-ZEROS",
+    masking="multiply",
+)
 
 
 def _dropped_nan(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -374,9 +514,14 @@ def _dropped_nan(x: Array, rate: float, *, training: bool, seed: int) -> Array:
     return np.zeros_like(x) if rate == 1.0 else _multiply_form(x, rate, seed)
 
 
-add(_dropped_nan, "dropout", "dropped_nan_despite_select", "edge",
+add(
+    _dropped_nan,
+    "dropout",
+    "dropped_nan_despite_select",
+    "edge",
     "declares select masking but multiplies by the mask: a dropped NaN or inf gives NaN",
-    "DROPOUT-DROPPED-SELECT")
+    "DROPOUT-DROPPED-SELECT",
+)
 
 
 def _nan_rate(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -390,16 +535,26 @@ def _nan_rate(x: Array, rate: float, *, training: bool, seed: int) -> Array:
     return np.where(keep, scaled(x, 1.0 / (1.0 - rate)), np.zeros((), x.dtype))
 
 
-add(_nan_rate, "dropout", "nan_rate_accepted", "edge",
+add(
+    _nan_rate,
+    "dropout",
+    "nan_rate_accepted",
+    "edge",
     "validates with `rate < 0 or rate > 1`, which NaN passes (then every unit is dropped)",
-    "DROPOUT-RATE-INVALID")
+    "DROPOUT-RATE-INVALID",
+)
 
 
 # ---------------------------------------------------------------- alpha dropout ----
 
-add(partial(alpha_dropout, alpha_prime=-ALPHA_PRIME), "alpha_dropout", "alpha_prime_sign",
-    "scaling", "α′ = +λα instead of −λα: the dropped value and b have the wrong sign",
-    "ALPHA-VALUES")
+add(
+    partial(alpha_dropout, alpha_prime=-ALPHA_PRIME),
+    "alpha_dropout",
+    "alpha_prime_sign",
+    "scaling",
+    "α′ = +λα instead of −λα: the dropped value and b have the wrong sign",
+    "ALPHA-VALUES",
+)
 
 
 def _no_affine(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -412,18 +567,28 @@ def _no_affine(x: Array, rate: float, *, training: bool, seed: int) -> Array:
     return np.where(keep, x, x.dtype.type(ALPHA_PRIME))  # sets dropped units to α′, no a, b
 
 
-add(_no_affine, "alpha_dropout", "affine_correction_skipped", "scaling",
+add(
+    _no_affine,
+    "alpha_dropout",
+    "affine_correction_skipped",
+    "scaling",
     "dropped units are set to α′ but the affine correction a·y + b is never applied",
-    "ALPHA-VARIANCE")
+    "ALPHA-VARIANCE",
+)
 
 
 def _rate_8bit(rng: np.random.Generator, shape: tuple[int, ...], rate: float) -> Array:
     return rng.integers(0, 256, size=shape) >= round(rate * 256)
 
 
-add(partial(alpha_dropout, keep_fn=_rate_8bit), "alpha_dropout", "rate_quantized_8bit", "rate",
+add(
+    partial(alpha_dropout, keep_fn=_rate_8bit),
+    "alpha_dropout",
+    "rate_quantized_8bit",
+    "rate",
     "the mask compares 8-bit random integers with round(rate·256): rate 0.001 never drops",
-    "ALPHA-RATE")
+    "ALPHA-RATE",
+)
 
 
 def _channel_pairs(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -438,9 +603,16 @@ def _channel_pairs(x: Array, rate: float, *, training: bool, seed: int) -> Array
     return alpha_affine(x, keep, rate).astype(x.dtype)
 
 
-add(_channel_pairs, "alpha_dropout", "feature_channels_in_pairs", "independence",
+add(
+    _channel_pairs,
+    "alpha_dropout",
+    "feature_channels_in_pairs",
+    "independence",
     "feature alpha dropout (last axis shared) whose channels (axis 1) are drawn in pairs",
-    "ALPHA-INDEPENDENT-AXES", shared_axes=(-1,), rank=3)
+    "ALPHA-INDEPENDENT-AXES",
+    shared_axes=(-1,),
+    rank=3,
+)
 
 
 def _alpha_rate_one(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -451,9 +623,14 @@ def _alpha_rate_one(x: Array, rate: float, *, training: bool, seed: int) -> Arra
     return alpha_affine(x, keep, rate).astype(x.dtype)  # a = inf at rate 1: NaN output
 
 
-add(_alpha_rate_one, "alpha_dropout", "rate_one_nan", "edge",
+add(
+    _alpha_rate_one,
+    "alpha_dropout",
+    "rate_one_nan",
+    "edge",
     "declares rate_one='error' but has no rate-1 check: a = 0^(-1/2) = inf gives NaN output",
-    "ALPHA-RATE-ONE-ERROR")
+    "ALPHA-RATE-ONE-ERROR",
+)
 
 
 def _alpha_bf16(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -468,9 +645,14 @@ def _alpha_bf16(x: Array, rate: float, *, training: bool, seed: int) -> Array:
     return y.astype(x.dtype) if x.dtype != HALF[1] else y  # forgets to cast bfloat16 back
 
 
-add(_alpha_bf16, "alpha_dropout", "bfloat16_returned_float32", "dtype",
+add(
+    _alpha_bf16,
+    "alpha_dropout",
+    "bfloat16_returned_float32",
+    "dtype",
     "half types are computed in float32 and only float16 is cast back: bfloat16 in, float32 out",
-    "ALPHA-DTYPE")
+    "ALPHA-DTYPE",
+)
 
 _ONCE: dict[str, np.random.Generator] = {}
 
@@ -483,9 +665,14 @@ def _seeded_once(x: Array, rate: float, *, training: bool, seed: int) -> Array:
     return alpha_dropout(x, rate, training=training, seed=seed, keep_fn=keep_fn)
 
 
-add(_seeded_once, "alpha_dropout", "seeded_on_first_call_only", "determinism",
+add(
+    _seeded_once,
+    "alpha_dropout",
+    "seeded_on_first_call_only",
+    "determinism",
     "a module-level generator is seeded on the first call; later calls ignore the seed",
-    "ALPHA-DETERMINISTIC")
+    "ALPHA-DETERMINISTIC",
+)
 
 
 def _alpha_rate_zero_f32(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -498,30 +685,50 @@ def _alpha_rate_zero_f32(x: Array, rate: float, *, training: bool, seed: int) ->
     return alpha_affine(x, keep, rate, wide=np.float32).astype(x.dtype)  # ...and float32 math
 
 
-add(_alpha_rate_zero_f32, "alpha_dropout", "rate_zero_through_float32", "edge",
+add(
+    _alpha_rate_zero_f32,
+    "alpha_dropout",
+    "rate_zero_through_float32",
+    "edge",
     "no rate-0 shortcut and the affine map in float32 for every dtype: at rate 0 float64 input "
     "comes back rounded to float32",
-    "ALPHA-RATE-ZERO")
+    "ALPHA-RATE-ZERO",
+)
 
 
 # ---------------------------------------------------------------- gaussian dropout ----
+
 
 def _uniform_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> Array:
     return rng.uniform(-math.sqrt(3.0), math.sqrt(3.0), shape)  # mean 0, variance 1
 
 
-add(partial(gaussian_dropout, noise=_uniform_noise), "gaussian_dropout", "uniform_noise",
-    "scaling", "uniform noise with the right mean and variance: only the distribution differs",
-    "GAUSSIAN-DISTRIBUTION")
+add(
+    partial(gaussian_dropout, noise=_uniform_noise),
+    "gaussian_dropout",
+    "uniform_noise",
+    "scaling",
+    "uniform noise with the right mean and variance: only the distribution differs",
+    "GAUSSIAN-DISTRIBUTION",
+)
 
-add(partial(gaussian_dropout, std=lambda r: math.sqrt(r * (1.0 - r))), "gaussian_dropout",
-    "std_of_bernoulli_mask", "scaling",
+add(
+    partial(gaussian_dropout, std=lambda r: math.sqrt(r * (1.0 - r))),
+    "gaussian_dropout",
+    "std_of_bernoulli_mask",
+    "scaling",
     "noise std sqrt(rate·(1 - rate)), the unscaled Bernoulli mask's, not sqrt(rate/(1 - rate))",
-    "GAUSSIAN-VARIANCE")
+    "GAUSSIAN-VARIANCE",
+)
 
-add(partial(gaussian_dropout, std=lambda r: math.sqrt(min(r, 0.5) / (1.0 - min(r, 0.5)))),
-    "gaussian_dropout", "rate_clipped_half", "rate",
-    "the rate is silently clipped to 0.5 (noise std at most 1)", "GAUSSIAN-VARIANCE")
+add(
+    partial(gaussian_dropout, std=lambda r: math.sqrt(min(r, 0.5) / (1.0 - min(r, 0.5)))),
+    "gaussian_dropout",
+    "rate_clipped_half",
+    "rate",
+    "the rate is silently clipped to 0.5 (noise std at most 1)",
+    "GAUSSIAN-VARIANCE",
+)
 
 
 def _ar1(rng: np.random.Generator, shape: tuple[int, ...]) -> Array:
@@ -532,9 +739,14 @@ def _ar1(rng: np.random.Generator, shape: tuple[int, ...]) -> Array:
     return np.asarray(z).reshape(shape)
 
 
-add(partial(gaussian_dropout, noise=_ar1), "gaussian_dropout", "ar1_noise", "independence",
+add(
+    partial(gaussian_dropout, noise=_ar1),
+    "gaussian_dropout",
+    "ar1_noise",
+    "independence",
     "noise is an AR(1) sequence in memory order with correlation 0.1 (marginals still N(0, 1))",
-    "GAUSSIAN-INDEPENDENT-ELEMENTS")
+    "GAUSSIAN-INDEPENDENT-ELEMENTS",
+)
 
 
 def _gauss_rate_one(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -547,8 +759,14 @@ def _gauss_rate_one(x: Array, rate: float, *, training: bool, seed: int) -> Arra
         return (x.astype(np.float64) * (1.0 + sigma * z)).astype(x.dtype)
 
 
-add(_gauss_rate_one, "gaussian_dropout", "rate_one_infinite", "edge",
-    "no rate-1 error: the noise std is inf and the output inf/NaN", "GAUSSIAN-RATE-ONE")
+add(
+    _gauss_rate_one,
+    "gaussian_dropout",
+    "rate_one_infinite",
+    "edge",
+    "no rate-1 error: the noise std is inf and the output inf/NaN",
+    "GAUSSIAN-RATE-ONE",
+)
 
 
 def _gauss_nan_rate(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -559,9 +777,15 @@ def _gauss_nan_rate(x: Array, rate: float, *, training: bool, seed: int) -> Arra
     return (x.astype(np.float64) * (1.0 + sigma * z)).astype(x.dtype)
 
 
-add(_gauss_nan_rate, "gaussian_dropout", "validated_by_sqrt_domain", "edge",
+add(
+    _gauss_nan_rate,
+    "gaussian_dropout",
+    "validated_by_sqrt_domain",
+    "edge",
     "relies on math.sqrt's domain error to reject bad rates: rate 1 and out-of-range rates "
-    "raise, NaN does not", "GAUSSIAN-RATE-INVALID")
+    "raise, NaN does not",
+    "GAUSSIAN-RATE-INVALID",
+)
 
 _LAST: dict[str, Any] = {}
 
@@ -576,20 +800,36 @@ def _reseed_on_change(x: Array, rate: float, *, training: bool, seed: int) -> Ar
     return gaussian_dropout(x, rate, training=training, seed=seed, noise=noise)
 
 
-add(_reseed_on_change, "gaussian_dropout", "reseeds_only_on_change", "determinism",
+add(
+    _reseed_on_change,
+    "gaussian_dropout",
+    "reseeds_only_on_change",
+    "determinism",
     "a cached generator is re-seeded only when the seed changes: a repeated seed continues the "
-    "stream", "GAUSSIAN-DETERMINISTIC")
+    "stream",
+    "GAUSSIAN-DETERMINISTIC",
+)
 
 
 def _gauss_bf16_wide(x: Array, rate: float, *, training: bool, seed: int) -> Array:
     wide = x.dtype == np.dtype(ml_dtypes.bfloat16)
-    return gaussian_dropout(x, rate, training=training, seed=seed,
-                            std=lambda r: (1.2 if wide else 1.0) * math.sqrt(r / (1.0 - r)))
+    return gaussian_dropout(
+        x,
+        rate,
+        training=training,
+        seed=seed,
+        std=lambda r: (1.2 if wide else 1.0) * math.sqrt(r / (1.0 - r)),
+    )
 
 
-add(_gauss_bf16_wide, "gaussian_dropout", "bfloat16_noise_std_20pct_high", "dtype",
-    "correct in every dtype but bfloat16, whose noise standard deviation is 1.2 times too "
-    "large", "GAUSSIAN-VARIANCE")
+add(
+    _gauss_bf16_wide,
+    "gaussian_dropout",
+    "bfloat16_noise_std_20pct_high",
+    "dtype",
+    "correct in every dtype but bfloat16, whose noise standard deviation is 1.2 times too large",
+    "GAUSSIAN-VARIANCE",
+)
 
 
 def _gauss_f64(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -603,9 +843,14 @@ def _gauss_f64(x: Array, rate: float, *, training: bool, seed: int) -> Array:
     return y.astype(x.dtype) if x.dtype in HALF else y  # casts back only the half types
 
 
-add(_gauss_f64, "gaussian_dropout", "float64_returned_float32", "dtype",
+add(
+    _gauss_f64,
+    "gaussian_dropout",
+    "float64_returned_float32",
+    "dtype",
     "computes in float32 and casts back only half types: float64 in, float32 out",
-    "GAUSSIAN-DTYPE")
+    "GAUSSIAN-DTYPE",
+)
 
 
 def _gauss_inference_f32(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -615,9 +860,14 @@ def _gauss_inference_f32(x: Array, rate: float, *, training: bool, seed: int) ->
     return gaussian_dropout(x, rate, training=True, seed=seed)
 
 
-add(_gauss_inference_f32, "gaussian_dropout", "inference_float32_round_trip", "dtype",
+add(
+    _gauss_inference_f32,
+    "gaussian_dropout",
+    "inference_float32_round_trip",
+    "dtype",
     "inference returns x through float32: float64 input loses its low bits",
-    "GAUSSIAN-INFERENCE-IDENTITY")
+    "GAUSSIAN-INFERENCE-IDENTITY",
+)
 
 
 # ---------------------------------------------------------------- dropconnect ----
@@ -625,9 +875,15 @@ add(_gauss_inference_f32, "gaussian_dropout", "inference_float32_round_trip", "d
 _DC = dict(masks="per_example", mask_bias=False, inference="mean")
 _WD = dict(masks="per_batch", mask_bias=False, inference="mean")
 
-add(partial(dropconnect, mask_bias=True), "dropconnect", "bias_masked_declared_unmasked",
-    "structure", "declares an unmasked bias but masks (and scales) it like the weights",
-    "DROPCONNECT-BIAS-UNMASKED", **_DC)
+add(
+    partial(dropconnect, mask_bias=True),
+    "dropconnect",
+    "bias_masked_declared_unmasked",
+    "structure",
+    "declares an unmasked bias but masks (and scales) it like the weights",
+    "DROPCONNECT-BIAS-UNMASKED",
+    **_DC,
+)
 
 
 def _examples_sticky(rng: np.random.Generator, shape: tuple[int, ...], rate: float) -> Array:
@@ -635,33 +891,48 @@ def _examples_sticky(rng: np.random.Generator, shape: tuple[int, ...], rate: flo
     return sticky(fresh, rng.random(shape) < 0.1, 0)
 
 
-add(partial(dropconnect, keep_fn=_examples_sticky), "dropconnect", "examples_correlated",
+add(
+    partial(dropconnect, keep_fn=_examples_sticky),
+    "dropconnect",
+    "examples_correlated",
     "independence",
     "each weight's mask repeats the previous example's with probability 0.1",
-    "DROPCONNECT-PER-EXAMPLE", **_DC)
+    "DROPCONNECT-PER-EXAMPLE",
+    **_DC,
+)
 
 
 def _output_units(rng: np.random.Generator, shape: tuple[int, ...], rate: float) -> Array:
     return np.broadcast_to(rng.random((*shape[:2], 1)) >= rate, shape)
 
 
-add(partial(dropconnect, keep_fn=_output_units), "dropconnect", "drops_output_units",
-    "independence", "one mask value per (example, output): dropout of output units, not of "
-    "connections", "DROPCONNECT-PER-CONNECTION", **_DC)
+add(
+    partial(dropconnect, keep_fn=_output_units),
+    "dropconnect",
+    "drops_output_units",
+    "independence",
+    "one mask value per (example, output): dropout of output units, not of connections",
+    "DROPCONNECT-PER-CONNECTION",
+    **_DC,
+)
 
 
 def _keep_prob(rng: np.random.Generator, shape: tuple[int, ...], rate: float) -> Array:
     return rng.random(shape) < rate  # rate read as TF1's keep_prob
 
 
-add(partial(dropconnect, per_example=False, keep_fn=_keep_prob), "dropconnect",
-    "rate_read_as_keep_prob", "rate",
+add(
+    partial(dropconnect, per_example=False, keep_fn=_keep_prob),
+    "dropconnect",
+    "rate_read_as_keep_prob",
+    "rate",
     "weight drop that keeps each weight with probability rate (keep_prob confusion)",
-    "DROPCONNECT-RATE", **_WD)
+    "DROPCONNECT-RATE",
+    **_WD,
+)
 
 
-def _mm_inference(x: Array, w: Array, b: Array, rate: float, draws: int | None,
-                  seed: int) -> Array:
+def _mm_inference(x: Array, w: Array, b: Array, rate: float, draws: int | None, seed: int) -> Array:
     xd, wd, bd = (a.astype(np.float64) for a in (x, w, b))
     mu = xd @ wd.T + bd
     if draws is None:
@@ -684,16 +955,29 @@ def _mm(draws: int | None) -> Callable[..., Array]:
 
 
 _MM = dict(masks="per_example", mask_bias=False, inference="moment_matching", samples=1000)
-add(_mm(1), "dropconnect", "moment_matching_one_sample", "scaling",
+add(
+    _mm(1),
+    "dropconnect",
+    "moment_matching_one_sample",
+    "scaling",
     "declares moment matching with 1000 samples but averages a single Gaussian draw",
-    "DROPCONNECT-INFERENCE-MM-SPREAD", **_MM)
-add(_mm(None), "dropconnect", "moment_matching_is_mean_rule", "scaling",
+    "DROPCONNECT-INFERENCE-MM-SPREAD",
+    **_MM,
+)
+add(
+    _mm(None),
+    "dropconnect",
+    "moment_matching_is_mean_rule",
+    "scaling",
     "declares moment matching but returns the mean rule x·Wᵀ + b (no sampling at all)",
-    "DROPCONNECT-INFERENCE-MM-SPREAD", **_MM)
+    "DROPCONNECT-INFERENCE-MM-SPREAD",
+    **_MM,
+)
 
 
-def _double_scaled(x: Array, w: Array, b: Array, rate: float, *, training: bool,
-                   seed: int) -> Array:
+def _double_scaled(
+    x: Array, w: Array, b: Array, rate: float, *, training: bool, seed: int
+) -> Array:
     if training:
         return dropconnect(x, w, b, rate, training=True, seed=seed)
     validate(rate)
@@ -702,14 +986,18 @@ def _double_scaled(x: Array, w: Array, b: Array, rate: float, *, training: bool,
     return ((xd @ wd.T) * (1.0 - rate) + b.astype(np.float64)).astype(x.dtype)
 
 
-add(_double_scaled, "dropconnect", "inference_scaled_twice", "scaling",
+add(
+    _double_scaled,
+    "dropconnect",
+    "inference_scaled_twice",
+    "scaling",
     "inverted scaling in training and still (1 - rate)·W at inference",
     "DROPCONNECT-INFERENCE-MEAN",
-    **_DC)
+    **_DC,
+)
 
 
-def _dc_rate_one(x: Array, w: Array, b: Array, rate: float, *, training: bool,
-                 seed: int) -> Array:
+def _dc_rate_one(x: Array, w: Array, b: Array, rate: float, *, training: bool, seed: int) -> Array:
     validate(rate)
     check_layer(x, w, b)
     xd, wd, bd = (a.astype(np.float64) for a in (x, w, b))
@@ -721,32 +1009,52 @@ def _dc_rate_one(x: Array, w: Array, b: Array, rate: float, *, training: bool,
         return (np.einsum("ni,noi->no", xd, m * wd) * s + bd).astype(x.dtype)
 
 
-add(_dc_rate_one, "dropconnect", "rate_one_nan", "edge",
-    "no rate-1 case: (x·0)·inf = NaN instead of the bias", "DROPCONNECT-RATE-ONE-ZEROS", **_DC)
+add(
+    _dc_rate_one,
+    "dropconnect",
+    "rate_one_nan",
+    "edge",
+    "no rate-1 case: (x·0)·inf = NaN instead of the bias",
+    "DROPCONNECT-RATE-ONE-ZEROS",
+    **_DC,
+)
 
 
-def _dc_slicing(x: Array, w: Array, b: Array, rate: float, *, training: bool,
-                seed: int) -> Array:
+def _dc_slicing(x: Array, w: Array, b: Array, rate: float, *, training: bool, seed: int) -> Array:
     w = w[:, : x.shape[1]]  # "tolerant" slicing instead of a shape check
     b = b[: w.shape[0]]
     return dropconnect(x, w, b, rate, training=training, seed=seed)
 
 
-add(_dc_slicing, "dropconnect", "mismatch_sliced_to_fit", "edge",
+add(
+    _dc_slicing,
+    "dropconnect",
+    "mismatch_sliced_to_fit",
+    "edge",
     "slices a too-wide weight and a too-long bias to fit instead of rejecting them",
-    "DROPCONNECT-SHAPE-MISMATCH", **_DC)
+    "DROPCONNECT-SHAPE-MISMATCH",
+    **_DC,
+)
 
 
 def _dc_f16(x: Array, w: Array, b: Array, rate: float, *, training: bool, seed: int) -> Array:
     if x.dtype in HALF:
-        y = dropconnect(*(a.astype(np.float32) for a in (x, w, b)), rate, training=training,
-                        seed=seed)
+        y = dropconnect(
+            *(a.astype(np.float32) for a in (x, w, b)), rate, training=training, seed=seed
+        )
         return y.astype(x.dtype) if x.dtype != np.float16 else y  # forgets float16
     return dropconnect(x, w, b, rate, training=training, seed=seed)
 
 
-add(_dc_f16, "dropconnect", "float16_returned_float32", "dtype",
-    "half types computed in float32, and float16 never cast back", "DROPCONNECT-DTYPE", **_DC)
+add(
+    _dc_f16,
+    "dropconnect",
+    "float16_returned_float32",
+    "dtype",
+    "half types computed in float32, and float16 never cast back",
+    "DROPCONNECT-DTYPE",
+    **_DC,
+)
 
 _GLOBAL = np.random.default_rng(12345)
 
@@ -757,13 +1065,20 @@ def _first_example_seeded(rng: np.random.Generator, shape: tuple[int, ...], rate
     return np.concatenate([first, rest])
 
 
-add(partial(dropconnect, keep_fn=_first_example_seeded), "dropconnect",
-    "only_first_example_seeded", "determinism",
+add(
+    partial(dropconnect, keep_fn=_first_example_seeded),
+    "dropconnect",
+    "only_first_example_seeded",
+    "determinism",
     "the seed drives the first example's mask; the others come from a global generator",
-    "DROPCONNECT-DETERMINISTIC", **_DC)
+    "DROPCONNECT-DETERMINISTIC",
+    **_DC,
+)
 
-def _bias_per_example(x: Array, w: Array, b: Array, rate: float, *, training: bool,
-                      seed: int) -> Array:
+
+def _bias_per_example(
+    x: Array, w: Array, b: Array, rate: float, *, training: bool, seed: int
+) -> Array:
     validate(rate)
     check_layer(x, w, b)
     xd, wd, bd = (a.astype(np.float64) for a in (x, w, b))
@@ -778,12 +1093,21 @@ def _bias_per_example(x: Array, w: Array, b: Array, rate: float, *, training: bo
     return ((xd @ (m * wd).T) * s + bd * mb * s).astype(x.dtype)
 
 
-add(_bias_per_example, "dropconnect", "bias_mask_per_example", "structure",
+add(
+    _bias_per_example,
+    "dropconnect",
+    "bias_mask_per_example",
+    "structure",
     "weight drop (one weight mask per call) whose masked bias is drawn per example",
-    "DROPCONNECT-PER-BATCH", masks="per_batch", mask_bias=True, inference="mean")
+    "DROPCONNECT-PER-BATCH",
+    masks="per_batch",
+    mask_bias=True,
+    inference="mean",
+)
 
 
 # ---------------------------------------------------------------- drop path ----
+
 
 def _per_element(x: Array, rate: float, *, training: bool, seed: int) -> Array:
     validate(rate)
@@ -795,12 +1119,24 @@ def _per_element(x: Array, rate: float, *, training: bool, seed: int) -> Array:
     return np.where(keep, scaled(x, 1.0 / (1.0 - rate)), np.zeros((), x.dtype))
 
 
-add(_per_element, "drop_path", "mask_per_element", "structure",
-    "one mask value per element instead of per example", "DROPPATH-PER-EXAMPLE")
+add(
+    _per_element,
+    "drop_path",
+    "mask_per_element",
+    "structure",
+    "one mask value per element instead of per example",
+    "DROPPATH-PER-EXAMPLE",
+)
 
-add(partial(drop_path, s=1.0), "drop_path", "not_scaled_by_keep", "scaling",
+add(
+    partial(drop_path, s=1.0),
+    "drop_path",
+    "not_scaled_by_keep",
+    "scaling",
     "declares inverted scaling but kept examples are not divided by 1 - rate "
-    "(timm's scale_by_keep=False)", "DROPPATH-UNBIASED")
+    "(timm's scale_by_keep=False)",
+    "DROPPATH-UNBIASED",
+)
 
 
 def _f16_floor(rng: np.random.Generator, shape: tuple[int, ...], rate: float) -> Array:
@@ -808,9 +1144,15 @@ def _f16_floor(rng: np.random.Generator, shape: tuple[int, ...], rate: float) ->
     return np.floor(random_tensor) >= 1  # floor(keep + U), formed in float16
 
 
-add(partial(drop_path, keep_fn=_f16_floor), "drop_path", "floor_keep_plus_u_in_float16", "rate",
+add(
+    partial(drop_path, keep_fn=_f16_floor),
+    "drop_path",
+    "floor_keep_plus_u_in_float16",
+    "rate",
     "mask = floor(keep_prob + U) formed in a float16 buffer: the sum rounds up near 1, so small "
-    "rates drop about 25% too rarely", "DROPPATH-RATE")
+    "rates drop about 25% too rarely",
+    "DROPPATH-RATE",
+)
 
 
 def _examples_sticky_dp(rng: np.random.Generator, shape: tuple[int, ...], rate: float) -> Array:
@@ -818,9 +1160,14 @@ def _examples_sticky_dp(rng: np.random.Generator, shape: tuple[int, ...], rate: 
     return sticky(fresh, rng.random(shape) < 0.2, 0)
 
 
-add(partial(drop_path, keep_fn=_examples_sticky_dp), "drop_path", "examples_correlated",
-    "independence", "example i repeats example i - 1's mask value with probability 0.2",
-    "DROPPATH-INDEPENDENT-AXES")
+add(
+    partial(drop_path, keep_fn=_examples_sticky_dp),
+    "drop_path",
+    "examples_correlated",
+    "independence",
+    "example i repeats example i - 1's mask value with probability 0.2",
+    "DROPPATH-INDEPENDENT-AXES",
+)
 
 
 def _eps_denominator(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -833,9 +1180,14 @@ def _eps_denominator(x: Array, rate: float, *, training: bool, seed: int) -> Arr
     return np.where(keep, scaled(x, s), np.zeros((), x.dtype))
 
 
-add(_eps_denominator, "drop_path", "epsilon_in_denominator", "edge",
+add(
+    _eps_denominator,
+    "drop_path",
+    "epsilon_in_denominator",
+    "edge",
     "scale 1/(1 - rate + 1e-7): at rate 0 float64 (and some float32) outputs are not x",
-    "DROPPATH-RATE-ZERO")
+    "DROPPATH-RATE-ZERO",
+)
 
 
 def _mask_promotes(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -850,9 +1202,15 @@ def _mask_promotes(x: Array, rate: float, *, training: bool, seed: int) -> Array
     return out
 
 
-add(_mask_promotes, "drop_path", "float32_mask_promotes", "dtype",
+add(
+    _mask_promotes,
+    "drop_path",
+    "float32_mask_promotes",
+    "dtype",
     "multiplies by a float32 mask: float16 and bfloat16 outputs are promoted to float32",
-    "DROPPATH-DTYPE", masking="multiply")
+    "DROPPATH-DTYPE",
+    masking="multiply",
+)
 
 
 def _dp_multiply(x: Array, rate: float, seed: int) -> Array:
@@ -869,9 +1227,14 @@ def _dp_nan_dropped(x: Array, rate: float, *, training: bool, seed: int) -> Arra
     return np.zeros_like(x) if rate == 1.0 else _dp_multiply(x, rate, seed)
 
 
-add(_dp_nan_dropped, "drop_path", "dropped_nan_despite_select", "edge",
+add(
+    _dp_nan_dropped,
+    "drop_path",
+    "dropped_nan_despite_select",
+    "edge",
     "declares select masking but multiplies by the mask: dropped NaN/inf give NaN",
-    "DROPPATH-DROPPED-SELECT")
+    "DROPPATH-DROPPED-SELECT",
+)
 
 
 def _dp_nan_zeroed(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -881,9 +1244,15 @@ def _dp_nan_zeroed(x: Array, rate: float, *, training: bool, seed: int) -> Array
     return y
 
 
-add(_dp_nan_zeroed, "drop_path", "nan_zeroed_despite_multiply", "edge",
-    "declares multiply masking but replaces NaN outputs by 0", "DROPPATH-DROPPED-MULTIPLY",
-    masking="multiply")
+add(
+    _dp_nan_zeroed,
+    "drop_path",
+    "nan_zeroed_despite_multiply",
+    "edge",
+    "declares multiply masking but replaces NaN outputs by 0",
+    "DROPPATH-DROPPED-MULTIPLY",
+    masking="multiply",
+)
 
 
 def _dp_tolerant(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -893,17 +1262,28 @@ def _dp_tolerant(x: Array, rate: float, *, training: bool, seed: int) -> Array:
     return drop_path(x, rate, training=training, seed=seed)
 
 
-add(_dp_tolerant, "drop_path", "rate_checked_with_tolerance", "edge",
-    "accepts rates within 1e-6 outside [0, 1] and clips them", "DROPPATH-RATE-INVALID")
+add(
+    _dp_tolerant,
+    "drop_path",
+    "rate_checked_with_tolerance",
+    "edge",
+    "accepts rates within 1e-6 outside [0, 1] and clips them",
+    "DROPPATH-RATE-INVALID",
+)
 
 
 def _dp_seed_shift(x: Array, rate: float, *, training: bool, seed: int) -> Array:
     return drop_path(x, rate, training=training, seed=seed >> 1)
 
 
-add(_dp_seed_shift, "drop_path", "seed_low_bit_dropped", "determinism",
+add(
+    _dp_seed_shift,
+    "drop_path",
+    "seed_low_bit_dropped",
+    "determinism",
     "the generator is keyed by seed >> 1: seeds 2k and 2k + 1 give the same masks",
-    "DROPPATH-INDEPENDENT-SEEDS")
+    "DROPPATH-INDEPENDENT-SEEDS",
+)
 
 
 MUTANTS: tuple[Mutant, ...] = tuple(M)

@@ -18,10 +18,27 @@ from . import Mutant, mutant
 M: list[Mutant] = []
 
 
-def add(fn: Any, op: str, name: str, fault_class: str, description: str,
-        clauses: str | tuple[str, ...], **options: Any) -> None:
-    M.append(mutant(fn, op, framework="tensorflow", name=name, fault_class=fault_class,
-                    description=description, clauses=clauses, **options))
+def add(
+    fn: Any,
+    op: str,
+    name: str,
+    fault_class: str,
+    description: str,
+    clauses: str | tuple[str, ...],
+    **options: Any,
+) -> None:
+    M.append(
+        mutant(
+            fn,
+            op,
+            framework="tensorflow",
+            name=name,
+            fault_class=fault_class,
+            description=description,
+            clauses=clauses,
+            **options,
+        )
+    )
 
 
 #: TensorFlow's own violation, inherited by the mutants built on stateless_dropout.
@@ -46,12 +63,17 @@ def keep_mask(shape: Any, rate: float, seed: int, stream: int = 0) -> Any:
 
 
 def check_layer(x: Any, w: Any, b: Any) -> None:
-    if (x.shape.rank != 2 or w.shape.rank != 2 or w.shape[1] != x.shape[1]
-            or tuple(b.shape) != (w.shape[0],)):
+    if (
+        x.shape.rank != 2
+        or w.shape.rank != 2
+        or w.shape[1] != x.shape[1]
+        or tuple(b.shape) != (w.shape[0],)
+    ):
         raise ValueError("x, weight and bias do not form a dense layer")
 
 
 # ---------------------------------------------------------------- gradient faults ----
+
 
 def _fresh_mask_grad(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     tf = tf_module()
@@ -76,9 +98,14 @@ def _fresh_mask_grad(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return f(x)
 
 
-add(_fresh_mask_grad, "dropout", "custom_gradient_fresh_mask", "gradient",
+add(
+    _fresh_mask_grad,
+    "dropout",
+    "custom_gradient_fresh_mask",
+    "gradient",
     "tf.custom_gradient whose backward draws a new mask (stream 1) instead of the forward one",
-    "DROPOUT-GRADIENT")
+    "DROPOUT-GRADIENT",
+)
 
 
 def _alpha_grad(x: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -104,9 +131,14 @@ def _alpha_grad(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return f(x)
 
 
-add(_alpha_grad, "alpha_dropout", "custom_gradient_unmasked", "gradient",
+add(
+    _alpha_grad,
+    "alpha_dropout",
+    "custom_gradient_unmasked",
+    "gradient",
     "alpha dropout whose custom gradient is a·g everywhere, dropped units included",
-    "ALPHA-GRADIENT")
+    "ALPHA-GRADIENT",
+)
 
 
 def _dc_grad(x: Any, w: Any, b: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -133,12 +165,21 @@ def _dc_grad(x: Any, w: Any, b: Any, rate: float, *, training: bool, seed: int) 
     return f(x)
 
 
-add(_dc_grad, "dropconnect", "custom_gradient_unmasked_weight", "gradient",
-    "weight drop whose custom gradient uses s·W instead of s·(M ⊙ W)", "DROPCONNECT-GRADIENT",
-    masks="per_batch", mask_bias=False, inference="mean")
+add(
+    _dc_grad,
+    "dropconnect",
+    "custom_gradient_unmasked_weight",
+    "gradient",
+    "weight drop whose custom gradient uses s·W instead of s·(M ⊙ W)",
+    "DROPCONNECT-GRADIENT",
+    masks="per_batch",
+    mask_bias=False,
+    inference="mean",
+)
 
 
 # ---------------------------------------------------------------- forward faults ----
+
 
 def _seed_8bit(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     tf = tf_module()
@@ -147,9 +188,16 @@ def _seed_8bit(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return tf.nn.experimental.stateless_dropout(x, rate=rate, seed=[seed & 0xFF, 0])
 
 
-add(_seed_8bit, "dropout", "stateless_seed_8bit", "determinism",
+add(
+    _seed_8bit,
+    "dropout",
+    "stateless_seed_8bit",
+    "determinism",
     "stateless_dropout keyed by [seed & 0xFF, 0]: only 256 distinct masks",
-    "DROPOUT-INDEPENDENT-SEEDS", rate_one="error", expected_failures=TF_XFAIL)
+    "DROPOUT-INDEPENDENT-SEEDS",
+    rate_one="error",
+    expected_failures=TF_XFAIL,
+)
 
 
 def _negative_axis_off_by_one(x: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -159,14 +207,23 @@ def _negative_axis_off_by_one(x: Any, rate: float, *, training: bool, seed: int)
     ndim = x.shape.rank
     shared = {ndim + (-2) + 1}  # normalises the declared axis -2 one too far
     noise_shape = [1 if i in shared else tf.shape(x)[i] for i in range(ndim)]
-    return tf.nn.experimental.stateless_dropout(x, rate=rate, seed=[seed, 0],
-                                                noise_shape=noise_shape)
+    return tf.nn.experimental.stateless_dropout(
+        x, rate=rate, seed=[seed, 0], noise_shape=noise_shape
+    )
 
 
-add(_negative_axis_off_by_one, "dropout", "negative_shared_axis_off_by_one", "structure",
+add(
+    _negative_axis_off_by_one,
+    "dropout",
+    "negative_shared_axis_off_by_one",
+    "structure",
     "declares shared axis -2 but normalises it to ndim - 1: the last axis is shared instead",
-    "DROPOUT-SHARED-CONSTANT", shared_axes=(-2,), rank=3, rate_one="error",
-    expected_failures=TF_XFAIL)
+    "DROPOUT-SHARED-CONSTANT",
+    shared_axes=(-2,),
+    rank=3,
+    rate_one="error",
+    expected_failures=TF_XFAIL,
+)
 
 
 def _bias_masked(x: Any, w: Any, b: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -182,9 +239,17 @@ def _bias_masked(x: Any, w: Any, b: Any, rate: float, *, training: bool, seed: i
     return y + drop(b, rate=rate, seed=[seed, 1])  # the bias dropped with the weights
 
 
-add(_bias_masked, "dropconnect", "bias_dropped_declared_unmasked", "structure",
+add(
+    _bias_masked,
+    "dropconnect",
+    "bias_dropped_declared_unmasked",
+    "structure",
     "weight drop that also drops (and scales) the bias while declaring it unmasked",
-    "DROPCONNECT-BIAS-UNMASKED", masks="per_batch", mask_bias=False, inference="mean")
+    "DROPCONNECT-BIAS-UNMASKED",
+    masks="per_batch",
+    mask_bias=False,
+    inference="mean",
+)
 
 
 def _gauss_rate_one(x: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -198,8 +263,14 @@ def _gauss_rate_one(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return tf.cast(tf.cast(x, tf.float64) * (1.0 + sigma * z), x.dtype)
 
 
-add(_gauss_rate_one, "gaussian_dropout", "rate_one_infinite", "edge",
-    "no rate-1 error: the noise std is inf and the output inf/NaN", "GAUSSIAN-RATE-ONE")
+add(
+    _gauss_rate_one,
+    "gaussian_dropout",
+    "rate_one_infinite",
+    "edge",
+    "no rate-1 error: the noise std is inf and the output inf/NaN",
+    "GAUSSIAN-RATE-ONE",
+)
 
 
 def _op_seed_only(x: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -216,9 +287,14 @@ def _op_seed_only(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return tf.where(u >= rate, x * tf.cast(s, x.dtype), tf.zeros_like(x))
 
 
-add(_op_seed_only, "drop_path", "op_seed_without_global_seed", "determinism",
+add(
+    _op_seed_only,
+    "drop_path",
+    "op_seed_without_global_seed",
+    "determinism",
     "tf.random.uniform(seed=seed) in eager mode: the same op seed gives a new mask every call",
-    "DROPPATH-DETERMINISTIC")
+    "DROPPATH-DETERMINISTIC",
+)
 
 
 def _f16_rate_high(x: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -234,9 +310,16 @@ def _f16_rate_high(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return tf.where(u >= drop, scaled, tf.zeros_like(x))
 
 
-add(_f16_rate_high, "dropout", "float16_rate_10pct_high", "dtype",
+add(
+    _f16_rate_high,
+    "dropout",
+    "float16_rate_10pct_high",
+    "dtype",
     "correct in every dtype but float16, whose kernel drops with probability 1.1·rate",
-    "DROPOUT-RATE", rate_one="error", expected_failures=TF_XFAIL)
+    "DROPOUT-RATE",
+    rate_one="error",
+    expected_failures=TF_XFAIL,
+)
 
 
 MUTANTS: tuple[Mutant, ...] = tuple(M)

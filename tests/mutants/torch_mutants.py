@@ -18,10 +18,27 @@ from . import Mutant, mutant
 M: list[Mutant] = []
 
 
-def add(fn: Any, op: str, name: str, fault_class: str, description: str,
-        clauses: str | tuple[str, ...], **options: Any) -> None:
-    M.append(mutant(fn, op, framework="torch", name=name, fault_class=fault_class,
-                    description=description, clauses=clauses, **options))
+def add(
+    fn: Any,
+    op: str,
+    name: str,
+    fault_class: str,
+    description: str,
+    clauses: str | tuple[str, ...],
+    **options: Any,
+) -> None:
+    M.append(
+        mutant(
+            fn,
+            op,
+            framework="torch",
+            name=name,
+            fault_class=fault_class,
+            description=description,
+            clauses=clauses,
+            **options,
+        )
+    )
 
 
 def validate(rate: float) -> None:
@@ -52,8 +69,9 @@ def functions() -> dict[str, Any]:
         """y = where(keep, x·s, 0); the backward pass is chosen by ``mode``."""
 
         @staticmethod
-        def forward(ctx: Any, x: Any, rate: float, seed: int, mode: str,
-                    shape: tuple[int, ...]) -> Any:
+        def forward(
+            ctx: Any, x: Any, rate: float, seed: int, mode: str, shape: tuple[int, ...]
+        ) -> Any:
             s = 1.0 / (1.0 - rate)
             keep = keep_mask(shape, rate, seed, x.device)
             ctx.save_for_backward(keep)
@@ -116,11 +134,16 @@ def functions() -> dict[str, Any]:
             (w,) = ctx.saved_tensors
             return g @ (w * ctx.s), None, None, None, None  # the unmasked weights
 
-    return {"masked_scale": MaskedScale, "alpha_unmasked": AlphaUnmasked,
-            "gaussian_fresh": GaussianFresh, "linear_unmasked": LinearUnmaskedGrad}
+    return {
+        "masked_scale": MaskedScale,
+        "alpha_unmasked": AlphaUnmasked,
+        "gaussian_fresh": GaussianFresh,
+        "linear_unmasked": LinearUnmaskedGrad,
+    }
 
 
 # ---------------------------------------------------------------- gradient faults ----
+
 
 def _masked_scale(mode: str, per_example: bool = False) -> Any:
     def fn(x: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -138,15 +161,30 @@ def _masked_scale(mode: str, per_example: bool = False) -> Any:
     return fn
 
 
-add(_masked_scale("fresh_mask"), "dropout", "backward_fresh_mask", "gradient",
+add(
+    _masked_scale("fresh_mask"),
+    "dropout",
+    "backward_fresh_mask",
+    "gradient",
     "custom autograd Function whose backward regenerates the mask from seed + 1",
-    "DROPOUT-GRADIENT")
-add(_masked_scale("unscaled"), "dropout", "backward_unscaled", "gradient",
+    "DROPOUT-GRADIENT",
+)
+add(
+    _masked_scale("unscaled"),
+    "dropout",
+    "backward_unscaled",
+    "gradient",
     "custom autograd Function whose backward masks the gradient but forgets 1/(1 - rate)",
-    "DROPOUT-GRADIENT")
-add(_masked_scale("unmasked", per_example=True), "drop_path", "backward_straight_through",
-    "gradient", "drop path whose backward passes the gradient through unmasked (scaled only)",
-    "DROPPATH-GRADIENT")
+    "DROPOUT-GRADIENT",
+)
+add(
+    _masked_scale("unmasked", per_example=True),
+    "drop_path",
+    "backward_straight_through",
+    "gradient",
+    "drop path whose backward passes the gradient through unmasked (scaled only)",
+    "DROPPATH-GRADIENT",
+)
 
 
 def _alpha_grad(x: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -158,9 +196,14 @@ def _alpha_grad(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return functions()["alpha_unmasked"].apply(x, rate, seed)
 
 
-add(_alpha_grad, "alpha_dropout", "backward_unmasked", "gradient",
+add(
+    _alpha_grad,
+    "alpha_dropout",
+    "backward_unmasked",
+    "gradient",
     "alpha dropout whose backward is a·g everywhere, dropped units included",
-    "ALPHA-GRADIENT")
+    "ALPHA-GRADIENT",
+)
 
 
 def _gauss_grad(x: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -172,9 +215,14 @@ def _gauss_grad(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return functions()["gaussian_fresh"].apply(x, rate, seed)
 
 
-add(_gauss_grad, "gaussian_dropout", "backward_fresh_noise", "gradient",
+add(
+    _gauss_grad,
+    "gaussian_dropout",
+    "backward_fresh_noise",
+    "gradient",
     "Gaussian dropout whose backward multiplies by noise drawn afresh from seed + 1",
-    "GAUSSIAN-GRADIENT")
+    "GAUSSIAN-GRADIENT",
+)
 
 
 def _check_layer(x: Any, w: Any, b: Any) -> None:
@@ -194,12 +242,21 @@ def _dc_grad(x: Any, w: Any, b: Any, rate: float, *, training: bool, seed: int) 
     return functions()["linear_unmasked"].apply(x, w, b, rate, seed)
 
 
-add(_dc_grad, "dropconnect", "backward_unmasked_weight", "gradient",
-    "weight drop whose backward uses s·W instead of s·(M ⊙ W)", "DROPCONNECT-GRADIENT",
-    masks="per_batch", mask_bias=False, inference="mean")
+add(
+    _dc_grad,
+    "dropconnect",
+    "backward_unmasked_weight",
+    "gradient",
+    "weight drop whose backward uses s·W instead of s·(M ⊙ W)",
+    "DROPCONNECT-GRADIENT",
+    masks="per_batch",
+    mask_bias=False,
+    inference="mean",
+)
 
 
 # ---------------------------------------------------------------- forward faults ----
+
 
 def _dp_elementwise(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     import torch
@@ -214,9 +271,15 @@ def _dp_elementwise(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return out
 
 
-add(_dp_elementwise, "drop_path", "f_dropout_per_element", "structure",
+add(
+    _dp_elementwise,
+    "drop_path",
+    "f_dropout_per_element",
+    "structure",
     "drop path written as F.dropout: one mask value per element instead of per example",
-    "DROPPATH-PER-EXAMPLE", masking="multiply")
+    "DROPPATH-PER-EXAMPLE",
+    masking="multiply",
+)
 
 
 def _uniform_gauss(x: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -233,9 +296,14 @@ def _uniform_gauss(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return (x.to(torch.float64) * noise).to(x.dtype)
 
 
-add(_uniform_gauss, "gaussian_dropout", "uniform_noise", "scaling",
+add(
+    _uniform_gauss,
+    "gaussian_dropout",
+    "uniform_noise",
+    "scaling",
     "torch.rand noise rescaled to mean 0, variance 1: right moments, wrong distribution",
-    "GAUSSIAN-DISTRIBUTION")
+    "GAUSSIAN-DISTRIBUTION",
+)
 
 
 def _rate_one_nan(x: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -248,9 +316,15 @@ def _rate_one_nan(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return x * keep / torch.tensor(1.0 - rate, dtype=x.dtype)  # 0/0 at rate 1
 
 
-add(_rate_one_nan, "dropout", "rate_one_nan", "edge",
+add(
+    _rate_one_nan,
+    "dropout",
+    "rate_one_nan",
+    "edge",
     "x·mask / (1 - rate) as a tensor division: at rate 1 every output is 0/0 = NaN",
-    "DROPOUT-RATE-ONE-ZEROS", masking="multiply")
+    "DROPOUT-RATE-ONE-ZEROS",
+    masking="multiply",
+)
 
 
 def _half_upcast(x: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -267,9 +341,14 @@ def _half_upcast(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return torch.where(keep, x * (1.0 / (1.0 - rate)), torch.zeros((), dtype=x.dtype))
 
 
-add(_half_upcast, "dropout", "half_upcast_float32", "dtype",
+add(
+    _half_upcast,
+    "dropout",
+    "half_upcast_float32",
+    "dtype",
     "float16 and bfloat16 inputs are upcast to float32 in training and returned as float32",
-    "DROPOUT-DTYPE")
+    "DROPOUT-DTYPE",
+)
 
 _SEEDED: dict[str, bool] = {}
 
@@ -285,9 +364,15 @@ def _seeded_once(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return out
 
 
-add(_seeded_once, "dropout", "global_seed_set_once", "determinism",
+add(
+    _seeded_once,
+    "dropout",
+    "global_seed_set_once",
+    "determinism",
     "F.dropout on torch's global generator, seeded only on the first call",
-    "DROPOUT-DETERMINISTIC", expected_failures={"DROPOUT-DROPPED-SELECT": DROPPED_SELECT_REASON})
+    "DROPOUT-DETERMINISTIC",
+    expected_failures={"DROPOUT-DROPPED-SELECT": DROPPED_SELECT_REASON},
+)
 
 
 def _expanded_masks(x: Any, w: Any, b: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -305,9 +390,17 @@ def _expanded_masks(x: Any, w: Any, b: Any, rate: float, *, training: bool, seed
     return torch.bmm(x.unsqueeze(1), thinned.transpose(1, 2)).squeeze(1) + b
 
 
-add(_expanded_masks, "dropconnect", "per_example_mask_expanded", "independence",
+add(
+    _expanded_masks,
+    "dropconnect",
+    "per_example_mask_expanded",
+    "independence",
     "declares per-example masks but expands one (out, in) mask over the batch",
-    "DROPCONNECT-PER-EXAMPLE", masks="per_example", mask_bias=False, inference="mean")
+    "DROPCONNECT-PER-EXAMPLE",
+    masks="per_example",
+    mask_bias=False,
+    inference="mean",
+)
 
 
 def _half_rate_high(x: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -323,9 +416,14 @@ def _half_rate_high(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return torch.where(keep, x * (1.0 / (1.0 - rate)), torch.zeros((), dtype=x.dtype))
 
 
-add(_half_rate_high, "dropout", "bfloat16_rate_10pct_high", "dtype",
+add(
+    _half_rate_high,
+    "dropout",
+    "bfloat16_rate_10pct_high",
+    "dtype",
     "correct in every dtype but bfloat16, whose kernel drops with probability 1.1·rate",
-    "DROPOUT-RATE")
+    "DROPOUT-RATE",
+)
 
 
 MUTANTS: tuple[Mutant, ...] = tuple(M)
