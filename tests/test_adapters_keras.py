@@ -73,7 +73,9 @@ else:
 config = Config(examples=3)
 checks = {
     f"keras[{backend}].layers.SpatialDropout2D": {
-        "DROPOUT-SHARED-CONSTANT": "passed", "DROPOUT-RATE": "passed"},
+        "DROPOUT-SHARED-CONSTANT": "passed",
+        # TensorFlow's half-dtype uniform grid: a recorded divergence (fw_keras).
+        "DROPOUT-RATE": "xfailed" if backend == "tensorflow" else "passed"},
     f"keras[{backend}].random.dropout": {
         "DROPOUT-RATE-INVALID": "xfailed", "DROPOUT-RATE-ONE-ZEROS": "passed"},
     f"keras[{backend}].layers.GaussianDropout": {"GAUSSIAN-VARIANCE": "passed"},

@@ -92,6 +92,15 @@ class TensorFlowNamespace:
     def round(self, x: Any) -> Any:
         return self._tf.round(x)  # half to even, like the array API's round
 
+    def floor(self, x: Any) -> Any:
+        return self._tf.floor(x)
+
+    def log2(self, x: Any) -> Any:
+        return self._tf.math.log(x) / self._tf.math.log(self._tf.constant(2.0, x.dtype))
+
+    def full_like(self, x: Any, fill_value: float) -> Any:
+        return self._tf.fill(self._tf.shape(x), self._tf.cast(fill_value, x.dtype))
+
     def conj(self, x: Any) -> Any:
         return self._tf.math.conj(x)
 

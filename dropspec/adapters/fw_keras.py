@@ -147,8 +147,31 @@ _MATMUL_FLOAT64 = (
 _LAYER_NOTE = " A fresh layer per call, seed=seed, dtype=the input's; layer(x, training=...)."
 
 
+#: Keras' TensorFlow backend drops through tf.nn.experimental.stateless_dropout, which draws
+#: its uniform numbers in the data dtype (see the TensorFlow adapter's note).
+_TF_HALF_UNIFORM = (
+    "on the TensorFlow backend keras.random.dropout calls "
+    "tf.nn.experimental.stateless_dropout, which draws its uniform numbers in the data dtype "
+    "and keeps where random >= rate: in float16 and bfloat16 the drop probability is rate "
+    "rounded up to the dtype's grid (2^-10, 2^-7), and E[y], Var[y] move with it; "
+    "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/backend/tensorflow/random.py "
+    "(dropout), https://github.com/tensorflow/tensorflow/blob/v2.21.0/tensorflow/python/ops/"
+    "nn_ops.py (_dropout)"
+)
+
+
+def _half_uniform(backend: str, clauses: tuple[str, ...]) -> dict[str, str]:
+    return {cid: _TF_HALF_UNIFORM for cid in clauses} if backend == "tensorflow" else {}
+
+
+_DROPOUT_MOMENTS = ("DROPOUT-RATE", "DROPOUT-UNBIASED", "DROPOUT-VARIANCE")
+
+
 def _weight_drop_failures(backend: str) -> dict[str, str]:
-    failures = {"DROPCONNECT-RATE-INVALID": _RATE_UNCHECKED[backend]}
+    failures = {
+        "DROPCONNECT-RATE-INVALID": _RATE_UNCHECKED[backend],
+        **_half_uniform(backend, ("DROPCONNECT-RATE",)),
+    }
     if backend == "torch":
         failures.update(
             {
@@ -182,6 +205,7 @@ def _targets(backend: str) -> tuple[Target, ...]:
             env=env,
             requires=("keras",),
             description=description + _LAYER_NOTE,
+            expected_failures=_half_uniform(backend, _DROPOUT_MOMENTS) if op == "dropout" else {},
             **options,
         )
 
@@ -258,7 +282,10 @@ def _targets(backend: str) -> tuple[Target, ...]:
             requires=("keras",),
             masking="select",
             rate_one="zeros",
-            expected_failures={"DROPOUT-RATE-INVALID": _RATE_UNCHECKED[backend]},
+            expected_failures={
+                "DROPOUT-RATE-INVALID": _RATE_UNCHECKED[backend],
+                **_half_uniform(backend, _DROPOUT_MOMENTS),
+            },
             description="keras.random.dropout(x, rate, seed=seed); a function with no "
             "training flag: with training=False the adapter returns x unchanged.",
         ),
