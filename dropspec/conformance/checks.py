@@ -1495,11 +1495,13 @@ def check_dc_per_example(ctx: Context) -> StatResult:
 def check_dc_per_batch(ctx: Context) -> None:
     def body(case: tuple[Any, ...]) -> None:
         (batch, n_out), rate, seed = case
-        x, w, b = decoder_layer(ctx, batch, n_out, 16, ctx.stat_dtype)
+        # s·(2^(n_in + 1) − 1) must stay exact in the dtype (as in decoded_masks).
+        n_in = 16 if ctx.stat_dtype in WIDE else 4
+        x, w, b = decoder_layer(ctx, batch, n_out, n_in, ctx.stat_dtype)
         y = ctx.call(x, w, b, rate=rate, seed=seed)
         if y.shape != (batch, n_out):
             raise CheckFailure(f"output shape {y.shape}, expected {(batch, n_out)}")
-        m, mb = decode(ctx, y, rate, 16)
+        m, mb = decode(ctx, y, rate, n_in)
         if not (np.all(m == m[:1]) and np.all(mb == mb[:1])):
             raise CheckFailure(
                 f"examples of one call see different weight masks "
