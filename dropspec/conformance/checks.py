@@ -832,9 +832,11 @@ def nearest_allowed(results: list[StatResult]) -> StatResult:
     """The test against the allowed expectation the data fits best.
 
     The null is composite (any of the scale roundings the dtype allows); rejecting only
-    when every candidate is rejected keeps the level at alpha.
+    when every candidate is rejected keeps the level at alpha. With more than one candidate
+    the p-value is a maximum, conservative rather than uniform, and is marked so.
     """
-    return max(results, key=lambda r: r.pvalue)
+    best = max(results, key=lambda r: r.pvalue)
+    return best if len(results) == 1 else dataclasses.replace(best, uniform=False)
 
 
 def _moment_test(ctx: Context, rate: float, alpha: float, variance: bool) -> StatResult:
