@@ -149,6 +149,8 @@ def test_command_runs_as_written(where: str, cmd: str, scratch: Path) -> None:
         argv = [str(bin_dir() / "dropspec"), *argv[1:]]
         if argv[1] == "check":
             argv.append("--dry-run")
+            if "--json" in argv:  # e.g. docs/_data/matrix.json, run from the repository root
+                (scratch / argv[argv.index("--json") + 1]).parent.mkdir(parents=True, exist_ok=True)
         elif argv[1] == "merge":
             argv = _merge_inputs(argv, scratch)
         proc = run(argv, scratch)
