@@ -126,6 +126,18 @@ def outcomes(entry: dict[str, Any]) -> dict[str, str]:
     return {c["id"]: c["outcome"] for c in entry["clauses"]}
 
 
+def run_pytest(files: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """pytest with the dropspec plugin in ``files``, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+        cwd=files,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 def check_faulty(files: Path, faulty: str, *extra: str) -> tuple[int, dict[str, Any], str]:
     proc = cli(
         "check",
@@ -435,25 +447,13 @@ def test_merge_keeps_each_platform(files: Path) -> None:
 )
 def test_pytest_plugin_survives_a_crashing_target(files: Path, faulty: str, cause: str) -> None:
     (files / "test_project.py").write_text("def test_project_own():\n    assert True\n")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            f"--dropspec-target=targets.py:{faulty}",
-            "--dropspec-target=targets.py:good",
-            "--dropspec-clause=DROPOUT-SHAPE",
-            "--dropspec-clause=DROPOUT-RATE-ZERO",
-            "--dropspec-json=r.json",
-        ],
-        cwd=files,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    proc = run_pytest(
+        files,
+        f"--dropspec-target=targets.py:{faulty}",
+        "--dropspec-target=targets.py:good",
+        "--dropspec-clause=DROPOUT-SHAPE",
+        "--dropspec-clause=DROPOUT-RATE-ZERO",
+        "--dropspec-json=r.json",
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
@@ -527,25 +527,13 @@ def test_target_tracebacks_show_the_users_frames_and_dropspec_bugs_are_named(fil
 
 
 def test_pytest_plugin_not_checked_is_not_green(files: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--dropspec-target=targets.py:needs_missing",
-            "--dropspec-target=targets.py:hangs",
-            "--dropspec-target=targets.py:unknown_op",
-            "--dropspec-timeout=5",
-            "--dropspec-clause=DROPOUT-SHAPE",
-        ],
-        cwd=files,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    proc = run_pytest(
+        files,
+        "--dropspec-target=targets.py:needs_missing",
+        "--dropspec-target=targets.py:hangs",
+        "--dropspec-target=targets.py:unknown_op",
+        "--dropspec-timeout=5",
+        "--dropspec-clause=DROPOUT-SHAPE",
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
@@ -553,23 +541,7 @@ def test_pytest_plugin_not_checked_is_not_green(files: Path) -> None:
 
 
 def test_pytest_bad_value_is_a_usage_error(files: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--dropspec-target=a.py:f",
-            "--dropspec-clause=NOPE",
-        ],
-        cwd=files,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    proc = run_pytest(files, "--dropspec-target=a.py:f", "--dropspec-clause=NOPE")
     assert proc.returncode == 4 and "unknown clause id NOPE" in proc.stderr
 
 
