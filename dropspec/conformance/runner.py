@@ -56,16 +56,57 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def worker_env(extra: dict[str, str]) -> dict[str, str]:
+def cpus() -> int:
+    """The CPUs this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+#: Environment variables that bound the threads of each numeric library a target may use:
+#: OpenMP (PyTorch's CPU kernels, NumPy's BLAS), TensorFlow's two thread pools, and
+#: dropspec's own reference generator.
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+    "DROPSPEC_THREADS",
+)
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """Variables that keep a worker's libraries to ``threads`` threads each.
+
+    With N workers on C CPUs each worker gets C // N threads. Left alone, every library in
+    every worker starts a pool as large as the machine: two workers on two cores then run
+    four busy threads that preempt each other, and ``-j 2`` ends slower than ``-j 1``.
+    XLA's CPU backend has no thread-count variable; with one thread per worker its Eigen
+    pool is switched off. Values the user has set are kept.
+    """
+    env = {name: str(threads) for name in THREAD_VARIABLES if name not in os.environ}
+    if threads == 1:
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_cpu_multi_thread_eigen" not in flags:
+            env["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
+    return env
+
+
+def worker_env(extra: dict[str, str], threads: int | None = None) -> dict[str, str]:
     """The environment of a worker: the user's, the target's needs, and dropspec's caches.
 
     Hypothesis writes its example database and constants cache under its storage directory
     (by default ``.hypothesis`` in the working directory); dropspec points it at its own
     cache so that nothing is written where the user runs. JAX's persistent compilation cache
-    keeps compiled programs across runs and workers.
+    keeps compiled programs across runs and workers. ``threads``, when given, bounds each
+    library's thread pool (:func:`thread_env`).
     """
     cache = cache_dir()
     env = dict(os.environ)
+    if threads is not None:
+        env.update(thread_env(threads))
     env.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(cache / "hypothesis"))
     env.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache / "jax"))
     env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
@@ -89,7 +130,7 @@ class Job:
 class _Worker:
     """One worker process, the thread reading its events, and its log."""
 
-    def __init__(self, env: dict[str, str], log: IO[bytes]) -> None:
+    def __init__(self, env: dict[str, str], log: IO[bytes], threads: int | None = None) -> None:
         self.env = env
         self.log = log
         self.events: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -98,7 +139,7 @@ class _Worker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
-            env=worker_env(env),
+            env=worker_env(env, threads),
             start_new_session=True,
         )
         threading.Thread(target=self._read, daemon=True).start()
@@ -186,6 +227,7 @@ class Runner:
         self.jobs = list(jobs)
         self.config = config
         self.workers = max(1, workers)
+        self.threads: int | None = None  # set by run(), from the number of slots
         self.timeout = timeout
         self.json_path = json_path
         self.allow_missing = allow_missing
@@ -209,6 +251,8 @@ class Runner:
         for i, job in sorted(enumerate(self.jobs), key=lambda p: sorted(p[1].env.items())):
             todo.put((i, job))
         slots = min(self.workers, len(self.jobs)) or 1
+        # One worker keeps every library's own default; several share the CPUs between them.
+        self.threads = None if slots == 1 else max(1, cpus() // slots)
         finished = [threading.Event() for _ in range(slots)]
         threads = [
             threading.Thread(target=self._slot, args=(k, todo, finished[k]), daemon=True)
@@ -293,7 +337,7 @@ class Runner:
             finished.set()
 
     def _start(self, i: int, job: Job, log: IO[bytes]) -> _Worker | None:
-        worker = _Worker(job.env, log)
+        worker = _Worker(job.env, log, self.threads)
         deadline = time.monotonic() + START_TIMEOUT
         while not self.stop.is_set():
             try:
