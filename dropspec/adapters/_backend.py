@@ -52,6 +52,11 @@ class Backend:
     def to_numpy(self, value: Any) -> np.ndarray:
         return np.asarray(value)
 
+    def fresh(self, value: Any) -> Any:
+        """A copy of an array made by :meth:`asarray`, for a call that may write into its
+        input; a framework whose arrays are immutable returns ``value`` itself."""
+        return np.array(value, copy=True)
+
     def for_reduction(self, value: Any) -> Any:
         """``value`` ready for array-API reductions (e.g. without autograd history)."""
         return value

@@ -74,6 +74,9 @@ class JaxBackend(Backend):
     def to_numpy(self, value: Any) -> np.ndarray:
         return np.array(value, copy=True)  # bfloat16 comes back as ml_dtypes.bfloat16
 
+    def fresh(self, value: Any) -> Any:
+        return value  # JAX arrays are immutable
+
     def vjp(
         self, f: Callable[[Any], Any], x: np.ndarray, cotangent: np.ndarray, device: str = "cpu"
     ) -> np.ndarray | None:

@@ -95,6 +95,9 @@ class TensorFlowBackend(Backend):
         out: np.ndarray = np.asarray(value.numpy())  # keeps bfloat16 as ml_dtypes.bfloat16
         return out
 
+    def fresh(self, value: Any) -> Any:
+        return value  # tf.Tensor is immutable
+
     def vjp(
         self, f: Callable[[Any], Any], x: np.ndarray, cotangent: np.ndarray, device: str = "cpu"
     ) -> np.ndarray | None:

@@ -73,6 +73,9 @@ class TorchBackend(Backend):
             return out
         return np.array(t.numpy(), copy=True)
 
+    def fresh(self, value: Any) -> Any:
+        return value.clone()  # a target may write into its input (inplace=True)
+
     def for_reduction(self, value: Any) -> Any:
         return value.detach()
 

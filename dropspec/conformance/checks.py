@@ -161,11 +161,15 @@ def unit_cases(
     )
 
 
-def stat_shape(ctx: Context, mask_values: int, shared_side: int = 2) -> tuple[int, ...]:
+def stat_shape(ctx: Context, mask_values: int, shared_side: int = 1) -> tuple[int, ...]:
     """A shape for statistical calls whose mask has about ``mask_values`` values.
 
     Non-shared axes get side 8 except the last, which takes the rest (rounded to even);
-    shared axes get ``shared_side``.
+    shared axes get ``shared_side``. Side 1 by default: the statistics are about mask
+    values, one per group, and a longer shared axis would multiply the elements a call
+    computes (eightfold for three shared axes of side 2) without adding a mask value.
+    That the mask is constant along a shared axis is the structural SHARED-CONSTANT
+    clause's, checked on shapes whose shared axes are longer than 1.
     """
     rank = max(min_rank(ctx), 1 if ctx.target.op != "drop_path" else 2)
     if unit_geometry(ctx)[0] is None and ctx.target.op != "drop_path":
@@ -222,7 +226,7 @@ def unit_masks(
     rate: float,
     mask_values: int,
     *,
-    shared_side: int = 2,
+    shared_side: int = 1,
     shape: tuple[int, ...] | None = None,
 ) -> Iterator[Array]:
     """Compact keep masks from calls on x = 1 until ``mask_values`` values are collected.
@@ -231,7 +235,7 @@ def unit_masks(
     """
     shape = shape or stat_shape(ctx, min(mask_values, CHUNK_ELEMENTS), shared_side)
     shared = shared_of(ctx, len(shape))
-    x = np.ones(shape, dtype=as_dtype(ctx.stat_dtype))
+    x = ctx.constant(shape, ctx.stat_dtype)
     per_call = math.prod(1 if a in shared else n for a, n in enumerate(shape))
     got = 0
     while got < mask_values:
@@ -312,14 +316,16 @@ def neighbour_tables(
     ]  # an axis too short for the offset: no test
 
 
-def drop_test(ctx: Context, keep_masks: Iterable[Array], rate: float, alpha: float) -> StatResult:
+def drop_test(
+    ctx: Context, keep_masks: Iterable[Array], rate: float, alpha: float, **inputs: Any
+) -> StatResult:
     """Binomial test of the dropped share of keep masks (counted where the masks live)."""
     dropped = total = 0
     for keep in keep_masks:
         size = math.prod(keep.shape)
         dropped += size - int(ctx.host(reduce.count(keep)))
         total += size
-    return st_.binomial(dropped, total, rate, alpha=alpha, power=ctx.power, rate=rate)
+    return st_.binomial(dropped, total, rate, alpha=alpha, power=ctx.power, rate=rate, **inputs)
 
 
 def every_dtype(check: Check) -> Check:
@@ -567,7 +573,7 @@ def seed_mask(ctx: Context, seed: int) -> Array:
     if ctx.target.op == "dropconnect":
         return next(decoded_masks(ctx, 0.5, n, seed=seed))[0]
     shape = stat_shape(ctx, n)
-    x = np.ones(shape, dtype=as_dtype(ctx.stat_dtype))
+    x = ctx.constant(shape, ctx.stat_dtype)
     y = ctx.call_device(x, rate=0.5, seed=seed)
     same_shape(y, shape)
     if ctx.target.op == "gaussian_dropout":
@@ -769,13 +775,26 @@ def rate_guarantee() -> str:
 @checks(*ids("RATE", {"dropout": "DROPOUT", "drop_path": "DROPPATH", "alpha_dropout": "ALPHA"}))
 @every_dtype
 def check_rate(ctx: Context) -> StatResult:
+    """Every rate of :func:`drawn_rates` on groups of one element (shared axes of side 1),
+    and, where axes are shared, rate :data:`GROUP_RATE` on groups of 2 along every shared
+    axis: a group's drop rate must not depend on how many elements it holds."""
     rates = drawn_rates(ctx)
-    alpha = ctx.split(len(rates))
+    grouped = bool(shared_of(ctx, len(stat_shape(ctx, 2))))
+    alpha = ctx.split(len(rates) + grouped)
     results = []
     for rate in rates:
         n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
         results.append(drop_test(ctx, unit_masks(ctx, rate, n), rate, alpha))
+    if grouped:
+        rate = GROUP_RATE
+        n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
+        masks = unit_masks(ctx, rate, n, shared_side=2)
+        results.append(drop_test(ctx, masks, rate, alpha, shared_side=2))
     return verdict(results, "the drop rate is off")
+
+
+#: The rate RATE also tests on groups longer than one element (see :func:`check_rate`).
+GROUP_RATE = 0.5
 
 
 def _multiplier_moments(ctx: Context, rate: float) -> list[tuple[float, float, float, float]]:
@@ -795,11 +814,17 @@ MOMENT_VALUES = np.array([-2.0, -1.0, -0.5, -0.25, 0.25, 0.5, 1.0, 2.0])
 
 
 def signed_stat_inputs(ctx: Context, n: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Inputs with values ±0.25, ±0.5, ±1, ±2 (exact in every dtype) for moment checks."""
+    """Inputs with values ±0.25, ±0.5, ±1, ±2 (exact in every dtype) for moment checks, until
+    ``n`` mask values are covered.
+
+    One input is drawn and passed to every call (:meth:`Context.reusable`): y/x is the
+    multiplier itself whatever x is, so the calls' masks alone make the draws independent.
+    """
     shape = stat_shape(ctx, min(n, CHUNK_ELEMENTS))
+    x = ctx.reusable(rng.choice(MOMENT_VALUES, size=shape).astype(as_dtype(ctx.stat_dtype)))
     got = 0
     while got < n:
-        yield rng.choice(MOMENT_VALUES, size=shape).astype(as_dtype(ctx.stat_dtype))
+        yield x
         got += math.prod(shape)
 
 
@@ -810,12 +835,14 @@ def _multiplier_sums(
     the group size."""
     n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
     sums, count, groups = np.zeros(2), 0, 1
+    wide: dict[int, Array] = {}  # x in float64 on the device, converted once per input
     for x in signed_stat_inputs(ctx, n, ctx.rng):
         y = ctx.call_device(x, rate=rate)
         same_shape(y, x.shape)
-        xd = ctx.to_device(x.astype(np.float64))
+        if id(x) not in wide:
+            wide = {id(x): ctx.to_device(x.astype(np.float64))}
         groups = math.prod(x.shape[a] for a in shared_of(ctx, x.ndim))
-        sums += ctx.host(_multiplier_sum(y, xd, center=center))
+        sums += ctx.host(_multiplier_sum(y, wide[id(x)], center=center))
         count += x.size
     return float(sums[0]), float(sums[1]), count, groups
 
@@ -1212,7 +1239,7 @@ def check_alpha_moments(ctx: Context) -> StatResult:
 def gaussian_noise(ctx: Context, rate: float, n: int) -> Array:
     """At least n values of y/x (x = 1) as one flat float64 array where the outputs live."""
     shape = stat_shape(ctx, min(n, CHUNK_ELEMENTS))
-    x = np.ones(shape, dtype=as_dtype(ctx.stat_dtype))
+    x = ctx.constant(shape, ctx.stat_dtype)
     parts = []
     got = 0
     while got < n:
@@ -1362,7 +1389,7 @@ def decoded_masks(
     if ctx.stat_dtype not in WIDE:
         n_in = min(n_in, 4)  # s·(2^(n_in + 1) − 1) must stay exact enough in a half type
     n_out = gen_even(min(bits, CHUNK_ELEMENTS) / (batch * n_in))
-    x, w, b = decoder_layer(ctx, batch, n_out, n_in, ctx.stat_dtype)
+    x, w, b = (ctx.reusable(a) for a in decoder_layer(ctx, batch, n_out, n_in, ctx.stat_dtype))
     got = 0
     while got < bits:
         y = ctx.call_device(x, w, b, rate=rate, seed=seed)
@@ -1538,7 +1565,7 @@ def check_dc_unbiased(ctx: Context) -> StatResult:
     per_example = ctx.options.get("masks") == "per_example"
     batch, n_in = (64, 16) if per_example else (1, 16)
     n_out = 4096
-    x, w, b = positive_layer(ctx, batch, n_out, n_in, ctx.stat_dtype)
+    x, w, b = (ctx.reusable(a) for a in positive_layer(ctx, batch, n_out, n_in, ctx.stat_dtype))
     results = []
     for rate in rates:
         mean, var = dropconnect_moments(

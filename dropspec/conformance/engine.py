@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..adapters._backend import Backend, get_backend
-from ..dtypes import FLOAT_DTYPES
+from ..dtypes import FLOAT_DTYPES, as_dtype
 from ..spec import CLAUSES, Clause, Level, get_op
 from ..target import Target
 from .defaults import DEFAULT_ALPHA, DEFAULT_EXAMPLES, DEFAULT_POWER, DEFAULT_SEED
@@ -154,6 +154,10 @@ class Context:
     #: number of such runs sharing the clause's alpha.
     dtype: str | None = None
     alpha_parts: int = 1
+    #: Inputs the check passes to many calls unchanged (:meth:`reusable`): id -> (the array,
+    #: its copy on the target's device once converted).
+    _reusable: dict[int, tuple[np.ndarray, Any]] = field(default_factory=dict)
+    _constants: dict[tuple[Any, ...], np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         ss = np.random.SeedSequence(self.check_seed)
@@ -205,14 +209,39 @@ class Context:
         """Call the target on ``arrays`` converted to its framework; return what it returns."""
         start = time.perf_counter()  # conversion to the framework counts as framework time
         try:
-            converted = [
-                None if a is None else self.backend.asarray(a, self.config.device) for a in arrays
-            ]
+            converted = [None if a is None else self._convert(a) for a in arrays]
             return self.invoke(
                 *converted, rate, training=training, seed=self.seed() if seed is None else seed
             )
         finally:
             self.target_seconds += time.perf_counter() - start
+
+    def reusable(self, a: np.ndarray) -> np.ndarray:
+        """Mark ``a`` as an input passed unchanged to many calls, and return it.
+
+        It is converted to the target's framework once; each call then gets a fresh copy
+        made on the device (:meth:`Backend.fresh`), so a target that writes into its input
+        cannot change what the next call sees. Statistical checks call a target many times
+        on one input; converting it from NumPy every time cost more than the calls.
+        """
+        self._reusable[id(a)] = (a, None)
+        return a
+
+    def constant(self, shape: tuple[int, ...], dtype: str, value: float = 1.0) -> np.ndarray:
+        """A :meth:`reusable` array of ``value`` (made once per shape and dtype)."""
+        key = (tuple(shape), dtype, value)
+        if key not in self._constants:
+            self._constants[key] = self.reusable(np.full(shape, value, dtype=as_dtype(dtype)))
+        return self._constants[key]
+
+    def _convert(self, a: np.ndarray) -> Any:
+        kept = self._reusable.get(id(a))
+        if kept is None or kept[0] is not a:
+            return self.backend.asarray(a, self.config.device)
+        if kept[1] is None:
+            kept = (a, self.backend.asarray(a, self.config.device))
+            self._reusable[id(a)] = kept
+        return self.backend.fresh(kept[1])
 
     def invoke(self, *args: Any, **kwargs: Any) -> Any:
         """Call the target's function as is; what it raises is marked as the target's."""

@@ -66,7 +66,7 @@ def cpus() -> int:
 
 #: Environment variables that bound the threads of each numeric library a target may use:
 #: OpenMP (PyTorch's CPU kernels, NumPy's BLAS), TensorFlow's two thread pools, and
-#: dropspec's own reference generator.
+#: dropspec's own reference generator (see :func:`thread_env` for XLA).
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
@@ -83,15 +83,14 @@ def thread_env(threads: int) -> dict[str, str]:
     With N workers on C CPUs each worker gets C // N threads. Left alone, every library in
     every worker starts a pool as large as the machine: two workers on two cores then run
     four busy threads that preempt each other, and ``-j 2`` ends slower than ``-j 1``.
-    XLA's CPU backend has no thread-count variable; with one thread per worker its Eigen
-    pool is switched off. Values the user has set are kept.
+    Values the user has set are kept.
+
+    XLA (JAX) is left alone on purpose: its only switch, ``XLA_FLAGS``, is part of the key
+    of JAX's persistent compilation cache, so setting it for ``-j 2`` would make a cache
+    filled by ``-j 1`` (or by the user's own runs) useless, and compiling costs JAX targets
+    far more than sharing a core does.
     """
-    env = {name: str(threads) for name in THREAD_VARIABLES if name not in os.environ}
-    if threads == 1:
-        flags = os.environ.get("XLA_FLAGS", "")
-        if "xla_cpu_multi_thread_eigen" not in flags:
-            env["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
-    return env
+    return {name: str(threads) for name in THREAD_VARIABLES if name not in os.environ}
 
 
 def worker_env(extra: dict[str, str], threads: int | None = None) -> dict[str, str]:
