@@ -14,9 +14,9 @@ Each assertion is itself a one-sided binomial test at META_ALPHA = 1e-4:
 - false alarms: fails when the rejections of a correct target are significantly more than
   the test's alpha (P(X >= rejected | p = alpha) < META_ALPHA).
 
-There are 51 such meta-tests (12 simulated claims and 12 kept default measurements, each
+There are 59 such meta-tests (14 simulated claims and 14 kept default measurements, each
 both ways; the histogram test's false alarms; the end-to-end rate check both ways), so this
-file fails a correct suite with probability at most 51 · 1e-4 ≈ 0.5% (union bound). The seed
+file fails a correct suite with probability at most 59 · 1e-4 ≈ 0.6% (union bound). The seed
 is fixed for reproducibility, not chosen.
 """
 

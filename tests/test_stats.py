@@ -114,3 +114,34 @@ def test_the_run_bound_is_the_sum_of_every_sub_tests_alpha() -> None:
     report = {"targets": [{"clauses": [clause_entry(r) for r in results]}]}
     assert report["targets"][0]["clauses"][0]["alpha"] == pytest.approx(alpha)
     assert false_alarm_bound(report) == pytest.approx(2 * alpha)
+
+
+def test_homogeneity_of_proportions_is_pearsons_chi_square() -> None:
+    kept = np.array([480, 530, 505])
+    counts = np.array([1000, 1000, 1000])
+    res = stats.homogeneity(kept, counts, None, alpha=1e-3, power=0.9)
+    table = np.stack([kept, counts - kept], axis=1)
+    want = sst.chi2_contingency(table, correction=False)
+    assert res.statistic == pytest.approx(want.statistic)
+    assert res.pvalue == pytest.approx(want.pvalue)
+    assert res.deviation_unit == "Cohen's w" and res.inputs["classes"] == 3
+
+
+def test_homogeneity_of_means_finds_one_class_off() -> None:
+    rng = np.random.default_rng(7)
+    per = 10_000
+    values = rng.normal(0.0, 1.0, (8, per))
+    same = stats.homogeneity(values.sum(axis=1), np.full(8, per), 1.0, alpha=1e-6, power=0.9)
+    assert same.passed
+    values[3] += 0.1  # one class of eight off by 0.1 sd
+    off = stats.homogeneity(values.sum(axis=1), np.full(8, per), 1.0, alpha=1e-6, power=0.9)
+    assert not off.passed and off.inputs["most_off_class"] == 3
+    # Empty classes are left out; one class left, or no spread, has nothing to compare.
+    assert (
+        stats.homogeneity(np.array([5.0, 0.0]), np.array([9, 0]), 1.0, alpha=1e-3, power=0.9).pvalue
+        == 1.0
+    )
+    assert (
+        stats.homogeneity(np.array([0, 0]), np.array([9, 9]), None, alpha=1e-3, power=0.9).pvalue
+        == 1.0
+    )

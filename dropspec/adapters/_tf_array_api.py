@@ -68,8 +68,8 @@ class TensorFlowNamespace:
         ref = a if self._tf.is_tensor(a) else b
         return self._tf.where(cond, self._like(a, ref), self._like(b, ref))
 
-    def sum(self, x: Any) -> Any:
-        return self._tf.reduce_sum(x)
+    def sum(self, x: Any, /, *, axis: int | tuple[int, ...] | None = None) -> Any:
+        return self._tf.reduce_sum(x, axis=axis)
 
     def max(self, x: Any) -> Any:
         return self._tf.reduce_max(x)

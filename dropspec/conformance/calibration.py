@@ -304,6 +304,41 @@ def calls_gof(
     )
 
 
+def homogeneity(
+    alpha: float, power: float, n: int = 1 << 20, classes: int = 2, means: bool = False
+) -> Claim:
+    """The chi-square homogeneity test across value or position classes (RATE and UNBIASED,
+    at rate 0.5), with ``classes`` equal classes.
+
+    Proportions: each class's kept count is Binomial(n/k, p_c) with p_c = 1/2 ± d, half the
+    classes up and half down, so Cohen's w = d / sqrt(p·q) = 2d. Means: each class's sum of
+    y/x − E[y/x] is normal with variance (n/k)·σ² and mean (n/k)·(±w·σ), σ = 1 (rate 0.5),
+    the variance handed to the test being the sample's own, as the check does.
+    """
+    per = n // classes
+    sign = np.where(np.arange(classes) % 2 == 0, 1.0, -1.0)
+    counts = np.full(classes, per)
+
+    def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
+        if means:
+            sums = rng.normal(per * deviation * sign, math.sqrt(per))
+            # The check's variance is the whole sample's: within classes (a scaled χ²) plus
+            # the spread of the class means.
+            var = float(rng.chisquare(n - 1)) / n + deviation**2
+            return st.homogeneity(sums, counts, var, alpha=alpha, power=power)
+        kept = rng.binomial(per, 0.5 + sign * deviation / 2.0)
+        return st.homogeneity(kept, counts, None, alpha=alpha, power=power)
+
+    kind = "E[y/x]" if means else "the kept share"
+    return Claim(
+        f"homogeneity of {kind} over {classes} classes",
+        ("DROPOUT-RATE", "DROPPATH-RATE", "ALPHA-RATE")
+        if not means
+        else ("DROPOUT-UNBIASED", "DROPPATH-UNBIASED"),
+        sample,
+    )
+
+
 def claims(alpha: float, power: float, *, small: bool = False) -> list[Claim]:
     """Every claim at these settings, with the checks' own sizes.
 
@@ -327,6 +362,8 @@ def claims(alpha: float, power: float, *, small: bool = False) -> list[Claim]:
         replace(no_period(alpha, power, n=size), runs=fft),
         replace(no_period(alpha, power, n=size, lag=7), runs=fft),
         replace(calls_gof(alpha, power), runs=many),
+        replace(homogeneity(alpha, power, n=size), runs=many),
+        replace(homogeneity(alpha, power, n=size, classes=16, means=True), runs=many),
     ]
 
 

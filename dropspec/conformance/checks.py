@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -228,14 +229,20 @@ def unit_masks(
     *,
     shared_side: int = 1,
     shape: tuple[int, ...] | None = None,
+    x: np.ndarray | None = None,
 ) -> Iterator[Array]:
-    """Compact keep masks from calls on x = 1 until ``mask_values`` values are collected.
+    """Compact keep masks from calls on x = 1 (or on ``x``, a :meth:`Context.reusable`
+    input without zeros, for ops whose dropped outputs are 0) until ``mask_values`` values
+    are collected.
 
     The masks stay where the target's outputs live (see :meth:`Context.call_device`).
     """
+    if x is not None:
+        shape = x.shape
     shape = shape or stat_shape(ctx, min(mask_values, CHUNK_ELEMENTS), shared_side)
     shared = shared_of(ctx, len(shape))
-    x = ctx.constant(shape, ctx.stat_dtype)
+    if x is None:
+        x = ctx.constant(shape, ctx.stat_dtype)
     per_call = math.prod(1 if a in shared else n for a, n in enumerate(shape))
     got = 0
     while got < mask_values:
@@ -283,6 +290,145 @@ class PairTable:
             reduce.offset_pair_counts(mask, axis=axis, offset=offset, phase=phase),
             blocks * offset * math.prod(mask.shape) // mask.shape[axis],
         )
+
+
+#: Classes of the input values (indices into MOMENT_VALUES): a rate or a mean that depends on
+#: the sign, the magnitude, or on x being exactly ±1 fails the homogeneity test of its family.
+VALUE_FAMILIES: dict[str, tuple[tuple[int, ...], ...]] = {
+    "sign": ((0, 1, 2, 3), (4, 5, 6, 7)),
+    "magnitude": ((3, 4), (2, 5), (1, 6), (0, 7)),
+    "exactly ±1": ((1, 6), (0, 2, 3, 4, 5, 7)),
+}
+#: Coordinates along an axis longer than this are classed modulo it.
+COORDINATE_PERIOD = 16
+#: The flat index's bits are read from a grid 2^LOW_BITS wide (low bits: columns; high
+#: bits: rows).
+LOW_BITS = 11
+
+
+@dataclasses.dataclass
+class Classes:
+    """The value and position classes of one statistical input, for homogeneity tests.
+
+    Families: the input value's sign, magnitude and whether it is ±1 (where the input has
+    varied values); every bit of the flat (memory-order) index, bit 0 being parity; and the
+    coordinate along every axis longer than 1 (modulo :data:`COORDINATE_PERIOD`). Each
+    family is one chi-square test of homogeneity over its classes.
+    """
+
+    shape: tuple[int, ...]
+    labels: np.ndarray | None  # index into MOMENT_VALUES per element; None where x = 1
+    labels_device: Array
+
+    @classmethod
+    def of(cls, ctx: Context, labels: np.ndarray | None, shape: tuple[int, ...] = ()) -> Classes:
+        shape = tuple(labels.shape) if labels is not None else shape
+        device = None if labels is None else ctx.to_device(labels)
+        return cls(shape, labels, device)
+
+    def low_bits(self) -> int:
+        return min(LOW_BITS, max(math.prod(self.shape).bit_length() - 1, 1))
+
+    def position_layout(self) -> list[tuple[str, list[np.ndarray], list[int]]]:
+        """(family, per class the indices into position_sums' output, per class count)."""
+        n = math.prod(self.shape)
+        low = self.low_bits()
+        width = 1 << low
+        rows = n // width
+        out: list[tuple[str, list[np.ndarray], list[int]]] = []
+        cols = np.arange(width)
+        for b in range(low):
+            on = (cols >> b) & 1 == 1
+            out.append(
+                (
+                    f"bit {b} of the flat index",
+                    [rows + np.flatnonzero(~on), rows + np.flatnonzero(on)],
+                    [rows * int((~on).sum()), rows * int(on.sum())],
+                )
+            )
+        high = np.arange(rows)
+        for b in range(max(rows - 1, 0).bit_length()):
+            on = (high >> b) & 1 == 1
+            out.append(
+                (
+                    f"bit {low + b} of the flat index",
+                    [np.flatnonzero(~on), np.flatnonzero(on)],
+                    [width * int((~on).sum()), width * int(on.sum())],
+                )
+            )
+        start = rows + width
+        for axis, side in enumerate(self.shape):
+            classes = min(side, COORDINATE_PERIOD)
+            folds = side // COORDINATE_PERIOD if side > COORDINATE_PERIOD else 1
+            if classes >= 2:
+                name = f"coordinate along axis {axis}" + (
+                    f" (mod {COORDINATE_PERIOD})" if side > COORDINATE_PERIOD else ""
+                )
+                out.append(
+                    (
+                        name,
+                        [np.array([start + c]) for c in range(classes)],
+                        [n // side * folds] * classes,
+                    )
+                )
+            start += classes
+        return out
+
+    def tests(
+        self,
+        ctx: Context,
+        v: Array,
+        alpha: float,
+        *,
+        variance: float | None,
+        what: str,
+        **inputs: Any,
+    ) -> list[StatResult]:
+        """One homogeneity test of ``v`` (an array of the input's shape, where it lives) per
+        family, ``alpha`` split evenly among them; ``variance`` None for 0/1 values
+        (proportions)."""
+        families: list[tuple[str, np.ndarray, np.ndarray]] = []
+        names: dict[str, str] = {}
+        if self.labels is not None:
+            by_value = ctx.host(reduce.label_sums(v, self.labels_device, k=len(MOMENT_VALUES)))
+            per_value = np.bincount(self.labels.ravel(), minlength=len(MOMENT_VALUES))
+            for name, groups in VALUE_FAMILIES.items():
+                names[f"input value: {name}"] = " | ".join(
+                    "x in {" + ", ".join(f"{MOMENT_VALUES[i]:g}" for i in g) + "}" for g in groups
+                )
+                families.append(
+                    (
+                        f"input value: {name}",
+                        np.array([by_value[list(g)].sum() for g in groups]),
+                        np.array([per_value[list(g)].sum() for g in groups]),
+                    )
+                )
+        by_position = ctx.host(
+            reduce.position_sums(v, low_bits=self.low_bits(), period=COORDINATE_PERIOD)
+        )
+        for name, index, counts in self.position_layout():
+            families.append(
+                (
+                    f"position: {name}",
+                    np.array([by_position[i].sum() for i in index]),
+                    np.array(counts),
+                )
+            )
+        each = alpha / len(families)
+        return [
+            st_.homogeneity(
+                sums,
+                counts,
+                variance,
+                alpha=each,
+                power=ctx.power,
+                of=what,
+                family=name,
+                **({"class_names": names[name]} if name in names else {}),
+                **inputs,
+            )
+            for name, sums, counts in families
+        ]
 
 
 #: Neighbour offsets the dependence checks test: 1..NEIGHBOUR_OFFSETS, each in both phases.
@@ -775,16 +921,37 @@ def rate_guarantee() -> str:
 @checks(*ids("RATE", {"dropout": "DROPOUT", "drop_path": "DROPPATH", "alpha_dropout": "ALPHA"}))
 @every_dtype
 def check_rate(ctx: Context) -> StatResult:
-    """Every rate of :func:`drawn_rates` on groups of one element (shared axes of side 1),
-    and, where axes are shared, rate :data:`GROUP_RATE` on groups of 2 along every shared
-    axis: a group's drop rate must not depend on how many elements it holds."""
+    """Every rate of :func:`drawn_rates` on groups of one element (shared axes of side 1);
+    at the rates of :func:`homogeneity_rates`, the kept share's homogeneity across value
+    and position classes on the first call (one share of alpha for all of them); and, where
+    axes are shared, rate :data:`GROUP_RATE` on groups of 2 along every shared axis: a
+    group's drop rate must not depend on how many elements it holds.
+
+    Inputs take the values of :data:`MOMENT_VALUES` where a dropped output is 0 (so value
+    classes exist); alpha dropout, whose masks are read from x = 1, has position classes
+    only."""
     rates = drawn_rates(ctx)
     grouped = bool(shared_of(ctx, len(stat_shape(ctx, 2))))
-    alpha = ctx.split(len(rates) + grouped)
+    varied = homogeneity_rates(rates)
+    alpha = ctx.split(len(rates) + grouped + bool(varied))
     results = []
     for rate in rates:
         n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
-        results.append(drop_test(ctx, unit_masks(ctx, rate, n), rate, alpha))
+        shape = stat_shape(ctx, min(n, CHUNK_ELEMENTS))
+        if ctx.target.op == "alpha_dropout":
+            x, classes = None, Classes.of(ctx, None, shape)
+        else:
+            x, labels = signed_input(ctx, shape)
+            classes = Classes.of(ctx, labels)
+        masks = iter(unit_masks(ctx, rate, n, x=x, shape=shape))
+        if rate in varied:
+            first = next(masks)
+            share = alpha / len(varied)
+            results.extend(
+                classes.tests(ctx, first, share, variance=None, what="kept share", rate=rate)
+            )
+            masks = itertools.chain([first], masks)
+        results.append(drop_test(ctx, masks, rate, alpha))
     if grouped:
         rate = GROUP_RATE
         n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
@@ -795,6 +962,12 @@ def check_rate(ctx: Context) -> StatResult:
 
 #: The rate RATE also tests on groups longer than one element (see :func:`check_rate`).
 GROUP_RATE = 0.5
+
+
+def homogeneity_rates(rates: Iterable[float]) -> tuple[float, ...]:
+    """The rates at which RATE tests homogeneity across classes: those in [0.05, 0.95],
+    where every class holds enough dropped and kept values to compare."""
+    return tuple(r for r in rates if 0.05 <= r <= 0.95)
 
 
 def _multiplier_moments(ctx: Context, rate: float) -> list[tuple[float, float, float, float]]:
@@ -813,38 +986,70 @@ def _multiplier_moments(ctx: Context, rate: float) -> list[tuple[float, float, f
 MOMENT_VALUES = np.array([-2.0, -1.0, -0.5, -0.25, 0.25, 0.5, 1.0, 2.0])
 
 
-def signed_stat_inputs(ctx: Context, n: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Inputs with values ±0.25, ±0.5, ±1, ±2 (exact in every dtype) for moment checks, until
-    ``n`` mask values are covered.
+def signed_input(ctx: Context, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """An input of ``shape`` whose values are drawn from :data:`MOMENT_VALUES` (exact in
+    every dtype), marked :meth:`Context.reusable`, and each value's index in that list."""
+    labels = ctx.rng.integers(0, len(MOMENT_VALUES), size=shape).astype(np.int8)
+    x = ctx.reusable(MOMENT_VALUES[labels].astype(as_dtype(ctx.stat_dtype)))
+    return x, labels
 
-    One input is drawn and passed to every call (:meth:`Context.reusable`): y/x is the
-    multiplier itself whatever x is, so the calls' masks alone make the draws independent.
+
+def signed_stat_inputs(ctx: Context, n: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(input, value labels) for moment checks, until ``n`` mask values are covered.
+
+    One input is drawn and passed to every call: y/x is the multiplier itself whatever x
+    is, so the calls' masks alone make the draws independent.
     """
     shape = stat_shape(ctx, min(n, CHUNK_ELEMENTS))
-    x = ctx.reusable(rng.choice(MOMENT_VALUES, size=shape).astype(as_dtype(ctx.stat_dtype)))
+    x, labels = signed_input(ctx, shape)
     got = 0
     while got < n:
-        yield x
+        yield x, labels
         got += math.prod(shape)
 
 
 def _multiplier_sums(
-    ctx: Context, rate: float, alpha: float, center: float
-) -> tuple[float, float, int, int]:
-    """Σ (y/x − center) and Σ (y/x − center)² over enough calls, the number of values, and
-    the group size."""
+    ctx: Context,
+    rate: float,
+    alpha: float,
+    center: float,
+    homogeneity_alpha: float | None = None,
+) -> tuple[float, float, int, int, list[StatResult]]:
+    """Σ (y/x − center) and Σ (y/x − center)² over enough calls, the number of values, the
+    group size, and (given ``homogeneity_alpha``) the homogeneity tests of E[y/x] across
+    value and position classes on the first call."""
     n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
     sums, count, groups = np.zeros(2), 0, 1
-    wide: dict[int, Array] = {}  # x in float64 on the device, converted once per input
-    for x in signed_stat_inputs(ctx, n, ctx.rng):
+    wide: Array = None  # x in float64 on the device, converted once
+    homogeneous: list[StatResult] = []
+    for x, labels in signed_stat_inputs(ctx, n):
         y = ctx.call_device(x, rate=rate)
         same_shape(y, x.shape)
-        if id(x) not in wide:
-            wide = {id(x): ctx.to_device(x.astype(np.float64))}
+        if wide is None:
+            wide = ctx.to_device(x.astype(np.float64))
         groups = math.prod(x.shape[a] for a in shared_of(ctx, x.ndim))
-        sums += ctx.host(_multiplier_sum(y, wide[id(x)], center=center))
+        part = ctx.host(_multiplier_sum(y, wide, center=center))
+        if homogeneity_alpha is not None and count == 0:
+            classes = Classes.of(ctx, labels)
+            var = max(0.0, float(part[1]) / x.size - (float(part[0]) / x.size) ** 2)
+            homogeneous = classes.tests(
+                ctx,
+                _multiplier(y, wide, center=center),
+                homogeneity_alpha,
+                variance=var,
+                what="E[y/x]",
+                rate=rate,
+            )
+        sums += part
         count += x.size
-    return float(sums[0]), float(sums[1]), count, groups
+    return float(sums[0]), float(sums[1]), count, groups, homogeneous
+
+
+@reduce.fused()
+def _multiplier(y: Array, x: Array, center: float) -> Array:
+    """y/x − center in float64."""
+    xp = reduce.namespace(y)
+    return xp.astype(y, xp.float64) / x - center
 
 
 @reduce.fused()
@@ -866,10 +1071,20 @@ def nearest_allowed(results: list[StatResult]) -> StatResult:
     return best if len(results) == 1 else dataclasses.replace(best, uniform=False)
 
 
-def _moment_test(ctx: Context, rate: float, alpha: float, variance: bool) -> StatResult:
+def _moment_test(
+    ctx: Context,
+    rate: float,
+    alpha: float,
+    variance: bool,
+    homogeneity_alpha: float | None = None,
+) -> list[StatResult]:
+    """The moment test at ``rate`` (the best fitting of the allowed scale roundings), then
+    any homogeneity tests (see :func:`_multiplier_sums`)."""
     candidates = _multiplier_moments(ctx, rate)
     center = candidates[0][1]
-    s1, s2, count, groups = _multiplier_sums(ctx, rate, alpha, center)
+    s1, s2, count, groups, homogeneous = _multiplier_sums(
+        ctx, rate, alpha, center, homogeneity_alpha
+    )
     tests = []
     for s, mean, var, m4 in candidates:
         shift = mean - center
@@ -904,17 +1119,26 @@ def _moment_test(ctx: Context, rate: float, alpha: float, variance: bool) -> Sta
                 kept_multiplier=s,
             )
         )
-    return nearest_allowed(tests)
+    return [nearest_allowed(tests), *homogeneous]
 
 
 @checks("DROPOUT-UNBIASED", "DROPPATH-UNBIASED")
 @every_dtype
 def check_unbiased(ctx: Context) -> StatResult:
+    """E[y/x] at each rate, and its homogeneity across value and position classes (one share
+    of alpha for every homogeneity test, split evenly among them)."""
     rates = (0.1, 0.5, 0.9)
-    alpha = ctx.split(len(rates))
-    results = [_moment_test(ctx, rate, alpha, variance=False) for rate in rates]
+    alpha = ctx.split(len(rates) + 1)
+    each = alpha / len(rates)
+    results = [
+        r
+        for rate in rates
+        for r in _moment_test(ctx, rate, alpha, variance=False, homogeneity_alpha=each)
+    ]
     return verdict(
-        results, "E[y] differs from the inference output (with the scale rounded to the dtype)"
+        results,
+        "E[y] differs from the inference output (with the scale rounded to the dtype), or "
+        "E[y/x] depends on the input's value or position",
     )
 
 
@@ -923,7 +1147,7 @@ def check_unbiased(ctx: Context) -> StatResult:
 def check_variance(ctx: Context) -> StatResult:
     rates = (0.1, 0.3, 0.9)
     alpha = ctx.split(len(rates))
-    results = [_moment_test(ctx, rate, alpha, variance=True) for rate in rates]
+    results = [_moment_test(ctx, rate, alpha, variance=True)[0] for rate in rates]
     return verdict(
         results, "Var[y] differs from x²·s²·rate·(1 − rate) (with s rounded to the dtype)"
     )

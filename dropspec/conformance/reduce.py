@@ -113,6 +113,47 @@ def pair_counts(a: Array, b: Array) -> Array:
 
 
 @fused("k")
+def label_sums(v: Array, labels: Array, k: int) -> Array:
+    """``[Σ v where labels == j, for j = 0 .. k − 1]`` in float64: the class sums of a
+    homogeneity test whose classes are given per element (``labels``, of v's shape)."""
+    xp = namespace(v, labels)
+    vd = xp.astype(v, xp.float64)
+    zero = xp.zeros_like(vd)
+    return xp.stack([xp.sum(xp.where(labels == j, vd, zero)) for j in range(k)])
+
+
+@fused("low_bits", "period")
+def position_sums(v: Array, low_bits: int, period: int) -> Array:
+    """Sums of v (float64) by position, as one vector of three parts:
+
+    1. the first ``rows · 2^low_bits`` values in memory order as a (rows, 2^low_bits) grid:
+       its row sums, by the flat index's high bits;
+    2. that grid's column sums, by the flat index's low ``low_bits`` bits;
+    3. for each axis in turn, the sums over every other axis (one per coordinate), folded
+       modulo ``period`` where the axis is longer (trailing coordinates that do not fill a
+       period left out).
+
+    The host turns these into class sums for every bit of the flat index and for the
+    coordinate along every axis (see ``checks.position_families``).
+    """
+    xp = namespace(v)
+    vd = xp.astype(v, xp.float64)
+    flat = xp.reshape(vd, (-1,))
+    width = 1 << low_bits
+    rows = flat.shape[0] // width
+    grid = xp.reshape(flat[: rows * width], (rows, width))
+    parts = [xp.sum(grid, axis=1), xp.sum(grid, axis=0)]
+    for a in range(vd.ndim):
+        others = tuple(i for i in range(vd.ndim) if i != a)
+        line = xp.sum(vd, axis=others) if others else vd
+        if line.shape[0] > period:
+            folds = line.shape[0] // period
+            line = xp.sum(xp.reshape(line[: folds * period], (folds, period)), axis=0)
+        parts.append(line)
+    return xp.concat(parts)
+
+
+@fused("k")
 def histogram(values: Array, k: int) -> Array:
     """How many of the integers in ``values`` equal 0, 1, ..., k (values outside are ignored)."""
     xp = namespace(values)

@@ -242,6 +242,58 @@ def chi2_effect_size(df: int, n: int, alpha: float, power: float) -> float:
     return math.sqrt(hi / max(n, 1))
 
 
+def homogeneity(
+    sums: np.ndarray,
+    counts: np.ndarray,
+    variance: float | None = None,
+    *,
+    alpha: float,
+    power: float,
+    **inputs: Any,
+) -> StatResult:
+    """Chi-square test that k classes share one mean (or one proportion).
+
+    ``sums[c]`` is the sum of the ``counts[c]`` values in class c. With ``variance`` None
+    the values are 0/1 and the test is Pearson's chi-square of the k×2 table (successes,
+    failures) with the pooled proportion; otherwise Σ_c (S_c − n_c·μ̂)² / (n_c·σ²) with the
+    pooled mean μ̂ and the given variance of one value. Both are χ²(k − 1) under the null.
+    The detectable deviation is Cohen's w: the class means' spread around the pooled mean,
+    weighted by class size, in standard deviations of one value.
+    """
+    sums = np.asarray(sums, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.float64)
+    keep = counts > 0
+    sums, counts = sums[keep], counts[keep]
+    n, k = int(counts.sum()), int(keep.sum())
+    mean = float(sums.sum() / n) if n else 0.0
+    var = mean * (1.0 - mean) if variance is None else variance
+    test = "chi-square homogeneity of " + ("proportions" if variance is None else "means")
+    w = chi2_effect_size(max(k - 1, 1), max(n, 1), alpha, power)
+    info = {"classes": k, **inputs}
+    if k < 2 or var <= 0:  # one class, or no spread: nothing to compare
+        return StatResult(test, 0.0, 1.0, alpha, n, w, "Cohen's w", power, info)
+    statistic = float(np.sum((sums - counts * mean) ** 2 / (counts * var)))
+    pvalue = float(stats.chi2.sf(statistic, k - 1))
+    means = sums / counts
+    worst = int(np.argmax(np.abs(means - mean) * np.sqrt(counts)))
+    return StatResult(
+        test,
+        statistic,
+        pvalue,
+        alpha,
+        n,
+        w,
+        "Cohen's w",
+        power,
+        {
+            **info,
+            "pooled": round(mean, 6),
+            "most_off_class": worst,
+            "its_mean": round(means[worst], 6),
+        },
+    )
+
+
 def binomial_counts_gof(
     counts: np.ndarray, k: int, rate: float, *, alpha: float, power: float, **inputs: Any
 ) -> StatResult:

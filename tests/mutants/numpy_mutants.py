@@ -545,6 +545,107 @@ add(
 )
 
 
+# Conditional faults: the pooled rate (or E[y/x]) is right, but it depends on the input's value
+# class or on the element's position. Each class is shifted by 10% of min(rate, 1 - rate) times
+# a weight whose mean over the classes is 0, so the pooled figure does not move.
+
+Weight = Callable[[Array], Array]
+
+
+def _class_shifted(weight: Weight) -> Callable[..., Array]:
+    """Inverted dropout whose drop probability is rate + 0.1·min(rate, 1 − rate)·weight(x)."""
+
+    def fn(x: Array, rate: float, *, training: bool, seed: int) -> Array:
+        validate(rate)
+        if not training:
+            return x.copy()
+        if rate == 1.0:
+            return np.zeros_like(x)
+        p = rate + 0.1 * min(rate, 1.0 - rate) * weight(x)
+        keep = np.random.default_rng(seed).random(x.shape) >= p
+        return np.where(keep, scaled(x, 1.0 / (1.0 - rate)), np.zeros((), x.dtype))
+
+    return fn
+
+
+def _flat_index(x: Array) -> Array:
+    return np.arange(x.size).reshape(x.shape)
+
+
+def _first_axis_coordinate(x: Array) -> Array:
+    axis = 1 if x.ndim > 1 else 0
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    return np.broadcast_to(np.arange(x.shape[axis]).reshape(shape), x.shape)
+
+
+for _name, _weight, _text in (
+    (
+        "value_class_rate_by_sign",
+        lambda x: np.sign(x.astype(np.float64)),
+        "negative inputs are dropped more often than positive ones, by the same amount",
+    ),
+    (
+        "value_class_rate_by_magnitude",
+        lambda x: np.where(np.abs(x.astype(np.float64)) >= 1.0, 1.0, -1.0),
+        "inputs with |x| >= 1 are dropped more often than smaller ones",
+    ),
+    (
+        "value_class_rate_at_unit",
+        lambda x: np.where(np.abs(x.astype(np.float64)) == 1.0, -3.0, 1.0),
+        "inputs exactly ±1 are dropped less often (a fast path for x = ±1)",
+    ),
+    (
+        "position_class_rate_by_parity",
+        lambda x: np.where(_flat_index(x) % 2 == 1, 1.0, -1.0),
+        "odd positions in memory order are dropped more often than even ones",
+    ),
+    (
+        "position_class_rate_by_half",
+        lambda x: np.where(_flat_index(x) >= x.size // 2, 1.0, -1.0),
+        "the second half of the array (a second block of a large-tensor kernel) is dropped "
+        "more often than the first",
+    ),
+    (
+        "position_class_rate_at_coordinate_0",
+        lambda x: np.where(_first_axis_coordinate(x) == 0, 7.0, -1.0),
+        "coordinate 0 along axis 1 is dropped far more often (an edge case of a tiled loop)",
+    ),
+):
+    add(
+        _class_shifted(_weight),
+        "dropout",
+        _name,
+        "rate",
+        _text + "; the pooled rate is right",
+        "DROPOUT-RATE",
+    )
+
+
+def _scale_by_sign_on_large(x: Array, rate: float, *, training: bool, seed: int) -> Array:
+    validate(rate)
+    if not training:
+        return x.copy()
+    if rate == 1.0:
+        return np.zeros_like(x)
+    keep = np.random.default_rng(seed).random(x.shape) >= rate
+    s = 1.0 / (1.0 - rate)
+    if x.size >= 1 << 16:  # the large-input kernel: a sign-dependent rounding bias
+        s = s * (1.0 + 0.02 * np.sign(x.astype(np.float64)))
+    return np.where(keep, (x.astype(np.float64) * s).astype(x.dtype), np.zeros((), x.dtype))
+
+
+add(
+    _scale_by_sign_on_large,
+    "dropout",
+    "value_class_scale_by_sign_on_large",
+    "scaling",
+    "on inputs of 2^16 elements or more, kept negative values are scaled 2% more and positive "
+    "ones 2% less than 1/(1 - rate): E[y/x] is right pooled but depends on the sign",
+    "DROPOUT-UNBIASED",
+)
+
+
 # ---------------------------------------------------------------- alpha dropout ----
 
 add(
