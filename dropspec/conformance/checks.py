@@ -646,6 +646,47 @@ def check_deterministic(ctx: Context) -> None:
         )
 
     examples(ctx, lambda d: cases(ctx, dtype=d), body)
+    for arrays, rate, what in large_cases(ctx):
+        seed = ctx.seed()
+        first = ctx.call_device(*arrays, rate=rate, seed=seed)
+        second = ctx.call_device(*arrays, rate=rate, seed=seed)
+        differ = int(ctx.host(reduce.mismatches(first, second)))
+        if differ:
+            raise CheckFailure(
+                f"same seed: two calls with seed {seed} differ in {differ} of "
+                f"{math.prod(first.shape)} values ({what}, rate={rate!r})"
+            )
+
+
+#: Elements of the large input each exact check of the size regimes adds to its examples
+#: (hypothesis' shapes stay small): large-tensor code paths are checked as well.
+LARGE_ELEMENTS = 1 << 20
+
+
+def large_cases(ctx: Context) -> Iterator[tuple[tuple[np.ndarray, ...], float, str]]:
+    """(inputs, rate, description) of about :data:`LARGE_ELEMENTS` values, one per dtype.
+
+    Unit ops get :func:`signed_input` in the statistical shape (no zeros, exact in every
+    dtype); DropConnect a layer with a (1024, 1024) weight. Outputs are compared where
+    they live (:mod:`.reduce`); only counts reach NumPy.
+    """
+    for dtype in ctx.dtypes:
+        ctx.dtype = dtype
+        try:
+            rate = round(float(ctx.rng.uniform(0.05, 0.95)), 6)
+            if ctx.target.op == "dropconnect":
+                d = as_dtype(dtype)
+                arrays: tuple[np.ndarray, ...] = (
+                    ctx.rng.uniform(-1, 1, (2, 1024)).astype(d),
+                    ctx.rng.uniform(-1, 1, (1024, 1024)).astype(d),
+                    ctx.rng.uniform(-1, 1, 1024).astype(d),
+                )
+                yield arrays, rate, f"dtype={dtype}, x (2, 1024), weight (1024, 1024)"
+            else:
+                x, _ = signed_input(ctx, stat_shape(ctx, LARGE_ELEMENTS))
+                yield (x,), rate, f"dtype={dtype}, shape={x.shape}"
+        finally:
+            ctx.dtype = None
 
 
 def small_inputs(ctx: Context) -> tuple[np.ndarray, ...]:
@@ -806,6 +847,19 @@ def check_values(ctx: Context) -> None:
             )
 
     examples(ctx, lambda d: unit_cases(ctx, dtype=d), body)
+    for (x,), rate, what in large_cases(ctx):
+        y = ctx.call_device(x, rate=rate)
+        same_shape(y, x.shape)
+        s = scale(ctx, rate)
+        scaling = ctx.options.get("scaling", "inverted")
+        allowed = kept_multipliers(rate, scaling, dtype_name(x.dtype))
+        wide = ctx.to_device(x.astype(np.float64))
+        off = int(ctx.host(reduce.off_multipliers(y, wide, allowed=allowed)))
+        if off:
+            raise CheckFailure(
+                f"{off} of {x.size} outputs are neither 0 nor x·s, s={s!r} rounded to the "
+                f"dtype ({what}, rate={rate!r})"
+            )
 
 
 @checks(*ids("INFERENCE-IDENTITY", UNIT_OPS))
@@ -828,6 +882,15 @@ def check_inference_identity(ctx: Context) -> None:
         require_same("training=False", y, x, f"output is not the input ({describe(case)}){hint}")
 
     examples(ctx, lambda d: unit_cases(ctx, dtype=d), body)
+    for (x,), rate, what in large_cases(ctx):
+        y = ctx.call_device(x, rate=rate, training=False)
+        same_shape(y, x.shape)
+        differ = int(ctx.host(reduce.mismatches(y, ctx.to_device(x))))
+        if differ:
+            raise CheckFailure(
+                f"training=False: {differ} of {x.size} outputs differ from the input "
+                f"({what}, rate={rate!r})"
+            )
 
 
 @checks(*ids("INFERENCE-CLASSIC", {"dropout": "DROPOUT", "drop_path": "DROPPATH"}))
@@ -925,7 +988,9 @@ def check_rate(ctx: Context) -> StatResult:
     at the rates of :func:`homogeneity_rates`, the kept share's homogeneity across value
     and position classes on the first call (one share of alpha for all of them); and, where
     axes are shared, rate :data:`GROUP_RATE` on groups of 2 along every shared axis: a
-    group's drop rate must not depend on how many elements it holds.
+    group's drop rate must not depend on how many elements it holds. Last, rate
+    :data:`GROUP_RATE` over :data:`SMALL_CALLS` calls of about :data:`SMALL_ELEMENTS`
+    values, so that small inputs are seen as well as the large ones above.
 
     Inputs take the values of :data:`MOMENT_VALUES` where a dropped output is 0 (so value
     classes exist); alpha dropout, whose masks are read from x = 1, has position classes
@@ -933,7 +998,11 @@ def check_rate(ctx: Context) -> StatResult:
     rates = drawn_rates(ctx)
     grouped = bool(shared_of(ctx, len(stat_shape(ctx, 2))))
     varied = homogeneity_rates(rates)
-    alpha = ctx.split(len(rates) + grouped + bool(varied))
+    alpha = ctx.split(len(rates) + grouped + bool(varied) + 1)
+    # Many small calls (large-tensor fast paths aside): SMALL_CALLS calls of SMALL_ELEMENTS.
+    small = stat_shape(ctx, SMALL_ELEMENTS)
+    masks = unit_masks(ctx, GROUP_RATE, SMALL_CALLS * math.prod(small), shape=small)
+    small_calls = drop_test(ctx, masks, GROUP_RATE, alpha, calls=f"{SMALL_CALLS} of {small}")
     results = []
     for rate in rates:
         n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
@@ -957,11 +1026,15 @@ def check_rate(ctx: Context) -> StatResult:
         n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
         masks = unit_masks(ctx, rate, n, shared_side=2)
         results.append(drop_test(ctx, masks, rate, alpha, shared_side=2))
+    results.append(small_calls)
     return verdict(results, "the drop rate is off")
 
 
-#: The rate RATE also tests on groups longer than one element (see :func:`check_rate`).
+#: The rate RATE also tests on groups longer than one element, and on many small calls (see
+#: :func:`check_rate`).
 GROUP_RATE = 0.5
+#: RATE's small calls: this many calls of about this many mask values each (2^17 in all).
+SMALL_CALLS, SMALL_ELEMENTS = 64, 2048
 
 
 def homogeneity_rates(rates: Iterable[float]) -> tuple[float, ...]:

@@ -153,6 +153,25 @@ def position_sums(v: Array, low_bits: int, period: int) -> Array:
     return xp.concat(parts)
 
 
+@fused()
+def mismatches(a: Array, b: Array) -> Array:
+    """How many elements of two same-shape arrays differ (NaN equals NaN), as int64."""
+    xp = namespace(a, b)
+    same = (a == b) | ((a != a) & (b != b))
+    return count(xp.logical_not(same))
+
+
+@fused("allowed")
+def off_multipliers(y: Array, x: Array, allowed: tuple[float, ...]) -> Array:
+    """How many y/x (x without zeros, in float64) are neither 0 nor one of ``allowed``."""
+    xp = namespace(y, x)
+    m = xp.astype(y, xp.float64) / x
+    ok = m == 0.0
+    for value in allowed:
+        ok = ok | (m == value)
+    return count(xp.logical_not(ok))
+
+
 @fused("k")
 def histogram(values: Array, k: int) -> Array:
     """How many of the integers in ``values`` equal 0, 1, ..., k (values outside are ignored)."""

@@ -646,6 +646,73 @@ add(
 )
 
 
+# Size regimes: correct on hypothesis' small shapes, wrong on large inputs (a second kernel for
+# large tensors), or the other way round.
+
+LARGE = 1 << 18
+
+
+def _size_regime(
+    *,
+    unseeded_large: bool = False,
+    classic_large: bool = False,
+    bf16_scale_large: bool = False,
+    small_rate_shift: float = 0.0,
+) -> Callable[..., Array]:
+    def fn(x: Array, rate: float, *, training: bool, seed: int) -> Array:
+        validate(rate)
+        large = x.size >= LARGE
+        if not training:
+            return x * x.dtype.type(1.0 - rate) if classic_large and large else x.copy()
+        if rate == 1.0:
+            return np.zeros_like(x)
+        rng = np.random.default_rng(None if unseeded_large and large else seed)
+        p = rate + (small_rate_shift * min(rate, 1.0 - rate) if x.size < 4096 else 0.0)
+        keep = rng.random(x.shape) >= p
+        s = 1.0 / (1.0 - rate)
+        if bf16_scale_large and large:
+            s = float(ml_dtypes.bfloat16(s))
+        return np.where(keep, scaled(x, s), np.zeros((), x.dtype))
+
+    return fn
+
+
+add(
+    _size_regime(unseeded_large=True),
+    "dropout",
+    "size_large_unseeded",
+    "determinism",
+    f"inputs of {LARGE} elements or more draw from an unseeded generator: two calls with "
+    "one seed differ",
+    "DROPOUT-DETERMINISTIC",
+)
+add(
+    _size_regime(classic_large=True),
+    "dropout",
+    "size_large_inference_scaled",
+    "scaling",
+    f"with training=False, inputs of {LARGE} elements or more come back as x·(1 − rate)",
+    "DROPOUT-INFERENCE-IDENTITY",
+)
+add(
+    _size_regime(bf16_scale_large=True),
+    "dropout",
+    "size_large_bfloat16_scale",
+    "scaling",
+    f"inputs of {LARGE} elements or more are scaled by 1/(1 − rate) rounded to bfloat16, "
+    "whatever their dtype",
+    "DROPOUT-VALUES",
+)
+add(
+    _size_regime(small_rate_shift=0.2),
+    "dropout",
+    "size_small_rate_off",
+    "rate",
+    "inputs under 4096 elements are dropped with probability rate + 0.2·min(rate, 1 − rate)",
+    "DROPOUT-RATE",
+)
+
+
 # ---------------------------------------------------------------- alpha dropout ----
 
 add(
