@@ -31,6 +31,7 @@ from ..reference.expectations import (
     dropconnect_moments,
     dropout_moments,
     gaussian_activation_moments,
+    gaussian_at_most_one,
     kept_multipliers,
 )
 from . import reduce
@@ -199,10 +200,18 @@ def compact(keep: Array, shared: tuple[int, ...]) -> Array:
 def keep_mask(ctx: Context, y: Array, rate: float, shared: tuple[int, ...]) -> Array:
     """Which units were kept (compacted over ``shared``), from the output of a call on x = 1.
 
-    Works on any array library's output, where it lives.
+    Works on any array library's output, where it lives. For Gaussian dropout, which
+    drops nothing, the "kept" units are those whose noise lies above 1 (x = 1).
     """
+    if ctx.target.op == "gaussian_dropout":
+        return _above_one(y)
     constants = alpha_constants(rate) if ctx.target.op == "alpha_dropout" else None
     return _kept_units(y, shared=shared, constants=constants)
+
+
+@reduce.fused()
+def _above_one(y: Array) -> Array:
+    return y > 1
 
 
 @reduce.fused("shared", "constants")
@@ -1226,10 +1235,20 @@ def check_variance(ctx: Context) -> StatResult:
     )
 
 
-@checks(*ids("INDEPENDENT-CALLS", {"dropout": "DROPOUT", "drop_path": "DROPPATH"}))
+@checks(
+    *ids(
+        "INDEPENDENT-CALLS",
+        {"dropout": "DROPOUT", "drop_path": "DROPPATH", "gaussian_dropout": "GAUSSIAN"},
+    )
+)
 @every_dtype
 def check_independent_calls(ctx: Context) -> StatResult:
+    """Each mask value's drop count over k calls (for Gaussian dropout, how often its noise
+    is at most 1) against Binomial(k, p)."""
     k, rate = 24, 0.5
+    p = rate
+    if ctx.target.op == "gaussian_dropout":
+        p = gaussian_at_most_one(rate, ctx.stat_dtype)
     shape = stat_shape(ctx, 1 << 15)
     counts: Array | None = None
     for keep in unit_masks(ctx, rate, k * (1 << 15), shape=shape):
@@ -1238,11 +1257,11 @@ def check_independent_calls(ctx: Context) -> StatResult:
         counts = dropped if counts is None else counts + dropped
     assert counts is not None
     histogram = ctx.host(reduce.histogram(counts, k=k))
-    res = st_.binomial_histogram_gof(histogram, k, rate, alpha=ctx.alpha, power=ctx.power)
+    res = st_.binomial_histogram_gof(histogram, k, p, alpha=ctx.alpha, power=ctx.power)
     return verdict([res], "drop counts over k calls are not Binomial(k, rate)")
 
 
-@checks(*ids("INDEPENDENT-AXES", MASK_OPS))
+@checks(*ids("INDEPENDENT-AXES", UNIT_OPS))
 @every_dtype
 def check_independent_axes(ctx: Context) -> StatResult:
     rate = 0.5
@@ -1269,7 +1288,7 @@ def check_independent_elements(ctx: Context) -> StatResult:
     )
 
 
-@checks("DROPOUT-NO-PERIOD")
+@checks("DROPOUT-NO-PERIOD", "GAUSSIAN-NO-PERIOD")
 @every_dtype
 def check_no_period(ctx: Context) -> StatResult:
     n = 1 << 20

@@ -14,6 +14,7 @@ from scipy import special
 from ..dtypes import as_dtype
 from .alpha_dropout import ALPHA_PRIME, alpha_constants
 from .dropout import scale_for
+from .gaussian_dropout import gaussian_std
 
 
 def kept_multipliers(
@@ -74,6 +75,19 @@ def alpha_rounding_slack(rate: float, dtype: str | None) -> tuple[float, float]:
         worst_mean = max(worst_mean, abs(m - mean0))
         worst_second = max(worst_second, abs(s2 - second0))
     return worst_mean, worst_second + 2.0 * u * u * second0
+
+
+def gaussian_at_most_one(rate: float, dtype: str | None = None) -> float:
+    """P(fl(1 + σ·Z) ≤ 1) for Gaussian dropout's noise at ``rate`` rounded to nearest in
+    ``dtype`` (Z ~ N(0, 1), σ² = rate/(1 − rate)): the noise rounds to at most 1 exactly
+    when it is below 1 + h, h being half the spacing above 1 (a tie rounds to 1, whose
+    last bit is even). Without a dtype, 1/2."""
+    if dtype is None:
+        return 0.5
+    import ml_dtypes
+
+    half_spacing = float(ml_dtypes.finfo(as_dtype(dtype)).eps) / 2.0  # type: ignore[no-untyped-call]
+    return float(special.ndtr(half_spacing / gaussian_std(rate)))
 
 
 def dropout_moments(

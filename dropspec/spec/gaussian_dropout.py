@@ -48,6 +48,37 @@ CLAUSES: tuple[Clause, ...] = (
         "The noise values of elements 1 to 4 apart in memory order (pairs starting at "
         "both phases) are independent.",
     ),
+    clause(
+        P,
+        OP,
+        "INDEPENDENT-AXES",
+        MUST,
+        STATISTICAL,
+        "Along every axis, whether the noise lies above 1 at offsets 1 to 4 (k = 4, pairs "
+        "starting at both phases) is independent.",
+    ),
+    clause(
+        P,
+        OP,
+        "INDEPENDENT-CALLS",
+        MUST,
+        STATISTICAL,
+        "Over k calls with different seeds each element's noise lies at or below 1 a "
+        "Binomial(k, p) number of times, p being the probability that N(1, rate/(1 − rate)) "
+        "rounded to the data dtype is at most 1, so the noise of different calls is "
+        "independent.",
+    ),
+    clause(
+        P,
+        OP,
+        "NO-PERIOD",
+        MUST,
+        STATISTICAL,
+        "The noise has no repeating block: at no lag does whether the flattened noise lies "
+        "above 1 agree with a shifted copy of itself more often than independent draws would.",
+        rationale="The noise comes from the same generators as dropout masks, with the same "
+        "ways to go wrong; its mean and variance cannot see any of them.",
+    ),
     clause(P, OP, "RATE-ZERO", MUST, EXACT, "At rate 0 the training output equals the input."),
     clause(
         P,

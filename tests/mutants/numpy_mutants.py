@@ -1038,6 +1038,56 @@ add(
 )
 
 
+# Dependence in Gaussian noise: the same generator faults as dropout masks, which the noise's
+# mean, variance and law cannot see.
+
+
+def _noise_copied_along_axis_1(rng: np.random.Generator, shape: tuple[int, ...]) -> Array:
+    fresh = rng.standard_normal(shape)
+    if len(shape) < 2:
+        return fresh
+    return sticky(fresh, rng.random(shape) < 0.1, 1)
+
+
+def _noise_period_4096(rng: np.random.Generator, shape: tuple[int, ...]) -> Array:
+    n = math.prod(shape)
+    block = rng.standard_normal(min(n, 4096))
+    return np.resize(block, n).reshape(shape)
+
+
+def _noise_shared_across_calls(rng: np.random.Generator, shape: tuple[int, ...]) -> Array:
+    fixed = np.random.default_rng(12345).standard_normal(shape)  # the same in every call
+    return 0.4 * fixed + math.sqrt(1.0 - 0.16) * rng.standard_normal(shape)
+
+
+add(
+    partial(gaussian_dropout, noise=_noise_copied_along_axis_1),
+    "gaussian_dropout",
+    "noise_copied_along_axis_1",
+    "independence",
+    "each noise value repeats its neighbour along axis 1 with probability 0.1 (each value "
+    "still N(0, 1))",
+    "GAUSSIAN-INDEPENDENT-AXES",
+)
+add(
+    partial(gaussian_dropout, noise=_noise_period_4096),
+    "gaussian_dropout",
+    "noise_period_4096",
+    "independence",
+    "the noise repeats every 4096 values in memory order (a wrapped counter)",
+    "GAUSSIAN-NO-PERIOD",
+)
+add(
+    partial(gaussian_dropout, noise=_noise_shared_across_calls),
+    "gaussian_dropout",
+    "noise_shared_across_calls",
+    "independence",
+    "every call's noise shares a fixed component (0.4 of its scale): calls are correlated "
+    "while each is N(0, 1)",
+    "GAUSSIAN-INDEPENDENT-CALLS",
+)
+
+
 # ---------------------------------------------------------------- dropconnect ----
 
 _DC = dict(masks="per_example", mask_bias=False, inference="mean")
