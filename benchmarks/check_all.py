@@ -64,6 +64,14 @@ def analyse(report: dict[str, Any], wall: float | None) -> dict[str, Any]:
         )
     rows.sort(key=lambda r: -r["seconds"])
 
+    # Seconds per dtype: statistical checks time each dtype's run (dtype_seconds).
+    by_dtype: dict[str, float] = defaultdict(float)
+    by_framework_dtype: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for t in targets:
+        for c in t["clauses"]:
+            for dtype, sec in (c.get("dtype_seconds") or {}).items():
+                by_dtype[dtype] += sec
+                by_framework_dtype[t["framework"]][dtype] += sec
     by_clause: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
     by_framework: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
     by_lane: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
@@ -145,6 +153,11 @@ def analyse(report: dict[str, Any], wall: float | None) -> dict[str, Any]:
         "main_lane_seconds": round(sum(r["seconds"] for r in lanes if r["lane"] == "main"), 1),
         "keras_lane_seconds": round(sum(r["seconds"] for r in lanes if r["lane"] != "main"), 1),
         "by_framework": table(by_framework, "framework"),
+        "statistical_seconds_by_dtype": {k: round(v, 1) for k, v in sorted(by_dtype.items())},
+        "statistical_seconds_by_framework_and_dtype": {
+            fw: {k: round(v, 1) for k, v in sorted(d.items())}
+            for fw, d in sorted(by_framework_dtype.items())
+        },
         "statistical_host_transfer": host_transfer,
         "by_clause": table(by_clause, "clause"),
         "slowest_clause_runs": [
@@ -198,6 +211,12 @@ def print_summary(a: dict[str, Any]) -> None:
             f"{r['output_bytes'] / 2**20:9.1f} MiB out  {r['host_bytes']:8d} B to host "
             f"(at most {r['max_host_bytes_per_clause']} B in one clause-run)"
         )
+    print("\nby framework (seconds summed over its targets):")
+    for r in a["by_framework"]:
+        print(f"  {r['framework']:12s} {r['seconds']:8.1f} s over {r['count']} targets")
+    print("\nstatistical clauses, seconds per dtype:")
+    for fw, d in a["statistical_seconds_by_framework_and_dtype"].items():
+        print(f"  {fw:12s} " + "  ".join(f"{k} {v:.1f}" for k, v in d.items()))
     wall = a["wall_seconds"]
     print(
         f"\nwall {wall} s (limit {WALL_LIMIT_S:.0f}); {a['targets']} targets, "

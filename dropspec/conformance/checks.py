@@ -512,11 +512,14 @@ def _per_dtype(check: Check, wide_only: bool) -> Check:
         try:
             for dtype in dtypes:
                 ctx.dtype = dtype
+                start = time.perf_counter()
                 try:
                     result = check(ctx)
                 except CheckFailure as exc:
                     stat = None if exc.stat is None else _in_dtype(exc.stat, dtype)
                     raise CheckFailure(f"in {dtype}: {exc}", stat) from None
+                finally:
+                    ctx.dtype_seconds[dtype] = time.perf_counter() - start
                 if result is not None:
                     leaves.extend(_in_dtype(leaf, dtype) for leaf in result.leaves())
         finally:

@@ -13,7 +13,7 @@ import os
 import time
 import traceback
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +114,8 @@ class ClauseResult:
     #: Bytes of target output the check received, and bytes it copied to NumPy.
     output_bytes: int = 0
     host_bytes: int = 0
+    #: Seconds per dtype, for checks that run once in each dtype.
+    dtype_seconds: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def pvalue(self) -> float | None:
@@ -154,6 +156,8 @@ class Context:
     #: number of such runs sharing the clause's alpha.
     dtype: str | None = None
     alpha_parts: int = 1
+    #: Seconds each dtype's run took (filled by the checks' per-dtype runner).
+    dtype_seconds: dict[str, float] = field(default_factory=dict)
     #: Inputs the check passes to many calls unchanged (:meth:`reusable`): id -> (the array,
     #: its copy on the target's device once converted).
     _reusable: dict[int, tuple[np.ndarray, Any]] = field(default_factory=dict)
@@ -412,6 +416,7 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
             target_seconds=ctx.target_seconds if ctx else 0.0,
             output_bytes=ctx.output_bytes if ctx else 0,
             host_bytes=ctx.host_bytes if ctx else 0,
+            dtype_seconds=dict(ctx.dtype_seconds) if ctx else {},
             reason=reason,
         )
 

@@ -169,6 +169,7 @@ def clause_entry(r: ClauseResult) -> dict[str, Any]:
         },
         "seconds": round(r.seconds, 4),
         "target_seconds": round(r.target_seconds, 4),
+        "dtype_seconds": {k: round(v, 4) for k, v in r.dtype_seconds.items()},
         "output_bytes": r.output_bytes,
         "host_bytes": r.host_bytes,
         "message": r.message,
