@@ -166,6 +166,26 @@ def _half_uniform(backend: str, clauses: tuple[str, ...]) -> dict[str, str]:
 
 _DROPOUT_MOMENTS = ("DROPOUT-RATE", "DROPOUT-UNBIASED", "DROPOUT-VARIANCE")
 
+_JAX_BF16_NORMAL = (
+    "on the JAX backend keras.layers.GaussianDropout draws its noise with "
+    "jax.random.normal in the layer's dtype; in bfloat16 those normals come from uniforms "
+    "with 8 significant bits (128 values), so the noise mean is off by about 0.012 sd "
+    "(measured: mean -0.0120 over 2^20 draws of jax.random.normal(key, dtype=bfloat16), "
+    "+0.0003 in float32) and its law is coarse. Found by dropspec's every-dtype check; no "
+    "upstream issue found. "
+    "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/layers/regularization/"
+    "gaussian_dropout.py, https://github.com/jax-ml/jax/blob/jax-v0.10.2/jax/_src/random.py "
+    "(normal)"
+)
+
+
+def _layer_failures(backend: str, op: str) -> dict[str, str]:
+    if op == "dropout":
+        return _half_uniform(backend, _DROPOUT_MOMENTS)
+    if op == "gaussian_dropout" and backend == "jax":
+        return {cid: _JAX_BF16_NORMAL for cid in ("GAUSSIAN-MEAN", "GAUSSIAN-DISTRIBUTION")}
+    return {}
+
 
 def _weight_drop_failures(backend: str) -> dict[str, str]:
     failures = {
@@ -205,7 +225,7 @@ def _targets(backend: str) -> tuple[Target, ...]:
             env=env,
             requires=("keras",),
             description=description + _LAYER_NOTE,
-            expected_failures=_half_uniform(backend, _DROPOUT_MOMENTS) if op == "dropout" else {},
+            expected_failures=_layer_failures(backend, op),
             **options,
         )
 

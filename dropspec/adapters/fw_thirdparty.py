@@ -72,6 +72,15 @@ def _dropconnect_module(
     return out
 
 
+_EFFICIENTNET_HALF_RATE = (
+    "the mask is floor(keep_prob + torch.rand(..., dtype=inputs.dtype)): in bfloat16 the sum "
+    "is rounded to 8 significant bits before the floor, so the drop rate is not p (measured "
+    "in bfloat16: 0 at p = 0.001, 0.0119 at p = 0.01, 0.98818 at p = 0.99); found by "
+    "dropspec's every-dtype check; no upstream issue found (the package is unmaintained). "
+    "https://github.com/lukemelas/EfficientNet-PyTorch/blob/master/efficientnet_pytorch/utils.py"
+)
+
+
 def _efficientnet_drop_connect(
     x: torch.Tensor, rate: float, *, training: bool, seed: int
 ) -> torch.Tensor:
@@ -173,6 +182,9 @@ TARGETS: tuple[Target, ...] = (
             "DROPPATH-DROPPED-SELECT": "it returns inputs / keep_prob * mask: " + _MULTIPLIES,
             "DROPPATH-RATE-ONE-ZEROS": "at p = 1 keep_prob is 0 and inputs / 0 * 0 is NaN "
             "everywhere instead of zeros; the assert accepts p = 1; no upstream issue found",
+            "DROPPATH-RATE": _EFFICIENTNET_HALF_RATE,
+            "DROPPATH-VARIANCE": "follows from the bfloat16 drop rate error: "
+            + _EFFICIENTNET_HALF_RATE,
         },
         description="efficientnet_pytorch.utils.drop_connect(x, p=rate, training): drop path "
         "(stochastic depth) under DropConnect's name; one (batch, 1, 1, 1) mask per call, "

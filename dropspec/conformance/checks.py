@@ -338,34 +338,38 @@ class Classes:
     def low_bits(self) -> int:
         return min(LOW_BITS, max(math.prod(self.shape).bit_length() - 1, 1))
 
-    def position_layout(self) -> list[tuple[str, list[np.ndarray], list[int]]]:
-        """(family, per class the indices into position_sums' output, per class count)."""
+    def position_layout(self) -> list[tuple[str, list[np.ndarray], list[int], bool]]:
+        """Per family: its name, per class the indices into :func:`reduce.position_sums`'
+        output to add up, per class the number of values, and whether the first class is
+        the grid total less the second (a bit of the flat index: unset = all − set)."""
         n = math.prod(self.shape)
         low = self.low_bits()
         width = 1 << low
         rows = n // width
-        out: list[tuple[str, list[np.ndarray], list[int]]] = []
-        cols = np.arange(width)
+        out: list[tuple[str, list[np.ndarray], list[int], bool]] = []
+        cols, high = np.arange(width), np.arange(rows)
         for b in range(low):
-            on = (cols >> b) & 1 == 1
+            on = int(((cols >> b) & 1).sum()) * rows
             out.append(
                 (
                     f"bit {b} of the flat index",
-                    [rows + np.flatnonzero(~on), rows + np.flatnonzero(on)],
-                    [rows * int((~on).sum()), rows * int(on.sum())],
+                    [np.array([0]), np.array([1 + b])],
+                    [rows * width - on, on],
+                    True,
                 )
             )
-        high = np.arange(rows)
-        for b in range(max(rows - 1, 0).bit_length()):
-            on = (high >> b) & 1 == 1
+        high_bits = max(rows - 1, 0).bit_length()
+        for b in range(high_bits):
+            on = int(((high >> b) & 1).sum()) * width
             out.append(
                 (
                     f"bit {low + b} of the flat index",
-                    [np.flatnonzero(~on), np.flatnonzero(on)],
-                    [width * int((~on).sum()), width * int(on.sum())],
+                    [np.array([0]), np.array([1 + low + b])],
+                    [rows * width - on, on],
+                    True,
                 )
             )
-        start = rows + width
+        start = 1 + low + high_bits
         for axis, side in enumerate(self.shape):
             classes = min(side, COORDINATE_PERIOD)
             folds = side // COORDINATE_PERIOD if side > COORDINATE_PERIOD else 1
@@ -378,6 +382,7 @@ class Classes:
                         name,
                         [np.array([start + c]) for c in range(classes)],
                         [n // side * folds] * classes,
+                        False,
                     )
                 )
             start += classes
@@ -415,14 +420,11 @@ class Classes:
         by_position = ctx.host(
             reduce.position_sums(v, low_bits=self.low_bits(), period=COORDINATE_PERIOD)
         )
-        for name, index, counts in self.position_layout():
-            families.append(
-                (
-                    f"position: {name}",
-                    np.array([by_position[i].sum() for i in index]),
-                    np.array(counts),
-                )
-            )
+        for name, index, counts, complement in self.position_layout():
+            sums = np.array([by_position[i].sum() for i in index])
+            if complement:
+                sums[0] -= sums[1]
+            families.append((f"position: {name}", sums, np.array(counts)))
         each = alpha / len(families)
         return [
             st_.homogeneity(

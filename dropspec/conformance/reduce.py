@@ -124,17 +124,18 @@ def label_sums(v: Array, labels: Array, k: int) -> Array:
 
 @fused("low_bits", "period")
 def position_sums(v: Array, low_bits: int, period: int) -> Array:
-    """Sums of v (float64) by position, as one vector of three parts:
+    """Sums of v (float64) by position, as one short vector of three parts:
 
-    1. the first ``rows · 2^low_bits`` values in memory order as a (rows, 2^low_bits) grid:
-       its row sums, by the flat index's high bits;
-    2. that grid's column sums, by the flat index's low ``low_bits`` bits;
+    1. the sum of the first ``rows · 2^low_bits`` values in memory order (the grid below);
+    2. for each bit of the flat index, the sum of those values whose index has the bit set:
+       the low ``low_bits`` bits from the grid's column sums, the others from its row sums,
+       the grid being those values as (rows, 2^low_bits);
     3. for each axis in turn, the sums over every other axis (one per coordinate), folded
        modulo ``period`` where the axis is longer (trailing coordinates that do not fill a
        period left out).
 
     The host turns these into class sums for every bit of the flat index and for the
-    coordinate along every axis (see ``checks.position_families``).
+    coordinate along every axis (see ``checks.Classes``).
     """
     xp = namespace(v)
     vd = xp.astype(v, xp.float64)
@@ -142,7 +143,15 @@ def position_sums(v: Array, low_bits: int, period: int) -> Array:
     width = 1 << low_bits
     rows = flat.shape[0] // width
     grid = xp.reshape(flat[: rows * width], (rows, width))
-    parts = [xp.sum(grid, axis=1), xp.sum(grid, axis=0)]
+    cols, by_row = xp.sum(grid, axis=0), xp.sum(grid, axis=1)
+    parts = [xp.reshape(xp.sum(cols), (1,))]
+    for b in range(low_bits):
+        halves = xp.reshape(cols, (width >> (b + 1), 2, 1 << b))
+        parts.append(xp.reshape(xp.sum(halves[:, 1, :]), (1,)))
+    index = xp.arange(rows, dtype=xp.int64, device=device_of(by_row))
+    for b in range(max(rows - 1, 0).bit_length()):
+        on = xp.bitwise_and(xp.bitwise_right_shift(index, b), 1) == 1
+        parts.append(xp.reshape(xp.sum(xp.where(on, by_row, xp.zeros_like(by_row))), (1,)))
     for a in range(vd.ndim):
         others = tuple(i for i in range(vd.ndim) if i != a)
         line = xp.sum(vd, axis=others) if others else vd
