@@ -102,8 +102,9 @@ def test_normal_cdf_is_within_its_stated_error() -> None:
 # ------------------------------------------------- what crosses to the host in a real run ----
 
 #: Bytes a statistical clause may copy to NumPy per sub-test it runs: the few counts or sums
-#: that test needs (a homogeneity test needs one sum per class, at most 16).
-SUMMARY_PER_TEST = 160
+#: that test needs (a histogram of 0..24 drops, 200 bytes; one sum per class of a
+#: homogeneity test, at most 16).
+SUMMARY_PER_TEST = 256
 
 
 def statistical_results(target: Target) -> list[ClauseResult]:
@@ -209,7 +210,9 @@ def test_no_large_torch_tensor_is_converted_to_numpy(monkeypatch: pytest.MonkeyP
     for name in ("torch.dropout", "torch.dropconnect.per_example"):
         results = statistical_results(builtin_targets()[name])
         assert all(r.outcome == "passed" for r in results), [r.message for r in results]
-    assert 0 < largest[0] <= 25  # the largest summary: a histogram of 0..24 drops
+    # The largest summary: the position sums behind the homogeneity tests (one per bit of the
+    # flat index, then per coordinate class of each axis), under 64 values.
+    assert 0 < largest[0] <= 64
 
     # The watch itself works: an exact clause compares whole outputs on the host.
     target = builtin_targets()["torch.dropout"]

@@ -166,6 +166,7 @@ def independence(alpha: float, power: float, pairs: int = 1 << 19) -> Claim:
             "ALPHA-INDEPENDENT-AXES",
             "ALPHA-INDEPENDENT-SEEDS",
             "GAUSSIAN-INDEPENDENT-ELEMENTS",
+            "GAUSSIAN-INDEPENDENT-AXES",
             "GAUSSIAN-INDEPENDENT-SEEDS",
             "DROPCONNECT-PER-CONNECTION",
             "DROPCONNECT-PER-EXAMPLE",
@@ -277,7 +278,9 @@ def no_period(alpha: float, power: float, n: int = 1 << 20, lag: int | None = No
         peak_lag, agreement = (float(v) for v in reduce.autocorrelation_peak(e > 0, lags))
         return st.no_period_peak(int(peak_lag), agreement, n, lags, alpha=alpha, power=power)
 
-    return Claim(f"no period (injected at lag {at})", ("DROPOUT-NO-PERIOD",), sample)
+    return Claim(
+        f"no period (injected at lag {at})", ("DROPOUT-NO-PERIOD", "GAUSSIAN-NO-PERIOD"), sample
+    )
 
 
 def calls_gof(
@@ -299,7 +302,7 @@ def calls_gof(
 
     return Claim(
         "drop counts across calls",
-        ("DROPOUT-INDEPENDENT-CALLS", "DROPPATH-INDEPENDENT-CALLS"),
+        ("DROPOUT-INDEPENDENT-CALLS", "DROPPATH-INDEPENDENT-CALLS", "GAUSSIAN-INDEPENDENT-CALLS"),
         sample,
     )
 
