@@ -338,3 +338,24 @@ def test_report_names_the_library_behind_each_target() -> None:
     keras = target_header(targets["keras[jax].layers.Dropout"])
     assert keras["libraries"]["keras"] == metadata.version("keras")
     assert keras["framework"] == "jax" and keras["framework_version"] == metadata.version("jax")
+
+
+def test_a_target_that_writes_into_its_input_is_checked_fairly() -> None:
+    """Statistical checks convert an input once and call many times; each call gets a fresh
+    copy, so an in-place target (like torch's ``inplace=True``) sees the input each time."""
+
+    @dropspec.target(op="dropout", framework="numpy", name="user.in_place")
+    def in_place(x: np.ndarray, rate: float, *, training: bool, seed: int) -> np.ndarray:
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("rate must be in [0, 1]")
+        if not training:
+            return x
+        if rate == 1.0:
+            x *= 0
+            return x
+        keep = np.random.default_rng(seed).random(x.shape) >= rate
+        x *= np.where(keep, x.dtype.type(1.0 / (1.0 - rate)), x.dtype.type(0))
+        return x
+
+    got = outcomes(run_target(in_place, ["DROPOUT-RATE", "DROPOUT-UNBIASED"], Config()))
+    assert got == {"DROPOUT-RATE": "passed", "DROPOUT-UNBIASED": "passed"}
