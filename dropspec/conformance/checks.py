@@ -1021,13 +1021,10 @@ def check_rate(ctx: Context) -> StatResult:
     for rate in rates:
         n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
         shape = stat_shape(ctx, min(n, CHUNK_ELEMENTS))
-        if ctx.target.op == "alpha_dropout":
-            x, classes = None, Classes.of(ctx, None, shape)
-        else:
-            x, labels = signed_input(ctx, shape)
-            classes = Classes.of(ctx, labels)
+        x, labels = (None, None) if ctx.target.op == "alpha_dropout" else signed_input(ctx, shape)
         masks = iter(unit_masks(ctx, rate, n, x=x, shape=shape))
-        if rate in varied:
+        if rate in varied:  # the labels go to the device only where classes are tested
+            classes = Classes.of(ctx, labels, shape)
             first = next(masks)
             share = alpha / len(varied)
             results.extend(
