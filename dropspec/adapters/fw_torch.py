@@ -112,7 +112,11 @@ def seeded(seed: int, *tensors: torch.Tensor) -> Iterator[None]:
 
     cuda = sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
     with torch.random.fork_rng(devices=cuda):
-        torch.manual_seed(seed)
+        # What torch.manual_seed(seed) does for the generators in use, without its lazy
+        # seeding of every other backend (which formats a stack trace each time).
+        torch.default_generator.manual_seed(seed)
+        for index in cuda:
+            torch.cuda.default_generators[index].manual_seed(seed)
         yield
 
 

@@ -37,7 +37,7 @@ from ..reference.expectations import (
 from . import reduce
 from . import stats as st_
 from . import strategies as gen
-from .engine import CHUNK_ELEMENTS, Check, CheckFailure, Context, NotApplicable, checks
+from .engine import Check, CheckFailure, Context, NotApplicable, checks, chunk_elements
 from .reduce import Array
 from .stats import StatResult
 
@@ -248,7 +248,7 @@ def unit_masks(
     """
     if x is not None:
         shape = x.shape
-    shape = shape or stat_shape(ctx, min(mask_values, CHUNK_ELEMENTS), shared_side)
+    shape = shape or stat_shape(ctx, chunk_elements(mask_values), shared_side)
     shared = shared_of(ctx, len(shape))
     if x is None:
         x = ctx.constant(shape, ctx.stat_dtype)
@@ -291,14 +291,10 @@ class PairTable:
             n11, n1_, n_1, self.n, alpha=alpha, power=self.ctx.power, **inputs
         )
 
-    def add_offset(self, mask: Array, axis: int, offset: int, phase: int) -> None:
-        """Add the disjoint pairs (i, i + offset) along ``axis`` of one phase (see
-        :func:`reduce.offset_pair_counts`)."""
-        blocks = (mask.shape[axis] - phase) // (2 * offset)
-        self.add(
-            reduce.offset_pair_counts(mask, axis=axis, offset=offset, phase=phase),
-            blocks * offset * math.prod(mask.shape) // mask.shape[axis],
-        )
+    def add_counted(self, counts: np.ndarray, n: int) -> None:
+        """Add ``[#(a & b), #a, #b]`` of n pairs, already on the host."""
+        self.counts += counts.astype(np.int64)
+        self.n += n
 
 
 #: Classes of the input values (indices into MOMENT_VALUES): a rate or a mean that depends on
@@ -460,9 +456,16 @@ def neighbour_tables(
     tables = {key: PairTable(ctx) for key in keys}
     for mask in masks:
         xp = reduce.namespace(mask)
-        flat = xp.reshape(mask, (-1,))
-        for (axis, d, phase), table in tables.items():
-            table.add_offset(flat if axis is None else mask, 0 if axis is None else axis, d, phase)
+        for axis in dict.fromkeys(axis for axis, _, _ in keys):
+            a = xp.reshape(mask, (-1,)) if axis is None else mask
+            along = 0 if axis is None else axis
+            # (i, i + d) pairs in blocks of 2d from each phase (reduce.offset_pair_counts).
+            counts = ctx.host(reduce.offset_tables(a, axis=along, k=NEIGHBOUR_OFFSETS))
+            lines = math.prod(a.shape) // a.shape[along]
+            for d in range(1, NEIGHBOUR_OFFSETS + 1):
+                for j, phase in enumerate((0, d)):
+                    blocks = (a.shape[along] - phase) // (2 * d)
+                    tables[(axis, d, phase)].add_counted(counts[d - 1, j], blocks * d * lines)
     return [
         (
             {"axis": "memory order" if axis is None else axis, "offset": d, "phase": phase},
@@ -961,11 +964,14 @@ def check_rate_one_error(ctx: Context) -> None:
     raise CheckFailure(f"rate 1 was accepted in training (returned {type(out).__name__})")
 
 
-#: Rates every RATE check tests: keep probabilities 0.999 and 0.001 at the ends, and between.
-ANCHOR_RATES = (0.001, 0.01, 0.1, 0.5, 0.99, 0.999)
+#: Rates every RATE check tests: keep probabilities 0.99 and 0.001, and the common 0.1 and
+#: 0.5 between.
+ANCHOR_RATES = (0.01, 0.1, 0.5, 0.99, 0.999)
 #: Bands each run draws one further rate from, log-uniformly (in the rate, or the keep
-#: probability above 0.95), so that over runs every rate in [0.001, 0.999] is tested.
-RATE_BANDS = ((0.002, 0.05), (0.05, 0.95), (0.95, 0.998))
+#: probability above 0.95), so that over runs every rate in [0.001, 0.999] is tested. The
+#: low band reaches down to 0.001 instead of a fixed anchor there: the smallest rates need the
+#: largest samples (about a quarter of RATE's), and a drawn rate covers the whole band.
+RATE_BANDS = ((0.001, 0.05), (0.05, 0.95), (0.95, 0.998))
 
 
 def drawn_rates(ctx: Context) -> tuple[float, ...]:
@@ -1020,7 +1026,7 @@ def check_rate(ctx: Context) -> StatResult:
     results = []
     for rate in rates:
         n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
-        shape = stat_shape(ctx, min(n, CHUNK_ELEMENTS))
+        shape = stat_shape(ctx, chunk_elements(n))
         x, labels = (None, None) if ctx.target.op == "alpha_dropout" else signed_input(ctx, shape)
         masks = iter(unit_masks(ctx, rate, n, x=x, shape=shape))
         if rate in varied:  # the labels go to the device only where classes are tested
@@ -1073,8 +1079,8 @@ MOMENT_VALUES = np.array([-2.0, -1.0, -0.5, -0.25, 0.25, 0.5, 1.0, 2.0])
 def signed_input(ctx: Context, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """An input of ``shape`` whose values are drawn from :data:`MOMENT_VALUES` (exact in
     every dtype), marked :meth:`Context.reusable`, and each value's index in that list."""
-    labels = ctx.rng.integers(0, len(MOMENT_VALUES), size=shape).astype(np.int8)
-    x = ctx.reusable(MOMENT_VALUES[labels].astype(as_dtype(ctx.stat_dtype)))
+    labels = ctx.rng.integers(0, len(MOMENT_VALUES), size=shape, dtype=np.int8)
+    x = ctx.reusable(MOMENT_VALUES.astype(as_dtype(ctx.stat_dtype))[labels])
     return x, labels
 
 
@@ -1084,7 +1090,7 @@ def signed_stat_inputs(ctx: Context, n: int) -> Iterator[tuple[np.ndarray, np.nd
     One input is drawn and passed to every call: y/x is the multiplier itself whatever x
     is, so the calls' masks alone make the draws independent.
     """
-    shape = stat_shape(ctx, min(n, CHUNK_ELEMENTS))
+    shape = stat_shape(ctx, chunk_elements(n))
     x, labels = signed_input(ctx, shape)
     got = 0
     while got < n:
@@ -1464,7 +1470,7 @@ def alpha_group_sums(ctx: Context, rate: float, n: int) -> tuple[float, float, i
     """Σy and Σ(y² − 1) over n standard-normal inputs, and the number of mask groups."""
     total = total_sq = 0.0
     count = groups_seen = 0
-    shape = stat_shape(ctx, min(n, CHUNK_ELEMENTS))
+    shape = stat_shape(ctx, chunk_elements(n))
     g = math.prod(shape[a] for a in shared_of(ctx, len(shape)))
     while count < n:
         x = ctx.rng.standard_normal(shape).astype(as_dtype(ctx.stat_dtype))
@@ -1556,7 +1562,7 @@ def check_alpha_moments(ctx: Context) -> StatResult:
 
 def gaussian_noise(ctx: Context, rate: float, n: int) -> Array:
     """At least n values of y/x (x = 1) as one flat float64 array where the outputs live."""
-    shape = stat_shape(ctx, min(n, CHUNK_ELEMENTS))
+    shape = stat_shape(ctx, chunk_elements(n))
     x = ctx.constant(shape, ctx.stat_dtype)
     parts = []
     got = 0
@@ -1706,7 +1712,7 @@ def decoded_masks(
         batch = 256 if per_example else 1
     if ctx.stat_dtype not in WIDE:
         n_in = min(n_in, 4)  # s·(2^(n_in + 1) − 1) must stay exact enough in a half type
-    n_out = gen_even(min(bits, CHUNK_ELEMENTS) / (batch * n_in))
+    n_out = gen_even(chunk_elements(bits) / (batch * n_in))
     x, w, b = (ctx.reusable(a) for a in decoder_layer(ctx, batch, n_out, n_in, ctx.stat_dtype))
     got = 0
     while got < bits:

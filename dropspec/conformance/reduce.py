@@ -115,11 +115,35 @@ def pair_counts(a: Array, b: Array) -> Array:
 @fused("k")
 def label_sums(v: Array, labels: Array, k: int) -> Array:
     """``[Σ v where labels == j, for j = 0 .. k − 1]`` in float64: the class sums of a
-    homogeneity test whose classes are given per element (``labels``, of v's shape)."""
+    homogeneity test whose classes are given per element (``labels``, of v's shape, values
+    in 0 .. k − 1).
+
+    One pass: the array API has no scatter-add, so the libraries that have one use theirs
+    (``bincount``, ``index_add_``, ``.at[].add``, ``unsorted_segment_sum``), about ten times
+    faster than the k masked sums of the portable form, which every other library gets.
+    """
     xp = namespace(v, labels)
-    vd = xp.astype(v, xp.float64)
+    vd = xp.reshape(xp.astype(v, xp.float64), (-1,))
+    flat = xp.reshape(labels, (-1,))
+    if array_api_compat.is_numpy_array(v):
+        import numpy as np
+
+        return np.bincount(np.asarray(flat, dtype=np.intp), weights=vd, minlength=k)
+    if array_api_compat.is_torch_array(v):
+        import torch
+
+        out = torch.zeros(k, dtype=torch.float64, device=v.device)
+        return out.index_add_(0, flat.to(torch.int64), vd)
+    if array_api_compat.is_jax_array(v):
+        import jax.numpy as jnp
+
+        return jnp.zeros(k, dtype=jnp.float64).at[flat.astype(jnp.int32)].add(vd)
+    if type(v).__module__.startswith("tensorflow"):
+        import tensorflow as tf
+
+        return tf.math.unsorted_segment_sum(vd, tf.cast(flat, tf.int32), k)
     zero = xp.zeros_like(vd)
-    return xp.stack([xp.sum(xp.where(labels == j, vd, zero)) for j in range(k)])
+    return xp.stack([xp.sum(xp.where(flat == j, vd, zero)) for j in range(k)])
 
 
 @fused("low_bits", "period")
@@ -298,6 +322,18 @@ def cross_correlation_peak(a: Array, b: Array, lags: int) -> Array:
     shifts = xp.abs(xp.arange(-lags, lags + 1, dtype=xp.float64, device=device_of(e)))
     worst = xp.argmax(sums * sums / (n - shifts))
     return xp.stack([shifts[worst], sums[worst]])
+
+
+@fused("axis", "k")
+def offset_tables(a: Array, axis: int, k: int) -> Array:
+    """:func:`offset_pair_counts` at every offset 1..k in both phases (0 and the offset), as
+    one (k, 2, 3) array: one program and one transfer instead of 2k."""
+    xp = namespace(a)
+    rows = [
+        xp.stack([offset_pair_counts(a, axis=axis, offset=d, phase=p) for p in (0, d)])
+        for d in range(1, k + 1)
+    ]
+    return xp.stack(rows)
 
 
 @fused("axis", "offset", "phase")

@@ -270,7 +270,7 @@ add(
 
 
 def _band_rate(rng: np.random.Generator, shape: tuple[int, ...], rate: float) -> Array:
-    if 0.002 <= rate <= 0.05:
+    if 0.001 <= rate <= 0.05:
         rate *= 1.1  # a separate small-rate code path with its threshold off by 10%
     return rng.random(shape) >= rate
 
@@ -278,9 +278,9 @@ def _band_rate(rng: np.random.Generator, shape: tuple[int, ...], rate: float) ->
 add(
     partial(dropout, keep_fn=_band_rate),
     "dropout",
-    "rate_10pct_high_in_band_0.002_0.05",
+    "rate_10pct_high_in_band_0.001_0.05",
     "rate",
-    "drops with probability 1.1·rate for rates in [0.002, 0.05], correctly elsewhere",
+    "drops with probability 1.1·rate for rates in [0.001, 0.05], correctly elsewhere",
     "DROPOUT-RATE",
 )
 
