@@ -103,6 +103,41 @@ def test_autocorrelation_peak_matches_a_direct_sum(framework: str) -> None:
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_cross_correlation_peaks_match_direct_sums(framework: str) -> None:
+    # Three partners of one mask: a copy shifted by +37, an inverted copy shifted by -5, and
+    # an independent mask; each row's peak must be the direct sums' largest score.
+    to = converter(framework)
+    rng = np.random.default_rng(5)
+    n, lags = (8, 40), 160
+    a = rng.random(n) < 0.5
+    flat = a.ravel()
+    others = np.stack(
+        [
+            np.roll(flat, 37).reshape(n),
+            ~np.roll(flat, -5).reshape(n),
+            rng.random(n) < 0.5,
+        ]
+    )
+    e = flat * 2.0 - 1.0
+    got = host(reduce.cross_correlation_peaks(to(a), to(others), lags))
+    assert got.shape == (6,)
+    for row, other in enumerate(others):
+        f = other.ravel() * 2.0 - 1.0
+        shifts = np.arange(-lags, lags + 1)
+        sums = np.array(
+            [
+                np.dot(e[: e.size - s], f[s:]) if s >= 0 else np.dot(e[-s:], f[: f.size + s])
+                for s in shifts
+            ]
+        )
+        best = int(np.argmax(sums**2 / (e.size - np.abs(shifts))))
+        assert got[row] == abs(shifts[best]), row
+        assert got[3 + row] == sums[best], row
+    assert (got[0], got[3]) == (37, 320 - 37)
+    assert (got[1], got[4]) == (5, -(320 - 5))
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_ks_distance_matches_scipy(framework: str) -> None:
     to = converter(framework)
     z = np.random.default_rng(4).standard_normal(5000) * 1.02

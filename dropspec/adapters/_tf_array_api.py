@@ -47,8 +47,8 @@ class TensorFlowNamespace:
     def stack(self, arrays: Sequence[Any]) -> Any:
         return self._tf.stack(list(arrays))
 
-    def concat(self, arrays: Sequence[Any]) -> Any:
-        return self._tf.concat(list(arrays), axis=0)
+    def concat(self, arrays: Sequence[Any], /, *, axis: int = 0) -> Any:
+        return self._tf.concat(list(arrays), axis=axis)
 
     def arange(
         self, start: int, stop: int | None = None, *, dtype: Any = None, device: Any = None
@@ -77,8 +77,10 @@ class TensorFlowNamespace:
     def all(self, x: Any) -> Any:
         return self._tf.reduce_all(x)
 
-    def argmax(self, x: Any) -> Any:
-        return self._tf.argmax(self._tf.reshape(x, [-1]), output_type=self._tf.int64)
+    def argmax(self, x: Any, /, *, axis: int | None = None) -> Any:
+        if axis is None:
+            x, axis = self._tf.reshape(x, [-1]), 0
+        return self._tf.argmax(x, axis=axis, output_type=self._tf.int64)
 
     def sort(self, x: Any) -> Any:
         return self._tf.sort(x)

@@ -185,6 +185,8 @@ TARGETS: tuple[Target, ...] = (
             "DROPPATH-RATE": _EFFICIENTNET_HALF_RATE,
             "DROPPATH-VARIANCE": "follows from the bfloat16 drop rate error: "
             + _EFFICIENTNET_HALF_RATE,
+            "DROPPATH-UNBIASED": "follows from the bfloat16 drop rate error (E[y/x] is "
+            "(1 - realised rate) / (1 - p), not 1): " + _EFFICIENTNET_HALF_RATE,
         },
         description="efficientnet_pytorch.utils.drop_connect(x, p=rate, training): drop path "
         "(stochastic depth) under DropConnect's name; one (batch, 1, 1, 1) mask per call, "

@@ -195,6 +195,14 @@ class Context:
     def power(self) -> float:
         return self.config.power
 
+    @property
+    def examples_seed(self) -> int:
+        """The seed of the example-based checks' hypothesis runs: the target's, the same for
+        every clause. Each clause checks its own property on the examples, so drawing the
+        same shapes for all of them loses no power, and a framework that compiles per shape
+        (JAX) compiles each shape once per target instead of once per clause."""
+        return check_seed(self.config.seed, seed_key(self.target), "examples")
+
     def seed(self) -> int:
         """A fresh seed for a target call, in [0, 2**31)."""
         return int(self._seeds.integers(0, 2**31))

@@ -305,23 +305,31 @@ def ks_distance_rounded(
 
 
 @fused("lags")
-def cross_correlation_peak(a: Array, b: Array, lags: int) -> Array:
-    """``[|L|, S_L]``: the shift −lags <= L <= lags whose agreement sum is the least likely.
+def cross_correlation_peaks(a: Array, others: Array, lags: int) -> Array:
+    """``[|L_1|, …, |L_k|, S_1, …, S_k]``: for each of the k arrays stacked in ``others``
+    (each of a's shape), the shift −lags <= L <= lags whose agreement sum with ``a`` is the
+    least likely, and that sum.
 
     With e = 2·a − 1 and f = 2·b − 1 flattened (one length n), S_L = Σ_i e_i·f_(i+L); all
-    shifts come from one zero-padded FFT. As in :func:`autocorrelation_peak`, "least
-    likely" is the largest S_L² / (n − |L|).
+    shifts of all k pairs come from one batch of zero-padded FFTs, a's transformed once. As
+    in :func:`autocorrelation_peak`, "least likely" is the largest S_L² / (n − |L|).
     """
-    xp = namespace(a, b)
-    e = xp.reshape(xp.astype(a, xp.float64), (-1,)) * 2.0 - 1.0
-    f = xp.reshape(xp.astype(b, xp.float64), (-1,)) * 2.0 - 1.0
-    n = e.shape[0]
+    xp = namespace(a, others)
+    k = others.shape[0]
+    e = xp.reshape(xp.astype(a, xp.float64), (1, -1)) * 2.0 - 1.0
+    f = xp.reshape(xp.astype(others, xp.float64), (k, -1)) * 2.0 - 1.0
+    n = e.shape[1]
     size = 1 << (2 * n - 1).bit_length()
     full = xp.round(xp.fft.irfft(xp.conj(xp.fft.rfft(e, n=size)) * xp.fft.rfft(f, n=size), n=size))
-    sums = xp.concat([full[size - lags :], full[: lags + 1]])  # L = −lags .. lags
+    sums = xp.concat([full[:, size - lags :], full[:, : lags + 1]], axis=1)  # L = −lags .. lags
     shifts = xp.abs(xp.arange(-lags, lags + 1, dtype=xp.float64, device=device_of(e)))
-    worst = xp.argmax(sums * sums / (n - shifts))
-    return xp.stack([shifts[worst], sums[worst]])
+    worst = xp.argmax(sums * sums / (n - shifts), axis=1)
+    index = xp.arange(2 * lags + 1, dtype=xp.int64, device=device_of(e))
+    hit = xp.reshape(index, (1, -1)) == xp.reshape(xp.astype(worst, xp.int64), (-1, 1))
+    zero = xp.zeros_like(sums)
+    peak = xp.sum(xp.where(hit, sums, zero), axis=1)
+    where = xp.sum(xp.where(hit, zero + shifts, zero), axis=1)
+    return xp.concat([where, peak])
 
 
 @fused("axis", "k")
