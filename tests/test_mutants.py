@@ -79,6 +79,8 @@ def test_corpus_size_and_spread() -> None:
         assert len({m.fault_class for m in CORPUS if m.op == op}) >= 5, op
     for fw in ("torch", "tensorflow", "jax"):
         assert any(m.framework == fw and m.fault_class == "gradient" for m in CORPUS), fw
+        # a statistical fault confined to one dtype, per framework (issue 10's dtype gap)
+        assert any(m.framework == fw and m.fault_class == "dtype" for m in CORPUS), fw
     # dropout with shared axes, and both DropConnect mask schemes
     assert any(m.op == "dropout" and m.target.options["shared_axes"] for m in CORPUS)
     assert any(m.op == "alpha_dropout" and m.target.options["shared_axes"] for m in CORPUS)

@@ -322,4 +322,30 @@ add(
 )
 
 
+# ---------------------------------------------------------------- dtype faults ----
+
+
+def _bfloat16_scale(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+    tf = tf_module()
+    validate(rate)
+    if not training:
+        return x
+    if rate == 1.0:
+        return tf.zeros_like(x)
+    # The bfloat16 kernel takes its scale from a rate 10% too high; the mask is right.
+    s = 1.0 / (1.0 - min(0.999, 1.1 * rate)) if x.dtype == tf.bfloat16 else 1.0 / (1.0 - rate)
+    keep = keep_mask(tf.shape(x), rate, seed)
+    return tf.where(keep, x * tf.constant(s, x.dtype), tf.zeros((), x.dtype))
+
+
+add(
+    _bfloat16_scale,
+    "dropout",
+    "bfloat16_scale_from_wrong_rate",
+    "dtype",
+    "right masks in every dtype; in bfloat16 kept values are scaled by 1/(1 - 1.1·rate)",
+    "DROPOUT-UNBIASED",
+)
+
+
 MUTANTS: tuple[Mutant, ...] = tuple(M)
