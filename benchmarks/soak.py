@@ -1,13 +1,17 @@
 """The long false-alarm soak: correct targets over many fresh seeds.
 
     python benchmarks/soak.py [--seeds 100] [--framework-seeds 6] [--keras] [--jobs 2]
+    python benchmarks/soak.py --correct --only reference --seeds 20 --framework-seeds 0
 
 Runs :func:`dropspec.conformance.soak.soak` (every statistical clause, once per seed) on
 
 * the NumPy reference targets, over ``--seeds`` seeds, and
 * every installed built-in framework target that conforms (no expected failure on any of its
   statistical clauses), over the first ``--framework-seeds`` of those seeds; Keras targets
-  only with ``--keras`` (each backend in its own process).
+  only with ``--keras`` (each backend in its own process);
+* with ``--correct``, the independent second implementation of every op (``tests/impls.py``)
+  over the reference's seeds: issue 10's "the reference and a second implementation, 20 base
+  seeds, every dtype, 0 failures, p-values uniform" (``soak_correct.json``).
 
 Each group of targets (by framework and environment) runs in its own subprocess, ``--jobs`` at
 a time; the parent merges the clause-runs, the failures, the false-alarm bound (the sum of the
@@ -37,6 +41,8 @@ import numpy as np
 from _common import DOCS_DATA, RESULTS, ROOT, load_average, machine, now, write_json
 
 BASE_SEED = 7_000_000
+#: How ``--correct`` names the second implementations of tests/impls.py in a group.
+CORRECT_PREFIX = "correct:"
 
 
 def conforming_groups(keras: bool, only: list[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
@@ -83,7 +89,12 @@ def child(names: list[str], seeds: list[int], out: Path) -> None:
     from dropspec.adapters import builtin_targets
     from dropspec.conformance.soak import soak
 
-    known = builtin_targets()
+    known = dict(builtin_targets())
+    if any(n.startswith(CORRECT_PREFIX) for n in names):
+        sys.path.insert(0, str(ROOT / "tests"))
+        from impls import CORRECT
+
+        known.update({CORRECT_PREFIX + t.name: t for t in CORRECT})
     r = soak([known[n] for n in names], seeds)
     print(r.summary(), flush=True)
     out.write_text(
@@ -165,6 +176,12 @@ def main() -> int:
     p.add_argument("--base-seed", type=int, default=BASE_SEED)
     p.add_argument("--keras", action="store_true", help="also the Keras targets")
     p.add_argument("--only", nargs="*", default=[], help="target names or name prefixes")
+    p.add_argument(
+        "--correct",
+        action="store_true",
+        help="also the independent second implementations (tests/impls.py), over the "
+        "reference's seeds; results go to soak_correct.json",
+    )
     p.add_argument("--jobs", type=int, default=2, help="groups run at once")
     p.add_argument("--note", default="", help="recorded with the result (e.g. the load)")
     p.add_argument("--no-write", action="store_true")
@@ -184,6 +201,12 @@ def main() -> int:
     seeds = list(range(args.base_seed, args.base_seed + args.seeds))
     fw_seeds = seeds[: args.framework_seeds]
     groups, excluded = conforming_groups(args.keras, args.only)
+    if args.correct:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from impls import CORRECT
+
+        names = [CORRECT_PREFIX + t.name for t in CORRECT]
+        groups["correct"] = {"targets": names, "env": {}, "reference": True}
     plan = [
         (name, g, seeds if g["reference"] else fw_seeds)
         for name, g in groups.items()
@@ -262,8 +285,9 @@ def main() -> int:
         ],
     }
     if not args.no_write:
-        write_json(RESULTS / "soak.json", result)
-        write_json(DOCS_DATA / "soak.json", result)
+        name = "soak_correct.json" if args.correct else "soak.json"
+        write_json(RESULTS / name, result)
+        write_json(DOCS_DATA / name, result)
     return 0 if not failures else 1
 
 
