@@ -145,3 +145,20 @@ def test_homogeneity_of_means_finds_one_class_off() -> None:
         stats.homogeneity(np.array([0, 0]), np.array([9, 9]), None, alpha=1e-3, power=0.9).pvalue
         == 1.0
     )
+
+
+def test_a_z_test_with_slack_gives_a_bound_not_a_uniform_p_value() -> None:
+    # Under a null whose mean sits inside the slack, the slacked p-value piles up at 1: it is
+    # a bound, and the soak's uniformity test must not count it (it did, for alpha dropout
+    # in the half dtypes).
+    rng = np.random.default_rng(9)
+    plain = [
+        stats.z_mean(float(rng.normal()), 0.0, 1.0, 1, alpha=0.01, power=0.9) for _ in range(200)
+    ]
+    slacked = [
+        stats.z_mean(float(rng.normal()), 0.0, 1.0, 1, alpha=0.01, power=0.9, slack=1.0)
+        for _ in range(200)
+    ]
+    assert all(r.uniform for r in plain) and not any(r.uniform for r in slacked)
+    assert sum(r.pvalue == 1.0 for r in slacked) > 100  # |z| <= 1 about 68% of the time
+    assert all(r.passed for r in slacked if abs(r.statistic) == 0.0)

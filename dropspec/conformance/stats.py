@@ -165,7 +165,8 @@ def z_mean(
     ``slack`` (≥ 0, on the sum) widens the null to |E[total] − expected| ≤ slack, for an
     honest effect of known bound such as rounding to the dtype: the observed deviation is
     shrunk by it first, which keeps the level at most alpha, and the stated deviation grows
-    by the slack per term.
+    by the slack per term. The p-value is then a bound (it piles up at 1 when the true mean
+    sits inside the slack), not uniform under the null, and is marked so.
     """
     sd = math.sqrt(variance)
     excess = math.copysign(max(0.0, abs(total - expected) - slack), total - expected)
@@ -176,7 +177,16 @@ def z_mean(
         detect += slack / sd / math.sqrt(max(n, 1))
         inputs = {**inputs, "slack": slack}
     return StatResult(
-        "z-test (known variance)", z, pvalue, alpha, n, detect, unit, power, dict(inputs)
+        "z-test (known variance)",
+        z,
+        pvalue,
+        alpha,
+        n,
+        detect,
+        unit,
+        power,
+        dict(inputs),
+        uniform=not slack,
     )
 
 
