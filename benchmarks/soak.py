@@ -45,6 +45,14 @@ BASE_SEED = 7_000_000
 CORRECT_PREFIX = "correct:"
 
 
+def correct_targets() -> dict[str, Any]:
+    """The second implementations of tests/impls.py, by their ``--correct`` group names."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from impls import CORRECT
+
+    return {CORRECT_PREFIX + t.name: t for t in CORRECT}
+
+
 def conforming_groups(keras: bool, only: list[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """group name -> {"targets": [...], "env": {...}, "reference": bool}; the excluded."""
     from dropspec.adapters import builtin_targets, get_backend
@@ -91,10 +99,7 @@ def child(names: list[str], seeds: list[int], out: Path) -> None:
 
     known = dict(builtin_targets())
     if any(n.startswith(CORRECT_PREFIX) for n in names):
-        sys.path.insert(0, str(ROOT / "tests"))
-        from impls import CORRECT
-
-        known.update({CORRECT_PREFIX + t.name: t for t in CORRECT})
+        known.update(correct_targets())
     r = soak([known[n] for n in names], seeds)
     print(r.summary(), flush=True)
     out.write_text(
@@ -202,11 +207,7 @@ def main() -> int:
     fw_seeds = seeds[: args.framework_seeds]
     groups, excluded = conforming_groups(args.keras, args.only)
     if args.correct:
-        sys.path.insert(0, str(ROOT / "tests"))
-        from impls import CORRECT
-
-        names = [CORRECT_PREFIX + t.name for t in CORRECT]
-        groups["correct"] = {"targets": names, "env": {}, "reference": True}
+        groups["correct"] = {"targets": list(correct_targets()), "env": {}, "reference": True}
     plan = [
         (name, g, seeds if g["reference"] else fw_seeds)
         for name, g in groups.items()

@@ -271,8 +271,7 @@ class PairTable:
 
     def add(self, counts: Array, n: int) -> None:
         """Add ``[#(a & b), #a, #b]`` of n pairs (from :mod:`.reduce`, on the device)."""
-        self.counts += self.ctx.host(counts).astype(np.int64)
-        self.n += n
+        self.add_counted(self.ctx.host(counts), n)
 
     def add_halves(self, mask: Array, axis: int) -> None:
         """Add the neighbouring pairs of ``mask`` along ``axis``."""
