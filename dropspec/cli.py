@@ -336,7 +336,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     workers = jobs_of(args.jobs, default_auto=args.all)
     builtins = builtin_targets()
     jobs = [
-        Job(spec, dict(builtins[spec].env) if spec in builtins else {}, list(args.clause))
+        Job(
+            spec,
+            dict(builtins[spec].env) if spec in builtins else {},
+            list(args.clause),
+            group=builtins[spec].framework if spec in builtins else "",
+        )
         for spec in specs
     ]
     if args.dry_run:

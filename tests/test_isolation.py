@@ -642,3 +642,24 @@ def test_workers_do_not_outlive_a_killed_runner(files: Path) -> None:
         and "zombie" not in Path(f"/proc/{w}/status").read_text().lower()
     ]
     assert not alive
+
+
+def test_workers_keep_to_the_framework_they_imported() -> None:
+    """The job pool hands each worker targets of the framework it has imported, and two
+    idle workers different frameworks, so each framework is imported by as few workers as
+    the run allows."""
+    from dropspec.conformance.runner import Job, _Pool
+
+    jobs = [Job(f"t{i}", group=g) for i, g in enumerate("aaabbbc")]
+    jobs.append(Job("k", env={"KERAS_BACKEND": "jax"}, group="a"))
+    pool = _Pool(enumerate(jobs))
+    first, second = pool.take(0, None), pool.take(1, None)
+    assert first is not None and second is not None
+    assert first[1].group != second[1].group
+    order = [first[1]]
+    while (nxt := pool.take(0, order[-1])) is not None:
+        order.append(nxt[1])
+    # Slot 0 finishes its own group before it changes group, and its environment last.
+    groups = [j.group for j in order if not j.env]
+    assert groups == sorted(groups, key=lambda g: groups.index(g))
+    assert order[-1].env == {"KERAS_BACKEND": "jax"}

@@ -162,3 +162,64 @@ def test_a_z_test_with_slack_gives_a_bound_not_a_uniform_p_value() -> None:
     assert all(r.uniform for r in plain) and not any(r.uniform for r in slacked)
     assert sum(r.pvalue == 1.0 for r in slacked) > 100  # |z| <= 1 about 68% of the time
     assert all(r.passed for r in slacked if abs(r.statistic) == 0.0)
+
+
+def _run_sequential(test: stats.SequentialBinomial, rate: float, chunk: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    while not test.done:
+        test.add(int(rng.binomial(chunk, rate)), chunk)
+
+
+def test_sequential_rate_test_stops_early_on_a_correct_rate_and_rejects_a_wrong_one() -> None:
+    alpha, power, rate = 1e-6 / 40, 0.999, 0.5
+    delta = stats.rate_deviation(rate)
+    fixed = stats.binomial_sample_size(rate, delta, alpha, power)
+    right = stats.SequentialBinomial(rate, delta, alpha, power)
+    assert right.n_max > fixed  # the worst case costs more than the fixed test ...
+    _run_sequential(right, rate, 1 << 18, seed=1)
+    result = right.result(rate=rate)
+    assert not right.rejected and result.passed and not result.uniform
+    assert right.n < fixed  # ... a correct target far less
+    for wrong in (rate - delta, rate + delta):
+        test = stats.SequentialBinomial(rate, delta, alpha, power)
+        _run_sequential(test, wrong, 1 << 18, seed=2)
+        result = test.result(rate=rate)
+        assert test.rejected and not result.passed and result.pvalue < alpha
+        assert result.inputs["n_max"] == test.n_max and result.deviation == delta
+
+
+def test_sequential_rate_test_holds_alpha_and_power_when_looking_often() -> None:
+    """Ville's inequality bounds the level however often the test looks: 2,000 correct
+    runs at alpha = 0.05 looking every 64 values reject at most alpha; 2,000 runs at the
+    stated deviation (0.05) detect it at least at the stated power (one-sided binomial
+    tests at 1e-4)."""
+    alpha, power, rate, runs = 0.05, 0.9, 0.3, 2000
+    delta = 0.05
+    rng = np.random.default_rng(20261201)
+    false_alarms = detected = 0
+    for _ in range(runs):
+        for truth in (rate, rate + delta):
+            test = stats.SequentialBinomial(rate, delta, alpha, power)
+            while not test.done:
+                test.add(int(rng.binomial(64, truth)), 64)
+            if truth == rate:
+                false_alarms += test.rejected
+            else:
+                detected += test.rejected
+    assert sst.binomtest(false_alarms, runs, alpha, alternative="greater").pvalue >= 1e-4
+    assert sst.binomtest(detected, runs, power, alternative="less").pvalue >= 1e-4
+
+
+def test_sequential_mean_test_decides_both_ways() -> None:
+    alpha, power, deviation = 1e-6, 0.999, 0.01
+    rng = np.random.default_rng(3)
+    for shift, reject in ((0.0, False), (deviation, True), (-deviation, True)):
+        test = stats.SequentialMean(deviation, alpha, power)
+        s = m = 0
+        while not (test.accepted or test.rejected):
+            s += float(rng.normal(shift * 4096, 64.0))  # 4,096 unit-sd terms per look
+            m += 4096
+            test.update(s, m)
+        result = test.result(rate=0.5)
+        assert test.rejected is reject and result.passed is not reject
+        assert m <= test.m_max + 4096

@@ -594,7 +594,11 @@ class SampleSizesDirective(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         try:
-            from dropspec.conformance.stats import binomial_sample_size, rate_deviation
+            from dropspec.conformance.stats import (
+                SequentialBinomial,
+                binomial_sample_size,
+                rate_deviation,
+            )
         except Exception as exc:
             return [nodes.note("", para(f"dropspec.conformance.stats is unavailable: {exc}"))]
         rates = (0.01, 0.1, 0.3, 0.5, 0.9)
@@ -603,14 +607,22 @@ class SampleSizesDirective(SphinxDirective):
         for r in rates:
             d = rate_deviation(r)
             rows.append(
-                [str(r), f"{d:g}", *[f"{binomial_sample_size(r, d, a, p):,}" for a, p in settings]]
+                [
+                    str(r),
+                    f"{d:g}",
+                    *[
+                        f"{binomial_sample_size(r, d, a, p):,} / "
+                        f"{SequentialBinomial(r, d, a, p).n_max:,}"
+                        for a, p in settings
+                    ],
+                ]
             )
         return [
             table(
                 [
                     "rate",
                     "deviation δ caught",
-                    *[f"n at α={a:g}, power={p:g}" for a, p in settings],
+                    *[f"n fixed / n_max sequential, α={a:g}, power={p:g}" for a, p in settings],
                 ],
                 rows,
                 ["ds-compact"],

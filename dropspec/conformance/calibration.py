@@ -26,6 +26,7 @@ from scipy import stats as sst
 
 from . import reduce
 from . import stats as st
+from .engine import chunk_elements
 
 #: One run of a test on simulated data deviating by ``deviation`` (0: a correct target).
 Sampler = Callable[[np.random.Generator, float], st.StatResult]
@@ -127,12 +128,14 @@ def measure(claim: Claim, runs: int, seed: int) -> Measurement:
 def drop_rate(rate: float, alpha: float, power: float, share: int = 4) -> Claim:
     """The exact binomial test of a drop rate, as DROPOUT-RATE sizes it (α split 4 ways)."""
     a = alpha / share
-    n = st.binomial_sample_size(rate, st.rate_deviation(rate), a, power)
     toward = 1.0 if rate <= 0.5 else -1.0
+    chunk = chunk_elements(st.SequentialBinomial(rate, st.rate_deviation(rate), a, power).n_max)
 
     def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
-        dropped = int(rng.binomial(n, rate + toward * deviation))
-        return st.binomial(dropped, n, rate, alpha=a, power=power, rate=rate)
+        test = st.SequentialBinomial(rate, st.rate_deviation(rate), a, power)
+        while not test.done:  # one call's mask values at a time, as drop_test takes them
+            test.add(int(rng.binomial(chunk, rate + toward * deviation)), chunk)
+        return test.result(rate=rate)
 
     return Claim(
         f"drop rate {rate}",
@@ -183,13 +186,12 @@ def unbiased(rate: float, alpha: float, power: float, share: int = 3) -> Claim:
     The deviation is a shift of E[y/x] by that many sd of one term.
     """
     a = alpha / share
-    n = st.binomial_sample_size(rate, st.rate_deviation(rate), a, power)
     keep, s = 1.0 - rate, 1.0 / (1.0 - rate)
     sd = s * math.sqrt(keep * rate)
 
     def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
-        kept = int(rng.binomial(n, keep + deviation * sd / s))
-        return st.z_mean(s * kept - n, 0.0, sd * sd * n, n, alpha=a, power=power, rate=rate)
+        kept = _kept_per_call(rng, rate, a, power, keep + deviation * sd / s)
+        return _sequential_mean(kept, rate, a, power, lambda k, n: (s * k - n) / sd)
 
     return Claim(
         f"mean of y/x, rate {rate}",
@@ -212,22 +214,57 @@ def second_moment(rate: float, alpha: float, power: float, share: int = 3) -> Cl
     K ~ Binomial(n, keep'); the deviation is a shift of the term's mean in its own sd.
     """
     a = alpha / share
-    n = st.binomial_sample_size(rate, st.rate_deviation(rate), a, power)
     keep, s = 1.0 - rate, 1.0 / (1.0 - rate)
     var = s * s * keep * rate
     hi, lo = (s - 1.0) ** 2 - var, 1.0 - var  # the term when kept, when dropped
     sd = abs(hi - lo) * math.sqrt(keep * rate)
 
     def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
-        kept = int(rng.binomial(n, keep + deviation * sd / (hi - lo)))
-        total = kept * hi + (n - kept) * lo
-        return st.z_mean(total, 0.0, sd * sd * n, n, alpha=a, power=power, rate=rate)
+        kept = _kept_per_call(rng, rate, a, power, keep + deviation * sd / (hi - lo))
+        return _sequential_mean(kept, rate, a, power, lambda k, n: (k * hi + (n - k) * lo) / sd)
 
     return Claim(
         f"variance of y/x, rate {rate}",
         ("DROPOUT-VARIANCE", "DROPPATH-VARIANCE", "ALPHA-VARIANCE"),
         sample,
     )
+
+
+def _moment_sizes(rate: float, alpha: float, power: float) -> tuple[st.SequentialMean, int]:
+    """The sequential moment test as ``_moment_test`` in the checks sizes it, and the values
+    per call it sees."""
+    n = st.binomial_sample_size(rate, st.rate_deviation(rate), alpha, power)
+    deviation = (st.z_two_sided(alpha) + st.z_power(power)) / math.sqrt(n)
+    test = st.SequentialMean(deviation, alpha, power)
+    return test, chunk_elements(test.m_max)
+
+
+def _kept_per_call(
+    rng: np.random.Generator, rate: float, alpha: float, power: float, keep: float
+) -> np.ndarray:
+    """Kept values in each call the sequential moment test could take (drawn up front; the
+    test reads them in order and stops when it decides)."""
+    test, chunk = _moment_sizes(rate, alpha, power)
+    return rng.binomial(chunk, keep, size=-(-test.m_max // chunk))
+
+
+def _sequential_mean(
+    kept: np.ndarray,
+    rate: float,
+    alpha: float,
+    power: float,
+    standardised: Callable[[float, int], float],
+) -> st.StatResult:
+    """Run the sequential moment test over the calls' kept counts; ``standardised(K, n)``
+    is the sum's deviation in sd of one term after n values with K kept."""
+    test, chunk = _moment_sizes(rate, alpha, power)
+    total = 0
+    for i, k in enumerate(kept, start=1):
+        total += int(k)
+        test.update(standardised(total, i * chunk), i * chunk)
+        if test.accepted or test.rejected:
+            break
+    return test.result(rate=rate)
 
 
 def variance_chi2(

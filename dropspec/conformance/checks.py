@@ -475,15 +475,36 @@ def neighbour_tables(
     ]  # an axis too short for the offset: no test
 
 
+def rate_test(ctx: Context, rate: float, alpha: float) -> st_.SequentialBinomial:
+    """The sequential test of a drop rate sized for :func:`~.stats.rate_deviation`; draw
+    masks for up to its ``n_max`` values and hand them to :func:`drop_test`, which stops
+    drawing as soon as the test decides."""
+    return st_.SequentialBinomial(rate, st_.rate_deviation(rate), alpha, ctx.power)
+
+
 def drop_test(
-    ctx: Context, keep_masks: Iterable[Array], rate: float, alpha: float, **inputs: Any
+    ctx: Context,
+    keep_masks: Iterable[Array],
+    rate: float,
+    alpha: float,
+    sequential: st_.SequentialBinomial | None = None,
+    **inputs: Any,
 ) -> StatResult:
-    """Binomial test of the dropped share of keep masks (counted where the masks live)."""
+    """Test of the dropped share of keep masks (counted where the masks live): the
+    ``sequential`` test, which stops taking masks once it has decided (the rest are never
+    drawn: ``keep_masks`` is lazy), or else the exact binomial test on all of them."""
     dropped = total = 0
     for keep in keep_masks:
         size = math.prod(keep.shape)
-        dropped += size - int(ctx.host(reduce.count(keep)))
+        k = size - int(ctx.host(reduce.count(keep)))
+        if sequential is not None:
+            sequential.add(k, size)
+            if sequential.done:
+                break
+        dropped += k
         total += size
+    if sequential is not None:
+        return sequential.result(rate=rate, **inputs)
     return st_.binomial(dropped, total, rate, alpha=alpha, power=ctx.power, rate=rate, **inputs)
 
 
@@ -1032,10 +1053,10 @@ def check_rate(ctx: Context) -> StatResult:
     small_calls = drop_test(ctx, masks, GROUP_RATE, alpha, calls=f"{SMALL_CALLS} of {small}")
     results = []
     for rate in rates:
-        n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
-        shape = stat_shape(ctx, chunk_elements(n))
+        test = rate_test(ctx, rate, alpha)
+        shape = stat_shape(ctx, chunk_elements(test.n_max))
         x, labels = (None, None) if ctx.target.op == "alpha_dropout" else signed_input(ctx, shape)
-        masks = iter(unit_masks(ctx, rate, n, x=x, shape=shape))
+        masks = iter(unit_masks(ctx, rate, test.n_max, x=x, shape=shape))
         if rate in varied:  # the labels go to the device only where classes are tested
             classes = Classes.of(ctx, labels, shape)
             first = next(masks)
@@ -1044,7 +1065,7 @@ def check_rate(ctx: Context) -> StatResult:
                 classes.tests(ctx, first, share, variance=None, what="kept share", rate=rate)
             )
             masks = itertools.chain([first], masks)
-        results.append(drop_test(ctx, masks, rate, alpha))
+        results.append(drop_test(ctx, masks, rate, alpha, test))
     if grouped:
         rate = GROUP_RATE
         # Sized for a 10% relative error, not rate_deviation's 0.002: this sub-test is there
@@ -1112,14 +1133,15 @@ def signed_stat_inputs(ctx: Context, n: int) -> Iterator[tuple[np.ndarray, np.nd
 def _multiplier_sums(
     ctx: Context,
     rate: float,
-    alpha: float,
+    n: int,
     center: float,
+    enough: Callable[[float, float, int, int], bool],
     homogeneity_alpha: float | None = None,
 ) -> tuple[float, float, int, int, list[StatResult]]:
-    """Σ (y/x − center) and Σ (y/x − center)² over enough calls, the number of values, the
-    group size, and (given ``homogeneity_alpha``) the homogeneity tests of E[y/x] across
-    value and position classes on the first call."""
-    n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
+    """Σ (y/x − center) and Σ (y/x − center)² over calls until ``enough(Σ, Σ², values,
+    group size)`` says so or ``n`` values are covered, the number of values, the group size,
+    and (given ``homogeneity_alpha``) the homogeneity tests of E[y/x] across value and
+    position classes on the first call."""
     sums, count, groups = np.zeros(2), 0, 1
     wide: Array = None  # x in float64 on the device, converted once
     homogeneous: list[StatResult] = []
@@ -1143,6 +1165,8 @@ def _multiplier_sums(
             )
         sums += part
         count += x.size
+        if enough(float(sums[0]), float(sums[1]), count, groups):
+            break
     return float(sums[0]), float(sums[1]), count, groups, homogeneous
 
 
@@ -1179,48 +1203,49 @@ def _moment_test(
     variance: bool,
     homogeneity_alpha: float | None = None,
 ) -> list[StatResult]:
-    """The moment test at ``rate`` (the best fitting of the allowed scale roundings), then
-    any homogeneity tests (see :func:`_multiplier_sums`)."""
+    """The sequential moment test at ``rate``, then any homogeneity tests (see
+    :func:`_multiplier_sums`).
+
+    The deviation it is sized for is the one the fixed-sample z-test detects on the values
+    RATE needs at this rate (:func:`~.stats.rate_deviation`); one :class:`~.stats.
+    SequentialMean` per allowed scale rounding (a composite null): the check fails only
+    when every candidate is rejected, which keeps the level at alpha, and stops drawing as
+    soon as one is accepted (its accept bound is split among the candidates, which keeps
+    the power) or every one is rejected."""
     candidates = _multiplier_moments(ctx, rate)
     center = candidates[0][1]
-    s1, s2, count, groups, homogeneous = _multiplier_sums(
-        ctx, rate, alpha, center, homogeneity_alpha
+    n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
+    deviation = (st_.z_two_sided(alpha) + st_.z_power(ctx.power)) / math.sqrt(n)
+    tests = [
+        st_.SequentialMean(deviation, alpha, ctx.power, candidates=len(candidates))
+        for _ in candidates
+    ]
+
+    def enough(s1: float, s2: float, count: int, groups: int) -> bool:
+        m = count // groups
+        for test, (_, mean, var, m4) in zip(tests, candidates, strict=True):
+            shift = mean - center
+            dev1 = s1 - count * shift  # Σ (v − mean)
+            # Values sharing a mask move together: the sum's variance is groups² per value.
+            if variance:
+                total = s2 - 2.0 * shift * s1 + count * shift * shift - count * var
+                spread = (m4 - var * var) * count * groups
+            else:
+                total, spread = dev1, var * count * groups
+            sd_unit = math.sqrt(spread / m) if spread > 0 else 0.0
+            test.update(total / sd_unit if sd_unit > 0 else (0.0 if total == 0 else math.inf), m)
+        return any(t.accepted for t in tests) or all(t.rejected for t in tests)
+
+    _, _, _, _, homogeneous = _multiplier_sums(
+        ctx, rate, tests[0].m_max, center, enough, homogeneity_alpha
     )
-    tests = []
-    for s, mean, var, m4 in candidates:
-        shift = mean - center
-        dev1 = s1 - count * shift  # Σ (v − mean)
-        # Values sharing a mask move together: the sum's variance is groups² per mask value.
-        if not variance:
-            tests.append(
-                st_.z_mean(
-                    dev1,
-                    0.0,
-                    var * count * groups,
-                    count // groups,
-                    alpha=alpha,
-                    power=ctx.power,
-                    rate=rate,
-                    expected_multiplier=mean,
-                    kept_multiplier=s,
-                )
-            )
-            continue
-        dev2 = s2 - 2.0 * shift * s1 + count * shift * shift - count * var
-        tests.append(
-            st_.z_mean(
-                dev2,
-                0.0,
-                (m4 - var * var) * count * groups,
-                count // groups,
-                alpha=alpha,
-                power=ctx.power,
-                rate=rate,
-                expected_variance=var,
-                kept_multiplier=s,
-            )
-        )
-    return [nearest_allowed(tests), *homogeneous]
+    results = [
+        t.result(rate=rate, expected_variance=var, kept_multiplier=s)
+        if variance
+        else t.result(rate=rate, expected_multiplier=mean, kept_multiplier=s)
+        for t, (s, mean, var, _) in zip(tests, candidates, strict=True)
+    ]
+    return [nearest_allowed(results), *homogeneous]
 
 
 @checks("DROPOUT-UNBIASED", "DROPPATH-UNBIASED")
@@ -1789,9 +1814,9 @@ def check_dc_rate(ctx: Context) -> StatResult:
     alpha = ctx.split(len(rates))
     results = []
     for rate in rates:
-        n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
-        weights = (m for m, _ in decoded_masks(ctx, rate, n))
-        results.append(drop_test(ctx, weights, rate, alpha))
+        test = rate_test(ctx, rate, alpha)
+        weights = (m for m, _ in decoded_masks(ctx, rate, test.n_max))
+        results.append(drop_test(ctx, weights, rate, alpha, test))
     return verdict(results, "the weight drop rate is off")
 
 
@@ -1802,12 +1827,15 @@ def check_dc_bias_masked(ctx: Context) -> StatResult:
     alpha = ctx.split(len(rates))
     results = []
     for rate in rates:
-        n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
+        test = rate_test(ctx, rate, alpha)
         per_example = ctx.options.get("masks") == "per_example"
         biases = (
-            mb for _, mb in decoded_masks(ctx, rate, n, n_in=1, batch=1024 if per_example else 1)
+            mb
+            for _, mb in decoded_masks(
+                ctx, rate, test.n_max, n_in=1, batch=1024 if per_example else 1
+            )
         )
-        results.append(drop_test(ctx, biases, rate, alpha))
+        results.append(drop_test(ctx, biases, rate, alpha, test))
     never = [r.inputs["rate"] for r in results if r.statistic == 0]
     return verdict(
         results,

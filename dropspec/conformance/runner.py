@@ -124,6 +124,50 @@ class Job:
     env: dict[str, str] = field(default_factory=dict)
     clauses: list[str] = field(default_factory=list)
     describe_only: bool = False
+    #: The framework the target needs imported ("" when not known in advance): a worker
+    #: keeps taking targets of the framework it has already imported (see :class:`_Pool`).
+    group: str = ""
+
+
+class _Pool:
+    """The jobs not yet started, handed out so that workers import as little as they can.
+
+    A worker next takes a job with its own environment and framework group, else one with
+    its environment (a new environment means a new process), else one from the largest
+    group left: two workers then settle on different frameworks (importing TensorFlow takes
+    seconds per process) and meet only at the end.
+    """
+
+    def __init__(self, jobs: Iterable[tuple[int, Job]]) -> None:
+        self.left = list(jobs)
+        self.lock = threading.Lock()
+        self.busy: dict[int, tuple[Any, ...]] = {}  # slot -> the group it works on
+
+    @staticmethod
+    def key(job: Job) -> tuple[Any, ...]:
+        return tuple(sorted(job.env.items())), job.group
+
+    def take(self, slot: int, last: Job | None) -> tuple[int, Job] | None:
+        """The next job for ``slot``, whose previous job was ``last``."""
+        with self.lock:
+            if not self.left:
+                return None
+            pick: tuple[int, Job] | None = None
+            if last is not None:
+                same = [p for p in self.left if self.key(p[1]) == self.key(last)]
+                near = [p for p in self.left if p[1].env == last.env]
+                pick = next(iter(same or near), None)
+            if pick is None:
+                sizes: dict[Any, int] = {}
+                for _, job in self.left:
+                    sizes[self.key(job)] = sizes.get(self.key(job), 0) + 1
+                others = {k for s, k in self.busy.items() if s != slot}
+                free = {k: n for k, n in sizes.items() if k not in others} or sizes
+                biggest = max(free, key=lambda k: (free[k], k))
+                pick = next(p for p in self.left if self.key(p[1]) == biggest)
+            self.left.remove(pick)
+            self.busy[slot] = self.key(pick[1])
+            return pick
 
 
 class _Worker:
@@ -244,11 +288,7 @@ class Runner:
         """Run every job; returns the report. Ctrl-C stops the run and re-raises nothing:
         the report says ``interrupted`` and :func:`exit_status` gives 130."""
         self._flush(final=False)
-        todo: queue.Queue[tuple[int, Job]] = queue.Queue()
-        # Jobs that need the same environment (Keras' backend) run in a row, so that a
-        # worker is restarted only when the environment changes.
-        for i, job in sorted(enumerate(self.jobs), key=lambda p: sorted(p[1].env.items())):
-            todo.put((i, job))
+        todo = _Pool(enumerate(self.jobs))
         slots = min(self.workers, len(self.jobs)) or 1
         # One worker keeps every library's own default; several share the CPUs between them.
         self.threads = None if slots == 1 else max(1, cpus() // slots)
@@ -284,15 +324,17 @@ class Runner:
         self.logdir.cleanup()
         return report
 
-    def _slot(self, k: int, todo: queue.Queue[tuple[int, Job]], finished: threading.Event) -> None:
+    def _slot(self, k: int, todo: _Pool, finished: threading.Event) -> None:
         worker: _Worker | None = None
+        last: Job | None = None
         log = open(Path(self.logdir.name) / f"worker-{k}.log", "w+b")  # noqa: SIM115
         try:
             while not self.stop.is_set():
-                try:
-                    i, job = todo.get_nowait()
-                except queue.Empty:
+                taken = todo.take(k, last)
+                if taken is None:
                     break
+                i, job = taken
+                last = job
                 if worker is None or worker.env != job.env or worker.proc.poll() is not None:
                     if worker is not None:
                         worker.close()

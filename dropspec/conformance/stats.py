@@ -146,6 +146,172 @@ def binomial(k: int, n: int, p0: float, *, alpha: float, power: float, **inputs:
     )
 
 
+class SequentialBinomial:
+    """Wald's sequential probability ratio test of a drop rate, two-sided and truncated.
+
+    The samples come in calls; after each, :meth:`add` updates the log likelihood ratio of
+    each alternative ``p0 ± delta`` against ``p0`` and the test stops as soon as it can:
+
+    - **reject** when either ratio reaches ``sides / alpha``. Under the null each ratio is
+      a non-negative martingale of mean 1, so by Ville's inequality it ever reaches that
+      bound with probability at most ``alpha / sides``: the level is alpha exactly, however
+      many times the test looks, with no approximation.
+    - **accept** when both ratios are at or below ``beta / 2`` (beta = 1 − power). Under an
+      alternative the inverse ratio is such a martingale, so the test accepts it wrongly
+      this way with probability at most beta / 2, again by Ville's inequality.
+    - **truncate** at :attr:`n_max` and accept: n_max is where the log ratio under the
+      alternative falls short of the rejection bound with probability beta / 2 (normal
+      approximation to a sum of n terms; the detection rates are measured in
+      :mod:`.calibration`). Power against a deviation of ``delta`` is therefore at least
+      1 − beta.
+
+    Under the null the ratios drift down by the Kullback-Leibler divergence per sample and
+    the test accepts after about 2·log(2/beta) / (delta² / (p0·q0)) samples, about a third
+    of the fixed-sample binomial test's n at alpha = 1e-6 and power 0.999 (the bound to
+    reject sits far out, but a correct target never has to get there). Wald, *Sequential
+    tests of statistical hypotheses*, Ann. Math. Statist. 16 (1945); Ville's inequality as
+    in Ramdas et al., *Game-theoretic statistics and safe anytime-valid inference*,
+    Statist. Sci. 38 (2023).
+
+    The reported p-value is the anytime-valid one, min(1, sides · min over the alternatives
+    of 1 / (largest ratio seen)): below alpha exactly when the test rejects, and a bound
+    (conservative, not uniform under the null), so it is marked non-uniform.
+    """
+
+    test_name = "sequential probability ratio test (Wald, truncated)"
+
+    def __init__(self, p0: float, delta: float, alpha: float, power: float) -> None:
+        if not (0.0 < p0 < 1.0 and delta > 0.0):
+            raise ValueError(f"a sequential rate test needs 0 < p0 < 1 and delta > 0, got {p0}")
+        self.p0, self.delta, self.alpha, self.power = p0, delta, alpha, power
+        self.sides = [p for p in (p0 - delta, p0 + delta) if 0.0 < p < 1.0]
+        # Per alternative: the log ratio gained by a success and by a failure.
+        self.steps = [(math.log(p / p0), math.log((1.0 - p) / (1.0 - p0))) for p in self.sides]
+        self.log_reject = math.log(len(self.sides) / alpha)
+        self.log_accept = math.log((1.0 - power) / 2.0)
+        self.k = self.n = 0
+        self.peak = [0.0 for _ in self.sides]
+        self.n_max = self.sample_limit()
+
+    def sample_limit(self) -> int:
+        """The n at which, under either alternative, the log ratio is below the rejection
+        bound with probability (1 − power) / 2 (normal approximation)."""
+        z = z_power(1.0 - (1.0 - self.power) / 2.0)
+        worst = 0.0
+        for p, (up, down) in zip(self.sides, self.steps, strict=True):
+            kl = p * up + (1.0 - p) * down
+            sd = math.sqrt(p * (1.0 - p)) * abs(up - down)
+            root = (z * sd + math.sqrt(z * z * sd * sd + 4.0 * kl * self.log_reject)) / (2 * kl)
+            worst = max(worst, root * root)
+        return math.ceil(worst)
+
+    def ratios(self) -> list[float]:
+        return [self.k * up + (self.n - self.k) * down for up, down in self.steps]
+
+    def add(self, k: int, n: int) -> None:
+        """Count ``k`` successes (dropped values) in ``n`` more trials."""
+        self.k += int(k)
+        self.n += int(n)
+        self.peak = [max(a, b) for a, b in zip(self.peak, self.ratios(), strict=True)]
+
+    @property
+    def rejected(self) -> bool:
+        return max(self.peak) >= self.log_reject
+
+    @property
+    def done(self) -> bool:
+        """Whether the test has decided (rejected, accepted, or reached :attr:`n_max`)."""
+        return (
+            self.rejected
+            or self.n >= self.n_max
+            or all(r <= self.log_accept for r in self.ratios())
+        )
+
+    def result(self, **inputs: Any) -> StatResult:
+        pvalue = min(1.0, len(self.sides) * math.exp(-max(self.peak)))
+        if self.rejected:  # exactly consistent with the decision, whatever the rounding
+            pvalue = min(pvalue, self.alpha * 0.999)
+        observed = self.k / self.n if self.n else float("nan")
+        return StatResult(
+            self.test_name,
+            observed,
+            pvalue,
+            self.alpha,
+            self.n,
+            self.delta,
+            "|rate - expected|",
+            self.power,
+            {"expected": self.p0, "observed": round(observed, 6), "n_max": self.n_max, **inputs},
+            uniform=False,
+        )
+
+
+class SequentialMean:
+    """The Gaussian counterpart of :class:`SequentialBinomial`: a truncated two-sided
+    sequential probability ratio test that a sum of independent terms with known mean and
+    variance is on target, against a shift of the mean by ``deviation`` standard deviations
+    of one term.
+
+    :meth:`update` takes the running standardised sum S (the sum's deviation from its
+    expectation in sd of one term) after m terms; the log ratio of the shifted means ±δ is
+    ±δ·S − m·δ²/2. Reject at ``log(2 / alpha)``, accept when both ratios are at or below
+    ``log(beta / (2·candidates))``, truncate (accept) at :attr:`m_max`, where the ratio under
+    an alternative falls short of the rejection bound with probability beta / 2. The level
+    is alpha by Ville's inequality for Gaussian sums (the terms here are sums over a call,
+    normal by the central limit theorem, as the fixed-sample z-test assumes too); the power
+    at ``deviation`` is at least 1 − beta per candidate null (see :func:`_moment_test` in the
+    checks for a composite null of several candidates).
+    """
+
+    test_name = "sequential z-test (Wald, known variance, truncated)"
+
+    def __init__(
+        self, deviation: float, alpha: float, power: float, *, candidates: int = 1
+    ) -> None:
+        if deviation <= 0.0:
+            raise ValueError(f"deviation must be positive, got {deviation}")
+        self.deviation, self.alpha, self.power = deviation, alpha, power
+        self.log_reject = math.log(2.0 / alpha)
+        self.log_accept = math.log((1.0 - power) / (2.0 * candidates))
+        z = z_power(1.0 - (1.0 - power) / 2.0)
+        self.m_max = math.ceil(((z + math.sqrt(z * z + 2.0 * self.log_reject)) / deviation) ** 2)
+        self.s, self.m, self.peak = 0.0, 0, 0.0
+
+    def ratios(self) -> tuple[float, float]:
+        d = self.deviation
+        return (d * self.s - self.m * d * d / 2.0, -d * self.s - self.m * d * d / 2.0)
+
+    def update(self, standardised_sum: float, m: int) -> None:
+        self.s, self.m = float(standardised_sum), int(m)
+        self.peak = max(self.peak, *self.ratios())
+
+    @property
+    def rejected(self) -> bool:
+        return self.peak >= self.log_reject
+
+    @property
+    def accepted(self) -> bool:
+        return not self.rejected and (self.m >= self.m_max or max(self.ratios()) <= self.log_accept)
+
+    def result(self, unit: str = "|mean - expected| in sd", **inputs: Any) -> StatResult:
+        pvalue = min(1.0, 2.0 * math.exp(-self.peak))
+        if self.rejected:
+            pvalue = min(pvalue, self.alpha * 0.999)
+        z = self.s / math.sqrt(self.m) if self.m else 0.0
+        return StatResult(
+            self.test_name,
+            z,
+            pvalue,
+            self.alpha,
+            self.m,
+            self.deviation,
+            unit,
+            self.power,
+            {"m_max": self.m_max, **inputs},
+            uniform=False,
+        )
+
+
 def z_mean(
     total: float,
     expected: float,
