@@ -6,10 +6,13 @@ call, never when this module is imported.
 
 The suite hands each call an integer seed; a target turns it into ``jax.random.key(seed)`` and
 gives the key to the library the way a user would (an ``rngs`` collection, a ``key=`` argument,
-``hk.transform``'s ``apply``). Calls on large arrays run jitted, with the rate static, because
-the statistical checks repeat one shape and rate with many seeds; small calls run eagerly,
-because the example-based checks change shape and rate on almost every call and a jit compile
-per call costs far more than the call.
+``hk.transform``'s ``apply``). Calls run eagerly, as a user's code outside ``jax.jit`` does.
+Under ``jit`` these libraries need the rate as a Python number (they branch on it), so every
+rate is a compilation of its own; the checks draw rates from the seed, and a jitted target
+spent about half its check compiling (measured: six JAX targets 109 s jitted, 81 s eager).
+Eagerly, JAX compiles each operation once per shape and dtype and takes the rate as an
+operand. The random bits are a function of the key alone, jitted or not
+(``tests/test_adapters_jax.py`` compares the two on a large input).
 
 float64: the backend turns on ``jax_enable_x64`` the first time it is used. Without it JAX
 silently computes float64 input in float32, and no float64 clause could be checked. The switch
@@ -21,7 +24,6 @@ Bernoulli draws, but differ bit for bit from an x64-off run with the same key).
 from __future__ import annotations
 
 import functools
-import math
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -30,9 +32,6 @@ import numpy as np
 
 from ..target import Target, make_target
 from ._backend import Backend
-
-#: Calls with at least this many elements run jitted (see the module docstring).
-JIT_MIN_ELEMENTS = 1 << 16
 
 #: The suite's device names -> JAX platform names.
 _PLATFORMS = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
@@ -95,22 +94,14 @@ BACKEND = JaxBackend()
 Body = Callable[..., Any]
 
 
-def _elements(arrays: tuple[Any, ...]) -> int:
-    return sum(math.prod(a.shape) for a in arrays if a is not None)
-
-
 def _compiled(body: Body) -> Callable[..., Any]:
-    """``fn(*arrays, rate, *, training, seed)`` running ``body``, jitted for large inputs."""
-
-    @functools.cache
-    def jitted() -> Any:
-        return _jax().jit(body, static_argnames=("rate", "training"))
+    """``fn(*arrays, rate, *, training, seed)`` running ``body`` (eagerly: see the module
+    docstring)."""
 
     def fn(*args: Any, training: bool, seed: int) -> Any:
         *arrays, rate = args
         _jax()
-        run = jitted() if _elements(tuple(arrays)) >= JIT_MIN_ELEMENTS else body
-        return run(*arrays, seed, rate=rate, training=training)
+        return body(*arrays, seed, rate=rate, training=training)
 
     return fn
 
