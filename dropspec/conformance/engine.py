@@ -197,11 +197,15 @@ class Context:
 
     @property
     def examples_seed(self) -> int:
-        """The seed of the example-based checks' hypothesis runs: the target's, the same for
-        every clause. Each clause checks its own property on the examples, so drawing the
-        same shapes for all of them loses no power, and a framework that compiles per shape
-        (JAX) compiles each shape once per target instead of once per clause."""
-        return check_seed(self.config.seed, seed_key(self.target), "examples")
+        """The seed of the example-based checks' hypothesis runs: the op's in this run, the
+        same for every clause and every target of the op (targets whose declared geometry
+        differs still draw their own shapes from it). Each clause checks its own property on
+        its target's examples, so sharing the draws loses no power for any target, and a
+        framework that compiles per shape (eager JAX compiles every operation once per shape
+        and dtype, shared by all its libraries in a process) compiles each shape once per
+        worker instead of once per clause and target. The base seed still varies them from
+        run to run."""
+        return check_seed(self.config.seed, f"op:{self.target.op}", "examples")
 
     def seed(self) -> int:
         """A fresh seed for a target call, in [0, 2**31)."""
