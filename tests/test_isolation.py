@@ -653,21 +653,32 @@ def test_workers_do_not_outlive_a_killed_runner(files: Path) -> None:
 
 
 def test_workers_keep_to_the_framework_they_imported() -> None:
-    """The job pool hands each worker targets of the framework it has imported, and two
-    idle workers different frameworks, so each framework is imported by as few workers as
-    the run allows."""
+    """The job pool hands each worker targets of the framework it has imported, two idle
+    workers different frameworks, and a worker started for a family runs with the
+    environment its Keras targets need, so that it can take them too."""
     from dropspec.conformance.runner import Job, _Pool
 
+    keras = {"KERAS_BACKEND": "jax"}
     jobs = [Job(f"t{i}", group=g) for i, g in enumerate("aaabbbc")]
-    jobs.append(Job("k", env={"KERAS_BACKEND": "jax"}, group="a"))
+    jobs.append(Job("k", env=keras, group="a"))
     pool = _Pool(enumerate(jobs))
-    first, second = pool.take(0, None), pool.take(1, None)
+    first, second = pool.take(0, None, None), pool.take(1, None, None)
     assert first is not None and second is not None
-    assert first[1].group != second[1].group
-    order = [first[1]]
-    while (nxt := pool.take(0, order[-1])) is not None:
+    assert first[1].group == "a" and second[1].group == "b"
+    assert first[2] == keras and second[2] == {}  # the family of "a" needs Keras' backend
+    env, order = first[2], [first[1]]
+    while (nxt := pool.take(0, env, order[-1].group)) is not None:
+        assert nxt[2] == env or order[-1].group != nxt[1].group
+        env = nxt[2]
         order.append(nxt[1])
-    # Slot 0 finishes its own group before it changes group, and its environment last.
-    groups = [j.group for j in order if not j.env]
-    assert groups == sorted(groups, key=lambda g: groups.index(g))
-    assert order[-1].env == {"KERAS_BACKEND": "jax"}
+    # Slot 0 finishes its own family (Keras target included) before it changes group.
+    assert [j.group for j in order] == ["a", "a", "a", "a", "b", "b", "c"]
+    assert order[-1].env == {} and any(j.env == keras for j in order[:4])
+
+
+def test_a_users_target_runs_only_in_its_own_environment() -> None:
+    from dropspec.conformance.runner import Job, _Pool
+
+    pool = _Pool(enumerate([Job("mine.py:f")]))
+    taken = pool.take(0, {"KERAS_BACKEND": "jax"}, "jax")
+    assert taken is not None and taken[2] == {}  # a new worker, without Keras' backend

@@ -132,42 +132,63 @@ class Job:
 class _Pool:
     """The jobs not yet started, handed out so that workers import as little as they can.
 
-    A worker next takes a job with its own environment and framework group, else one with
-    its environment (a new environment means a new process), else one from the largest
-    group left: two workers then settle on different frameworks (importing TensorFlow takes
-    seconds per process) and meet only at the end.
+    Jobs are grouped by the framework they import. A built-in job runs in a worker whose
+    environment holds every variable the job sets (a Keras target's backend; most set none),
+    so a worker started for a family's Keras targets also takes its plain targets; a user's
+    target runs only in its own environment. A worker next
+    takes a job of its own group it can run, else any job it can run, else one from the
+    largest group no other worker is on (starting a process for it, with the environment
+    that group's other jobs need too): two workers settle on different frameworks
+    (importing TensorFlow takes seconds per process) and meet only at the end.
     """
 
     def __init__(self, jobs: Iterable[tuple[int, Job]]) -> None:
         self.left = list(jobs)
         self.lock = threading.Lock()
-        self.busy: dict[int, tuple[Any, ...]] = {}  # slot -> the group it works on
+        self.busy: dict[int, str] = {}  # slot -> the group it works on
 
     @staticmethod
-    def key(job: Job) -> tuple[Any, ...]:
-        return tuple(sorted(job.env.items())), job.group
+    def fits(job: Job, env: dict[str, str] | None) -> bool:
+        """Whether ``job`` can run in a worker started with ``env``: a built-in target (its
+        group known) where ``env`` sets what it needs and maybe more; any other target (a
+        user's, whose imports dropspec does not know) only in exactly its own."""
+        if env is None:
+            return False
+        return job.env == env or (bool(job.group) and job.env.items() <= env.items())
 
-    def take(self, slot: int, last: Job | None) -> tuple[int, Job] | None:
-        """The next job for ``slot``, whose previous job was ``last``."""
+    def take(
+        self, slot: int, env: dict[str, str] | None, group: str | None
+    ) -> tuple[int, Job, dict[str, str]] | None:
+        """The next job for ``slot``, whose worker runs with ``env`` (None: no worker) and
+        last ran a job of ``group``; and the environment to run it in (``env`` when the job
+        fits it, else the environment a new worker needs for the job's whole group)."""
         with self.lock:
             if not self.left:
                 return None
-            pick: tuple[int, Job] | None = None
-            if last is not None:
-                same = [p for p in self.left if self.key(p[1]) == self.key(last)]
-                near = [p for p in self.left if p[1].env == last.env]
-                pick = next(iter(same or near), None)
+            runnable = [p for p in self.left if self.fits(p[1], env)]
+            same = [p for p in runnable if p[1].group == group]
+            pick = next(iter(same or runnable), None)
             if pick is None:
-                sizes: dict[Any, int] = {}
+                sizes: dict[str, int] = {}
                 for _, job in self.left:
-                    sizes[self.key(job)] = sizes.get(self.key(job), 0) + 1
-                others = {k for s, k in self.busy.items() if s != slot}
-                free = {k: n for k, n in sizes.items() if k not in others} or sizes
-                biggest = max(free, key=lambda k: (free[k], k))
-                pick = next(p for p in self.left if self.key(p[1]) == biggest)
+                    sizes[job.group] = sizes.get(job.group, 0) + 1
+                others = {g for s, g in self.busy.items() if s != slot}
+                free = {g: n for g, n in sizes.items() if g not in others} or sizes
+                biggest = max(free, key=lambda g: (free[g], g))
+                pick = next(p for p in self.left if p[1].group == biggest)
             self.left.remove(pick)
-            self.busy[slot] = self.key(pick[1])
-            return pick
+            i, job = pick
+            self.busy[slot] = job.group
+            if self.fits(job, env):
+                assert env is not None
+                return i, job, env
+            start = dict(job.env)
+            for _, other in self.left:  # the family's other needs, where they agree
+                if other.group == job.group and all(
+                    start.get(k, v) == v for k, v in other.env.items()
+                ):
+                    start.update(other.env)
+            return i, job, start
 
 
 class _Worker:
@@ -326,19 +347,20 @@ class Runner:
 
     def _slot(self, k: int, todo: _Pool, finished: threading.Event) -> None:
         worker: _Worker | None = None
-        last: Job | None = None
+        group: str | None = None
         log = open(Path(self.logdir.name) / f"worker-{k}.log", "w+b")  # noqa: SIM115
         try:
             while not self.stop.is_set():
-                taken = todo.take(k, last)
+                alive = worker is not None and worker.proc.poll() is None
+                taken = todo.take(k, worker.env if alive and worker else None, group)
                 if taken is None:
                     break
-                i, job = taken
-                last = job
-                if worker is None or worker.env != job.env or worker.proc.poll() is not None:
+                i, job, env = taken
+                group = job.group
+                if worker is None or worker.env != env or worker.proc.poll() is not None:
                     if worker is not None:
                         worker.close()
-                    worker = self._start(i, job, log)
+                    worker = self._start(i, job, log, env)
                     if worker is None:
                         continue
                 with self.lock:
@@ -377,8 +399,8 @@ class Runner:
             log.close()
             finished.set()
 
-    def _start(self, i: int, job: Job, log: IO[bytes]) -> _Worker | None:
-        worker = _Worker(job.env, log, self.threads)
+    def _start(self, i: int, job: Job, log: IO[bytes], env: dict[str, str]) -> _Worker | None:
+        worker = _Worker(env, log, self.threads)
         deadline = time.monotonic() + START_TIMEOUT
         while not self.stop.is_set():
             try:
