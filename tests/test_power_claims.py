@@ -105,7 +105,7 @@ def test_the_kept_default_measurements_show_their_claims() -> None:
     rng = np.random.default_rng(0)
     for claim, kept in zip(claims, block["measurements"], strict=True):
         stated = claim.sample(rng, 0.0)
-        assert (stated.test, stated.n) == (kept["test"], kept["n"]), claim.name
+        assert (stated.test, calibration.stated_n(stated)) == (kept["test"], kept["n"]), claim.name
         assert stated.alpha_spent == pytest.approx(kept["alpha"]), claim.name
         assert stated.deviation == pytest.approx(kept["deviation"], rel=1e-12), claim.name
         m = calibration.Measurement(

@@ -99,6 +99,12 @@ class Measurement:
         }
 
 
+def stated_n(result: st.StatResult) -> int:
+    """The sample size a test is sized for: a sequential test's limit (what it draws at
+    most; the n it used varies from run to run), else its n."""
+    return int(result.inputs.get("n_max", result.inputs.get("m_max", result.n)))
+
+
 def measure(claim: Claim, runs: int, seed: int) -> Measurement:
     """Run ``claim`` ``runs`` times on a correct target and ``runs`` times at its stated
     deviation, from one seed."""
@@ -110,7 +116,7 @@ def measure(claim: Claim, runs: int, seed: int) -> Measurement:
         claim.name,
         claim.clauses,
         stated.test,
-        stated.n,
+        stated_n(stated),
         stated.alpha_spent,
         stated.power,
         stated.deviation,

@@ -1110,9 +1110,17 @@ MOMENT_VALUES = np.array([-2.0, -1.0, -0.5, -0.25, 0.25, 0.5, 1.0, 2.0])
 
 def signed_input(ctx: Context, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """An input of ``shape`` whose values are drawn from :data:`MOMENT_VALUES` (exact in
-    every dtype), marked :meth:`Context.reusable`, and each value's index in that list."""
-    labels = ctx.rng.integers(0, len(MOMENT_VALUES), size=shape, dtype=np.int8)
-    x = ctx.reusable(MOMENT_VALUES.astype(as_dtype(ctx.stat_dtype))[labels])
+    every dtype), marked :meth:`Context.reusable`, and each value's index in that list.
+
+    One per shape and dtype in a check, shared by its rates: every call draws its own
+    mask, so the sub-tests stay valid given the input, and the input is drawn and moved to
+    the target's device once."""
+    key = ("signed", tuple(shape), ctx.stat_dtype)
+    if key not in ctx.cache:
+        labels = ctx.rng.integers(0, len(MOMENT_VALUES), size=shape, dtype=np.int8)
+        x = ctx.reusable(MOMENT_VALUES.astype(as_dtype(ctx.stat_dtype))[labels])
+        ctx.cache[key] = (x, labels)
+    x, labels = ctx.cache[key]
     return x, labels
 
 

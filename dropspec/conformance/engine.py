@@ -175,6 +175,8 @@ class Context:
     #: its copy on the target's device once converted).
     _reusable: dict[int, tuple[np.ndarray, Any]] = field(default_factory=dict)
     _constants: dict[tuple[Any, ...], np.ndarray] = field(default_factory=dict)
+    #: Inputs a check draws once and reuses (see ``checks.signed_input``).
+    cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         ss = np.random.SeedSequence(self.check_seed)

@@ -6,6 +6,9 @@ with the configured power, so that "passed" says what it rules out.
 
 Sample sizes are chosen, not guessed: :func:`binomial_sample_size` gives the n at which a
 two-sided test at level alpha catches a drop-rate deviation delta with the requested power.
+The rate and moment sub-tests that need millions of values are sequential
+(:class:`SequentialBinomial`, :class:`SequentialMean`): they keep the same level and power
+against the same deviation but stop drawing as soon as the evidence decides.
 """
 
 from __future__ import annotations
