@@ -132,7 +132,8 @@ def measure(claim: Claim, runs: int, seed: int) -> Measurement:
 
 
 def drop_rate(rate: float, alpha: float, power: float, share: int = 4) -> Claim:
-    """The exact binomial test of a drop rate, as DROPOUT-RATE sizes it (α split 4 ways)."""
+    """The sequential test of a drop rate, as DROPOUT-RATE sizes it (α split 4 ways) and
+    takes its values (a call at a time)."""
     a = alpha / share
     toward = 1.0 if rate <= 0.5 else -1.0
     chunk = chunk_elements(st.SequentialBinomial(rate, st.rate_deviation(rate), a, power).n_max)
@@ -186,7 +187,7 @@ def independence(alpha: float, power: float, pairs: int = 1 << 19) -> Claim:
 
 
 def unbiased(rate: float, alpha: float, power: float, share: int = 3) -> Claim:
-    """The z-test of E[y/x] for inverted dropout, as DROPOUT-UNBIASED sizes it.
+    """The sequential test of E[y/x] for inverted dropout, as DROPOUT-UNBIASED sizes it.
 
     y/x = m·s with m ~ Bernoulli(keep): the sum of n terms is s·K − n, K ~ Binomial(n, keep').
     The deviation is a shift of E[y/x] by that many sd of one term.
@@ -214,7 +215,7 @@ def unbiased(rate: float, alpha: float, power: float, share: int = 3) -> Claim:
 
 
 def second_moment(rate: float, alpha: float, power: float, share: int = 3) -> Claim:
-    """The z-test of Var[y/x] for inverted dropout, as DROPOUT-VARIANCE sizes it.
+    """The sequential test of Var[y/x] for inverted dropout, as DROPOUT-VARIANCE sizes it.
 
     Terms (m·s − 1)² − Var take two values, so their sum is again a function of
     K ~ Binomial(n, keep'); the deviation is a shift of the term's mean in its own sd.
@@ -237,11 +238,8 @@ def second_moment(rate: float, alpha: float, power: float, share: int = 3) -> Cl
 
 
 def _moment_sizes(rate: float, alpha: float, power: float) -> tuple[st.SequentialMean, int]:
-    """The sequential moment test as ``_moment_test`` in the checks sizes it, and the values
-    per call it sees."""
-    n = st.binomial_sample_size(rate, st.rate_deviation(rate), alpha, power)
-    deviation = (st.z_two_sided(alpha) + st.z_power(power)) / math.sqrt(n)
-    test = st.SequentialMean(deviation, alpha, power)
+    """The sequential moment test as the checks size it, and the values per call it sees."""
+    test = st.rate_moment_test(rate, alpha, power)
     return test, chunk_elements(test.m_max)
 
 

@@ -1214,19 +1214,15 @@ def _moment_test(
     """The sequential moment test at ``rate``, then any homogeneity tests (see
     :func:`_multiplier_sums`).
 
-    The deviation it is sized for is the one the fixed-sample z-test detects on the values
-    RATE needs at this rate (:func:`~.stats.rate_deviation`); one :class:`~.stats.
-    SequentialMean` per allowed scale rounding (a composite null): the check fails only
+    Sized by :func:`~.stats.rate_moment_test`; one test per allowed scale rounding (a
+    composite null): the check fails only
     when every candidate is rejected, which keeps the level at alpha, and stops drawing as
     soon as one is accepted (its accept bound is split among the candidates, which keeps
     the power) or every one is rejected."""
     candidates = _multiplier_moments(ctx, rate)
     center = candidates[0][1]
-    n = st_.binomial_sample_size(rate, st_.rate_deviation(rate), alpha, ctx.power)
-    deviation = (st_.z_two_sided(alpha) + st_.z_power(ctx.power)) / math.sqrt(n)
     tests = [
-        st_.SequentialMean(deviation, alpha, ctx.power, candidates=len(candidates))
-        for _ in candidates
+        st_.rate_moment_test(rate, alpha, ctx.power, candidates=len(candidates)) for _ in candidates
     ]
 
     def enough(s1: float, s2: float, count: int, groups: int) -> bool:

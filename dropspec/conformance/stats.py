@@ -315,6 +315,17 @@ class SequentialMean:
         )
 
 
+def rate_moment_test(
+    rate: float, alpha: float, power: float, *, candidates: int = 1
+) -> SequentialMean:
+    """The sequential test of a moment of y/x at ``rate``, sized for the shift (in sd of one
+    term) a fixed-sample z-test detects on the values RATE needs there (n for
+    :func:`rate_deviation`)."""
+    n = binomial_sample_size(rate, rate_deviation(rate), alpha, power)
+    deviation = (z_two_sided(alpha) + z_power(power)) / math.sqrt(n)
+    return SequentialMean(deviation, alpha, power, candidates=candidates)
+
+
 def z_mean(
     total: float,
     expected: float,
