@@ -52,7 +52,7 @@ def power_rows(alpha: float, power: float) -> list[dict[str, Any]]:
                         "inputs": {
                             k: v
                             for k, v in leaf.inputs.items()
-                            if k in ("rate", "axis", "k", "samples", "pairs")
+                            if k in ("rate", "axis", "k", "samples", "pairs", "n_max", "m_max")
                         },
                     }
                 )
