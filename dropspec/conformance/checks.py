@@ -1145,11 +1145,10 @@ def _multiplier_sums(
     center: float,
     enough: Callable[[float, float, int, int], bool],
     homogeneity_alpha: float | None = None,
-) -> tuple[float, float, int, int, list[StatResult]]:
-    """Σ (y/x − center) and Σ (y/x − center)² over calls until ``enough(Σ, Σ², values,
-    group size)`` says so or ``n`` values are covered, the number of values, the group size,
-    and (given ``homogeneity_alpha``) the homogeneity tests of E[y/x] across value and
-    position classes on the first call."""
+) -> list[StatResult]:
+    """Call the target until ``enough(Σ (y/x − center), Σ (y/x − center)², values, group
+    size)`` says so or ``n`` values are covered; return (given ``homogeneity_alpha``) the
+    homogeneity tests of E[y/x] across value and position classes on the first call."""
     sums, count, groups = np.zeros(2), 0, 1
     wide: Array = None  # x in float64 on the device, converted once
     homogeneous: list[StatResult] = []
@@ -1175,7 +1174,7 @@ def _multiplier_sums(
         count += x.size
         if enough(float(sums[0]), float(sums[1]), count, groups):
             break
-    return float(sums[0]), float(sums[1]), count, groups, homogeneous
+    return homogeneous
 
 
 @reduce.fused()
@@ -1215,10 +1214,9 @@ def _moment_test(
     :func:`_multiplier_sums`).
 
     Sized by :func:`~.stats.rate_moment_test`; one test per allowed scale rounding (a
-    composite null): the check fails only
-    when every candidate is rejected, which keeps the level at alpha, and stops drawing as
-    soon as one is accepted (its accept bound is split among the candidates, which keeps
-    the power) or every one is rejected."""
+    composite null): the check fails only when every candidate is rejected, which keeps the
+    level at alpha, and stops drawing as soon as one is accepted (its accept bound is split
+    among the candidates, which keeps the power) or every one is rejected."""
     candidates = _multiplier_moments(ctx, rate)
     center = candidates[0][1]
     tests = [
@@ -1240,9 +1238,7 @@ def _moment_test(
             test.update(total / sd_unit if sd_unit > 0 else (0.0 if total == 0 else math.inf), m)
         return any(t.accepted for t in tests) or all(t.rejected for t in tests)
 
-    _, _, _, _, homogeneous = _multiplier_sums(
-        ctx, rate, tests[0].m_max, center, enough, homogeneity_alpha
-    )
+    homogeneous = _multiplier_sums(ctx, rate, tests[0].m_max, center, enough, homogeneity_alpha)
     results = [
         t.result(rate=rate, expected_variance=var, kept_multiplier=s)
         if variance
