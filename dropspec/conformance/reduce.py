@@ -212,6 +212,20 @@ def histogram(values: Array, k: int) -> Array:
     return xp.stack([count(values == j) for j in range(k + 1)])
 
 
+def correlation_size(n: int, lags: int) -> int:
+    """The FFT length for sums S_L over shifts |L| <= ``lags`` of length-``n`` sequences:
+    the smallest 2^a·3^b >= n + lags. Zero-padded to it, a circular correlation holds
+    every S_L unmixed with wrapped terms (which need |L| > size − n), and FFTs of such
+    lengths are fast: 3·2^19 for n = 2^20, lags = n/2, against 2^21 for full padding."""
+    need = max(n + lags, 1)
+    best, three = 1 << (need - 1).bit_length(), 3
+    while three // 3 < need:
+        twos = -(-need // three)  # the power of two times 3^b must reach ``need``
+        best = min(best, three << (twos - 1).bit_length())
+        three *= 3
+    return best
+
+
 @fused("lags")
 def autocorrelation_peak(mask: Array, lags: int) -> Array:
     """``[L, S_L]``: the lag 1 <= L <= ``lags`` whose agreement sum is the least likely.
@@ -223,7 +237,7 @@ def autocorrelation_peak(mask: Array, lags: int) -> Array:
     xp = namespace(mask)
     e = xp.reshape(xp.astype(mask, xp.float64), (-1,)) * 2.0 - 1.0
     n = e.shape[0]
-    size = 1 << (2 * n - 1).bit_length()
+    size = correlation_size(n, lags)
     spec = xp.fft.rfft(e, n=size)
     acf = xp.round(xp.fft.irfft(spec * xp.conj(spec), n=size)[1 : lags + 1])
     terms = n - xp.arange(1, lags + 1, dtype=xp.float64, device=device_of(e))
@@ -319,7 +333,7 @@ def cross_correlation_peaks(a: Array, others: Array, lags: int) -> Array:
     e = xp.reshape(xp.astype(a, xp.float64), (1, -1)) * 2.0 - 1.0
     f = xp.reshape(xp.astype(others, xp.float64), (k, -1)) * 2.0 - 1.0
     n = e.shape[1]
-    size = 1 << (2 * n - 1).bit_length()
+    size = correlation_size(n, lags)
     full = xp.round(xp.fft.irfft(xp.conj(xp.fft.rfft(e, n=size)) * xp.fft.rfft(f, n=size), n=size))
     sums = xp.concat([full[:, size - lags :], full[:, : lags + 1]], axis=1)  # L = −lags .. lags
     shifts = xp.abs(xp.arange(-lags, lags + 1, dtype=xp.float64, device=device_of(e)))
