@@ -329,21 +329,26 @@ def jobs_of(value: str | None, default_auto: bool) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .adapters import builtin_targets
+    from .adapters import builtin_targets, get_backend
     from .conformance.runner import Job, Runner
 
     config, specs = validate(args)
     workers = jobs_of(args.jobs, default_auto=args.all)
     builtins = builtin_targets()
-    jobs = [
-        Job(
-            spec,
-            dict(builtins[spec].env) if spec in builtins else {},
-            list(args.clause),
-            group=builtins[spec].framework if spec in builtins else "",
+    jobs = []
+    for spec in specs:
+        known = builtins.get(spec)
+        jobs.append(
+            Job(spec, clauses=list(args.clause))
+            if known is None
+            else Job(
+                spec,
+                dict(known.env),
+                list(args.clause),
+                group=known.framework,
+                startup=get_backend(known.framework).startup_seconds,
+            )
         )
-        for spec in specs
-    ]
     if args.dry_run:
         print(
             f"would check {len(jobs)} target(s) in {workers} worker process(es), "

@@ -671,9 +671,53 @@ def test_workers_keep_to_the_framework_they_imported() -> None:
         assert nxt[2] == env or order[-1].group != nxt[1].group
         env = nxt[2]
         order.append(nxt[1])
-    # Slot 0 finishes its own family (Keras target included) before it changes group.
-    assert [j.group for j in order] == ["a", "a", "a", "a", "b", "b", "c"]
-    assert order[-1].env == {} and any(j.env == keras for j in order[:4])
+    # Slot 0 finishes its own family (Keras target included), then takes the group no
+    # other worker is on, and only then joins slot 1's group; no new worker is needed.
+    assert [j.group for j in order] == ["a", "a", "a", "a", "c", "b", "b"]
+    assert env == keras and any(j.env == keras for j in order[:4])
+
+
+def test_costly_frameworks_are_imported_by_one_worker_and_early() -> None:
+    """Idle workers take the costliest framework no other worker is on; when every group
+    left is another worker's, they join the cheapest one; a worker whose next group's
+    Keras targets need another backend starts afresh instead of importing it twice."""
+    from dropspec.conformance.runner import Job, _Pool
+
+    tf_keras = {"KERAS_BACKEND": "tensorflow"}
+    torch_keras = {"KERAS_BACKEND": "torch"}
+    jobs = [Job("n1", group="numpy"), Job("n2", group="numpy")]
+    jobs += [
+        Job("t1", group="torch", startup=3.0),
+        Job("kt", torch_keras, group="torch", startup=3.0),
+    ]
+    jobs += [
+        Job("f1", group="tensorflow", startup=7.0),
+        Job("kf", tf_keras, group="tensorflow", startup=7.0),
+    ]
+    pool = _Pool(enumerate(jobs))
+    a, b = pool.take(0, None, None), pool.take(1, None, None)
+    assert a is not None and b is not None
+    assert (a[1].group, a[2]) == ("tensorflow", tf_keras)
+    assert (b[1].group, b[2]) == ("torch", torch_keras)
+    # Slot 0 finishes TensorFlow, then takes the free NumPy group in the worker it has.
+    assert pool.take(0, tf_keras, "tensorflow")[1].group == "tensorflow"  # type: ignore[index]
+    n = pool.take(0, tf_keras, "tensorflow")
+    assert n is not None and n[1].group == "numpy" and n[2] == tf_keras
+    # Slot 1 finishes torch, then shares the NumPy group (no new worker).
+    assert pool.take(1, torch_keras, "torch")[1].group == "torch"  # type: ignore[index]
+    m = pool.take(1, torch_keras, "torch")
+    assert m is not None and m[1].group == "numpy" and m[2] == torch_keras
+    # A Keras target of another backend makes a worker start afresh, with its family's env.
+    pool = _Pool(
+        enumerate(
+            [
+                Job("t1", group="torch", startup=3.0),
+                Job("kt", torch_keras, group="torch", startup=3.0),
+            ]
+        )
+    )
+    c = pool.take(0, tf_keras, "tensorflow")
+    assert c is not None and c[2] == torch_keras
 
 
 def test_a_users_target_runs_only_in_its_own_environment() -> None:

@@ -29,6 +29,10 @@ class Backend:
     distribution: str = "numpy"
     install_hint: str = "pip install numpy"
     supported_dtypes: tuple[str, ...] = FLOAT_DTYPES
+    #: Roughly what one more worker process running this framework costs, in seconds
+    #: (importing it and warming its caches; measured on the 2-core machine of
+    #: benchmarks/README.md). ``dropspec check -j N`` keeps costly frameworks to one worker.
+    startup_seconds: float = 0.0
 
     def available(self) -> bool:
         try:

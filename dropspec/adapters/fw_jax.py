@@ -55,6 +55,7 @@ class JaxBackend(Backend):
     distribution = "jax"
     install_hint = "pip install jax flax equinox dm-haiku"
     supported_dtypes = ("float16", "bfloat16", "float32", "float64")
+    startup_seconds = 6.0
 
     def is_array(self, value: Any) -> bool:
         jax = sys.modules.get("jax")  # an array of a framework never imported cannot exist

@@ -62,6 +62,7 @@ class TensorFlowBackend(Backend):
     distribution = "tensorflow-cpu"
     install_hint = "pip install tensorflow-cpu (or tensorflow, for GPUs)"
     supported_dtypes = FLOAT_DTYPES
+    startup_seconds = 7.0
 
     def __init__(self) -> None:
         # array-api-compat has no TensorFlow namespace: register the suite's own (it imports

@@ -47,6 +47,7 @@ class TorchBackend(Backend):
         "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu (CPU build)"
     )
     supported_dtypes = FLOAT_DTYPES
+    startup_seconds = 3.0
 
     def is_array(self, value: Any) -> bool:
         # A tensor can only exist if torch was imported, so never import it here.

@@ -127,6 +127,9 @@ class Job:
     #: The framework the target needs imported ("" when not known in advance): a worker
     #: keeps taking targets of the framework it has already imported (see :class:`_Pool`).
     group: str = ""
+    #: Roughly what one more worker running that framework costs, in seconds
+    #: (:attr:`~dropspec.adapters.Backend.startup_seconds`; 0 when not known).
+    startup: float = 0.0
 
 
 class _Pool:
@@ -135,11 +138,14 @@ class _Pool:
     Jobs are grouped by the framework they import. A built-in job runs in a worker whose
     environment holds every variable the job sets (a Keras target's backend; most set none),
     so a worker started for a family's Keras targets also takes its plain targets; a user's
-    target runs only in its own environment. A worker next
-    takes a job of its own group it can run, else any job it can run, else one from the
-    largest group no other worker is on (starting a process for it, with the environment
-    that group's other jobs need too): two workers settle on different frameworks
-    (importing TensorFlow takes seconds per process) and meet only at the end.
+    target runs only in its own environment. A worker next takes a job of its own group;
+    else it changes group: to one no other worker is on, the slowest to import first
+    (:attr:`Job.startup`), so that each heavy framework is imported by one worker, early;
+    and only when every group left is another worker's, to the quickest to import. Light
+    groups (NumPy, whose import every worker has already paid) so fill the end of the run,
+    where the workers meet. A worker that changes group starts afresh when the new group's
+    family needs another environment (a Keras backend), rather than importing a framework
+    now and restarting for its Keras targets later.
     """
 
     def __init__(self, jobs: Iterable[tuple[int, Job]]) -> None:
@@ -156,6 +162,18 @@ class _Pool:
             return False
         return job.env == env or (bool(job.group) and job.env.items() <= env.items())
 
+    def family_env(self, job: Job) -> dict[str, str]:
+        """The environment a new worker for ``job`` starts with: the job's own, plus what
+        the other jobs left of its (built-in) group need, where they agree."""
+        start = dict(job.env)
+        if job.group:
+            for _, other in self.left:
+                if other.group == job.group and all(
+                    start.get(k, v) == v for k, v in other.env.items()
+                ):
+                    start.update(other.env)
+        return start
+
     def take(
         self, slot: int, env: dict[str, str] | None, group: str | None
     ) -> tuple[int, Job, dict[str, str]] | None:
@@ -165,29 +183,32 @@ class _Pool:
         with self.lock:
             if not self.left:
                 return None
-            runnable = [p for p in self.left if self.fits(p[1], env)]
-            same = [p for p in runnable if p[1].group == group]
-            pick = next(iter(same or runnable), None)
-            if pick is None:
-                sizes: dict[str, int] = {}
+            same = [p for p in self.left if p[1].group == group and self.fits(p[1], env)]
+            if same:
+                pick = same[0]
+            else:
+                groups: dict[str, tuple[float, int]] = {}
                 for _, job in self.left:
-                    sizes[job.group] = sizes.get(job.group, 0) + 1
+                    startup, count = groups.get(job.group, (job.startup, 0))
+                    groups[job.group] = (max(startup, job.startup), count + 1)
                 others = {g for s, g in self.busy.items() if s != slot}
-                free = {g: n for g, n in sizes.items() if g not in others} or sizes
-                biggest = max(free, key=lambda g: (free[g], g))
-                pick = next(p for p in self.left if p[1].group == biggest)
+                free = {g: v for g, v in groups.items() if g not in others}
+                if free:  # the slowest import first, then the most jobs
+                    chosen = max(free, key=lambda g: (*free[g], g))
+                else:  # every group is another worker's: join the cheapest to import
+                    chosen = min(groups, key=lambda g: (groups[g][0], -groups[g][1], g))
+                mine = [p for p in self.left if p[1].group == chosen]
+                pick = next((p for p in mine if self.fits(p[1], env)), mine[0])
             self.left.remove(pick)
             i, job = pick
             self.busy[slot] = job.group
-            if self.fits(job, env):
-                assert env is not None
+            start = self.family_env(job)
+            if (
+                env is not None
+                and self.fits(job, env)
+                and (job.group == group or start.items() <= env.items())
+            ):
                 return i, job, env
-            start = dict(job.env)
-            for _, other in self.left:  # the family's other needs, where they agree
-                if other.group == job.group and all(
-                    start.get(k, v) == v for k, v in other.env.items()
-                ):
-                    start.update(other.env)
             return i, job, start
 
 
