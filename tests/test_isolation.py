@@ -707,6 +707,19 @@ def test_costly_frameworks_are_imported_by_one_worker_and_early() -> None:
     assert pool.take(1, torch_keras, "torch")[1].group == "torch"  # type: ignore[index]
     m = pool.take(1, torch_keras, "torch")
     assert m is not None and m[1].group == "numpy" and m[2] == torch_keras
+    # Helping another worker finish its group: what fits runs in the worker as it is.
+    pool = _Pool(
+        enumerate(
+            [
+                Job("kt", torch_keras, group="torch", startup=3.0),
+                Job("t1", group="torch", startup=3.0),
+                Job("t2", group="torch", startup=3.0),
+            ]
+        )
+    )
+    assert pool.take(1, None, None)[2] == torch_keras  # type: ignore[index]
+    joined = pool.take(0, tf_keras, "numpy")
+    assert joined is not None and joined[1].spec == "t1" and joined[2] == tf_keras
     # A Keras target of another backend makes a worker start afresh, with its family's env.
     pool = _Pool(
         enumerate(

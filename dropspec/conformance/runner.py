@@ -201,12 +201,15 @@ class _Pool:
                 pick = next((p for p in mine if self.fits(p[1], env)), mine[0])
             self.left.remove(pick)
             i, job = pick
+            # A worker taking over a group no other worker is on starts with what the whole
+            # family needs; one helping another worker finish a group runs what fits.
+            owner = job.group != group and job.group not in self.busy.values()
             self.busy[slot] = job.group
             start = self.family_env(job)
             if (
                 env is not None
                 and self.fits(job, env)
-                and (job.group == group or start.items() <= env.items())
+                and (not owner or start.items() <= env.items())
             ):
                 return i, job, env
             return i, job, start

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from . import reduce
 
@@ -80,10 +80,12 @@ class StatResult:
         )
 
 
+@functools.lru_cache(maxsize=1024)
 def z_two_sided(alpha: float) -> float:
     return float(stats.norm.isf(alpha / 2.0))
 
 
+@functools.lru_cache(maxsize=1024)
 def z_power(power: float) -> float:
     return float(stats.norm.ppf(power))
 
@@ -416,9 +418,14 @@ def contingency_2x2_counts(
     )
 
 
-@functools.lru_cache(maxsize=256)
 def chi2_effect_size(df: int, n: int, alpha: float, power: float) -> float:
-    """Cohen's w detected with ``power`` by a chi-square test with ``df`` degrees and n obs."""
+    """Cohen's w detected with ``power`` by a chi-square test with ``df`` degrees and n obs:
+    sqrt(λ/n), λ the noncentrality at which the test's power reaches ``power``."""
+    return math.sqrt(_chi2_noncentrality(df, alpha, power) / max(n, 1))
+
+
+@functools.lru_cache(maxsize=256)
+def _chi2_noncentrality(df: int, alpha: float, power: float) -> float:
     crit = float(stats.chi2.isf(alpha, df))
     lo, hi = 0.0, 1.0
     while float(stats.ncx2.sf(crit, df, hi)) < power:
@@ -429,7 +436,7 @@ def chi2_effect_size(df: int, n: int, alpha: float, power: float) -> float:
             lo = mid
         else:
             hi = mid
-    return math.sqrt(hi / max(n, 1))
+    return hi
 
 
 def homogeneity(
@@ -463,7 +470,7 @@ def homogeneity(
     if k < 2 or var <= 0:  # one class, or no spread: nothing to compare
         return StatResult(test, 0.0, 1.0, alpha, n, w, "Cohen's w", power, info)
     statistic = float(np.sum((sums - counts * mean) ** 2 / (counts * var)))
-    pvalue = float(stats.chi2.sf(statistic, k - 1))
+    pvalue = float(special.chdtrc(k - 1, statistic))  # chi2.sf, without scipy.stats' checks
     means = sums / counts
     worst = int(np.argmax(np.abs(means - mean) * np.sqrt(counts)))
     return StatResult(
