@@ -46,6 +46,8 @@ from .report import (
 #: ten times that, so that a loaded machine does not turn slowness into "not checked".
 #: Seconds a new worker may take to import dropspec and its numerics.
 START_TIMEOUT = 120.0
+#: Seconds a worker with nothing left to do gets to exit by itself before it is killed.
+CLOSE_GRACE = 0.5
 
 
 def cache_dir() -> Path:
@@ -261,11 +263,14 @@ class _Worker:
             self.proc.wait(timeout=10)
 
     def close(self) -> None:
+        """End a worker whose jobs are all reported: it is asked to stop (end of input) and
+        killed if it has not after ``CLOSE_GRACE`` seconds. Tearing down an interpreter
+        that holds TensorFlow or JAX takes seconds, which nothing needs: the results are in."""
         with contextlib.suppress(Exception):
             assert self.proc.stdin is not None
             self.proc.stdin.close()
         try:
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=CLOSE_GRACE)
         except subprocess.TimeoutExpired:
             self.kill()
 
