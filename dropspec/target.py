@@ -46,6 +46,9 @@ class Target:
         Why the declaration is unusable, if it is.
     requires : tuple of str
         Modules the target needs beyond its framework; missing ones make it "skipped".
+    seed_bits : int
+        The seeds it takes: every integer in [0, 2**seed_bits). 64 unless declared; the
+        suite passes seeds across that whole range and flips each of their bits.
     """
 
     name: str
@@ -59,6 +62,7 @@ class Target:
     description: str = ""
     error: str | None = None
     requires: tuple[str, ...] = ()
+    seed_bits: int = 64
     #: How the target was named when loaded (``file.py:fn``), for replay commands.
     source: str = ""
 
@@ -77,6 +81,7 @@ class Target:
             env=self.env,
             description=self.description,
             requires=self.requires,
+            seed_bits=self.seed_bits,
             **{**self.options, **options},
         )
 
@@ -146,6 +151,7 @@ def make_target(
     env: Mapping[str, str] | None = None,
     description: str = "",
     requires: tuple[str, ...] = (),
+    seed_bits: int = 64,
     **options: Any,
 ) -> Target:
     """Declare ``fn`` as an implementation of ``op`` (see :func:`target`)."""
@@ -161,6 +167,12 @@ def make_target(
     except ValueError as exc:
         problems.append(str(exc))
     problems += _declaration_problems(resolved, dtypes)
+    if isinstance(seed_bits, bool) or not isinstance(seed_bits, int) or not 1 <= seed_bits <= 64:
+        problems.append(
+            f"seed_bits must be an int from 1 to 64 (the target takes every seed in "
+            f"[0, 2**seed_bits)), got {seed_bits!r}"
+        )
+        seed_bits = 64
     if framework not in FRAMEWORKS:
         problems.append(f"unknown framework {framework!r}; use one of {', '.join(FRAMEWORKS)}")
     if not callable(fn):
@@ -181,6 +193,7 @@ def make_target(
         env=dict(env or {}),
         description=description,
         requires=tuple(requires),
+        seed_bits=seed_bits,
         error=f"target {label!r}: " + "; ".join(problems) if problems else None,
     )
 
@@ -192,6 +205,7 @@ def target(
     name: str | None = None,
     dtypes: tuple[str, ...] | list[str] | None = None,
     expected_failures: Mapping[str, str] | None = None,
+    seed_bits: int = 64,
     **options: Any,
 ) -> Callable[[Callable[..., Any]], Target]:
     """Decorator declaring a function as an implementation of ``op``.
@@ -209,6 +223,10 @@ def target(
         Restrict the dtypes checked (default: all the framework supports).
     expected_failures : mapping, optional
         Clause id -> reason, for violations you know about and accept for now.
+    seed_bits : int, optional
+        The width of the seeds the function takes (default 64: every seed in [0, 2**64)).
+        Declare less where the API documents less (Keras layers take 32-bit seeds); the
+        suite then passes seeds below 2**seed_bits and flips only their bits.
     **options
         The op's declared options, e.g. ``scaling="classic"``, ``shared_axes=(2, 3)``.
 
@@ -230,6 +248,7 @@ def target(
             name=name,
             dtypes=dtypes,
             expected_failures=expected_failures,
+            seed_bits=seed_bits,
             **options,
         )
 

@@ -167,6 +167,16 @@ def _user_multiply(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return x * mask.astype(x.dtype) * (1 / keep)  # NaN * 0 keeps a dropped NaN
 
 
+def test_a_seed_too_wide_for_the_target_gets_a_hint() -> None:
+    """Undeclared, a jax.random.key(seed) target meets 64-bit seeds and overflows; the
+    failure says which seed it was and what to declare."""
+    user = dropspec.target("dropout", framework="jax", name="user.jax_dropout")(_user_dropout)
+    (res,) = run_target(user, ["DROPOUT-DETERMINISTIC"], FAST)
+    assert res.outcome == "failed"
+    assert "OverflowError" in res.message
+    assert "hint: the call's seed was" in res.message and "seed_bits=63" in res.message
+
+
 USER_CLAUSES = [
     "DROPOUT-SHAPE",
     "DROPOUT-DTYPE",
@@ -181,7 +191,10 @@ USER_CLAUSES = [
 
 
 def test_a_users_jax_function_is_checked_end_to_end() -> None:
-    user = dropspec.target("dropout", framework="jax", name="user.jax_dropout")(_user_dropout)
+    # jax.random.key(seed) takes seeds below 2^63: the target says so.
+    user = dropspec.target("dropout", framework="jax", name="user.jax_dropout", seed_bits=63)(
+        _user_dropout
+    )
     assert user.error is None
     results = run_target(user, USER_CLAUSES, FAST)
     assert [r.clause_id for r in results] == USER_CLAUSES
@@ -191,7 +204,7 @@ def test_a_users_jax_function_is_checked_end_to_end() -> None:
 
 def test_a_users_multiplying_jax_function_is_checked_as_declared() -> None:
     user = dropspec.target(
-        "dropout", framework="jax", name="user.jax_multiply", masking="multiply"
+        "dropout", framework="jax", name="user.jax_multiply", masking="multiply", seed_bits=63
     )(_user_multiply)
     results = {
         r.clause_id: r

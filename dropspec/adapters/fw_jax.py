@@ -4,9 +4,10 @@ Targets wrap ``flax.linen.Dropout``, ``flax.nnx.Dropout``, ``equinox.nn.Dropout`
 ``haiku.dropout``, plus two DropConnect compositions. Every framework is imported on the first
 call, never when this module is imported.
 
-The suite hands each call an integer seed; a target turns it into ``jax.random.key(seed)`` and
-gives the key to the library the way a user would (an ``rngs`` collection, a ``key=`` argument,
-``hk.transform``'s ``apply``). Calls run eagerly, as a user's code outside ``jax.jit`` does.
+The suite hands each call an integer seed below 2^64; a target turns it into a key as
+``jax.random.key(seed)`` does (:func:`key`) and gives the key to the library the way a user
+would (an ``rngs`` collection, a ``key=`` argument, ``hk.transform``'s ``apply``). Calls run
+eagerly, as a user's code outside ``jax.jit`` does.
 Under ``jit`` these libraries need the rate as a Python number (they branch on it), so every
 rate is a compilation of its own; the checks draw rates from the seed, and a jitted target
 spent about half its check compiling (measured: six JAX targets 109 s jitted, 81 s eager).
@@ -45,6 +46,18 @@ def _jax() -> Any:
     if not config.jax_enable_x64:
         config.update("jax_enable_x64", True)
     return jax
+
+
+def key(seed: int) -> Any:
+    """The key ``jax.random.key(seed)`` makes, for every seed in [0, 2^64).
+
+    ``jax.random.key`` takes the seed as a signed 64-bit integer and raises OverflowError
+    from 2^63 up; below that its (threefry) key holds the seed's high and low 32-bit halves,
+    which is what this builds from any 64-bit seed (``tests/test_adapters_jax.py`` checks
+    the two agree)."""
+    jax = _jax()
+    halves = np.array([seed >> 32, seed & 0xFFFFFFFF], dtype=np.uint32)
+    return jax.random.wrap_key_data(halves, impl="threefry2x32")
 
 
 class JaxBackend(Backend):
@@ -137,9 +150,7 @@ def _linen(broadcast_dims: tuple[int, ...] = ()) -> Body:
         import flax.linen as nn
 
         layer = nn.Dropout(rate=rate, broadcast_dims=broadcast_dims)
-        return layer.apply(
-            {}, x, deterministic=not training, rngs={"dropout": _jax().random.key(seed)}
-        )
+        return layer.apply({}, x, deterministic=not training, rngs={"dropout": key(seed)})
 
     return body
 
@@ -150,7 +161,7 @@ def _nnx(x: Any, seed: Any, *, rate: float, training: bool) -> Any:
 
     # Rngs(dropout=seed) turns an int into jax.random.key(seed); under jit the seed is a
     # tracer, which Rngs refuses, so the key is made here.
-    layer = nnx.Dropout(rate, rngs=nnx.Rngs(dropout=_jax().random.key(seed)))
+    layer = nnx.Dropout(rate, rngs=nnx.Rngs(dropout=key(seed)))
     return layer(x, deterministic=not training)
 
 
@@ -158,7 +169,7 @@ def _equinox(x: Any, seed: Any, *, rate: float, training: bool) -> Any:
     """equinox.nn.Dropout(p=rate, inference=not training)(x, key=key)."""
     import equinox as eqx
 
-    return eqx.nn.Dropout(p=rate, inference=not training)(x, key=_jax().random.key(seed))
+    return eqx.nn.Dropout(p=rate, inference=not training)(x, key=key(seed))
 
 
 def _haiku(x: Any, seed: Any, *, rate: float, training: bool) -> Any:
@@ -168,7 +179,7 @@ def _haiku(x: Any, seed: Any, *, rate: float, training: bool) -> Any:
     if not training:  # hk.dropout has no inference mode: a model skips the call
         return x
     model = hk.transform(lambda v: hk.dropout(hk.next_rng_key(), rate, v))
-    return model.apply({}, _jax().random.key(seed), x)
+    return model.apply({}, key(seed), x)
 
 
 # ---------------------------------------------------------------- DropConnect ----
@@ -192,7 +203,7 @@ def _flax_weight_drop(
 
     _check_layer(x, weight, bias)
     dropped: Any = nn.Dropout(rate=rate).apply(
-        {}, weight, deterministic=not training, rngs={"dropout": _jax().random.key(seed)}
+        {}, weight, deterministic=not training, rngs={"dropout": key(seed)}
     )
     y = x @ dropped.T
     return y if bias is None else y + bias
@@ -203,7 +214,7 @@ def _per_example(x: Any, weight: Any, bias: Any, rate: float, *, training: bool,
     _check_layer(x, weight, bias)
     if not 0.0 <= rate <= 1.0:  # NaN fails too; jax.random.bernoulli checks nothing
         raise ValueError(f"rate must be in [0, 1], got {rate!r}")
-    return _per_example_jit()(x, weight, bias, seed, rate, training=training)
+    return _per_example_jit()(x, weight, bias, key(seed), rate, training=training)
 
 
 @functools.cache
@@ -211,12 +222,12 @@ def _per_example_jit() -> Any:
     jax = _jax()
     jnp = jax.numpy
 
-    def layer(x: Any, weight: Any, bias: Any, seed: Any, rate: Any, training: bool) -> Any:
+    def layer(x: Any, weight: Any, bias: Any, rng: Any, rate: Any, training: bool) -> Any:
         if not training:
             y = x @ weight.T
             return y if bias is None else y + bias
         keep = 1.0 - rate
-        kw, kb = jax.random.split(jax.random.key(seed))
+        kw, kb = jax.random.split(rng)
         masks = jax.random.bernoulli(kw, keep, (x.shape[0], *weight.shape))
         # select, not multiply: at rate 1, weight / keep is inf and must not reach the output
         thinned = jnp.where(masks, (weight / keep).astype(weight.dtype), 0)

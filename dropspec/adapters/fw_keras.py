@@ -27,6 +27,12 @@ from ..target import Target, make_target
 #: Keras backends with a dropspec framework of the same name (their arrays are native).
 BACKENDS: tuple[str, ...] = ("tensorflow", "jax", "torch")
 
+#: The seeds each backend's Keras takes (``seed=`` of the layers and of keras.random): an
+#: int64 with TensorFlow, a uint32 with JAX, an int32 with torch; a larger seed raises
+#: (OverflowError, RuntimeError "cannot be converted to type int32"). Declared as the
+#: targets' ``seed_bits``, so the suite passes only seeds the API takes.
+SEED_BITS: dict[str, int] = {"tensorflow": 63, "jax": 32, "torch": 31}
+
 Fn = Callable[..., Any]
 
 
@@ -224,6 +230,7 @@ def _targets(backend: str) -> tuple[Target, ...]:
             name=f"{prefix}.{name}",
             env=env,
             requires=("keras",),
+            seed_bits=SEED_BITS[backend],
             description=description + _LAYER_NOTE,
             expected_failures=_layer_failures(backend, op),
             **options,
@@ -300,6 +307,7 @@ def _targets(backend: str) -> tuple[Target, ...]:
             name=f"{prefix}.random.dropout",
             env=env,
             requires=("keras",),
+            seed_bits=SEED_BITS[backend],
             masking="select",
             rate_one="zeros",
             expected_failures={
@@ -316,6 +324,7 @@ def _targets(backend: str) -> tuple[Target, ...]:
             name=f"{prefix}.weight_drop",
             env=env,
             requires=("keras",),
+            seed_bits=SEED_BITS[backend],
             masks="per_batch",
             mask_bias=False,
             scaling="inverted",

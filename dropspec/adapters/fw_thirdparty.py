@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ..target import Target, make_target
-from .fw_torch import seeded
+from .fw_torch import seeded, with_seed_truncation
 
 if TYPE_CHECKING:
     import torch
@@ -132,83 +132,86 @@ _WEIGHT_DROP: dict[str, Any] = dict(
     masks="per_batch", mask_bias=False, scaling="inverted", inference="mean"
 )
 
-TARGETS: tuple[Target, ...] = (
-    make_target(
-        _torchnlp_weight_drop_linear,
-        "dropconnect",
-        name="torchnlp.WeightDropLinear",
-        framework="torch",
-        requires=("torchnlp",),
-        **_WEIGHT_DROP,
-        description="pytorch-nlp torchnlp.nn.WeightDropLinear(weight_dropout=rate): weight "
-        "drop; each forward sets weight = F.dropout(weight_raw, p, training), one mask per "
-        "call shared by the batch, bias unmasked",
-    ),
-    make_target(
-        _dropconnect_module,
-        "dropconnect",
-        name="dropconnect.Dropconnect",
-        framework="torch",
-        requires=("dropconnect",),
-        masks="per_example",
-        mask_bias=False,
-        scaling="inverted",
-        inference="mean",
-        rate_one="error",
-        expected_failures=dict.fromkeys(
-            (
-                "DROPCONNECT-SHAPE",
-                "DROPCONNECT-VALUES",
-                "DROPCONNECT-BIAS-UNMASKED",
-                "DROPCONNECT-RATE-ZERO",
-                "DROPCONNECT-GRADIENT",
-            ),
-            "dropconnect() ends with features.squeeze(), which drops every size-1 axis: a "
-            "batch of one (or out_features = 1) loses its axis, e.g. (1, 1) comes back as (1,); "
-            "no issue tracker linked from https://pypi.org/project/dropconnect/0.1.2/",
+TARGETS: tuple[Target, ...] = with_seed_truncation(
+    (
+        make_target(
+            _torchnlp_weight_drop_linear,
+            "dropconnect",
+            name="torchnlp.WeightDropLinear",
+            framework="torch",
+            requires=("torchnlp",),
+            **_WEIGHT_DROP,
+            description="pytorch-nlp torchnlp.nn.WeightDropLinear(weight_dropout=rate): weight "
+            "drop; each forward sets weight = F.dropout(weight_raw, p, training), one mask per "
+            "call shared by the batch, bias unmasked",
         ),
-        description="PyPI dropconnect 0.1.2 Dropconnect(p=rate): a (batch, out, in) weight "
-        "mask dropping each weight with probability p (its docstring says p is the retain "
-        "probability; it is not), input scaled by 1/(1 - p), bias unmasked, plain linear in "
-        "eval; p = 1 raises",
-    ),
-    make_target(
-        _efficientnet_drop_connect,
-        "drop_path",
-        name="efficientnet_pytorch.drop_connect",
-        framework="torch",
-        requires=("efficientnet_pytorch",),
-        expected_failures={
-            "DROPPATH-DROPPED-SELECT": "it returns inputs / keep_prob * mask: " + _MULTIPLIES,
-            "DROPPATH-RATE-ONE-ZEROS": "at p = 1 keep_prob is 0 and inputs / 0 * 0 is NaN "
-            "everywhere instead of zeros; the assert accepts p = 1; no upstream issue found",
-            "DROPPATH-RATE": _EFFICIENTNET_HALF_RATE,
-            "DROPPATH-VARIANCE": "follows from the bfloat16 drop rate error: "
-            + _EFFICIENTNET_HALF_RATE,
-            "DROPPATH-UNBIASED": "follows from the bfloat16 drop rate error (E[y/x] is "
-            "(1 - realised rate) / (1 - p), not 1): " + _EFFICIENTNET_HALF_RATE,
-        },
-        description="efficientnet_pytorch.utils.drop_connect(x, p=rate, training): drop path "
-        "(stochastic depth) under DropConnect's name; one (batch, 1, 1, 1) mask per call, "
-        "x / (1 - p) * mask; inputs of another rank than 4 are viewed as (batch, 1, 1, rest)",
-    ),
-    make_target(
-        _timm_drop_path,
-        "drop_path",
-        name="timm.drop_path",
-        framework="torch",
-        requires=("timm",),
-        expected_failures={"DROPPATH-DROPPED-SELECT": "x * random_tensor: " + _MULTIPLIES},
-        description="timm.layers.drop_path(x, drop_prob=rate, training=training) with "
-        "scale_by_keep=True: a (batch, 1, ..., 1) mask, x * mask / (1 - p)",
-    ),
-    make_target(
-        _timm_drop_path_module,
-        "drop_path",
-        name="timm.DropPath",
-        framework="torch",
-        requires=("timm",),
-        expected_failures={"DROPPATH-DROPPED-SELECT": "x * random_tensor: " + _MULTIPLIES},
-        description="timm.layers.DropPath(drop_prob=rate), .train()/.eval() per call",
-    ),
+        make_target(
+            _dropconnect_module,
+            "dropconnect",
+            name="dropconnect.Dropconnect",
+            framework="torch",
+            requires=("dropconnect",),
+            masks="per_example",
+            mask_bias=False,
+            scaling="inverted",
+            inference="mean",
+            rate_one="error",
+            expected_failures=dict.fromkeys(
+                (
+                    "DROPCONNECT-SHAPE",
+                    "DROPCONNECT-VALUES",
+                    "DROPCONNECT-BIAS-UNMASKED",
+                    "DROPCONNECT-RATE-ZERO",
+                    "DROPCONNECT-GRADIENT",
+                ),
+                "dropconnect() ends with features.squeeze(), which drops every size-1 axis: a "
+                "batch of one (or out_features = 1) loses its axis, e.g. (1, 1) comes back "
+                "as (1,); "
+                "no issue tracker linked from https://pypi.org/project/dropconnect/0.1.2/",
+            ),
+            description="PyPI dropconnect 0.1.2 Dropconnect(p=rate): a (batch, out, in) weight "
+            "mask dropping each weight with probability p (its docstring says p is the retain "
+            "probability; it is not), input scaled by 1/(1 - p), bias unmasked, plain linear in "
+            "eval; p = 1 raises",
+        ),
+        make_target(
+            _efficientnet_drop_connect,
+            "drop_path",
+            name="efficientnet_pytorch.drop_connect",
+            framework="torch",
+            requires=("efficientnet_pytorch",),
+            expected_failures={
+                "DROPPATH-DROPPED-SELECT": "it returns inputs / keep_prob * mask: " + _MULTIPLIES,
+                "DROPPATH-RATE-ONE-ZEROS": "at p = 1 keep_prob is 0 and inputs / 0 * 0 is NaN "
+                "everywhere instead of zeros; the assert accepts p = 1; no upstream issue found",
+                "DROPPATH-RATE": _EFFICIENTNET_HALF_RATE,
+                "DROPPATH-VARIANCE": "follows from the bfloat16 drop rate error: "
+                + _EFFICIENTNET_HALF_RATE,
+                "DROPPATH-UNBIASED": "follows from the bfloat16 drop rate error (E[y/x] is "
+                "(1 - realised rate) / (1 - p), not 1): " + _EFFICIENTNET_HALF_RATE,
+            },
+            description="efficientnet_pytorch.utils.drop_connect(x, p=rate, training): drop path "
+            "(stochastic depth) under DropConnect's name; one (batch, 1, 1, 1) mask per call, "
+            "x / (1 - p) * mask; inputs of another rank than 4 are viewed as (batch, 1, 1, rest)",
+        ),
+        make_target(
+            _timm_drop_path,
+            "drop_path",
+            name="timm.drop_path",
+            framework="torch",
+            requires=("timm",),
+            expected_failures={"DROPPATH-DROPPED-SELECT": "x * random_tensor: " + _MULTIPLIES},
+            description="timm.layers.drop_path(x, drop_prob=rate, training=training) with "
+            "scale_by_keep=True: a (batch, 1, ..., 1) mask, x * mask / (1 - p)",
+        ),
+        make_target(
+            _timm_drop_path_module,
+            "drop_path",
+            name="timm.DropPath",
+            framework="torch",
+            requires=("timm",),
+            expected_failures={"DROPPATH-DROPPED-SELECT": "x * random_tensor: " + _MULTIPLIES},
+            description="timm.layers.DropPath(drop_prob=rate), .train()/.eval() per call",
+        ),
+    )
 )

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -339,8 +340,27 @@ def _dropconnect_targets() -> list[Target]:
     ]
 
 
-TARGETS: tuple[Target, ...] = (
-    *_dropout_targets(),
-    *_alpha_targets(),
-    *_dropconnect_targets(),
+#: Why torch targets fail *-INDEPENDENT-SEEDS: torch.manual_seed takes any seed below 2^64
+#: (its documented range), but the CPU generator (mt19937) is seeded from the low 32 bits.
+SEED_32_REASON = (
+    "torch.manual_seed accepts seeds up to 2^64 - 1, but the CPU generator keeps only their "
+    "low 32 bits: seeds that differ in bit 32 or above give the same mask "
+    "(https://github.com/pytorch/pytorch/issues/87509)"
+)
+
+
+def with_seed_truncation(targets: Iterable[Target]) -> tuple[Target, ...]:
+    """``targets`` (seeded through torch's global CPU generator) with their
+    *-INDEPENDENT-SEEDS clause marked as the expected failure :data:`SEED_32_REASON`."""
+    from ..spec import get_op
+
+    out = []
+    for t in targets:
+        (seeds,) = [c.id for c in get_op(t.op).clauses if c.id.endswith("-INDEPENDENT-SEEDS")]
+        out.append(replace(t, expected_failures={**t.expected_failures, seeds: SEED_32_REASON}))
+    return tuple(out)
+
+
+TARGETS: tuple[Target, ...] = with_seed_truncation(
+    (*_dropout_targets(), *_alpha_targets(), *_dropconnect_targets())
 )

@@ -37,7 +37,15 @@ from ..reference.expectations import (
 from . import reduce
 from . import stats as st_
 from . import strategies as gen
-from .engine import Check, CheckFailure, Context, NotApplicable, checks, chunk_elements
+from .engine import (
+    Check,
+    CheckFailure,
+    Context,
+    NotApplicable,
+    check_seed,
+    checks,
+    chunk_elements,
+)
 from .reduce import Array
 from .stats import StatResult
 
@@ -159,7 +167,7 @@ def unit_cases(
         case_shapes(ctx, min_side),
         rates if rates is not None else gen.rates(),
         gen.data_seeds(),
-        st.integers(0, 2**31 - 1),
+        gen.call_seeds(ctx.target.seed_bits),
     )
 
 
@@ -616,7 +624,7 @@ def layer_cases(
         dims,
         rates if rates is not None else gen.rates(),
         gen.data_seeds(),
-        st.integers(0, 2**31 - 1),
+        gen.call_seeds(ctx.target.seed_bits),
     )
 
 
@@ -747,19 +755,34 @@ def check_rate_invalid(ctx: Context) -> None:
         raise CheckFailure(f"rates {accepted} were accepted without an error")
 
 
-#: Seed bits the suite flips: every bit of the seeds it passes, which are below 2^31 (what
-#: every built-in adapter accepts: torch.manual_seed, TF's int32/int64 seed pairs, JAX keys).
-SEED_BITS = 31
+def seed_partners(ctx: Context, seed: int) -> list[tuple[int, str]]:
+    """The seeds INDEPENDENT-SEEDS pairs with ``seed`` in the dtype being checked: seed + 1,
+    and ``seed`` with one bit flipped for this dtype's share of the declared seed bits.
+
+    The bits are dealt out over the dtypes checked (bit b goes to dtype (b + r) mod k, r
+    drawn from the run's base seed), so one run flips every bit of the declared width in
+    some dtype and every dtype sees bits across the whole width; across runs every bit
+    meets every dtype. Consecutive seeds are tested in every dtype."""
+    bits = ctx.target.seed_bits
+    top = (1 << bits) - 1
+    dtypes = ctx.dtypes
+    k = len(dtypes)
+    index = dtypes.index(ctx.stat_dtype) if ctx.stat_dtype in dtypes else 0
+    turn = check_seed(ctx.config.seed, "INDEPENDENT-SEEDS", "bits") % k
+    flipped = [(seed ^ (1 << b), f"bit {b}") for b in range(bits) if (b + turn) % k == index]
+    return [((seed + 1) & top, "s + 1"), *flipped]
 
 
 @checks(*ids("INDEPENDENT-SEEDS", PREFIXES))
 @every_dtype
 def check_independent_seeds(ctx: Context) -> StatResult:
-    """Seeds as streams: s against s + 1 and against s with each single bit flipped, each
-    pair tested for agreement at every shift (so a seed used as an offset into one stream,
-    whose masks are shifted copies, fails as well as one whose masks coincide)."""
-    seed = ctx.seed() % (2**31 - 1)
-    others = [seed + 1] + [seed ^ (1 << bit) for bit in range(SEED_BITS)]
+    """Seeds as streams: s against s + 1 and against s with single bits flipped (see
+    :func:`seed_partners`), each pair tested for agreement at every shift (so a seed used
+    as an offset into one stream, whose masks are shifted copies, fails as well as one
+    whose masks coincide)."""
+    seed = ctx.seed()
+    partners = seed_partners(ctx, seed)
+    others = [other for other, _ in partners]
     alpha = ctx.split(len(others))
     first = seed_mask(ctx, seed)
     xp = reduce.namespace(first)
@@ -770,8 +793,8 @@ def check_independent_seeds(ctx: Context) -> StatResult:
         )
     )
     results = []
-    for other, lag, agreement in zip(
-        others, found[: len(others)], found[len(others) :], strict=True
+    for (other, pair), lag, agreement in zip(
+        partners, found[: len(others)], found[len(others) :], strict=True
     ):
         res = st_.no_period_peak(
             int(lag),
@@ -782,6 +805,7 @@ def check_independent_seeds(ctx: Context) -> StatResult:
             power=ctx.power,
             max_lag=n // 2,
             seeds=(seed, other),
+            pair=pair,
             rate=0.5,
         )
         results.append(
@@ -1467,7 +1491,7 @@ def check_gradient(ctx: Context) -> None:
             case_shapes(ctx),
             gen.rates(0.05, 0.95),
             gen.data_seeds(),
-            st.integers(0, 2**31 - 1),
+            gen.call_seeds(ctx.target.seed_bits),
         ),
         body,
         wide,
@@ -1801,7 +1825,11 @@ def check_dc_values(ctx: Context) -> None:
     examples(
         ctx,
         lambda d: st.tuples(
-            st.just(d), dims, gen.rates(0.01, 0.99), gen.data_seeds(), st.integers(0, 2**31 - 1)
+            st.just(d),
+            dims,
+            gen.rates(0.01, 0.99),
+            gen.data_seeds(),
+            gen.call_seeds(ctx.target.seed_bits),
         ),
         body,
     )
@@ -1903,7 +1931,9 @@ def check_dc_per_batch(ctx: Context) -> None:
     examples(
         ctx,
         st.tuples(
-            st.tuples(gen.side(2), gen.side()), gen.rates(0.1, 0.9), st.integers(0, 2**31 - 1)
+            st.tuples(gen.side(2), gen.side()),
+            gen.rates(0.1, 0.9),
+            gen.call_seeds(ctx.target.seed_bits),
         ),
         body,
     )
@@ -2134,7 +2164,7 @@ def check_dc_gradient(ctx: Context) -> None:
             st.tuples(gen.side(), gen.side()),
             gen.rates(0.1, 0.9),
             gen.data_seeds(),
-            st.integers(0, 2**31 - 1),
+            gen.call_seeds(ctx.target.seed_bits),
         ),
         body,
     )

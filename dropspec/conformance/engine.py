@@ -165,6 +165,8 @@ class Context:
     host_bytes: int = 0
     #: ids of exceptions raised from inside the target, to tell them from dropspec's own.
     target_exceptions: set[int] = field(default_factory=set)
+    #: The seed of the latest call (for the hint on seeds too wide for the target).
+    last_seed: int | None = None
     #: The dtype a statistical check is running in (set per dtype by its runner), and the
     #: number of such runs sharing the clause's alpha.
     dtype: str | None = None
@@ -210,8 +212,9 @@ class Context:
         return check_seed(self.config.seed, f"op:{self.target.op}", "examples")
 
     def seed(self) -> int:
-        """A fresh seed for a target call, in [0, 2**31)."""
-        return int(self._seeds.integers(0, 2**31))
+        """A fresh seed for a target call, anywhere in the target's declared range
+        [0, 2**seed_bits) (64 bits unless declared)."""
+        return int(self._seeds.integers(0, 1 << self.target.seed_bits, dtype=np.uint64))
 
     @property
     def dtypes(self) -> tuple[str, ...]:
@@ -276,6 +279,7 @@ class Context:
 
     def invoke(self, *args: Any, **kwargs: Any) -> Any:
         """Call the target's function as is; what it raises is marked as the target's."""
+        self.last_seed = kwargs.get("seed", self.last_seed)
         try:
             return self.target.fn(*args, **kwargs)
         except BaseException as exc:
@@ -502,7 +506,11 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
                 ctx=ctx,
                 reason="internal",
             )
-        return result("failed", f"the target raised {_traceback(exc, target)}\n{replay}", ctx=ctx)
+        return result(
+            "failed",
+            f"the target raised {_traceback(exc, target)}{seed_width_hint(exc, ctx)}\n{replay}",
+            ctx=ctx,
+        )
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt) and not _from_target(exc, ctx):
             raise
@@ -515,6 +523,24 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
             reason="raised",
         )
     return result("passed", "" if stat is None else stat.describe(), stat, ctx)
+
+
+def seed_width_hint(exc: BaseException, ctx: Context) -> str:
+    """A hint when the target may have rejected a seed wider than it takes: the suite passes
+    seeds across the declared width (64 bits unless ``seed_bits`` says less)."""
+    seed = ctx.last_seed
+    if (
+        seed is None
+        or seed < 1 << 31
+        or not isinstance(exc, ValueError | TypeError | RuntimeError | OverflowError)
+    ):
+        return ""
+    return (
+        f"\nhint: the call's seed was {seed} (the target declares seed_bits="
+        f"{ctx.target.seed_bits}); if it takes narrower seeds, declare that: seed_bits=63 "
+        f"for jax.random.key(seed) or int64 TensorFlow seeds, 32 for "
+        f"numpy.random.seed(seed)"
+    )
 
 
 def _from_target(exc: BaseException, ctx: Context) -> bool:

@@ -88,6 +88,7 @@ def target_header(target: Target) -> dict[str, Any]:
         "libraries": library_versions(target),
         "description": target.description,
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in target.options.items()},
+        "seed_bits": target.seed_bits,
         "status": "ok" if target.error is None else "error",
         "error": target.error,
         "expected_failures": dict(target.expected_failures),

@@ -59,6 +59,11 @@ def data_seeds() -> st.SearchStrategy[int]:
     return st.integers(0, 2**32 - 1)
 
 
+def call_seeds(bits: int) -> st.SearchStrategy[int]:
+    """Seeds for target calls: any in [0, 2**bits), the range the target declares."""
+    return st.integers(0, (1 << bits) - 1)
+
+
 def values(
     seed: int,
     shape: tuple[int, ...],

@@ -67,9 +67,10 @@ def basic(prefix: str, op: str, output: str = "the input's shape") -> list[Claus
             "INDEPENDENT-SEEDS",
             MUST,
             STATISTICAL,
-            "Masks drawn with consecutive seeds, or with seeds that differ in a single bit, "
-            "are independent of each other, at every shift: neither equal, correlated, nor "
-            "shifted copies of one another.",
+            "Masks drawn with consecutive seeds, or with seeds that differ in any single one "
+            "of their bits (64, or the seed width the target declares), are independent of "
+            "each other, at every shift: neither equal, correlated, nor shifted copies of one "
+            "another.",
             rationale="A seed that only perturbs a few bits of the generator's state, or is "
             "truncated, gives correlated or equal masks for nearby seeds; a seed used as an "
             "offset into one stream gives shifted copies.",

@@ -53,6 +53,10 @@ class Mutant:
             raise ValueError(f"{self.name}: {self.target.error}")
 
 
+#: The seed widths the framework mutants' own seeding takes (see :func:`mutant`).
+SEED_BITS = {"jax": 63, "tensorflow": 63}
+
+
 def mutant(
     fn: Callable[..., Any],
     op: str,
@@ -64,8 +68,12 @@ def mutant(
     clauses: str | tuple[str, ...],
     **options: Any,
 ) -> Mutant:
-    """Declare ``fn`` as ``op`` with ``options`` (what it claims) and the catching clauses."""
+    """Declare ``fn`` as ``op`` with ``options`` (what it claims) and the catching clauses.
+
+    JAX and TensorFlow mutants seed their framework as a user would (``jax.random.key(seed)``,
+    int64 stateless seeds), which takes seeds below 2^63: they declare ``seed_bits=63``."""
     full = f"mutant.{framework}.{op}.{name}"
+    options.setdefault("seed_bits", SEED_BITS.get(framework, 64))
     target = make_target(fn, op, framework=framework, name=full, description=description, **options)
     return Mutant(
         full,

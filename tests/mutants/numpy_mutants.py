@@ -359,6 +359,21 @@ add(
 )
 
 
+def _seed_32bit(x: Array, rate: float, *, training: bool, seed: int) -> Array:
+    return dropout(x, rate, training=training, seed=seed & 0xFFFFFFFF)
+
+
+add(
+    _seed_32bit,
+    "dropout",
+    "seed_truncated_32bit",
+    "determinism",
+    "the seed keeps only its low 32 bits (as PyTorch's CPU generator does): seeds that "
+    "differ in bit 32 or above give one mask",
+    "DROPOUT-INDEPENDENT-SEEDS",
+)
+
+
 def _stream_offset(x: Array, rate: float, *, training: bool, seed: int) -> Array:
     def keep_fn(rng: np.random.Generator, shape: tuple[int, ...], r: float) -> Array:
         bits = np.random.Philox(key=0)  # one shared stream...
