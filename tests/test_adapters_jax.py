@@ -90,6 +90,22 @@ def test_jitted_and_eager_calls_draw_the_same_mask() -> None:
     assert 0 < int((eager == 0).sum()) < x.size
 
 
+def test_keys_for_64_bit_seeds_match_jax_random_key() -> None:
+    """fw_jax.key(seed) is jax.random.key(seed) wherever that takes the seed (below 2^63),
+    and distinct keys above, where jax.random.key overflows."""
+    import jax
+
+    from dropspec.adapters.fw_jax import key
+
+    for seed in (0, 1, 7, 2**31 - 1, 2**31, 2**32 + 5, 2**62 + 3, 2**63 - 1):
+        want = jax.random.key_data(jax.random.key(seed))
+        assert np.array_equal(jax.random.key_data(key(seed)), want), seed
+    high = [jax.random.key_data(key(s)).tolist() for s in (2**63, 2**63 + 1, 2**64 - 1)]
+    assert len({tuple(h) for h in high}) == 3
+    with pytest.raises(OverflowError):
+        jax.random.key(2**63)
+
+
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 def test_backend_round_trip_keeps_dtype_and_values(dtype: str) -> None:
     x = np.array([[-1.5, 0.0, 0.25], [3.0, np.inf, np.nan]], dtype=as_dtype(dtype))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -79,6 +80,50 @@ def test_bad_declarations_are_recorded_not_raised(user_file: Path) -> None:
     assert first.outcome == "not_checked" and "keep_prob" in first.message
     unknown_op = dropspec.make_target(lambda x, rate, *, training, seed: x, "dropblock")
     assert unknown_op.error and "unknown op" in unknown_op.error
+
+
+def test_seed_width_is_declared_validated_and_kept_to() -> None:
+    """seed_bits outside 1..64 makes the target unusable; a declared width bounds every seed
+    the suite passes, and INDEPENDENT-SEEDS flips each bit of it in some dtype."""
+    from dropspec.adapters import get_backend
+    from dropspec.conformance.checks import seed_partners
+    from dropspec.conformance.engine import Context
+    from dropspec.dtypes import FLOAT_DTYPES
+
+    def fn(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+        return dropspec.reference.dropout(x, rate, training=training, seed=seed)
+
+    for bad in (0, 65, 8.0, True):
+        t = dropspec.make_target(fn, "dropout", seed_bits=bad)
+        assert t.error and "seed_bits must be an int from 1 to 64" in t.error, bad
+    seen: list[int] = []
+
+    def recording(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+        seen.append(seed)
+        return fn(x, rate, training=training, seed=seed)
+
+    narrow = dropspec.make_target(recording, "dropout", name="narrow", seed_bits=10)
+    results = run_target(
+        narrow, ["DROPOUT-DETERMINISTIC", "DROPOUT-INDEPENDENT-SEEDS"], Config(examples=4)
+    )
+    assert all(r.outcome == "passed" for r in results), [r.message for r in results]
+    assert seen and max(seen) < 1 << 10 and len(set(seen)) > 10
+    wide = dropspec.make_target(fn, "dropout", name="wide")
+    flipped: set[int] = set()
+    clause = dropspec.spec.CLAUSES["DROPOUT-INDEPENDENT-SEEDS"]
+    for dtype in FLOAT_DTYPES:
+        ctx = Context(wide, clause, get_backend("numpy"), Config(), 7)
+        ctx.dtype = dtype
+        pairs = seed_partners(ctx, 5)
+        assert pairs[0] == (6, "s + 1")
+        for other, label in pairs[1:]:
+            bit = (other ^ 5).bit_length() - 1
+            assert other ^ 5 == 1 << bit and label == f"bit {bit}"
+            flipped.add(bit)
+    assert flipped == set(range(64))
+    top = (1 << 64) - 1
+    ctx = Context(wide, clause, get_backend("numpy"), Config(), 7)
+    assert seed_partners(ctx, top)[0] == (0, "s + 1")  # s + 1 wraps within the width
 
 
 def test_load_errors_name_the_problem(tmp_path: Path, user_file: Path) -> None:
@@ -319,6 +364,9 @@ def test_explain_prints_every_option() -> None:
     for option in dropspec.spec.get_op("dropconnect").options:
         assert f"\n  {option.name} = " in proc.stdout
     assert "per_batch" in proc.stdout and "clauses that depend on it" in proc.stdout
+    # The declarations every target takes, whatever its op: seed width included.
+    for declaration in ("framework = ", "dtypes = ", "seed_bits = 64", "expected_failures = "):
+        assert f"\n  {declaration}" in proc.stdout, declaration
     assert run_cli("list", "--options").returncode == 0
     bad = run_cli("explain", "dropblock")
     assert bad.returncode == 2 and "unknown op 'dropblock'" in bad.stderr
