@@ -140,9 +140,12 @@ def test_builtin_stateless_target_end_to_end() -> None:
     assert outcomes["DROPOUT-DROPPED-SELECT"] == "passed"
 
 
-@dropspec.target("dropout", framework="tensorflow", name="test.user_tf_dropout", rate_one="zeros")
+@dropspec.target(
+    "dropout", framework="tensorflow", name="test.user_tf_dropout", rate_one="zeros", seed_bits=63
+)
 def user_dropout(x: Any, rate: float, *, training: bool, seed: int) -> Any:
-    """A user's dropout: stateless uniforms, select masking, rate 1 gives zeros."""
+    """A user's dropout: stateless uniforms, select masking, rate 1 gives zeros. Its seed is
+    an int64 in TensorFlow's seed pair, hence seed_bits=63."""
     if not 0.0 <= rate <= 1.0:  # also rejects NaN
         raise ValueError(f"rate must be in [0, 1], got {rate}")
     if not training:

@@ -205,7 +205,11 @@ def _gaussian_jax() -> Target:
     import jax
 
     @dropspec.target(
-        "gaussian_dropout", framework="jax", name="user.jax_gaussian", dtypes=("float32", "float64")
+        "gaussian_dropout",
+        framework="jax",
+        name="user.jax_gaussian",
+        dtypes=("float32", "float64"),
+        seed_bits=63,  # jax.random.key takes seeds below 2^63
     )
     def fn(x: Any, rate: float, *, training: bool, seed: int) -> Any:
         if not training or rate == 0.0:
