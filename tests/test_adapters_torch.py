@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from typing import Any
@@ -144,7 +145,14 @@ def user_dropout(x: Any, rate: float, *, training: bool, seed: int) -> Any:
 def test_user_torch_target_end_to_end() -> None:
     assert user_dropout.error is None, user_dropout.error
     results = run_target(user_dropout, config=Config(examples=4))
-    blocking = [f"{r.clause_id}: {r.message}" for r in results if r.blocking]
+    # torch's CPU generator keeps the low 32 bits of its seed: seeds one high bit apart give
+    # the same mask, and only those pairs fail (pytorch#87509).
+    (seeds,) = [r for r in results if r.clause_id == "DROPOUT-INDEPENDENT-SEEDS"]
+    assert seeds.outcome == "failed"
+    failing = re.findall(r"pair=bit (\d+)", seeds.message)
+    assert failing and all(int(b) >= 32 for b in failing), seeds.message
+    assert "pair=s + 1" not in seeds.message
+    blocking = [f"{r.clause_id}: {r.message}" for r in results if r.blocking and r is not seeds]
     assert not blocking, "\n".join(blocking)
     outcomes = {r.clause_id: r.outcome for r in results}
     assert outcomes["DROPOUT-DROPPED-SELECT"] == "passed"
