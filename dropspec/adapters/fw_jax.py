@@ -49,15 +49,13 @@ def _jax() -> Any:
 
 
 def key(seed: int) -> Any:
-    """The key ``jax.random.key(seed)`` makes, for every seed in [0, 2^64).
+    """``jax.random.key(seed)`` for every seed in [0, 2^64).
 
     ``jax.random.key`` takes the seed as a signed 64-bit integer and raises OverflowError
-    from 2^63 up; below that its (threefry) key holds the seed's high and low 32-bit halves,
-    which is what this builds from any 64-bit seed (``tests/test_adapters_jax.py`` checks
-    the two agree)."""
-    jax = _jax()
-    halves = np.array([seed >> 32, seed & 0xFFFFFFFF], dtype=np.uint32)
-    return jax.random.wrap_key_data(halves, impl="threefry2x32")
+    from 2^63 up; a seed there is passed as the int64 with the same 64 bits (seed - 2^64),
+    which JAX's key derivation reads bit for bit (for threefry: the high and the low 32
+    bits). ``tests/test_adapters_jax.py`` checks both ranges."""
+    return _jax().random.key(seed - (1 << 64) if seed >= 1 << 63 else seed)
 
 
 class JaxBackend(Backend):
