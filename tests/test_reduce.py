@@ -188,6 +188,7 @@ def _gaussian_torch() -> Target:
         framework="torch",
         name="user.torch_gaussian",
         dtypes=("float32", "float64"),
+        seed_bits=32,  # torch's CPU generator keeps the low 32 bits of its seed
     )
     def fn(x: torch.Tensor, rate: float, *, training: bool, seed: int) -> torch.Tensor:
         if not training or rate == 0.0:
@@ -266,7 +267,10 @@ def test_no_large_torch_tensor_is_converted_to_numpy(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(torch.Tensor, "__array__", watched_array)
     for name in ("torch.dropout", "torch.dropconnect.per_example"):
         results = statistical_results(builtin_targets()[name])
-        assert all(r.outcome == "passed" for r in results), [r.message for r in results]
+        # INDEPENDENT-SEEDS is a declared divergence of torch-seeded targets (32-bit seeds).
+        assert all(r.outcome in ("passed", "xfailed") for r in results), [
+            r.message for r in results
+        ]
     # The largest summary: the position sums behind the homogeneity tests (one per bit of the
     # flat index, then per coordinate class of each axis), under 64 values.
     assert 0 < largest[0] <= 64
