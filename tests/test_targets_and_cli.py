@@ -126,6 +126,24 @@ def test_seed_width_is_declared_validated_and_kept_to() -> None:
     assert seed_partners(ctx, top)[0] == (0, "s + 1")  # s + 1 wraps within the width
 
 
+def test_a_seed_the_target_cannot_take_gets_a_hint_and_other_errors_do_not() -> None:
+    def legacy(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+        np.random.seed(seed)  # takes seeds below 2^32 only
+        return dropspec.reference.dropout(x, rate, training=training, seed=seed)
+
+    def broken(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+        raise ValueError("boom")
+
+    (res,) = run_target(dropspec.make_target(legacy, "dropout", name="legacy"), ["DROPOUT-SHAPE"])
+    assert res.outcome == "failed" and "hint: the call's seed was" in res.message
+    assert "32 for numpy.random.seed(seed)" in res.message
+    (res,) = run_target(dropspec.make_target(broken, "dropout", name="broken"), ["DROPOUT-SHAPE"])
+    assert res.outcome == "failed" and "boom" in res.message and "hint" not in res.message
+    narrow = dropspec.make_target(legacy, "dropout", name="legacy32", seed_bits=32)
+    (res,) = run_target(narrow, ["DROPOUT-SHAPE"])
+    assert res.outcome == "passed", res.message
+
+
 def test_load_errors_name_the_problem(tmp_path: Path, user_file: Path) -> None:
     with pytest.raises(TargetLoadError, match="no file"):
         load_target(f"{tmp_path / 'missing.py'}:fn")

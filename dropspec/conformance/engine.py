@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
 import traceback
 import zlib
@@ -525,6 +526,14 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
     return result("passed", "" if stat is None else stat.describe(), stat, ctx)
 
 
+#: How the frameworks word a seed they cannot take (OverflowError "Python int too large to
+#: convert", "out of bounds for uint32", TensorFlow's "out-of-range integer", torch's "cannot
+#: be converted to type int32 without overflow", NumPy's "Seed must be between 0 and 2**32 - 1").
+_SEED_TOO_WIDE = re.compile(
+    r"overflow|out.of.(range|bounds)|too (large|big)|seed must|u?int(32|64)", re.IGNORECASE
+)
+
+
 def seed_width_hint(exc: BaseException, ctx: Context) -> str:
     """A hint when the target may have rejected a seed wider than it takes: the suite passes
     seeds across the declared width (64 bits unless ``seed_bits`` says less)."""
@@ -533,6 +542,7 @@ def seed_width_hint(exc: BaseException, ctx: Context) -> str:
         seed is None
         or seed < 1 << 31
         or not isinstance(exc, ValueError | TypeError | RuntimeError | OverflowError)
+        or not _SEED_TOO_WIDE.search(str(exc))
     ):
         return ""
     return (
