@@ -21,6 +21,12 @@ import numpy as np
 from ..dtypes import FLOAT_DTYPES
 
 
+def as_int64(seed: int) -> int:
+    """A seed in [0, 2^64) as the signed int64 with the same 64 bits, for APIs that take
+    seeds as int64 (``jax.random.key``, TensorFlow's stateless seeds)."""
+    return seed - (1 << 64) if seed >= 1 << 63 else seed
+
+
 class Backend:
     """Base class; a framework's backend overrides the array methods."""
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..target import Target, make_target
-from ._backend import Backend
+from ._backend import Backend, as_int64
 
 #: The suite's device names -> JAX platform names.
 _PLATFORMS = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
@@ -55,7 +55,7 @@ def key(seed: int) -> Any:
     from 2^63 up; a seed there is passed as the int64 with the same 64 bits (seed - 2^64),
     which JAX's key derivation reads bit for bit (for threefry: the high and the low 32
     bits). ``tests/test_adapters_jax.py`` checks both ranges."""
-    return _jax().random.key(seed - (1 << 64) if seed >= 1 << 63 else seed)
+    return _jax().random.key(as_int64(seed))
 
 
 class JaxBackend(Backend):

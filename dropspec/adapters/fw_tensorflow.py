@@ -23,7 +23,7 @@ import numpy as np
 from ..conformance import reduce
 from ..dtypes import FLOAT_DTYPES, dtype_name
 from ..target import Target, make_target
-from ._backend import Backend
+from ._backend import Backend, as_int64
 
 
 def _tf() -> Any:
@@ -144,8 +144,7 @@ def _nn_dropout_nhwc_channels(x: Any, rate: float, *, training: bool, seed: int)
 def _stateless_seed(seed: int, stream: int = 0) -> Any:
     """The shape-[2] int64 seed of TensorFlow's stateless ops: ``[seed, stream]``, the seed's
     64 bits read as a signed int64 (seeds from 2^63 up do not fit one otherwise)."""
-    signed = seed - (1 << 64) if seed >= 1 << 63 else seed
-    return _tf().constant([signed, stream], dtype="int64")
+    return _tf().constant([as_int64(seed), stream], dtype="int64")
 
 
 def _stateless_dropout(x: Any, rate: float, *, training: bool, seed: int) -> Any:
