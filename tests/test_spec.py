@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+import io
 import re
+import tokenize
+from pathlib import Path
 
 import pytest
 
+import dropspec.spec
 from dropspec.conformance.engine import CHECKS, registry
 from dropspec.spec import CLAUSES, OPS, Kind, Level, clauses_for, get_op
 
@@ -15,6 +20,23 @@ def test_ids_are_unique_and_well_formed() -> None:
     assert len(ids) == len(set(ids)) == len(CLAUSES)
     for cid in ids:
         assert re.fullmatch(r"[A-Z]+(-[A-Z0-9]+)+", cid), cid
+
+
+def test_every_clause_id_is_written_out_where_its_op_declares_it() -> None:
+    # grep -rn '"DROPOUT-RATE"' dropspec/spec must find the declaration: each id is one complete
+    # string literal in its op's module (dropspec/spec/<op>.py), never built from a prefix.
+    spec_dir = Path(dropspec.spec.__file__).parent
+    for name, op in OPS.items():
+        source = (spec_dir / f"{name}.py").read_text(encoding="utf-8")
+        tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+        literals = [
+            ast.literal_eval(t.string)
+            for t in tokens
+            # an f-string is never a complete literal id (Python 3.11 tokenizes it as a STRING)
+            if t.type == tokenize.STRING and "f" not in re.match(r"\w*", t.string)[0].lower()
+        ]
+        for c in op.clauses:
+            assert literals.count(c.id) == 1, f"{c.id} is not written out once in {name}.py"
 
 
 def test_every_clause_is_one_sentence_with_a_level_and_kind() -> None:

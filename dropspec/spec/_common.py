@@ -1,4 +1,8 @@
-"""Clause builders for the statements that several ops share, worded once."""
+"""Clause builders for the statements that several ops share, worded once.
+
+A builder words the shared clauses; the op's module names each of them: every clause id is
+written out literally where the op declares it, so a search for the id finds its declaration.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,8 @@ EXACT, STRUCTURAL, STATISTICAL, ERROR = Kind.EXACT, Kind.STRUCTURAL, Kind.STATIS
 
 
 def clause(
-    prefix: str,
+    id: str,
     op: str,
-    suffix: str,
     level: Level,
     kind: Kind,
     text: str,
@@ -23,7 +26,7 @@ def clause(
     **when: tuple[Any, ...],
 ) -> Clause:
     return Clause(
-        id=f"{prefix}-{suffix}",
+        id=id,
         op=op,
         level=level,
         kind=kind,
@@ -34,37 +37,42 @@ def clause(
     )
 
 
-def basic(prefix: str, op: str, output: str = "the input's shape") -> list[Clause]:
-    """Shape, dtype, determinism, seeds and the rate's valid range."""
+def basic(
+    op: str,
+    *,
+    shape: str,
+    dtype: str,
+    deterministic: str,
+    independent_seeds: str,
+    rate_invalid: str,
+    output: str = "the input's shape",
+) -> list[Clause]:
+    """Shape, dtype, determinism, seeds and the rate's valid range, under the ids given."""
     return [
         clause(
-            prefix,
+            shape,
             op,
-            "SHAPE",
             MUST,
             EXACT,
             f"The output has {output}, in training and in inference.",
         ),
         clause(
-            prefix,
+            dtype,
             op,
-            "DTYPE",
             MUST,
             EXACT,
             "The output has the input's floating-point dtype, in training and in inference.",
         ),
         clause(
-            prefix,
+            deterministic,
             op,
-            "DETERMINISTIC",
             MUST,
             EXACT,
             "Two training calls with the same inputs, rate and seed return the same output.",
         ),
         clause(
-            prefix,
+            independent_seeds,
             op,
-            "INDEPENDENT-SEEDS",
             MUST,
             STATISTICAL,
             "Masks drawn with consecutive seeds, or with seeds that differ in any single one "
@@ -76,9 +84,8 @@ def basic(prefix: str, op: str, output: str = "the input's shape") -> list[Claus
             "offset into one stream gives shifted copies.",
         ),
         clause(
-            prefix,
+            rate_invalid,
             op,
-            "RATE-INVALID",
             MUST,
             ERROR,
             "A rate below 0, above 1, or NaN is rejected with an error.",
@@ -86,13 +93,13 @@ def basic(prefix: str, op: str, output: str = "the input's shape") -> list[Claus
     ]
 
 
-def rate_one(prefix: str, op: str, zeros_text: str) -> list[Clause]:
+def rate_one(op: str, zeros_text: str, *, zeros: str, error: str) -> list[Clause]:
+    """What a training call does at rate 1, under the ``rate_one`` option ("zeros" or "error")."""
     return [
-        clause(prefix, op, "RATE-ONE-ZEROS", MUST, EXACT, zeros_text, rate_one=("zeros",)),
+        clause(zeros, op, MUST, EXACT, zeros_text, rate_one=("zeros",)),
         clause(
-            prefix,
+            error,
             op,
-            "RATE-ONE-ERROR",
             MUST,
             ERROR,
             "At rate 1 a training call raises an error.",

@@ -7,22 +7,27 @@ from ._model import Clause, Op
 from ._options import RANK, SHARED_AXES
 from ._options import rate_one as rate_one_option
 
-P, OP = "ALPHA", "alpha_dropout"
+OP = "alpha_dropout"
 
 CLAUSES: tuple[Clause, ...] = (
-    *basic(P, OP),
-    clause(
-        P,
+    *basic(
         OP,
-        "INFERENCE-IDENTITY",
+        shape="ALPHA-SHAPE",
+        dtype="ALPHA-DTYPE",
+        deterministic="ALPHA-DETERMINISTIC",
+        independent_seeds="ALPHA-INDEPENDENT-SEEDS",
+        rate_invalid="ALPHA-RATE-INVALID",
+    ),
+    clause(
+        "ALPHA-INFERENCE-IDENTITY",
+        OP,
         MUST,
         EXACT,
         "With training=False the output equals the input exactly.",
     ),
     clause(
-        P,
+        "ALPHA-VALUES",
         OP,
-        "VALUES",
         MUST,
         EXACT,
         "In training every output is a·x + b where the unit is kept and a·α′ + b where it is "
@@ -32,61 +37,60 @@ CLAUSES: tuple[Clause, ...] = (
         "see Klambauer et al. 2017.",
     ),
     clause(
-        P,
+        "ALPHA-RATE",
         OP,
-        "RATE",
         MUST,
         STATISTICAL,
         "In training each unit (each group, where axes are shared) is dropped with "
         "probability rate, in every dtype.",
     ),
     clause(
-        P,
+        "ALPHA-MEAN",
         OP,
-        "MEAN",
         MUST,
         STATISTICAL,
         "For standard-normal input the training output has mean 0, in every dtype (in a "
         "narrow dtype, up to what rounding the affine constants to it can move).",
     ),
     clause(
-        P,
+        "ALPHA-VARIANCE",
         OP,
-        "VARIANCE",
         MUST,
         STATISTICAL,
         "For standard-normal input the training output has variance 1, in every dtype (in "
         "a narrow dtype, up to what rounding the affine constants to it can move).",
     ),
     clause(
-        P,
+        "ALPHA-INDEPENDENT-AXES",
         OP,
-        "INDEPENDENT-AXES",
         MUST,
         STATISTICAL,
         "Along every axis that is not shared, mask values at offsets 1 to 4 (k = 4, pairs "
         "starting at both phases) are independent.",
     ),
     clause(
-        P,
+        "ALPHA-SHARED-CONSTANT",
         OP,
-        "SHARED-CONSTANT",
         MUST,
         STRUCTURAL,
         "The mask is constant along every shared axis (feature alpha dropout).",
         when_not_empty=("shared_axes",),
     ),
-    clause(P, OP, "RATE-ZERO", MUST, EXACT, "At rate 0 the training output equals the input."),
+    clause("ALPHA-RATE-ZERO", OP, MUST, EXACT, "At rate 0 the training output equals the input."),
     clause(
-        P,
+        "ALPHA-GRADIENT",
         OP,
-        "GRADIENT",
         MUST,
         EXACT,
         "The gradient of the training output with respect to x is a times the forward "
         "pass's own mask.",
     ),
-    *rate_one(P, OP, "At rate 1 every training output is 0 (for finite input)."),
+    *rate_one(
+        OP,
+        "At rate 1 every training output is 0 (for finite input).",
+        zeros="ALPHA-RATE-ONE-ZEROS",
+        error="ALPHA-RATE-ONE-ERROR",
+    ),
 )
 
 OP_SPEC = Op(

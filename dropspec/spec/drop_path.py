@@ -8,19 +8,38 @@ from ._options import MASKING, SCALING
 from ._options import rate_one as rate_one_option
 from .dropout import masked_clauses
 
-P, OP = "DROPPATH", "drop_path"
+OP = "drop_path"
 
 CLAUSES: tuple[Clause, ...] = (
-    *basic(P, OP),
+    *basic(
+        OP,
+        shape="DROPPATH-SHAPE",
+        dtype="DROPPATH-DTYPE",
+        deterministic="DROPPATH-DETERMINISTIC",
+        independent_seeds="DROPPATH-INDEPENDENT-SEEDS",
+        rate_invalid="DROPPATH-RATE-INVALID",
+    ),
     *masked_clauses(
-        P,
         OP,
         independence_text="The mask values of different examples (along axis 0) are independent.",
+        inference_identity="DROPPATH-INFERENCE-IDENTITY",
+        inference_classic="DROPPATH-INFERENCE-CLASSIC",
+        values="DROPPATH-VALUES",
+        rate="DROPPATH-RATE",
+        unbiased="DROPPATH-UNBIASED",
+        variance="DROPPATH-VARIANCE",
+        independent_calls="DROPPATH-INDEPENDENT-CALLS",
+        independent_axes="DROPPATH-INDEPENDENT-AXES",
+        rate_zero="DROPPATH-RATE-ZERO",
+        dropped_select="DROPPATH-DROPPED-SELECT",
+        dropped_multiply="DROPPATH-DROPPED-MULTIPLY",
+        gradient="DROPPATH-GRADIENT",
+        rate_one_zeros="DROPPATH-RATE-ONE-ZEROS",
+        rate_one_error="DROPPATH-RATE-ONE-ERROR",
     ),
     clause(
-        P,
+        "DROPPATH-PER-EXAMPLE",
         OP,
-        "PER-EXAMPLE",
         MUST,
         STRUCTURAL,
         "Each example (a slice along axis 0) is dropped or kept as a whole: the mask is "

@@ -7,23 +7,29 @@ from ._model import Clause, Op
 from ._options import ACTIVATION, INFERENCE, MASK_BIAS, MASKS, SAMPLES, SCALING
 from ._options import rate_one as rate_one_option
 
-P, OP = "DROPCONNECT", "dropconnect"
+OP = "dropconnect"
 
 CLAUSES: tuple[Clause, ...] = (
-    *basic(P, OP, output="shape (batch, out) for x of shape (batch, in) and weight (out, in)"),
-    clause(
-        P,
+    *basic(
         OP,
-        "SHAPE-MISMATCH",
+        shape="DROPCONNECT-SHAPE",
+        dtype="DROPCONNECT-DTYPE",
+        deterministic="DROPCONNECT-DETERMINISTIC",
+        independent_seeds="DROPCONNECT-INDEPENDENT-SEEDS",
+        rate_invalid="DROPCONNECT-RATE-INVALID",
+        output="shape (batch, out) for x of shape (batch, in) and weight (out, in)",
+    ),
+    clause(
+        "DROPCONNECT-SHAPE-MISMATCH",
+        OP,
         MUST,
         ERROR,
         "A weight whose second dimension differs from x's last dimension, or a bias whose "
         "length differs from the weight's first dimension, is rejected with an error.",
     ),
     clause(
-        P,
+        "DROPCONNECT-VALUES",
         OP,
-        "VALUES",
         MUST,
         EXACT,
         "In training the output is a(s·x·(M ⊙ W)ᵀ + b′) for a 0/1 mask M, with s = 1/(1 − rate) "
@@ -31,17 +37,15 @@ CLAUSES: tuple[Clause, ...] = (
         "is masked.",
     ),
     clause(
-        P,
+        "DROPCONNECT-RATE",
         OP,
-        "RATE",
         MUST,
         STATISTICAL,
         "In training each weight of the mask is dropped with probability rate.",
     ),
     clause(
-        P,
+        "DROPCONNECT-UNBIASED",
         OP,
-        "UNBIASED",
         MUST,
         STATISTICAL,
         "The expected training pre-activation is s·(1 − rate)·(x·Wᵀ + b) with the bias "
@@ -51,9 +55,8 @@ CLAUSES: tuple[Clause, ...] = (
         "implementation's.",
     ),
     clause(
-        P,
+        "DROPCONNECT-PER-CONNECTION",
         OP,
-        "PER-CONNECTION",
         MUST,
         STATISTICAL,
         "Within one example, the mask values of different connections are independent: "
@@ -63,9 +66,8 @@ CLAUSES: tuple[Clause, ...] = (
         "whole; a per-connection mask is what makes DropConnect more than dropout.",
     ),
     clause(
-        P,
+        "DROPCONNECT-PER-EXAMPLE",
         OP,
-        "PER-EXAMPLE",
         MUST,
         STATISTICAL,
         "Each example in a batch gets its own weight mask: the masks of different examples "
@@ -73,36 +75,32 @@ CLAUSES: tuple[Clause, ...] = (
         masks=("per_example",),
     ),
     clause(
-        P,
+        "DROPCONNECT-PER-BATCH",
         OP,
-        "PER-BATCH",
         MUST,
         STRUCTURAL,
         "Every example in a call sees the same weight mask.",
         masks=("per_batch",),
     ),
     clause(
-        P,
+        "DROPCONNECT-BIAS-MASKED",
         OP,
-        "BIAS-MASKED",
         MUST,
         STATISTICAL,
         "Each bias entry is dropped with probability rate, per example under per-example masks.",
         mask_bias=(True,),
     ),
     clause(
-        P,
+        "DROPCONNECT-BIAS-UNMASKED",
         OP,
-        "BIAS-UNMASKED",
         MUST,
         EXACT,
         "The bias is added unmasked and unscaled.",
         mask_bias=(False,),
     ),
     clause(
-        P,
+        "DROPCONNECT-INFERENCE-MEAN",
         OP,
-        "INFERENCE-MEAN",
         MUST,
         EXACT,
         "With training=False the output is a(x·Wᵀ + b) under inverted scaling and "
@@ -111,9 +109,8 @@ CLAUSES: tuple[Clause, ...] = (
         inference=("mean",),
     ),
     clause(
-        P,
+        "DROPCONNECT-INFERENCE-MM-MEAN",
         OP,
-        "INFERENCE-MM-MEAN",
         MUST,
         STATISTICAL,
         "With training=False the output is an unbiased estimate of E[a(u)], u ~ N(μ, σ²), "
@@ -122,9 +119,8 @@ CLAUSES: tuple[Clause, ...] = (
         inference=("moment_matching",),
     ),
     clause(
-        P,
+        "DROPCONNECT-INFERENCE-MM-SPREAD",
         OP,
-        "INFERENCE-MM-SPREAD",
         MUST,
         STATISTICAL,
         "With training=False the output averages `samples` independent draws of a(u): its "
@@ -132,28 +128,27 @@ CLAUSES: tuple[Clause, ...] = (
         inference=("moment_matching",),
     ),
     clause(
-        P,
+        "DROPCONNECT-RATE-ZERO",
         OP,
-        "RATE-ZERO",
         MUST,
         EXACT,
         "At rate 0 the training output equals the plain layer a(x·Wᵀ + b), to within the "
         "rounding of a dot product.",
     ),
     clause(
-        P,
+        "DROPCONNECT-GRADIENT",
         OP,
-        "GRADIENT",
         MUST,
         EXACT,
         "The gradient of the training output with respect to x uses the forward pass's own "
         "masks: it is s·(M ⊙ W)ᵀ applied to the output's cotangent, per example.",
     ),
     *rate_one(
-        P,
         OP,
         "At rate 1 every weight (and a masked bias) is dropped: the output is "
         "a(b) with an unmasked bias and a(0) with a masked one.",
+        zeros="DROPCONNECT-RATE-ONE-ZEROS",
+        error="DROPCONNECT-RATE-ONE-ERROR",
     ),
 )
 

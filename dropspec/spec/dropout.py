@@ -7,34 +7,52 @@ from ._model import Clause, Op
 from ._options import MASKING, RANK, SCALING, SHARED_AXES
 from ._options import rate_one as rate_one_option
 
-P, OP = "DROPOUT", "dropout"
+OP = "dropout"
 
 
-def masked_clauses(prefix: str, op: str, *, independence_text: str) -> list[Clause]:
-    """Clauses of every op whose training output is x times a scaled Bernoulli mask."""
+def masked_clauses(
+    op: str,
+    *,
+    independence_text: str,
+    inference_identity: str,
+    inference_classic: str,
+    values: str,
+    rate: str,
+    unbiased: str,
+    variance: str,
+    independent_calls: str,
+    independent_axes: str,
+    rate_zero: str,
+    dropped_select: str,
+    dropped_multiply: str,
+    gradient: str,
+    rate_one_zeros: str,
+    rate_one_error: str,
+) -> list[Clause]:
+    """Clauses of every op whose training output is x times a scaled Bernoulli mask.
+
+    The caller names each clause: every keyword but ``independence_text`` is a clause id.
+    """
     return [
         clause(
-            prefix,
+            inference_identity,
             op,
-            "INFERENCE-IDENTITY",
             MUST,
             EXACT,
             "With training=False the output equals the input exactly.",
             scaling=("inverted",),
         ),
         clause(
-            prefix,
+            inference_classic,
             op,
-            "INFERENCE-CLASSIC",
             MUST,
             EXACT,
             "With training=False the output equals x·(1 − rate), rounded to the data dtype.",
             scaling=("classic",),
         ),
         clause(
-            prefix,
+            values,
             op,
-            "VALUES",
             MUST,
             EXACT,
             "In training every output is either 0 or x·s, with s = 1/(1 − rate) under inverted "
@@ -44,18 +62,16 @@ def masked_clauses(prefix: str, op: str, *, independence_text: str) -> list[Clau
             "in bfloat16 at rate 0.1 a kept 1 becomes 1.109375, not 1.1111.",
         ),
         clause(
-            prefix,
+            rate,
             op,
-            "RATE",
             MUST,
             STATISTICAL,
             "In training each mask value is 0 with probability rate, in every dtype: the "
             "rate is the probability asked for whatever the data dtype.",
         ),
         clause(
-            prefix,
+            unbiased,
             op,
-            "UNBIASED",
             MUST,
             STATISTICAL,
             "The expected training output equals the inference output up to the rounding "
@@ -66,9 +82,8 @@ def masked_clauses(prefix: str, op: str, *, independence_text: str) -> list[Clau
             "0.1 a kept value is multiplied by 1.109375, so E[y] = 0.9984·x.",
         ),
         clause(
-            prefix,
+            variance,
             op,
-            "VARIANCE",
             MUST,
             STATISTICAL,
             "The training output's variance is x²·s_d²·rate·(1 − rate), s_d being the scale "
@@ -76,22 +91,18 @@ def masked_clauses(prefix: str, op: str, *, independence_text: str) -> list[Clau
             "arithmetic), in every dtype.",
         ),
         clause(
-            prefix,
+            independent_calls,
             op,
-            "INDEPENDENT-CALLS",
             MUST,
             STATISTICAL,
             "Over k calls with different seeds each mask value is dropped a Binomial(k, rate) "
             "number of times, so the masks of different calls are independent.",
         ),
-        clause(prefix, op, "INDEPENDENT-AXES", MUST, STATISTICAL, independence_text),
+        clause(independent_axes, op, MUST, STATISTICAL, independence_text),
+        clause(rate_zero, op, MUST, EXACT, "At rate 0 the training output equals the input."),
         clause(
-            prefix, op, "RATE-ZERO", MUST, EXACT, "At rate 0 the training output equals the input."
-        ),
-        clause(
-            prefix,
+            dropped_select,
             op,
-            "DROPPED-SELECT",
             SHOULD,
             EXACT,
             "Dropped outputs are exactly 0 even where the input is NaN or infinite: the "
@@ -99,9 +110,8 @@ def masked_clauses(prefix: str, op: str, *, independence_text: str) -> list[Clau
             "infinities pass through.",
         ),
         clause(
-            prefix,
+            dropped_multiply,
             op,
-            "DROPPED-MULTIPLY",
             MUST,
             EXACT,
             "Dropped outputs are x·0: 0 for finite x and NaN for NaN or infinite x, while "
@@ -109,39 +119,61 @@ def masked_clauses(prefix: str, op: str, *, independence_text: str) -> list[Clau
             masking=("multiply",),
         ),
         clause(
-            prefix,
+            gradient,
             op,
-            "GRADIENT",
             MUST,
             EXACT,
             "The gradient of the training output with respect to x is the forward pass's own "
             "mask times its scale.",
         ),
-        *rate_one(prefix, op, "At rate 1 every training output is 0 (for finite input)."),
+        *rate_one(
+            op,
+            "At rate 1 every training output is 0 (for finite input).",
+            zeros=rate_one_zeros,
+            error=rate_one_error,
+        ),
     ]
 
 
 CLAUSES: tuple[Clause, ...] = (
-    *basic(P, OP),
+    *basic(
+        OP,
+        shape="DROPOUT-SHAPE",
+        dtype="DROPOUT-DTYPE",
+        deterministic="DROPOUT-DETERMINISTIC",
+        independent_seeds="DROPOUT-INDEPENDENT-SEEDS",
+        rate_invalid="DROPOUT-RATE-INVALID",
+    ),
     *masked_clauses(
-        P,
         OP,
         independence_text="Along every axis that is not shared, mask values at offsets 1 to 4 "
         "(k = 4, pairs starting at both phases) are independent.",
+        inference_identity="DROPOUT-INFERENCE-IDENTITY",
+        inference_classic="DROPOUT-INFERENCE-CLASSIC",
+        values="DROPOUT-VALUES",
+        rate="DROPOUT-RATE",
+        unbiased="DROPOUT-UNBIASED",
+        variance="DROPOUT-VARIANCE",
+        independent_calls="DROPOUT-INDEPENDENT-CALLS",
+        independent_axes="DROPOUT-INDEPENDENT-AXES",
+        rate_zero="DROPOUT-RATE-ZERO",
+        dropped_select="DROPOUT-DROPPED-SELECT",
+        dropped_multiply="DROPOUT-DROPPED-MULTIPLY",
+        gradient="DROPOUT-GRADIENT",
+        rate_one_zeros="DROPOUT-RATE-ONE-ZEROS",
+        rate_one_error="DROPOUT-RATE-ONE-ERROR",
     ),
     clause(
-        P,
+        "DROPOUT-INDEPENDENT-ELEMENTS",
         OP,
-        "INDEPENDENT-ELEMENTS",
         MUST,
         STATISTICAL,
         "Mask values of elements 1 to 4 apart in memory order (groups, where axes are "
         "shared; pairs starting at both phases) are independent.",
     ),
     clause(
-        P,
+        "DROPOUT-NO-PERIOD",
         OP,
-        "NO-PERIOD",
         MUST,
         STATISTICAL,
         "The mask has no repeating block: at no lag does the flattened mask agree with a "
@@ -150,9 +182,8 @@ CLAUSES: tuple[Clause, ...] = (
         "moment tests cannot see.",
     ),
     clause(
-        P,
+        "DROPOUT-SHARED-CONSTANT",
         OP,
-        "SHARED-CONSTANT",
         MUST,
         STRUCTURAL,
         "The mask is constant along every shared axis: each slice along a shared axis is "

@@ -5,32 +5,38 @@ from __future__ import annotations
 from ._common import ERROR, EXACT, MUST, STATISTICAL, basic, clause
 from ._model import Clause, Op
 
-P, OP = "GAUSSIAN", "gaussian_dropout"
+OP = "gaussian_dropout"
 
 CLAUSES: tuple[Clause, ...] = (
-    *basic(P, OP),
-    clause(
-        P,
+    *basic(
         OP,
-        "INFERENCE-IDENTITY",
+        shape="GAUSSIAN-SHAPE",
+        dtype="GAUSSIAN-DTYPE",
+        deterministic="GAUSSIAN-DETERMINISTIC",
+        independent_seeds="GAUSSIAN-INDEPENDENT-SEEDS",
+        rate_invalid="GAUSSIAN-RATE-INVALID",
+    ),
+    clause(
+        "GAUSSIAN-INFERENCE-IDENTITY",
+        OP,
         MUST,
         EXACT,
         "With training=False the output equals the input exactly.",
     ),
-    clause(P, OP, "MEAN", MUST, STATISTICAL, "The expected training output equals the input."),
     clause(
-        P,
+        "GAUSSIAN-MEAN", OP, MUST, STATISTICAL, "The expected training output equals the input."
+    ),
+    clause(
+        "GAUSSIAN-VARIANCE",
         OP,
-        "VARIANCE",
         MUST,
         STATISTICAL,
         "The training output's variance is x²·rate/(1 − rate), matching Bernoulli dropout "
         "with the same rate.",
     ),
     clause(
-        P,
+        "GAUSSIAN-DISTRIBUTION",
         OP,
-        "DISTRIBUTION",
         MUST,
         STATISTICAL,
         "The noise y/x is distributed as N(1, rate/(1 − rate)) as a whole, not only in its "
@@ -40,27 +46,24 @@ CLAUSES: tuple[Clause, ...] = (
         "keeps the mean right and is invisible to a mean test.",
     ),
     clause(
-        P,
+        "GAUSSIAN-INDEPENDENT-ELEMENTS",
         OP,
-        "INDEPENDENT-ELEMENTS",
         MUST,
         STATISTICAL,
         "The noise values of elements 1 to 4 apart in memory order (pairs starting at "
         "both phases) are independent.",
     ),
     clause(
-        P,
+        "GAUSSIAN-INDEPENDENT-AXES",
         OP,
-        "INDEPENDENT-AXES",
         MUST,
         STATISTICAL,
         "Along every axis, whether the noise lies above 1 at offsets 1 to 4 (k = 4, pairs "
         "starting at both phases) is independent.",
     ),
     clause(
-        P,
+        "GAUSSIAN-INDEPENDENT-CALLS",
         OP,
-        "INDEPENDENT-CALLS",
         MUST,
         STATISTICAL,
         "Over k calls with different seeds each element's noise lies at or below 1 a "
@@ -69,9 +72,8 @@ CLAUSES: tuple[Clause, ...] = (
         "independent.",
     ),
     clause(
-        P,
+        "GAUSSIAN-NO-PERIOD",
         OP,
-        "NO-PERIOD",
         MUST,
         STATISTICAL,
         "The noise has no repeating block: at no lag does whether the flattened noise lies "
@@ -79,19 +81,19 @@ CLAUSES: tuple[Clause, ...] = (
         rationale="The noise comes from the same generators as dropout masks, with the same "
         "ways to go wrong; its mean and variance cannot see any of them.",
     ),
-    clause(P, OP, "RATE-ZERO", MUST, EXACT, "At rate 0 the training output equals the input."),
     clause(
-        P,
+        "GAUSSIAN-RATE-ZERO", OP, MUST, EXACT, "At rate 0 the training output equals the input."
+    ),
+    clause(
+        "GAUSSIAN-RATE-ONE",
         OP,
-        "RATE-ONE",
         MUST,
         ERROR,
         "At rate 1 a training call raises an error, since the noise variance is infinite.",
     ),
     clause(
-        P,
+        "GAUSSIAN-GRADIENT",
         OP,
-        "GRADIENT",
         MUST,
         EXACT,
         "The gradient of the training output with respect to x is the forward pass's own "
