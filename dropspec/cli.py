@@ -265,6 +265,12 @@ TARGET_DECLARATIONS: tuple[tuple[str, str], ...] = (
         "Clause id -> reason (with an upstream link where there is one) for violations known "
         "and accepted for now: reported as declared divergences, not as failures.",
     ),
+    (
+        "expected_failure_dtypes = {}",
+        "Clause id -> dtypes, for an expected failure of a statistical clause seen only in "
+        "some dtypes (a half-precision kernel): the clause still runs in every dtype and "
+        "fails if another dtype fails.",
+    ),
 )
 
 

@@ -36,6 +36,10 @@ class Target:
         for dropconnect.
     expected_failures : Mapping
         Clause id -> reason (with an upstream link where one exists) for known violations.
+    expected_failure_dtypes : Mapping
+        Clause id -> the dtypes the expected failure is confined to (statistical clauses,
+        which run per dtype): the clause still runs in every dtype and fails if any other
+        dtype fails. A clause absent here is expected to fail as a whole.
     dtypes : tuple of str or None
         The dtypes to check; None means every dtype the framework supports.
     env : Mapping
@@ -57,6 +61,7 @@ class Target:
     options: Mapping[str, Any]
     fn: Callable[..., Any]
     expected_failures: Mapping[str, str] = field(default_factory=dict)
+    expected_failure_dtypes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     dtypes: tuple[str, ...] | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
@@ -78,6 +83,7 @@ class Target:
             name=self.name,
             dtypes=self.dtypes,
             expected_failures=self.expected_failures,
+            expected_failure_dtypes=self.expected_failure_dtypes,
             env=self.env,
             description=self.description,
             requires=self.requires,
@@ -140,6 +146,40 @@ def _declaration_problems(options: Mapping[str, Any], dtypes: Any) -> list[str]:
     return problems
 
 
+def _scope_problems(
+    expected: Mapping[str, str], scopes: Mapping[str, tuple[str, ...]]
+) -> list[str]:
+    """What is wrong with ``expected_failure_dtypes``: every key an expected failure of a
+    statistical clause (those run per dtype), every value a non-empty tuple of known dtypes."""
+    from .spec import CLAUSES
+    from .spec._model import Kind
+
+    problems = []
+    for cid, dtypes in scopes.items():
+        if cid not in expected:
+            problems.append(
+                f"expected_failure_dtypes names {cid}, which expected_failures does not "
+                f"declare; give its reason there"
+            )
+        elif CLAUSES[cid].kind is not Kind.STATISTICAL:
+            problems.append(
+                f"expected_failure_dtypes can confine only statistical clauses (run once per "
+                f"dtype) to dtypes; {cid} is {CLAUSES[cid].kind}: declare it for every dtype"
+            )
+        if isinstance(dtypes, str) or not isinstance(dtypes, tuple | list) or not dtypes:
+            problems.append(
+                f"expected_failure_dtypes[{cid!r}] must be a non-empty tuple of dtype names "
+                f"such as ('float16',), got {dtypes!r}"
+            )
+        elif any(d not in KNOWN_DTYPES for d in dtypes):
+            bad = ", ".join(repr(d) for d in dtypes if d not in KNOWN_DTYPES)
+            problems.append(
+                f"expected_failure_dtypes[{cid!r}] names unknown dtype(s) {bad}; "
+                f"use {', '.join(KNOWN_DTYPES)}"
+            )
+    return problems
+
+
 def make_target(
     fn: Callable[..., Any],
     op: str,
@@ -148,6 +188,7 @@ def make_target(
     name: str | None = None,
     dtypes: tuple[str, ...] | list[str] | None = None,
     expected_failures: Mapping[str, str] | None = None,
+    expected_failure_dtypes: Mapping[str, tuple[str, ...]] | None = None,
     env: Mapping[str, str] | None = None,
     description: str = "",
     requires: tuple[str, ...] = (),
@@ -182,6 +223,7 @@ def make_target(
     unknown = sorted(set(expected_failures or {}) - set(CLAUSES))
     if unknown:
         problems.append(f"expected_failures names unknown clauses {', '.join(unknown)}")
+    problems += _scope_problems(expected_failures or {}, expected_failure_dtypes or {})
     return Target(
         name=label,
         op=op,
@@ -189,6 +231,7 @@ def make_target(
         options=resolved,
         fn=fn,
         expected_failures=dict(expected_failures or {}),
+        expected_failure_dtypes={k: tuple(v) for k, v in (expected_failure_dtypes or {}).items()},
         dtypes=None if dtypes is None else tuple(dtypes),
         env=dict(env or {}),
         description=description,
@@ -205,6 +248,7 @@ def target(
     name: str | None = None,
     dtypes: tuple[str, ...] | list[str] | None = None,
     expected_failures: Mapping[str, str] | None = None,
+    expected_failure_dtypes: Mapping[str, tuple[str, ...]] | None = None,
     seed_bits: int = 64,
     **options: Any,
 ) -> Callable[[Callable[..., Any]], Target]:
@@ -223,6 +267,10 @@ def target(
         Restrict the dtypes checked (default: all the framework supports).
     expected_failures : mapping, optional
         Clause id -> reason, for violations you know about and accept for now.
+    expected_failure_dtypes : mapping, optional
+        Clause id -> dtypes, for an expected failure of a statistical clause that only
+        some dtypes show (``{"DROPOUT-RATE": ("float16",)}``): the clause still runs in
+        every dtype, and a failure in another dtype fails it.
     seed_bits : int, optional
         The width of the seeds the function takes (default 64: every seed in [0, 2**64)).
         Declare less where the API documents less (Keras layers take 32-bit seeds); the
@@ -248,6 +296,7 @@ def target(
             name=name,
             dtypes=dtypes,
             expected_failures=expected_failures,
+            expected_failure_dtypes=expected_failure_dtypes,
             seed_bits=seed_bits,
             **options,
         )

@@ -425,3 +425,63 @@ def test_a_target_that_writes_into_its_input_is_checked_fairly() -> None:
 
     got = outcomes(run_target(in_place, ["DROPOUT-RATE", "DROPOUT-UNBIASED"], Config()))
     assert got == {"DROPOUT-RATE": "passed", "DROPOUT-UNBIASED": "passed"}
+
+
+def test_an_expected_failure_confined_to_dtypes_cannot_hide_the_others() -> None:
+    """A declared float16 divergence still runs the clause in every dtype: the same fault
+    declared for float16 is a declared divergence, declared for bfloat16 it is a failure,
+    and a fault in float32 fails the clause whatever float16 declares."""
+    from dropspec.conformance.engine import run_clause
+    from dropspec.spec import CLAUSES
+    from tests.mutants import numpy_mutants
+
+    (f16,) = (m for m in numpy_mutants.MUTANTS if m.name.endswith("float16_rate_10pct_high"))
+    why = {"DROPOUT-RATE": "the float16 kernel drops 1.1·rate"}
+    rate = CLAUSES["DROPOUT-RATE"]
+    config = Config(seed=3)
+
+    def declared(fn: Any, dtypes: tuple[str, ...]) -> dropspec.Target:
+        scope = {"DROPOUT-RATE": dtypes}
+        return dropspec.make_target(
+            fn, "dropout", expected_failures=why, expected_failure_dtypes=scope
+        )
+
+    right = run_clause(declared(f16.target.fn, ("float16",)), rate, config)
+    assert right.outcome == "xfailed", right.message
+    assert "in float16" in right.message and "passed in bfloat16, float32, float64" in right.message
+    wrong = run_clause(declared(f16.target.fn, ("bfloat16",)), rate, config)
+    assert wrong.outcome == "failed" and "declared in bfloat16 only" in wrong.message
+
+    def f32_too(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+        if x.dtype == np.float32:  # the float16 fault, and the same in float32
+            x16 = x.astype(np.float16)
+            return f16.target.fn(x16, rate, training=training, seed=seed).astype(np.float32)
+        return f16.target.fn(x, rate, training=training, seed=seed)
+
+    hidden = run_clause(declared(f32_too, ("float16",)), rate, config)
+    assert hidden.outcome == "failed" and "in float32" in hidden.message
+    # A reference that passes everywhere makes the declaration stale.
+    stale = run_clause(declared(dropspec.reference.dropout, ("float16",)), rate, config)
+    assert stale.outcome == "xpassed"
+
+
+def test_expected_failure_dtypes_are_validated() -> None:
+    def fn(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+        return x
+
+    def problems(**kw: Any) -> str:
+        t = dropspec.make_target(fn, "dropout", **kw)
+        assert t.error is not None
+        return t.error
+
+    assert "does not declare" in problems(expected_failure_dtypes={"DROPOUT-RATE": ("float16",)})
+    why = {"DROPOUT-VALUES": "x", "DROPOUT-RATE": "y"}
+    assert "only statistical clauses" in problems(
+        expected_failures=why, expected_failure_dtypes={"DROPOUT-VALUES": ("float16",)}
+    )
+    assert "unknown dtype" in problems(
+        expected_failures=why, expected_failure_dtypes={"DROPOUT-RATE": ("float8",)}
+    )
+    assert "non-empty tuple" in problems(
+        expected_failures=why, expected_failure_dtypes={"DROPOUT-RATE": "float16"}
+    )

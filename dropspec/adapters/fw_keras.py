@@ -185,6 +185,18 @@ _JAX_BF16_NORMAL = (
 )
 
 
+#: The dtypes each of those failures is confined to (the clause must pass in the others).
+_REASON_DTYPES: dict[str, tuple[str, ...]] = {
+    _TF_HALF_UNIFORM: ("float16", "bfloat16"),
+    _JAX_BF16_NORMAL: ("bfloat16",),
+}
+
+
+def _scopes(failures: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    """``expected_failure_dtypes`` for ``failures``: those whose reason is a dtype's."""
+    return {cid: _REASON_DTYPES[why] for cid, why in failures.items() if why in _REASON_DTYPES}
+
+
 def _layer_failures(backend: str, op: str) -> dict[str, str]:
     if op == "dropout":
         return _half_uniform(backend, _DROPOUT_MOMENTS)
@@ -233,6 +245,7 @@ def _targets(backend: str) -> tuple[Target, ...]:
             seed_bits=SEED_BITS[backend],
             description=description + _LAYER_NOTE,
             expected_failures=_layer_failures(backend, op),
+            expected_failure_dtypes=_scopes(_layer_failures(backend, op)),
             **options,
         )
 
@@ -314,6 +327,7 @@ def _targets(backend: str) -> tuple[Target, ...]:
                 "DROPOUT-RATE-INVALID": _RATE_UNCHECKED[backend],
                 **_half_uniform(backend, _DROPOUT_MOMENTS),
             },
+            expected_failure_dtypes=_scopes(_half_uniform(backend, _DROPOUT_MOMENTS)),
             description="keras.random.dropout(x, rate, seed=seed); a function with no "
             "training flag: with training=False the adapter returns x unchanged.",
         ),
@@ -331,6 +345,7 @@ def _targets(backend: str) -> tuple[Target, ...]:
             inference="mean",
             rate_one="zeros",
             expected_failures=_weight_drop_failures(backend),
+            expected_failure_dtypes=_scopes(_weight_drop_failures(backend)),
             description="weight drop composed from Keras ops: keras.random.dropout on "
             "the weight (one mask per call), then x @ W^T + b with the bias unmasked; "
             "inference uses W itself.",

@@ -217,6 +217,8 @@ _HALF_UNIFORM = (
 )
 _HALF_DROPOUT = {k: _HALF_UNIFORM for k in ("DROPOUT-RATE", "DROPOUT-UNBIASED", "DROPOUT-VARIANCE")}
 _HALF_DROPCONNECT = {k: _HALF_UNIFORM for k in ("DROPCONNECT-RATE", "DROPCONNECT-BIAS-MASKED")}
+#: The dtypes those failures are confined to: float32 and float64 must still pass.
+_HALVES = ("float16", "bfloat16")
 
 _INFERENCE_NOTE = (
     " tf.nn has no training flag; with training=False the adapter returns x "
@@ -232,6 +234,7 @@ TARGETS: tuple[Target, ...] = (
         rate_one="error",
         masking="select",
         expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE, **_HALF_DROPOUT},
+        expected_failure_dtypes=dict.fromkeys(_HALF_DROPOUT, _HALVES),
         description="tf.nn.dropout(x, rate, seed=seed) after tf.random.set_seed(seed)."
         + _INFERENCE_NOTE,
     ),
@@ -245,6 +248,7 @@ TARGETS: tuple[Target, ...] = (
         rate_one="error",
         masking="select",
         expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE, **_HALF_DROPOUT},
+        expected_failure_dtypes=dict.fromkeys(_HALF_DROPOUT, _HALVES),
         description="tf.nn.dropout(x, rate, noise_shape=(N, 1, 1, C)) on NHWC input: channel "
         "dropout, one mask value per example and channel." + _INFERENCE_NOTE,
     ),
@@ -256,6 +260,7 @@ TARGETS: tuple[Target, ...] = (
         rate_one="error",
         masking="select",
         expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE, **_HALF_DROPOUT},
+        expected_failure_dtypes=dict.fromkeys(_HALF_DROPOUT, _HALVES),
         description="tf.nn.experimental.stateless_dropout(x, rate, seed=[seed, 0])."
         + _INFERENCE_NOTE,
     ),
@@ -270,6 +275,7 @@ TARGETS: tuple[Target, ...] = (
         inference="mean",
         rate_one="error",
         expected_failures={"DROPCONNECT-RATE-INVALID": _NAN_RATE, **_HALF_DROPCONNECT},
+        expected_failure_dtypes=dict.fromkeys(_HALF_DROPCONNECT, _HALVES),
         description="weight drop composed from TensorFlow ops: stateless_dropout on the weight "
         "(one mask per call, seed [seed, 0]), then x @ W^T + b with the bias unmasked; "
         "inference uses W itself.",
@@ -285,6 +291,7 @@ TARGETS: tuple[Target, ...] = (
         inference="mean",
         rate_one="error",
         expected_failures={"DROPCONNECT-RATE-INVALID": _NAN_RATE, **_HALF_DROPCONNECT},
+        expected_failure_dtypes=dict.fromkeys(_HALF_DROPCONNECT, _HALVES),
         description="DropConnect with a mask per example, composed from TensorFlow ops: "
         "stateless_dropout on a (batch, out, in) stack of W (seed [seed, 0]) and on the "
         "(batch, out) bias (seed [seed, 1]), inverted scaling; inference is x @ W^T + b "

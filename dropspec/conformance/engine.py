@@ -82,9 +82,13 @@ class Config:
 class CheckFailure(AssertionError):
     """The target violates the clause; the message says how."""
 
-    def __init__(self, message: str, stat: StatResult | None = None) -> None:
+    def __init__(
+        self, message: str, stat: StatResult | None = None, dtypes: frozenset[str] = frozenset()
+    ) -> None:
         super().__init__(message)
         self.stat = stat
+        #: The dtypes the failure was seen in, where the check runs per dtype.
+        self.dtypes = dtypes
 
 
 class NotApplicable(Exception):
@@ -420,6 +424,9 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
     config = config or Config()
     seed = check_seed(config.seed, seed_key(target), clause.id)
     start = time.perf_counter()
+    #: The dtypes a per-dtype check failed in; a failure not confined to dtypes (or an
+    #: error) leaves it holding "" and so never matches a declared dtype scope.
+    failed_in: set[str] = {""}
 
     def result(
         outcome: str,
@@ -430,7 +437,10 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
     ) -> ClauseResult:
         if clause.id in target.expected_failures:
             why = target.expected_failures[clause.id]
-            if outcome == "failed":
+            scope = target.expected_failure_dtypes.get(clause.id)
+            if outcome == "failed" and scope is not None and not failed_in <= set(scope):
+                message += f"\n(an expected failure is declared in {', '.join(scope)} only: {why})"
+            elif outcome == "failed":
                 outcome, message = "xfailed", f"expected failure: {why}\n{message}"
             elif outcome == "passed":
                 outcome = "xpassed"
@@ -495,6 +505,7 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
     except NotApplicable as exc:
         return result("not_applicable", str(exc), ctx=ctx)
     except CheckFailure as exc:
+        failed_in = set(exc.dtypes) or {""}
         return result("failed", f"{exc}\n{replay}", exc.stat, ctx)
     except TargetError as exc:
         return result("failed", f"{exc}\n{replay}", ctx=ctx)
