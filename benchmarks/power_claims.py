@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from typing import Any
@@ -33,9 +34,9 @@ SEED = 20261127  # tests/test_power_claims.py uses the same seed for the relaxed
 ALPHAS = (1e-2, 1e-3, 1e-4, 1e-5)
 
 
-def measured(alpha: float, power: float, small: bool) -> dict[str, Any]:
+def measured(alpha: float, power: float, small: bool, only: str = "") -> dict[str, Any]:
     start = time.perf_counter()
-    rows = calibration.measure_all(alpha, power, small=small, seed=SEED)
+    rows = calibration.measure_all(alpha, power, small=small, seed=SEED, only=only)
     for m in rows:
         print(
             f"  {m.claim:42s} n={m.n:>9,} {m.unit} >= {m.deviation:.4g}: "
@@ -50,6 +51,21 @@ def measured(alpha: float, power: float, small: bool) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - start, 1),
         "measurements": [m.as_dict() for m in rows],
     }
+
+
+def remeasure(only: str) -> None:
+    """Measure again the claims named by ``only`` at both settings and put them in place of
+    their rows in the kept file (after a change to those checks' sizes)."""
+    kept = json.loads(PACKAGE_FILE.read_text())
+    for block in kept["settings"]:
+        print(f"alpha {block['alpha']}, power {block['power']}, small {block['small']}:")
+        fresh = measured(block["alpha"], block["power"], block["small"], only)
+        rows = [m for m in block["measurements"] if only not in m["claim"]]
+        block["measurements"] = sorted(rows + fresh["measurements"], key=lambda m: m["seed"])
+        block.setdefault("remeasured", []).append(
+            {"only": only, "at": now(), "seconds": fresh["seconds"]}
+        )
+    write_json(PACKAGE_FILE, kept)
 
 
 def pearson_pvalues(histograms: np.ndarray, pmf: np.ndarray) -> np.ndarray:
@@ -148,8 +164,17 @@ def main() -> None:
     parser.add_argument("--gof-draws", type=int, default=10_000_000)
     parser.add_argument("--old-no-period-runs", type=int, default=200)
     parser.add_argument("--skip-before", action="store_true")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="remeasure only the claims whose name contains this (e.g. 'no period') and "
+        "replace those rows of measured_power.json, keeping the others",
+    )
     args = parser.parse_args()
     started, load = now(), load_average()
+    if args.only:
+        remeasure(args.only)
+        return
     print("relaxed settings (tests/test_power_claims.py):")
     relaxed = measured(1e-2, 0.9, small=True)
     print("defaults:")
