@@ -39,6 +39,51 @@ def test_every_clause_id_is_written_out_where_its_op_declares_it() -> None:
             assert literals.count(c.id) == 1, f"{c.id} is not written out once in {name}.py"
 
 
+def test_every_clause_is_registered_by_its_id_in_its_ops_checks_module() -> None:
+    # grep -rn '"DROPOUT-RATE"' dropspec/conformance/checks must find the registration: the
+    # checks module of each op, dropspec/conformance/checks/<op>.py (named as the op's module in
+    # dropspec/spec), registers every clause of the op in one register(op, {...}) call whose
+    # keys are the clause ids written out as string literals, in the spec's order.
+    import dropspec.conformance.checks
+
+    checks_dir = Path(dropspec.conformance.checks.__file__).parent
+    registered = registry()
+    for name, op in OPS.items():
+        path = checks_dir / f"{name}.py"
+        assert path.is_file(), f"{name} has no checks module {path}"
+        calls = [
+            node
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "register"
+        ]
+        assert len(calls) == 1, f"checks/{name}.py has {len(calls)} register() calls, not 1"
+        (call,) = calls
+        assert isinstance(call.args[0], ast.Constant) and call.args[0].value == name
+        table = call.args[1]
+        assert isinstance(table, ast.Dict), f"checks/{name}.py registers no literal dict"
+        keys = [k.value if isinstance(k, ast.Constant) else None for k in table.keys]
+        assert keys == [c.id for c in op.clauses], f"checks/{name}.py: {keys}"
+        for c in op.clauses:
+            assert registered[c.id].__module__.startswith("dropspec.conformance.checks."), c.id
+
+
+def test_an_ops_checks_list_every_clause_in_the_specs_order() -> None:
+    from dropspec.conformance.engine import register
+
+    def check(ctx: object) -> None:
+        return None
+
+    ids = [c.id for c in get_op("drop_path").clauses]
+    with pytest.raises(LookupError, match="missing: DROPPATH-PER-EXAMPLE"):
+        register("drop_path", dict.fromkeys(ids[:-1], check))
+    with pytest.raises(LookupError, match="not clauses of drop_path: DROPOUT-RATE"):
+        register("drop_path", dict.fromkeys([*ids, "DROPOUT-RATE"], check))
+    with pytest.raises(LookupError, match="spec's order"):
+        register("drop_path", dict.fromkeys(reversed(ids), check))
+
+
 def test_every_clause_is_one_sentence_with_a_level_and_kind() -> None:
     for c in CLAUSES.values():
         assert isinstance(c.level, Level) and isinstance(c.kind, Kind)

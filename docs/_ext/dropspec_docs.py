@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import itertools
 import json
 import re
 import sys
@@ -44,8 +45,9 @@ from dropspec.spec import CLAUSES, OPS, Clause, Op
 
 logger = logging.getLogger(__name__)
 
+#: The package of the checks (importing it registers them all), one module per op.
 CHECKS_MODULE = "dropspec.conformance.checks"
-SOURCE_PATH = "dropspec/conformance/checks.py"
+SOURCE_DIR = "dropspec/conformance/checks"
 REGEN_MATRIX = "dropspec check --all --json docs/_data/matrix.json"
 REGEN_POWER = "python benchmarks/power_claims.py"
 URL = re.compile(r"https?://[^\s)>\]]+[^\s)>\].,;:]")
@@ -200,7 +202,40 @@ def check_name(fn: Callable[..., Any]) -> str:
 
 
 def documented_here(fn: Callable[..., Any]) -> bool:
-    return fn.__module__ == CHECKS_MODULE and "<" not in fn.__qualname__
+    """A check defined at the top level of a module of the checks package."""
+    module = fn.__module__
+    in_package = module == CHECKS_MODULE or module.startswith(CHECKS_MODULE + ".")
+    return in_package and "<" not in fn.__qualname__
+
+
+def source_path(fn: Callable[..., Any]) -> str | None:
+    """The file a check is defined in, relative to the repository (``dropspec/...``), or
+    None where it has no source file under it."""
+    try:
+        found = inspect.getsourcefile(inspect.unwrap(fn))  # the check, not a dtype runner
+    except TypeError:
+        return None
+    if found is None:
+        return None
+    import dropspec
+
+    root = Path(dropspec.__file__).resolve().parent.parent
+    try:
+        return Path(found).resolve().relative_to(root).as_posix()
+    except ValueError:
+        return None
+
+
+def module_order(checks: dict[str, Callable[..., Any]]) -> dict[str, int]:
+    """The checks' modules in the order the spec first reaches them (op by op, clause by
+    clause): the shared modules first, then each op's own."""
+    order: dict[str, int] = {}
+    for op in OPS.values():
+        for clause in op.clauses:
+            fn = checks.get(clause.id)
+            if fn is not None:
+                order.setdefault(fn.__module__, len(order))
+    return order
 
 
 # -------------------------------------------------------------------- directives ----
@@ -296,7 +331,7 @@ class OpDirective(SphinxDirective):
         if check is None:
             return para(
                 f"Checked by: no check registered for {clause.id} at build time "
-                f"(see {SOURCE_PATH}).",
+                f"(see {SOURCE_DIR}/).",
                 classes=["ds-clause-check"],
             )
         name = check_name(check)
@@ -307,9 +342,10 @@ class OpDirective(SphinxDirective):
             ref += nodes.literal(check.__qualname__, check.__qualname__)
         else:
             ref = nodes.literal(name, name)
+        path = source_path(check)
         try:
             line = inspect.getsourcelines(check)[1]
-            where = f" in {SOURCE_PATH}, line {line}"
+            where = f" in {path}, line {line}" if path else ""
         except (OSError, TypeError):
             where = ""
         return para(
@@ -357,28 +393,39 @@ class ChecksDirective(SphinxDirective):
                 )
             ]
         by_fn: dict[Callable[..., Any], list[str]] = defaultdict(list)
-        for cid, fn in checks.items():
-            by_fn[fn].append(cid)
-        lines: list[str] = []
-        here = [fn for fn in by_fn if documented_here(fn)]
-        for fn in sorted(here, key=lambda f: inspect.getsourcelines(f)[1]):
-            doc = inspect.getdoc(fn) or "(no docstring)"
-            first = doc.split("\n\n")[0].replace("\n", " ")
-            refs = ", ".join(f"{{ref}}`{cid} <{cid.lower()}>`" for cid in by_fn[fn])
-            lines += [
-                f"```{{py:function}} {fn.__qualname__}(ctx)",
-                f":module: {CHECKS_MODULE}",
-                "",
-                md_escape(first),
-                "",
-                f"Checks {refs}.",
-                "```",
-                "",
-            ]
+        for cid in sorted(checks, key=list(CLAUSES).index):  # in the spec's order
+            by_fn[checks[cid]].append(cid)
         container = nodes.container(classes=["ds-checks"])
-        self.state.nested_parse(
-            StringList(lines, source="<dropspec-checks>"), self.content_offset, container
+        order = module_order(checks)
+        here = sorted(
+            (fn for fn in by_fn if documented_here(fn)),
+            key=lambda f: (order.get(f.__module__, len(order)), inspect.getsourcelines(f)[1]),
         )
+        # One group per module of the checks package, headed by its path and docstring.
+        for module, group in itertools.groupby(here, key=lambda f: f.__module__):
+            fns = list(group)
+            container += nodes.rubric("", "", nodes.literal(module, source_path(fns[0]) or module))
+            intro = (inspect.getdoc(sys.modules[module]) or "").split("\n\n")[0]
+            if intro:
+                container += para(plain_roles(intro.replace("\n", " ")))
+            lines: list[str] = []
+            for fn in fns:
+                doc = inspect.getdoc(fn) or "(no docstring)"
+                first = doc.split("\n\n")[0].replace("\n", " ")
+                refs = ", ".join(f"{{ref}}`{cid} <{cid.lower()}>`" for cid in by_fn[fn])
+                lines += [
+                    f"```{{py:function}} {fn.__qualname__}(ctx)",
+                    f":module: {module}",
+                    "",
+                    md_escape(first),
+                    "",
+                    f"Checks {refs}.",
+                    "```",
+                    "",
+                ]
+            self.state.nested_parse(
+                StringList(lines, source="<dropspec-checks>"), self.content_offset, container
+            )
         out: list[nodes.Node] = [container]
         elsewhere = [fn for fn in by_fn if not documented_here(fn)]
         if elsewhere:
@@ -395,6 +442,15 @@ class ChecksDirective(SphinxDirective):
                 )
             )
         return out
+
+
+def plain_roles(text: str) -> str:
+    """A docstring's reST roles (``:mod:`x```, ``:class:`~a.B```) and double backticks as
+    `single-backticked` literals, for :func:`inline_text`."""
+    text = re.sub(
+        r":\w+:`(~?)([^`]+)`", lambda m: f"`{m[2].split('.')[-1] if m[1] else m[2]}`", text
+    )
+    return re.sub(r"``([^`]+)``", r"`\1`", text)
 
 
 def md_escape(text: str) -> str:

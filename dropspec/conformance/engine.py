@@ -348,7 +348,8 @@ class Context:
 
 Check = Callable[[Context], StatResult | None]
 
-#: clause id -> the function that checks it. Filled by :mod:`dropspec.conformance.checks`.
+#: clause id -> the function that checks it. Filled by :mod:`dropspec.conformance.checks`,
+#: whose module for each op registers every clause of the op (:func:`register`).
 CHECKS: dict[str, Check] = {}
 
 
@@ -367,6 +368,22 @@ def checks(*clause_ids: str) -> Callable[[Check], Check]:
         return fn
 
     return wrap
+
+
+def register(op: str, table: Mapping[str, Check]) -> None:
+    """Register the checks of every clause of ``op``: ``table`` maps each of the op's clause
+    ids, in the spec's order, to the function that checks it."""
+    want = [c.id for c in get_op(op).clauses]
+    if list(table) != want:
+        missing = [cid for cid in want if cid not in table]
+        extra = [cid for cid in table if cid not in want]
+        raise LookupError(
+            f"the checks of {op} do not list its clauses in the spec's order"
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+            + (f"; not clauses of {op}: {', '.join(extra)}" if extra else "")
+        )
+    for cid, fn in table.items():
+        checks(cid)(fn)
 
 
 def registry() -> dict[str, Check]:

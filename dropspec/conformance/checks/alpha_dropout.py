@@ -1,0 +1,149 @@
+"""The checks of alpha dropout's clauses (:mod:`dropspec.spec.alpha_dropout`), one per clause
+id: its values a·x + b or a·α′ + b and its moments are checked here, the rest as for dropout
+(its masks are read from the dropped value a·α′ + b, see ``_masks.keep_mask``)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...dtypes import as_dtype, eps
+from ...reference import ALPHA_PRIME, alpha_constants
+from ...reference.expectations import alpha_rounding_slack
+from .. import stats as st_
+from .. import strategies as gen
+from ..engine import CheckFailure, Context, chunk_elements, register
+from ..stats import StatResult
+from . import common, masked
+from ._examples import Case, examples, same_shape, unit_cases
+from ._geometry import geometry
+from ._statistical import every_dtype, sums_of_values_and_squares, verdict
+
+
+def check_alpha_values(ctx: Context) -> None:
+    def body(case: Case) -> None:
+        x = gen.values(case.data_seed, case.shape, case.dtype, low=0.0, high=1.0)
+        y = ctx.call(x, rate=case.rate, seed=case.seed).astype(np.float64)
+        a, b = alpha_constants(case.rate)
+        kept = a * x.astype(np.float64) + b
+        dropped = a * ALPHA_PRIME + b
+        tol = (
+            4.0
+            * eps(case.dtype)
+            * (np.abs(a * x.astype(np.float64)) + abs(b) + abs(a * ALPHA_PRIME))
+            + 1e-12
+        )
+        ok = (np.abs(y - kept) <= tol) | (np.abs(y - dropped) <= tol)
+        if y.shape != x.shape or not ok.all():
+            idx = tuple(int(i[0]) for i in np.nonzero(~ok)) if y.shape == x.shape else ()
+            raise CheckFailure(
+                f"output {y[idx] if idx else y.shape!r} is neither a·x + b = "
+                f"{kept[idx] if idx else ''!r} nor a·α′ + b = {dropped!r} "
+                f"({case.describe()})"
+            )
+
+    examples(ctx, lambda d: unit_cases(ctx, d, gen.rates(0.001, 0.99)), body)
+
+
+def alpha_group_sums(ctx: Context, rate: float, n: int) -> tuple[float, float, int, int]:
+    """Σy and Σ(y² − 1) over n standard-normal inputs, and the number of mask groups."""
+    total = total_sq = 0.0
+    count = groups_seen = 0
+    shape = geometry(ctx).stat_shape(chunk_elements(n))
+    g = math.prod(shape[a] for a in geometry(ctx).shared_of(len(shape)))
+    while count < n:
+        x = ctx.rng.standard_normal(shape).astype(as_dtype(ctx.stat_dtype))
+        y = ctx.call_device(x, rate=rate)
+        same_shape(y, x.shape)
+        sums = ctx.host(sums_of_values_and_squares(y, shift=1.0))
+        total += float(sums[0])
+        total_sq += float(sums[1])
+        count += x.size
+        groups_seen += x.size // g
+    return total, total_sq, groups_seen, g
+
+
+def alpha_group_variances(rate: float, g: int) -> tuple[float, float]:
+    """Variance of one group's Σy and Σy² − g, for a group of g values sharing one mask value.
+
+    y = a·(k·x + (1 − k)·α′) + b with k ~ Bernoulli(keep) shared in the group and x ~ N(0, 1).
+    """
+    a, b = alpha_constants(rate)
+    keep = 1.0 - rate
+    var_sum = a * a * (keep * g + g * g * ALPHA_PRIME**2 * keep * rate)
+    e1 = a * a + b * b  # E[(a·x + b)²]
+    e2 = 3 * a**4 + 6 * a * a * b * b + b**4  # E[(a·x + b)⁴]
+    c2 = (a * ALPHA_PRIME + b) ** 2
+    var_sq = keep * g * (e2 - e1 * e1) + g * g * keep * rate * (e1 - c2) ** 2
+    return var_sum, var_sq
+
+
+@every_dtype
+def check_alpha_moments(ctx: Context) -> StatResult:
+    rates = (0.05, 0.2, 0.5)
+    alpha = ctx.split(len(rates))
+    mean_clause = ctx.clause.id == "ALPHA-MEAN"
+    results = []
+    for rate in rates:
+        total, total_sq, groups, g = alpha_group_sums(ctx, rate, 1 << 20)
+        var_sum, var_sq = alpha_group_variances(rate, g)
+        slack_mean, slack_second = alpha_rounding_slack(rate, ctx.stat_dtype)
+        values = groups * g
+        if mean_clause:
+            results.append(
+                st_.z_mean(
+                    total,
+                    0.0,
+                    var_sum * groups,
+                    groups,
+                    alpha=alpha,
+                    power=ctx.power,
+                    slack=slack_mean * values,
+                    rate=rate,
+                    expected_mean=0.0,
+                )
+            )
+        else:
+            results.append(
+                st_.z_mean(
+                    total_sq,
+                    0.0,
+                    var_sq * groups,
+                    groups,
+                    alpha=alpha,
+                    power=ctx.power,
+                    slack=slack_second * values,
+                    rate=rate,
+                    expected_variance=1.0,
+                )
+            )
+    return verdict(
+        results,
+        "alpha dropout does not keep mean 0"
+        if mean_clause
+        else "alpha dropout does not keep variance 1",
+    )
+
+
+register(
+    "alpha_dropout",
+    {
+        "ALPHA-SHAPE": common.check_shape,
+        "ALPHA-DTYPE": common.check_dtype,
+        "ALPHA-DETERMINISTIC": common.check_deterministic,
+        "ALPHA-INDEPENDENT-SEEDS": common.check_independent_seeds,
+        "ALPHA-RATE-INVALID": common.check_rate_invalid,
+        "ALPHA-INFERENCE-IDENTITY": common.check_inference_identity,
+        "ALPHA-VALUES": check_alpha_values,
+        "ALPHA-RATE": masked.check_rate,
+        "ALPHA-MEAN": check_alpha_moments,
+        "ALPHA-VARIANCE": check_alpha_moments,
+        "ALPHA-INDEPENDENT-AXES": masked.check_independent_axes,
+        "ALPHA-SHARED-CONSTANT": masked.check_shared_constant,
+        "ALPHA-RATE-ZERO": common.check_rate_zero,
+        "ALPHA-GRADIENT": common.check_gradient,
+        "ALPHA-RATE-ONE-ZEROS": masked.check_rate_one_zeros,
+        "ALPHA-RATE-ONE-ERROR": common.check_rate_one_error,
+    },
+)

@@ -1,0 +1,36 @@
+"""The checks of drop path's clauses (:mod:`dropspec.spec.drop_path`), one per clause id.
+
+Drop path is dropout with one mask value per example (see ``_geometry.Geometry.per_example``):
+every check is dropout's, run on that geometry.
+"""
+
+from __future__ import annotations
+
+from ..engine import register
+from . import common, masked
+
+register(
+    "drop_path",
+    {
+        "DROPPATH-SHAPE": common.check_shape,
+        "DROPPATH-DTYPE": common.check_dtype,
+        "DROPPATH-DETERMINISTIC": common.check_deterministic,
+        "DROPPATH-INDEPENDENT-SEEDS": common.check_independent_seeds,
+        "DROPPATH-RATE-INVALID": common.check_rate_invalid,
+        "DROPPATH-INFERENCE-IDENTITY": common.check_inference_identity,
+        "DROPPATH-INFERENCE-CLASSIC": masked.check_inference_classic,
+        "DROPPATH-VALUES": masked.check_values,
+        "DROPPATH-RATE": masked.check_rate,
+        "DROPPATH-UNBIASED": masked.check_unbiased,
+        "DROPPATH-VARIANCE": masked.check_variance,
+        "DROPPATH-INDEPENDENT-CALLS": masked.check_independent_calls,
+        "DROPPATH-INDEPENDENT-AXES": masked.check_independent_axes,
+        "DROPPATH-RATE-ZERO": common.check_rate_zero,
+        "DROPPATH-DROPPED-SELECT": masked.check_dropped_nonfinite,
+        "DROPPATH-DROPPED-MULTIPLY": masked.check_dropped_nonfinite,
+        "DROPPATH-GRADIENT": common.check_gradient,
+        "DROPPATH-RATE-ONE-ZEROS": masked.check_rate_one_zeros,
+        "DROPPATH-RATE-ONE-ERROR": common.check_rate_one_error,
+        "DROPPATH-PER-EXAMPLE": masked.check_shared_constant,
+    },
+)

@@ -1,0 +1,516 @@
+"""The checks of DropConnect's clauses (:mod:`dropspec.spec.dropconnect`), one per clause id.
+
+Its masks are decoded from a layer fed x = 1 and weights W[o, j] = 2^j (see
+``_masks.decoded_masks``); its shape, dtype, seeds and invalid rates are checked as for every
+op (``common``), on :class:`~._examples.LayerCase` examples.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from hypothesis import strategies as st
+
+from ...dtypes import as_dtype, eps
+from ...reference.expectations import (
+    dropconnect_moments,
+    gaussian_activation_moments,
+    kept_multipliers,
+)
+from .. import reduce
+from .. import stats as st_
+from .. import strategies as gen
+from ..engine import CheckFailure, Context, NotApplicable, register
+from ..reduce import Array
+from ..stats import StatResult
+from . import common
+from ._examples import (
+    WIDE,
+    Cases,
+    LayerCase,
+    case_text,
+    close,
+    examples,
+    first_mismatch,
+    layer_cases,
+    need_vjp,
+    require_same,
+    same_shape,
+    worst,
+)
+from ._masks import decode, decoded_masks, decoder_layer, scale
+from ._statistical import (
+    PairTable,
+    declaration_hint,
+    drawn_rates,
+    drop_test,
+    every_dtype,
+    nearest_allowed,
+    rate_test,
+    sums_of_values_and_squares,
+    verdict,
+    wide_dtypes,
+)
+
+
+def dc_activation(ctx: Context, u: np.ndarray) -> np.ndarray:
+    if ctx.options["activation"] == "relu":
+        out: np.ndarray = np.maximum(u, 0.0)
+        return out
+    return u
+
+
+class DecoderCase(NamedTuple):
+    """VALUES' example: a decoder layer (:func:`~._masks.decoder_layer`) of ``dims`` =
+    (batch, n_out) in ``dtype``, called at ``rate`` with the call seed ``seed``."""
+
+    dtype: str
+    dims: tuple[int, int]
+    rate: float
+    data_seed: int
+    seed: int
+
+    def describe(self) -> str:
+        return case_text(self.dtype, self.dims, self.rate, self.seed)
+
+
+class BatchCase(NamedTuple):
+    """PER-BATCH's example: a decoder layer of ``dims`` = (batch, n_out) in the statistical
+    dtype, called at ``rate`` with the call seed ``seed``."""
+
+    dims: tuple[int, int]
+    rate: float
+    seed: int
+
+
+class GradientCase(NamedTuple):
+    """GRADIENT's example: a float32 decoder layer of ``dims`` = (batch, n_out), called at
+    ``rate`` with the call seed ``seed``, its cotangent drawn from ``data_seed``."""
+
+    dims: tuple[int, int]
+    rate: float
+    data_seed: int
+    seed: int
+
+
+def check_dc_shape_mismatch(ctx: Context) -> None:
+    d = as_dtype(ctx.stat_dtype)
+    x, w, b = np.ones((2, 4), d), np.ones((3, 4), d), np.ones(3, d)
+    accepted = []
+    for label, args in (
+        ("weight (3, 5) for x (2, 4)", (x, np.ones((3, 5), d), b)),
+        ("bias (4,) for weight (3, 4)", (x, w, np.ones(4, d))),
+    ):
+        try:
+            ctx.call_raw(*args, rate=0.5, seed=ctx.seed())
+        except Exception:
+            continue
+        accepted.append(label)
+    if accepted:
+        raise CheckFailure(f"mismatched shapes were accepted: {'; '.join(accepted)}")
+
+
+def check_dc_values(ctx: Context) -> None:
+    def body(case: DecoderCase) -> None:
+        (batch, n_out), rate, dtype = case.dims, case.rate, case.dtype
+        n_in = 16 if dtype in WIDE else 4
+        x, w, b = decoder_layer(ctx, batch, n_out, n_in, dtype)
+        y = ctx.call(x, w, b, rate=rate, seed=case.seed)
+        if y.shape != (batch, n_out):
+            raise CheckFailure(f"output shape {y.shape}, expected {(batch, n_out)}")
+        m, mb = decode(ctx, y, rate, n_in)
+        pre = (m * w.astype(np.float64)).sum(-1) + mb * b.astype(np.float64)
+        want = dc_activation(ctx, pre * scale(ctx, rate))
+        if not close(y.astype(np.float64), want, dtype, 4.0):
+            raise CheckFailure(
+                f"output differs from a(s·x·(M ⊙ W)ᵀ + b′) for the decoded M: "
+                f"{first_mismatch(y, want)} ({case.describe()})"
+            )
+
+    dims = st.tuples(gen.side(), gen.side())
+    examples(
+        ctx,
+        lambda d: Cases(
+            st.tuples(
+                st.just(d),
+                dims,
+                gen.rates(0.01, 0.99),
+                gen.data_seeds(),
+                gen.call_seeds(ctx.target.seed_bits),
+            ),
+            DecoderCase._make,
+        ),
+        body,
+    )
+
+
+@every_dtype
+def check_dc_rate(ctx: Context) -> StatResult:
+    rates = drawn_rates(ctx)
+    alpha = ctx.split(len(rates))
+    results = []
+    for rate in rates:
+        test = rate_test(ctx, rate, alpha)
+        weights = (m for m, _ in decoded_masks(ctx, rate, test.n_max))
+        results.append(drop_test(ctx, weights, rate, alpha, test))
+    return verdict(results, "the weight drop rate is off")
+
+
+@every_dtype
+def check_dc_bias_masked(ctx: Context) -> StatResult:
+    rates = (0.1, 0.5)
+    alpha = ctx.split(len(rates))
+    results = []
+    for rate in rates:
+        test = rate_test(ctx, rate, alpha)
+        per_example = ctx.options["masks"] == "per_example"
+        biases = (
+            mb
+            for _, mb in decoded_masks(
+                ctx, rate, test.n_max, n_in=1, batch=1024 if per_example else 1
+            )
+        )
+        results.append(drop_test(ctx, biases, rate, alpha, test))
+    never = [r.inputs["rate"] for r in results if r.statistic == 0]
+    return verdict(
+        results,
+        "the bias drop rate is off",
+        declaration_hint(ctx, "mask_bias", False, f"the bias was never dropped at rate {never[0]}")
+        if never
+        else "",
+    )
+
+
+@every_dtype
+def check_dc_per_connection(ctx: Context) -> StatResult:
+    alpha = ctx.split(2)
+    labels = {
+        1: "connections into one input's column (dropped input unit)",
+        2: "connections of one output's row (dropped output unit)",
+    }
+    tables = {axis: PairTable(ctx) for axis in labels}
+    for m, _ in decoded_masks(ctx, 0.5, 1 << 21):
+        for axis, table in tables.items():
+            table.add_halves(m, axis)
+    results = [tables[axis].test(alpha, pairs=label) for axis, label in labels.items()]
+    return verdict(
+        results,
+        "mask values of different connections are dependent: this "
+        "looks like dropout of units, not DropConnect",
+    )
+
+
+@every_dtype
+def check_dc_per_example(ctx: Context) -> StatResult:
+    # Per-example targets are called with a batch of 256, so pairs stay within one call.
+    table = PairTable(ctx)
+    for m, _ in decoded_masks(ctx, 0.5, 1 << 21):
+        table.add_halves(m, 0)
+    res = table.test(ctx.alpha, pairs="the same connection in neighbouring examples")
+    return verdict(
+        [res],
+        "examples in a batch share weight masks",
+        declaration_hint(
+            ctx, "masks", "per_batch", "the examples of a batch share one weight mask"
+        ),
+    )
+
+
+def check_dc_per_batch(ctx: Context) -> None:
+    def body(case: BatchCase) -> None:
+        (batch, n_out), rate, seed = case.dims, case.rate, case.seed
+        # s·(2^(n_in + 1) − 1) must stay exact in the dtype (as in decoded_masks).
+        n_in = 16 if ctx.stat_dtype in WIDE else 4
+        x, w, b = decoder_layer(ctx, batch, n_out, n_in, ctx.stat_dtype)
+        y = ctx.call(x, w, b, rate=rate, seed=seed)
+        if y.shape != (batch, n_out):
+            raise CheckFailure(f"output shape {y.shape}, expected {(batch, n_out)}")
+        m, mb = decode(ctx, y, rate, n_in)
+        if not (np.all(m == m[:1]) and np.all(mb == mb[:1])):
+            raise CheckFailure(
+                f"examples of one call see different weight masks "
+                f"(batch={batch}, out={n_out}, rate={rate!r}, seed={seed})"
+            )
+
+    examples(
+        ctx,
+        Cases(
+            st.tuples(
+                st.tuples(gen.side(2), gen.side()),
+                gen.rates(0.1, 0.9),
+                gen.call_seeds(ctx.target.seed_bits),
+            ),
+            BatchCase._make,
+        ),
+        body,
+    )
+
+
+def positive_layer(
+    ctx: Context, batch: int, n_out: int, n_in: int, dtype: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    d = as_dtype(dtype)
+    return (
+        ctx.rng.uniform(0.5, 2.0, (batch, n_in)).astype(d),
+        ctx.rng.uniform(0.5, 2.0, (n_out, n_in)).astype(d),
+        ctx.rng.uniform(0.5, 2.0, n_out).astype(d),
+    )
+
+
+@wide_dtypes
+def check_dc_unbiased(ctx: Context) -> StatResult:
+    rates = (0.1, 0.5, 0.9)
+    alpha = ctx.split(len(rates))
+    per_example = ctx.options["masks"] == "per_example"
+    batch, n_in = (64, 16) if per_example else (1, 16)
+    n_out = 4096
+    x, w, b = (ctx.reusable(a) for a in positive_layer(ctx, batch, n_out, n_in, ctx.stat_dtype))
+    results = []
+    for rate in rates:
+        mean, var = dropconnect_moments(
+            x,
+            w,
+            b,
+            rate,
+            scaling=ctx.options["scaling"],
+            mask_bias=ctx.options["mask_bias"],
+        )
+        total = 0.0
+        calls = 4 if per_example else 64
+        mean_d = ctx.to_device(mean)
+        for _ in range(calls):
+            y = ctx.call_device(x, w, b, rate=rate)
+            same_shape(y, mean.shape)
+            total += float(ctx.host(sums_of_values_and_squares(y, 0.0, mean_d))[0])
+        # The scale, rounded to the dtype, multiplies every kept term: E[y] moves with it.
+        exact = scale(ctx, rate)
+        masked = float(mean.sum()) - (
+            0.0 if ctx.options["mask_bias"] else float(b.astype(np.float64).sum()) * batch
+        )
+        results.append(
+            nearest_allowed(
+                [
+                    st_.z_mean(
+                        total - (s / exact - 1.0) * masked * calls,
+                        0.0,
+                        float(var.sum()) * calls * (s / exact) ** 2,
+                        mean.size * calls,
+                        alpha=alpha,
+                        power=ctx.power,
+                        rate=rate,
+                        kept_multiplier=s,
+                    )
+                    for s in kept_multipliers(rate, ctx.options["scaling"], ctx.stat_dtype)
+                ]
+            )
+        )
+    return verdict(results, "E[pre-activation] differs from the inference mean")
+
+
+def check_dc_bias_unmasked(ctx: Context) -> None:
+    def body(case: LayerCase) -> None:
+        batch, n_in, n_out = case.dims
+        x, _, b = case.inputs()
+        w = np.zeros((n_out, n_in), dtype=as_dtype(case.dtype))
+        y = ctx.call(x, w, b, rate=case.rate, seed=case.seed)
+        want = dc_activation(ctx, np.broadcast_to(b.astype(np.float64), (batch, n_out)))
+        require_same(
+            "bias",
+            y.astype(np.float64),
+            want,
+            f"with zero weights the output is not a(b) ({case.describe()})",
+        )
+
+    examples(ctx, lambda d: layer_cases(ctx, d, gen.rates(0.05, 0.95)), body)
+
+
+def dc_close(
+    ctx: Context,
+    got: np.ndarray,
+    want: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    dtype: str,
+) -> bool:
+    """Within the rounding of a dot product: n_in + 2 ulps of Σ|terms|."""
+    mag = np.abs(x.astype(np.float64)) @ np.abs(w.astype(np.float64)).T + np.abs(
+        b.astype(np.float64)
+    )
+    tol = (x.shape[1] + 2) * eps(dtype) * mag * 2 + 1e-30
+    return bool(np.all(np.abs(got.astype(np.float64) - want) <= tol))
+
+
+def check_dc_deterministic_forms(ctx: Context) -> None:
+    inference = ctx.clause.id.endswith("INFERENCE-MEAN")
+
+    def body(case: LayerCase) -> None:
+        dtype, seed = case.dtype, case.seed
+        x, w, b = case.inputs()
+        rate = case.rate if inference else 0.0
+        y = ctx.call(x, w, b, rate=rate, training=not inference, seed=seed)
+        s_inf = (1.0 - rate) * scale(ctx, rate) if inference else 1.0
+        bias = b.astype(np.float64) * (s_inf if ctx.options["mask_bias"] else 1.0)
+        want = dc_activation(ctx, (x.astype(np.float64) @ w.astype(np.float64).T) * s_inf + bias)
+        if y.shape != want.shape or not dc_close(ctx, y, want, x, w, b, dtype):
+            what = "training=False" if inference else "rate 0"
+            raise CheckFailure(
+                f"{what}: output differs from the expected layer: "
+                f"{first_mismatch(y, want) if y.shape == want.shape else y.shape}"
+                f" ({case_text(dtype, x.shape, rate, seed)})"
+            )
+
+    examples(ctx, lambda d: layer_cases(ctx, d), body)
+
+
+def mm_layer(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A layer with mixed signs and the exact E[a(u)], Var[a(u)] of moment matching."""
+    d = as_dtype(ctx.stat_dtype)
+    x = ctx.rng.uniform(-1, 1, (64, 32)).astype(d)
+    w = ctx.rng.uniform(-1, 1, (64, 32)).astype(d)
+    b = ctx.rng.uniform(-0.5, 0.5, 64).astype(d)
+    return x, w, b, *_mm_moments(ctx, x, w, b, 0.5)
+
+
+def _mm_moments(
+    ctx: Context, x: np.ndarray, w: np.ndarray, b: np.ndarray, rate: float
+) -> tuple[np.ndarray, np.ndarray]:
+    mu, var = dropconnect_moments(
+        x,
+        w,
+        b,
+        rate,
+        scaling=ctx.options["scaling"],
+        mask_bias=ctx.options["mask_bias"],
+    )
+    return gaussian_activation_moments(mu, np.sqrt(var), ctx.options["activation"])
+
+
+@wide_dtypes
+def check_dc_moment_matching(ctx: Context) -> StatResult:
+    x, w, b, mean, var = mm_layer(ctx)
+    samples = int(ctx.options["samples"])
+    calls = 8
+    live = var > 1e-12  # outputs with a spread to standardise by
+    # z = (y − E[a(u)]) / sqrt(Var[a(u)] / samples) where live, 0 elsewhere, summed on device.
+    inv_sd = np.where(live, 1.0 / np.sqrt(np.where(live, var, 1.0) / samples), 0.0)
+    sums = np.zeros(2)
+    center, scale_by = ctx.to_device(mean), ctx.to_device(inv_sd)
+    for _ in range(calls):
+        y = ctx.call_device(x, w, b, rate=0.5, training=False)
+        same_shape(y, mean.shape)
+        sums += ctx.host(_standardised_sums(y, center, scale_by))
+    size = int(np.count_nonzero(live)) * calls
+    if ctx.clause.id.endswith("MM-MEAN"):
+        res = st_.z_mean(
+            float(sums[0]),
+            0.0,
+            float(size),
+            size,
+            alpha=ctx.alpha,
+            power=ctx.power,
+            samples=samples,
+            rate=0.5,
+        )
+        return verdict([res], "moment-matching inference is biased: E[output] != E[a(u)]")
+    res = st_.chi2_variance(
+        float(sums[1]), size, alpha=ctx.alpha, power=ctx.power, samples=samples, rate=0.5
+    )
+    return verdict([res], "moment-matching inference does not average `samples` draws")
+
+
+@reduce.fused()
+def _standardised_sums(y: Array, center: Array, inv_sd: Array) -> Array:
+    """``[Σ z, Σ z²]`` of z = (y − center)·inv_sd, where inv_sd > 0 (no spread: skipped)."""
+    xp = reduce.namespace(y)
+    z = (xp.astype(y, xp.float64) - center) * inv_sd
+    z = xp.where(inv_sd > 0, z, xp.zeros_like(z))
+    return xp.stack([xp.sum(z), xp.sum(z * z)])
+
+
+def check_dc_gradient(ctx: Context) -> None:
+    def body(case: GradientCase) -> None:
+        (batch, n_out), rate, seed = case.dims, case.rate, case.seed
+        n_in = 12
+        x, w, b = decoder_layer(ctx, batch, n_out, n_in, "float32")
+        y = ctx.call(x, w, b, rate=rate, seed=seed)
+        if y.shape != (batch, n_out):
+            raise CheckFailure(f"output shape {y.shape}, expected {(batch, n_out)}")
+        m, _ = decode(ctx, y, rate, n_in)
+        cot = (
+            np.random.default_rng(case.data_seed).uniform(-1, 1, (batch, n_out)).astype(np.float32)
+        )
+        want = scale(ctx, rate) * np.einsum(
+            "no,noi,oi->ni", cot.astype(np.float64), m, w.astype(np.float64)
+        )
+        wt, bt = (ctx.to_device(a) for a in (w, b))
+
+        def f(xa: Any) -> Any:
+            return ctx.invoke(xa, wt, bt, rate, training=True, seed=seed)
+
+        got = need_vjp(ctx, f, x, cot)
+        tol = 1e-5 * (np.abs(cot.astype(np.float64)) @ w.astype(np.float64) + 1e-30)
+        if got.shape != want.shape or not np.all(np.abs(got - want) <= tol):
+            raise CheckFailure(
+                f"gradient with respect to x does not use the forward masks: "
+                f"{worst(got, want, tol) if got.shape == want.shape else ''}"
+                f" (batch={batch}, out={n_out}, rate={rate!r}, seed={seed})"
+            )
+
+    if "float32" not in ctx.dtypes:
+        raise NotApplicable("the gradient check runs in float32, which the target lacks")
+    examples(
+        ctx,
+        Cases(
+            st.tuples(
+                st.tuples(gen.side(), gen.side()),
+                gen.rates(0.1, 0.9),
+                gen.data_seeds(),
+                gen.call_seeds(ctx.target.seed_bits),
+            ),
+            GradientCase._make,
+        ),
+        body,
+    )
+
+
+def check_dc_rate_one(ctx: Context) -> None:
+    def body(case: LayerCase) -> None:
+        x, w, b = case.inputs()
+        y = ctx.call(x, w, b, rate=1.0, seed=case.seed).astype(np.float64)
+        bias = (
+            np.zeros_like(b, dtype=np.float64) if ctx.options["mask_bias"] else b.astype(np.float64)
+        )
+        want = dc_activation(ctx, np.broadcast_to(bias, y.shape))
+        require_same("rate 1", y, want, "output is not a(b) (unmasked bias) or a(0) (masked)")
+
+    examples(ctx, lambda d: layer_cases(ctx, d), body)
+
+
+register(
+    "dropconnect",
+    {
+        "DROPCONNECT-SHAPE": common.check_shape,
+        "DROPCONNECT-DTYPE": common.check_dtype,
+        "DROPCONNECT-DETERMINISTIC": common.check_deterministic,
+        "DROPCONNECT-INDEPENDENT-SEEDS": common.check_independent_seeds,
+        "DROPCONNECT-RATE-INVALID": common.check_rate_invalid,
+        "DROPCONNECT-SHAPE-MISMATCH": check_dc_shape_mismatch,
+        "DROPCONNECT-VALUES": check_dc_values,
+        "DROPCONNECT-RATE": check_dc_rate,
+        "DROPCONNECT-UNBIASED": check_dc_unbiased,
+        "DROPCONNECT-PER-CONNECTION": check_dc_per_connection,
+        "DROPCONNECT-PER-EXAMPLE": check_dc_per_example,
+        "DROPCONNECT-PER-BATCH": check_dc_per_batch,
+        "DROPCONNECT-BIAS-MASKED": check_dc_bias_masked,
+        "DROPCONNECT-BIAS-UNMASKED": check_dc_bias_unmasked,
+        "DROPCONNECT-INFERENCE-MEAN": check_dc_deterministic_forms,
+        "DROPCONNECT-INFERENCE-MM-MEAN": check_dc_moment_matching,
+        "DROPCONNECT-INFERENCE-MM-SPREAD": check_dc_moment_matching,
+        "DROPCONNECT-RATE-ZERO": check_dc_deterministic_forms,
+        "DROPCONNECT-GRADIENT": check_dc_gradient,
+        "DROPCONNECT-RATE-ONE-ZEROS": check_dc_rate_one,
+        "DROPCONNECT-RATE-ONE-ERROR": common.check_rate_one_error,
+    },
+)

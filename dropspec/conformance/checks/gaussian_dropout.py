@@ -1,0 +1,128 @@
+"""The checks of Gaussian dropout's clauses (:mod:`dropspec.spec.gaussian_dropout`), one per
+clause id: the law of its noise y/x is checked here; independence, as for dropout, on where
+the noise lies above 1 (see ``_masks.keep_mask``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import ml_dtypes
+
+from ...dtypes import as_dtype
+from ...reference import gaussian_std
+from .. import reduce
+from .. import stats as st_
+from ..engine import Context, chunk_elements, register
+from ..reduce import Array
+from ..stats import StatResult
+from . import common, masked
+from ._examples import WIDE, same_shape
+from ._geometry import geometry
+from ._statistical import (
+    NEIGHBOUR_OFFSETS,
+    every_dtype,
+    neighbour_tables,
+    sums_of_values_and_squares,
+    verdict,
+)
+
+
+def gaussian_noise(ctx: Context, rate: float, n: int) -> Array:
+    """At least n values of y/x (x = 1) as one flat float64 array where the outputs live."""
+    shape = geometry(ctx).stat_shape(chunk_elements(n))
+    x = ctx.constant(shape, ctx.stat_dtype)
+    parts = []
+    got = 0
+    while got < n:
+        y = ctx.call_device(x, rate=rate)
+        same_shape(y, x.shape)
+        xp = reduce.namespace(y)
+        parts.append(xp.reshape(xp.astype(y, xp.float64), (-1,)))
+        got += x.size
+    return parts[0] if len(parts) == 1 else xp.concat(parts)
+
+
+@every_dtype
+def check_gaussian(ctx: Context) -> StatResult:
+    rates = (0.1, 0.5, 0.8)
+    alpha = ctx.split(len(rates))
+    results = []
+    for rate in rates:
+        sigma = gaussian_std(rate)
+        noise = gaussian_noise(ctx, rate, 1 << 20)
+        size = math.prod(noise.shape)
+        if ctx.clause.id == "GAUSSIAN-DISTRIBUTION":
+            # Against the law of y/x rounded to the dtype (x = 1), which the half types
+            # resolve coarsely enough for Kolmogorov-Smirnov to see.
+            info = ml_dtypes.finfo(as_dtype(ctx.stat_dtype))  # type: ignore[no-untyped-call]
+            distance = float(
+                ctx.host(
+                    reduce.ks_distance_rounded(
+                        noise, 1.0, sigma, mantissa=int(info.nmant), min_exponent=int(info.minexp)
+                    )
+                )
+            )
+            res = st_.ks_normal_distance(
+                distance, size, alpha=alpha, power=ctx.power, rate=rate, std=sigma
+            )
+            results.append(dataclasses.replace(res, uniform=ctx.stat_dtype in WIDE))
+            continue
+        # z = (y/x − 1) / σ: Σz for the mean, Σz² for the variance
+        total, total_sq = ctx.host(sums_of_values_and_squares(noise, 0.0, 1.0, sigma))
+        if ctx.clause.id == "GAUSSIAN-MEAN":
+            results.append(
+                st_.z_mean(
+                    float(total),
+                    0.0,
+                    float(size),
+                    size,
+                    alpha=alpha,
+                    power=ctx.power,
+                    rate=rate,
+                    std=sigma,
+                )
+            )
+        else:
+            results.append(
+                st_.chi2_variance(
+                    float(total_sq), size, alpha=alpha, power=ctx.power, rate=rate, std=sigma
+                )
+            )
+    return verdict(
+        results,
+        f"the noise y/x is not N(1, rate/(1 − rate)) ({ctx.clause.id.rsplit('-', 1)[1].lower()})",
+    )
+
+
+@every_dtype
+def check_gaussian_independence(ctx: Context) -> StatResult:
+    tables = neighbour_tables(ctx, [gaussian_noise(ctx, 0.5, 1 << 20) > 1.0], [None])
+    alpha = ctx.split(len(tables))
+    results = [table.test(alpha, pairs="noise above 1", **where) for where, table in tables]
+    return verdict(
+        results, f"noise values at offsets 1..{NEIGHBOUR_OFFSETS} in memory order are dependent"
+    )
+
+
+register(
+    "gaussian_dropout",
+    {
+        "GAUSSIAN-SHAPE": common.check_shape,
+        "GAUSSIAN-DTYPE": common.check_dtype,
+        "GAUSSIAN-DETERMINISTIC": common.check_deterministic,
+        "GAUSSIAN-INDEPENDENT-SEEDS": common.check_independent_seeds,
+        "GAUSSIAN-RATE-INVALID": common.check_rate_invalid,
+        "GAUSSIAN-INFERENCE-IDENTITY": common.check_inference_identity,
+        "GAUSSIAN-MEAN": check_gaussian,
+        "GAUSSIAN-VARIANCE": check_gaussian,
+        "GAUSSIAN-DISTRIBUTION": check_gaussian,
+        "GAUSSIAN-INDEPENDENT-ELEMENTS": check_gaussian_independence,
+        "GAUSSIAN-INDEPENDENT-AXES": masked.check_independent_axes,
+        "GAUSSIAN-INDEPENDENT-CALLS": masked.check_independent_calls,
+        "GAUSSIAN-NO-PERIOD": masked.check_no_period,
+        "GAUSSIAN-RATE-ZERO": common.check_rate_zero,
+        "GAUSSIAN-RATE-ONE": common.check_rate_one_error,
+        "GAUSSIAN-GRADIENT": common.check_gradient,
+    },
+)

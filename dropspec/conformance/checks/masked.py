@@ -1,0 +1,482 @@
+"""Checks of the ops whose training output is x times a scaled mask, read back from the
+output: dropout, drop path and alpha dropout, and Gaussian dropout where its noise above 1
+stands for a kept value (see ``_masks``). Their values, drop rate, moments, independence,
+shared axes and non-finite inputs.
+
+Each op's module registers these for its own clause ids.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterable, Iterator
+
+import numpy as np
+
+from ...dtypes import as_dtype, dtype_name
+from ...reference import scale_for
+from ...reference.expectations import dropout_moments, kept_multipliers
+from .. import reduce
+from .. import stats as st_
+from .. import strategies as gen
+from ..engine import CheckFailure, Context, chunk_elements
+from ..reduce import Array
+from ..stats import StatResult
+from ._examples import (
+    Case,
+    examples,
+    first_mismatch,
+    require_same,
+    same_shape,
+    unit_cases,
+)
+from ._geometry import geometry
+from ._masks import dropped_probability, keep_mask, scale, signed_input, unit_masks
+from ._statistical import (
+    ANCHOR_RATES,
+    NEIGHBOUR_OFFSETS,
+    RATE_BANDS,
+    Classes,
+    declaration_hint,
+    drawn_rates,
+    drop_test,
+    every_dtype,
+    nearest_allowed,
+    neighbour_tables,
+    rate_test,
+    verdict,
+)
+from .common import large_cases
+
+
+def allowed_kept(x: np.ndarray, rate: float, s: float) -> list[np.ndarray]:
+    """The roundings of x·s the VALUES clause accepts.
+
+    x·s rounded once; x·fl(s); x/fl(1 − rate); and x·fl(1/fl(1 − rate)), which is what a
+    division by 1 − rate becomes when a compiler (XLA) turns it into a reciprocal multiply.
+    """
+    d = x.dtype.type
+    wide = x.astype(np.float64)
+    if s == 1.0 or rate >= 1.0:
+        return [x * d(s)]
+    keep = np.float64(d(1.0 - rate))
+    with np.errstate(over="ignore"):
+        return [
+            (wide * s).astype(x.dtype),
+            x * d(s),
+            (wide / keep).astype(x.dtype),
+            x * d(1.0 / keep),
+        ]
+
+
+def check_values(ctx: Context) -> None:
+    def body(case: Case) -> None:
+        (x,) = case.inputs()
+        rate = case.rate
+        y = ctx.call(x, rate=rate, seed=case.seed)
+        if y.shape != x.shape:
+            raise CheckFailure(f"output shape {y.shape} differs from {x.shape}")
+        y = y.astype(x.dtype)
+        ok = y == 0
+        for kept in allowed_kept(x, rate, scale(ctx, rate)):
+            ok |= y == kept
+        if not ok.all():
+            idx = tuple(int(i[0]) for i in np.nonzero(~ok))
+            other = "classic" if ctx.options["scaling"] == "inverted" else "inverted"
+            hint = ""
+            if all(
+                ((y == 0) | (y == k)).all() for k in allowed_kept(x, rate, scale_for(rate, other))
+            ):
+                hint = "\nhint: " + declaration_hint(
+                    ctx, "scaling", other, f"kept values are x·{scale_for(rate, other):.6g}"
+                )
+            raise CheckFailure(
+                f"output {y[idx]!r} at {idx} is neither 0 nor x·s for x={x[idx]!r}, "
+                f"s={scale(ctx, rate)!r} ({case.describe()}){hint}"
+            )
+
+    examples(ctx, lambda d: unit_cases(ctx, d), body)
+    for (x,), rate, what in large_cases(ctx):
+        y = ctx.call_device(x, rate=rate)
+        same_shape(y, x.shape)
+        s = scale(ctx, rate)
+        allowed = kept_multipliers(rate, ctx.options["scaling"], dtype_name(x.dtype))
+        wide = ctx.to_device(x.astype(np.float64))
+        off = int(ctx.host(reduce.off_multipliers(y, wide, allowed=allowed)))
+        if off:
+            raise CheckFailure(
+                f"{off} of {x.size} outputs are neither 0 nor x·s, s={s!r} rounded to the "
+                f"dtype ({what}, rate={rate!r})"
+            )
+
+
+def check_inference_classic(ctx: Context) -> None:
+    def body(case: Case) -> None:
+        (x,) = case.inputs()
+        rate = case.rate
+        y = ctx.call(x, rate=rate, training=False, seed=case.seed).astype(x.dtype)
+        keep = 1.0 - rate
+        ok = np.zeros(x.shape, bool)
+        for want in ((x.astype(np.float64) * keep).astype(x.dtype), x * x.dtype.type(keep)):
+            ok |= y == want
+        if not ok.all():
+            raise CheckFailure(
+                f"training=False output is not x·(1 − rate): "
+                f"{first_mismatch(y, x * x.dtype.type(keep))} "
+                f"({case.describe()})"
+            )
+
+    examples(ctx, lambda d: unit_cases(ctx, d), body)
+
+
+def check_rate_one_zeros(ctx: Context) -> None:
+    def body(case: Case) -> None:
+        (x,) = case.inputs()
+        y = ctx.call(x, rate=1.0, seed=case.seed)
+        require_same("rate 1", y, np.zeros_like(x), "training output is not all zeros")
+
+    examples(ctx, lambda d: unit_cases(ctx, d), body)
+
+
+# ---------------------------------------------------------------- the drop rate ----
+
+
+def rate_guarantee() -> str:
+    """What one run's RATE checks rule out (for ``dropspec power``)."""
+    bands = ", ".join(f"[{lo}, {hi}]" for lo, hi in RATE_BANDS)
+    return (
+        f"*-RATE: one run tests rates {', '.join(map(str, ANCHOR_RATES))} and one rate "
+        f"drawn from the base seed in each of {bands}, in every dtype; each sub-test detects "
+        f"a drop-rate error of 0.002, or 10% of min(rate, 1 - rate) where that is smaller, "
+        f"with the stated power, so a 10% relative rate error anywhere in [0.001, 0.999] "
+        f"is caught in the runs whose drawn rate falls where it is. Where axes are shared, "
+        f"rate {GROUP_RATE} on groups of 2 along them detects a relative error of "
+        f"{GROUP_DEVIATION:.0%} (a group-size-dependent rate)."
+    )
+
+
+@every_dtype
+def check_rate(ctx: Context) -> StatResult:
+    """Every rate of :func:`drawn_rates` on groups of one element (shared axes of side 1);
+    at the rates of :func:`homogeneity_rates`, the kept share's homogeneity across value
+    and position classes on the first call (one share of alpha for all of them); and, where
+    axes are shared, rate :data:`GROUP_RATE` on groups of 2 along every shared axis: a
+    group's drop rate must not depend on how many elements it holds. Last, rate
+    :data:`GROUP_RATE` over :data:`SMALL_CALLS` calls of about :data:`SMALL_ELEMENTS`
+    values, so that small inputs are seen as well as the large ones above.
+
+    Inputs take the values of :data:`MOMENT_VALUES` where a dropped output is 0 (so value
+    classes exist); alpha dropout, whose masks are read from x = 1, has position classes
+    only."""
+    g = geometry(ctx)
+    rates = drawn_rates(ctx)
+    grouped = bool(g.shared_of(len(g.stat_shape(2))))
+    varied = homogeneity_rates(rates)
+    alpha = ctx.split(len(rates) + grouped + bool(varied) + 1)
+    # Many small calls (large-tensor fast paths aside): SMALL_CALLS calls of SMALL_ELEMENTS.
+    small = g.stat_shape(SMALL_ELEMENTS)
+    masks = unit_masks(ctx, GROUP_RATE, SMALL_CALLS * math.prod(small), shape=small)
+    small_calls = drop_test(ctx, masks, GROUP_RATE, alpha, calls=f"{SMALL_CALLS} of {small}")
+    results = []
+    for rate in rates:
+        test = rate_test(ctx, rate, alpha)
+        shape = g.stat_shape(chunk_elements(test.n_max))
+        x, labels = signed_input(ctx, shape) if g.mask == "zero" else (None, None)
+        masks = iter(unit_masks(ctx, rate, test.n_max, x=x, shape=shape))
+        if rate in varied:  # the labels go to the device only where classes are tested
+            classes = Classes.of(ctx, labels, shape)
+            first = next(masks)
+            share = alpha / len(varied)
+            results.extend(
+                classes.tests(ctx, first, share, variance=None, what="kept share", rate=rate)
+            )
+            masks = itertools.chain([first], masks)
+        results.append(drop_test(ctx, masks, rate, alpha, test))
+    if grouped:
+        rate = GROUP_RATE
+        # Sized for a 10% relative error, not rate_deviation's 0.002: this sub-test is there
+        # for a rate that depends on the group's size (all draws of a group must drop, say:
+        # rate² instead of rate); the rate itself is measured on groups of one above. A group
+        # holds 2^(shared axes) elements, so at 0.002 it cost up to 8 times that sub-test.
+        n = st_.binomial_sample_size(rate, GROUP_DEVIATION * rate, alpha, ctx.power)
+        masks = unit_masks(ctx, rate, n, shared_side=2)
+        results.append(drop_test(ctx, masks, rate, alpha, shared_side=2))
+    results.append(small_calls)
+    return verdict(results, "the drop rate is off")
+
+
+#: The rate RATE also tests on groups longer than one element, and on many small calls (see
+#: :func:`check_rate`), and the relative rate error the groups' sub-test is sized for.
+GROUP_RATE, GROUP_DEVIATION = 0.5, 0.1
+#: RATE's small calls: this many calls of about this many mask values each (2^17 in all).
+SMALL_CALLS, SMALL_ELEMENTS = 64, 2048
+
+
+def homogeneity_rates(rates: Iterable[float]) -> tuple[float, ...]:
+    """The rates at which RATE tests homogeneity across classes: those in [0.05, 0.95],
+    where every class holds enough dropped and kept values to compare."""
+    return tuple(r for r in rates if 0.05 <= r <= 0.95)
+
+
+# ---------------------------------------------------------------- moments ----
+
+
+def _multiplier_moments(ctx: Context, rate: float) -> list[tuple[float, float, float, float]]:
+    """(kept multiplier, mean, variance, fourth central moment) of the two-point multiplier
+    m·s, one per rounding of the scale the dtype allows (see ``kept_multipliers``)."""
+    scaling = ctx.options["scaling"]
+    out = []
+    for s in kept_multipliers(rate, scaling, ctx.stat_dtype):
+        mean, var = dropout_moments(rate, scaling, multiplier=s)
+        m4 = (1.0 - rate) * (s - mean) ** 4 + rate * mean**4
+        out.append((s, mean, var, m4))
+    return out
+
+
+def signed_stat_inputs(ctx: Context, n: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(input, value labels) for moment checks, until ``n`` mask values are covered.
+
+    One input is drawn and passed to every call: y/x is the multiplier itself whatever x
+    is, so the calls' masks alone make the draws independent.
+    """
+    shape = geometry(ctx).stat_shape(chunk_elements(n))
+    x, labels = signed_input(ctx, shape)
+    got = 0
+    while got < n:
+        yield x, labels
+        got += math.prod(shape)
+
+
+def _multiplier_sums(
+    ctx: Context,
+    rate: float,
+    n: int,
+    center: float,
+    enough: Callable[[float, float, int, int], bool],
+    homogeneity_alpha: float | None = None,
+) -> list[StatResult]:
+    """Call the target until ``enough(Σ (y/x − center), Σ (y/x − center)², values, group
+    size)`` says so or ``n`` values are covered; return (given ``homogeneity_alpha``) the
+    homogeneity tests of E[y/x] across value and position classes on the first call."""
+    sums, count, groups = np.zeros(2), 0, 1
+    wide: Array = None  # x in float64 on the device, converted once
+    homogeneous: list[StatResult] = []
+    for x, labels in signed_stat_inputs(ctx, n):
+        y = ctx.call_device(x, rate=rate)
+        same_shape(y, x.shape)
+        if wide is None:
+            wide = ctx.to_device(x.astype(np.float64))
+        groups = math.prod(x.shape[a] for a in geometry(ctx).shared_of(x.ndim))
+        part = ctx.host(_multiplier_sum(y, wide, center=center))
+        if homogeneity_alpha is not None and count == 0:
+            classes = Classes.of(ctx, labels)
+            var = max(0.0, float(part[1]) / x.size - (float(part[0]) / x.size) ** 2)
+            homogeneous = classes.tests(
+                ctx,
+                _multiplier(y, wide, center=center),
+                homogeneity_alpha,
+                variance=var,
+                what="E[y/x]",
+                rate=rate,
+            )
+        sums += part
+        count += x.size
+        if enough(float(sums[0]), float(sums[1]), count, groups):
+            break
+    return homogeneous
+
+
+@reduce.fused()
+def _multiplier(y: Array, x: Array, center: float) -> Array:
+    """y/x − center in float64."""
+    xp = reduce.namespace(y)
+    return xp.astype(y, xp.float64) / x - center
+
+
+@reduce.fused()
+def _multiplier_sum(y: Array, x: Array, center: float) -> Array:
+    """``[Σ (y/x − center), Σ (y/x − center)²]``."""
+    xp = reduce.namespace(y)
+    dev = xp.astype(y, xp.float64) / x - center
+    return xp.stack([xp.sum(dev), xp.sum(dev * dev)])
+
+
+def _moment_test(
+    ctx: Context,
+    rate: float,
+    alpha: float,
+    variance: bool,
+    homogeneity_alpha: float | None = None,
+) -> list[StatResult]:
+    """The sequential moment test at ``rate``, then any homogeneity tests (see
+    :func:`_multiplier_sums`).
+
+    Sized by :func:`~.stats.rate_moment_test`; one test per allowed scale rounding (a
+    composite null): the check fails only when every candidate is rejected, which keeps the
+    level at alpha, and stops drawing as soon as one is accepted (its accept bound is split
+    among the candidates, which keeps the power) or every one is rejected."""
+    candidates = _multiplier_moments(ctx, rate)
+    center = candidates[0][1]
+    tests = [
+        st_.rate_moment_test(rate, alpha, ctx.power, candidates=len(candidates)) for _ in candidates
+    ]
+
+    def enough(s1: float, s2: float, count: int, groups: int) -> bool:
+        m = count // groups
+        for test, (_, mean, var, m4) in zip(tests, candidates, strict=True):
+            shift = mean - center
+            dev1 = s1 - count * shift  # Σ (v − mean)
+            # Values sharing a mask move together: the sum's variance is groups² per value.
+            if variance:
+                total = s2 - 2.0 * shift * s1 + count * shift * shift - count * var
+                spread = (m4 - var * var) * count * groups
+            else:
+                total, spread = dev1, var * count * groups
+            sd_unit = math.sqrt(spread / m) if spread > 0 else 0.0
+            test.update(total / sd_unit if sd_unit > 0 else (0.0 if total == 0 else math.inf), m)
+        return any(t.accepted for t in tests) or all(t.rejected for t in tests)
+
+    homogeneous = _multiplier_sums(ctx, rate, tests[0].m_max, center, enough, homogeneity_alpha)
+    results = [
+        t.result(rate=rate, expected_variance=var, kept_multiplier=s)
+        if variance
+        else t.result(rate=rate, expected_multiplier=mean, kept_multiplier=s)
+        for t, (s, mean, var, _) in zip(tests, candidates, strict=True)
+    ]
+    return [nearest_allowed(results), *homogeneous]
+
+
+@every_dtype
+def check_unbiased(ctx: Context) -> StatResult:
+    """E[y/x] at each rate, and its homogeneity across value and position classes (one share
+    of alpha for every homogeneity test, split evenly among them)."""
+    rates = (0.1, 0.5, 0.9)
+    alpha = ctx.split(len(rates) + 1)
+    each = alpha / len(rates)
+    results = [
+        r
+        for rate in rates
+        for r in _moment_test(ctx, rate, alpha, variance=False, homogeneity_alpha=each)
+    ]
+    return verdict(
+        results,
+        "E[y] differs from the inference output (with the scale rounded to the dtype), or "
+        "E[y/x] depends on the input's value or position",
+    )
+
+
+@every_dtype
+def check_variance(ctx: Context) -> StatResult:
+    rates = (0.1, 0.3, 0.9)
+    alpha = ctx.split(len(rates))
+    results = [_moment_test(ctx, rate, alpha, variance=True)[0] for rate in rates]
+    return verdict(
+        results, "Var[y] differs from x²·s²·rate·(1 − rate) (with s rounded to the dtype)"
+    )
+
+
+# ---------------------------------------------------------------- independence ----
+
+
+@every_dtype
+def check_independent_calls(ctx: Context) -> StatResult:
+    """Each mask value's drop count over k calls (for Gaussian dropout, how often its noise
+    is at most 1) against Binomial(k, p)."""
+    k, rate = 24, 0.5
+    p = dropped_probability(ctx, rate)
+    shape = geometry(ctx).stat_shape(1 << 15)
+    counts: Array | None = None
+    for keep in unit_masks(ctx, rate, k * (1 << 15), shape=shape):
+        xp = reduce.namespace(keep)
+        dropped = xp.astype(xp.logical_not(keep), xp.int64)
+        counts = dropped if counts is None else counts + dropped
+    assert counts is not None
+    histogram = ctx.host(reduce.histogram(counts, k=k))
+    res = st_.binomial_histogram_gof(histogram, k, p, alpha=ctx.alpha, power=ctx.power)
+    return verdict([res], "drop counts over k calls are not Binomial(k, rate)")
+
+
+@every_dtype
+def check_independent_axes(ctx: Context) -> StatResult:
+    rate = 0.5
+    g = geometry(ctx)
+    shape = g.stat_shape(1 << 20)
+    free = [a for a in range(len(shape)) if a not in g.shared_of(len(shape))]
+    tables = neighbour_tables(ctx, unit_masks(ctx, rate, 1 << 20, shape=shape), free)
+    alpha = ctx.split(len(tables))
+    results = [table.test(alpha, shape=shape, rate=rate, **where) for where, table in tables]
+    return verdict(
+        results,
+        f"mask values at offsets 1..{NEIGHBOUR_OFFSETS} along a non-shared axis are dependent",
+    )
+
+
+@every_dtype
+def check_no_period(ctx: Context) -> StatResult:
+    n = 1 << 20
+    shape = geometry(ctx).stat_shape(n)
+    mask = next(unit_masks(ctx, 0.5, n, shape=shape))
+    size = math.prod(mask.shape)
+    lag, agreement = ctx.host(reduce.autocorrelation_peak(mask, lags=size // 2))
+    res = st_.no_period_peak(
+        int(lag), float(agreement), size, size // 2, alpha=ctx.alpha, power=ctx.power, shape=shape
+    )
+    return verdict([res], "the mask repeats itself")
+
+
+# ---------------------------------------------------------------- structure ----
+
+
+def check_shared_constant(ctx: Context) -> None:
+    def body(case: Case) -> None:
+        x = np.ones(case.shape, dtype=as_dtype(case.dtype))
+        y = ctx.call(x, rate=case.rate, seed=case.seed)
+        if y.shape != x.shape:
+            raise CheckFailure(f"output shape {y.shape} differs from {x.shape}")
+        keep = keep_mask(ctx, y, case.rate, ())
+        shared = geometry(ctx).shared_of(len(case.shape))
+        if not shared:
+            return
+        if not np.array_equal(keep.all(axis=shared), keep.any(axis=shared)):
+            raise CheckFailure(f"the mask varies along shared axes {shared} ({case.describe()})")
+
+    examples(ctx, lambda d: unit_cases(ctx, d, gen.rates(0.2, 0.8), 2), body)
+
+
+def nan_inf_input(x: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    special = rng.random(x.shape)
+    out = x.copy()
+    out[special < 0.3] = np.nan
+    out[(special >= 0.3) & (special < 0.5)] = np.inf
+    out[(special >= 0.5) & (special < 0.6)] = -np.inf
+    return out
+
+
+def check_dropped_nonfinite(ctx: Context) -> None:
+    select = ctx.clause.id.endswith("SELECT")
+
+    def body(case: Case) -> None:
+        ones = np.ones(case.shape, dtype=as_dtype(case.dtype))
+        keep = ctx.call(ones, rate=case.rate, seed=case.seed) != 0
+        x = nan_inf_input(gen.values(case.data_seed, case.shape, case.dtype), case.data_seed)
+        y = ctx.call(x, rate=case.rate, seed=case.seed).astype(np.float64)
+        xd = x.astype(np.float64)
+        finite = np.isfinite(xd)
+        if select:
+            bad = ~keep & (y != 0)
+            what = "a dropped slot is not exactly 0"
+        else:
+            bad = ~keep & ((finite & (y != 0)) | (~finite & ~np.isnan(y)))
+            what = "a dropped slot is not x·0"
+        kept_bad = keep & ~finite & ~((np.isnan(xd) & np.isnan(y)) | (y == xd))
+        bad |= kept_bad
+        if bad.any():
+            idx = tuple(int(i[0]) for i in np.nonzero(bad))
+            raise CheckFailure(
+                f"{what if not kept_bad[idx] else 'a kept NaN/inf changed'}: "
+                f"x={xd[idx]!r} gave y={y[idx]!r} at {idx} ({case.describe()})"
+            )
+
+    examples(ctx, lambda d: unit_cases(ctx, d, gen.rates(0.2, 0.8), 2), body)
