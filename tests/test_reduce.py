@@ -103,6 +103,38 @@ def test_autocorrelation_peak_matches_a_direct_sum(framework: str) -> None:
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_window_repeats_count_equal_windows_as_a_direct_search_does(framework: str) -> None:
+    """The exact-repeat search (NO-PERIOD across 2^22 values): windows built right, no match
+    in fair bits, and a block of the stated length found at any lag, ahead or behind."""
+    to = converter(framework)
+    rng = np.random.default_rng(5)
+    n = 1 << 15
+    bits = rng.random(n) < 0.5
+    windows = host(reduce.strided_windows(to(bits), 63))
+    want = [sum(int(bits[63 * i + j]) << j for j in range(reduce.WINDOW_BITS)) for i in range(40)]
+    assert windows[:40].tolist() == want and len(windows) == n // 63
+    assert host(reduce.window_repeats(to(bits))).tolist() == [0]
+    block = reduce.WINDOW_STRIDES[0] * reduce.WINDOW_STRIDES[1] + 64 + reduce.WINDOW_BITS
+    for lag in (-9001, 4158, 8000):
+        copied = bits.copy()
+        copied[15000 + lag : 15000 + lag + block] = bits[15000 : 15000 + block]
+        direct = (
+            {  # the same count, from every pair of windows compared
+                (a, b)
+                for a in range(0, n - 63, 64)
+                for b in range(0, n - 62, 63)
+                if a != b and np.array_equal(copied[a : a + 62], copied[b : b + 62])
+            }
+            if framework == "numpy"
+            else None
+        )
+        found = int(host(reduce.window_repeats(to(copied)))[0])
+        assert found >= 1, lag
+        if direct is not None:
+            assert found == len(direct)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_cross_correlation_peaks_match_direct_sums(framework: str) -> None:
     # Three partners of one mask: a copy shifted by +37, an inverted copy shifted by -5, and
     # an independent mask; each row's peak must be the direct sums' largest score.

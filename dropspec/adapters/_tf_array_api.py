@@ -41,6 +41,9 @@ class TensorFlowNamespace:
     def astype(self, x: Any, dtype: Any) -> Any:
         return self._tf.cast(x, dtype)
 
+    def asarray(self, obj: Any, /, *, dtype: Any = None) -> Any:
+        return self._tf.constant(obj, dtype=dtype)
+
     def reshape(self, x: Any, shape: Sequence[int]) -> Any:
         return self._tf.reshape(x, shape)
 
@@ -81,6 +84,9 @@ class TensorFlowNamespace:
         if axis is None:
             x, axis = self._tf.reshape(x, [-1]), 0
         return self._tf.argmax(x, axis=axis, output_type=self._tf.int64)
+
+    def searchsorted(self, x1: Any, x2: Any, /, *, side: str = "left") -> Any:
+        return self._tf.searchsorted(x1, x2, side=side, out_type=self._tf.int64)
 
     def sort(self, x: Any) -> Any:
         return self._tf.sort(x)

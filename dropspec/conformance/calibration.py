@@ -305,9 +305,11 @@ def normal_distribution(alpha: float, power: float, n: int = 1 << 20, share: int
 def no_period(alpha: float, power: float, n: int = 1 << 20, lag: int | None = None) -> Claim:
     """The Azuma-bounded autocorrelation test over lags 1..n/2; the deviation injected is
     at ``lag`` (default n/2, the hardest): each value copies the one ``lag`` before it
-    with probability 2d (pairs agree with probability 1/2 + d)."""
+    with probability 2d (pairs agree with probability 1/2 + d). At half of ``alpha``: the
+    check shares its alpha with the exact-repeat search (:func:`repeats`)."""
     lags = n // 2
     at = lag or lags
+    alpha = alpha / 2
 
     def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
         rows = -(-n // at)
@@ -321,6 +323,27 @@ def no_period(alpha: float, power: float, n: int = 1 << 20, lag: int | None = No
 
     return Claim(
         f"no period (injected at lag {at})", ("DROPOUT-NO-PERIOD", "GAUSSIAN-NO-PERIOD"), sample
+    )
+
+
+def repeats(alpha: float, power: float, n: int = 1 << 22) -> Claim:
+    """The exact-repeat search over n fair bits; the deviation injected is a block of the
+    stated length copied from a random place to another (random lag): certain detection."""
+    half = alpha / 2  # NO-PERIOD's split between its two sub-tests
+
+    def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
+        bits = rng.integers(0, 2, size=n, dtype=np.int64)
+        block = int(deviation)
+        if block:  # two places that do not overlap, in random order
+            first = int(rng.integers(0, n - 2 * block + 1))
+            second = int(rng.integers(first + block, n - block + 1))
+            src, dst = (first, second) if rng.random() < 0.5 else (second, first)
+            bits[dst : dst + block] = bits[src : src + block]
+        (matches,) = reduce.window_repeats(bits)
+        return st.repeated_windows(int(matches), n, alpha=half, power=power)
+
+    return Claim(
+        "repeated block at a random lag", ("DROPOUT-NO-PERIOD", "GAUSSIAN-NO-PERIOD"), sample
     )
 
 
@@ -390,9 +413,13 @@ def claims(alpha: float, power: float, *, small: bool = False) -> list[Claim]:
     slow Kolmogorov–Smirnov p-value) instead of 1000 (200), for the quick tests; the claims
     are the same formulas at another n.
     """
+    from .checks.masked import NO_PERIOD_FFT, NO_PERIOD_VALUES
+
     size = 1 << 14 if small else 1 << 20
+    period = 1 << 14 if small else NO_PERIOD_FFT
+    stream = 1 << 14 if small else NO_PERIOD_VALUES
     many, few = (300, 100) if small else (1000, 200)
-    fft = few if not small else many  # one FFT of 2^21 per run at full size
+    fft = few if not small else many  # one FFT of 1.5·2^20 per run at full size
     return [
         replace(drop_rate(0.001, alpha, power), runs=many),
         replace(drop_rate(0.1, alpha, power), runs=many),
@@ -403,11 +430,13 @@ def claims(alpha: float, power: float, *, small: bool = False) -> list[Claim]:
         replace(variance_chi2(alpha, power, n=size), runs=many),
         replace(variance_chi2(alpha, power, n=size, sign=-1.0), runs=many),
         replace(normal_distribution(alpha, power, n=size), runs=few),
-        replace(no_period(alpha, power, n=size), runs=fft),
-        replace(no_period(alpha, power, n=size, lag=7), runs=fft),
+        replace(no_period(alpha, power, n=period), runs=fft),
+        replace(no_period(alpha, power, n=period, lag=7), runs=fft),
         replace(calls_gof(alpha, power), runs=many),
         replace(homogeneity(alpha, power, n=size), runs=many),
         replace(homogeneity(alpha, power, n=size, classes=16, means=True), runs=many),
+        # Last, so that the claims above keep their seeds (seed + index).
+        replace(repeats(alpha, power, n=stream), runs=few),
     ]
 
 

@@ -245,6 +245,56 @@ def autocorrelation_peak(mask: Array, lags: int) -> Array:
     return xp.stack([xp.astype(worst, xp.float64) + 1.0, acf[worst]])
 
 
+#: The width of the windows :func:`window_repeats` compares: 62 consecutive 0/1 values read
+#: as one int64 in [0, 2^62) (bit j is value i + j), so sums never reach the sign bit.
+WINDOW_BITS = 62
+#: The strides of its two sets of windows (coprime, see :func:`window_repeats`).
+WINDOW_STRIDES = (64, 63)
+
+
+def strided_windows(flat: Array, stride: int) -> Array:
+    """The windows of :data:`WINDOW_BITS` values of the flat 0/1 array ``flat`` that start
+    at 0, stride, 2·stride, ... (len // stride of them), as int64 (bit j of a window is its
+    value j): the rows of a (len // stride, stride) view, their first WINDOW_BITS columns
+    weighted by powers of two and summed; one pass over the array."""
+    xp = namespace(flat)
+    count = flat.shape[0] // stride
+    rows = xp.reshape(flat[: count * stride], (count, stride))[:, :WINDOW_BITS]
+    weights = xp.asarray([1 << j for j in range(WINDOW_BITS)], dtype=xp.int64)
+    return xp.sum(xp.astype(rows, xp.int64) * weights, axis=1)
+
+
+def window_counts(n: int) -> tuple[int, int, int]:
+    """For n values: how many windows each stride of :data:`WINDOW_STRIDES` takes, and how
+    many window starts the two share (multiples of both strides), which equal themselves."""
+    a, b = WINDOW_STRIDES
+    count_a, count_b = n // a, n // b
+    shared = (min(count_a * a, count_b * b) - 1) // (a * b) + 1
+    return count_a, count_b, shared
+
+
+@fused()
+def window_repeats(bits: Array) -> Array:
+    """``[K]``: the number of pairs (a, b), a a window of :data:`WINDOW_BITS` consecutive
+    values of the flat 0/1 array ``bits`` starting at a multiple of 64, b one starting at a
+    multiple of 63 elsewhere, with a == b.
+
+    A block of at least 64·63 + 64 + 62 values that appears again at any lag, ahead or
+    behind, is found: its aligned starts run through every residue modulo 63 (64 = 1 mod
+    63), so one of them lands, across the lag, on a start of the other set. Only about
+    2·n/64 windows are built, sorted and compared.
+    """
+    xp = namespace(bits)
+    flat = xp.reshape(bits, (-1,))
+    shared = window_counts(flat.shape[0])[2]
+    aligned = xp.sort(strided_windows(flat, WINDOW_STRIDES[0]))
+    other = strided_windows(flat, WINDOW_STRIDES[1])
+    left = xp.searchsorted(aligned, other, side="left")
+    right = xp.searchsorted(aligned, other, side="right")
+    hits = xp.sum(xp.astype(right - left, xp.int64))
+    return xp.stack([hits - shared])
+
+
 # Abramowitz & Stegun (1964), formula 7.1.26: erf(x) = 1 − t·P(t)·exp(−x²), t = 1/(1 + p·x),
 # for x >= 0, with |error| <= 1.5e-7. The array API standard has no erf, and the
 # Kolmogorov-Smirnov distance needs the normal CDF where the samples are.

@@ -624,6 +624,39 @@ def no_period_peak(
     )
 
 
+def repeated_windows(
+    matches: int, n: int, *, alpha: float, power: float, **inputs: Any
+) -> StatResult:
+    """The exact-repeat test from :func:`reduce.window_repeats` over n values.
+
+    Under the null the values are independent fair bits, so two windows of w =
+    :data:`~.reduce.WINDOW_BITS` values at different starts are equal with probability
+    2^-w whether or not they overlap (overlapping windows at shift k are equal only if the
+    w + k values are k-periodic). The union bound over the pairs of windows compared gives
+    P(any match) <= pairs·2^-w (about 1e-9 at n = 2^22): that is the p-value of a match, and
+    1 without one. A block of at least 64·63 + 64 + w values that appears again at any lag is
+    found with certainty, so the stated deviation is that length, at power 1 (0 should the
+    bound exceed ``alpha``).
+    """
+    from .reduce import WINDOW_BITS, WINDOW_STRIDES, window_counts
+
+    count_a, count_b, shared = window_counts(n)
+    bound = (count_a * count_b - shared) * 2.0**-WINDOW_BITS
+    a, b = WINDOW_STRIDES
+    return StatResult(
+        "repeated windows (exact, union bound)",
+        float(matches),
+        float(min(1.0, bound)) if matches > 0 else 1.0,
+        alpha,
+        n,
+        float(a * b + a + WINDOW_BITS),
+        "length of a block repeated at any lag (values)",
+        1.0 if bound <= alpha else 0.0,
+        {"window": WINDOW_BITS, **inputs},
+        uniform=False,
+    )
+
+
 def ks_normal(z: np.ndarray, *, alpha: float, power: float, **inputs: Any) -> StatResult:
     """Kolmogorov–Smirnov test of standardised samples against N(0, 1)."""
     z = np.asarray(z, dtype=np.float64)

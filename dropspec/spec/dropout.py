@@ -176,8 +176,9 @@ CLAUSES: tuple[Clause, ...] = (
         OP,
         MUST,
         STATISTICAL,
-        "The mask has no repeating block: at no lag does the flattened mask agree with a "
-        "shifted copy of itself more often than independent draws would.",
+        "The mask has no repeating block, within a call or across calls: at no lag does the "
+        "stream of consecutive calls' flattened masks, laid end to end, agree with a shifted "
+        "copy of itself more often than independent draws would.",
         rationale="A counter-based generator fed a wrapped offset repeats its output, which "
         "moment tests cannot see.",
     ),

@@ -76,8 +76,9 @@ CLAUSES: tuple[Clause, ...] = (
         OP,
         MUST,
         STATISTICAL,
-        "The noise has no repeating block: at no lag does whether the flattened noise lies "
-        "above 1 agree with a shifted copy of itself more often than independent draws would.",
+        "The noise has no repeating block, within a call or across calls: in the stream of "
+        "consecutive calls' flattened noise, laid end to end, at no lag does whether a value "
+        "lies above 1 agree with a shifted copy more often than independent draws would.",
         rationale="The noise comes from the same generators as dropout masks, with the same "
         "ways to go wrong; its mean and variance cannot see any of them.",
     ),

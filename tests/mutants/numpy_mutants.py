@@ -393,6 +393,48 @@ add(
     "DROPOUT-INDEPENDENT-SEEDS",
 )
 
+#: A counter that wraps after this many values: longer than a call of 2^20 values, shorter
+#: than one of 2^21 (DROPOUT-NO-PERIOD searches 2^22 values: two calls of 2^21).
+LONG_PERIOD = 3 << 19
+
+
+def _keep_long_period(rng: np.random.Generator, shape: tuple[int, ...], r: float) -> Array:
+    n = math.prod(shape)
+    block = rng.random(min(n, LONG_PERIOD)) >= r
+    return np.resize(block, n).reshape(shape)
+
+
+add(
+    partial(dropout, keep_fn=_keep_long_period),
+    "dropout",
+    "period_longer_than_2_20",
+    "independence",
+    f"the mask repeats every {LONG_PERIOD} values in memory order (a counter wrapped at 1.5·2^20): "
+    "no call of 2^20 values or fewer holds a repeat",
+    "DROPOUT-NO-PERIOD",
+)
+
+
+def _wrapped_stream_offset(x: Array, rate: float, *, training: bool, seed: int) -> Array:
+    def keep_fn(rng: np.random.Generator, shape: tuple[int, ...], r: float) -> Array:
+        bits = np.random.Philox(key=0)  # one shared stream, entered at the seed's low 20 bits
+        bits.advance(seed % (1 << 20))
+        return np.random.Generator(bits).random(shape) >= r
+
+    return dropout(x, rate, training=training, seed=seed, keep_fn=keep_fn)
+
+
+add(
+    _wrapped_stream_offset,
+    "dropout",
+    "calls_overlap_in_one_stream",
+    "independence",
+    "every call enters one shared Philox stream at seed mod 2^20 (a wrapped offset), so the "
+    "masks of any two calls of 2^20 values or more overlap, shifted: the repeat lies across "
+    "calls, never within one",
+    "DROPOUT-NO-PERIOD",
+)
+
 _MASK_CACHE: dict[tuple[Any, ...], Array] = {}
 
 

@@ -412,17 +412,44 @@ def check_independent_axes(ctx: Context) -> StatResult:
     )
 
 
+#: NO-PERIOD's stream: the masks of this many consecutive calls of this many values each,
+#: laid end to end (2^22 values). The FFT autocorrelation (partial agreement, every lag up to
+#: 2^19) reads the first 2^20 values, one call's; the exact-repeat search reads all of them:
+#: a period up to 2^21 − 4,158 within a call, or a stream the next call re-enters ahead of or
+#: behind the first call's start, repeats a block of 4,158 values or more somewhere in it.
+NO_PERIOD_CALLS, NO_PERIOD_CALL = 2, 1 << 21
+NO_PERIOD_VALUES = NO_PERIOD_CALLS * NO_PERIOD_CALL
+#: The FFT's share of the stream.
+NO_PERIOD_FFT = 1 << 20
+
+
 @every_dtype
 def check_no_period(ctx: Context) -> StatResult:
-    n = 1 << 20
-    shape = geometry(ctx).stat_shape(n)
-    mask = next(unit_masks(ctx, 0.5, n, shape=shape))
-    size = math.prod(mask.shape)
-    lag, agreement = ctx.host(reduce.autocorrelation_peak(mask, lags=size // 2))
-    res = st_.no_period_peak(
-        int(lag), float(agreement), size, size // 2, alpha=ctx.alpha, power=ctx.power, shape=shape
+    shape = geometry(ctx).stat_shape(NO_PERIOD_CALL)
+    masks = list(
+        itertools.islice(unit_masks(ctx, 0.5, NO_PERIOD_VALUES, shape=shape), NO_PERIOD_CALLS)
     )
-    return verdict([res], "the mask repeats itself")
+    xp = reduce.namespace(masks[0])
+    stream = xp.concat([xp.reshape(m, (-1,)) for m in masks])
+    size = math.prod(stream.shape)
+    alpha = ctx.split(2)
+    head = stream[: min(NO_PERIOD_FFT, size)]
+    lags = math.prod(head.shape) // 2
+    lag, agreement = ctx.host(reduce.autocorrelation_peak(head, lags=lags))
+    within = st_.no_period_peak(
+        int(lag),
+        float(agreement),
+        math.prod(head.shape),
+        lags,
+        alpha=alpha,
+        power=ctx.power,
+        shape=shape,
+    )
+    (matches,) = ctx.host(reduce.window_repeats(stream))
+    repeats = st_.repeated_windows(
+        int(matches), size, alpha=alpha, power=ctx.power, calls=f"{len(masks)} of {shape}"
+    )
+    return verdict([within, repeats], "the mask repeats itself, within a call or across calls")
 
 
 # ---------------------------------------------------------------- structure ----
