@@ -103,6 +103,16 @@ def dropout_moments(
     return s * keep, s * s * keep * rate
 
 
+def dropout_central_moment4(
+    rate: float, scaling: str = "inverted", multiplier: float | None = None
+) -> float:
+    """The fourth central moment of the multiplier m·s (see :func:`dropout_moments`), which
+    sizes the test of its variance: (1 − rate)·(s − mean)⁴ + rate·mean⁴."""
+    s = scale_for(rate, scaling) if multiplier is None else multiplier
+    mean = dropout_moments(rate, scaling, multiplier=s)[0]
+    return (1.0 - rate) * (s - mean) ** 4 + rate * mean**4
+
+
 def alpha_moments(rate: float, order: int) -> float:
     """E[y**order] of alpha dropout applied to a standard-normal input (order 1..4).
 
@@ -120,6 +130,21 @@ def alpha_moments(rate: float, order: int) -> float:
     )
     dropped = (a * ALPHA_PRIME + b) ** order
     return float(keep * kept + rate * dropped)
+
+
+def alpha_group_variances(rate: float, g: int) -> tuple[float, float]:
+    """Variance of one group's Σy and Σy² − g, for a group of g values sharing one mask value.
+
+    y = a·(k·x + (1 − k)·α′) + b with k ~ Bernoulli(keep) shared in the group and x ~ N(0, 1).
+    """
+    a, b = alpha_constants(rate)
+    keep = 1.0 - rate
+    var_sum = a * a * (keep * g + g * g * ALPHA_PRIME**2 * keep * rate)
+    e1 = a * a + b * b  # E[(a·x + b)²]
+    e2 = 3 * a**4 + 6 * a * a * b * b + b**4  # E[(a·x + b)⁴]
+    c2 = (a * ALPHA_PRIME + b) ** 2
+    var_sq = keep * g * (e2 - e1 * e1) + g * g * keep * rate * (e1 - c2) ** 2
+    return var_sum, var_sq
 
 
 def dropconnect_moments(

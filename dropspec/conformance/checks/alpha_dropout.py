@@ -10,7 +10,7 @@ import numpy as np
 
 from ...dtypes import as_dtype, eps
 from ...reference import ALPHA_PRIME, alpha_constants
-from ...reference.expectations import alpha_rounding_slack
+from ...reference.expectations import alpha_group_variances, alpha_rounding_slack
 from .. import stats as st_
 from .. import strategies as gen
 from ..engine import CheckFailure, Context, chunk_elements, register
@@ -62,21 +62,6 @@ def alpha_group_sums(ctx: Context, rate: float, n: int) -> tuple[float, float, i
         count += x.size
         groups_seen += x.size // g
     return total, total_sq, groups_seen, g
-
-
-def alpha_group_variances(rate: float, g: int) -> tuple[float, float]:
-    """Variance of one group's Σy and Σy² − g, for a group of g values sharing one mask value.
-
-    y = a·(k·x + (1 − k)·α′) + b with k ~ Bernoulli(keep) shared in the group and x ~ N(0, 1).
-    """
-    a, b = alpha_constants(rate)
-    keep = 1.0 - rate
-    var_sum = a * a * (keep * g + g * g * ALPHA_PRIME**2 * keep * rate)
-    e1 = a * a + b * b  # E[(a·x + b)²]
-    e2 = 3 * a**4 + 6 * a * a * b * b + b**4  # E[(a·x + b)⁴]
-    c2 = (a * ALPHA_PRIME + b) ** 2
-    var_sq = keep * g * (e2 - e1 * e1) + g * g * keep * rate * (e1 - c2) ** 2
-    return var_sum, var_sq
 
 
 @every_dtype

@@ -16,7 +16,11 @@ import numpy as np
 
 from ...dtypes import as_dtype, dtype_name
 from ...reference import scale_for
-from ...reference.expectations import dropout_moments, kept_multipliers
+from ...reference.expectations import (
+    dropout_central_moment4,
+    dropout_moments,
+    kept_multipliers,
+)
 from .. import reduce
 from .. import stats as st_
 from .. import strategies as gen
@@ -229,8 +233,7 @@ def _multiplier_moments(ctx: Context, rate: float) -> list[tuple[float, float, f
     out = []
     for s in kept_multipliers(rate, scaling, ctx.stat_dtype):
         mean, var = dropout_moments(rate, scaling, multiplier=s)
-        m4 = (1.0 - rate) * (s - mean) ** 4 + rate * mean**4
-        out.append((s, mean, var, m4))
+        out.append((s, mean, var, dropout_central_moment4(rate, scaling, multiplier=s)))
     return out
 
 
