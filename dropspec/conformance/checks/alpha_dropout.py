@@ -5,6 +5,7 @@ id: its values a·x + b or a·α′ + b and its moments are checked here, the re
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -75,34 +76,26 @@ def check_alpha_moments(ctx: Context) -> StatResult:
         var_sum, var_sq = alpha_group_variances(rate, g)
         slack_mean, slack_second = alpha_rounding_slack(rate, ctx.stat_dtype)
         values = groups * g
-        if mean_clause:
-            results.append(
-                st_.z_mean(
-                    total,
-                    0.0,
-                    var_sum * groups,
-                    groups,
-                    alpha=alpha,
-                    power=ctx.power,
-                    slack=slack_mean * values,
-                    rate=rate,
-                    expected_mean=0.0,
-                )
+        # Σy against E[y] = 0 for the mean, Σ(y² − 1) against 0 for the variance.
+        stat, var, slack = (
+            (total, var_sum, slack_mean) if mean_clause else (total_sq, var_sq, slack_second)
+        )
+        expected: dict[str, Any] = (
+            {"expected_mean": 0.0} if mean_clause else {"expected_variance": 1.0}
+        )
+        results.append(
+            st_.z_mean(
+                stat,
+                0.0,
+                var * groups,
+                groups,
+                alpha=alpha,
+                power=ctx.power,
+                slack=slack * values,
+                rate=rate,
+                **expected,
             )
-        else:
-            results.append(
-                st_.z_mean(
-                    total_sq,
-                    0.0,
-                    var_sq * groups,
-                    groups,
-                    alpha=alpha,
-                    power=ctx.power,
-                    slack=slack_second * values,
-                    rate=rate,
-                    expected_variance=1.0,
-                )
-            )
+        )
     return verdict(
         results,
         "alpha dropout does not keep mean 0"
