@@ -31,6 +31,8 @@ def scale(ctx: Context, rate: float) -> float:
 
 def compact(keep: Array, shared: tuple[int, ...]) -> Array:
     """The mask with every shared axis reduced to its first slice (kept as size 1)."""
+    if not shared:  # nothing to reduce; slicing is an operation of its own in eager TF
+        return keep
     index = tuple(slice(0, 1) if a in shared else slice(None) for a in range(keep.ndim))
     return keep[index]
 
