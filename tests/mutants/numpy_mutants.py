@@ -374,10 +374,15 @@ add(
 )
 
 
-def _stream_offset(x: Array, rate: float, *, training: bool, seed: int) -> Array:
+def _stream_offset(
+    x: Array, rate: float, *, training: bool, seed: int, wrap: int | None = None
+) -> Array:
+    """Masks from one shared Philox stream, entered at the seed (or at seed mod ``wrap``):
+    seed s + 1 starts 4 draws further on."""
+
     def keep_fn(rng: np.random.Generator, shape: tuple[int, ...], r: float) -> Array:
-        bits = np.random.Philox(key=0)  # one shared stream...
-        bits.advance(seed)  # ...entered at the seed: seed s + 1 starts 4 draws further on
+        bits = np.random.Philox(key=0)
+        bits.advance(seed if wrap is None else seed % wrap)
         return np.random.Generator(bits).random(shape) >= r
 
     return dropout(x, rate, training=training, seed=seed, keep_fn=keep_fn)
@@ -415,17 +420,8 @@ add(
 )
 
 
-def _wrapped_stream_offset(x: Array, rate: float, *, training: bool, seed: int) -> Array:
-    def keep_fn(rng: np.random.Generator, shape: tuple[int, ...], r: float) -> Array:
-        bits = np.random.Philox(key=0)  # one shared stream, entered at the seed's low 20 bits
-        bits.advance(seed % (1 << 20))
-        return np.random.Generator(bits).random(shape) >= r
-
-    return dropout(x, rate, training=training, seed=seed, keep_fn=keep_fn)
-
-
 add(
-    _wrapped_stream_offset,
+    partial(_stream_offset, wrap=1 << 20),
     "dropout",
     "calls_overlap_in_one_stream",
     "independence",
