@@ -117,6 +117,24 @@ def test_backend_round_trip_keeps_values_and_dtype(dtype: str) -> None:
     assert BACKEND.is_array(tf.Variable(t))
 
 
+@pytest.mark.parametrize("dtype", [*FLOAT_DTYPES, "bool"])
+def test_cpu_outputs_are_reduced_by_numpy_in_place(dtype: str) -> None:
+    """On the CPU the suite reduces a tensor through a NumPy view of its own buffer (no
+    copy, except bfloat16, which DLPack cannot hand to NumPy); the values are the tensor's."""
+    a = np.array([[0.0, -1.5, 3.25], [np.inf, 0.0, 1e-3]]).astype(
+        bool if dtype == "bool" else as_dtype(dtype)
+    )
+    t = BACKEND.asarray(a)
+    seen = BACKEND.for_reduction(t)
+    assert isinstance(seen, np.ndarray) and seen.dtype == a.dtype
+    np.testing.assert_array_equal(seen.astype(np.float64), a.astype(np.float64))
+    assert seen.flags.owndata == (dtype == "bfloat16")  # a view unless it had to be copied
+    with tf.device("/GPU:0"):  # where no GPU exists TF places it on the CPU: still a view
+        placed = tf.identity(t)
+    if "GPU" in placed.device.upper():
+        assert BACKEND.for_reduction(placed) is placed  # reduced by TensorFlow where it is
+
+
 def test_backend_vjp() -> None:
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     cot = np.full((2, 3), 2.0, dtype=np.float32)

@@ -332,8 +332,9 @@ class Context:
         return self.backend.for_reduction(out)
 
     def to_device(self, a: np.ndarray) -> Any:
-        """A NumPy array (an input or expected values) next to the target's outputs."""
-        return self.backend.asarray(a, self.config.device)
+        """A NumPy array (an input or expected values) next to the target's outputs, as
+        :meth:`call_device` hands them to reductions."""
+        return self.backend.for_reduction(self.backend.asarray(a, self.config.device))
 
     def host(self, value: Any) -> np.ndarray:
         """``value`` as a NumPy array; its bytes are counted in :attr:`host_bytes`."""
