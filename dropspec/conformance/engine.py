@@ -331,6 +331,11 @@ class Context:
         out = self._output(self.call_raw(*arrays, rate=rate, training=training, seed=seed))
         return self.backend.for_reduction(out)
 
+    def framework_array(self, a: np.ndarray) -> Any:
+        """A NumPy array as the target's framework takes it (an input for
+        :meth:`invoke`, on the run's device)."""
+        return self.backend.asarray(a, self.config.device)
+
     def to_device(self, a: np.ndarray) -> Any:
         """A NumPy array (an input or expected values) next to the target's outputs, as
         :meth:`call_device` hands them to reductions."""

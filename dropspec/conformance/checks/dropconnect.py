@@ -444,7 +444,7 @@ def check_dc_gradient(ctx: Context) -> None:
         want = scale(ctx, rate) * np.einsum(
             "no,noi,oi->ni", cot.astype(np.float64), m, w.astype(np.float64)
         )
-        wt, bt = (ctx.to_device(a) for a in (w, b))
+        wt, bt = (ctx.framework_array(a) for a in (w, b))
 
         def f(xa: Any) -> Any:
             return ctx.invoke(xa, wt, bt, rate, training=True, seed=seed)
