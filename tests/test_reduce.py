@@ -103,6 +103,30 @@ def test_autocorrelation_peak_matches_a_direct_sum(framework: str) -> None:
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_offset_tables_count_the_pairs_offset_pair_counts_states(framework: str) -> None:
+    """offset_tables (per-coordinate sums first along long axes) against the pairs taken
+    directly, on every axis of shapes with long, short, tiny and too-short axes."""
+    to = converter(framework)
+    rng = np.random.default_rng(9)
+    for shape in [(4, 1000), (2, 3, 130), (8, 8, 70), (1,), (3,), (5, 7), (1, 9, 2), (200,)]:
+        mask = rng.random(shape) < rng.uniform(0.2, 0.8)
+        for axis in range(len(shape)):
+            want = np.stack(
+                [
+                    np.stack(
+                        [
+                            reduce.offset_pair_counts(mask, axis=axis, offset=d, phase=p)
+                            for p in (0, d)
+                        ]
+                    )
+                    for d in range(1, 5)
+                ]
+            )
+            got = host(reduce.offset_tables(to(mask), axis=axis, k=4))
+            np.testing.assert_array_equal(got, want, err_msg=f"{shape} axis {axis}")
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_window_repeats_count_equal_windows_as_a_direct_search_does(framework: str) -> None:
     """The exact-repeat search (NO-PERIOD across 2^22 values): windows built right, no match
     in fair bits, and a block of the stated length found at any lag, ahead or behind."""

@@ -75,8 +75,10 @@ class TensorFlowNamespace:
         ref = a if self._tf.is_tensor(a) else b
         return self._tf.where(cond, self._like(a, ref), self._like(b, ref))
 
-    def sum(self, x: Any, /, *, axis: int | tuple[int, ...] | None = None) -> Any:
-        return self._tf.reduce_sum(x, axis=axis)
+    def sum(
+        self, x: Any, /, *, axis: int | tuple[int, ...] | None = None, dtype: Any = None
+    ) -> Any:
+        return self._tf.reduce_sum(x if dtype is None else self.astype(x, dtype), axis=axis)
 
     def max(self, x: Any) -> Any:
         return self._tf.reduce_max(x)
