@@ -71,6 +71,32 @@ def test_drawn_rates_cover_every_band_and_differ_between_runs() -> None:
     assert len(set(seen)) == 50
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+@pytest.mark.parametrize("sigma", [1.0 / 3.0, 1.0, 2.0])
+def test_rounding_shift_bounds_the_gap_between_the_two_ks_distances(
+    dtype: str, sigma: float
+) -> None:
+    """GAUSSIAN-DISTRIBUTION in float32/float64 tests the distance to the unrounded law
+    less reduce.rounding_shift: that must never exceed the distance to the rounded law."""
+    rng = np.random.default_rng(11)
+    info = ml_dtypes.finfo(dtype)
+    shift = reduce.rounding_shift(
+        1.0, sigma, mantissa=int(info.nmant), min_exponent=int(info.minexp)
+    )
+    if dtype != "bfloat16":
+        assert shift < 2e-7
+    for n in (50, 5000):
+        v = (1.0 + sigma * rng.standard_normal(n)).astype(info.dtype).astype(np.float64)
+        exact = float(
+            reduce.ks_distance_rounded(
+                v, 1.0, sigma, mantissa=int(info.nmant), min_exponent=int(info.minexp)
+            )
+        )
+        # ks_distance standardises: the samples' z-scores against N(0, 1).
+        unrounded = float(reduce.ks_distance((v - 1.0) / sigma))
+        assert abs(unrounded - exact) <= shift + 1e-12, (unrounded, exact, shift)
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_rounded_ks_distance_is_the_distance_to_the_rounded_law(dtype: str) -> None:
     rng = np.random.default_rng(3)

@@ -336,6 +336,24 @@ def decode_bits(values: Array, bits: int) -> Array:
     return xp.astype(xp.bitwise_and(xp.bitwise_right_shift(ints[..., None], shifts), 1), xp.bool)
 
 
+def rounding_shift(center: float, sigma: float, mantissa: int, min_exponent: int) -> float:
+    """A bound on sup_x |G(x) − Φ((x − center)/σ)|, G the CDF of center + σZ rounded to
+    nearest in a float format with ``mantissa`` fraction bits and smallest normal exponent
+    ``min_exponent``: how far :func:`ks_distance` (to the unrounded law) can lie from
+    :func:`ks_distance_rounded` (to the rounded one).
+
+    Rounding moves v by at most r = u·|v| + η (u = 2^−(mantissa+1); η, half the subnormal
+    spacing), so G(x) lies between the normal CDF at x − r and at x + r, within r·φ/σ of
+    it; with x = center + σt, u·|x|·φ(t)/σ <= u·(|center|/σ·φ(0) + max |t|·φ(t)) and
+    max |t|·φ(t) = 1/√(2πe). A factor 1.001 covers r's own rounding and φ's change across r.
+    """
+    u = 2.0 ** -(mantissa + 1)
+    eta = 2.0 ** (min_exponent - mantissa - 1)
+    phi0 = 1.0 / math.sqrt(2.0 * math.pi)
+    peak = 1.0 / math.sqrt(2.0 * math.pi * math.e)
+    return 1.001 * (u * (abs(center) / sigma * phi0 + peak) + eta * phi0 / sigma)
+
+
 @fused("mantissa", "min_exponent")
 def ks_distance_rounded(
     v: Array, center: float, sigma: float, mantissa: int, min_exponent: int
