@@ -29,22 +29,6 @@ def test_every_statistical_clause_runs_in_every_dtype() -> None:
     ]
 
 
-def test_the_examples_are_dealt_out_among_the_dtypes() -> None:
-    """--examples N runs N examples of a clause (at least two per dtype), every dtype its
-    share: 3, 3, 2, 2 of 10 over four dtypes."""
-    from dropspec.conformance.checks._examples import dealt
-
-    assert [dealt(10, 4, i) for i in range(4)] == [3, 3, 2, 2]
-    for examples in range(1, 40):
-        for dtypes in (1, 2, 3, 4):
-            shares = [dealt(examples, dtypes, i) for i in range(dtypes)]
-            assert max(shares) - min(shares) <= 1
-            if examples >= 2 * dtypes:
-                assert sum(shares) == examples
-            else:
-                assert shares == [2] * dtypes
-
-
 def test_kept_multiplier_is_the_scale_rounded_to_the_dtype() -> None:
     assert kept_multipliers(0.1) == (1.0 / 0.9,)
     assert 1.109375 in kept_multipliers(0.1, dtype="bfloat16")

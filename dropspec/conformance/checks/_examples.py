@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -137,24 +138,18 @@ def examples(
     """Run ``body`` on the named cases of examples from ``strategy``, seeded by the check's
     seed.
 
-    A ``strategy`` given as a function of the dtype is run once per dtype (the run's examples
-    are dealt out among the dtypes, at least two each: 3, 3, 2 and 2 of the default 10 over
-    four dtypes), so a fault in one dtype cannot hide behind the dtypes hypothesis happened
-    to draw. Shrinking is off: a failing example is reported as found, which keeps failures
-    cheap for frameworks that compile per shape.
+    A ``strategy`` given as a function of the dtype is run once per dtype (each dtype gets its
+    share of the examples, at least two), so a fault in one dtype cannot hide behind the
+    dtypes hypothesis happened to draw. Shrinking is off: a failing example is reported as
+    found, which keeps failures cheap for frameworks that compile per shape.
     """
     if not isinstance(strategy, Cases):
         chosen = dtypes or ctx.dtypes
+        each = max(2, math.ceil(ctx.config.examples / len(chosen)))
         for i, dtype in enumerate(chosen):
-            _run_examples(ctx, strategy(dtype), body, dealt(ctx.config.examples, len(chosen), i), i)
+            _run_examples(ctx, strategy(dtype), body, each, i)
         return
     _run_examples(ctx, strategy, body, ctx.config.examples)
-
-
-def dealt(examples: int, dtypes: int, i: int) -> int:
-    """The examples the ``i``-th of ``dtypes`` dtypes runs: ``examples`` dealt out in turn,
-    at least two each."""
-    return max(2, examples // dtypes + (i < examples % dtypes))
 
 
 def _run_examples(
