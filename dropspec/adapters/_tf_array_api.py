@@ -31,7 +31,12 @@ class TensorFlowNamespace:
         import tensorflow as tf
 
         self._tf = tf
-        self.float64, self.int64, self.bool = tf.float64, tf.int64, tf.bool
+        self.float64, self.float32, self.int64, self.bool = (
+            tf.float64,
+            tf.float32,
+            tf.int64,
+            tf.bool,
+        )
         self.fft = _FFT(tf)
 
     def _like(self, value: Any, other: Any) -> Any:
@@ -117,6 +122,9 @@ class TensorFlowNamespace:
 
     def conj(self, x: Any) -> Any:
         return self._tf.math.conj(x)
+
+    def take(self, x: Any, indices: Any, /, *, axis: int | None = None) -> Any:
+        return self._tf.gather(x, indices, axis=axis or 0)
 
     def logical_and(self, a: Any, b: Any) -> Any:
         return self._tf.logical_and(a, b)
