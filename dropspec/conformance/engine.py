@@ -276,9 +276,9 @@ class Context:
     def _convert(self, a: np.ndarray) -> Any:
         kept = self._reusable.get(id(a))
         if kept is None or kept[0] is not a:
-            return self.backend.asarray(a, self.config.device)
+            return self.framework_array(a)
         if kept[1] is None:
-            kept = (a, self.backend.asarray(a, self.config.device))
+            kept = (a, self.framework_array(a))
             self._reusable[id(a)] = kept
         return self.backend.fresh(kept[1])
 
@@ -339,7 +339,7 @@ class Context:
     def to_device(self, a: np.ndarray) -> Any:
         """A NumPy array (an input or expected values) next to the target's outputs, as
         :meth:`call_device` hands them to reductions."""
-        return self.backend.for_reduction(self.backend.asarray(a, self.config.device))
+        return self.backend.for_reduction(self.framework_array(a))
 
     def host(self, value: Any) -> np.ndarray:
         """``value`` as a NumPy array; its bytes are counted in :attr:`host_bytes`."""
