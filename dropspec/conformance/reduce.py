@@ -456,7 +456,7 @@ def offset_tables(a: Array, axis: int, k: int) -> Array:
     (under :data:`SHORT_AXIS`) the halves are cheap: those take the halves directly.
     :func:`offset_pair_counts` states the pairs; the tests compare the two."""
     xp = namespace(a)
-    if a.ndim == 1 or a.shape[axis] < SHORT_AXIS:
+    if a.ndim == 1 or a.shape[axis] < max(SHORT_AXIS, k + 1):
         return xp.stack(
             [
                 xp.stack([offset_pair_counts(a, axis=axis, offset=d, phase=p) for p in (0, d)])
@@ -475,11 +475,12 @@ def offset_tables(a: Array, axis: int, k: int) -> Array:
     c = along(a)
     rows = []
     for d in range(1, k + 1):
-        pairs = along(xp.logical_and(a[cut(0, max(side - d, 0))], a[cut(min(d, side), side)]))
-        q = xp.concat([pairs, xp.zeros_like(c[: min(d, side)])])  # as long as c
+        # side > k: every offset fits the axis.
+        pairs = along(xp.logical_and(a[cut(0, side - d)], a[cut(d, side)]))
+        q = xp.concat([pairs, xp.zeros_like(c[:d])])  # as long as c
         phases = []
         for p in (0, d):
-            blocks = max(side - p, 0) // (2 * d)
+            blocks = (side - p) // (2 * d)
             # Per position within a block of 2d, summed over the blocks.
             cs, qs = (
                 xp.sum(xp.reshape(v[p : p + blocks * 2 * d], (blocks, 2 * d)), axis=0)
