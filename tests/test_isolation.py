@@ -350,6 +350,15 @@ def test_nothing_is_written_to_the_working_directory(files: Path) -> None:
     assert sorted(p.name for p in files.iterdir()) == before
 
 
+def default_sigint() -> None:
+    """``preexec_fn`` of a run the test interrupts: SIGINT back to its default action.
+
+    A shell that starts a command in the background without job control (``cmd &`` in a
+    script) sets SIGINT to ignored, children inherit that, and Python then installs no
+    KeyboardInterrupt handler, so Ctrl-C could not reach the run under test at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_once_good_is_done(proc: subprocess.Popen[str], path: Path) -> None:
     """Ctrl-C once the report holds the good target and the hanging one has started."""
     deadline = time.monotonic() + 120
@@ -384,6 +393,7 @@ def test_interrupt_exits_130_and_keeps_what_finished(files: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     path = files / "r.json"
     interrupt_once_good_is_done(proc, path)
@@ -493,6 +503,7 @@ def test_pytest_interrupt_keeps_what_finished(files: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     path = files / "r.json"
     interrupt_once_good_is_done(proc, path)
