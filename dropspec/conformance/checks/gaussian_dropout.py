@@ -57,15 +57,17 @@ def check_gaussian(ctx: Context) -> StatResult:
             # resolve coarsely enough for Kolmogorov-Smirnov to see.
             info = ml_dtypes.finfo(as_dtype(ctx.stat_dtype))  # type: ignore[no-untyped-call]
             form = {"mantissa": int(info.nmant), "min_exponent": int(info.minexp)}
+            center = 1.0  # the noise's mean: y/x with x = 1
             if ctx.stat_dtype in WIDE:
                 # Their rounding moves the law's CDF by 1e-7 at most (float32): the distance
                 # to the unrounded law, less that bound, is at most the distance to the
                 # rounded one (conservative), at half the cost of computing that.
-                slack = reduce.rounding_shift(1.0, sigma, **form)
-                z = (noise - 1.0) / sigma
+                slack = reduce.rounding_shift(center, sigma, **form)
+                z = (noise - center) / sigma
                 distance = max(0.0, float(ctx.host(reduce.ks_distance(z))) - slack)
             else:
-                distance = float(ctx.host(reduce.ks_distance_rounded(noise, 1.0, sigma, **form)))
+                rounded = reduce.ks_distance_rounded(noise, center, sigma, **form)
+                distance = float(ctx.host(rounded))
             res = st_.ks_normal_distance(
                 distance, size, alpha=alpha, power=ctx.power, rate=rate, std=sigma
             )
