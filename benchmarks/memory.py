@@ -53,7 +53,8 @@ def child(target_name: str, clause_id: str) -> dict[str, Any]:
     import tracemalloc
 
     from dropspec.adapters import builtin_targets
-    from dropspec.conformance.engine import Config, run_clause
+    from dropspec.conformance.config import Config
+    from dropspec.conformance.engine import run_clause
     from dropspec.spec import CLAUSES
 
     target = builtin_targets()[target_name]

@@ -200,7 +200,8 @@ def main() -> int:
 
     from scipy import stats
 
-    from dropspec.conformance.engine import ClauseResult, Config
+    from dropspec.conformance.config import Config
+    from dropspec.conformance.engine import ClauseResult
     from dropspec.conformance.soak import SoakResult
 
     seeds = list(range(args.base_seed, args.base_seed + args.seeds))

@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "merge":
             return cmd_merge(args)
         if args.command == "power":
-            from .conformance.engine import Config
+            from .conformance.config import Config
             from .conformance.power import power_table
 
             Config(alpha=args.alpha, power=args.power)
@@ -280,7 +280,7 @@ TARGET_DECLARATIONS: tuple[tuple[str, str], ...] = (
 def validate(args: argparse.Namespace) -> tuple[Any, list[str]]:
     """Every value checked before any target runs: the run's Config and its target specs."""
     from .adapters import builtin_targets
-    from .conformance.engine import Config
+    from .conformance.config import Config
     from .spec import CLAUSES
 
     if not 0 <= args.seed < 2**64:

@@ -123,7 +123,8 @@ def test_end_to_end_the_rate_check_catches_its_stated_deviation() -> None:
     """The whole DROPOUT-RATE check on the reference, and on the reference with rate 0.1
     moved by the deviation the check states for it (towards 1/2, the harder side): 100 runs
     each at the relaxed settings, held to the same meta-tests as the simulated claims."""
-    from dropspec.conformance.engine import Config, run_clause
+    from dropspec.conformance.config import Config
+    from dropspec.conformance.engine import run_clause
     from dropspec.reference import dropout
     from dropspec.spec import CLAUSES
     from dropspec.target import make_target

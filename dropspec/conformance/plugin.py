@@ -29,7 +29,8 @@ from .defaults import (
 
 if TYPE_CHECKING:
     from ..target import Target
-    from .engine import ClauseResult, Config
+    from .config import Config
+    from .engine import ClauseResult
 
 _RESULTS_KEY = pytest.StashKey[list[tuple["Target", "ClauseResult"]]]()
 _CONFIG_KEY = pytest.StashKey["Config"]()
@@ -119,7 +120,7 @@ def run_config(config: pytest.Config) -> Config:
     cached = config.stash.get(_CONFIG_KEY, None)
     if cached is not None:
         return cached
-    from .engine import Config
+    from .config import Config
 
     try:
         cfg = Config(

@@ -15,7 +15,8 @@ from typing import Any
 
 from ..spec import Kind, get_op
 from .checks import rate_guarantee
-from .engine import Config, run_clause
+from .config import Config
+from .engine import run_clause
 
 
 def power_rows(alpha: float, power: float) -> list[dict[str, Any]]:

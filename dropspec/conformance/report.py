@@ -12,7 +12,8 @@ from typing import Any
 
 from ..spec import OPS
 from ..target import Target
-from .engine import ClauseResult, Config
+from .config import Config
+from .engine import ClauseResult
 
 SYMBOLS = {
     "passed": "✓",

@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from .config import Config
 from .defaults import DEFAULT_TIMEOUT
-from .engine import Config
 from .report import (
     build_report,
     error_entry,

@@ -16,7 +16,8 @@ from scipy import stats
 
 from ..spec import Kind, get_op
 from ..target import Target
-from .engine import ClauseResult, Config, run_clause
+from .config import Config
+from .engine import ClauseResult, run_clause
 
 
 @dataclass(frozen=True)

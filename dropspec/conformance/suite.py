@@ -15,7 +15,8 @@ import pytest
 
 from ..spec import Clause, get_op
 from ..target import Target
-from .engine import Config, registry, run_clause
+from .config import Config
+from .engine import registry, run_clause
 
 
 def _config(request: Any, overrides: dict[str, Any]) -> Config:

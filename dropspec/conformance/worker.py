@@ -63,7 +63,8 @@ def run_job(
     """Run one target; False when the process must not be reused (dropspec was patched)."""
     from ..adapters import TargetLoadError, load_target
     from ..spec import get_op
-    from .engine import Config, run_clause
+    from .config import Config
+    from .engine import run_clause
     from .report import clause_entry, error_entry, not_checked_clause, target_header
 
     spec: str = job["spec"]
