@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,12 +30,9 @@ from .conformance.defaults import (
     DEFAULT_SEED,
     DEFAULT_TIMEOUT,
 )
+from .conformance.validation import UsageError, check_device, check_writable, jobs_of
 
 EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """A bad command-line value; the message says what is wrong and what to do."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -322,45 +317,6 @@ def validate(args: argparse.Namespace) -> tuple[Any, list[str]]:
         if where.endswith(".py") and not Path(where).is_file():
             raise UsageError(f"target {spec!r}: no file {where}")
     return config, list(dict.fromkeys(specs))
-
-
-def check_device(device: str) -> None:
-    if device == "cpu":
-        return
-    if device.split(":")[0] not in ("cuda", "gpu"):
-        raise UsageError(f"--device must be cpu, cuda (cuda:N) or gpu, got {device!r}")
-    if not (
-        shutil.which("nvidia-smi") or Path("/dev/nvidia0").exists() or Path("/dev/kfd").exists()
-    ):
-        raise UsageError(
-            f"--device {device}: no GPU is visible on this machine (no "
-            f"/dev/nvidia0, /dev/kfd or nvidia-smi); use --device cpu"
-        )
-
-
-def check_writable(path: str) -> None:
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"--json {path}: is a directory; give a file path")
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"--json {path}: the directory {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise UsageError(f"--json {path}: not writable here; choose another path")
-
-
-def jobs_of(value: str | None, default_auto: bool) -> int:
-    if value is None:
-        return (os.cpu_count() or 1) if default_auto else 1
-    if value == "auto":
-        return os.cpu_count() or 1
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise UsageError(f"-j/--jobs must be a positive number or 'auto', got {value!r}")
-    return n
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -142,7 +142,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_DESELECTED_KEY] = []
     if not _active(config):
         return
-    from .. import cli
+    from . import validation
 
     run_config(config)
     try:
@@ -150,14 +150,14 @@ def pytest_configure(config: pytest.Config) -> None:
             from ..spec import CLAUSES
 
             if clause_id not in CLAUSES:
-                raise cli.UsageError(
+                raise validation.UsageError(
                     f"unknown clause id {clause_id}; `dropspec list` shows them all"
                 )
-        cli.check_device(config.getoption("dropspec_device"))
+        validation.check_device(config.getoption("dropspec_device"))
         if config.getoption("dropspec_json"):
-            cli.check_writable(config.getoption("dropspec_json"))
-        cli.jobs_of(config.getoption("dropspec_jobs"), default_auto=False)
-    except cli.UsageError as exc:
+            validation.check_writable(config.getoption("dropspec_json"))
+        validation.jobs_of(config.getoption("dropspec_jobs"), default_auto=False)
+    except validation.UsageError as exc:
         raise pytest.UsageError(f"dropspec: {exc}") from None
 
 
@@ -402,7 +402,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     if not _active(config) or config.option.collectonly:
         return
-    from .. import cli
+    from . import validation
     from .runner import Job, Runner
 
     selected: dict[str, list[str]] = {}
@@ -428,7 +428,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     runner = Runner(
         jobs,
         run_config(config),
-        workers=cli.jobs_of(config.getoption("dropspec_jobs"), False),
+        workers=validation.jobs_of(config.getoption("dropspec_jobs"), False),
         timeout=_timeout(config),
         json_path=config.getoption("dropspec_json"),
         allow_missing=config.getoption("dropspec_allow_missing"),
