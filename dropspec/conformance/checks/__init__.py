@@ -3,7 +3,7 @@
 Each op has a module here named as its module in :mod:`dropspec.spec` (``dropout``,
 ``alpha_dropout``, ``gaussian_dropout``, ``dropconnect``, ``drop_path``), which registers the
 check of every clause of the op under its id written out in full
-(:func:`~dropspec.conformance.engine.register`) and holds the checks only that op has. Checks
+(:func:`~dropspec.conformance.context.register`) and holds the checks only that op has. Checks
 several ops share are in ``common`` (every op, or every op on units) and ``masked`` (the ops
 whose output is x times a mask read back from it); the modules whose names start with an
 underscore hold what the checks observe with: ``_geometry`` (where a target's mask lives,

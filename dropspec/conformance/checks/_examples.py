@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from ...dtypes import as_dtype, eps
 from .. import strategies as gen
-from ..engine import CheckFailure, Context, NotApplicable
+from ..context import CheckFailure, Context, NotApplicable
 from ._geometry import geometry
 
 #: The dtypes whose rounding is below what the checks resolve.

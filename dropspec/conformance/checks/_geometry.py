@@ -10,27 +10,17 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from hypothesis import strategies as st
 
 from .. import strategies as gen
-from ..engine import Context
+from ..context import MASKS as _REGISTERED_MASKS
+from ..context import Context, Mask
 
-#: How a keep mask is read from a call on x = 1: ``zero``, a dropped output is 0; ``alpha``, a
-#: dropped output is a·α′ + b and a kept one a + b; ``noise``, Gaussian dropout drops nothing
-#: and a value counts as kept where its noise lies above 1; ``layer``, DropConnect's masks are
-#: decoded from a layer whose weights are powers of two (see ``_masks.decoded_masks``).
-Mask = Literal["zero", "alpha", "noise", "layer"]
-
-#: Each op's kind of mask.
-MASKS: dict[str, Mask] = {
-    "dropout": "zero",
-    "drop_path": "zero",
-    "alpha_dropout": "alpha",
-    "gaussian_dropout": "noise",
-    "dropconnect": "layer",
-}
+#: Each op's kind of mask (:data:`~dropspec.conformance.context.Mask`), as its checks module
+#: declares it to :func:`~dropspec.conformance.context.register`.
+MASKS: Mapping[str, Mask] = _REGISTERED_MASKS
 #: Ops whose mask has one value per example, shared along every axis but axis 0.
 PER_EXAMPLE = frozenset({"drop_path"})
 

@@ -18,7 +18,7 @@ from ...dtypes import as_dtype
 from ...reference import ALPHA_PRIME, alpha_constants, scale_for
 from ...reference.expectations import gaussian_at_most_one
 from .. import reduce
-from ..engine import CheckFailure, Context, chunk_elements
+from ..context import CheckFailure, Context, chunk_elements
 from ..reduce import Array
 from ._examples import WIDE, same_shape
 from ._geometry import gen_even, geometry

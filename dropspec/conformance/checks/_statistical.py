@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import reduce
 from .. import stats as st_
-from ..engine import Check, CheckFailure, Context, NotApplicable
+from ..context import Check, CheckFailure, Context, NotApplicable
 from ..reduce import Array
 from ..stats import StatResult
 from ._examples import WIDE

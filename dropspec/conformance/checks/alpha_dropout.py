@@ -14,7 +14,7 @@ from ...reference import ALPHA_PRIME, alpha_constants
 from ...reference.expectations import alpha_group_variances, alpha_rounding_slack
 from .. import stats as st_
 from .. import strategies as gen
-from ..engine import CheckFailure, Context, chunk_elements, register
+from ..context import CheckFailure, Context, chunk_elements, register
 from ..stats import StatResult
 from . import common, masked
 from ._examples import Case, examples, same_shape, unit_cases
@@ -65,11 +65,10 @@ def alpha_group_sums(ctx: Context, rate: float, n: int) -> tuple[float, float, i
     return total, total_sq, groups_seen, g
 
 
-@every_dtype
-def check_alpha_moments(ctx: Context) -> StatResult:
+def alpha_moments(ctx: Context, mean_clause: bool) -> StatResult:
+    """ALPHA-MEAN (``mean_clause``) or ALPHA-VARIANCE, in the dtype being checked."""
     rates = (0.05, 0.2, 0.5)
     alpha = ctx.split(len(rates))
-    mean_clause = ctx.clause.id == "ALPHA-MEAN"
     results = []
     for rate in rates:
         total, total_sq, groups, g = alpha_group_sums(ctx, rate, 1 << 20)
@@ -104,6 +103,16 @@ def check_alpha_moments(ctx: Context) -> StatResult:
     )
 
 
+@every_dtype
+def check_alpha_mean(ctx: Context) -> StatResult:
+    return alpha_moments(ctx, mean_clause=True)
+
+
+@every_dtype
+def check_alpha_variance(ctx: Context) -> StatResult:
+    return alpha_moments(ctx, mean_clause=False)
+
+
 register(
     "alpha_dropout",
     {
@@ -115,8 +124,8 @@ register(
         "ALPHA-INFERENCE-IDENTITY": common.check_inference_identity,
         "ALPHA-VALUES": check_alpha_values,
         "ALPHA-RATE": masked.check_rate,
-        "ALPHA-MEAN": check_alpha_moments,
-        "ALPHA-VARIANCE": check_alpha_moments,
+        "ALPHA-MEAN": check_alpha_mean,
+        "ALPHA-VARIANCE": check_alpha_variance,
         "ALPHA-INDEPENDENT-AXES": masked.check_independent_axes,
         "ALPHA-SHARED-CONSTANT": masked.check_shared_constant,
         "ALPHA-RATE-ZERO": common.check_rate_zero,
@@ -124,4 +133,5 @@ register(
         "ALPHA-RATE-ONE-ZEROS": masked.check_rate_one_zeros,
         "ALPHA-RATE-ONE-ERROR": common.check_rate_one_error,
     },
+    mask="alpha",
 )

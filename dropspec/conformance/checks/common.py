@@ -17,7 +17,7 @@ from ...dtypes import as_dtype, dtype_name
 from .. import reduce
 from .. import stats as st_
 from .. import strategies as gen
-from ..engine import CheckFailure, Context, NotApplicable, check_seed
+from ..context import CheckFailure, Context, NotApplicable, check_seed
 from ..reduce import Array
 from ..stats import StatResult
 from ._examples import (

@@ -6,7 +6,7 @@ every check is dropout's, run on that geometry.
 
 from __future__ import annotations
 
-from ..engine import register
+from ..context import register
 from . import common, masked
 
 register(
@@ -26,11 +26,12 @@ register(
         "DROPPATH-INDEPENDENT-CALLS": masked.check_independent_calls,
         "DROPPATH-INDEPENDENT-AXES": masked.check_independent_axes,
         "DROPPATH-RATE-ZERO": common.check_rate_zero,
-        "DROPPATH-DROPPED-SELECT": masked.check_dropped_nonfinite,
-        "DROPPATH-DROPPED-MULTIPLY": masked.check_dropped_nonfinite,
+        "DROPPATH-DROPPED-SELECT": masked.check_dropped_select,
+        "DROPPATH-DROPPED-MULTIPLY": masked.check_dropped_multiply,
         "DROPPATH-GRADIENT": common.check_gradient,
         "DROPPATH-RATE-ONE-ZEROS": masked.check_rate_one_zeros,
         "DROPPATH-RATE-ONE-ERROR": common.check_rate_one_error,
         "DROPPATH-PER-EXAMPLE": masked.check_shared_constant,
     },
+    mask="zero",
 )

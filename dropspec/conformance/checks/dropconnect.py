@@ -21,7 +21,7 @@ from ...reference.expectations import (
 from .. import reduce
 from .. import stats as st_
 from .. import strategies as gen
-from ..engine import CheckFailure, Context, NotApplicable, register
+from ..context import CheckFailure, Context, NotApplicable, register
 from ..reduce import Array
 from ..stats import StatResult
 from . import common
@@ -342,8 +342,8 @@ def dc_close(
     return bool(np.all(np.abs(got.astype(np.float64) - want) <= tol))
 
 
-def check_dc_deterministic_forms(ctx: Context) -> None:
-    inference = ctx.clause.id.endswith("INFERENCE-MEAN")
+def dc_deterministic_form(ctx: Context, inference: bool) -> None:
+    """DROPCONNECT-INFERENCE-MEAN (``inference``) or DROPCONNECT-RATE-ZERO."""
 
     def body(case: LayerCase) -> None:
         dtype, seed = case.dtype, case.seed
@@ -362,6 +362,14 @@ def check_dc_deterministic_forms(ctx: Context) -> None:
             )
 
     examples(ctx, lambda d: layer_cases(ctx, d), body)
+
+
+def check_dc_inference_mean(ctx: Context) -> None:
+    dc_deterministic_form(ctx, inference=True)
+
+
+def check_dc_rate_zero(ctx: Context) -> None:
+    dc_deterministic_form(ctx, inference=False)
 
 
 def mm_layer(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -387,8 +395,8 @@ def _mm_moments(
     return gaussian_activation_moments(mu, np.sqrt(var), ctx.options["activation"])
 
 
-@wide_dtypes
-def check_dc_moment_matching(ctx: Context) -> StatResult:
+def dc_moment_matching(ctx: Context, mean_clause: bool) -> StatResult:
+    """DROPCONNECT-INFERENCE-MM-MEAN (``mean_clause``) or -MM-SPREAD."""
     x, w, b, mean, var = mm_layer(ctx)
     samples = int(ctx.options["samples"])
     calls = 8
@@ -402,7 +410,7 @@ def check_dc_moment_matching(ctx: Context) -> StatResult:
         same_shape(y, mean.shape)
         sums += ctx.host(_standardised_sums(y, center, scale_by))
     size = int(np.count_nonzero(live)) * calls
-    if ctx.clause.id.endswith("MM-MEAN"):
+    if mean_clause:
         res = st_.z_mean(
             float(sums[0]),
             0.0,
@@ -418,6 +426,16 @@ def check_dc_moment_matching(ctx: Context) -> StatResult:
         float(sums[1]), size, alpha=ctx.alpha, power=ctx.power, samples=samples, rate=0.5
     )
     return verdict([res], "moment-matching inference does not average `samples` draws")
+
+
+@wide_dtypes
+def check_dc_mm_mean(ctx: Context) -> StatResult:
+    return dc_moment_matching(ctx, mean_clause=True)
+
+
+@wide_dtypes
+def check_dc_mm_spread(ctx: Context) -> StatResult:
+    return dc_moment_matching(ctx, mean_clause=False)
 
 
 @reduce.fused()
@@ -505,12 +523,13 @@ register(
         "DROPCONNECT-PER-BATCH": check_dc_per_batch,
         "DROPCONNECT-BIAS-MASKED": check_dc_bias_masked,
         "DROPCONNECT-BIAS-UNMASKED": check_dc_bias_unmasked,
-        "DROPCONNECT-INFERENCE-MEAN": check_dc_deterministic_forms,
-        "DROPCONNECT-INFERENCE-MM-MEAN": check_dc_moment_matching,
-        "DROPCONNECT-INFERENCE-MM-SPREAD": check_dc_moment_matching,
-        "DROPCONNECT-RATE-ZERO": check_dc_deterministic_forms,
+        "DROPCONNECT-INFERENCE-MEAN": check_dc_inference_mean,
+        "DROPCONNECT-INFERENCE-MM-MEAN": check_dc_mm_mean,
+        "DROPCONNECT-INFERENCE-MM-SPREAD": check_dc_mm_spread,
+        "DROPCONNECT-RATE-ZERO": check_dc_rate_zero,
         "DROPCONNECT-GRADIENT": check_dc_gradient,
         "DROPCONNECT-RATE-ONE-ZEROS": check_dc_rate_one,
         "DROPCONNECT-RATE-ONE-ERROR": common.check_rate_one_error,
     },
+    mask="layer",
 )

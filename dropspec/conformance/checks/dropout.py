@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..engine import Context, register
+from ..context import Context, register
 from ..stats import StatResult
 from . import common, masked
 from ._masks import unit_masks
@@ -37,8 +37,8 @@ register(
         "DROPOUT-INDEPENDENT-CALLS": masked.check_independent_calls,
         "DROPOUT-INDEPENDENT-AXES": masked.check_independent_axes,
         "DROPOUT-RATE-ZERO": common.check_rate_zero,
-        "DROPOUT-DROPPED-SELECT": masked.check_dropped_nonfinite,
-        "DROPOUT-DROPPED-MULTIPLY": masked.check_dropped_nonfinite,
+        "DROPOUT-DROPPED-SELECT": masked.check_dropped_select,
+        "DROPOUT-DROPPED-MULTIPLY": masked.check_dropped_multiply,
         "DROPOUT-GRADIENT": common.check_gradient,
         "DROPOUT-RATE-ONE-ZEROS": masked.check_rate_one_zeros,
         "DROPOUT-RATE-ONE-ERROR": common.check_rate_one_error,
@@ -46,4 +46,5 @@ register(
         "DROPOUT-NO-PERIOD": masked.check_no_period,
         "DROPOUT-SHARED-CONSTANT": masked.check_shared_constant,
     },
+    mask="zero",
 )

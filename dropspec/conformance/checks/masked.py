@@ -24,7 +24,7 @@ from ...reference.expectations import (
 from .. import reduce
 from .. import stats as st_
 from .. import strategies as gen
-from ..engine import CheckFailure, Context, chunk_elements
+from ..context import CheckFailure, Context, chunk_elements
 from ..reduce import Array
 from ..stats import StatResult
 from ._examples import (
@@ -487,8 +487,9 @@ def nan_inf_input(x: np.ndarray, seed: int) -> np.ndarray:
     return out
 
 
-def check_dropped_nonfinite(ctx: Context) -> None:
-    select = ctx.clause.id.endswith("SELECT")
+def dropped_nonfinite(ctx: Context, select: bool) -> None:
+    """*-DROPPED-SELECT (``select``): dropped outputs are exactly 0 whatever x; else
+    *-DROPPED-MULTIPLY: they are x·0."""
 
     def body(case: Case) -> None:
         ones = np.ones(case.shape, dtype=as_dtype(case.dtype))
@@ -513,3 +514,11 @@ def check_dropped_nonfinite(ctx: Context) -> None:
             )
 
     examples(ctx, lambda d: unit_cases(ctx, d, gen.rates(0.2, 0.8), 2), body)
+
+
+def check_dropped_select(ctx: Context) -> None:
+    dropped_nonfinite(ctx, select=True)
+
+
+def check_dropped_multiply(ctx: Context) -> None:
+    dropped_nonfinite(ctx, select=False)
