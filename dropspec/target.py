@@ -12,9 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .frameworks import FRAMEWORKS
 from .spec import get_op
-
-FRAMEWORKS: tuple[str, ...] = ("numpy", "torch", "tensorflow", "jax")
 
 
 @dataclass(frozen=True)

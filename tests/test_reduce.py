@@ -17,6 +17,7 @@ import pytest
 from scipy import stats
 
 import dropspec
+import dropspec.frameworks
 from dropspec.adapters import builtin_targets
 from dropspec.adapters._backend import get_backend
 from dropspec.conformance import reduce
@@ -25,7 +26,7 @@ from dropspec.reference import gaussian_std
 from dropspec.spec import CLAUSES, Kind, get_op
 from dropspec.target import Target
 
-FRAMEWORKS = ("numpy", "torch", "tensorflow", "jax")
+FRAMEWORKS = tuple(dropspec.frameworks.FRAMEWORKS)
 
 
 def converter(framework: str) -> Callable[[np.ndarray], Any]:

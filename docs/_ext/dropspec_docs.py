@@ -470,7 +470,8 @@ class TargetsDirective(SphinxDirective):
     """The built-in targets per op, with the options each declares (from the adapters)."""
 
     def run(self) -> list[nodes.Node]:
-        from dropspec.adapters import ADAPTER_MODULES, builtin_targets
+        from dropspec.adapters import builtin_targets
+        from dropspec.frameworks import adapter_modules
 
         try:
             targets = builtin_targets()
@@ -481,8 +482,8 @@ class TargetsDirective(SphinxDirective):
                 location=self.get_location(),
             )
             return [nodes.note("", para(f"The built-in targets could not be listed: {exc}"))]
-        present = [m for m in ADAPTER_MODULES if importlib.util.find_spec(m) is not None]
-        missing = [m for m in ADAPTER_MODULES if m not in present]
+        present = [m for m in adapter_modules() if importlib.util.find_spec(m) is not None]
+        missing = [m for m in adapter_modules() if m not in present]
         out: list[nodes.Node] = [
             para(
                 f"{len(targets)} built-in targets, from the adapter modules "

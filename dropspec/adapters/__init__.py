@@ -12,18 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..frameworks import adapter_modules
 from ..target import Target, make_target
 from ._backend import Backend, get_backend
-
-#: Adapter modules, in matrix order. A module that fails to import is reported, not fatal.
-ADAPTER_MODULES: tuple[str, ...] = (
-    "dropspec.adapters.reference",
-    "dropspec.adapters.fw_torch",
-    "dropspec.adapters.fw_tensorflow",
-    "dropspec.adapters.fw_keras",
-    "dropspec.adapters.fw_jax",
-    "dropspec.adapters.fw_thirdparty",
-)
 
 
 class TargetLoadError(ValueError):
@@ -31,9 +22,11 @@ class TargetLoadError(ValueError):
 
 
 def builtin_targets() -> dict[str, Target]:
-    """Every built-in target by name (frameworks are not imported)."""
+    """Every built-in target by name (frameworks are not imported), from the adapter modules
+    of the frameworks' rows (:func:`dropspec.frameworks.adapter_modules`, in matrix order); a
+    module that is not present is skipped."""
     out: dict[str, Target] = {}
-    for module in ADAPTER_MODULES:
+    for module in adapter_modules():
         if importlib.util.find_spec(module) is None:
             continue
         for t in importlib.import_module(module).TARGETS:
@@ -96,7 +89,6 @@ def load_target(spec: str) -> Target:
 
 
 __all__ = [
-    "ADAPTER_MODULES",
     "Backend",
     "TargetLoadError",
     "builtin_targets",

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..dtypes import FLOAT_DTYPES
+from ..frameworks import Framework, get_framework
 
 
 def as_int64(seed: int) -> int:
@@ -28,17 +29,30 @@ def as_int64(seed: int) -> int:
 
 
 class Backend:
-    """Base class; a framework's backend overrides the array methods."""
+    """Base class; a framework's backend overrides the array methods.
+
+    Where the framework comes from (module, distributions, install hint) is its row in
+    :data:`dropspec.frameworks.FRAMEWORKS`, found by :attr:`name`.
+    """
 
     name: str = "numpy"
-    module: str = "numpy"
-    distribution: str = "numpy"
-    install_hint: str = "pip install numpy"
     supported_dtypes: tuple[str, ...] = FLOAT_DTYPES
     #: Roughly what one more worker process running this framework costs, in seconds
     #: (importing it and warming its caches; measured on the 2-core machine of
     #: benchmarks/README.md). ``dropspec check -j N`` keeps costly frameworks to one worker.
     startup_seconds: float = 0.0
+
+    @property
+    def framework(self) -> Framework:
+        return get_framework(self.name)
+
+    @property
+    def module(self) -> str:
+        return self.framework.module
+
+    @property
+    def install_hint(self) -> str:
+        return self.framework.install_hint
 
     def available(self) -> bool:
         try:
@@ -47,11 +61,13 @@ class Backend:
             return False
 
     def version(self) -> str:
-        try:
-            return importlib.metadata.version(self.distribution)
-        except importlib.metadata.PackageNotFoundError:
-            mod = importlib.import_module(self.module)
-            return str(getattr(mod, "__version__", "unknown"))
+        for dist in self.framework.distributions:
+            try:
+                return importlib.metadata.version(dist)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+        mod = importlib.import_module(self.module)
+        return str(getattr(mod, "__version__", "unknown"))
 
     def is_array(self, value: Any) -> bool:
         return isinstance(value, np.ndarray)
@@ -80,24 +96,11 @@ class Backend:
 
 NUMPY = Backend()
 
-#: framework name -> "module:attribute" of its backend object, imported on demand.
-_BACKENDS: dict[str, str] = {
-    "numpy": "dropspec.adapters._backend:NUMPY",
-    "torch": "dropspec.adapters.fw_torch:BACKEND",
-    "tensorflow": "dropspec.adapters.fw_tensorflow:BACKEND",
-    "jax": "dropspec.adapters.fw_jax:BACKEND",
-}
-
 
 def get_backend(framework: str) -> Backend:
-    """The backend for ``framework``; unknown names raise ``ValueError``."""
-    try:
-        path = _BACKENDS[framework]
-    except KeyError:
-        raise ValueError(
-            f"unknown framework {framework!r}; use one of {', '.join(_BACKENDS)}"
-        ) from None
-    module, attr = path.split(":")
+    """The backend for ``framework`` (its row's ``backend``, imported on demand); unknown
+    names raise ``ValueError``."""
+    module, attr = get_framework(framework).backend.split(":")
     backend = getattr(importlib.import_module(module), attr)
     assert isinstance(backend, Backend)
     return backend

@@ -62,9 +62,6 @@ class JaxBackend(Backend):
     """Arrays are ``jax.Array`` on the requested platform; gradients come from ``jax.vjp``."""
 
     name = "jax"
-    module = "jax"
-    distribution = "jax"
-    install_hint = "pip install jax flax equinox dm-haiku"
     supported_dtypes = ("float16", "bfloat16", "float32", "float64")
     startup_seconds = 6.0
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from ..conformance import reduce
 from ..dtypes import FLOAT_DTYPES, dtype_name
 from ..target import Target, make_target
 from ._backend import Backend, as_int64
@@ -35,8 +34,12 @@ def _tf() -> Any:
 _NAMESPACE: list[Any] = []
 
 
-def _namespace_of(value: Any) -> Any:
-    """The array-API namespace for a TensorFlow tensor, None for anything else."""
+def array_namespace(value: Any) -> Any:
+    """The array-API namespace for a TensorFlow tensor, None for anything else.
+
+    array-api-compat has none for TensorFlow: the suite's own, which the reductions find
+    through the ``namespace`` of TensorFlow's row in :data:`dropspec.frameworks.FRAMEWORKS`
+    (it imports TensorFlow only when a tensor asks for it)."""
     tf = sys.modules.get("tensorflow")
     if tf is None or not tf.is_tensor(value):
         return None
@@ -71,27 +74,8 @@ class TensorFlowBackend(Backend):
     """Tensors, dtypes and gradients (``tf.GradientTape``) for TensorFlow."""
 
     name = "tensorflow"
-    module = "tensorflow"
-    distribution = "tensorflow-cpu"
-    install_hint = "pip install tensorflow-cpu (or tensorflow, for GPUs)"
     supported_dtypes = FLOAT_DTYPES
     startup_seconds = 7.0
-
-    def __init__(self) -> None:
-        # array-api-compat has no TensorFlow namespace: register the suite's own (it imports
-        # TensorFlow only when a tensor asks for it).
-        reduce.EXTRA_NAMESPACES.append(_namespace_of)
-
-    def version(self) -> str:
-        import importlib.metadata
-
-        # tensorflow-cpu and tensorflow install the same module; report whichever is there.
-        for dist in (self.distribution, "tensorflow"):
-            try:
-                return importlib.metadata.version(dist)
-            except importlib.metadata.PackageNotFoundError:
-                continue
-        return str(_tf().__version__)
 
     def is_array(self, value: Any) -> bool:
         tf = _tf()

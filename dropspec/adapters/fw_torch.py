@@ -42,11 +42,6 @@ class TorchBackend(Backend):
     """Conversion between NumPy and ``torch.Tensor``, and gradients through autograd."""
 
     name = "torch"
-    module = "torch"
-    distribution = "torch"
-    install_hint = (
-        "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu (CPU build)"
-    )
     supported_dtypes = FLOAT_DTYPES
     startup_seconds = 3.0
 

@@ -12,26 +12,40 @@ device path and the host path share one implementation.
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import array_api_compat
 
+from ..frameworks import FRAMEWORKS
+
 Array = Any  # an array of any array-API library
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Namespaces for array types array-api-compat does not know (TensorFlow's, registered by its
-#: adapter): each returns the namespace for an array, or None if the array is not its kind.
-EXTRA_NAMESPACES: list[Callable[[Any], Any]] = []
+#: The namespace finders of the frameworks whose arrays array-api-compat does not know (the
+#: ``namespace`` of their rows in :data:`dropspec.frameworks.FRAMEWORKS`), imported on first
+#: need: each returns the namespace for an array, or None if the array is not its kind.
+_FINDERS: list[Callable[[Any], Any]] = []
+
+
+def _finders() -> list[Callable[[Any], Any]]:
+    if not _FINDERS:
+        for row in FRAMEWORKS.values():
+            if row.namespace is not None:
+                module, attr = row.namespace.split(":")
+                _FINDERS.append(getattr(importlib.import_module(module), attr))
+    return _FINDERS
 
 
 def namespace(*arrays: Array) -> Any:
-    """The array-API namespace of ``arrays`` (array-api-compat's wrapper where needed)."""
+    """The array-API namespace of ``arrays`` (array-api-compat's wrapper where needed, else
+    the namespace their framework's row names)."""
     try:
         return array_api_compat.array_namespace(*arrays)
     except TypeError:
-        for find in EXTRA_NAMESPACES:
+        for find in _finders():
             found = {find(a) for a in arrays}
             if len(found) == 1 and None not in found:
                 return found.pop()
