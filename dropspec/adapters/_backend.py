@@ -10,6 +10,7 @@ whole outputs for them; ``for_reduction`` strips what would get in the way (auto
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -69,6 +70,13 @@ class Backend:
         mod = importlib.import_module(self.module)
         return str(getattr(mod, "__version__", "unknown"))
 
+    def settings(self) -> contextlib.AbstractContextManager[None]:
+        """Framework-wide settings a check needs (JAX's float64), made on entry and undone on
+        exit -- unless this process is a worker of ``dropspec check``
+        (:func:`keep_framework_settings`), where they stay for the worker's life. The engine
+        runs every check inside it; none by default."""
+        return contextlib.nullcontext()
+
     def is_array(self, value: Any) -> bool:
         return isinstance(value, np.ndarray)
 
@@ -95,6 +103,20 @@ class Backend:
 
 
 NUMPY = Backend()
+
+_KEEP_SETTINGS: list[bool] = [False]
+
+
+def keep_framework_settings() -> None:
+    """Declare this process one that runs nothing but targets (a worker of ``dropspec
+    check``): framework-wide settings a backend makes (:meth:`Backend.settings`) then stay on
+    for the rest of the process instead of being undone after each check."""
+    _KEEP_SETTINGS[0] = True
+
+
+def framework_settings_kept() -> bool:
+    """Whether :func:`keep_framework_settings` was called in this process."""
+    return _KEEP_SETTINGS[0]
 
 
 def get_backend(framework: str) -> Backend:

@@ -15,31 +15,42 @@ Eagerly, JAX compiles each operation once per shape and dtype and takes the rate
 operand. The random bits are a function of the key alone, jitted or not
 (``tests/test_adapters_jax.py`` compares the two on a large input).
 
-float64: the backend turns on ``jax_enable_x64`` the first time it is used. Without it JAX
-silently computes float64 input in float32, and no float64 clause could be checked. The switch
-is process-wide: once a JAX target has been checked, ``jnp.array(1.0)`` is float64 in that
-process, and ``jax.random.bernoulli`` draws its uniforms in float64 (the masks stay valid
-Bernoulli draws, but differ bit for bit from an x64-off run with the same key).
+float64: the suite runs JAX with ``jax_enable_x64`` on. Without it JAX silently computes
+float64 input in float32, and no float64 clause could be checked. JAX's switch is
+process-wide: while it is on, ``jnp.array(1.0)`` is float64, and ``jax.random.bernoulli``
+draws its uniforms in float64 (the masks stay valid Bernoulli draws, but differ bit for bit
+from an x64-off run with the same key). Where it is on:
+
+- in ``dropspec check`` (and ``pytest --dropspec-target``), each target runs in a worker
+  process that runs nothing else, and the switch stays on there;
+- in your own process (``dropspec.suite``, or the engine's ``run_clause`` called directly),
+  the engine turns it on for each check and restores it afterwards
+  (:meth:`JaxBackend.settings`), so your code sees JAX as you configured it between checks;
+- calling this module's targets, :data:`BACKEND` or :func:`key` yourself, outside a check,
+  turns it on for the rest of your process (they need it to honour float64), as the first
+  use always did.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from ..target import Target, make_target
-from ._backend import Backend, as_int64
+from ._backend import Backend, as_int64, framework_settings_kept
 
 #: The suite's device names -> JAX platform names.
 _PLATFORMS = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
 
 
 def _jax() -> Any:
-    """Import jax with float64 enabled (see the module docstring)."""
+    """Import jax with float64 enabled (see the module docstring: outside a check, this turns
+    it on for the rest of the process)."""
     import jax
 
     config: Any = jax.config  # typed loosely upstream; the flag is a runtime attribute
@@ -64,6 +75,22 @@ class JaxBackend(Backend):
     name = "jax"
     supported_dtypes = ("float16", "bfloat16", "float32", "float64")
     startup_seconds = 6.0
+
+    @contextlib.contextmanager
+    def settings(self) -> Iterator[None]:
+        """``jax_enable_x64`` on for a check, then back as it was; kept on in a worker of
+        ``dropspec check`` (see the module docstring)."""
+        import jax
+
+        config: Any = jax.config
+        before = bool(config.jax_enable_x64)
+        if not before:
+            config.update("jax_enable_x64", True)
+        try:
+            yield
+        finally:
+            if not before and not framework_settings_kept():
+                config.update("jax_enable_x64", False)
 
     def is_array(self, value: Any) -> bool:
         jax = sys.modules.get("jax")  # an array of a framework never imported cannot exist

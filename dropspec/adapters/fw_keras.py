@@ -4,9 +4,13 @@ backends.
 Keras picks its backend once, when it is first imported (``KERAS_BACKEND``), so one process
 can check the targets of one backend only: each target names its backend in ``env`` and
 ``dropspec check`` runs each group in its own process. Calling a target of another backend
-raises an error saying how to run it; if Keras is not imported yet and ``KERAS_BACKEND`` is
-unset, the first call sets it to the target's backend. A target takes and returns its
-backend's own arrays (``framework`` is the backend's name).
+raises an error saying how to run it. In your own process the engine checks a Keras target
+only when ``KERAS_BACKEND`` is already its backend (else the clauses are "not checked", with
+that reason); calling a target yourself before Keras is imported, with ``KERAS_BACKEND``
+unset, imports Keras with the target's backend for the rest of the process (Keras's choice,
+made once) while ``KERAS_BACKEND`` is set for that import only and then removed again, so
+that it does not leak into the environment of your process and of what it starts. A target
+takes and returns its backend's own arrays (``framework`` is the backend's name).
 
 Seeds: every call builds a fresh layer with ``seed=seed`` (a layer's seed generator advances
 on each call, so only the first call of a fresh layer is reproducible), and
@@ -42,8 +46,12 @@ class KerasBackendError(RuntimeError):
 
 def _keras(backend: str) -> Any:
     """Keras, checked to run on ``backend`` (chosen here if Keras is not imported yet)."""
-    if "keras" not in sys.modules:
-        os.environ.setdefault("KERAS_BACKEND", backend)
+    if "keras" not in sys.modules and "KERAS_BACKEND" not in os.environ:
+        os.environ["KERAS_BACKEND"] = backend  # for Keras's import only (module docstring)
+        try:
+            import keras
+        finally:
+            os.environ.pop("KERAS_BACKEND", None)
     import keras
 
     actual = keras.backend.backend()

@@ -209,7 +209,8 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
     ctx = Context(target, clause, backend, config, seed)
     replay = replay_hint(target, clause, config)
     try:
-        stat = registry()[clause.id](ctx)
+        with backend.settings():  # e.g. JAX's float64, undone after the check outside workers
+            stat = registry()[clause.id](ctx)
     except NotApplicable as exc:
         return result("not_applicable", str(exc), ctx=ctx)
     except CheckFailure as exc:

@@ -145,8 +145,14 @@ def main() -> int:
         proto.write(json.dumps(event, default=str) + "\n")
         proto.flush()
 
+    from ..adapters._backend import keep_framework_settings
     from . import checks as _checks  # noqa: F401  (registers every check before the snapshot)
     from . import engine
+
+    # This process runs nothing but targets: a framework-wide setting a check needs (JAX's
+    # float64) is made once and stays, instead of being undone after each check as in the
+    # user's own process.
+    keep_framework_settings()
 
     engine.registry()
     watched = sorted(m for m in sys.modules if m.startswith("dropspec"))
