@@ -22,15 +22,25 @@ from ._geometry import geometry
 from ._statistical import (
     NEIGHBOUR_OFFSETS,
     every_dtype,
+    neighbour_sizes,
     neighbour_tables,
+    plan_tables,
+    planned,
     sums_of_values_and_squares,
     verdict,
 )
 
 
+def noise_layout(ctx: Context, n: int) -> tuple[tuple[int, ...], int]:
+    """The shape of :func:`gaussian_noise`'s calls for n values, and its values in all."""
+    shape = geometry(ctx).stat_shape(chunk_elements(n))
+    per_call = math.prod(shape)
+    return shape, per_call * -(-n // per_call)
+
+
 def gaussian_noise(ctx: Context, rate: float, n: int) -> Array:
     """At least n values of y/x (x = 1) as one flat float64 array where the outputs live."""
-    shape = geometry(ctx).stat_shape(chunk_elements(n))
+    shape, _ = noise_layout(ctx, n)
     x = ctx.constant(shape, ctx.stat_dtype)
     parts = []
     got = 0
@@ -43,10 +53,30 @@ def gaussian_noise(ctx: Context, rate: float, n: int) -> Array:
     return parts[0] if len(parts) == 1 else xp.concat(parts)
 
 
+def _gaussian_sizes(ctx: Context) -> tuple[tuple[float, ...], float]:
+    rates = (0.1, 0.5, 0.8)
+    return rates, ctx.split(len(rates))
+
+
+def plan_gaussian(ctx: Context) -> list[StatResult]:
+    rates, alpha = _gaussian_sizes(ctx)
+    _, size = noise_layout(ctx, 1 << 20)
+    out = []
+    for rate in rates:
+        if ctx.clause.id == "GAUSSIAN-DISTRIBUTION":
+            res = st_.ks_normal_distance(0.0, size, alpha=alpha, power=ctx.power, rate=rate)
+        elif ctx.clause.id == "GAUSSIAN-MEAN":
+            res = st_.z_mean(0.0, 0.0, float(size), size, alpha=alpha, power=ctx.power, rate=rate)
+        else:
+            res = st_.chi2_variance(float(size), size, alpha=alpha, power=ctx.power, rate=rate)
+        out.append(res)
+    return out
+
+
+@planned(plan_gaussian)
 @every_dtype
 def check_gaussian(ctx: Context) -> StatResult:
-    rates = (0.1, 0.5, 0.8)
-    alpha = ctx.split(len(rates))
+    rates, alpha = _gaussian_sizes(ctx)
     results = []
     for rate in rates:
         sigma = gaussian_std(rate)
@@ -100,6 +130,12 @@ def check_gaussian(ctx: Context) -> StatResult:
     )
 
 
+def plan_gaussian_independence(ctx: Context) -> list[StatResult]:
+    _, size = noise_layout(ctx, 1 << 20)
+    return plan_tables(ctx, neighbour_sizes((size,), 1, [None]), pairs="noise above 1")
+
+
+@planned(plan_gaussian_independence)
 @every_dtype
 def check_gaussian_independence(ctx: Context) -> StatResult:
     tables = neighbour_tables(ctx, [gaussian_noise(ctx, 0.5, 1 << 20) > 1.0], [None])
