@@ -1,10 +1,14 @@
 """Measured power of every statistical test, and the two corrections of issue 10 measured.
 
-    python benchmarks/power_claims.py [--gof-draws 10000000] [--skip-before]
+    python benchmarks/power_claims.py --write [--skip-before] [--only NAME]
+
+Without ``--write`` it measures and prints, and writes nothing.
 
 1. Runs :func:`dropspec.conformance.calibration.measure_all` at the suite's defaults
-   (alpha 1e-6 per check, power 0.999, the checks' own sizes) and at the relaxed settings of
-   ``tests/test_power_claims.py`` (alpha 1e-2, power 0.9, small sizes), and writes both to
+   (alpha 1e-6 per check, power 0.999, each claim at its leaf of the checks' plans: their
+   own alpha split and sizes) and at the relaxed settings of ``tests/test_power_claims.py``
+   (alpha 1e-2, power 0.9, small sizes for the slow claims), and writes both, each
+   measurement with its leaf's fingerprint, to
    ``dropspec/conformance/measured_power.json``: what ``dropspec power`` and the docs show
    beside each claim, and what the tests re-measure (relaxed) or re-check (defaults).
 2. Unless ``--skip-before``: the false-alarm rate of the drop-count histogram test across
@@ -28,6 +32,7 @@ from scipy import stats as sst
 
 from dropspec.conformance import calibration
 from dropspec.conformance import stats as st
+from dropspec.conformance.checks._statistical import Leaf
 
 PACKAGE_FILE = ROOT / "dropspec" / "conformance" / "measured_power.json"
 SEED = 20261127  # tests/test_power_claims.py uses the same seed for the relaxed block
@@ -53,7 +58,7 @@ def measured(alpha: float, power: float, small: bool, only: str = "") -> dict[st
     }
 
 
-def remeasure(only: str) -> None:
+def remeasure(only: str, write: bool) -> None:
     """Measure again the claims named by ``only`` at both settings and put them in place of
     their rows in the kept file (after a change to those checks' sizes)."""
     kept = json.loads(PACKAGE_FILE.read_text())
@@ -65,7 +70,8 @@ def remeasure(only: str) -> None:
         block.setdefault("remeasured", []).append(
             {"only": only, "at": now(), "seconds": fresh["seconds"]}
         )
-    write_json(PACKAGE_FILE, kept)
+    if write:
+        write_json(PACKAGE_FILE, kept)
 
 
 def pearson_pvalues(histograms: np.ndarray, pmf: np.ndarray) -> np.ndarray:
@@ -151,9 +157,10 @@ def old_no_period(runs: int) -> dict[str, Any]:
         "old_deviation": old,
     }
     for lag in (7, lags):
-        claim = calibration.no_period(alpha, power, n=n, lag=lag)
+        leaf = Leaf("DROPOUT-NO-PERIOD", "float32", calibration.FFT, alpha / 2, n, old, "", power)
+        sample = calibration.no_period(lag)(leaf)
         rng = np.random.default_rng(SEED + lag)
-        hits = sum(not claim.sample(rng, old).passed for _ in range(runs))
+        hits = sum(not sample(rng, old).passed for _ in range(runs))
         out[f"detected_at_lag_{lag}"] = hits
         print(f"  old NO-PERIOD claim {old:.4g} at lag {lag}: {hits}/{runs} detected", flush=True)
     return out
@@ -165,6 +172,12 @@ def main() -> None:
     parser.add_argument("--old-no-period-runs", type=int, default=200)
     parser.add_argument("--skip-before", action="store_true")
     parser.add_argument(
+        "--write",
+        action="store_true",
+        help="write the measurements to dropspec/conformance/measured_power.json (and the "
+        "before/after results to benchmarks/results/power_claims.json)",
+    )
+    parser.add_argument(
         "--only",
         default="",
         help="remeasure only the claims whose name contains this (e.g. 'no period') and "
@@ -173,18 +186,20 @@ def main() -> None:
     args = parser.parse_args()
     started, load = now(), load_average()
     if args.only:
-        remeasure(args.only)
+        remeasure(args.only, args.write)
         return
     print("relaxed settings (tests/test_power_claims.py):")
     relaxed = measured(1e-2, 0.9, small=True)
     print("defaults:")
     defaults = measured(1e-6, 0.999, small=False)
+    if not args.write:
+        return
     write_json(
         PACKAGE_FILE,
         {
             "about": "Detection of each test's stated deviation and false alarms on a correct "
             "target, simulated (dropspec.conformance.calibration); regenerate with "
-            "python benchmarks/power_claims.py",
+            f"{calibration.REMEASURE}",
             "measured": started,
             "settings": [defaults, relaxed],
         },

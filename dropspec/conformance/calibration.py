@@ -1,51 +1,153 @@
 """Measured power: inject each test's stated deviation and count how often it is caught.
 
 Every statistical test in :mod:`.stats` states the smallest deviation it detects with the
-configured power. A :class:`Claim` simulates exactly the summary a check hands its test (a
-count of dropped values, a 2x2 table, a sum, a histogram of drop counts, a ±1 mask, a
-sample of noise) for a correct target and for one that deviates by exactly that stated
-amount, at the sample size and share of α the check uses. :func:`measure` runs it ``runs``
-times each way and returns the detection rate and the false-alarm rate, which
-``tests/test_power_claims.py`` holds to the claims with one-sided binomial tests, and which
-``dropspec power`` and the docs show beside each claim (``benchmarks/power_claims.py``).
+configured power. The checks state their sub-tests as a plan (:func:`plans`: clause id →
+the leaves it runs, each with its test, share of α, n or n_max and deviation, computed by
+the sizing code the check itself runs, see ``checks._statistical.planned``). A
+:class:`Claim` picks one leaf of one clause's plan and simulates exactly the summary the
+check hands that test (a count of dropped values, a 2x2 table, a sum, a histogram of drop
+counts, a ±1 mask, a sample of noise) for a correct target and for one that deviates by
+exactly the leaf's stated deviation, at the leaf's α and n. :func:`measure` runs it
+``runs`` times each way and returns the detection rate and the false-alarm rate, keyed by
+the leaf's fingerprint, which ``tests/test_power_claims.py`` holds to the claims with
+one-sided binomial tests and to the checks' current plans, and which ``dropspec power`` and
+the docs show beside each claim (``benchmarks/power_claims.py`` measures them:
+:data:`REMEASURE`).
 
 The simulated summaries have the distribution the check's reductions would produce: the
 number of dropped values among n independent mask values with drop probability r is
 Binomial(n, r) whatever the array library, and so on. Where the deviation has a direction,
-the harder one is injected (the rate moved towards 1/2; the variance increased).
+the harder one is injected (the rate moved towards 1/2; the variance increased). The
+moments of the dropout multiplier come from :mod:`dropspec.reference.expectations`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import stats as sst
 
+from ..reference.expectations import (
+    dropout_central_moment4,
+    dropout_moments,
+    kept_multipliers,
+)
+from ..spec import CLAUSES, OPS, Kind
+from ..target import Target
 from . import reduce
 from . import stats as st
-from .engine import chunk_elements
+from .checks._statistical import Leaf, plan_of
+from .config import Config
+from .engine import Context, check_seed, chunk_elements, registry, seed_key
+
+#: The command that measures the claims again (after a check's α split or size changed).
+REMEASURE = "python benchmarks/power_claims.py --write --skip-before"
 
 #: One run of a test on simulated data deviating by ``deviation`` (0: a correct target).
 Sampler = Callable[[np.random.Generator, float], st.StatResult]
 
 
+# ---------------------------------------------------------------- plans ----
+
+
+def plan_target(clause_id: str) -> Target | None:
+    """The NumPy reference target a clause's plan is stated for: the first built-in
+    ``reference.*`` target of its op whose options the clause applies to."""
+    from ..adapters import builtin_targets
+
+    clause = CLAUSES[clause_id]
+    for name, target in builtin_targets().items():
+        ours = name.startswith("reference.") and target.op == clause.op
+        if ours and clause.applies(target.options):
+            return target
+    return None
+
+
+def plan(clause_id: str, config: Config | None = None) -> list[Leaf] | None:
+    """The leaves the clause's check runs on its reference target (:func:`plan_target`),
+    every dtype's, at ``config`` (default: the suite's defaults); None where the check
+    states no plan."""
+    from ..adapters._backend import get_backend
+
+    config = config or Config()
+    target = plan_target(clause_id)
+    if target is None:
+        return None
+    clause = CLAUSES[clause_id]
+    seed = check_seed(config.seed, seed_key(target), clause_id)
+    ctx = Context(target, clause, get_backend(target.framework), config, seed)
+    return plan_of(registry()[clause_id], ctx)
+
+
+def plans(config: Config | None = None) -> dict[str, list[Leaf]]:
+    """Every statistical clause's plan (clause id → leaves), for those that state one."""
+    out: dict[str, list[Leaf]] = {}
+    for op in OPS.values():
+        for clause in op.clauses:
+            if clause.kind != Kind.STATISTICAL:
+                continue
+            leaves = plan(clause.id, config)
+            if leaves is not None:
+                out[clause.id] = leaves
+    return out
+
+
+def unplanned() -> list[str]:
+    """Statistical clauses whose check states no plan (their claims are not yet tied)."""
+    return sorted(
+        cid
+        for cid, c in CLAUSES.items()
+        if c.kind == Kind.STATISTICAL and getattr(registry()[cid], "plan", None) is None
+    )
+
+
+# ---------------------------------------------------------------- claims ----
+
+
 @dataclass(frozen=True)
 class Claim:
-    """A statistical test as a check uses it, with a simulator of what the check sees."""
+    """A statistical test as one leaf of a check runs it, with a simulator of what the
+    check hands it: the leaf of ``clause`` in ``dtype`` whose test is ``test`` and whose
+    inputs include ``where``."""
 
     name: str
-    clauses: tuple[str, ...]
-    sample: Sampler
+    clause: str
+    test: str
+    simulator: Callable[[Leaf], Sampler]
+    where: Mapping[str, Any] = field(default_factory=dict)
+    dtype: str = "float32"
     #: Runs each way that :func:`measure_all` makes (fewer where one run is slow).
     runs: int = 1000
+    #: A smaller n for the relaxed block of the tests (where one run at the check's n is slow).
+    small_n: int | None = None
+
+    def leaf(self, leaves: list[Leaf]) -> Leaf:
+        """The leaf this claim is stated for; LookupError unless exactly one matches."""
+        found = [
+            leaf
+            for leaf in leaves
+            if leaf.clause == self.clause
+            and leaf.dtype == self.dtype
+            and leaf.test == self.test
+            and all(leaf.get(k) == v for k, v in self.where.items())
+        ]
+        if len(found) != 1:
+            raise LookupError(
+                f"claim {self.name!r}: {len(found)} leaves of {self.clause} in {self.dtype} "
+                f"run {self.test!r} with {dict(self.where)} (expected exactly one); the "
+                f"check changed: update the claim in dropspec/conformance/calibration.py and "
+                f"re-measure: {REMEASURE}"
+            )
+        return found[0]
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """Detections of a claim's stated deviation, and false alarms on a correct target."""
+    """Detections of a leaf's stated deviation, and false alarms on a correct target."""
 
     claim: str
     clauses: tuple[str, ...]
@@ -59,6 +161,8 @@ class Measurement:
     detected: int
     null_rejected: int
     seed: int
+    fingerprint: str = ""
+    dtype: str = ""
 
     @property
     def detection_rate(self) -> float:
@@ -83,7 +187,9 @@ class Measurement:
     def as_dict(self) -> dict[str, object]:
         return {
             "claim": self.claim,
+            "fingerprint": self.fingerprint,
             "clauses": list(self.clauses),
+            "dtype": self.dtype,
             "test": self.test,
             "n": self.n,
             "alpha": self.alpha,
@@ -105,19 +211,20 @@ def stated_n(result: st.StatResult) -> int:
     return int(result.inputs.get("n_max", result.inputs.get("m_max", result.n)))
 
 
-def measure(claim: Claim, runs: int, seed: int) -> Measurement:
-    """Run ``claim`` ``runs`` times on a correct target and ``runs`` times at its stated
-    deviation, from one seed."""
+def measure(claim: Claim, leaf: Leaf, runs: int, seed: int) -> Measurement:
+    """Run ``claim``'s simulator of ``leaf`` ``runs`` times on a correct target and
+    ``runs`` times at the stated deviation, from one seed."""
     rng = np.random.default_rng(seed)
-    null = [claim.sample(rng, 0.0) for _ in range(runs)]
+    sample = claim.simulator(leaf)
+    null = [sample(rng, 0.0) for _ in range(runs)]
     stated = null[0]
-    alt = [claim.sample(rng, stated.deviation) for _ in range(runs)]
+    alt = [sample(rng, stated.deviation) for _ in range(runs)]
     return Measurement(
         claim.name,
-        claim.clauses,
+        (leaf.clause,),
         stated.test,
         stated_n(stated),
-        stated.alpha_spent,
+        stated.alpha,
         stated.power,
         stated.deviation,
         stated.deviation_unit,
@@ -125,18 +232,19 @@ def measure(claim: Claim, runs: int, seed: int) -> Measurement:
         sum(not r.passed for r in alt),
         sum(not r.passed for r in null),
         seed,
+        leaf.fingerprint(),
+        leaf.dtype,
     )
 
 
-# ---------------------------------------------------------------- the claims ----
+# ---------------------------------------------------------------- simulators ----
 
 
-def drop_rate(rate: float, alpha: float, power: float, share: int = 4) -> Claim:
-    """The sequential test of a drop rate, as DROPOUT-RATE sizes it (α split 4 ways) and
-    takes its values (a call at a time)."""
-    a = alpha / share
+def drop_rate(leaf: Leaf) -> Sampler:
+    """The sequential test of a drop rate, taking its values a call at a time."""
+    rate, a, power = float(leaf.get("rate")), leaf.alpha, leaf.power
     toward = 1.0 if rate <= 0.5 else -1.0
-    chunk = chunk_elements(st.SequentialBinomial(rate, st.rate_deviation(rate), a, power).n_max)
+    chunk = chunk_elements(leaf.n)
 
     def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
         test = st.SequentialBinomial(rate, st.rate_deviation(rate), a, power)
@@ -144,192 +252,174 @@ def drop_rate(rate: float, alpha: float, power: float, share: int = 4) -> Claim:
             test.add(int(rng.binomial(chunk, rate + toward * deviation)), chunk)
         return test.result(rate=rate)
 
-    return Claim(
-        f"drop rate {rate}",
-        (
-            "DROPOUT-RATE",
-            "DROPPATH-RATE",
-            "ALPHA-RATE",
-            "DROPCONNECT-RATE",
-            "DROPCONNECT-BIAS-MASKED",
-        ),
-        sample,
-    )
+    return sample
 
 
-def independence(alpha: float, power: float, pairs: int = 1 << 19) -> Claim:
+def exact_rate(leaf: Leaf) -> Sampler:
+    """The exact binomial test of a drop rate on n values (towards 1/2)."""
+    rate, n = float(leaf.get("rate")), leaf.n
+    toward = 1.0 if rate <= 0.5 else -1.0
+
+    def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
+        k = int(rng.binomial(n, rate + toward * deviation))
+        return st.binomial(k, n, rate, alpha=leaf.alpha, power=leaf.power, rate=rate)
+
+    return sample
+
+
+def independence(leaf: Leaf) -> Sampler:
     """The 2x2 chi-square test of paired mask values (fair margins, phi = Cohen's w)."""
+    pairs = leaf.n
 
     def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
         agree, differ = (1.0 + deviation) / 4.0, (1.0 - deviation) / 4.0
         n11, n10, n01, _ = (int(v) for v in rng.multinomial(pairs, [agree, differ, differ, agree]))
-        return st.contingency_2x2_counts(n11, n11 + n10, n11 + n01, pairs, alpha=alpha, power=power)
+        return st.contingency_2x2_counts(
+            n11, n11 + n10, n11 + n01, pairs, alpha=leaf.alpha, power=leaf.power
+        )
 
-    return Claim(
-        "independence of paired mask values",
-        (
-            "DROPOUT-INDEPENDENT-ELEMENTS",
-            "DROPOUT-INDEPENDENT-AXES",
-            "DROPOUT-INDEPENDENT-SEEDS",
-            "DROPPATH-INDEPENDENT-AXES",
-            "DROPPATH-INDEPENDENT-SEEDS",
-            "ALPHA-INDEPENDENT-AXES",
-            "ALPHA-INDEPENDENT-SEEDS",
-            "GAUSSIAN-INDEPENDENT-ELEMENTS",
-            "GAUSSIAN-INDEPENDENT-AXES",
-            "GAUSSIAN-INDEPENDENT-SEEDS",
-            "DROPCONNECT-PER-CONNECTION",
-            "DROPCONNECT-PER-EXAMPLE",
-            "DROPCONNECT-INDEPENDENT-SEEDS",
-        ),
-        sample,
-    )
+    return sample
 
 
-def unbiased(rate: float, alpha: float, power: float, share: int = 3) -> Claim:
-    """The sequential test of E[y/x] for inverted dropout, as DROPOUT-UNBIASED sizes it.
+def _moment_test(leaf: Leaf) -> st.SequentialMean:
+    """The sequential moment test of ``leaf``, sized as the checks size it."""
+    return st.rate_moment_test(float(leaf.get("rate")), leaf.alpha, leaf.power)
 
-    y/x = m·s with m ~ Bernoulli(keep): the sum of n terms is s·K − n, K ~ Binomial(n, keep').
+
+def unbiased(leaf: Leaf) -> Sampler:
+    """The sequential test of E[y/x] for inverted dropout, as UNBIASED runs it.
+
+    y/x = m·s with m ~ Bernoulli(keep): the sum of n terms is s·K, K ~ Binomial(n, keep').
     The deviation is a shift of E[y/x] by that many sd of one term.
     """
-    a = alpha / share
-    keep, s = 1.0 - rate, 1.0 / (1.0 - rate)
-    sd = s * math.sqrt(keep * rate)
+    rate = float(leaf.get("rate"))
+    (s,) = kept_multipliers(rate)
+    mean, var = dropout_moments(rate)
+    sd = math.sqrt(var)
 
     def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
-        kept = _kept_per_call(rng, rate, a, power, keep + deviation * sd / s)
-        return _sequential_mean(kept, rate, a, power, lambda k, n: (s * k - n) / sd)
+        kept = _kept_per_call(rng, leaf, 1.0 - rate + deviation * sd / s)
+        return _sequential_mean(kept, leaf, lambda k, n: (s * k - n * mean) / sd)
 
-    return Claim(
-        f"mean of y/x, rate {rate}",
-        (
-            "DROPOUT-UNBIASED",
-            "DROPPATH-UNBIASED",
-            "ALPHA-MEAN",
-            "GAUSSIAN-MEAN",
-            "DROPCONNECT-UNBIASED",
-            "DROPCONNECT-INFERENCE-MM-MEAN",
-        ),
-        sample,
-    )
+    return sample
 
 
-def second_moment(rate: float, alpha: float, power: float, share: int = 3) -> Claim:
-    """The sequential test of Var[y/x] for inverted dropout, as DROPOUT-VARIANCE sizes it.
+def second_moment(leaf: Leaf) -> Sampler:
+    """The sequential test of Var[y/x] for inverted dropout, as VARIANCE runs it.
 
-    Terms (m·s − 1)² − Var take two values, so their sum is again a function of
-    K ~ Binomial(n, keep'); the deviation is a shift of the term's mean in its own sd.
+    Terms (m·s − E)² − Var take two values, so their sum is again a function of
+    K ~ Binomial(n, keep'); the deviation is a shift of the term's mean in its own sd,
+    sqrt(μ4 − Var²).
     """
-    a = alpha / share
-    keep, s = 1.0 - rate, 1.0 / (1.0 - rate)
-    var = s * s * keep * rate
-    hi, lo = (s - 1.0) ** 2 - var, 1.0 - var  # the term when kept, when dropped
-    sd = abs(hi - lo) * math.sqrt(keep * rate)
+    rate = float(leaf.get("rate"))
+    (s,) = kept_multipliers(rate)
+    mean, var = dropout_moments(rate)
+    sd = math.sqrt(dropout_central_moment4(rate) - var * var)
+    hi, lo = (s - mean) ** 2 - var, mean**2 - var  # the term when kept, when dropped
 
     def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
-        kept = _kept_per_call(rng, rate, a, power, keep + deviation * sd / (hi - lo))
-        return _sequential_mean(kept, rate, a, power, lambda k, n: (k * hi + (n - k) * lo) / sd)
+        kept = _kept_per_call(rng, leaf, 1.0 - rate + deviation * sd / (hi - lo))
+        return _sequential_mean(kept, leaf, lambda k, n: (k * hi + (n - k) * lo) / sd)
 
-    return Claim(
-        f"variance of y/x, rate {rate}",
-        ("DROPOUT-VARIANCE", "DROPPATH-VARIANCE", "ALPHA-VARIANCE"),
-        sample,
-    )
+    return sample
 
 
-def _moment_sizes(rate: float, alpha: float, power: float) -> tuple[st.SequentialMean, int]:
-    """The sequential moment test as the checks size it, and the values per call it sees."""
-    test = st.rate_moment_test(rate, alpha, power)
-    return test, chunk_elements(test.m_max)
-
-
-def _kept_per_call(
-    rng: np.random.Generator, rate: float, alpha: float, power: float, keep: float
-) -> np.ndarray:
+def _kept_per_call(rng: np.random.Generator, leaf: Leaf, keep: float) -> np.ndarray:
     """Kept values in each call the sequential moment test could take (drawn up front; the
     test reads them in order and stops when it decides)."""
-    test, chunk = _moment_sizes(rate, alpha, power)
+    test = _moment_test(leaf)
+    chunk = chunk_elements(test.m_max)
     return rng.binomial(chunk, keep, size=-(-test.m_max // chunk))
 
 
 def _sequential_mean(
-    kept: np.ndarray,
-    rate: float,
-    alpha: float,
-    power: float,
-    standardised: Callable[[float, int], float],
+    kept: np.ndarray, leaf: Leaf, standardised: Callable[[float, int], float]
 ) -> st.StatResult:
     """Run the sequential moment test over the calls' kept counts; ``standardised(K, n)``
     is the sum's deviation in sd of one term after n values with K kept."""
-    test, chunk = _moment_sizes(rate, alpha, power)
+    test = _moment_test(leaf)
+    chunk = chunk_elements(test.m_max)
     total = 0
     for i, k in enumerate(kept, start=1):
         total += int(k)
         test.update(standardised(total, i * chunk), i * chunk)
         if test.accepted or test.rejected:
             break
-    return test.result(rate=rate)
+    return test.result(rate=leaf.get("rate"))
 
 
-def variance_chi2(
-    alpha: float, power: float, n: int = 1 << 20, share: int = 3, sign: float = 1.0
-) -> Claim:
-    """The chi-square test that standardised normal values have variance 1."""
-    a = alpha / share
+def z_mean(leaf: Leaf) -> Sampler:
+    """The z-test of a mean: a sum of n terms of sd 1, shifted by the deviation per term."""
+    n = leaf.n
 
     def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
-        sum_sq = float(rng.chisquare(n)) * (1.0 + sign * deviation)
-        return st.chi2_variance(sum_sq, n, alpha=a, power=power)
+        total = float(rng.normal(n * deviation, math.sqrt(n)))
+        return st.z_mean(total, 0.0, float(n), n, alpha=leaf.alpha, power=leaf.power)
 
-    side = "increase" if sign > 0 else "decrease"
-    return Claim(
-        f"variance of standardised noise ({side})",
-        ("GAUSSIAN-VARIANCE", "DROPCONNECT-INFERENCE-MM-SPREAD"),
-        sample,
-    )
+    return sample
 
 
-def normal_distribution(alpha: float, power: float, n: int = 1 << 20, share: int = 3) -> Claim:
+def variance_chi2(sign: float = 1.0) -> Callable[[Leaf], Sampler]:
+    """The chi-square test that standardised normal values have variance 1."""
+
+    def simulator(leaf: Leaf) -> Sampler:
+        n = leaf.n
+
+        def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
+            sum_sq = float(rng.chisquare(n)) * (1.0 + sign * deviation)
+            return st.chi2_variance(sum_sq, n, alpha=leaf.alpha, power=leaf.power)
+
+        return sample
+
+    return simulator
+
+
+def normal_distribution(leaf: Leaf) -> Sampler:
     """Kolmogorov–Smirnov against N(0, 1); the deviation injected is a shift of the mean
     by mu, whose sup-distance to Φ is 2Φ(mu/2) − 1."""
-    a = alpha / share
+    n = leaf.n
 
     def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
         mu = 2.0 * float(sst.norm.ppf((1.0 + deviation) / 2.0))
         z = rng.standard_normal(n) + mu
-        return st.ks_normal_distance(float(reduce.ks_distance(z)), n, alpha=a, power=power)
+        return st.ks_normal_distance(
+            float(reduce.ks_distance(z)), n, alpha=leaf.alpha, power=leaf.power
+        )
 
-    return Claim("distribution of standardised noise", ("GAUSSIAN-DISTRIBUTION",), sample)
+    return sample
 
 
-def no_period(alpha: float, power: float, n: int = 1 << 20, lag: int | None = None) -> Claim:
+def no_period(lag: int | None = None) -> Callable[[Leaf], Sampler]:
     """The Azuma-bounded autocorrelation test over lags 1..n/2; the deviation injected is
     at ``lag`` (default n/2, the hardest): each value copies the one ``lag`` before it
-    with probability 2d (pairs agree with probability 1/2 + d). At half of ``alpha``: the
-    check shares its alpha with the exact-repeat search (:func:`repeats`)."""
-    lags = n // 2
-    at = lag or lags
-    alpha = alpha / 2
+    with probability 2d (pairs agree with probability 1/2 + d)."""
 
-    def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
-        rows = -(-n // at)
-        # e[i] = e[i - at]·eta[i] with eta = +1 w.p. 1/2 + d: row r of the (rows, at) layout
-        # is row 0 times the product of eta over rows 1..r.
-        eta = np.where(rng.random((rows, at)) < 0.5 + deviation, 1, -1).astype(np.int8)
-        eta[0] = rng.integers(0, 2, size=at, dtype=np.int8) * 2 - 1
-        e = np.cumprod(eta, axis=0, dtype=np.int8).reshape(-1)[:n]
-        peak_lag, agreement = (float(v) for v in reduce.autocorrelation_peak(e > 0, lags))
-        return st.no_period_peak(int(peak_lag), agreement, n, lags, alpha=alpha, power=power)
+    def simulator(leaf: Leaf) -> Sampler:
+        n = leaf.n
+        lags = n // 2
+        at = lag or lags
 
-    return Claim(
-        f"no period (injected at lag {at})", ("DROPOUT-NO-PERIOD", "GAUSSIAN-NO-PERIOD"), sample
-    )
+        def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
+            rows = -(-n // at)
+            # e[i] = e[i - at]·eta[i] with eta = +1 w.p. 1/2 + d: row r of the (rows, at)
+            # layout is row 0 times the product of eta over rows 1..r.
+            eta = np.where(rng.random((rows, at)) < 0.5 + deviation, 1, -1).astype(np.int8)
+            eta[0] = rng.integers(0, 2, size=at, dtype=np.int8) * 2 - 1
+            e = np.cumprod(eta, axis=0, dtype=np.int8).reshape(-1)[:n]
+            peak_lag, agreement = (float(v) for v in reduce.autocorrelation_peak(e > 0, lags))
+            return st.no_period_peak(
+                int(peak_lag), agreement, n, lags, alpha=leaf.alpha, power=leaf.power
+            )
+
+        return sample
+
+    return simulator
 
 
-def repeats(alpha: float, power: float, n: int = 1 << 22) -> Claim:
+def repeats(leaf: Leaf) -> Sampler:
     """The exact-repeat search over n fair bits; the deviation injected is a block of the
     stated length copied from a random place to another (random lag): certain detection."""
-    half = alpha / 2  # NO-PERIOD's split between its two sub-tests
+    n = leaf.n
 
     def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
         bits = rng.integers(0, 2, size=n, dtype=np.int64)
@@ -340,19 +430,16 @@ def repeats(alpha: float, power: float, n: int = 1 << 22) -> Claim:
             src, dst = (first, second) if rng.random() < 0.5 else (second, first)
             bits[dst : dst + block] = bits[src : src + block]
         (matches,) = reduce.window_repeats(bits)
-        return st.repeated_windows(int(matches), n, alpha=half, power=power)
+        return st.repeated_windows(int(matches), n, alpha=leaf.alpha, power=leaf.power)
 
-    return Claim(
-        "repeated block at a random lag", ("DROPOUT-NO-PERIOD", "GAUSSIAN-NO-PERIOD"), sample
-    )
+    return sample
 
 
-def calls_gof(
-    alpha: float, power: float, k: int = 24, rate: float = 0.5, n: int = 1 << 15
-) -> Claim:
+def calls_gof(leaf: Leaf) -> Sampler:
     """The per-bin exact test of drop counts over k calls against Binomial(k, rate); the
     deviation injected moves that share of the elements into the bin the claim is stated
     for (the one with the largest detectable change), from all others in proportion."""
+    k, rate, n = int(leaf.get("k")), float(leaf.get("rate")), leaf.n
     pmf = sst.binom.pmf(np.arange(k + 1), k, rate)
 
     def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
@@ -362,91 +449,195 @@ def calls_gof(
             p1 = pmf * (1.0 - deviation / (1.0 - pmf[j]))
             p1[j] = pmf[j] + deviation
         histogram = rng.multinomial(n, p1 / p1.sum())
-        return st.binomial_histogram_gof(histogram, k, rate, alpha=alpha, power=power)
+        return st.binomial_histogram_gof(histogram, k, rate, alpha=leaf.alpha, power=leaf.power)
 
-    return Claim(
-        "drop counts across calls",
-        ("DROPOUT-INDEPENDENT-CALLS", "DROPPATH-INDEPENDENT-CALLS", "GAUSSIAN-INDEPENDENT-CALLS"),
-        sample,
-    )
+    return sample
 
 
-def homogeneity(
-    alpha: float, power: float, n: int = 1 << 20, classes: int = 2, means: bool = False
-) -> Claim:
-    """The chi-square homogeneity test across value or position classes (RATE and UNBIASED,
-    at rate 0.5), with ``classes`` equal classes.
+def homogeneity(means: bool = False) -> Callable[[Leaf], Sampler]:
+    """The chi-square homogeneity test across a family of equal classes (at rate 0.5).
 
     Proportions: each class's kept count is Binomial(n/k, p_c) with p_c = 1/2 ± d, half the
     classes up and half down, so Cohen's w = d / sqrt(p·q) = 2d. Means: each class's sum of
     y/x − E[y/x] is normal with variance (n/k)·σ² and mean (n/k)·(±w·σ), σ = 1 (rate 0.5),
     the variance handed to the test being the sample's own, as the check does.
     """
-    per = n // classes
-    sign = np.where(np.arange(classes) % 2 == 0, 1.0, -1.0)
-    counts = np.full(classes, per)
 
-    def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
-        if means:
-            sums = rng.normal(per * deviation * sign, math.sqrt(per))
-            # The check's variance is the whole sample's: within classes (a scaled χ²) plus
-            # the spread of the class means.
-            var = float(rng.chisquare(n - 1)) / n + deviation**2
-            return st.homogeneity(sums, counts, var, alpha=alpha, power=power)
-        kept = rng.binomial(per, 0.5 + sign * deviation / 2.0)
-        return st.homogeneity(kept, counts, None, alpha=alpha, power=power)
+    def simulator(leaf: Leaf) -> Sampler:
+        n, classes = leaf.n, int(leaf.get("classes"))
+        if n % classes:
+            raise ValueError(f"{leaf.get('family')}: {n} values in {classes} unequal classes")
+        per = n // classes
+        sign = np.where(np.arange(classes) % 2 == 0, 1.0, -1.0)
+        counts = np.full(classes, per)
 
-    kind = "E[y/x]" if means else "the kept share"
-    return Claim(
-        f"homogeneity of {kind} over {classes} classes",
-        ("DROPOUT-RATE", "DROPPATH-RATE", "ALPHA-RATE")
-        if not means
-        else ("DROPOUT-UNBIASED", "DROPPATH-UNBIASED"),
-        sample,
-    )
+        def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
+            if means:
+                sums = rng.normal(per * deviation * sign, math.sqrt(per))
+                # The check's variance is the whole sample's: within classes (a scaled χ²)
+                # plus the spread of the class means.
+                var = float(rng.chisquare(n - 1)) / n + deviation**2
+                return st.homogeneity(sums, counts, var, alpha=leaf.alpha, power=leaf.power)
+            kept = rng.binomial(per, 0.5 + sign * deviation / 2.0)
+            return st.homogeneity(kept, counts, None, alpha=leaf.alpha, power=leaf.power)
+
+        return sample
+
+    return simulator
 
 
-def claims(alpha: float, power: float, *, small: bool = False) -> list[Claim]:
-    """Every claim at these settings, with the checks' own sizes.
+# ---------------------------------------------------------------- the claims ----
 
-    ``small``: samples of 2^14 where a check's size is fixed and 300 runs (100 for the
-    slow Kolmogorov–Smirnov p-value) instead of 1000 (200), for the quick tests; the claims
-    are the same formulas at another n.
-    """
-    from .checks.masked import NO_PERIOD_FFT, NO_PERIOD_VALUES
+SPRT = st.SequentialBinomial.test_name
+MOMENT = "sequential z-test (Wald, known variance, truncated)"
+PAIRS = "chi-square independence (2x2)"
+FFT = "FFT autocorrelation, Azuma bound over lags"
+BIT0 = "position: bit 0 of the flat index"
 
-    size = 1 << 14 if small else 1 << 20
-    period = 1 << 14 if small else NO_PERIOD_FFT
-    stream = 1 << 14 if small else NO_PERIOD_VALUES
-    many, few = (300, 100) if small else (1000, 200)
-    fft = few if not small else many  # one FFT of 1.5·2^20 per run at full size
+
+def claims() -> list[Claim]:
+    """Every claim: one leaf of a check's plan each (the kinds of test the checks run, at
+    the hardest or most common of their sizes), with its simulator. Measured in this order
+    (seed + index), so a claim added last keeps the others' seeds."""
+    slow, fft = 200, 200  # runs of the claims whose one run takes a second or so
     return [
-        replace(drop_rate(0.001, alpha, power), runs=many),
-        replace(drop_rate(0.1, alpha, power), runs=many),
-        replace(drop_rate(0.99, alpha, power), runs=many),
-        replace(independence(alpha, power, pairs=size // 2), runs=many),
-        replace(unbiased(0.1, alpha, power), runs=many),
-        replace(second_moment(0.3, alpha, power), runs=many),
-        replace(variance_chi2(alpha, power, n=size), runs=many),
-        replace(variance_chi2(alpha, power, n=size, sign=-1.0), runs=many),
-        replace(normal_distribution(alpha, power, n=size), runs=few),
-        replace(no_period(alpha, power, n=period), runs=fft),
-        replace(no_period(alpha, power, n=period, lag=7), runs=fft),
-        replace(calls_gof(alpha, power), runs=many),
-        replace(homogeneity(alpha, power, n=size), runs=many),
-        replace(homogeneity(alpha, power, n=size, classes=16, means=True), runs=many),
-        # Last, so that the claims above keep their seeds (seed + index).
-        replace(repeats(alpha, power, n=stream), runs=few),
+        # rate 0.999: keep probability 0.001, the largest anchored n (1e-4 resolution)
+        Claim("drop rate 0.999", "DROPOUT-RATE", SPRT, drop_rate, {"rate": 0.999}),
+        Claim("drop rate 0.1", "DROPOUT-RATE", SPRT, drop_rate, {"rate": 0.1}),
+        Claim("drop rate 0.01", "DROPOUT-RATE", SPRT, drop_rate, {"rate": 0.01}),
+        Claim(
+            "drop rate 0.1 (DropConnect weights)",
+            "DROPCONNECT-RATE",
+            SPRT,
+            drop_rate,
+            {"rate": 0.1},
+        ),
+        Claim("drop rate, many small calls", "DROPOUT-RATE", "binomial test", exact_rate),
+        Claim(
+            "independence of neighbouring mask values",
+            "DROPOUT-INDEPENDENT-ELEMENTS",
+            PAIRS,
+            independence,
+            {"offset": 1, "phase": 0},
+        ),
+        Claim(
+            "mean of y/x, rate 0.1",
+            "DROPOUT-UNBIASED",
+            MOMENT,
+            unbiased,
+            {"rate": 0.1},
+            dtype="float64",
+        ),
+        Claim(
+            "variance of y/x, rate 0.3",
+            "DROPOUT-VARIANCE",
+            MOMENT,
+            second_moment,
+            {"rate": 0.3},
+            dtype="float64",
+        ),
+        Claim("mean of noise", "GAUSSIAN-MEAN", "z-test (known variance)", z_mean, {"rate": 0.5}),
+        Claim(
+            "variance of noise (increase)",
+            "GAUSSIAN-VARIANCE",
+            "chi-square variance test",
+            variance_chi2(1.0),
+            {"rate": 0.5},
+        ),
+        Claim(
+            "variance of noise (decrease)",
+            "GAUSSIAN-VARIANCE",
+            "chi-square variance test",
+            variance_chi2(-1.0),
+            {"rate": 0.5},
+        ),
+        Claim(
+            "distribution of noise",
+            "GAUSSIAN-DISTRIBUTION",
+            "Kolmogorov-Smirnov vs N(0, 1)",
+            normal_distribution,
+            {"rate": 0.5},
+            runs=slow,
+            small_n=1 << 14,
+        ),
+        Claim(
+            "no period (injected at the largest lag)",
+            "DROPOUT-NO-PERIOD",
+            FFT,
+            no_period(),
+            runs=fft,
+            small_n=1 << 14,
+        ),
+        Claim(
+            "no period (injected at lag 7)",
+            "DROPOUT-NO-PERIOD",
+            FFT,
+            no_period(7),
+            runs=fft,
+            small_n=1 << 14,
+        ),
+        Claim(
+            "drop counts across calls",
+            "DROPOUT-INDEPENDENT-CALLS",
+            "exact binomial test per count bin vs Binomial(k, rate), Bonferroni",
+            calls_gof,
+        ),
+        Claim(
+            "homogeneity of the kept share (2 classes)",
+            "DROPOUT-RATE",
+            "chi-square homogeneity of proportions",
+            homogeneity(),
+            {"rate": 0.5, "family": BIT0},
+        ),
+        Claim(
+            "homogeneity of E[y/x] (2 classes)",
+            "DROPOUT-UNBIASED",
+            "chi-square homogeneity of means",
+            homogeneity(means=True),
+            {"rate": 0.5, "family": BIT0},
+            dtype="float64",
+        ),
+        Claim(
+            "repeated block at a random lag",
+            "DROPOUT-NO-PERIOD",
+            "repeated windows (exact, union bound)",
+            repeats,
+            runs=slow,
+            small_n=1 << 14,
+        ),
     ]
 
 
 def measure_all(
     alpha: float, power: float, *, small: bool, seed: int, only: str = ""
 ) -> list[Measurement]:
-    """:func:`measure` every claim (those whose name contains ``only``, if given), each from
-    its own seed derived from ``seed`` (the same whether or not others are left out)."""
-    return [
-        measure(c, c.runs, seed + i)
-        for i, c in enumerate(claims(alpha, power, small=small))
-        if only in c.name
-    ]
+    """:func:`measure` every claim (those whose name contains ``only``, if given) at its
+    leaf of the checks' plans at this alpha and power, each from its own seed derived from
+    ``seed`` (the same whether or not others are left out).
+
+    ``small``: for the quick tests, 300 runs (100 for the slow claims) instead of 1000
+    (200), and a claim's ``small_n`` for its n where one run at the check's n is slow (the
+    same formulas at another n; such a measurement states that n, not the leaf's)."""
+    config = Config(alpha=alpha, power=power)
+    cache: dict[str, list[Leaf]] = {}
+    out = []
+    for i, claim in enumerate(claims()):
+        if only not in claim.name:
+            continue
+        if claim.clause not in cache:
+            cache[claim.clause] = plan(claim.clause, config) or []
+        leaf = claim.leaf(cache[claim.clause])
+        runs = claim.runs
+        if small:
+            runs = 100 if claim.runs < 1000 else 300
+            if claim.small_n is not None:
+                leaf = _resized(leaf, claim.small_n)
+        out.append(measure(claim, leaf, runs, seed + i))
+    return out
+
+
+def _resized(leaf: Leaf, n: int) -> Leaf:
+    """``leaf`` at another n (its stated deviation is recomputed by the simulated test)."""
+    from dataclasses import replace
+
+    return replace(leaf, n=n)

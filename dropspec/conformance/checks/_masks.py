@@ -105,20 +105,45 @@ def unit_masks(
 
     The masks stay where the target's outputs live (see :meth:`Context.call_device`).
     """
-    g = geometry(ctx)
-    if x is not None:
-        shape = x.shape
-    shape = shape or g.stat_shape(chunk_elements(mask_values), shared_side)
-    shared = g.shared_of(len(shape))
+    shape, per_call = mask_layout(
+        ctx, mask_values, shared_side, x.shape if x is not None else shape
+    )
+    shared = geometry(ctx).shared_of(len(shape))
     if x is None:
         x = ctx.constant(shape, ctx.stat_dtype)
-    per_call = math.prod(1 if a in shared else n for a, n in enumerate(shape))
     got = 0
     while got < mask_values:
         y = ctx.call_device(x, rate=rate)
         same_shape(y, x.shape)
         yield keep_mask(ctx, y, rate, shared)
         got += per_call
+
+
+def mask_layout(
+    ctx: Context, mask_values: int, shared_side: int = 1, shape: tuple[int, ...] | None = None
+) -> tuple[tuple[int, ...], int]:
+    """The input shape :func:`unit_masks` calls with, and the mask values per call."""
+    g = geometry(ctx)
+    shape = shape or g.stat_shape(chunk_elements(mask_values), shared_side)
+    shared = g.shared_of(len(shape))
+    return shape, math.prod(1 if a in shared else n for a, n in enumerate(shape))
+
+
+def mask_total(
+    ctx: Context, mask_values: int, shared_side: int = 1, shape: tuple[int, ...] | None = None
+) -> int:
+    """How many mask values :func:`unit_masks` collects for ``mask_values`` (whole calls)."""
+    per_call = mask_layout(ctx, mask_values, shared_side, shape)[1]
+    return per_call * -(-mask_values // per_call)
+
+
+def mask_calls(
+    ctx: Context, mask_values: int, shared_side: int = 1, shape: tuple[int, ...] | None = None
+) -> tuple[tuple[int, ...], int]:
+    """The shape of the compact masks :func:`unit_masks` yields, and how many it yields."""
+    shape, per_call = mask_layout(ctx, mask_values, shared_side, shape)
+    shared = geometry(ctx).shared_of(len(shape))
+    return tuple(1 if a in shared else n for a, n in enumerate(shape)), -(-mask_values // per_call)
 
 
 #: Powers of two, so that x·fl(s) is exact and y/x is the multiplier itself in every dtype.

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -39,37 +42,49 @@ def wide_dtypes(check: Check) -> Check:
     return _per_dtype(check, wide_only=True)
 
 
+def check_dtypes(ctx: Context, wide_only: bool) -> tuple[str, ...]:
+    """The dtypes a per-dtype statistical check runs in (and so shares its alpha among)."""
+    dtypes = tuple(d for d in ctx.dtypes if not wide_only or d in WIDE)
+    if not dtypes:
+        raise NotApplicable("the check runs in float32 or float64, which the target lacks")
+    return dtypes
+
+
+@contextmanager
+def in_dtype(ctx: Context, dtype: str, parts: int) -> Iterator[None]:
+    """Run what follows in ``dtype``, at a ``parts``-th of the clause's alpha."""
+    ctx.dtype, ctx.alpha_parts = dtype, parts
+    try:
+        yield
+    finally:
+        ctx.dtype, ctx.alpha_parts = None, 1
+
+
 def _per_dtype(check: Check, wide_only: bool) -> Check:
     @functools.wraps(check)
     def run(ctx: Context) -> StatResult:
-        dtypes = tuple(d for d in ctx.dtypes if not wide_only or d in WIDE)
-        if not dtypes:
-            raise NotApplicable("the check runs in float32 or float64, which the target lacks")
+        dtypes = check_dtypes(ctx, wide_only)
         leaves: list[StatResult] = []
         # Dtypes a declared expected failure is confined to: a failure there is noted and
         # the other dtypes still run, so it cannot hide a fault in them.
         scope = ctx.target.expected_failure_dtypes.get(ctx.clause.id, ())
         expected: list[CheckFailure] = []
-        ctx.alpha_parts = len(dtypes)
-        try:
-            for dtype in dtypes:
-                ctx.dtype = dtype
-                start = time.perf_counter()
-                try:
+        for dtype in dtypes:
+            start = time.perf_counter()
+            try:
+                with in_dtype(ctx, dtype, len(dtypes)):
                     result = check(ctx)
-                except CheckFailure as exc:
-                    stat = None if exc.stat is None else _in_dtype(exc.stat, dtype)
-                    failure = CheckFailure(f"in {dtype}: {exc}", stat, frozenset({dtype}))
-                    if dtype not in scope:
-                        raise failure from None
-                    expected.append(failure)
-                    continue
-                finally:
-                    ctx.dtype_seconds[dtype] = time.perf_counter() - start
-                if result is not None:
-                    leaves.extend(_in_dtype(leaf, dtype) for leaf in result.leaves())
-        finally:
-            ctx.dtype, ctx.alpha_parts = None, 1
+            except CheckFailure as exc:
+                stat = None if exc.stat is None else _in_dtype(exc.stat, dtype)
+                failure = CheckFailure(f"in {dtype}: {exc}", stat, frozenset({dtype}))
+                if dtype not in scope:
+                    raise failure from None
+                expected.append(failure)
+                continue
+            finally:
+                ctx.dtype_seconds[dtype] = time.perf_counter() - start
+            if result is not None:
+                leaves.extend(_in_dtype(leaf, dtype) for leaf in result.leaves())
         if expected:
             passed = [d for d in dtypes if not any(d in f.dtypes for f in expected)]
             raise CheckFailure(
@@ -87,6 +102,117 @@ def _per_dtype(check: Check, wide_only: bool) -> Check:
 def _in_dtype(result: StatResult, dtype: str) -> StatResult:
     parts = tuple(_in_dtype(p, dtype) for p in result.parts)
     return dataclasses.replace(result, inputs={"dtype": dtype, **result.inputs}, parts=parts)
+
+
+# ---------------------------------------------------------------- plans ----
+
+#: The inputs that tell one sub-test of a check from another (kept in a leaf of its plan).
+PLAN_INPUTS = (
+    "rate",
+    "family",
+    "axis",
+    "offset",
+    "phase",
+    "pair",
+    "pairs",
+    "shared_side",
+    "calls",
+)
+#: What a leaf's (and so a claim's) simulation needs beyond test, alpha, n and deviation.
+SIZING_INPUTS = ("classes", "k", "lags")
+
+
+@dataclasses.dataclass(frozen=True)
+class Leaf:
+    """One sub-test a statistical check runs, as sized: its test, share of alpha, sample
+    size (a sequential test's limit, ``n_max``/``m_max``) and the deviation it detects
+    with ``power``, in ``unit``. ``inputs`` tell it from the check's other sub-tests."""
+
+    clause: str
+    dtype: str
+    test: str
+    alpha: float
+    n: int
+    deviation: float
+    unit: str
+    power: float
+    inputs: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, clause: str, dtype: str, result: StatResult) -> Leaf:
+        inputs = result.inputs
+        n = int(inputs.get("n_max", inputs.get("m_max", result.n)))
+        keep = [k for k in (*PLAN_INPUTS, *SIZING_INPUTS) if k in inputs]
+        return cls(
+            clause,
+            dtype,
+            result.test,
+            result.alpha,
+            n,
+            result.deviation,
+            result.deviation_unit,
+            result.power,
+            tuple((k, _plain(inputs[k])) for k in keep),
+        )
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict(self.inputs).get(key, default)
+
+    def fingerprint(self) -> str:
+        """A short hash of what the leaf is: clause, dtype, test, alpha, n, deviation (12
+        significant digits), unit, power and inputs. A claim measured at a leaf holds while
+        the check still runs a leaf of the same fingerprint."""
+        key = [
+            self.clause,
+            self.dtype,
+            self.test,
+            f"{self.alpha:.12g}",
+            self.n,
+            f"{self.deviation:.12g}",
+            self.unit,
+            f"{self.power:.12g}",
+            [list(kv) for kv in self.inputs],
+        ]
+        return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-able, hashable copy of an input (tuples for lists and shapes)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+#: A check's plan: its sub-tests in the context's current dtype (alpha already split over
+#: the dtypes), as results of the tests on empty data (only their sizing is read).
+Planner = Callable[[Context], list[StatResult]]
+
+
+def planned(plan: Planner) -> Callable[[Check], Check]:
+    """Declare ``plan`` as the check's plan. ``plan`` must size the sub-tests with the
+    same functions the check's body calls, so that the two cannot disagree."""
+
+    def attach(check: Check) -> Check:
+        check.plan = plan  # type: ignore[attr-defined]
+        return check
+
+    return attach
+
+
+def plan_of(check: Check, ctx: Context) -> list[Leaf] | None:
+    """The leaves ``check`` runs on ``ctx``'s target (None: the check states no plan),
+    every dtype's, alpha split over the dtypes exactly as :func:`every_dtype` splits it."""
+    plan: Planner | None = getattr(check, "plan", None)
+    if plan is None:
+        return None
+    dtypes = check_dtypes(ctx, wide_only=getattr(check, "dtypes", "every") == "wide")
+    leaves: list[Leaf] = []
+    for dtype in dtypes:
+        with in_dtype(ctx, dtype, len(dtypes)):
+            leaves.extend(Leaf.of(ctx.clause.id, dtype, r) for r in plan(ctx))
+    return leaves
 
 
 def verdict(results: list[StatResult], what: str, hint: str = "") -> StatResult:
@@ -310,10 +436,24 @@ class Classes:
             start += classes
         return out
 
+    def family_counts(self) -> list[tuple[str, np.ndarray]]:
+        """Per family (in the order :meth:`tests` tests them): its name and the number of
+        values in each of its classes."""
+        out: list[tuple[str, np.ndarray]] = []
+        if self.labels is not None:
+            per_value = np.bincount(self.labels.ravel(), minlength=len(MOMENT_VALUES))
+            for name, groups in VALUE_FAMILIES.items():
+                out.append(
+                    (f"input value: {name}", np.array([per_value[list(g)].sum() for g in groups]))
+                )
+        for name, _, counts, _ in self.position_layout():
+            out.append((f"position: {name}", np.array(counts)))
+        return out
+
     def tests(
         self,
         ctx: Context,
-        v: Array,
+        v: Array | None,
         alpha: float,
         *,
         variance: float | None,
@@ -322,35 +462,35 @@ class Classes:
     ) -> list[StatResult]:
         """One homogeneity test of ``v`` (an array of the input's shape, where it lives) per
         family, ``alpha`` split evenly among them; ``variance`` None for 0/1 values
-        (proportions)."""
-        families: list[tuple[str, np.ndarray, np.ndarray]] = []
+        (proportions). ``v`` None: the tests on zero sums, for their sizing (a plan)."""
+        families = self.family_counts()
+        sums: list[np.ndarray] = [np.zeros(len(counts)) for _, counts in families]
         names: dict[str, str] = {}
         if self.labels is not None:
-            by_value = ctx.host(reduce.label_sums(v, self.labels_device, k=len(MOMENT_VALUES)))
-            per_value = np.bincount(self.labels.ravel(), minlength=len(MOMENT_VALUES))
             for name, groups in VALUE_FAMILIES.items():
                 names[f"input value: {name}"] = " | ".join(
                     "x in {" + ", ".join(f"{MOMENT_VALUES[i]:g}" for i in g) + "}" for g in groups
                 )
-                families.append(
-                    (
-                        f"input value: {name}",
-                        np.array([by_value[list(g)].sum() for g in groups]),
-                        np.array([per_value[list(g)].sum() for g in groups]),
-                    )
-                )
-        by_position = ctx.host(
-            reduce.position_sums(v, low_bits=self.low_bits(), period=COORDINATE_PERIOD)
-        )
-        for name, index, counts, complement in self.position_layout():
-            sums = np.array([by_position[i].sum() for i in index])
-            if complement:
-                sums[0] -= sums[1]
-            families.append((f"position: {name}", sums, np.array(counts)))
+        if v is not None:
+            sums = []
+            if self.labels is not None:
+                by_value = ctx.host(reduce.label_sums(v, self.labels_device, k=len(MOMENT_VALUES)))
+                sums += [
+                    np.array([by_value[list(g)].sum() for g in groups])
+                    for groups in VALUE_FAMILIES.values()
+                ]
+            by_position = ctx.host(
+                reduce.position_sums(v, low_bits=self.low_bits(), period=COORDINATE_PERIOD)
+            )
+            for _, index, _, complement in self.position_layout():
+                position = np.array([by_position[i].sum() for i in index])
+                if complement:
+                    position[0] -= position[1]
+                sums.append(position)
         each = alpha / len(families)
         return [
             st_.homogeneity(
-                sums,
+                family_sums,
                 counts,
                 variance,
                 alpha=each,
@@ -360,7 +500,7 @@ class Classes:
                 **({"class_names": names[name]} if name in names else {}),
                 **inputs,
             )
-            for name, sums, counts in families
+            for (name, counts), family_sums in zip(families, sums, strict=True)
         ]
 
 
@@ -368,17 +508,45 @@ class Classes:
 NEIGHBOUR_OFFSETS = 4
 
 
-def neighbour_tables(
-    ctx: Context, masks: Iterable[Array], axes: Iterable[int | None]
-) -> list[tuple[dict[str, Any], PairTable]]:
-    """Pair tables at offsets 1..k in both phases, along each of ``axes`` (None: in memory
-    order), filled from ``masks``."""
-    keys = [
+def _neighbour_keys(axes: Iterable[int | None]) -> list[tuple[int | None, int, int]]:
+    return [
         (axis, d, phase)
         for axis in axes
         for d in range(1, NEIGHBOUR_OFFSETS + 1)
         for phase in (0, d)
     ]
+
+
+def _neighbour_pairs(shape: tuple[int, ...], along: int, d: int, phase: int) -> int:
+    """Pairs (i, i + d) in blocks of 2d from ``phase`` along ``along`` of one mask."""
+    blocks = (shape[along] - phase) // (2 * d)
+    return blocks * d * (math.prod(shape) // shape[along])
+
+
+def _where(axis: int | None, d: int, phase: int) -> dict[str, Any]:
+    return {"axis": "memory order" if axis is None else axis, "offset": d, "phase": phase}
+
+
+def neighbour_sizes(
+    mask_shape: tuple[int, ...], calls: int, axes: Iterable[int | None]
+) -> list[tuple[dict[str, Any], int]]:
+    """The pairs :func:`neighbour_tables` counts from ``calls`` masks of ``mask_shape``, per
+    table it returns (for a plan)."""
+    out = []
+    for axis, d, phase in _neighbour_keys(axes):
+        shape = (math.prod(mask_shape),) if axis is None else mask_shape
+        n = calls * _neighbour_pairs(shape, 0 if axis is None else axis, d, phase)
+        if n > 0:
+            out.append((_where(axis, d, phase), n))
+    return out
+
+
+def neighbour_tables(
+    ctx: Context, masks: Iterable[Array], axes: Iterable[int | None]
+) -> list[tuple[dict[str, Any], PairTable]]:
+    """Pair tables at offsets 1..k in both phases, along each of ``axes`` (None: in memory
+    order), filled from ``masks``."""
+    keys = _neighbour_keys(axes)
     tables = {key: PairTable(ctx) for key in keys}
     for mask in masks:
         xp = reduce.namespace(mask)
@@ -387,19 +555,27 @@ def neighbour_tables(
             along = 0 if axis is None else axis
             # (i, i + d) pairs in blocks of 2d from each phase (reduce.offset_pair_counts).
             counts = ctx.host(reduce.offset_tables(a, axis=along, k=NEIGHBOUR_OFFSETS))
-            lines = math.prod(a.shape) // a.shape[along]
             for d in range(1, NEIGHBOUR_OFFSETS + 1):
                 for j, phase in enumerate((0, d)):
-                    blocks = (a.shape[along] - phase) // (2 * d)
-                    tables[(axis, d, phase)].add_counted(counts[d - 1, j], blocks * d * lines)
+                    pairs = _neighbour_pairs(tuple(a.shape), along, d, phase)
+                    tables[(axis, d, phase)].add_counted(counts[d - 1, j], pairs)
     return [
-        (
-            {"axis": "memory order" if axis is None else axis, "offset": d, "phase": phase},
-            tables[(axis, d, phase)],
-        )
+        (_where(axis, d, phase), tables[(axis, d, phase)])
         for axis, d, phase in keys
         if tables[(axis, d, phase)].n > 0
     ]  # an axis too short for the offset: no test
+
+
+def plan_tables(
+    ctx: Context, sizes: list[tuple[dict[str, Any], int]], **inputs: Any
+) -> list[StatResult]:
+    """The 2x2 tests of ``sizes`` (:func:`neighbour_sizes`), alpha split among them as the
+    dependence checks split it."""
+    alpha = ctx.split(len(sizes))
+    return [
+        st_.contingency_2x2_counts(0, 0, 0, n, alpha=alpha, power=ctx.power, **inputs, **where)
+        for where, n in sizes
+    ]
 
 
 @reduce.fused()

@@ -47,6 +47,7 @@ from ._statistical import (
     drop_test,
     every_dtype,
     nearest_allowed,
+    planned,
     rate_test,
     sums_of_values_and_squares,
     verdict,
@@ -145,10 +146,25 @@ def check_dc_values(ctx: Context) -> None:
     )
 
 
+def _dc_rate_sizes(ctx: Context) -> tuple[tuple[float, ...], float]:
+    rates = drawn_rates(ctx)
+    return rates, ctx.split(len(rates))
+
+
+def _dc_bias_sizes(ctx: Context) -> tuple[tuple[float, ...], float]:
+    rates = (0.1, 0.5)
+    return rates, ctx.split(len(rates))
+
+
+def _plan_rates(sizes: tuple[tuple[float, ...], float], ctx: Context) -> list[StatResult]:
+    rates, alpha = sizes
+    return [rate_test(ctx, rate, alpha).result(rate=rate) for rate in rates]
+
+
+@planned(lambda ctx: _plan_rates(_dc_rate_sizes(ctx), ctx))
 @every_dtype
 def check_dc_rate(ctx: Context) -> StatResult:
-    rates = drawn_rates(ctx)
-    alpha = ctx.split(len(rates))
+    rates, alpha = _dc_rate_sizes(ctx)
     results = []
     for rate in rates:
         test = rate_test(ctx, rate, alpha)
@@ -157,10 +173,10 @@ def check_dc_rate(ctx: Context) -> StatResult:
     return verdict(results, "the weight drop rate is off")
 
 
+@planned(lambda ctx: _plan_rates(_dc_bias_sizes(ctx), ctx))
 @every_dtype
 def check_dc_bias_masked(ctx: Context) -> StatResult:
-    rates = (0.1, 0.5)
-    alpha = ctx.split(len(rates))
+    rates, alpha = _dc_bias_sizes(ctx)
     results = []
     for rate in rates:
         test = rate_test(ctx, rate, alpha)

@@ -5,10 +5,23 @@ from __future__ import annotations
 from ..context import Context, register
 from ..stats import StatResult
 from . import common, masked
-from ._masks import unit_masks
-from ._statistical import NEIGHBOUR_OFFSETS, every_dtype, neighbour_tables, verdict
+from ._masks import mask_calls, unit_masks
+from ._statistical import (
+    NEIGHBOUR_OFFSETS,
+    every_dtype,
+    neighbour_sizes,
+    neighbour_tables,
+    plan_tables,
+    planned,
+    verdict,
+)
 
 
+def plan_independent_elements(ctx: Context) -> list[StatResult]:
+    return plan_tables(ctx, neighbour_sizes(*mask_calls(ctx, 1 << 20), [None]), rate=0.5)
+
+
+@planned(plan_independent_elements)
 @every_dtype
 def check_independent_elements(ctx: Context) -> StatResult:
     # Pairs never straddle two calls: each call's mask is paired within itself.

@@ -5,6 +5,7 @@ the noise lies above 1 (see ``_masks.keep_mask``)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Literal
 
@@ -23,15 +24,25 @@ from ._geometry import geometry
 from ._statistical import (
     NEIGHBOUR_OFFSETS,
     every_dtype,
+    neighbour_sizes,
     neighbour_tables,
+    plan_tables,
+    planned,
     sums_of_values_and_squares,
     verdict,
 )
 
 
+def noise_layout(ctx: Context, n: int) -> tuple[tuple[int, ...], int]:
+    """The shape of :func:`gaussian_noise`'s calls for n values, and its values in all."""
+    shape = geometry(ctx).stat_shape(chunk_elements(n))
+    per_call = math.prod(shape)
+    return shape, per_call * -(-n // per_call)
+
+
 def gaussian_noise(ctx: Context, rate: float, n: int) -> Array:
     """At least n values of y/x (x = 1) as one flat float64 array where the outputs live."""
-    shape = geometry(ctx).stat_shape(chunk_elements(n))
+    shape, _ = noise_layout(ctx, n)
     x = ctx.constant(shape, ctx.stat_dtype)
     parts = []
     got = 0
@@ -47,10 +58,30 @@ def gaussian_noise(ctx: Context, rate: float, n: int) -> Array:
 Statistic = Literal["mean", "variance", "distribution"]
 
 
+def _gaussian_sizes(ctx: Context) -> tuple[tuple[float, ...], float]:
+    rates = (0.1, 0.5, 0.8)
+    return rates, ctx.split(len(rates))
+
+
+def plan_gaussian(ctx: Context, statistic: Statistic) -> list[StatResult]:
+    """The sub-tests :func:`gaussian_law` runs for ``statistic``, unrun."""
+    rates, alpha = _gaussian_sizes(ctx)
+    _, size = noise_layout(ctx, 1 << 20)
+    out = []
+    for rate in rates:
+        if statistic == "distribution":
+            res = st_.ks_normal_distance(0.0, size, alpha=alpha, power=ctx.power, rate=rate)
+        elif statistic == "mean":
+            res = st_.z_mean(0.0, 0.0, float(size), size, alpha=alpha, power=ctx.power, rate=rate)
+        else:
+            res = st_.chi2_variance(float(size), size, alpha=alpha, power=ctx.power, rate=rate)
+        out.append(res)
+    return out
+
+
 def gaussian_law(ctx: Context, statistic: Statistic) -> StatResult:
     """GAUSSIAN-MEAN, -VARIANCE or -DISTRIBUTION (``statistic``), in the dtype being checked."""
-    rates = (0.1, 0.5, 0.8)
-    alpha = ctx.split(len(rates))
+    rates, alpha = _gaussian_sizes(ctx)
     results = []
     for rate in rates:
         sigma = gaussian_std(rate)
@@ -104,21 +135,30 @@ def gaussian_law(ctx: Context, statistic: Statistic) -> StatResult:
     )
 
 
+@planned(functools.partial(plan_gaussian, statistic="mean"))
 @every_dtype
 def check_gaussian_mean(ctx: Context) -> StatResult:
     return gaussian_law(ctx, "mean")
 
 
+@planned(functools.partial(plan_gaussian, statistic="variance"))
 @every_dtype
 def check_gaussian_variance(ctx: Context) -> StatResult:
     return gaussian_law(ctx, "variance")
 
 
+@planned(functools.partial(plan_gaussian, statistic="distribution"))
 @every_dtype
 def check_gaussian_distribution(ctx: Context) -> StatResult:
     return gaussian_law(ctx, "distribution")
 
 
+def plan_gaussian_independence(ctx: Context) -> list[StatResult]:
+    _, size = noise_layout(ctx, 1 << 20)
+    return plan_tables(ctx, neighbour_sizes((size,), 1, [None]), pairs="noise above 1")
+
+
+@planned(plan_gaussian_independence)
 @every_dtype
 def check_gaussian_independence(ctx: Context) -> StatResult:
     tables = neighbour_tables(ctx, [gaussian_noise(ctx, 0.5, 1 << 20) > 1.0], [None])

@@ -35,8 +35,17 @@ from ._examples import (
     same_shape,
     unit_cases,
 )
-from ._geometry import geometry
-from ._masks import dropped_probability, keep_mask, scale, signed_input, unit_masks
+from ._geometry import Geometry, geometry
+from ._masks import (
+    dropped_probability,
+    keep_mask,
+    mask_calls,
+    mask_layout,
+    mask_total,
+    scale,
+    signed_input,
+    unit_masks,
+)
 from ._statistical import (
     ANCHOR_RATES,
     NEIGHBOUR_OFFSETS,
@@ -47,7 +56,10 @@ from ._statistical import (
     drop_test,
     every_dtype,
     nearest_allowed,
+    neighbour_sizes,
     neighbour_tables,
+    plan_tables,
+    planned,
     rate_test,
     verdict,
 )
@@ -160,6 +172,67 @@ def rate_guarantee() -> str:
     )
 
 
+def _rate_sizes(
+    ctx: Context,
+) -> tuple[Geometry, tuple[float, ...], bool, tuple[float, ...], float]:
+    """RATE's geometry, rates, whether it tests groups, the rates it tests homogeneity at,
+    and each sub-test's share of alpha."""
+    g = geometry(ctx)
+    rates = drawn_rates(ctx)
+    grouped = bool(g.shared_of(len(g.stat_shape(2))))
+    varied = homogeneity_rates(rates)
+    return g, rates, grouped, varied, ctx.split(len(rates) + grouped + bool(varied) + 1)
+
+
+def _rate_inputs(
+    ctx: Context, g: Geometry, test: st_.SequentialBinomial
+) -> tuple[tuple[int, ...], np.ndarray | None, np.ndarray | None]:
+    """The shape of RATE's calls at one rate, and its input and value labels (None where
+    the masks are read from x = 1)."""
+    shape = g.stat_shape(chunk_elements(test.n_max))
+    x, labels = signed_input(ctx, shape) if g.mask == "zero" else (None, None)
+    return shape, x, labels
+
+
+def _group_values(ctx: Context, alpha: float) -> int:
+    """Mask values of RATE's groups-of-2 sub-test (see :func:`check_rate`)."""
+    return st_.binomial_sample_size(GROUP_RATE, GROUP_DEVIATION * GROUP_RATE, alpha, ctx.power)
+
+
+def _small_calls(ctx: Context, g: Geometry) -> tuple[tuple[int, ...], int, str]:
+    """RATE's many small calls: their shape, mask values in all, and their description."""
+    small = g.stat_shape(SMALL_ELEMENTS)
+    return small, SMALL_CALLS * math.prod(small), f"{SMALL_CALLS} of {small}"
+
+
+def plan_rate(ctx: Context) -> list[StatResult]:
+    """:func:`check_rate`'s sub-tests, sized as it sizes them."""
+    g, rates, grouped, varied, alpha = _rate_sizes(ctx)
+    out: list[StatResult] = []
+    for rate in rates:
+        test = rate_test(ctx, rate, alpha)
+        if rate in varied:
+            shape, _, labels = _rate_inputs(ctx, g, test)
+            out += Classes.of(ctx, labels, shape).tests(
+                ctx, None, alpha / len(varied), variance=None, what="kept share", rate=rate
+            )
+        out.append(test.result(rate=rate))
+    if grouped:
+        n = mask_total(ctx, _group_values(ctx, alpha), shared_side=2)
+        out.append(
+            st_.binomial(
+                0, n, GROUP_RATE, alpha=alpha, power=ctx.power, rate=GROUP_RATE, shared_side=2
+            )
+        )
+    small, n, calls = _small_calls(ctx, g)
+    n = mask_total(ctx, n, shape=small)
+    out.append(
+        st_.binomial(0, n, GROUP_RATE, alpha=alpha, power=ctx.power, rate=GROUP_RATE, calls=calls)
+    )
+    return out
+
+
+@planned(plan_rate)
 @every_dtype
 def check_rate(ctx: Context) -> StatResult:
     """Every rate of :func:`drawn_rates` on groups of one element (shared axes of side 1);
@@ -173,20 +246,15 @@ def check_rate(ctx: Context) -> StatResult:
     Inputs take the values of :data:`MOMENT_VALUES` where a dropped output is 0 (so value
     classes exist); alpha dropout, whose masks are read from x = 1, has position classes
     only."""
-    g = geometry(ctx)
-    rates = drawn_rates(ctx)
-    grouped = bool(g.shared_of(len(g.stat_shape(2))))
-    varied = homogeneity_rates(rates)
-    alpha = ctx.split(len(rates) + grouped + bool(varied) + 1)
+    g, rates, grouped, varied, alpha = _rate_sizes(ctx)
     # Many small calls (large-tensor fast paths aside): SMALL_CALLS calls of SMALL_ELEMENTS.
-    small = g.stat_shape(SMALL_ELEMENTS)
-    masks = unit_masks(ctx, GROUP_RATE, SMALL_CALLS * math.prod(small), shape=small)
-    small_calls = drop_test(ctx, masks, GROUP_RATE, alpha, calls=f"{SMALL_CALLS} of {small}")
+    small, n_small, calls = _small_calls(ctx, g)
+    masks = unit_masks(ctx, GROUP_RATE, n_small, shape=small)
+    small_calls = drop_test(ctx, masks, GROUP_RATE, alpha, calls=calls)
     results = []
     for rate in rates:
         test = rate_test(ctx, rate, alpha)
-        shape = g.stat_shape(chunk_elements(test.n_max))
-        x, labels = signed_input(ctx, shape) if g.mask == "zero" else (None, None)
+        shape, x, labels = _rate_inputs(ctx, g, test)
         masks = iter(unit_masks(ctx, rate, test.n_max, x=x, shape=shape))
         if rate in varied:  # the labels go to the device only where classes are tested
             classes = Classes.of(ctx, labels, shape)
@@ -203,8 +271,7 @@ def check_rate(ctx: Context) -> StatResult:
         # for a rate that depends on the group's size (all draws of a group must drop, say:
         # rate² instead of rate); the rate itself is measured on groups of one above. A group
         # holds 2^(shared axes) elements, so at 0.002 it cost up to 8 times that sub-test.
-        n = st_.binomial_sample_size(rate, GROUP_DEVIATION * rate, alpha, ctx.power)
-        masks = unit_masks(ctx, rate, n, shared_side=2)
+        masks = unit_masks(ctx, rate, _group_values(ctx, alpha), shared_side=2)
         results.append(drop_test(ctx, masks, rate, alpha, shared_side=2))
     results.append(small_calls)
     return verdict(results, "the drop rate is off")
@@ -240,13 +307,17 @@ def _multiplier_moments(ctx: Context, rate: float) -> list[tuple[float, float, f
     return out
 
 
+def _moment_shape(ctx: Context, n: int) -> tuple[int, ...]:
+    return geometry(ctx).stat_shape(chunk_elements(n))
+
+
 def signed_stat_inputs(ctx: Context, n: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(input, value labels) for moment checks, until ``n`` mask values are covered.
 
     One input is drawn and passed to every call: y/x is the multiplier itself whatever x
     is, so the calls' masks alone make the draws independent.
     """
-    shape = geometry(ctx).stat_shape(chunk_elements(n))
+    shape = _moment_shape(ctx, n)
     x, labels = signed_input(ctx, shape)
     got = 0
     while got < n:
@@ -322,11 +393,8 @@ def _moment_test(
     composite null): the check fails only when every candidate is rejected, which keeps the
     level at alpha, and stops drawing as soon as one is accepted (its accept bound is split
     among the candidates, which keeps the power) or every one is rejected."""
-    candidates = _multiplier_moments(ctx, rate)
+    candidates, tests = _moment_sizes(ctx, rate, alpha)
     center = candidates[0][1]
-    tests = [
-        st_.rate_moment_test(rate, alpha, ctx.power, candidates=len(candidates)) for _ in candidates
-    ]
 
     def enough(s1: float, s2: float, count: int, groups: int) -> bool:
         m = count // groups
@@ -344,22 +412,79 @@ def _moment_test(
         return any(t.accepted for t in tests) or all(t.rejected for t in tests)
 
     homogeneous = _multiplier_sums(ctx, rate, tests[0].m_max, center, enough, homogeneity_alpha)
-    results = [
+    return [nearest_allowed(_moment_results(rate, variance, candidates, tests)), *homogeneous]
+
+
+def _moment_sizes(
+    ctx: Context, rate: float, alpha: float
+) -> tuple[list[tuple[float, float, float, float]], list[st_.SequentialMean]]:
+    """The candidates of :func:`_multiplier_moments` and one sequential test for each."""
+    candidates = _multiplier_moments(ctx, rate)
+    tests = [
+        st_.rate_moment_test(rate, alpha, ctx.power, candidates=len(candidates)) for _ in candidates
+    ]
+    return candidates, tests
+
+
+def _moment_results(
+    rate: float,
+    variance: bool,
+    candidates: list[tuple[float, float, float, float]],
+    tests: list[st_.SequentialMean],
+) -> list[StatResult]:
+    return [
         t.result(rate=rate, expected_variance=var, kept_multiplier=s)
         if variance
         else t.result(rate=rate, expected_multiplier=mean, kept_multiplier=s)
         for t, (s, mean, var, _) in zip(tests, candidates, strict=True)
     ]
-    return [nearest_allowed(results), *homogeneous]
 
 
+def _plan_moments(
+    ctx: Context, rates: tuple[float, ...], alpha: float, variance: bool, each: float | None
+) -> list[StatResult]:
+    """The sub-tests of :func:`_moment_test` at each rate, sized as it sizes them."""
+    out: list[StatResult] = []
+    for rate in rates:
+        candidates, tests = _moment_sizes(ctx, rate, alpha)
+        out.append(nearest_allowed(_moment_results(rate, variance, candidates, tests)))
+        if each is not None:
+            _, labels = signed_input(ctx, _moment_shape(ctx, tests[0].m_max))
+            out += Classes.of(ctx, labels).tests(
+                ctx, None, each, variance=1.0, what="E[y/x]", rate=rate
+            )
+    return out
+
+
+def _unbiased_sizes(ctx: Context) -> tuple[tuple[float, ...], float, float]:
+    """UNBIASED's rates, each moment test's share of alpha, and each rate's share of the
+    homogeneity tests' (one share for all of them)."""
+    rates = (0.1, 0.5, 0.9)
+    alpha = ctx.split(len(rates) + 1)
+    return rates, alpha, alpha / len(rates)
+
+
+def _variance_sizes(ctx: Context) -> tuple[tuple[float, ...], float]:
+    rates = (0.1, 0.3, 0.9)
+    return rates, ctx.split(len(rates))
+
+
+def plan_unbiased(ctx: Context) -> list[StatResult]:
+    rates, alpha, each = _unbiased_sizes(ctx)
+    return _plan_moments(ctx, rates, alpha, variance=False, each=each)
+
+
+def plan_variance(ctx: Context) -> list[StatResult]:
+    rates, alpha = _variance_sizes(ctx)
+    return _plan_moments(ctx, rates, alpha, variance=True, each=None)
+
+
+@planned(plan_unbiased)
 @every_dtype
 def check_unbiased(ctx: Context) -> StatResult:
     """E[y/x] at each rate, and its homogeneity across value and position classes (one share
     of alpha for every homogeneity test, split evenly among them)."""
-    rates = (0.1, 0.5, 0.9)
-    alpha = ctx.split(len(rates) + 1)
-    each = alpha / len(rates)
+    rates, alpha, each = _unbiased_sizes(ctx)
     results = [
         r
         for rate in rates
@@ -372,10 +497,10 @@ def check_unbiased(ctx: Context) -> StatResult:
     )
 
 
+@planned(plan_variance)
 @every_dtype
 def check_variance(ctx: Context) -> StatResult:
-    rates = (0.1, 0.3, 0.9)
-    alpha = ctx.split(len(rates))
+    rates, alpha = _variance_sizes(ctx)
     results = [_moment_test(ctx, rate, alpha, variance=True)[0] for rate in rates]
     return verdict(
         results, "Var[y] differs from x²·s²·rate·(1 − rate) (with s rounded to the dtype)"
@@ -385,15 +510,27 @@ def check_variance(ctx: Context) -> StatResult:
 # ---------------------------------------------------------------- independence ----
 
 
+CALLS_K, CALLS_RATE, CALLS_VALUES = 24, 0.5, 1 << 15
+
+
+def plan_independent_calls(ctx: Context) -> list[StatResult]:
+    k, p = CALLS_K, dropped_probability(ctx, CALLS_RATE)
+    _, n = mask_layout(ctx, k * CALLS_VALUES, shape=geometry(ctx).stat_shape(CALLS_VALUES))
+    histogram = np.zeros(k + 1, dtype=np.int64)
+    histogram[k // 2] = n  # any histogram of n values: only the sizing is read
+    return [st_.binomial_histogram_gof(histogram, k, p, alpha=ctx.alpha, power=ctx.power)]
+
+
+@planned(plan_independent_calls)
 @every_dtype
 def check_independent_calls(ctx: Context) -> StatResult:
     """Each mask value's drop count over k calls (for Gaussian dropout, how often its noise
     is at most 1) against Binomial(k, p)."""
-    k, rate = 24, 0.5
+    k, rate = CALLS_K, CALLS_RATE
     p = dropped_probability(ctx, rate)
-    shape = geometry(ctx).stat_shape(1 << 15)
+    shape = geometry(ctx).stat_shape(CALLS_VALUES)
     counts: Array | None = None
-    for keep in unit_masks(ctx, rate, k * (1 << 15), shape=shape):
+    for keep in unit_masks(ctx, rate, k * CALLS_VALUES, shape=shape):
         xp = reduce.namespace(keep)
         dropped = xp.astype(xp.logical_not(keep), xp.int64)
         counts = dropped if counts is None else counts + dropped
@@ -403,12 +540,24 @@ def check_independent_calls(ctx: Context) -> StatResult:
     return verdict([res], "drop counts over k calls are not Binomial(k, rate)")
 
 
+def _axes_layout(ctx: Context) -> tuple[tuple[int, ...], list[int]]:
+    """INDEPENDENT-AXES' input shape and the (non-shared) axes it pairs values along."""
+    g = geometry(ctx)
+    shape = g.stat_shape(1 << 20)
+    return shape, [a for a in range(len(shape)) if a not in g.shared_of(len(shape))]
+
+
+def plan_independent_axes(ctx: Context) -> list[StatResult]:
+    shape, free = _axes_layout(ctx)
+    sizes = neighbour_sizes(*mask_calls(ctx, 1 << 20, shape=shape), free)
+    return plan_tables(ctx, sizes, shape=shape, rate=0.5)
+
+
+@planned(plan_independent_axes)
 @every_dtype
 def check_independent_axes(ctx: Context) -> StatResult:
     rate = 0.5
-    g = geometry(ctx)
-    shape = g.stat_shape(1 << 20)
-    free = [a for a in range(len(shape)) if a not in g.shared_of(len(shape))]
+    shape, free = _axes_layout(ctx)
     tables = neighbour_tables(ctx, unit_masks(ctx, rate, 1 << 20, shape=shape), free)
     alpha = ctx.split(len(tables))
     results = [table.test(alpha, shape=shape, rate=rate, **where) for where, table in tables]
@@ -429,6 +578,20 @@ NO_PERIOD_VALUES = NO_PERIOD_CALLS * NO_PERIOD_CALL
 NO_PERIOD_FFT = 1 << 20
 
 
+def plan_no_period(ctx: Context) -> list[StatResult]:
+    shape, per_call = mask_layout(
+        ctx, NO_PERIOD_VALUES, shape=geometry(ctx).stat_shape(NO_PERIOD_CALL)
+    )
+    size = per_call * NO_PERIOD_CALLS
+    alpha = ctx.split(2)
+    head = min(NO_PERIOD_FFT, size)
+    return [
+        st_.no_period_peak(1, 0.5, head, head // 2, alpha=alpha, power=ctx.power, shape=shape),
+        st_.repeated_windows(0, size, alpha=alpha, power=ctx.power),
+    ]
+
+
+@planned(plan_no_period)
 @every_dtype
 def check_no_period(ctx: Context) -> StatResult:
     shape = geometry(ctx).stat_shape(NO_PERIOD_CALL)
