@@ -14,12 +14,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from . import spec
+from ._version import __version__
 from .target import Target, make_target, target
 
 if TYPE_CHECKING:
     from . import reference
-
-__version__ = "0.1.0"
 
 
 def suite(tgt: Target, **config: object) -> type:

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._version import __version__
 from ..spec import OPS
 from ..target import Target
 from .config import Config
@@ -222,8 +223,6 @@ def dropspec_commit() -> str | None:
 
 def build_report(entries: Iterable[dict[str, Any]], config: Config, **run: Any) -> dict[str, Any]:
     """The report document; ``run`` adds run metadata (times, exit status, completeness)."""
-    from .. import __version__
-
     plat = run_platform(config.device)
     targets = list(entries)
     for t in targets:

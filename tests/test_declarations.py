@@ -1,0 +1,71 @@
+"""Facts declared once (issue 20): the run options, the outcomes, the target keywords, the
+half-precision divergences and the version each have one home, and what is derived from them
+agrees with it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import dropspec
+
+PACKAGE = Path(dropspec.__file__).parent
+
+
+# ------------------------------------------------------------------ version ----
+
+
+def test_version_has_one_home_and_the_report_does_not_import_the_package_root() -> None:
+    from dropspec import _version
+    from dropspec.conformance.config import Config
+    from dropspec.conformance.report import build_report
+
+    assert dropspec.__version__ == _version.__version__
+    assert build_report([], Config())["dropspec_version"] == _version.__version__
+    tree = ast.parse((PACKAGE / "conformance" / "report.py").read_text(encoding="utf-8"))
+    root_imports = [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and node.level == 2
+        and (node.module is None or node.module == "__init__")
+    ]
+    assert root_imports == [], f"report.py imports the package root at lines {root_imports}"
+
+
+# ------------------------------------------------------- half precision ----
+
+
+def test_half_precision_divergences_are_declared_once_and_applied_where_they_apply() -> None:
+    from dropspec.adapters import _half_precision, fw_keras, fw_tensorflow
+    from dropspec.spec import get_op
+
+    clauses = _half_precision.HALF_UNIFORM_CLAUSES
+    for op, ids in clauses.items():
+        assert set(ids) <= {c.id for c in get_op(op).clauses}, op
+    tf_targets = list(fw_tensorflow.TARGETS) + [
+        t for t in fw_keras.TARGETS if t.env.get("KERAS_BACKEND") == "tensorflow"
+    ]
+    seen = 0
+    for t in tf_targets:
+        expected = [
+            cid
+            for cid in clauses.get(t.op, ())
+            if next(c for c in get_op(t.op).clauses if c.id == cid).applies(t.options)
+        ]
+        for cid in expected:
+            assert cid in t.expected_failures, (t.name, cid)
+            assert t.expected_failure_dtypes[cid] == _half_precision.HALVES, (t.name, cid)
+            seen += 1
+        assert t.error is None, t.error
+    assert seen > 0
+    # Other Keras backends draw their uniform numbers otherwise: no such declaration.
+    for t in fw_keras.TARGETS:
+        if t.env.get("KERAS_BACKEND") != "tensorflow":
+            assert not set(t.expected_failure_dtypes) & {
+                cid for ids in clauses.values() for cid in ids
+            }, t.name
+    # The adapters no longer spell the clause sets themselves.
+    for module in ("fw_tensorflow.py", "fw_keras.py"):
+        text = (PACKAGE / "adapters" / module).read_text(encoding="utf-8")
+        assert '"DROPOUT-UNBIASED"' not in text and '"DROPCONNECT-BIAS-MASKED"' not in text
