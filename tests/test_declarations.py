@@ -69,3 +69,73 @@ def test_half_precision_divergences_are_declared_once_and_applied_where_they_app
     for module in ("fw_tensorflow.py", "fw_keras.py"):
         text = (PACKAGE / "adapters" / module).read_text(encoding="utf-8")
         assert '"DROPOUT-UNBIASED"' not in text and '"DROPCONNECT-BIAS-MASKED"' not in text
+
+
+# ------------------------------------------------------------------ outcomes ----
+
+
+def test_outcomes_keep_their_json_spellings_and_the_report_counts_each() -> None:
+    import json
+
+    from dropspec.conformance import engine
+    from dropspec.conformance.outcomes import LEGEND, Outcome
+    from dropspec.conformance.report import summary
+
+    # The JSON report's vocabulary: changing it breaks every reader of old reports.
+    assert [o.value for o in Outcome] == [
+        "passed",
+        "failed",
+        "xfailed",
+        "xpassed",
+        "not_applicable",
+        "not_checked",
+        "error",
+    ]
+    assert json.dumps(list(Outcome)) == json.dumps([o.value for o in Outcome])
+    assert Outcome("skipped") is Outcome.NOT_APPLICABLE  # older reports' spelling
+    assert Outcome.of("nonsense") is None and Outcome.of(None) is None
+    assert not hasattr(engine, "OUTCOMES")  # one home
+    report = {
+        "targets": [
+            {"name": "t", "clauses": [{"id": o.value, "outcome": o.value, "level": "MUST"}]}
+            for o in Outcome
+        ]
+    }
+    counts = summary(report)
+    assert all(counts[o.value] == 1 for o in Outcome)
+    for o in Outcome:
+        assert f"{o.symbol} " in LEGEND, o
+
+
+def test_each_outcome_counts_for_the_exit_status_as_its_metadata_says() -> None:
+    from dropspec.conformance.engine import ClauseResult
+    from dropspec.conformance.outcomes import Outcome
+    from dropspec.conformance.report import (
+        EXIT_CONFORMS,
+        EXIT_FAILED,
+        EXIT_NOT_CHECKED,
+        exit_status,
+        render_matrix,
+    )
+
+    for o in Outcome:
+        for level in ("MUST", "SHOULD"):
+            report = {
+                "targets": [
+                    {
+                        "name": "t",
+                        "op": "dropout",
+                        "framework": "numpy",
+                        "clauses": [{"id": "DROPOUT-RATE", "outcome": o.value, "level": level}],
+                    }
+                ]
+            }
+            want = EXIT_CONFORMS
+            if level == "MUST" and o.fails:
+                want = EXIT_FAILED
+            elif level == "MUST" and o.unchecked:
+                want = EXIT_NOT_CHECKED
+            assert exit_status(report) == want, (o, level)
+            assert o.symbol in render_matrix(report), o
+        result = ClauseResult("t", "DROPOUT-RATE", "MUST", "statistical", o.value)
+        assert result.outcome is o and result.blocking == o.fails

@@ -26,6 +26,7 @@ from .defaults import (
     DEFAULT_SEED,
     DEFAULT_TIMEOUT,
 )
+from .outcomes import Outcome
 
 if TYPE_CHECKING:
     from ..target import Target
@@ -198,18 +199,19 @@ def enforce_outcome(
     check something is never green (``--dropspec-allow-missing`` makes a missing framework
     a skip).
     """
-    if outcome == "passed":
+    known = Outcome.of(outcome)
+    if known is Outcome.PASSED:
         return
-    if outcome in ("not_applicable", "skipped"):
+    if known is Outcome.NOT_APPLICABLE:
         pytest.skip(f"not applicable: {message}")
-    if outcome == "xfailed":
+    if known is Outcome.XFAILED:
         pytest.xfail(message)
-    if outcome == "xpassed":
+    if known is Outcome.XPASSED:
         warnings.warn(f"{name} {clause_id}: {message}", stacklevel=1)
         return
-    if outcome == "failed" and level != "MUST":
+    if known is Outcome.FAILED and level != "MUST":
         pytest.xfail(f"{level} clause not met: {message}")
-    if outcome in ("not_checked", "error"):
+    if known is not None and known.unchecked:
         if level != "MUST" or (allow_missing and reason == "missing"):
             pytest.skip(f"not checked: {message}")
         raise ClauseFailed(f"{name} {clause_id} ({level}) could not be checked:\n{message}")
@@ -443,7 +445,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if entry.get("error") and not entry["clauses"]:
             for cid in job.clauses:
                 results[(job.spec, cid)] = {
-                    "outcome": "not_checked",
+                    "outcome": Outcome.NOT_CHECKED.value,
                     "level": "MUST",
                     "message": entry["error"],
                     "reason": "crashed",
