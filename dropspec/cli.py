@@ -32,6 +32,7 @@ from .conformance.defaults import (
     DEFAULT_SEED,
     DEFAULT_TIMEOUT,
 )
+from .target import TARGET_KEYWORDS
 
 EXIT_USAGE = 2
 
@@ -237,41 +238,10 @@ def cmd_explain(op_name: str | None) -> int:
                     )
                 )
     print("\n  declarations of every target (beside the op's options):")
-    for name, meaning in TARGET_DECLARATIONS:
-        print(f"\n  {name}")
-        print(textwrap.fill(meaning, 96, initial_indent="      ", subsequent_indent="      "))
+    for keyword in TARGET_KEYWORDS:
+        print(f"\n  {keyword.name} = {keyword.default}")
+        print(textwrap.fill(keyword.doc, 96, initial_indent="      ", subsequent_indent="      "))
     return 0
-
-
-#: What ``dropspec explain`` says of the declarations every target takes.
-TARGET_DECLARATIONS: tuple[tuple[str, str], ...] = (
-    (
-        "framework = 'numpy'",
-        "The arrays the function takes and returns: numpy, torch, tensorflow or jax.",
-    ),
-    (
-        "dtypes = None",
-        "A tuple of the float dtypes to check (float16, bfloat16, float32, float64); None "
-        "checks every dtype the framework supports.",
-    ),
-    (
-        "seed_bits = 64",
-        "The target takes every seed in [0, 2**seed_bits); the suite passes seeds across that "
-        "range and flips each of their bits (*-INDEPENDENT-SEEDS). Declare 63 for "
-        "jax.random.key(seed) or int64 TensorFlow seeds, 32 for numpy.random.seed(seed).",
-    ),
-    (
-        "expected_failures = {}",
-        "Clause id -> reason (with an upstream link where there is one) for violations known "
-        "and accepted for now: reported as declared divergences, not as failures.",
-    ),
-    (
-        "expected_failure_dtypes = {}",
-        "Clause id -> dtypes, for an expected failure of a statistical clause seen only in "
-        "some dtypes (a half-precision kernel): the clause still runs in every dtype and "
-        "fails if another dtype fails.",
-    ),
-)
 
 
 # ---------------------------------------------------------------- check ----

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import dropspec
 
 PACKAGE = Path(dropspec.__file__).parent
@@ -139,3 +141,69 @@ def test_each_outcome_counts_for_the_exit_status_as_its_metadata_says() -> None:
             assert o.symbol in render_matrix(report), o
         result = ClauseResult("t", "DROPOUT-RATE", "MUST", "statistical", o.value)
         assert result.outcome is o and result.blocking == o.fails
+
+
+# ---------------------------------------------------------- target keywords ----
+
+
+def _keyword_values() -> dict[str, object]:
+    return {
+        "framework": "numpy",
+        "name": "declared",
+        "dtypes": ("float32",),
+        "seed_bits": 32,
+        "expected_failures": {"DROPOUT-RATE": "known"},
+        "expected_failure_dtypes": {"DROPOUT-RATE": ("float32",)},
+        "requires": ("numpy",),
+        "env": {"DROPSPEC_TEST": "1"},
+        "description": "what it wraps",
+    }
+
+
+def test_make_target_takes_exactly_the_declared_keywords() -> None:
+    import inspect
+
+    from dropspec.target import TARGET_KEYWORDS, make_target
+
+    params = inspect.signature(make_target).parameters.values()
+    keyword_only = [p for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    assert [p.name for p in keyword_only] == [k.name for k in TARGET_KEYWORDS]
+    for p, k in zip(keyword_only, TARGET_KEYWORDS, strict=True):
+        # Mappings default to None in the signature (no shared mutable default).
+        assert repr(p.default) == k.default or (p.default is None and k.default == "{}"), k
+    assert set(_keyword_values()) == {k.name for k in TARGET_KEYWORDS}
+
+
+def test_decorator_and_with_options_take_and_keep_every_keyword() -> None:
+    from dropspec.target import TARGET_KEYWORDS, make_target
+
+    values = _keyword_values()
+
+    def fn(x: object, rate: float, *, training: bool, seed: int) -> object:
+        return x
+
+    decorated = dropspec.target("dropout", scaling="classic", **values)(fn)
+    made = make_target(fn, "dropout", scaling="classic", **values)
+    copied = decorated.with_options(masking="select")
+    assert decorated.error is None, decorated.error
+    for k in TARGET_KEYWORDS:
+        want = values[k.name]
+        for t in (decorated, made, copied):
+            assert getattr(t, k.name) == want, (k.name, t)
+    assert copied.options["masking"] == "select" and copied.options["scaling"] == "classic"
+    assert "requires" in (dropspec.target.__doc__ or "")
+    for k in TARGET_KEYWORDS:
+        assert f"    {k.name} : " in (dropspec.target.__doc__ or ""), k.name
+
+
+def test_explain_lists_exactly_the_declared_keywords(capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    from dropspec import cli
+    from dropspec.target import TARGET_KEYWORDS
+
+    assert cli.main(["explain", "dropout"]) == 0
+    out = capsys.readouterr().out
+    section = out.split("declarations of every target")[1]
+    listed = re.findall(r"^  (\w+) = (.*)$", section, flags=re.MULTILINE)
+    assert listed == [(k.name, k.default) for k in TARGET_KEYWORDS]
