@@ -18,27 +18,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .conformance.defaults import (
-    DEFAULT_ALPHA,
-    DEFAULT_EXAMPLES,
-    DEFAULT_POWER,
-    DEFAULT_SEED,
-    DEFAULT_TIMEOUT,
+from .conformance.defaults import DEFAULT_TIMEOUT
+from .conformance.options import (
+    RUN_OPTIONS,
+    RunOption,
+    UsageError,
+    check_writable,
+    config_values,
+    jobs_of,
+    option,
+)
+from .conformance.options import (
+    validate as validate_options,
 )
 from .target import TARGET_KEYWORDS
 
 EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """A bad command-line value; the message says what is wrong and what to do."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,60 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="check targets and print the matrix")
-    check.add_argument(
-        "targets",
-        nargs="*",
-        metavar="TARGET",
-        help="built-in name, path/to/file.py:fn or module:fn (default: the NumPy reference)",
-    )
-    check.add_argument("--all", action="store_true", help="every built-in target")
-    check.add_argument(
-        "--json", metavar="PATH", help="write the JSON report to PATH (updated as targets finish)"
-    )
-    check.add_argument("--seed", type=int, default=DEFAULT_SEED, help="base seed")
-    check.add_argument(
-        "--alpha",
-        type=float,
-        default=DEFAULT_ALPHA,
-        help="significance level per statistical check",
-    )
-    check.add_argument(
-        "--power", type=float, default=DEFAULT_POWER, help="power the sample sizes are chosen for"
-    )
-    check.add_argument("--device", default="cpu", help="cpu (default), cuda or gpu")
-    check.add_argument(
-        "--examples",
-        type=int,
-        default=DEFAULT_EXAMPLES,
-        help="hypothesis examples per exact clause",
-    )
-    check.add_argument(
-        "--clause",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="check only this clause (repeatable)",
-    )
-    check.add_argument(
-        "-j",
-        "--jobs",
-        default=None,
-        metavar="N",
-        help="worker processes: a number or 'auto' (one per core); default 1, or auto with --all",
-    )
-    check.add_argument(
-        "--timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help=f"bound on each target's time (default {DEFAULT_TIMEOUT:g})",
-    )
-    check.add_argument(
-        "--allow-missing",
-        action="store_true",
-        help="targets whose framework is not installed do not make the run "
-        "exit 3 (they are still shown as not checked)",
-    )
+    for opt in RUN_OPTIONS:
+        opt.add_cli_argument(check)
+        if not opt.cli:  # after the targets: --all
+            check.add_argument("--all", action="store_true", help="every built-in target")
     check.add_argument(
         "--show-expected", action="store_true", help="also print the messages of expected failures"
     )
@@ -113,15 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     merge = sub.add_parser("merge", help="merge JSON reports into one matrix")
     merge.add_argument("reports", nargs="+", metavar="REPORT.json")
     merge.add_argument("--json", metavar="PATH", help="write the merged report to PATH")
-    merge.add_argument("--allow-missing", action="store_true")
+    option("allow_missing").add_cli_argument(merge)
     explain = sub.add_parser("explain", help="the options of an op and what they mean")
     explain.add_argument("op", nargs="?", help="op name (default: every op)")
     lst = sub.add_parser("list", help="list clauses and built-in targets")
     lst.add_argument("--json", action="store_true", help="machine-readable output")
     lst.add_argument("--options", action="store_true", help="the options of every op")
     power = sub.add_parser("power", help="print what each statistical check detects")
-    power.add_argument("--alpha", type=float, default=DEFAULT_ALPHA)
-    power.add_argument("--power", type=float, default=DEFAULT_POWER)
+    for name in ("alpha", "power"):
+        option(name).add_cli_argument(power)
     return p
 
 
@@ -135,10 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "merge":
             return cmd_merge(args)
         if args.command == "power":
-            from .conformance.config import Config
             from .conformance.power import power_table
 
-            Config(alpha=args.alpha, power=args.power)
+            validate_options({"alpha": args.alpha, "power": args.power}, _label)
             print(power_table(args.alpha, args.power))
             return 0
         return cmd_check(args)
@@ -251,28 +200,9 @@ def validate(args: argparse.Namespace) -> tuple[Any, list[str]]:
     """Every value checked before any target runs: the run's Config and its target specs."""
     from .adapters import builtin_targets
     from .conformance.config import Config
-    from .spec import CLAUSES
 
-    if not 0 <= args.seed < 2**64:
-        raise UsageError(f"--seed must be in [0, 2**64), got {args.seed}")
-    config = Config(
-        seed=args.seed,
-        alpha=args.alpha,
-        power=args.power,
-        device=args.device,
-        examples=args.examples,
-    )
-    unknown = [c for c in args.clause if c not in CLAUSES]
-    if unknown:
-        raise UsageError(
-            f"unknown clause id(s) {', '.join(unknown)}; `dropspec list` shows "
-            f"them all (ids are exact, e.g. DROPOUT-RATE)"
-        )
-    check_device(args.device)
-    if args.json:
-        check_writable(args.json)
-    if args.timeout is not None and not args.timeout > 0:
-        raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    validate_options({opt.name: getattr(args, opt.cli_dest) for opt in RUN_OPTIONS}, _label)
+    config = Config(**config_values(lambda opt: getattr(args, opt.cli_dest)))
     builtins = builtin_targets()
     if args.all:
         specs = list(builtins) + list(args.targets)
@@ -294,43 +224,9 @@ def validate(args: argparse.Namespace) -> tuple[Any, list[str]]:
     return config, list(dict.fromkeys(specs))
 
 
-def check_device(device: str) -> None:
-    if device == "cpu":
-        return
-    if device.split(":")[0] not in ("cuda", "gpu"):
-        raise UsageError(f"--device must be cpu, cuda (cuda:N) or gpu, got {device!r}")
-    if not (
-        shutil.which("nvidia-smi") or Path("/dev/nvidia0").exists() or Path("/dev/kfd").exists()
-    ):
-        raise UsageError(
-            f"--device {device}: no GPU is visible on this machine (no "
-            f"/dev/nvidia0, /dev/kfd or nvidia-smi); use --device cpu"
-        )
-
-
-def check_writable(path: str) -> None:
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"--json {path}: is a directory; give a file path")
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"--json {path}: the directory {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise UsageError(f"--json {path}: not writable here; choose another path")
-
-
-def jobs_of(value: str | None, default_auto: bool) -> int:
-    if value is None:
-        return (os.cpu_count() or 1) if default_auto else 1
-    if value == "auto":
-        return os.cpu_count() or 1
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise UsageError(f"-j/--jobs must be a positive number or 'auto', got {value!r}")
-    return n
+def _label(opt: RunOption) -> str:
+    """How the command line names an option in its messages: ``--seed``, ``-j/--jobs``."""
+    return opt.cli_label
 
 
 def cmd_check(args: argparse.Namespace) -> int:

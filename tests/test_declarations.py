@@ -207,3 +207,125 @@ def test_explain_lists_exactly_the_declared_keywords(capsys: pytest.CaptureFixtu
     section = out.split("declarations of every target")[1]
     listed = re.findall(r"^  (\w+) = (.*)$", section, flags=re.MULTILINE)
     assert listed == [(k.name, k.default) for k in TARGET_KEYWORDS]
+
+
+# --------------------------------------------------------------- run options ----
+
+
+class _Recorder:
+    """Stands for pytest's option group: records what the plugin adds."""
+
+    def __init__(self) -> None:
+        self.added: dict[str, dict[str, object]] = {}
+
+    def getgroup(self, *args: object) -> _Recorder:
+        return self
+
+    def addoption(self, flag: str, **kwargs: object) -> None:
+        self.added[flag] = kwargs
+
+
+def test_config_fields_are_the_declared_config_options() -> None:
+    import dataclasses
+
+    from dropspec.conformance.config import Config
+    from dropspec.conformance.options import CONFIG_OPTIONS
+
+    fields = dataclasses.fields(Config)
+    assert [f.name for f in fields] == list(CONFIG_OPTIONS)
+    for f in fields:
+        opt = CONFIG_OPTIONS[f.name]
+        assert f.default == opt.default, f.name
+        assert f.type == (opt.type.__name__ if opt.type else "str"), f.name
+        assert opt.help in (Config.__doc__ or ""), f.name
+
+
+def test_cli_and_plugin_options_come_from_one_table() -> None:
+    from dropspec import cli
+    from dropspec.conformance import plugin
+    from dropspec.conformance.options import RUN_OPTIONS
+
+    recorder = _Recorder()
+    plugin.pytest_addoption(recorder)  # type: ignore[arg-type]
+    assert list(recorder.added) == [o.plugin_flag for o in RUN_OPTIONS]
+    check = next(
+        a
+        for a in cli._parser()._subparsers._group_actions[0].choices.values()  # type: ignore[union-attr]
+        if a.prog.endswith(" check")
+    )
+    by_flag = {s: a for a in check._actions for s in a.option_strings}
+    by_dest = {a.dest: a for a in check._actions}
+    for opt in RUN_OPTIONS:
+        added = recorder.added[opt.plugin_flag]
+        action = by_flag[opt.cli[0]] if opt.cli else by_dest[opt.cli_dest]
+        # One name, default, type and help text (a surface adds only its own consequence).
+        assert added["default"] == action.default == opt.default or not opt.cli, opt.name
+        assert added.get("type") is opt.type and action.type is opt.type, opt.name
+        assert str(added["help"]).startswith(opt.help) and str(action.help).startswith(opt.help)
+        assert opt.plugin_dest == "dropspec_" + opt.name
+        if opt.cli:
+            assert action.dest == opt.cli_dest
+
+
+def test_cli_and_plugin_defaults_make_the_default_config() -> None:
+    from dropspec import cli
+    from dropspec.conformance.config import Config
+    from dropspec.conformance.options import RUN_OPTIONS, config_values
+
+    args = cli._parser().parse_args(["check"])
+    assert Config(**config_values(lambda o: getattr(args, o.cli_dest))) == Config()
+    assert Config(**config_values(lambda o: o.default)) == Config()
+    assert {o.name for o in RUN_OPTIONS if o.config} == {
+        "seed",
+        "alpha",
+        "power",
+        "device",
+        "examples",
+    }
+
+
+def test_validation_names_the_option_as_each_surface_spells_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from dropspec import cli
+    from dropspec.conformance.config import Config
+    from dropspec.conformance.options import RUN_OPTIONS, UsageError, option, validate
+
+    bad = {
+        "seed": -1,
+        "alpha": 0.0,
+        "power": 1.5,
+        "examples": 0,
+        "device": "tpu9",
+        "clause": ["NO-SUCH-CLAUSE"],
+        "json": ".",
+        "jobs": "zero",
+        "timeout": 0.0,
+    }
+    for name, value in bad.items():
+        opt = option(name)
+        with pytest.raises(UsageError) as plugin_error:
+            validate({name: value}, lambda o: o.plugin_flag)
+        if name != "clause":  # the clause message names the ids instead
+            assert opt.plugin_flag in str(plugin_error.value)
+        flag = opt.cli[-1]
+        assert cli.main(["check", flag, str(value[0] if isinstance(value, list) else value)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("dropspec: error: "), err
+        if name != "clause":
+            assert opt.cli_label in err, err
+    # Config checks its own fields by their names (the device is checked where a run starts).
+    with pytest.raises(ValueError, match=r"^alpha must be in"):
+        Config(alpha=0.0)
+    assert Config(device="cuda:7").device == "cuda:7"
+    assert all(
+        o.check is not None for o in RUN_OPTIONS if o.name != "target" and o.action != "store_true"
+    )
+
+
+def test_plugin_does_not_import_the_cli() -> None:
+    tree = ast.parse((PACKAGE / "conformance" / "plugin.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            names = [a.name for a in node.names]
+            assert node.module != "cli" and not (node.level == 2 and "cli" in names), node.lineno

@@ -61,13 +61,7 @@ def soak(
     runs, failures, alphas, pvalues = 0, [], 0.0, []
     targets = list(targets)
     for seed in seeds:
-        cfg = Config(
-            seed=seed,
-            alpha=base.alpha,
-            power=base.power,
-            device=base.device,
-            examples=base.examples,
-        )
+        cfg = replace(base, seed=seed)
         for target in targets:
             t = target if dtype_of_seed is None else replace(target, dtypes=(dtype_of_seed(seed),))
             for clause in get_op(t.op).clauses:
