@@ -329,3 +329,12 @@ def test_plugin_does_not_import_the_cli() -> None:
         if isinstance(node, ast.ImportFrom):
             names = [a.name for a in node.names]
             assert node.module != "cli" and not (node.level == 2 and "cli" in names), node.lineno
+
+
+def test_an_unknown_clause_is_named_the_same_way_on_both_surfaces() -> None:
+    from dropspec.conformance.options import UsageError, check_clauses
+
+    with pytest.raises(UsageError, match=r"^unknown clause id NOPE; "):
+        check_clauses(["NOPE"], "--dropspec-clause")
+    with pytest.raises(UsageError, match=r"^unknown clause ids NOPE, NEITHER; "):
+        check_clauses(["NOPE", "DROPOUT-RATE", "NEITHER"], "--clause")

@@ -79,8 +79,8 @@ def check_clauses(ids: list[str], flag: str = "--clause") -> None:
     unknown = [c for c in ids if c not in CLAUSES]
     if unknown:
         raise UsageError(
-            f"unknown clause id(s) {', '.join(unknown)}; `dropspec list` shows "
-            f"them all (ids are exact, e.g. DROPOUT-RATE)"
+            f"unknown clause id{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+            f"`dropspec list` shows them all (ids are exact, e.g. DROPOUT-RATE)"
         )
 
 
