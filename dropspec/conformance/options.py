@@ -188,7 +188,9 @@ class RunOption:
 
     def add_kwargs(self) -> dict[str, Any]:
         """The keywords of ``argparse``'s and pytest's ``add_argument``/``addoption``."""
-        kwargs: dict[str, Any] = {"default": self.default}
+        # A list default is copied: argparse hands the default itself to the namespace.
+        default = list(self.default) if isinstance(self.default, list) else self.default
+        kwargs: dict[str, Any] = {"default": default}
         if self.action is not None:
             kwargs["action"] = self.action
         if self.type is not None:
