@@ -23,14 +23,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .conformance.defaults import (
-    DEFAULT_ALPHA,
-    DEFAULT_EXAMPLES,
-    DEFAULT_POWER,
-    DEFAULT_SEED,
-    DEFAULT_TIMEOUT,
+from .conformance.defaults import DEFAULT_TIMEOUT
+from .conformance.options import (
+    RUN_OPTIONS,
+    RunOption,
+    UsageError,
+    check_writable,
+    config_values,
+    jobs_of,
+    option,
 )
-from .conformance.validation import UsageError, check_device, check_writable, jobs_of
+from .conformance.options import (
+    validate as validate_options,
+)
+from .target import TARGET_KEYWORDS
 
 EXIT_USAGE = 2
 
@@ -41,60 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="check targets and print the matrix")
-    check.add_argument(
-        "targets",
-        nargs="*",
-        metavar="TARGET",
-        help="built-in name, path/to/file.py:fn or module:fn (default: the NumPy reference)",
-    )
-    check.add_argument("--all", action="store_true", help="every built-in target")
-    check.add_argument(
-        "--json", metavar="PATH", help="write the JSON report to PATH (updated as targets finish)"
-    )
-    check.add_argument("--seed", type=int, default=DEFAULT_SEED, help="base seed")
-    check.add_argument(
-        "--alpha",
-        type=float,
-        default=DEFAULT_ALPHA,
-        help="significance level per statistical check",
-    )
-    check.add_argument(
-        "--power", type=float, default=DEFAULT_POWER, help="power the sample sizes are chosen for"
-    )
-    check.add_argument("--device", default="cpu", help="cpu (default), cuda or gpu")
-    check.add_argument(
-        "--examples",
-        type=int,
-        default=DEFAULT_EXAMPLES,
-        help="hypothesis examples per exact clause",
-    )
-    check.add_argument(
-        "--clause",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="check only this clause (repeatable)",
-    )
-    check.add_argument(
-        "-j",
-        "--jobs",
-        default=None,
-        metavar="N",
-        help="worker processes: a number or 'auto' (one per core); default 1, or auto with --all",
-    )
-    check.add_argument(
-        "--timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help=f"bound on each target's time (default {DEFAULT_TIMEOUT:g})",
-    )
-    check.add_argument(
-        "--allow-missing",
-        action="store_true",
-        help="targets whose framework is not installed do not make the run "
-        "exit 3 (they are still shown as not checked)",
-    )
+    for opt in RUN_OPTIONS:
+        opt.add_cli_argument(check)
+        if not opt.cli:  # after the targets: --all
+            check.add_argument("--all", action="store_true", help="every built-in target")
     check.add_argument(
         "--show-expected", action="store_true", help="also print the messages of expected failures"
     )
@@ -107,15 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     merge = sub.add_parser("merge", help="merge JSON reports into one matrix")
     merge.add_argument("reports", nargs="+", metavar="REPORT.json")
     merge.add_argument("--json", metavar="PATH", help="write the merged report to PATH")
-    merge.add_argument("--allow-missing", action="store_true")
+    option("allow_missing").add_cli_argument(merge)
     explain = sub.add_parser("explain", help="the options of an op and what they mean")
     explain.add_argument("op", nargs="?", help="op name (default: every op)")
     lst = sub.add_parser("list", help="list clauses and built-in targets")
     lst.add_argument("--json", action="store_true", help="machine-readable output")
     lst.add_argument("--options", action="store_true", help="the options of every op")
     power = sub.add_parser("power", help="print what each statistical check detects")
-    power.add_argument("--alpha", type=float, default=DEFAULT_ALPHA)
-    power.add_argument("--power", type=float, default=DEFAULT_POWER)
+    for name in ("alpha", "power"):
+        option(name).add_cli_argument(power)
     return p
 
 
@@ -129,10 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "merge":
             return cmd_merge(args)
         if args.command == "power":
-            from .conformance.config import Config
             from .conformance.power import power_table
 
-            Config(alpha=args.alpha, power=args.power)
+            validate_options({"alpha": args.alpha, "power": args.power}, _label)
             print(power_table(args.alpha, args.power))
             return 0
         return cmd_check(args)
@@ -232,41 +187,10 @@ def cmd_explain(op_name: str | None) -> int:
                     )
                 )
     print("\n  declarations of every target (beside the op's options):")
-    for name, meaning in TARGET_DECLARATIONS:
-        print(f"\n  {name}")
-        print(textwrap.fill(meaning, 96, initial_indent="      ", subsequent_indent="      "))
+    for keyword in TARGET_KEYWORDS:
+        print(f"\n  {keyword.name} = {keyword.default}")
+        print(textwrap.fill(keyword.doc, 96, initial_indent="      ", subsequent_indent="      "))
     return 0
-
-
-#: What ``dropspec explain`` says of the declarations every target takes.
-TARGET_DECLARATIONS: tuple[tuple[str, str], ...] = (
-    (
-        "framework = 'numpy'",
-        "The arrays the function takes and returns: numpy, torch, tensorflow or jax.",
-    ),
-    (
-        "dtypes = None",
-        "A tuple of the float dtypes to check (float16, bfloat16, float32, float64); None "
-        "checks every dtype the framework supports.",
-    ),
-    (
-        "seed_bits = 64",
-        "The target takes every seed in [0, 2**seed_bits); the suite passes seeds across that "
-        "range and flips each of their bits (*-INDEPENDENT-SEEDS). Declare 63 for "
-        "jax.random.key(seed) or int64 TensorFlow seeds, 32 for numpy.random.seed(seed).",
-    ),
-    (
-        "expected_failures = {}",
-        "Clause id -> reason (with an upstream link where there is one) for violations known "
-        "and accepted for now: reported as declared divergences, not as failures.",
-    ),
-    (
-        "expected_failure_dtypes = {}",
-        "Clause id -> dtypes, for an expected failure of a statistical clause seen only in "
-        "some dtypes (a half-precision kernel): the clause still runs in every dtype and "
-        "fails if another dtype fails.",
-    ),
-)
 
 
 # ---------------------------------------------------------------- check ----
@@ -276,28 +200,9 @@ def validate(args: argparse.Namespace) -> tuple[Any, list[str]]:
     """Every value checked before any target runs: the run's Config and its target specs."""
     from .adapters import builtin_targets
     from .conformance.config import Config
-    from .spec import CLAUSES
 
-    if not 0 <= args.seed < 2**64:
-        raise UsageError(f"--seed must be in [0, 2**64), got {args.seed}")
-    config = Config(
-        seed=args.seed,
-        alpha=args.alpha,
-        power=args.power,
-        device=args.device,
-        examples=args.examples,
-    )
-    unknown = [c for c in args.clause if c not in CLAUSES]
-    if unknown:
-        raise UsageError(
-            f"unknown clause id(s) {', '.join(unknown)}; `dropspec list` shows "
-            f"them all (ids are exact, e.g. DROPOUT-RATE)"
-        )
-    check_device(args.device)
-    if args.json:
-        check_writable(args.json)
-    if args.timeout is not None and not args.timeout > 0:
-        raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    validate_options({opt.name: getattr(args, opt.cli_dest) for opt in RUN_OPTIONS}, _label)
+    config = Config(**config_values(lambda opt: getattr(args, opt.cli_dest)))
     builtins = builtin_targets()
     if args.all:
         specs = list(builtins) + list(args.targets)
@@ -317,6 +222,11 @@ def validate(args: argparse.Namespace) -> tuple[Any, list[str]]:
         if where.endswith(".py") and not Path(where).is_file():
             raise UsageError(f"target {spec!r}: no file {where}")
     return config, list(dict.fromkeys(specs))
+
+
+def _label(opt: RunOption) -> str:
+    """How the command line names an option in its messages: ``--seed``, ``-j/--jobs``."""
+    return opt.cli_label
 
 
 def cmd_check(args: argparse.Namespace) -> int:

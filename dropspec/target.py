@@ -8,12 +8,97 @@ several targets records the problem against this one and goes on with the others
 from __future__ import annotations
 
 import inspect
+import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .frameworks import FRAMEWORKS
 from .spec import get_op
+
+
+@dataclass(frozen=True)
+class Keyword:
+    """A declaration every target takes beside its op's options (a keyword argument of
+    :func:`make_target` and :func:`target`, and an attribute of :class:`Target`)."""
+
+    name: str
+    #: The default as ``dropspec explain`` and the docs show it.
+    default: str
+    #: Its type, as the docstrings write it.
+    type: str
+    doc: str
+
+
+#: Every target keyword, declared once: :func:`make_target` takes exactly these (a test holds
+#: its signature to them), :func:`target` passes them on, :meth:`Target.with_options` copies
+#: them, and ``dropspec explain`` and :func:`target`'s docstring are written from them.
+TARGET_KEYWORDS: tuple[Keyword, ...] = (
+    Keyword(
+        "framework",
+        "'numpy'",
+        "str",
+        "The arrays the function takes and returns: numpy, torch, tensorflow or jax.",
+    ),
+    Keyword(
+        "name",
+        "None",
+        "str or None",
+        "The name in reports; None names the target after the function's qualified name.",
+    ),
+    Keyword(
+        "dtypes",
+        "None",
+        "tuple of str or None",
+        "A tuple of the float dtypes to check (float16, bfloat16, float32, float64); None "
+        "checks every dtype the framework supports.",
+    ),
+    Keyword(
+        "seed_bits",
+        "64",
+        "int",
+        "The target takes every seed in [0, 2**seed_bits); the suite passes seeds across that "
+        "range and flips each of their bits (*-INDEPENDENT-SEEDS). Declare 63 for "
+        "jax.random.key(seed) or int64 TensorFlow seeds, 32 for numpy.random.seed(seed).",
+    ),
+    Keyword(
+        "expected_failures",
+        "{}",
+        "mapping of str to str",
+        "Clause id -> reason (with an upstream link where there is one) for violations known "
+        "and accepted for now: reported as declared divergences, not as failures.",
+    ),
+    Keyword(
+        "expected_failure_dtypes",
+        "{}",
+        "mapping of str to tuple of str",
+        "Clause id -> dtypes, for an expected failure of a statistical clause seen only in "
+        "some dtypes (a half-precision kernel): the clause still runs in every dtype and "
+        "fails if another dtype fails.",
+    ),
+    Keyword(
+        "requires",
+        "()",
+        "tuple of str",
+        "Modules the target needs beyond its framework (e.g. ('flax',)); where one is not "
+        "installed, its clauses are reported as not checked, with the pip command.",
+    ),
+    Keyword(
+        "env",
+        "{}",
+        "mapping of str to str",
+        "Environment variables the target needs at import time (e.g. KERAS_BACKEND); where "
+        "they are not set so, its clauses are reported as not checked (dropspec sets them "
+        "in the worker processes of built-in targets).",
+    ),
+    Keyword(
+        "description",
+        "''",
+        "str",
+        "What the target wraps, e.g. torch.nn.functional.dropout; shown in reports and by "
+        "`dropspec list --json`.",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -75,20 +160,8 @@ class Target:
 
     def with_options(self, **options: Any) -> Target:
         """A copy declaring ``options`` on top of this target's (used by tests)."""
-        return make_target(
-            self.fn,
-            self.op,
-            framework=self.framework,
-            name=self.name,
-            dtypes=self.dtypes,
-            expected_failures=self.expected_failures,
-            expected_failure_dtypes=self.expected_failure_dtypes,
-            env=self.env,
-            description=self.description,
-            requires=self.requires,
-            seed_bits=self.seed_bits,
-            **{**self.options, **options},
-        )
+        declared = {k.name: getattr(self, k.name) for k in TARGET_KEYWORDS}
+        return make_target(self.fn, self.op, **declared, **{**self.options, **options})
 
     def renamed(self, name: str) -> Target:
         return replace(self, name=name)
@@ -186,15 +259,16 @@ def make_target(
     framework: str = "numpy",
     name: str | None = None,
     dtypes: tuple[str, ...] | list[str] | None = None,
+    seed_bits: int = 64,
     expected_failures: Mapping[str, str] | None = None,
     expected_failure_dtypes: Mapping[str, tuple[str, ...]] | None = None,
+    requires: tuple[str, ...] = (),
     env: Mapping[str, str] | None = None,
     description: str = "",
-    requires: tuple[str, ...] = (),
-    seed_bits: int = 64,
     **options: Any,
 ) -> Target:
-    """Declare ``fn`` as an implementation of ``op`` (see :func:`target`)."""
+    """Declare ``fn`` as an implementation of ``op`` (see :func:`target`); its keywords are
+    :data:`TARGET_KEYWORDS`, in that order."""
     label = name or getattr(fn, "__qualname__", None) or repr(fn)
     problems: list[str] = []
     resolved: dict[str, Any] = dict(options)
@@ -240,41 +314,34 @@ def make_target(
     )
 
 
-def target(
-    op: str,
-    *,
-    framework: str = "numpy",
-    name: str | None = None,
-    dtypes: tuple[str, ...] | list[str] | None = None,
-    expected_failures: Mapping[str, str] | None = None,
-    expected_failure_dtypes: Mapping[str, tuple[str, ...]] | None = None,
-    seed_bits: int = 64,
-    **options: Any,
-) -> Callable[[Callable[..., Any]], Target]:
-    """Decorator declaring a function as an implementation of ``op``.
+def target(op: str, **declarations: Any) -> Callable[[Callable[..., Any]], Target]:
+    # The docstring is written below from TARGET_KEYWORDS.
+    def wrap(fn: Callable[..., Any]) -> Target:
+        return make_target(fn, op, **declarations)
+
+    return wrap
+
+
+def _target_doc() -> str:
+    keywords = "".join(
+        f"    {k.name} : {k.type}, optional\n"
+        + textwrap.fill(
+            f"{k.doc} Default {k.default}.",
+            92,
+            initial_indent="        ",
+            subsequent_indent="        ",
+        )
+        + "\n"
+        for k in TARGET_KEYWORDS
+    )
+    return f"""Decorator declaring a function as an implementation of ``op``.
 
     Parameters
     ----------
     op : str
         One of the spec's ops: ``dropout``, ``alpha_dropout``, ``gaussian_dropout``,
         ``dropconnect``, ``drop_path``.
-    framework : str
-        The arrays the function takes: ``numpy`` (default), ``torch``, ``tensorflow``, ``jax``.
-    name : str, optional
-        The name in reports (default: the function's qualified name).
-    dtypes : sequence of str, optional
-        Restrict the dtypes checked (default: all the framework supports).
-    expected_failures : mapping, optional
-        Clause id -> reason, for violations you know about and accept for now.
-    expected_failure_dtypes : mapping, optional
-        Clause id -> dtypes, for an expected failure of a statistical clause that only
-        some dtypes show (``{"DROPOUT-RATE": ("float16",)}``): the clause still runs in
-        every dtype, and a failure in another dtype fails it.
-    seed_bits : int, optional
-        The width of the seeds the function takes (default 64: every seed in [0, 2**64)).
-        Declare less where the API documents less (Keras layers take 32-bit seeds); the
-        suite then passes seeds below 2**seed_bits and flips only their bits.
-    **options
+{keywords}    **options
         The op's declared options, e.g. ``scaling="classic"``, ``shared_axes=(2, 3)``.
 
     Examples
@@ -287,17 +354,5 @@ def target(
     'dropout'
     """
 
-    def wrap(fn: Callable[..., Any]) -> Target:
-        return make_target(
-            fn,
-            op,
-            framework=framework,
-            name=name,
-            dtypes=dtypes,
-            expected_failures=expected_failures,
-            expected_failure_dtypes=expected_failure_dtypes,
-            seed_bits=seed_bits,
-            **options,
-        )
 
-    return wrap
+target.__doc__ = _target_doc()

@@ -27,7 +27,7 @@ The layers, lowest first (a module may import its own layer and the ones below i
 6. The entry points: ``dropspec.cli``, ``dropspec.conformance.plugin`` (pytest's),
    ``dropspec.conformance.suite`` (``dropspec.suite``, a test class run by the plugin) and the
    package root ``dropspec/__init__.py``. They may import each other (without a cycle); what
-   two of them share lives below them (``conformance.validation``: the run settings' checks).
+   two of them share lives below them (``conformance.options``: the run options and their validation).
 
 A new module goes in the layer of the package it lives in; a new top-level module must be
 given a layer in :data:`LAYERS` (the test fails until it is).

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..target import Target, make_target
+from ._half_precision import with_half_uniform
 
 #: Keras backends with a dropspec framework of the same name (their arrays are native).
 BACKENDS: tuple[str, ...] = ("tensorflow", "jax", "torch")
@@ -162,7 +163,8 @@ _LAYER_NOTE = " A fresh layer per call, seed=seed, dtype=the input's; layer(x, t
 
 
 #: Keras' TensorFlow backend drops through tf.nn.experimental.stateless_dropout, which draws
-#: its uniform numbers in the data dtype (see the TensorFlow adapter's note).
+#: its uniform numbers in the data dtype (see the TensorFlow adapter's note): every target of
+#: that backend gets the expected failures of :mod:`._half_precision` with this reason.
 _TF_HALF_UNIFORM = (
     "on the TensorFlow backend keras.random.dropout calls "
     "tf.nn.experimental.stateless_dropout, which draws its uniform numbers in the data dtype "
@@ -172,13 +174,6 @@ _TF_HALF_UNIFORM = (
     "(dropout), https://github.com/tensorflow/tensorflow/blob/v2.21.0/tensorflow/python/ops/"
     "nn_ops.py (_dropout)"
 )
-
-
-def _half_uniform(backend: str, clauses: tuple[str, ...]) -> dict[str, str]:
-    return {cid: _TF_HALF_UNIFORM for cid in clauses} if backend == "tensorflow" else {}
-
-
-_DROPOUT_MOMENTS = ("DROPOUT-RATE", "DROPOUT-UNBIASED", "DROPOUT-VARIANCE")
 
 _JAX_BF16_NORMAL = (
     "on the JAX backend keras.layers.GaussianDropout draws its noise with "
@@ -195,7 +190,6 @@ _JAX_BF16_NORMAL = (
 
 #: The dtypes each of those failures is confined to (the clause must pass in the others).
 _REASON_DTYPES: dict[str, tuple[str, ...]] = {
-    _TF_HALF_UNIFORM: ("float16", "bfloat16"),
     _JAX_BF16_NORMAL: ("bfloat16",),
 }
 
@@ -206,8 +200,6 @@ def _scopes(failures: dict[str, str]) -> dict[str, tuple[str, ...]]:
 
 
 def _layer_failures(backend: str, op: str) -> dict[str, str]:
-    if op == "dropout":
-        return _half_uniform(backend, _DROPOUT_MOMENTS)
     if op == "gaussian_dropout" and backend == "jax":
         return {cid: _JAX_BF16_NORMAL for cid in ("GAUSSIAN-MEAN", "GAUSSIAN-DISTRIBUTION")}
     return {}
@@ -216,7 +208,6 @@ def _layer_failures(backend: str, op: str) -> dict[str, str]:
 def _weight_drop_failures(backend: str) -> dict[str, str]:
     failures = {
         "DROPCONNECT-RATE-INVALID": _RATE_UNCHECKED[backend],
-        **_half_uniform(backend, ("DROPCONNECT-RATE",)),
     }
     if backend == "torch":
         failures.update(
@@ -331,11 +322,7 @@ def _targets(backend: str) -> tuple[Target, ...]:
             seed_bits=SEED_BITS[backend],
             masking="select",
             rate_one="zeros",
-            expected_failures={
-                "DROPOUT-RATE-INVALID": _RATE_UNCHECKED[backend],
-                **_half_uniform(backend, _DROPOUT_MOMENTS),
-            },
-            expected_failure_dtypes=_scopes(_half_uniform(backend, _DROPOUT_MOMENTS)),
+            expected_failures={"DROPOUT-RATE-INVALID": _RATE_UNCHECKED[backend]},
             description="keras.random.dropout(x, rate, seed=seed); a function with no "
             "training flag: with training=False the adapter returns x unchanged.",
         ),
@@ -361,4 +348,8 @@ def _targets(backend: str) -> tuple[Target, ...]:
     )
 
 
-TARGETS: tuple[Target, ...] = tuple(t for b in BACKENDS for t in _targets(b))
+TARGETS: tuple[Target, ...] = tuple(
+    with_half_uniform(t, _TF_HALF_UNIFORM) if b == "tensorflow" else t
+    for b in BACKENDS
+    for t in _targets(b)
+)

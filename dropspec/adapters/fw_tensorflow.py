@@ -23,6 +23,7 @@ import numpy as np
 from ..dtypes import FLOAT_DTYPES, dtype_name
 from ..target import Target, make_target
 from ._backend import Backend, as_int64
+from ._half_precision import with_half_uniform
 
 
 def _tf() -> Any:
@@ -228,17 +229,13 @@ _HALF_UNIFORM = (
     "https://github.com/tensorflow/tensorflow/blob/v2.21.0/tensorflow/python/ops/nn_ops.py "
     "(_dropout)"
 )
-_HALF_DROPOUT = {k: _HALF_UNIFORM for k in ("DROPOUT-RATE", "DROPOUT-UNBIASED", "DROPOUT-VARIANCE")}
-_HALF_DROPCONNECT = {k: _HALF_UNIFORM for k in ("DROPCONNECT-RATE", "DROPCONNECT-BIAS-MASKED")}
-#: The dtypes those failures are confined to: float32 and float64 must still pass.
-_HALVES = ("float16", "bfloat16")
 
 _INFERENCE_NOTE = (
     " tf.nn has no training flag; with training=False the adapter returns x "
     "unchanged, as a dropout layer does at inference."
 )
 
-TARGETS: tuple[Target, ...] = (
+_TARGETS: tuple[Target, ...] = (
     make_target(
         _nn_dropout,
         "dropout",
@@ -246,8 +243,7 @@ TARGETS: tuple[Target, ...] = (
         name="tf.nn.dropout",
         rate_one="error",
         masking="select",
-        expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE, **_HALF_DROPOUT},
-        expected_failure_dtypes=dict.fromkeys(_HALF_DROPOUT, _HALVES),
+        expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE},
         description="tf.nn.dropout(x, rate, seed=seed) after tf.random.set_seed(seed)."
         + _INFERENCE_NOTE,
     ),
@@ -260,8 +256,7 @@ TARGETS: tuple[Target, ...] = (
         shared_axes=(1, 2),
         rate_one="error",
         masking="select",
-        expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE, **_HALF_DROPOUT},
-        expected_failure_dtypes=dict.fromkeys(_HALF_DROPOUT, _HALVES),
+        expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE},
         description="tf.nn.dropout(x, rate, noise_shape=(N, 1, 1, C)) on NHWC input: channel "
         "dropout, one mask value per example and channel." + _INFERENCE_NOTE,
     ),
@@ -272,8 +267,7 @@ TARGETS: tuple[Target, ...] = (
         name="tf.nn.experimental.stateless_dropout",
         rate_one="error",
         masking="select",
-        expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE, **_HALF_DROPOUT},
-        expected_failure_dtypes=dict.fromkeys(_HALF_DROPOUT, _HALVES),
+        expected_failures={"DROPOUT-RATE-INVALID": _NAN_RATE},
         description="tf.nn.experimental.stateless_dropout(x, rate, seed=[seed, 0])."
         + _INFERENCE_NOTE,
     ),
@@ -287,8 +281,7 @@ TARGETS: tuple[Target, ...] = (
         scaling="inverted",
         inference="mean",
         rate_one="error",
-        expected_failures={"DROPCONNECT-RATE-INVALID": _NAN_RATE, **_HALF_DROPCONNECT},
-        expected_failure_dtypes=dict.fromkeys(_HALF_DROPCONNECT, _HALVES),
+        expected_failures={"DROPCONNECT-RATE-INVALID": _NAN_RATE},
         description="weight drop composed from TensorFlow ops: stateless_dropout on the weight "
         "(one mask per call, seed [seed, 0]), then x @ W^T + b with the bias unmasked; "
         "inference uses W itself.",
@@ -303,11 +296,13 @@ TARGETS: tuple[Target, ...] = (
         scaling="inverted",
         inference="mean",
         rate_one="error",
-        expected_failures={"DROPCONNECT-RATE-INVALID": _NAN_RATE, **_HALF_DROPCONNECT},
-        expected_failure_dtypes=dict.fromkeys(_HALF_DROPCONNECT, _HALVES),
+        expected_failures={"DROPCONNECT-RATE-INVALID": _NAN_RATE},
         description="DropConnect with a mask per example, composed from TensorFlow ops: "
         "stateless_dropout on a (batch, out, in) stack of W (seed [seed, 0]) and on the "
         "(batch, out) bias (seed [seed, 1]), inverted scaling; inference is x @ W^T + b "
         "(mean inference, not the paper's moment matching).",
     ),
 )
+
+#: Every target draws its uniform numbers in the data dtype (see :mod:`._half_precision`).
+TARGETS: tuple[Target, ...] = tuple(with_half_uniform(t, _HALF_UNIFORM) for t in _TARGETS)

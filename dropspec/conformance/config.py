@@ -1,42 +1,32 @@
-"""The settings of a run (:class:`Config`), below everything that reads them."""
+"""The settings of a run (:class:`Config`), below everything that reads them.
+
+Its fields are the run options of :mod:`.options` that say ``config=True``: their defaults,
+help texts and checks come from there (a test holds the fields to that table).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .defaults import DEFAULT_ALPHA, DEFAULT_EXAMPLES, DEFAULT_POWER, DEFAULT_SEED
+from .defaults import DEFAULT_ALPHA, DEFAULT_DEVICE, DEFAULT_EXAMPLES, DEFAULT_POWER, DEFAULT_SEED
+from .options import CONFIG_OPTIONS
 
 
 @dataclass(frozen=True)
 class Config:
-    """Settings of a run.
-
-    Parameters
-    ----------
-    seed : int
-        Base seed; each check derives its own from it, the target's name and the clause id.
-    alpha : float
-        Significance level of each statistical clause check (Bonferroni-split inside it).
-    power : float
-        Power the sample sizes are chosen for.
-    device : str
-        Where framework arrays live (``cpu``, ``cuda``, ``gpu``).
-    examples : int
-        Hypothesis examples per exact clause.
-    """
-
     seed: int = DEFAULT_SEED
     alpha: float = DEFAULT_ALPHA
     power: float = DEFAULT_POWER
-    device: str = "cpu"
+    device: str = DEFAULT_DEVICE
     examples: int = DEFAULT_EXAMPLES
 
     def __post_init__(self) -> None:
-        if not 0 <= self.seed < 2**64:
-            raise ValueError(f"seed must be an integer in [0, 2**64), got {self.seed}")
-        if not 0.0 < self.alpha < 0.5:
-            raise ValueError(f"alpha must be in (0, 0.5), got {self.alpha}")
-        if not 0.5 <= self.power < 1.0:
-            raise ValueError(f"power must be in [0.5, 1), got {self.power}")
-        if self.examples < 1:
-            raise ValueError(f"examples must be at least 1, got {self.examples}")
+        for name, opt in CONFIG_OPTIONS.items():
+            if opt.check is not None and opt.config_checks:
+                opt.check(getattr(self, name), name)
+
+
+Config.__doc__ = "Settings of a run.\n\n    Parameters\n    ----------\n" + "".join(
+    f"    {name} : {opt.type.__name__ if opt.type else 'str'}\n        {opt.help}.\n"
+    for name, opt in CONFIG_OPTIONS.items()
+)

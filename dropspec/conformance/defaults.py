@@ -9,3 +9,5 @@ DEFAULT_POWER = 0.999
 DEFAULT_EXAMPLES = 10
 #: Seconds one target may take (see :mod:`.runner`).
 DEFAULT_TIMEOUT = 600.0
+#: Where framework arrays live unless told.
+DEFAULT_DEVICE = "cpu"

@@ -36,22 +36,9 @@ from .context import checks as checks
 from .context import chunk_elements as chunk_elements
 from .context import register as register
 from .defaults import DEFAULT_SEED
+from .outcomes import Outcome
 from .stats import StatResult
 
-Outcome = str
-#: Every outcome a clause can have. ``not_applicable``: the target's declaration rules the
-#: clause out. ``not_checked``: it applies but could not be checked here (framework missing,
-#: target unusable, crashed, timed out, interrupted). ``error``: the run of this clause broke
-#: (the target raised SystemExit/BaseException, or dropspec itself failed).
-OUTCOMES: tuple[str, ...] = (
-    "passed",
-    "failed",
-    "xfailed",
-    "xpassed",
-    "not_applicable",
-    "not_checked",
-    "error",
-)
 
 
 @dataclass(frozen=True)
@@ -74,6 +61,10 @@ class ClauseResult:
     #: Seconds per dtype, for checks that run once in each dtype.
     dtype_seconds: Mapping[str, float] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Built from a string too (tests, reports read back): always an Outcome.
+        object.__setattr__(self, "outcome", Outcome(self.outcome))
+
     @property
     def pvalue(self) -> float | None:
         """The check's Bonferroni p-value over all its sub-tests (compare with ``alpha``)."""
@@ -90,7 +81,7 @@ class ClauseResult:
     @property
     def blocking(self) -> bool:
         """A failed MUST clause: what makes ``dropspec check`` exit 1."""
-        return self.outcome == "failed" and self.level == "MUST"
+        return self.outcome.fails and self.level == "MUST"
 
 
 def registry() -> dict[str, Check]:
@@ -137,7 +128,7 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
     failed_in: set[str] = {""}
 
     def result(
-        outcome: str,
+        outcome: Outcome,
         message: str = "",
         stat: StatResult | None = None,
         ctx: Context | None = None,
@@ -146,12 +137,12 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
         if clause.id in target.expected_failures:
             why = target.expected_failures[clause.id]
             scope = target.expected_failure_dtypes.get(clause.id)
-            if outcome == "failed" and scope is not None and not failed_in <= set(scope):
+            if outcome is Outcome.FAILED and scope is not None and not failed_in <= set(scope):
                 message += f"\n(an expected failure is declared in {', '.join(scope)} only: {why})"
-            elif outcome == "failed":
-                outcome, message = "xfailed", f"expected failure: {why}\n{message}"
-            elif outcome == "passed":
-                outcome = "xpassed"
+            elif outcome is Outcome.FAILED:
+                outcome, message = Outcome.XFAILED, f"expected failure: {why}\n{message}"
+            elif outcome is Outcome.PASSED:
+                outcome = Outcome.XPASSED
                 message = f"STALE expected failure (the clause now passes): {why}"
         return ClauseResult(
             target.name,
@@ -171,10 +162,10 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
         )
 
     if target.error:
-        return result("not_checked", f"target unusable: {target.error}", reason="unusable")
+        return result(Outcome.NOT_CHECKED, f"target unusable: {target.error}", reason="unusable")
     if not clause.applies(target.options):
         return result(
-            "not_applicable",
+            Outcome.NOT_APPLICABLE,
             "the target declares "
             + ", ".join(f"{k}={target.options.get(k)!r}" for k in clause.when)
             if clause.when
@@ -184,7 +175,7 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
     if missing_env:
         env = " ".join(f"{k}={v}" for k, v in missing_env.items())
         return result(
-            "not_checked",
+            Outcome.NOT_CHECKED,
             f"needs {env} in the environment (set at import); "
             f"`dropspec check` runs it in a worker with it set",
             reason="env",
@@ -192,17 +183,17 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
     try:
         backend = get_backend(target.framework)
     except ValueError as exc:
-        return result("not_checked", f"target unusable: {exc}", reason="unusable")
+        return result(Outcome.NOT_CHECKED, f"target unusable: {exc}", reason="unusable")
     if not backend.available():
         return result(
-            "not_checked",
+            Outcome.NOT_CHECKED,
             f"{backend.name} is not installed: {backend.install_hint}",
             reason="missing",
         )
     absent = [m for m in target.requires if not _importable(m)]
     if absent:
         return result(
-            "not_checked",
+            Outcome.NOT_CHECKED,
             f"needs {', '.join(absent)}, which is not installed (pip install {' '.join(absent)})",
             reason="missing",
         )
@@ -212,23 +203,23 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
         with backend.settings():  # e.g. JAX's float64, undone after the check outside workers
             stat = registry()[clause.id](ctx)
     except NotApplicable as exc:
-        return result("not_applicable", str(exc), ctx=ctx)
+        return result(Outcome.NOT_APPLICABLE, str(exc), ctx=ctx)
     except CheckFailure as exc:
         failed_in = set(exc.dtypes) or {""}
-        return result("failed", f"{exc}\n{replay}", exc.stat, ctx)
+        return result(Outcome.FAILED, f"{exc}\n{replay}", exc.stat, ctx)
     except TargetError as exc:
-        return result("failed", f"{exc}\n{replay}", ctx=ctx)
+        return result(Outcome.FAILED, f"{exc}\n{replay}", ctx=ctx)
     except Exception as exc:
         if not _from_target(exc, ctx):
             return result(
-                "error",
+                Outcome.ERROR,
                 f"dropspec's own check failed (a bug in dropspec, not in "
                 f"the target; please report it):\n{_traceback(exc, None)}\n{replay}",
                 ctx=ctx,
                 reason="internal",
             )
         return result(
-            "failed",
+            Outcome.FAILED,
             f"the target raised {_traceback(exc, target)}{seed_width_hint(exc, ctx)}\n{replay}",
             ctx=ctx,
         )
@@ -236,14 +227,14 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
         if isinstance(exc, KeyboardInterrupt) and not _from_target(exc, ctx):
             raise
         return result(
-            "error",
+            Outcome.ERROR,
             f"the target raised {type(exc).__name__}({exc}), which stops "
             f"a program rather than reporting an error; the clause could not be "
             f"checked\n{_traceback(exc, target)}\n{replay}",
             ctx=ctx,
             reason="raised",
         )
-    return result("passed", "" if stat is None else stat.describe(), stat, ctx)
+    return result(Outcome.PASSED, "" if stat is None else stat.describe(), stat, ctx)
 
 
 #: How the frameworks word a seed they cannot take (OverflowError "Python int too large to
@@ -360,7 +351,7 @@ def run_target(
                 "(op)",
                 str(Level.MUST),
                 "error",
-                "not_checked",
+                Outcome.NOT_CHECKED,
                 f"target unusable: {exc}",
                 reason="unusable",
             )

@@ -19,13 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .defaults import (
-    DEFAULT_ALPHA,
-    DEFAULT_EXAMPLES,
-    DEFAULT_POWER,
-    DEFAULT_SEED,
-    DEFAULT_TIMEOUT,
-)
+from .defaults import DEFAULT_TIMEOUT
+from .options import RUN_OPTIONS, UsageError, config_values, jobs_of, validate
+from .outcomes import Outcome
 
 if TYPE_CHECKING:
     from ..target import Target
@@ -44,71 +40,8 @@ class ClauseFailed(Exception):
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("dropspec", "dropspec conformance suite")
-    group.addoption(
-        "--dropspec-target",
-        action="append",
-        default=[],
-        metavar="TARGET",
-        help="target to check: built-in name, path/to/file.py:fn or module:fn "
-        "(repeatable); its code runs in worker processes",
-    )
-    group.addoption(
-        "--dropspec-seed",
-        type=int,
-        default=DEFAULT_SEED,
-        help=f"base seed of every check (default {DEFAULT_SEED})",
-    )
-    group.addoption(
-        "--dropspec-alpha",
-        type=float,
-        default=DEFAULT_ALPHA,
-        help=f"significance level of each statistical check (default {DEFAULT_ALPHA})",
-    )
-    group.addoption(
-        "--dropspec-power",
-        type=float,
-        default=DEFAULT_POWER,
-        help=f"power the sample sizes are chosen for (default {DEFAULT_POWER})",
-    )
-    group.addoption(
-        "--dropspec-device",
-        default="cpu",
-        help="device for framework arrays: cpu (default), cuda, gpu",
-    )
-    group.addoption(
-        "--dropspec-examples",
-        type=int,
-        default=DEFAULT_EXAMPLES,
-        help=f"hypothesis examples per exact clause (default {DEFAULT_EXAMPLES})",
-    )
-    group.addoption(
-        "--dropspec-clause",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="check only this clause id, exactly (repeatable)",
-    )
-    group.addoption(
-        "--dropspec-json", default=None, metavar="PATH", help="write the JSON report to PATH"
-    )
-    group.addoption(
-        "--dropspec-jobs",
-        default="1",
-        metavar="N",
-        help="worker processes for --dropspec-target: a number or 'auto'",
-    )
-    group.addoption(
-        "--dropspec-timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help=f"bound on each target's time (default {DEFAULT_TIMEOUT:g})",
-    )
-    group.addoption(
-        "--dropspec-allow-missing",
-        action="store_true",
-        help="a target whose framework is missing is skipped instead of failed",
-    )
+    for opt in RUN_OPTIONS:
+        opt.add_plugin_option(group)
 
 
 def _active(config: pytest.Config) -> bool:
@@ -123,13 +56,7 @@ def run_config(config: pytest.Config) -> Config:
     from .config import Config
 
     try:
-        cfg = Config(
-            seed=config.getoption("dropspec_seed"),
-            alpha=config.getoption("dropspec_alpha"),
-            power=config.getoption("dropspec_power"),
-            device=config.getoption("dropspec_device"),
-            examples=config.getoption("dropspec_examples"),
-        )
+        cfg = Config(**config_values(lambda opt: config.getoption(opt.plugin_dest)))
     except ValueError as exc:
         raise pytest.UsageError(f"dropspec: {exc}") from None
     config.stash[_CONFIG_KEY] = cfg
@@ -142,23 +69,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_DESELECTED_KEY] = []
     if not _active(config):
         return
-    from . import validation
-
-    run_config(config)
     try:
-        for clause_id in config.getoption("dropspec_clause"):
-            from ..spec import CLAUSES
-
-            if clause_id not in CLAUSES:
-                raise validation.UsageError(
-                    f"unknown clause id {clause_id}; `dropspec list` shows them all"
-                )
-        validation.check_device(config.getoption("dropspec_device"))
-        if config.getoption("dropspec_json"):
-            validation.check_writable(config.getoption("dropspec_json"))
-        validation.jobs_of(config.getoption("dropspec_jobs"), default_auto=False)
-    except validation.UsageError as exc:
+        validate(
+            {opt.name: config.getoption(opt.plugin_dest) for opt in RUN_OPTIONS},
+            lambda opt: opt.plugin_flag,
+        )
+    except UsageError as exc:
         raise pytest.UsageError(f"dropspec: {exc}") from None
+    run_config(config)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -198,18 +116,19 @@ def enforce_outcome(
     check something is never green (``--dropspec-allow-missing`` makes a missing framework
     a skip).
     """
-    if outcome == "passed":
+    known = Outcome.of(outcome)
+    if known is Outcome.PASSED:
         return
-    if outcome in ("not_applicable", "skipped"):
+    if known is Outcome.NOT_APPLICABLE:
         pytest.skip(f"not applicable: {message}")
-    if outcome == "xfailed":
+    if known is Outcome.XFAILED:
         pytest.xfail(message)
-    if outcome == "xpassed":
+    if known is Outcome.XPASSED:
         warnings.warn(f"{name} {clause_id}: {message}", stacklevel=1)
         return
-    if outcome == "failed" and level != "MUST":
+    if known is Outcome.FAILED and level != "MUST":
         pytest.xfail(f"{level} clause not met: {message}")
-    if outcome in ("not_checked", "error"):
+    if known is not None and known.unchecked:
         if level != "MUST" or (allow_missing and reason == "missing"):
             pytest.skip(f"not checked: {message}")
         raise ClauseFailed(f"{name} {clause_id} ({level}) could not be checked:\n{message}")
@@ -402,7 +321,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     if not _active(config) or config.option.collectonly:
         return
-    from . import validation
     from .runner import Job, Runner
 
     selected: dict[str, list[str]] = {}
@@ -428,7 +346,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     runner = Runner(
         jobs,
         run_config(config),
-        workers=validation.jobs_of(config.getoption("dropspec_jobs"), False),
+        workers=jobs_of(config.getoption("dropspec_jobs"), False),
         timeout=_timeout(config),
         json_path=config.getoption("dropspec_json"),
         allow_missing=config.getoption("dropspec_allow_missing"),
@@ -443,7 +361,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if entry.get("error") and not entry["clauses"]:
             for cid in job.clauses:
                 results[(job.spec, cid)] = {
-                    "outcome": "not_checked",
+                    "outcome": Outcome.NOT_CHECKED.value,
                     "level": "MUST",
                     "message": entry["error"],
                     "reason": "crashed",

@@ -6,6 +6,7 @@ import contextlib
 import json
 import platform
 import sys
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,22 +16,8 @@ from ..spec import OPS
 from ..target import Target
 from .config import Config
 from .engine import ClauseResult
+from .outcomes import LEGEND, Outcome
 
-SYMBOLS = {
-    "passed": "✓",
-    "failed": "✗",
-    "xfailed": "x",
-    "xpassed": "!",
-    "not_applicable": "-",
-    "not_checked": "?",
-    "error": "E",
-    "skipped": "-",
-}
-LEGEND = (
-    "✓ passed   ✗ failed   x declared divergence (expected failure)   ! stale expected "
-    "failure (now passes)\n- not applicable (the declaration rules it out)   ? not checked "
-    "(missing framework, unusable target,\n  crash, timeout, interrupt)   E error"
-)
 #: Exit codes of ``dropspec check`` and ``dropspec merge``.
 EXIT_CONFORMS, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_CHECKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -116,7 +103,7 @@ def not_checked_clause(
         "id": clause_id,
         "level": level,
         "kind": kind,
-        "outcome": "not_checked",
+        "outcome": Outcome.NOT_CHECKED.value,
         "reason": reason,
         "pvalue": None,
         "alpha": None,
@@ -160,7 +147,7 @@ def clause_entry(r: ClauseResult) -> dict[str, Any]:
         "id": r.clause_id,
         "level": r.level,
         "kind": r.kind,
-        "outcome": r.outcome,
+        "outcome": Outcome(r.outcome).value,
         "pvalue": r.pvalue,
         "alpha": r.alpha,
         "n": None if r.stat is None else r.stat.n,
@@ -250,24 +237,14 @@ def build_report(entries: Iterable[dict[str, Any]], config: Config, **run: Any) 
 
 def summary(report: Mapping[str, Any]) -> dict[str, Any]:
     """Counts of clause outcomes, and the MUST-level declared divergences by name."""
-    counts = {
-        o: 0
-        for o in (
-            "passed",
-            "failed",
-            "xfailed",
-            "xpassed",
-            "not_applicable",
-            "not_checked",
-            "error",
-        )
-    }
+    counts = {o.value: 0 for o in Outcome}
     divergences = []
     for t in report["targets"]:
         for c in t["clauses"]:
-            outcome = "not_applicable" if c["outcome"] == "skipped" else c["outcome"]
+            known = Outcome.of(c["outcome"])
+            outcome = c["outcome"] if known is None else known.value
             counts[outcome] = counts.get(outcome, 0) + 1
-            if outcome == "xfailed" and c["level"] == "MUST":
+            if known is Outcome.XFAILED and c["level"] == "MUST":
                 divergences.append(f"{t['name']}: {c['id']}")
     return {**counts, "declared_divergences_must": divergences, "targets": len(report["targets"])}
 
@@ -279,7 +256,7 @@ def unchecked(report: Mapping[str, Any], *, allow_missing: bool = False) -> list
         if t.get("status") in ("error", "interrupted") and not t["clauses"]:
             out.append(f"{t['name']}: (target {t['status']})")
         for c in t["clauses"]:
-            if c["level"] != "MUST" or c["outcome"] not in ("not_checked", "error"):
+            if c["level"] != "MUST" or not _is(c, "unchecked"):
                 continue
             if allow_missing and c.get("reason") == "missing":
                 continue
@@ -310,9 +287,10 @@ def closing_line(report: Mapping[str, Any], *, allow_missing: bool = False) -> s
         EXIT_INTERRUPTED: ("interrupted", "the run is incomplete"),
     }[status]
     return (
-        f"{word}: {why}\n{s['passed']} passed, {s['failed']} failed, "
+        f"{word}: {why}\n{s[Outcome.PASSED]} passed, {s[Outcome.FAILED]} failed, "
         f"{len(s['declared_divergences_must'])} declared divergences (MUST), "
-        f"{s['not_applicable']} not applicable, {s['not_checked'] + s['error']} not checked"
+        f"{s[Outcome.NOT_APPLICABLE]} not applicable, "
+        f"{sum(s[o] for o in Outcome if o.unchecked)} not checked"
         f" -> {word} (exit {status})"
     )
 
@@ -365,7 +343,7 @@ def false_alarm_bound(report: Mapping[str, Any]) -> float:
             c["alpha"] or 0.0
             for t in report["targets"]
             for c in t["clauses"]
-            if c["outcome"] not in ("skipped", "not_applicable", "not_checked")
+            if Outcome.of(c["outcome"]) is None or _is(c, "ran")
         )
     )
 
@@ -376,8 +354,15 @@ def blocking(report: Mapping[str, Any]) -> list[str]:
         f"{t['name']}: {c['id']}"
         for t in report["targets"]
         for c in t["clauses"]
-        if c["outcome"] == "failed" and c["level"] == "MUST"
+        if _is(c, "fails") and c["level"] == "MUST"
     ]
+
+
+def _is(clause: Mapping[str, Any], what: str) -> bool:
+    """Whether a report clause's outcome has the property ``what`` of :class:`Outcome`
+    (an outcome spelled in no way dropspec knows has none)."""
+    known = Outcome.of(clause["outcome"])
+    return known is not None and bool(getattr(known, what))
 
 
 def _clause_numbers(op_name: str, clause_ids: list[str], width: int) -> list[str]:
@@ -391,6 +376,11 @@ def _clause_numbers(op_name: str, clause_ids: list[str], width: int) -> list[str
         line += " " + w
     lines.append(line)
     return lines
+
+
+def _symbol(outcome: str | None) -> str:
+    known = Outcome.of(outcome)
+    return " " if known is None else known.symbol
 
 
 def render_matrix(report: Mapping[str, Any], width: int = 120) -> str:
@@ -415,17 +405,17 @@ def render_matrix(report: Mapping[str, Any], width: int = 120) -> str:
         lines.append(f"  {'target':<{name_w}} {'framework':<18} {digits}   pass fail xfail  n/a  ?")
         for t in targets:
             by_id = {c["id"]: c["outcome"] for c in t["clauses"]}
-            cells = "".join(SYMBOLS.get(by_id.get(cid, ""), " ") for cid in clause_ids)
+            cells = "".join(_symbol(by_id.get(cid)) for cid in clause_ids)
             if not clause_ids:
-                cells = "".join(SYMBOLS.get(o, " ") for o in by_id.values())
-            n = {o: sum(1 for v in by_id.values() if v == o) for o in SYMBOLS}
+                cells = "".join(_symbol(o) for o in by_id.values())
+            n = Counter(Outcome.of(v) for v in by_id.values())
             fw = f"{t['framework']} {t.get('framework_version') or ''}".strip()[:18]
             name = t["name"] if len(t["name"]) <= name_w else t["name"][: name_w - 1] + "…"
             row = (
-                f"  {name:<{name_w}} {fw:<18} {cells:<{len(digits)}}   {n['passed']:>4} "
-                f"{n['failed']:>4} {n['xfailed']:>5} "
-                f"{n['not_applicable'] + n['skipped']:>4} "
-                f"{n['not_checked'] + n['error']:>2}"
+                f"  {name:<{name_w}} {fw:<18} {cells:<{len(digits)}}   {n[Outcome.PASSED]:>4} "
+                f"{n[Outcome.FAILED]:>4} {n[Outcome.XFAILED]:>5} "
+                f"{n[Outcome.NOT_APPLICABLE]:>4} "
+                f"{sum(n[o] for o in Outcome if o.unchecked):>2}"
             )
             if t.get("status") not in (None, "ok"):
                 row += f"  [{t['status']}]"
@@ -436,17 +426,15 @@ def render_matrix(report: Mapping[str, Any], width: int = 120) -> str:
 
 def render_failures(report: Mapping[str, Any], *, include_expected: bool = False) -> str:
     lines = []
-    wanted = {"failed", "error", "not_checked", "xpassed"} | (
-        {"xfailed"} if include_expected else set()
-    )
+    wanted = {o for o in Outcome if o.shown or (include_expected and o is Outcome.XFAILED)}
     for t in report["targets"]:
         if t.get("status") not in (None, "ok") and t.get("error"):
             lines.append(f"--- {t['name']} ({t['status']})")
             lines.extend("    " + m for m in str(t["error"]).splitlines())
         for c in t["clauses"]:
-            if c["outcome"] not in wanted:
+            if Outcome.of(c["outcome"]) not in wanted:
                 continue
-            if c["outcome"] == "not_checked" and c["message"] == t.get("error"):
+            if Outcome.of(c["outcome"]) is Outcome.NOT_CHECKED and c["message"] == t.get("error"):
                 continue  # said once for the target, above
             lines.append(f"--- {t['name']} :: {c['id']} ({c['level']}, {c['outcome']})")
             lines.extend("    " + m for m in str(c["message"]).splitlines())

@@ -18,6 +18,7 @@ from ..spec import Kind, get_op
 from ..target import Target
 from .config import Config
 from .engine import ClauseResult, run_clause
+from .outcomes import Outcome
 
 
 @dataclass(frozen=True)
@@ -60,23 +61,17 @@ def soak(
     runs, failures, alphas, pvalues = 0, [], 0.0, []
     targets = list(targets)
     for seed in seeds:
-        cfg = Config(
-            seed=seed,
-            alpha=base.alpha,
-            power=base.power,
-            device=base.device,
-            examples=base.examples,
-        )
+        cfg = replace(base, seed=seed)
         for target in targets:
             t = target if dtype_of_seed is None else replace(target, dtypes=(dtype_of_seed(seed),))
             for clause in get_op(t.op).clauses:
                 if clause.kind not in kinds or not clause.applies(t.options):
                     continue
                 r = run_clause(t, clause, cfg)
-                if r.outcome in ("not_applicable", "not_checked", "xfailed", "xpassed"):
+                if not r.outcome.ran or r.outcome.declared:  # a verdict of its own only
                     continue
                 runs += 1
-                if r.outcome != "passed":
+                if r.outcome is not Outcome.PASSED:
                     failures.append(r)
                 if r.stat is not None:
                     alphas += sum(leaf.alpha for leaf in r.stat.leaves())

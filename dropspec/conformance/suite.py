@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -24,14 +25,7 @@ def _config(request: Any, overrides: dict[str, Any]) -> Config:
     try:
         from .plugin import run_config
 
-        cfg = run_config(request.config)
-        base = dict(
-            seed=cfg.seed,
-            alpha=cfg.alpha,
-            power=cfg.power,
-            device=cfg.device,
-            examples=cfg.examples,
-        )
+        base = asdict(run_config(request.config))
     except (ValueError, AttributeError, KeyError):
         pass
     return Config(**{**base, **overrides})
@@ -40,8 +34,8 @@ def _config(request: Any, overrides: dict[str, Any]) -> Config:
 def make_suite(target: Target, **config: Any) -> type:
     """A test class with one ``test_<CLAUSE_ID>`` method per clause of ``target``'s op.
 
-    ``config`` overrides the run settings (``seed``, ``alpha``, ``power``, ``device``,
-    ``examples``); by default they come from the ``--dropspec-*`` command-line options.
+    ``config`` overrides the run settings (the fields of :class:`Config`); by default they
+    come from the ``--dropspec-*`` command-line options.
     A declaration problem (unknown op or option, bad signature) fails every test with its
     message.
     """
