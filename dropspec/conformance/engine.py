@@ -40,7 +40,6 @@ from .outcomes import Outcome
 from .stats import StatResult
 
 
-
 @dataclass(frozen=True)
 class ClauseResult:
     """The verdict on one clause for one target."""
