@@ -1,8 +1,11 @@
 """dropspec: the executable specification of the dropout family and its conformance suite.
 
 >>> import dropspec
->>> sorted(dropspec.spec.OPS)
-['alpha_dropout', 'drop_path', 'dropconnect', 'dropout', 'gaussian_dropout']
+>>> dropspec.spec.get_op("dropout").title
+'Dropout'
+
+Every op of the family is in ``dropspec.spec.OPS`` (and ``dropspec list``); each is found from
+its own module of :mod:`dropspec.spec`, not listed here.
 
 Importing dropspec imports no framework and not even NumPy: ``reference`` (NumPy) loads on
 first use, so that the pytest plugin costs nothing in projects that do not ask for it.

@@ -1,18 +1,47 @@
 """The specification as data: one :class:`Op` per op, each a tuple of :class:`Clause`.
 
 Clause ids are stable: a clause may be reworded for clarity, never changed in meaning.
+
+Each op is one module of this package, named as the op, whose ``OP_SPEC`` is its :class:`Op`;
+the modules are found here (:func:`discover`), never listed, and ordered by their
+:attr:`Op.order`. Modules whose names start with an underscore hold what the ops share.
 """
 
 from __future__ import annotations
 
-from ._model import Clause, Kind, Level, Op, Option
-from .alpha_dropout import OP_SPEC as _ALPHA
-from .drop_path import OP_SPEC as _DROP_PATH
-from .dropconnect import OP_SPEC as _DROPCONNECT
-from .dropout import OP_SPEC as _DROPOUT
-from .gaussian_dropout import OP_SPEC as _GAUSSIAN
+import importlib
+import pkgutil
 
-OPS: dict[str, Op] = {op.name: op for op in (_DROPOUT, _ALPHA, _GAUSSIAN, _DROPCONNECT, _DROP_PATH)}
+from ._model import Clause, Kind, Level, Op, Option
+
+
+def discover() -> tuple[Op, ...]:
+    """The ``OP_SPEC`` of every op module of this package, by :attr:`Op.order`.
+
+    An op module must define ``OP_SPEC``, an :class:`Op` named as the module, at an order no
+    other op has; anything else is an ``ImportError`` naming the module.
+    """
+    found: list[Op] = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        op = getattr(module, "OP_SPEC", None)
+        if not isinstance(op, Op):
+            raise ImportError(f"{module.__name__} defines no OP_SPEC (an Op)")
+        if op.name != info.name:
+            raise ImportError(f"{module.__name__} defines the op {op.name!r}, not {info.name!r}")
+        found.append(op)
+    orders = [op.order for op in found]
+    clash = sorted({o for o in orders if orders.count(o) > 1})
+    if clash:
+        names = [op.name for op in found if op.order in clash]
+        raise ImportError(f"ops {', '.join(names)} share an order ({clash}); give each its own")
+    return tuple(sorted(found, key=lambda op: op.order))
+
+
+#: Every op by name, in their declared order (:attr:`Op.order`).
+OPS: dict[str, Op] = {op.name: op for op in discover()}
 CLAUSES: dict[str, Clause] = {c.id: c for op in OPS.values() for c in op.clauses}
 
 
@@ -31,4 +60,15 @@ def clauses_for(op: str, options: dict[str, object]) -> list[Clause]:
     return [c for c in get_op(op).clauses if c.applies(options)]
 
 
-__all__ = ["CLAUSES", "OPS", "Clause", "Kind", "Level", "Op", "Option", "clauses_for", "get_op"]
+__all__ = [
+    "CLAUSES",
+    "OPS",
+    "Clause",
+    "Kind",
+    "Level",
+    "Op",
+    "Option",
+    "clauses_for",
+    "discover",
+    "get_op",
+]

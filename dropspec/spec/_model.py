@@ -81,7 +81,12 @@ class Clause:
 
 @dataclass(frozen=True)
 class Op:
-    """An op of the dropout family: its abstract signature, options and clauses."""
+    """An op of the dropout family: its abstract signature, options and clauses.
+
+    ``order`` places the op among the others wherever they are listed (``OPS``,
+    ``dropspec list``, the matrix, the docs): ascending, unique. The built-in ops are spaced
+    by ten so that a new op can take a place between two of them without renumbering.
+    """
 
     name: str
     title: str
@@ -90,6 +95,7 @@ class Op:
     positional: tuple[str, ...]
     options: tuple[Option, ...]
     clauses: tuple[Clause, ...]
+    order: int
 
     def option(self, name: str) -> Option:
         for opt in self.options:

@@ -102,4 +102,5 @@ OP_SPEC = Op(
     positional=("x", "rate"),
     options=(SHARED_AXES, RANK, rate_one_option("error")),
     clauses=CLAUSES,
+    order=20,
 )

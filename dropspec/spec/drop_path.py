@@ -59,4 +59,5 @@ OP_SPEC = Op(
     positional=("x", "rate"),
     options=(SCALING, MASKING, rate_one_option("zeros")),
     clauses=CLAUSES,
+    order=50,
 )

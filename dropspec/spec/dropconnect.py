@@ -162,4 +162,5 @@ OP_SPEC = Op(
     positional=("x", "weight", "bias", "rate"),
     options=(MASKS, MASK_BIAS, SCALING, INFERENCE, ACTIVATION, SAMPLES, rate_one_option("zeros")),
     clauses=CLAUSES,
+    order=40,
 )

@@ -203,4 +203,5 @@ OP_SPEC = Op(
     positional=("x", "rate"),
     options=(SCALING, SHARED_AXES, RANK, MASKING, rate_one_option("zeros")),
     clauses=CLAUSES,
+    order=10,
 )

@@ -112,4 +112,5 @@ OP_SPEC = Op(
     positional=("x", "rate"),
     options=(),
     clauses=CLAUSES,
+    order=30,
 )
