@@ -2,6 +2,11 @@
 
 Every function takes an explicit integer seed or ``numpy.random.Generator`` and can return
 its mask; :mod:`dropspec.reference.expectations` gives the statistics the suite expects.
+
+Each op has a module here named as the op, which holds its function (exported below) and
+``TARGETS``, its built-in reference targets (what ``dropspec check`` runs by default;
+:mod:`dropspec.adapters.reference` finds them, never lists them). Modules whose names start
+with an underscore, and ``expectations``, hold what the ops share.
 """
 
 from __future__ import annotations
@@ -9,8 +14,9 @@ from __future__ import annotations
 from . import expectations
 from ._validation import SpecError
 from .alpha_dropout import ALPHA_PRIME, SELU_ALPHA, SELU_LAMBDA, alpha_constants, alpha_dropout
+from .drop_path import drop_path
 from .dropconnect import dropconnect
-from .dropout import drop_path, dropout, scale_for
+from .dropout import dropout, scale_for
 from .gaussian_dropout import gaussian_dropout, gaussian_std
 
 __all__ = [

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..dtypes import compute_dtype
+from ..target import Target, make_target
 from ._random import Seed, bernoulli, generator
 from ._validation import check_array, check_rate, mask_shape
 
@@ -60,3 +61,29 @@ def alpha_dropout(
     xw = x.astype(wide)
     y = (np.where(keep_mask, xw, wide(ALPHA_PRIME)) * wide(a) + wide(b)).astype(x.dtype)
     return (y, keep_mask) if return_mask else y
+
+
+def _target(**options: Any) -> Any:
+    def fn(x: np.ndarray, rate: float, *, training: bool, seed: int) -> Any:
+        return alpha_dropout(x, rate, training=training, seed=seed, **options)
+
+    return fn
+
+
+#: The built-in reference targets of alpha dropout.
+TARGETS: tuple[Target, ...] = (
+    make_target(
+        _target(),
+        "alpha_dropout",
+        name="reference.alpha_dropout",
+        description="dropspec.reference.alpha_dropout",
+    ),
+    make_target(
+        _target(shared_axes=(2,)),
+        "alpha_dropout",
+        name="reference.feature_alpha_dropout",
+        shared_axes=(2,),
+        rank=3,
+        description="dropspec.reference.alpha_dropout(shared_axes=(2,))",
+    ),
+)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..dtypes import compute_dtype
+from ..target import Target, make_target
 from ._random import Seed, bernoulli, generator
 from ._validation import SpecError, check_array, check_rate
 from .dropout import scale_for
@@ -161,3 +162,51 @@ def _infer(
         u = mu + sigma * rng.standard_normal((k, *mu.shape))
         total += _activate(u, activation).sum(axis=0)
     return (total / samples).astype(x.dtype)
+
+
+def _target(**options: Any) -> Any:
+    def fn(
+        x: np.ndarray,
+        weight: np.ndarray,
+        bias: np.ndarray | None,
+        rate: float,
+        *,
+        training: bool,
+        seed: int,
+    ) -> Any:
+        return dropconnect(x, weight, bias, rate, training=training, seed=seed, **options)
+
+    return fn
+
+
+_PAPER: dict[str, Any] = dict(
+    masks="per_example",
+    mask_bias=True,
+    scaling="classic",
+    inference="moment_matching",
+    activation="relu",
+    samples=1000,
+)
+_WEIGHT_DROP: dict[str, Any] = dict(
+    masks="per_batch", mask_bias=False, scaling="inverted", inference="mean"
+)
+
+#: The built-in reference targets of DropConnect: the paper's, and weight drop.
+TARGETS: tuple[Target, ...] = (
+    make_target(
+        _target(**_PAPER),
+        "dropconnect",
+        name="reference.dropconnect",
+        description="dropspec.reference.dropconnect as in Wan et al. 2013: per-example "
+        "masks, masked bias, classic scaling, moment-matching inference, ReLU",
+        **_PAPER,
+    ),
+    make_target(
+        _target(**_WEIGHT_DROP),
+        "dropconnect",
+        name="reference.weight_drop",
+        description="dropspec.reference.dropconnect as weight drop: one mask per call, "
+        "unmasked bias, inverted scaling, mean inference",
+        **_WEIGHT_DROP,
+    ),
+)

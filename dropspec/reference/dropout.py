@@ -1,4 +1,4 @@
-"""Reference dropout, channel dropout (shared axes) and drop path."""
+"""Reference dropout and channel dropout (shared axes), and their built-in targets."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..target import Target, make_target
 from ._random import (
     BLOCK_ELEMENTS,
     Seed,
@@ -154,32 +155,34 @@ def _fused(
     return (y, mask) if return_mask else y
 
 
-def drop_path(
-    x: np.ndarray,
-    rate: float,
-    *,
-    training: bool = True,
-    seed: Seed = None,
-    scaling: str = "inverted",
-    masking: str = "select",
-    rate_one: str = "zeros",
-    return_mask: bool = False,
-) -> Any:
-    """Drop path (stochastic depth): one mask value per example along axis 0.
+def _target(**options: Any) -> Any:
+    def fn(x: np.ndarray, rate: float, *, training: bool, seed: int) -> Any:
+        return dropout(x, rate, training=training, seed=seed, **options)
 
-    Same parameters as :func:`dropout`, with the mask shared over every axis but the first.
-    """
-    x = check_array(x)
-    if x.ndim < 1:
-        raise SpecError("drop_path needs an input of at least one dimension (batch, ...)")
-    return dropout(
-        x,
-        rate,
-        training=training,
-        seed=seed,
-        scaling=scaling,
-        shared_axes=tuple(range(1, x.ndim)),
-        masking=masking,
-        rate_one=rate_one,
-        return_mask=return_mask,
-    )
+    return fn
+
+
+#: The built-in reference targets of dropout (``dropspec check`` runs them by default).
+TARGETS: tuple[Target, ...] = (
+    make_target(
+        _target(),
+        "dropout",
+        name="reference.dropout",
+        description="dropspec.reference.dropout (inverted scaling)",
+    ),
+    make_target(
+        _target(scaling="classic"),
+        "dropout",
+        name="reference.dropout.classic",
+        scaling="classic",
+        description="dropspec.reference.dropout(scaling='classic')",
+    ),
+    make_target(
+        _target(shared_axes=(2, 3)),
+        "dropout",
+        name="reference.dropout.channel",
+        shared_axes=(2, 3),
+        rank=4,
+        description="dropspec.reference.dropout(shared_axes=(2, 3)), like Dropout2d",
+    ),
+)

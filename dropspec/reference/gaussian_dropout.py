@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..dtypes import compute_dtype
+from ..target import Target, make_target
 from ._random import Seed, generator, normal
 from ._validation import check_array, check_rate
 
@@ -41,3 +42,18 @@ def gaussian_dropout(
     noise += wide.type(1.0)
     y = (x.astype(wide) * noise).astype(x.dtype)
     return (y, noise) if return_noise else y
+
+
+def _target(x: np.ndarray, rate: float, *, training: bool, seed: int) -> Any:
+    return gaussian_dropout(x, rate, training=training, seed=seed)
+
+
+#: The built-in reference target of Gaussian dropout.
+TARGETS: tuple[Target, ...] = (
+    make_target(
+        _target,
+        "gaussian_dropout",
+        name="reference.gaussian_dropout",
+        description="dropspec.reference.gaussian_dropout",
+    ),
+)
