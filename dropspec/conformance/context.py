@@ -4,7 +4,8 @@ check raises, and the table the checks register in.
 The checks (:mod:`.checks`) import this module and never the engine; the engine
 (:mod:`.engine`), which runs them, imports the checks. Each op's checks module registers the
 check of every clause of the op with :func:`register`, together with what the checks need
-to know about the op (its kind of mask, :data:`Mask`).
+to know about the op (:class:`OpFacts`: its kind of mask, its inputs, whether its mask is
+per example).
 """
 
 from __future__ import annotations
@@ -290,15 +291,46 @@ def checks(*clause_ids: str) -> Callable[[Check], Check]:
 #: decoded from a layer whose weights are powers of two (see ``checks._masks.decoded_masks``).
 Mask = Literal["zero", "alpha", "noise", "layer"]
 
-#: op -> its kind of mask, as the op's checks module declares it to :func:`register`.
-MASKS: dict[str, Mask] = {}
+#: What an op is called on, and so the examples its checks draw: ``units``, one input x of any
+#: shape (``checks._examples.Case``); ``layer``, a dense layer's x (batch, n_in), weight
+#: (n_out, n_in) and bias (n_out,) (``checks._examples.LayerCase``).
+Inputs = Literal["units", "layer"]
 
 
-def register(op: str, table: Mapping[str, Check], *, mask: Mask | None = None) -> None:
-    """Register the checks of every clause of ``op``: ``table`` maps each of the op's clause
-    ids, in the spec's order, to the function that checks it (one entry per clause: a
-    variant of a shared check is its own function); ``mask`` is how the checks read the
-    op's keep mask back from an output (:data:`Mask`)."""
+@dataclass(frozen=True)
+class OpFacts:
+    """What the checks need to know about one op, as its checks module declares it to
+    :func:`register` (the checks ask these, never the op's name)."""
+
+    #: How a keep mask is read back from an output (:data:`Mask`).
+    mask: Mask
+    #: What the op is called on (:data:`Inputs`).
+    inputs: Inputs
+    #: One mask value per example, shared along every axis but axis 0 (drop path).
+    per_example: bool
+
+
+#: op -> what its checks module declared to :func:`register`.
+OP_FACTS: dict[str, OpFacts] = {}
+
+
+def register(
+    op: str,
+    table: Mapping[str, Check],
+    *,
+    mask: Mask | None = None,
+    inputs: Inputs | None = None,
+    per_example: bool = False,
+) -> None:
+    """Register the checks of every clause of ``op``, and what they need to know about it.
+
+    ``table`` maps each of the op's clause ids, in the spec's order, to the function that
+    checks it (one entry per clause: a variant of a shared check is its own function);
+    ``mask`` is how the checks read the op's keep mask back from an output (:data:`Mask`);
+    ``inputs`` what the op is called on (:data:`Inputs`); ``per_example`` whether its mask
+    has one value per example (shared along every axis but axis 0). Together they are
+    :data:`OP_FACTS` of ``op``; nothing else in the checks is keyed by an op's name.
+    """
     want = [c.id for c in get_op(op).clauses]
     if list(table) != want:
         missing = [cid for cid in want if cid not in table]
@@ -313,9 +345,20 @@ def register(op: str, table: Mapping[str, Check], *, mask: Mask | None = None) -
             f"the checks of {op} declare no kind of mask (mask=...: zero, alpha, noise or "
             f"layer), got {mask!r}"
         )
+    if inputs not in ("units", "layer"):
+        raise LookupError(
+            f"the checks of {op} declare no inputs (inputs=...: units or layer), got {inputs!r}"
+        )
+    if (mask == "layer") != (inputs == "layer"):
+        raise LookupError(
+            f"the checks of {op} declare mask={mask!r} with inputs={inputs!r}: a mask is "
+            f"decoded from a layer (mask='layer') exactly when the op is one (inputs='layer')"
+        )
+    if per_example and inputs != "units":
+        raise LookupError(f"the checks of {op} declare a per-example mask for a layer")
     for cid, fn in table.items():
         checks(cid)(fn)
-    MASKS[op] = mask
+    OP_FACTS[op] = OpFacts(mask=mask, inputs=inputs, per_example=per_example)
 
 
 def check_seed(base: int, target: str, clause_id: str) -> int:

@@ -1,8 +1,10 @@
 """Where a target's mask lives, and how a check reads it back: one :class:`Geometry` per target.
 
-Built once per check from the target's op and its resolved options (the op's defaults are
-filled in by :func:`dropspec.target.make_target`), so the checks ask the geometry instead of
-branching on the op or restating option defaults.
+Built once per check from what the target's op declared where its checks are registered
+(:class:`~dropspec.conformance.context.OpFacts`: its kind of mask, its inputs, a per-example
+mask) and the target's resolved options (the op's defaults are filled in by
+:func:`dropspec.target.make_target`), so the checks ask the geometry instead of branching on
+the op or restating option defaults.
 """
 
 from __future__ import annotations
@@ -15,14 +17,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from .. import strategies as gen
-from ..context import MASKS as _REGISTERED_MASKS
-from ..context import Context, Mask
-
-#: Each op's kind of mask (:data:`~dropspec.conformance.context.Mask`), as its checks module
-#: declares it to :func:`~dropspec.conformance.context.register`.
-MASKS: Mapping[str, Mask] = _REGISTERED_MASKS
-#: Ops whose mask has one value per example, shared along every axis but axis 0.
-PER_EXAMPLE = frozenset({"drop_path"})
+from ..context import OP_FACTS, Context, Inputs, Mask
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +39,8 @@ class Geometry:
         The rank of the statistical calls' inputs (see :meth:`stat_shape`).
     mask : Mask
         How a keep mask is read back from an output (see :data:`Mask`).
+    inputs : Inputs
+        What the target is called on (see :data:`Inputs`).
     """
 
     rank: int | None
@@ -52,6 +49,7 @@ class Geometry:
     min_rank: int
     stat_rank: int
     mask: Mask
+    inputs: Inputs
 
     @classmethod
     def of(cls, op: str, options: Mapping[str, Any]) -> Geometry:
@@ -61,7 +59,8 @@ class Geometry:
         them (drop path, Gaussian dropout, DropConnect) takes any rank and shares no axis
         it declares.
         """
-        per_example = op in PER_EXAMPLE
+        facts = OP_FACTS[op]
+        per_example = facts.per_example
         rank: int | None = options.get("rank")
         shared = tuple(options.get("shared_axes", ()))
         if rank is not None:
@@ -75,12 +74,12 @@ class Geometry:
             stat_rank = min_rank
         else:
             stat_rank = max(min_rank, 3)
-        return cls(rank, shared, per_example, min_rank, stat_rank, MASKS[op])
+        return cls(rank, shared, per_example, min_rank, stat_rank, facts.mask, facts.inputs)
 
     @property
     def layer(self) -> bool:
         """A layer (DropConnect: x, weight, bias) rather than an op on units."""
-        return self.mask == "layer"
+        return self.inputs == "layer"
 
     def shared_of(self, ndim: int) -> tuple[int, ...]:
         """The shared axes of an input of ``ndim`` dimensions, as sorted non-negative ints."""

@@ -134,4 +134,5 @@ register(
         "ALPHA-RATE-ONE-ERROR": common.check_rate_one_error,
     },
     mask="alpha",
+    inputs="units",
 )

@@ -34,4 +34,6 @@ register(
         "DROPPATH-PER-EXAMPLE": masked.check_shared_constant,
     },
     mask="zero",
+    inputs="units",
+    per_example=True,
 )

@@ -548,4 +548,5 @@ register(
         "DROPCONNECT-RATE-ONE-ERROR": common.check_rate_one_error,
     },
     mask="layer",
+    inputs="layer",
 )

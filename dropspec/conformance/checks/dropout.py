@@ -60,4 +60,5 @@ register(
         "DROPOUT-SHARED-CONSTANT": masked.check_shared_constant,
     },
     mask="zero",
+    inputs="units",
 )

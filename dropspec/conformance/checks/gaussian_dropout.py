@@ -190,4 +190,5 @@ register(
         "GAUSSIAN-GRADIENT": common.check_gradient,
     },
     mask="noise",
+    inputs="units",
 )
