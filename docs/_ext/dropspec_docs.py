@@ -4,6 +4,7 @@ Directives
 ----------
 ``dropspec-op NAME``      one op: summary, signature, options, and every clause with its anchor
 ``dropspec-clause-index`` every clause of every op, linked
+``dropspec-op-pages``     the toctree of the op pages, ``spec/<op>.md``, in the ops' order
 ``dropspec-checks``       every check function of the conformance suite, with its source link
 ``dropspec-targets``      the built-in targets and the options each declares, per op
 ``dropspec-matrix``       the conformance matrix read from a kept ``dropspec check --json`` report
@@ -38,6 +39,7 @@ from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx import addnodes
 from sphinx.application import Sphinx
+from sphinx.directives.other import TocTree
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
@@ -189,9 +191,9 @@ def load_checks() -> tuple[dict[str, Callable[..., Any]], str]:
     except Exception as exc:  # the suite may be mid-rewrite; the docs still build
         return {}, f"{CHECKS_MODULE} could not be imported ({type(exc).__name__}: {exc})"
     table_ = getattr(mod, "CHECKS", None)
-    if table_ is None:
-        engine = sys.modules.get("dropspec.conformance.engine")
-        table_ = getattr(engine, "CHECKS", None)
+    if table_ is None:  # the table the checks register in (what a check sees: the context)
+        context = sys.modules.get("dropspec.conformance.context")
+        table_ = getattr(context, "CHECKS", None)
     if not table_:
         return {}, f"{CHECKS_MODULE} registers no checks"
     return dict(table_), ""
@@ -356,6 +358,18 @@ class OpDirective(SphinxDirective):
             ".",
             classes=["ds-clause-check"],
         )
+
+
+class OpPagesDirective(TocTree):
+    """A toctree of every op's page (``<op>`` next to the page that holds it), in the order of
+    ``dropspec.spec.OPS``: a new op's page joins it without an edit. It takes the toctree's
+    options; its content, if any, is ignored."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        self.content = StringList(list(OPS), source=self.get_source_info()[0] or "")
+        return super().run()
 
 
 class ClauseIndexDirective(SphinxDirective):
@@ -913,6 +927,7 @@ def draw_figures(app: Sphinx) -> None:
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("dropspec-op", OpDirective)
+    app.add_directive("dropspec-op-pages", OpPagesDirective)
     app.add_directive("dropspec-clause-index", ClauseIndexDirective)
     app.add_directive("dropspec-checks", ChecksDirective)
     app.add_directive("dropspec-targets", TargetsDirective)
