@@ -10,7 +10,10 @@ module's parent packages) is not an edge.
 Strings that name a module and are imported later through :mod:`importlib` (the framework
 table's backend, namespace and adapter paths, ``dropspec.conformance``'s lazy attributes) are
 not import statements: they are how a lower layer is told about a higher one without
-depending on it, and they are what plugs are made of. They are not edges here.
+depending on it, and they are what plugs are made of. They are not edges here; nor are the
+modules found with :mod:`pkgutil` (the ops' modules of ``dropspec.spec`` and of the checks
+package, found by their packages; the reference modules, whose targets
+``dropspec.adapters.reference`` collects), each in the finder's layer or below it.
 
 The layers, lowest first (a module may import its own layer and the ones below it):
 
@@ -27,7 +30,8 @@ The layers, lowest first (a module may import its own layer and the ones below i
 6. The entry points: ``dropspec.cli``, ``dropspec.conformance.plugin`` (pytest's),
    ``dropspec.conformance.suite`` (``dropspec.suite``, a test class run by the plugin) and the
    package root ``dropspec/__init__.py``. They may import each other (without a cycle); what
-   two of them share lives below them (``conformance.options``: the run options and their validation).
+   two of them share lives below them (``conformance.options``: the run options and their
+   validation).
 
 A new module goes in the layer of the package it lives in; a new top-level module must be
 given a layer in :data:`LAYERS` (the test fails until it is).
