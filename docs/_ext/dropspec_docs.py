@@ -754,7 +754,7 @@ class PowerTableDirective(SphinxDirective):
                     "α",
                     "n",
                     "detected with power 0.999",
-                    "measured detection (same test, worst claim)",
+                    "measured detection (this sub-test's claims, the worst)",
                     "inputs",
                 ],
                 rows,

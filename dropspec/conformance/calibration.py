@@ -31,7 +31,9 @@ from typing import Any
 import numpy as np
 from scipy import stats as sst
 
+from ..reference import ALPHA_PRIME, alpha_constants
 from ..reference.expectations import (
+    alpha_group_variances,
     dropout_central_moment4,
     dropout_moments,
     kept_multipliers,
@@ -41,6 +43,7 @@ from ..target import Target
 from . import reduce
 from . import stats as st
 from .checks._statistical import Leaf, plan_of
+from .checks.common import SEEDS_TEST, seed_pair_test
 from .config import Config
 from .engine import Context, check_seed, chunk_elements, registry, seed_key
 
@@ -486,12 +489,87 @@ def homogeneity(means: bool = False) -> Callable[[Leaf], Sampler]:
     return simulator
 
 
+def seed_pair(shift: int | None = None) -> Callable[[Leaf], Sampler]:
+    """The cross-correlation test of two seeds' masks of n fair values over the shifts
+    −n/2..n/2, as INDEPENDENT-SEEDS runs it on one pair; the deviation injected is at
+    ``shift`` (default n/2, the hardest: the fewest pairs): each value of the second mask
+    copies the value ``shift`` before it in the first with probability 2d (those pairs
+    agree with probability 1/2 + d), the others are independent."""
+
+    def simulator(leaf: Leaf) -> Sampler:
+        n = leaf.n
+        lags = n // 2
+        at = lags if shift is None else shift
+
+        def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
+            a = rng.integers(0, 2, size=n, dtype=np.int8)
+            b = rng.integers(0, 2, size=n, dtype=np.int8)
+            copied = rng.random(n - at) < 2.0 * deviation
+            b[at:][copied] = a[: n - at][copied]
+            lag, agreement = (
+                float(v) for v in reduce.cross_correlation_peaks(a > 0, (b > 0)[None], lags)
+            )
+            return seed_pair_test(int(lag), agreement, n, leaf.alpha, leaf.power, rate=0.5)
+
+        return sample
+
+    return simulator
+
+
+def alpha_moment(mean: bool) -> Callable[[Leaf], Sampler]:
+    """ALPHA-MEAN's (``mean``) or ALPHA-VARIANCE's z-test of Σy or Σ(y² − 1) over n
+    standard-normal inputs, each its own mask group (the plan's reference target shares no
+    axis), its null widened by the leaf's rounding slack.
+
+    Simulated exactly through sufficient statistics: K ~ Binomial(n, 1 − rate) values are
+    kept (y = a·x + b), the others are c = a·α′ + b; over the kept, S = Σx ~ N(0, K) and
+    Σx² = S²/K + χ²(K − 1). A correct target sits at the edge of the widened null (its sum
+    moved by the whole slack, the worst an honest rounding of the constants can do); the
+    deviation injected moves the sum by n·d sd of one term, the slack included in d.
+    """
+
+    def simulator(leaf: Leaf) -> Sampler:
+        target = plan_target(leaf.clause)
+        if target is None or target.options.get("shared_axes"):
+            raise ValueError(f"{leaf.clause}: the simulation takes groups of one value")
+        rate, n = float(leaf.get("rate")), leaf.n
+        slack = float(leaf.get("slack", 0.0))
+        a, b = alpha_constants(rate)
+        c = a * ALPHA_PRIME + b
+        var_sum, var_sq = alpha_group_variances(rate, 1)
+        sd = math.sqrt(var_sum if mean else var_sq)
+
+        def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
+            k = int(rng.binomial(n, 1.0 - rate))
+            s1 = float(rng.normal(0.0, math.sqrt(k)))
+            if mean:
+                total = a * s1 + k * b + (n - k) * c
+            else:
+                squares = s1 * s1 / k + float(rng.chisquare(k - 1))
+                total = a * a * squares + 2 * a * b * s1 + k * b * b + (n - k) * c * c - n
+            total += n * deviation * sd if deviation else slack
+            return st.z_mean(
+                total, 0.0, sd * sd * n, n, alpha=leaf.alpha, power=leaf.power, slack=slack
+            )
+
+        return sample
+
+    return simulator
+
+
+def kind(leaf: Leaf) -> str:
+    """The kind of test a leaf runs, as the claims cover them: its test, and whether its
+    null is widened by a rounding slack (the stated deviation then has a term of its own)."""
+    return leaf.test + (" (null widened by a rounding slack)" if leaf.get("slack") else "")
+
+
 # ---------------------------------------------------------------- the claims ----
 
 SPRT = st.SequentialBinomial.test_name
 MOMENT = "sequential z-test (Wald, known variance, truncated)"
 PAIRS = "chi-square independence (2x2)"
 FFT = "FFT autocorrelation, Azuma bound over lags"
+Z = "z-test (known variance)"
 BIT0 = "position: bit 0 of the flat index"
 
 
@@ -536,7 +614,7 @@ def claims() -> list[Claim]:
             {"rate": 0.3},
             dtype="float64",
         ),
-        Claim("mean of noise", "GAUSSIAN-MEAN", "z-test (known variance)", z_mean, {"rate": 0.5}),
+        Claim("mean of noise", "GAUSSIAN-MEAN", Z, z_mean, {"rate": 0.5}),
         Claim(
             "variance of noise (increase)",
             "GAUSSIAN-VARIANCE",
@@ -604,6 +682,36 @@ def claims() -> list[Claim]:
             repeats,
             runs=slow,
             small_n=1 << 14,
+        ),
+        Claim(
+            "seeds' masks copied at the largest shift",
+            "DROPOUT-INDEPENDENT-SEEDS",
+            SEEDS_TEST,
+            seed_pair(),
+            {"pair": "s + 1"},
+        ),
+        Claim(
+            "seeds' masks copied at shift 1",
+            "DROPOUT-INDEPENDENT-SEEDS",
+            SEEDS_TEST,
+            seed_pair(1),
+            {"pair": "s + 1"},
+        ),
+        Claim(
+            "alpha dropout mean, rate 0.5, bfloat16 slack",
+            "ALPHA-MEAN",
+            Z,
+            alpha_moment(mean=True),
+            {"rate": 0.5},
+            dtype="bfloat16",
+        ),
+        Claim(
+            "alpha dropout variance, rate 0.2, bfloat16 slack",
+            "ALPHA-VARIANCE",
+            Z,
+            alpha_moment(mean=False),
+            {"rate": 0.2},
+            dtype="bfloat16",
         ),
     ]
 

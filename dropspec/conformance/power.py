@@ -3,8 +3,9 @@
 The table is measured, not computed on paper: it runs every statistical clause on the NumPy
 reference targets and reports, for each sub-test, the test used, its share of alpha, the
 sample size and the smallest deviation it detects with the configured power. Beside each,
-the detection rate measured by injecting that test's stated deviation
-(:mod:`.calibration`, kept in ``measured_power.json``), and below, those measurements.
+the detection rate measured by injecting its stated deviation at that very sub-test
+(:mod:`.calibration`, kept in ``measured_power.json`` by the leaf's fingerprint), where a
+claim is measured there, and below, those measurements.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from ..spec import Kind, get_op
 from .checks import rate_guarantee
+from .checks._statistical import Leaf
 from .config import Config
 from .engine import run_clause
 
@@ -49,7 +51,10 @@ def power_rows(alpha: float, power: float) -> list[dict[str, Any]]:
                         "deviation": leaf.deviation,
                         "unit": leaf.deviation_unit,
                         "power": leaf.power,
-                        "measured": measured_rate(measured, leaf.test),
+                        "measured": measured_rate(
+                            measured,
+                            Leaf.of(clause.id, leaf.inputs.get("dtype", ""), leaf).fingerprint(),
+                        ),
                         "inputs": {
                             k: v
                             for k, v in leaf.inputs.items()
@@ -78,9 +83,10 @@ def measured_block(alpha: float, power: float) -> list[dict[str, Any]]:
     return []
 
 
-def measured_rate(measured: list[dict[str, Any]], test: str) -> str:
-    """'detected/runs' of the worst-detected measurement of ``test``, or '' if none."""
-    same = [m for m in measured if m["test"] == test]
+def measured_rate(measured: list[dict[str, Any]], fingerprint: str) -> str:
+    """'detected/runs' of the worst-detected measurement made at the leaf of this
+    ``fingerprint`` (:meth:`~.checks._statistical.Leaf.fingerprint`), or '' if none."""
+    same = [m for m in measured if m.get("fingerprint") == fingerprint]
     if not same:
         return ""
     worst = min(same, key=lambda m: m["detected"] / m["runs"])
@@ -114,8 +120,9 @@ def power_table(alpha: float, power: float) -> str:
     rows = power_rows(alpha, power)
     lines = [
         f"alpha = {alpha} per clause check (split evenly among its sub-tests), "
-        f"power = {power}; measured: how often the same test caught its stated "
-        "deviation, injected (the worst of its claims measured below)",
+        f"power = {power}; measured: how often this very sub-test (the same leaf: "
+        "clause, dtype, test, alpha, n and deviation) caught its stated deviation, injected, "
+        "where a claim below is measured at it (the worst of its claims)",
         "",
         f"{'clause':32s} {'test':45s} {'alpha':>8s} {'n':>9s} {'measured':>9s}  "
         f"detects (power {power})",

@@ -227,17 +227,23 @@ def decoded_masks(
 
     With a ``seed`` there is one call (every call would repeat its masks).
     """
+    batch, n_out, n_in, calls = decoded_layout(ctx, bits, n_in=n_in, batch=batch)
+    x, w, b = (ctx.reusable(a) for a in decoder_layer(ctx, batch, n_out, n_in, ctx.stat_dtype))
+    for _ in range(1 if seed is not None else calls):
+        y = ctx.call_device(x, w, b, rate=rate, seed=seed)
+        same_shape(y, (batch, n_out))
+        yield decode(ctx, y, rate, n_in)
+
+
+def decoded_layout(
+    ctx: Context, bits: int, *, n_in: int = 16, batch: int | None = None
+) -> tuple[int, int, int, int]:
+    """The decoder layer :func:`decoded_masks` calls for ``bits`` weight bits, as (batch,
+    n_out, n_in, calls): its weight masks are (batch, n_out, n_in), one per call."""
     if batch is None:
         batch = 256 if ctx.options["masks"] == "per_example" else 1
     if ctx.stat_dtype not in WIDE:
         n_in = min(n_in, 4)  # s·(2^(n_in + 1) − 1) must stay exact enough in a half type
     n_out = gen_even(chunk_elements(bits) / (batch * n_in))
-    x, w, b = (ctx.reusable(a) for a in decoder_layer(ctx, batch, n_out, n_in, ctx.stat_dtype))
-    got = 0
-    while got < bits:
-        y = ctx.call_device(x, w, b, rate=rate, seed=seed)
-        same_shape(y, (batch, n_out))
-        yield decode(ctx, y, rate, n_in)
-        got += batch * n_out * n_in
-        if seed is not None:
-            break
+    per_call = batch * n_out * n_in
+    return batch, n_out, n_in, -(-bits // per_call)

@@ -119,7 +119,7 @@ PLAN_INPUTS = (
     "calls",
 )
 #: What a leaf's (and so a claim's) simulation needs beyond test, alpha, n and deviation.
-SIZING_INPUTS = ("classes", "k", "lags")
+SIZING_INPUTS = ("classes", "k", "lags", "slack")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -314,6 +314,17 @@ def drop_test(
 # ---------------------------------------------------------------- pairs and classes ----
 
 
+def halves_pairs(shape: tuple[int, ...], axis: int) -> int:
+    """The neighbouring pairs along ``axis`` that :meth:`PairTable.add_halves` counts in a
+    mask of ``shape``."""
+    return shape[axis] // 2 * math.prod(shape) // shape[axis]
+
+
+def plan_pairs(ctx: Context, n: int, alpha: float, **inputs: Any) -> StatResult:
+    """The 2x2 test of n pairs (:meth:`PairTable.test`) on no data, for its sizing."""
+    return st_.contingency_2x2_counts(0, 0, 0, n, alpha=alpha, power=ctx.power, **inputs)
+
+
 class PairTable:
     """A 2x2 table of paired boolean samples, summed on the device, counted on the host."""
 
@@ -328,10 +339,7 @@ class PairTable:
 
     def add_halves(self, mask: Array, axis: int) -> None:
         """Add the neighbouring pairs of ``mask`` along ``axis``."""
-        self.add(
-            reduce.halves_counts(mask, axis=axis),
-            mask.shape[axis] // 2 * math.prod(mask.shape) // mask.shape[axis],
-        )
+        self.add(reduce.halves_counts(mask, axis=axis), halves_pairs(tuple(mask.shape), axis))
 
     def add_flat_halves(self, mask: Array) -> None:
         """Add the pairs (2i, 2i + 1) of ``mask`` in memory order."""

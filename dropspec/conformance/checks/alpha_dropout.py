@@ -4,6 +4,7 @@ id: its values a·x + b or a·α′ + b and its moments are checked here, the re
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -19,7 +20,7 @@ from ..stats import StatResult
 from . import common, masked
 from ._examples import Case, examples, same_shape, unit_cases
 from ._geometry import geometry
-from ._statistical import every_dtype, sums_of_values_and_squares, verdict
+from ._statistical import every_dtype, planned, sums_of_values_and_squares, verdict
 
 
 def check_alpha_values(ctx: Context) -> None:
@@ -47,12 +48,25 @@ def check_alpha_values(ctx: Context) -> None:
     examples(ctx, lambda d: unit_cases(ctx, d, gen.rates(0.001, 0.99)), body)
 
 
+#: The rates ALPHA-MEAN and ALPHA-VARIANCE test, and the input values at each.
+MOMENT_RATES = (0.05, 0.2, 0.5)
+MOMENT_VALUES = 1 << 20
+
+
+def alpha_layout(ctx: Context, n: int) -> tuple[tuple[int, ...], int, int]:
+    """The input shape of :func:`alpha_group_sums`' calls for n values, the values per mask
+    group (the shared axes' product) and the mask groups it sums over in all (whole calls)."""
+    shape = geometry(ctx).stat_shape(chunk_elements(n))
+    g = math.prod(shape[a] for a in geometry(ctx).shared_of(len(shape)))
+    size = math.prod(shape)
+    return shape, g, -(-n // size) * (size // g)
+
+
 def alpha_group_sums(ctx: Context, rate: float, n: int) -> tuple[float, float, int, int]:
     """Σy and Σ(y² − 1) over n standard-normal inputs, and the number of mask groups."""
     total = total_sq = 0.0
     count = groups_seen = 0
-    shape = geometry(ctx).stat_shape(chunk_elements(n))
-    g = math.prod(shape[a] for a in geometry(ctx).shared_of(len(shape)))
+    shape, g, _ = alpha_layout(ctx, n)
     while count < n:
         x = ctx.rng.standard_normal(shape).astype(as_dtype(ctx.stat_dtype))
         y = ctx.call_device(x, rate=rate)
@@ -65,36 +79,48 @@ def alpha_group_sums(ctx: Context, rate: float, n: int) -> tuple[float, float, i
     return total, total_sq, groups_seen, g
 
 
+def alpha_moment_test(
+    ctx: Context, rate: float, alpha: float, stat: float, groups: int, g: int, mean_clause: bool
+) -> StatResult:
+    """The z-test of ALPHA-MEAN (``mean_clause``: ``stat`` is Σy) or ALPHA-VARIANCE (Σ(y² −
+    1)) over ``groups`` mask groups of g values, its null widened by the rounding slack of
+    the dtype being checked."""
+    var_sum, var_sq = alpha_group_variances(rate, g)
+    slack_mean, slack_second = alpha_rounding_slack(rate, ctx.stat_dtype)
+    values = groups * g
+    # Σy against E[y] = 0 for the mean, Σ(y² − 1) against 0 for the variance.
+    var, slack = (var_sum, slack_mean) if mean_clause else (var_sq, slack_second)
+    expected: dict[str, Any] = {"expected_mean": 0.0} if mean_clause else {"expected_variance": 1.0}
+    return st_.z_mean(
+        stat,
+        0.0,
+        var * groups,
+        groups,
+        alpha=alpha,
+        power=ctx.power,
+        slack=slack * values,
+        rate=rate,
+        **expected,
+    )
+
+
+def plan_alpha_moments(ctx: Context, mean_clause: bool) -> list[StatResult]:
+    """:func:`alpha_moments`' sub-tests, sized as it sizes them."""
+    alpha = ctx.split(len(MOMENT_RATES))
+    _, g, groups = alpha_layout(ctx, MOMENT_VALUES)
+    return [
+        alpha_moment_test(ctx, rate, alpha, 0.0, groups, g, mean_clause) for rate in MOMENT_RATES
+    ]
+
+
 def alpha_moments(ctx: Context, mean_clause: bool) -> StatResult:
     """ALPHA-MEAN (``mean_clause``) or ALPHA-VARIANCE, in the dtype being checked."""
-    rates = (0.05, 0.2, 0.5)
-    alpha = ctx.split(len(rates))
+    alpha = ctx.split(len(MOMENT_RATES))
     results = []
-    for rate in rates:
-        total, total_sq, groups, g = alpha_group_sums(ctx, rate, 1 << 20)
-        var_sum, var_sq = alpha_group_variances(rate, g)
-        slack_mean, slack_second = alpha_rounding_slack(rate, ctx.stat_dtype)
-        values = groups * g
-        # Σy against E[y] = 0 for the mean, Σ(y² − 1) against 0 for the variance.
-        stat, var, slack = (
-            (total, var_sum, slack_mean) if mean_clause else (total_sq, var_sq, slack_second)
-        )
-        expected: dict[str, Any] = (
-            {"expected_mean": 0.0} if mean_clause else {"expected_variance": 1.0}
-        )
-        results.append(
-            st_.z_mean(
-                stat,
-                0.0,
-                var * groups,
-                groups,
-                alpha=alpha,
-                power=ctx.power,
-                slack=slack * values,
-                rate=rate,
-                **expected,
-            )
-        )
+    for rate in MOMENT_RATES:
+        total, total_sq, groups, g = alpha_group_sums(ctx, rate, MOMENT_VALUES)
+        stat = total if mean_clause else total_sq
+        results.append(alpha_moment_test(ctx, rate, alpha, stat, groups, g, mean_clause))
     return verdict(
         results,
         "alpha dropout does not keep mean 0"
@@ -103,11 +129,13 @@ def alpha_moments(ctx: Context, mean_clause: bool) -> StatResult:
     )
 
 
+@planned(functools.partial(plan_alpha_moments, mean_clause=True))
 @every_dtype
 def check_alpha_mean(ctx: Context) -> StatResult:
     return alpha_moments(ctx, mean_clause=True)
 
 
+@planned(functools.partial(plan_alpha_moments, mean_clause=False))
 @every_dtype
 def check_alpha_variance(ctx: Context) -> StatResult:
     return alpha_moments(ctx, mean_clause=False)

@@ -35,8 +35,15 @@ from ._examples import (
     unit_cases,
 )
 from ._geometry import geometry
-from ._masks import decoded_masks, keep_mask, multipliers, signed_input
-from ._statistical import declaration_hint, every_dtype, verdict
+from ._masks import (
+    decoded_layout,
+    decoded_masks,
+    keep_mask,
+    mask_layout,
+    multipliers,
+    signed_input,
+)
+from ._statistical import declaration_hint, every_dtype, planned, verdict
 
 
 def check_shape(ctx: Context) -> None:
@@ -175,6 +182,42 @@ def seed_partners(ctx: Context, seed: int) -> list[tuple[int, str]]:
     return [((seed + 1) & top, "s + 1"), *flipped]
 
 
+#: Values of the mask :func:`seed_mask` reads from one call (about; see there).
+SEED_MASK_VALUES = 1 << 15
+#: The test of one pair of seeds' masks (:func:`seed_pair_test`).
+SEEDS_TEST = "FFT cross-correlation of two seeds' masks, Azuma bound over shifts"
+
+
+def seed_sizes(ctx: Context, seed: int) -> tuple[list[tuple[int, str]], float, int]:
+    """INDEPENDENT-SEEDS' partners of ``seed`` (:func:`seed_partners`), each pair's share of
+    alpha, and the values of each seed's mask (:func:`seed_mask`)."""
+    partners = seed_partners(ctx, seed)
+    return partners, ctx.split(len(partners)), seed_mask_size(ctx)
+
+
+def seed_pair_test(
+    lag: int, agreement: float, n: int, alpha: float, power: float, **inputs: Any
+) -> StatResult:
+    """The cross-correlation test of one pair of seeds' masks of n values, from the least
+    likely shift of :func:`reduce.cross_correlation_peaks` (shifts −n/2..n/2)."""
+    res = st_.no_period_peak(
+        lag, agreement, n, 2 * (n // 2) + 1, alpha=alpha, power=power, max_lag=n // 2, **inputs
+    )
+    return dataclasses.replace(res, test=SEEDS_TEST)
+
+
+def plan_independent_seeds(ctx: Context) -> list[StatResult]:
+    """:func:`check_independent_seeds`' sub-tests, sized as it sizes them (its seed is drawn
+    as it draws it: the partners' labels do not depend on it)."""
+    seed = ctx.seed()
+    partners, alpha, n = seed_sizes(ctx, seed)
+    return [
+        seed_pair_test(0, 0.0, n, alpha, ctx.power, seeds=(seed, other), pair=pair, rate=0.5)
+        for other, pair in partners
+    ]
+
+
+@planned(plan_independent_seeds)
 @every_dtype
 def check_independent_seeds(ctx: Context) -> StatResult:
     """Seeds as streams: s against s + 1 and against s with single bits flipped (see
@@ -182,38 +225,30 @@ def check_independent_seeds(ctx: Context) -> StatResult:
     as an offset into one stream, whose masks are shifted copies, fails as well as one
     whose masks coincide)."""
     seed = ctx.seed()
-    partners = seed_partners(ctx, seed)
+    partners, alpha, n = seed_sizes(ctx, seed)
     others = [other for other, _ in partners]
-    alpha = ctx.split(len(others))
     first = seed_mask(ctx, seed)
     xp = reduce.namespace(first)
-    n = math.prod(first.shape)
     found = ctx.host(
         reduce.cross_correlation_peaks(
             first, xp.stack([seed_mask(ctx, other) for other in others]), lags=n // 2
         )
     )
-    results = []
-    for (other, pair), lag, agreement in zip(
-        partners, found[: len(others)], found[len(others) :], strict=True
-    ):
-        res = st_.no_period_peak(
+    results = [
+        seed_pair_test(
             int(lag),
             float(agreement),
             n,
-            2 * (n // 2) + 1,
-            alpha=alpha,
-            power=ctx.power,
-            max_lag=n // 2,
+            alpha,
+            ctx.power,
             seeds=(seed, other),
             pair=pair,
             rate=0.5,
         )
-        results.append(
-            dataclasses.replace(
-                res, test="FFT cross-correlation of two seeds' masks, Azuma bound over shifts"
-            )
+        for (other, pair), lag, agreement in zip(
+            partners, found[: len(others)], found[len(others) :], strict=True
         )
+    ]
     return verdict(
         results,
         "masks of neighbouring seeds (s + 1, or one bit apart) are "
@@ -221,10 +256,20 @@ def check_independent_seeds(ctx: Context) -> StatResult:
     )
 
 
+def seed_mask_size(ctx: Context) -> int:
+    """The values of :func:`seed_mask`'s mask: one call's mask values (a layer's weight
+    bits; a unit op's groups, shared axes compacted)."""
+    g = geometry(ctx)
+    if g.layer:
+        batch, n_out, n_in, _ = decoded_layout(ctx, SEED_MASK_VALUES)
+        return batch * n_out * n_in
+    return mask_layout(ctx, SEED_MASK_VALUES, shape=g.stat_shape(SEED_MASK_VALUES))[1]
+
+
 def seed_mask(ctx: Context, seed: int) -> Array:
     """A mask of about 2^15 values from one call with ``seed`` (rate 0.5; for Gaussian
     dropout, whether the noise is above 1)."""
-    n = 1 << 15
+    n = SEED_MASK_VALUES
     g = geometry(ctx)
     if g.layer:
         return next(decoded_masks(ctx, 0.5, n, seed=seed))[0]

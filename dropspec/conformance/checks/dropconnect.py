@@ -7,6 +7,7 @@ op (``common``), on :class:`~._examples.LayerCase` examples.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -39,14 +40,16 @@ from ._examples import (
     same_shape,
     worst,
 )
-from ._masks import decode, decoded_masks, decoder_layer, scale
+from ._masks import decode, decoded_layout, decoded_masks, decoder_layer, scale
 from ._statistical import (
     PairTable,
     declaration_hint,
     drawn_rates,
     drop_test,
     every_dtype,
+    halves_pairs,
     nearest_allowed,
+    plan_pairs,
     planned,
     rate_test,
     sums_of_values_and_squares,
@@ -198,18 +201,40 @@ def check_dc_bias_masked(ctx: Context) -> StatResult:
     )
 
 
+#: Weight bits PER-CONNECTION and PER-EXAMPLE read (rate 0.5).
+PAIR_BITS = 1 << 21
+#: PER-CONNECTION's pairs: the mask axis they lie along, and what they are.
+CONNECTION_PAIRS = {
+    1: "connections into one input's column (dropped input unit)",
+    2: "connections of one output's row (dropped output unit)",
+}
+EXAMPLE_PAIRS = "the same connection in neighbouring examples"
+
+
+def dc_pair_sizes(ctx: Context, axes: tuple[int, ...]) -> dict[int, int]:
+    """The pairs :func:`~._statistical.PairTable.add_halves` counts along each of ``axes``
+    of the weight masks that :func:`decoded_masks` draws for :data:`PAIR_BITS`, all calls."""
+    batch, n_out, n_in, calls = decoded_layout(ctx, PAIR_BITS)
+    return {axis: calls * halves_pairs((batch, n_out, n_in), axis) for axis in axes}
+
+
+def plan_dc_per_connection(ctx: Context) -> list[StatResult]:
+    alpha = ctx.split(len(CONNECTION_PAIRS))
+    sizes = dc_pair_sizes(ctx, tuple(CONNECTION_PAIRS))
+    return [
+        plan_pairs(ctx, sizes[axis], alpha, pairs=label) for axis, label in CONNECTION_PAIRS.items()
+    ]
+
+
+@planned(plan_dc_per_connection)
 @every_dtype
 def check_dc_per_connection(ctx: Context) -> StatResult:
-    alpha = ctx.split(2)
-    labels = {
-        1: "connections into one input's column (dropped input unit)",
-        2: "connections of one output's row (dropped output unit)",
-    }
-    tables = {axis: PairTable(ctx) for axis in labels}
-    for m, _ in decoded_masks(ctx, 0.5, 1 << 21):
+    alpha = ctx.split(len(CONNECTION_PAIRS))
+    tables = {axis: PairTable(ctx) for axis in CONNECTION_PAIRS}
+    for m, _ in decoded_masks(ctx, 0.5, PAIR_BITS):
         for axis, table in tables.items():
             table.add_halves(m, axis)
-    results = [tables[axis].test(alpha, pairs=label) for axis, label in labels.items()]
+    results = [tables[axis].test(alpha, pairs=label) for axis, label in CONNECTION_PAIRS.items()]
     return verdict(
         results,
         "mask values of different connections are dependent: this "
@@ -217,13 +242,18 @@ def check_dc_per_connection(ctx: Context) -> StatResult:
     )
 
 
+def plan_dc_per_example(ctx: Context) -> list[StatResult]:
+    return [plan_pairs(ctx, dc_pair_sizes(ctx, (0,))[0], ctx.alpha, pairs=EXAMPLE_PAIRS)]
+
+
+@planned(plan_dc_per_example)
 @every_dtype
 def check_dc_per_example(ctx: Context) -> StatResult:
     # Per-example targets are called with a batch of 256, so pairs stay within one call.
     table = PairTable(ctx)
-    for m, _ in decoded_masks(ctx, 0.5, 1 << 21):
+    for m, _ in decoded_masks(ctx, 0.5, PAIR_BITS):
         table.add_halves(m, 0)
-    res = table.test(ctx.alpha, pairs="the same connection in neighbouring examples")
+    res = table.test(ctx.alpha, pairs=EXAMPLE_PAIRS)
     return verdict(
         [res],
         "examples in a batch share weight masks",
@@ -274,16 +304,64 @@ def positive_layer(
     )
 
 
-@wide_dtypes
-def check_dc_unbiased(ctx: Context) -> StatResult:
-    rates = (0.1, 0.5, 0.9)
-    alpha = ctx.split(len(rates))
+#: The rates DROPCONNECT-UNBIASED tests.
+UNBIASED_RATES = (0.1, 0.5, 0.9)
+
+
+def dc_unbiased_sizes(ctx: Context) -> tuple[float, tuple[int, int, int], int]:
+    """UNBIASED's share of alpha per rate, its layer's (batch, n_out, n_in) and the calls
+    it sums over at each rate."""
     per_example = ctx.options["masks"] == "per_example"
     batch, n_in = (64, 16) if per_example else (1, 16)
-    n_out = 4096
+    return ctx.split(len(UNBIASED_RATES)), (batch, 4096, n_in), 4 if per_example else 64
+
+
+def dc_unbiased_test(
+    ctx: Context,
+    rate: float,
+    alpha: float,
+    total: float,
+    masked: float,
+    variance: float,
+    outputs: int,
+    calls: int,
+) -> StatResult:
+    """UNBIASED's test at ``rate``: Σ(y − E[y]) over ``calls`` calls of ``outputs`` outputs
+    against 0, for each rounding of the scale the dtype allows (the nearest one)."""
+    # The scale, rounded to the dtype, multiplies every kept term: E[y] moves with it.
+    exact = scale(ctx, rate)
+    return nearest_allowed(
+        [
+            st_.z_mean(
+                total - (s / exact - 1.0) * masked * calls,
+                0.0,
+                variance * calls * (s / exact) ** 2,
+                outputs * calls,
+                alpha=alpha,
+                power=ctx.power,
+                rate=rate,
+                kept_multiplier=s,
+            )
+            for s in kept_multipliers(rate, ctx.options["scaling"], ctx.stat_dtype)
+        ]
+    )
+
+
+def plan_dc_unbiased(ctx: Context) -> list[StatResult]:
+    alpha, (batch, n_out, _), calls = dc_unbiased_sizes(ctx)
+    return [
+        dc_unbiased_test(ctx, rate, alpha, 0.0, 0.0, 1.0, batch * n_out, calls)
+        for rate in UNBIASED_RATES
+    ]
+
+
+@planned(plan_dc_unbiased)
+@wide_dtypes
+def check_dc_unbiased(ctx: Context) -> StatResult:
+    alpha, (batch, n_out, n_in), calls = dc_unbiased_sizes(ctx)
     x, w, b = (ctx.reusable(a) for a in positive_layer(ctx, batch, n_out, n_in, ctx.stat_dtype))
     results = []
-    for rate in rates:
+    for rate in UNBIASED_RATES:
         mean, var = dropconnect_moments(
             x,
             w,
@@ -293,33 +371,16 @@ def check_dc_unbiased(ctx: Context) -> StatResult:
             mask_bias=ctx.options["mask_bias"],
         )
         total = 0.0
-        calls = 4 if per_example else 64
         mean_d = ctx.to_device(mean)
         for _ in range(calls):
             y = ctx.call_device(x, w, b, rate=rate)
             same_shape(y, mean.shape)
             total += float(ctx.host(sums_of_values_and_squares(y, 0.0, mean_d))[0])
-        # The scale, rounded to the dtype, multiplies every kept term: E[y] moves with it.
-        exact = scale(ctx, rate)
         masked = float(mean.sum()) - (
             0.0 if ctx.options["mask_bias"] else float(b.astype(np.float64).sum()) * batch
         )
         results.append(
-            nearest_allowed(
-                [
-                    st_.z_mean(
-                        total - (s / exact - 1.0) * masked * calls,
-                        0.0,
-                        float(var.sum()) * calls * (s / exact) ** 2,
-                        mean.size * calls,
-                        alpha=alpha,
-                        power=ctx.power,
-                        rate=rate,
-                        kept_multiplier=s,
-                    )
-                    for s in kept_multipliers(rate, ctx.options["scaling"], ctx.stat_dtype)
-                ]
-            )
+            dc_unbiased_test(ctx, rate, alpha, total, masked, float(var.sum()), mean.size, calls)
         )
     return verdict(results, "E[pre-activation] differs from the inference mean")
 
@@ -411,23 +472,29 @@ def _mm_moments(
     return gaussian_activation_moments(mu, np.sqrt(var), ctx.options["activation"])
 
 
-def dc_moment_matching(ctx: Context, mean_clause: bool) -> StatResult:
-    """DROPCONNECT-INFERENCE-MM-MEAN (``mean_clause``) or -MM-SPREAD."""
+#: Calls of the moment-matching inference MM-MEAN and MM-SPREAD sum over.
+MM_CALLS = 8
+
+
+def mm_sizes(
+    ctx: Context,
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray, np.ndarray, int]:
+    """MM-MEAN's and MM-SPREAD's layer (:func:`mm_layer`, drawn from the check's inputs),
+    its E[a(u)] and the inverse sd of a mean of ``samples`` draws (0 where an output has no
+    spread), and the standardised outputs the test sums (those with a spread, all calls)."""
     x, w, b, mean, var = mm_layer(ctx)
     samples = int(ctx.options["samples"])
-    calls = 8
     live = var > 1e-12  # outputs with a spread to standardise by
     # z = (y − E[a(u)]) / sqrt(Var[a(u)] / samples) where live, 0 elsewhere, summed on device.
     inv_sd = np.where(live, 1.0 / np.sqrt(np.where(live, var, 1.0) / samples), 0.0)
-    sums = np.zeros(2)
-    center, scale_by = ctx.to_device(mean), ctx.to_device(inv_sd)
-    for _ in range(calls):
-        y = ctx.call_device(x, w, b, rate=0.5, training=False)
-        same_shape(y, mean.shape)
-        sums += ctx.host(_standardised_sums(y, center, scale_by))
-    size = int(np.count_nonzero(live)) * calls
+    return (x, w, b), mean, inv_sd, int(np.count_nonzero(live)) * MM_CALLS
+
+
+def mm_test(ctx: Context, sums: np.ndarray, size: int, mean_clause: bool) -> StatResult:
+    """MM-MEAN's z-test of Σz (``mean_clause``) or MM-SPREAD's chi-square test of Σz²."""
+    samples = int(ctx.options["samples"])
     if mean_clause:
-        res = st_.z_mean(
+        return st_.z_mean(
             float(sums[0]),
             0.0,
             float(size),
@@ -437,18 +504,40 @@ def dc_moment_matching(ctx: Context, mean_clause: bool) -> StatResult:
             samples=samples,
             rate=0.5,
         )
-        return verdict([res], "moment-matching inference is biased: E[output] != E[a(u)]")
-    res = st_.chi2_variance(
+    return st_.chi2_variance(
         float(sums[1]), size, alpha=ctx.alpha, power=ctx.power, samples=samples, rate=0.5
     )
+
+
+def plan_dc_moment_matching(ctx: Context, mean_clause: bool) -> list[StatResult]:
+    """:func:`dc_moment_matching`'s test, sized as it sizes it (the layer drawn as it draws
+    it: the outputs without a spread, which it skips, are the layer's)."""
+    *_, size = mm_sizes(ctx)
+    return [mm_test(ctx, np.array([0.0, float(size)]), size, mean_clause)]
+
+
+def dc_moment_matching(ctx: Context, mean_clause: bool) -> StatResult:
+    """DROPCONNECT-INFERENCE-MM-MEAN (``mean_clause``) or -MM-SPREAD."""
+    (x, w, b), mean, inv_sd, size = mm_sizes(ctx)
+    sums = np.zeros(2)
+    center, scale_by = ctx.to_device(mean), ctx.to_device(inv_sd)
+    for _ in range(MM_CALLS):
+        y = ctx.call_device(x, w, b, rate=0.5, training=False)
+        same_shape(y, mean.shape)
+        sums += ctx.host(_standardised_sums(y, center, scale_by))
+    res = mm_test(ctx, sums, size, mean_clause)
+    if mean_clause:
+        return verdict([res], "moment-matching inference is biased: E[output] != E[a(u)]")
     return verdict([res], "moment-matching inference does not average `samples` draws")
 
 
+@planned(functools.partial(plan_dc_moment_matching, mean_clause=True))
 @wide_dtypes
 def check_dc_mm_mean(ctx: Context) -> StatResult:
     return dc_moment_matching(ctx, mean_clause=True)
 
 
+@planned(functools.partial(plan_dc_moment_matching, mean_clause=False))
 @wide_dtypes
 def check_dc_mm_spread(ctx: Context) -> StatResult:
     return dc_moment_matching(ctx, mean_clause=False)

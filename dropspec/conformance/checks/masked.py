@@ -587,7 +587,9 @@ def plan_no_period(ctx: Context) -> list[StatResult]:
     head = min(NO_PERIOD_FFT, size)
     return [
         st_.no_period_peak(1, 0.5, head, head // 2, alpha=alpha, power=ctx.power, shape=shape),
-        st_.repeated_windows(0, size, alpha=alpha, power=ctx.power),
+        st_.repeated_windows(
+            0, size, alpha=alpha, power=ctx.power, calls=f"{NO_PERIOD_CALLS} of {shape}"
+        ),
     ]
 
 
