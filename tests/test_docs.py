@@ -38,6 +38,7 @@ PAGES = [
     "guide.html",
     "statistics.html",
     "checks.html",
+    "contributing.html",
     *[f"spec/{op}.html" for op in OPS],
 ]
 SCREENSHOTS = {
@@ -104,6 +105,31 @@ def test_figures_are_drawn(html_dir: Path) -> None:
         assert name in page
     images = list((html_dir / "_images").glob("*.png"))
     assert len(images) >= 6, images
+
+
+def test_contributor_page_lists_the_registries_files(html_dir: Path) -> None:
+    """The contributor's page shows, for every op, framework and check plug the registries
+    give (dropspec.conformance.layout), each file it takes; every file path the page names
+    exists. tests/test_registries.py holds the package to the same layout."""
+    from dropspec.conformance import layout
+
+    page = (html_dir / "contributing.html").read_text()
+    text = re.sub(r"<[^>]+>", "", page)
+    tables = {"op": layout.op_plugs(), "framework": layout.framework_plugs()}
+    tables["check"] = layout.check_plugs()
+    assert set(tables["op"]) == set(OPS) and set(tables["check"]) == set(OPS)
+    for kind, plugs in tables.items():
+        for name, plug in plugs.items():
+            assert f"{name}" in text, f"contributing.html has no {kind} row for {name}"
+            for path in plug.files:
+                assert path in text, f"contributing.html does not show {path} for {name}"
+                assert (ROOT / path).is_file(), f"{path} ({kind} {name}) does not exist"
+    source = (DOCS / "contributing.md").read_text()
+    named = set(re.findall(r"`((?:dropspec|tests|docs)/[\w/.<>-]+)`", source))
+    assert len(named) >= 10
+    for path in named:
+        if "<" not in path:
+            assert (ROOT / path).exists(), f"docs/contributing.md names {path}, which is missing"
 
 
 def test_matrix_page_never_invents_results(html_dir: Path) -> None:

@@ -925,9 +925,44 @@ def draw_figures(app: Sphinx) -> None:
     logger.info("dropspec: drew %d figures from the reference", len(written))
 
 
+class PlugsDirective(SphinxDirective):
+    """The files one kind of plug takes (``op``, ``framework`` or ``check``), one row per op or
+    framework, read from :mod:`dropspec.conformance.layout` (which ``tests/test_registries.py``
+    holds the package to): the files it owns, and what it adds to files it shares."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        from dropspec.conformance import layout
+
+        kinds = {
+            "op": layout.op_plugs,
+            "framework": layout.framework_plugs,
+            "check": layout.check_plugs,
+        }
+        kind = self.arguments[0]
+        if kind not in kinds:
+            raise self.error(f"dropspec-plugs takes one of {', '.join(kinds)}, not {kind!r}")
+        rows = []
+        for name, plug in kinds[kind]().items():
+            owns: list[nodes.Node] = []
+            for path in plug.owns:
+                if owns:
+                    owns.append(nodes.Text(", "))
+                owns.append(nodes.literal(path, path))
+            adds = nodes.bullet_list()
+            for path, what in plug.entries:
+                adds += nodes.list_item("", para(nodes.literal(path, path), f": {what}"))
+            rows.append(
+                [nodes.literal(name, name), owns or "none", adds if plug.entries else "none"]
+            )
+        return [table([kind, "files it owns", "what it adds to shared files"], rows)]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("dropspec-op", OpDirective)
     app.add_directive("dropspec-op-pages", OpPagesDirective)
+    app.add_directive("dropspec-plugs", PlugsDirective)
     app.add_directive("dropspec-clause-index", ClauseIndexDirective)
     app.add_directive("dropspec-checks", ChecksDirective)
     app.add_directive("dropspec-targets", TargetsDirective)
