@@ -330,6 +330,7 @@ def test_user_gaussian_dropout_is_reduced_on_its_framework(make: Callable[[], Ta
     assert_summaries_only(statistical_results(make()))
 
 
+@pytest.mark.slow
 def test_no_large_torch_tensor_is_converted_to_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     """Independent of the engine's own count: watch every torch -> NumPy conversion."""
     torch = pytest.importorskip("torch")
