@@ -207,6 +207,7 @@ USER_CLAUSES = [
 ]
 
 
+@pytest.mark.slow
 def test_a_users_jax_function_is_checked_end_to_end() -> None:
     # jax.random.key(seed) takes seeds below 2^63: the target says so.
     user = dropspec.target("dropout", framework="jax", name="user.jax_dropout", seed_bits=63)(

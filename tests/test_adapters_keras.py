@@ -142,6 +142,7 @@ def test_every_backend_has_the_same_targets() -> None:
     assert len(names["jax"]) == 9
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_targets_on_backend(backend: str, children: dict[str, subprocess.Popen[str]]) -> None:
     proc = children[backend]

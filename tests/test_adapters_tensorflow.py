@@ -150,6 +150,7 @@ def test_backend_vjp() -> None:
     assert const is not None and const.shape == x.shape and not const.any()
 
 
+@pytest.mark.slow
 def test_builtin_stateless_target_end_to_end() -> None:
     results = run_target(TARGETS["tf.nn.experimental.stateless_dropout"], config=Config(examples=4))
     outcomes = {r.clause_id: r.outcome for r in results}
@@ -173,6 +174,7 @@ def user_dropout(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return tf.where(keep, x * scale, tf.zeros_like(x))
 
 
+@pytest.mark.slow
 def test_user_tensorflow_target_end_to_end() -> None:
     assert user_dropout.error is None, user_dropout.error
     results = run_target(user_dropout, config=Config(examples=4))

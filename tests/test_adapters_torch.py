@@ -142,6 +142,7 @@ def user_dropout(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return torch.where(keep, x * scale, torch.zeros((), dtype=x.dtype))
 
 
+@pytest.mark.slow
 def test_user_torch_target_end_to_end() -> None:
     assert user_dropout.error is None, user_dropout.error
     results = run_target(user_dropout, config=Config(examples=4))

@@ -4,12 +4,15 @@ This is also the CI version of the false-alarm soak (issue 5): every clause-run 
 target that fails is a false alarm, and the collected p-values must be uniform. To keep it
 affordable in CI now that every statistical clause runs in every dtype, each seed checks one
 dtype, in rotation (float16, bfloat16, float32, float64: five seeds each); the long soak
-(``benchmarks/soak.py``) runs every dtype for every seed.
+(``benchmarks/soak.py``) runs every dtype for every seed. The 20-seed soak is in the slow tier
+(CI runs it); the fast tier runs the same check at this run's replay seed (tests/replay.py).
 """
 
 from __future__ import annotations
 
+import pytest
 from impls import CORRECT
+from replay import rerun_hint
 
 from dropspec.adapters import builtin_targets
 from dropspec.conformance.soak import soak
@@ -26,13 +29,13 @@ def test_every_op_has_two_correct_implementations() -> None:
         assert any(t.op == op for t in REFERENCE), op
 
 
+def rotation(seed: int) -> str:
+    return FLOAT_DTYPES[seed % len(FLOAT_DTYPES)]
+
+
+@pytest.mark.slow
 def test_correct_implementations_pass_over_20_seeds() -> None:
-    result = soak(
-        [*REFERENCE, *CORRECT],
-        SEEDS,
-        kinds=tuple(Kind),
-        dtype_of_seed=lambda seed: FLOAT_DTYPES[seed % len(FLOAT_DTYPES)],
-    )
+    result = soak([*REFERENCE, *CORRECT], SEEDS, kinds=tuple(Kind), dtype_of_seed=rotation)
     print(result.summary())
     failures = "\n".join(
         f"{r.target} {r.clause_id} seed={r.seed}: {r.message}" for r in result.failures
@@ -41,3 +44,16 @@ def test_correct_implementations_pass_over_20_seeds() -> None:
     assert result.clause_runs >= 1000
     # Second level: exact p-values of correct targets are uniform (alpha 1e-6).
     assert result.uniformity_pvalue >= 1e-6, result.summary()
+
+
+def test_correct_implementations_pass_at_the_replay_seed(replay_seed: int) -> None:
+    """One seed of the soak above, the run's replay seed: every clause of every correct
+    target, in the dtype the rotation gives that seed, and its p-values uniform."""
+    result = soak([*REFERENCE, *CORRECT], [replay_seed], kinds=tuple(Kind), dtype_of_seed=rotation)
+    print(result.summary())
+    failures = "\n".join(
+        f"{r.target} {r.clause_id} seed={r.seed}: {r.message}" for r in result.failures
+    )
+    assert not result.failures, f"{failures}\n{rerun_hint(replay_seed)}"
+    assert result.clause_runs >= 1000 // len(SEEDS)
+    assert result.uniformity_pvalue >= 1e-6, f"{result.summary()}\n{rerun_hint(replay_seed)}"

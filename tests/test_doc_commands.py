@@ -7,6 +7,9 @@ except where running it here would be recursive or slow, and then it is checked 
 - ``dropspec check ...`` runs with ``--dry-run`` appended: every value and target is
   validated exactly as in a real run (exit 2 on anything wrong), nothing is checked;
 - ``bash .ci/run`` and ``sphinx-build ...`` are what CI runs (compared with ``.ci/run``);
+- ``.venv-ci/bin/python -m pytest ...`` runs this project's tests: the every-tier command is
+  compared with ``.ci/run``'s, any other one collects the tests it selects (``--collect-only``)
+  with this interpreter;
 - ``pip install ...`` lines name packages that this environment has installed;
 - the README's main command runs in full, in a copy of the repository.
 
@@ -122,8 +125,28 @@ def _merge_inputs(argv: list[str], cwd: Path) -> list[str]:
     return [*argv[:2], *map(str, made), *(["--json", out_path] if out_path else [])]
 
 
-@pytest.mark.parametrize(("where", "cmd"), COMMANDS, ids=[w for w, _ in COMMANDS])
-def test_command_runs_as_written(where: str, cmd: str, scratch: Path) -> None:
+_PYTEST_RUNS: dict[tuple[str, ...], subprocess.CompletedProcess[str]] = {}
+
+
+def slow(cmd: str) -> bool:
+    """Commands that run the suite for real (power table, pytest runs, merges of real runs)
+    or collect this project's tests: the slow tier."""
+    words = cmd.split()
+    return (
+        cmd == "dropspec power"
+        or "pytest" in Path(words[0]).name
+        or words[:2] == ["dropspec", "merge"]
+        or (len(words) > 2 and words[1:3] == ["-m", "pytest"])
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "cmd"),
+    [pytest.param(w, c, id=w, marks=[pytest.mark.slow] if slow(c) else []) for w, c in COMMANDS],
+)
+def test_command_runs_as_written(
+    where: str, cmd: str, scratch: Path, request: pytest.FixtureRequest
+) -> None:
     if cmd == MAIN:
         pytest.skip("the README's main command has its own test below")
     if cmd == "bash .ci/run":
@@ -137,6 +160,22 @@ def test_command_runs_as_written(where: str, cmd: str, scratch: Path) -> None:
         return  # the lines after it run `dropspec` from PATH, as here
     argv = shlex.split(re.sub(r"\$\{\{[^}]*\}\}", "", cmd))  # CI expressions: not ours
     tool = Path(argv[0]).name
+    if tool == "python" and argv[1:3] == ["-m", "pytest"]:
+        ci = next(ln for ln in ci_script().splitlines() if "python -m pytest" in ln and "|" in ln)
+        if "slow or not slow" in argv:  # every tier: what CI runs
+            ci_argv = shlex.split(ci.split("2>&1")[0])
+            assert ci_argv[ci_argv.index("pytest") + 1 :] == argv[3:], (cmd, ci)
+            return
+        proc = run(
+            [sys.executable, "-m", "pytest", *argv[3:], "--collect-only", "-p", "no:cacheprovider"],
+            ROOT,
+        )
+        assert proc.returncode == 0, f"{where}\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
+        if "-m" not in argv[3:]:  # the fast tier: the slow tests are left out
+            assert re.search(r"\d+/\d+ tests collected \(\d+ deselected\)", proc.stdout), (
+                proc.stdout[-2000:]
+            )
+        return
     if tool == "pip":
         names = [
             a for a in argv[2:] if not a.startswith("-") and not a.startswith(("https://", "."))
@@ -144,6 +183,10 @@ def test_command_runs_as_written(where: str, cmd: str, scratch: Path) -> None:
         for name in names:
             dist = re.split(r"[=<>!\[ ]", name)[0]
             assert metadata.version(dist), f"{where}: {dist} is not installable here"
+        return
+    if cmd == "dropspec power":  # one run, shared with test_targets_and_cli
+        proc = request.getfixturevalue("reference_power")
+        assert proc.returncode == 0, f"{where}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
         return
     if tool == "dropspec":
         argv = [str(bin_dir() / "dropspec"), *argv[1:]]
@@ -156,14 +199,20 @@ def test_command_runs_as_written(where: str, cmd: str, scratch: Path) -> None:
         proc = run(argv, scratch)
         assert proc.returncode == 0, f"{where}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
         return
-    if tool == "pytest":
-        proc = run([str(bin_dir() / "pytest"), *argv[1:], "-p", "no:cacheprovider", "-q"], scratch)
+    if tool == "pytest":  # the same run shown on two pages is run once
+        key = tuple(argv[1:])
+        if key not in _PYTEST_RUNS:
+            _PYTEST_RUNS[key] = run(
+                [str(bin_dir() / "pytest"), *argv[1:], "-p", "no:cacheprovider", "-q"], scratch
+            )
+        proc = _PYTEST_RUNS[key]
         assert proc.returncode == 0, f"{where}\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
         assert "passed" in proc.stdout
         return
     pytest.fail(f"{where}: no rule runs this command; add one to tests/test_doc_commands.py")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("python3.11") is None, reason="needs python3.11 on PATH")
 def test_readme_main_command_in_a_fresh_copy(tmp_path: Path) -> None:
     """The main command exactly as written, in a clean copy of the repository (it creates

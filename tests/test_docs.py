@@ -26,6 +26,9 @@ import pytest
 
 from dropspec.spec import CLAUSES, OPS
 
+# The whole page builds the site (or reads CI's build) and drives a browser: the slow tier.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 ARTIFACTS = ROOT / "artifacts" / "docs"

@@ -160,11 +160,13 @@ def check_faulty(files: Path, faulty: str, *extra: str) -> tuple[int, dict[str, 
 @pytest.mark.parametrize(
     ("faulty", "cause"),
     [
-        ("exits", "SystemExit(3)"),
-        ("base_exception", "BaseException(not an Exception)"),
-        ("os_exit", "exited with code 0"),
+        pytest.param("exits", "SystemExit(3)", marks=pytest.mark.slow),
+        pytest.param("base_exception", "BaseException(not an Exception)", marks=pytest.mark.slow),
+        pytest.param("os_exit", "exited with code 0", marks=pytest.mark.slow),
         ("segfault", "SIGSEGV"),
-        ("oom_killed", "SIGKILL (the system's out-of-memory killer"),
+        pytest.param(
+            "oom_killed", "SIGKILL (the system's out-of-memory killer", marks=pytest.mark.slow
+        ),
     ],
 )
 def test_a_crashing_target_is_an_error_and_the_run_goes_on(
@@ -180,6 +182,7 @@ def test_a_crashing_target_is_an_error_and_the_run_goes_on(
         assert "about to crash" in texts  # the last lines the target printed
 
 
+@pytest.mark.slow
 def test_a_hanging_target_times_out(files: Path) -> None:
     start = time.monotonic()
     rc, entry, out = check_faulty(files, "hangs", "--timeout", "5")
@@ -188,6 +191,7 @@ def test_a_hanging_target_times_out(files: Path) -> None:
     assert time.monotonic() - start < 120
 
 
+@pytest.mark.slow
 def test_unknown_op_and_bad_declarations_beside_a_good_target(files: Path) -> None:
     for faulty, words in [
         ("unknown_op", "unknown op 'dropblock'"),
@@ -208,6 +212,7 @@ def test_a_target_that_patches_dropspec_is_not_trusted(files: Path) -> None:
     assert "passed" not in outcomes(entry).values()
 
 
+@pytest.mark.slow
 def test_missing_framework_exits_3_unless_allowed(files: Path) -> None:
     rc, entry, out = check_faulty(files, "needs_missing")
     assert rc == 3 and entry["status"] == "missing", out
@@ -430,6 +435,7 @@ def test_report_is_replaced_at_start_never_stale(files: Path) -> None:
     assert t["clauses"][0]["replay"] is None or "dropspec check" in t["clauses"][0]["replay"]
 
 
+@pytest.mark.slow
 def test_merge_keeps_each_platform(files: Path) -> None:
     for name in ("one", "two"):
         proc = cli(
@@ -461,10 +467,10 @@ def test_merge_keeps_each_platform(files: Path) -> None:
     ("faulty", "cause"),
     [
         ("segfault", "SIGSEGV"),
-        ("exits", "SystemExit(3)"),
-        ("os_exit", "exited with code 0"),
-        ("base_exception", "BaseException(not an Exception)"),
-        ("patches", "changed dropspec"),
+        pytest.param("exits", "SystemExit(3)", marks=pytest.mark.slow),
+        pytest.param("os_exit", "exited with code 0", marks=pytest.mark.slow),
+        pytest.param("base_exception", "BaseException(not an Exception)", marks=pytest.mark.slow),
+        pytest.param("patches", "changed dropspec", marks=pytest.mark.slow),
     ],
 )
 def test_pytest_plugin_survives_a_crashing_target(files: Path, faulty: str, cause: str) -> None:
@@ -485,6 +491,7 @@ def test_pytest_plugin_survives_a_crashing_target(files: Path, faulty: str, caus
     assert outcomes(data["good"]) == {"DROPOUT-SHAPE": "passed", "DROPOUT-RATE-ZERO": "passed"}
 
 
+@pytest.mark.slow
 def test_pytest_interrupt_keeps_what_finished(files: Path) -> None:
     proc = subprocess.Popen(
         [
@@ -550,6 +557,7 @@ def test_target_tracebacks_show_the_users_frames_and_dropspec_bugs_are_named(fil
     assert "the target raised" not in result.message
 
 
+@pytest.mark.slow
 def test_pytest_plugin_not_checked_is_not_green(files: Path) -> None:
     proc = run_pytest(
         files,

@@ -262,6 +262,7 @@ def test_the_kept_default_measurements_show_their_claims() -> None:
         assert m.null_pvalue() >= META_ALPHA, kept
 
 
+@pytest.mark.slow
 def test_end_to_end_the_rate_check_catches_its_stated_deviation() -> None:
     """The whole DROPOUT-RATE check on the reference, and on the reference with rate 0.1
     moved by the deviation the check states for it (towards 1/2, the harder side): 100 runs

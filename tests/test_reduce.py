@@ -318,19 +318,25 @@ BUILTIN = [
 ]
 
 
-@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize(
+    "name",
+    # the NumPy reference in the fast tier; every framework's statistical runs in the slow one
+    [n if n.startswith("reference.") else pytest.param(n, marks=pytest.mark.slow) for n in BUILTIN],
+)
 def test_builtin_statistical_clauses_bring_back_summaries_only(name: str) -> None:
     target = builtin_targets()[name]
     pytest.importorskip(target.framework)
     assert_summaries_only(statistical_results(target))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [_gaussian_torch, _gaussian_jax], ids=["torch", "jax"])
 def test_user_gaussian_dropout_is_reduced_on_its_framework(make: Callable[[], Target]) -> None:
     pytest.importorskip("torch" if make is _gaussian_torch else "jax")
     assert_summaries_only(statistical_results(make()))
 
 
+@pytest.mark.slow
 def test_no_large_torch_tensor_is_converted_to_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     """Independent of the engine's own count: watch every torch -> NumPy conversion."""
     torch = pytest.importorskip("torch")

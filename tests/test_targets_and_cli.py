@@ -203,6 +203,7 @@ def test_pytest_plugin_runs_a_target(pytester: pytest.Pytester, user_file: Path)
     assert names == ["my_dropout", "no_scaling"]
 
 
+@pytest.mark.slow
 def test_suite_one_liner(pytester: pytest.Pytester, user_file: Path) -> None:
     pytester.makepyfile(
         test_mine=f"""
@@ -218,6 +219,7 @@ def test_suite_one_liner(pytester: pytest.Pytester, user_file: Path) -> None:
     assert "skipped" in counts  # not-applicable clauses are skips, not passes
 
 
+@pytest.mark.slow
 def test_plugin_reports_unloadable_target_and_goes_on(
     pytester: pytest.Pytester, user_file: Path
 ) -> None:
@@ -245,6 +247,7 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
     )
 
 
+@pytest.mark.slow
 def test_cli_check_reference_exits_zero_and_writes_json(tmp_path: Path) -> None:
     path = tmp_path / "r.json"
     proc = run_cli("check", "--json", str(path), "-q")
@@ -292,12 +295,17 @@ def test_cli_exit_code_and_bad_target(user_file: Path, tmp_path: Path) -> None:
     assert missing.returncode == 2 and "no file no/such.py" in missing.stderr
 
 
-def test_cli_list_and_power() -> None:
+def test_cli_list() -> None:
     proc = run_cli("list")
     assert proc.returncode == 0
     assert "DROPCONNECT-PER-EXAMPLE" in proc.stdout and "reference.dropout" in proc.stdout
-    power = run_cli("power")
-    assert power.returncode == 0 and "DROPOUT-RATE" in power.stdout
+
+
+@pytest.mark.slow
+def test_cli_power(reference_power: subprocess.CompletedProcess[str]) -> None:
+    power = reference_power  # one `dropspec power` run, shared with test_doc_commands
+    assert power.returncode == 0, power.stderr[-3000:]
+    assert "DROPOUT-RATE" in power.stdout
     assert "binomial test" in power.stdout
 
 

@@ -1,4 +1,4 @@
-"""The mutation corpus: wrong implementations the suite must catch, beyond ``tests/impls.py``.
+"""The mutation corpus: wrong implementations the suite must catch.
 
 Each :class:`Mutant` is a target that honestly declares what it claims (op and options) but
 breaks one rule of the spec, and names the clause(s) that must catch it: the mutant is
@@ -6,8 +6,13 @@ breaks one rule of the spec, and names the clause(s) that must catch it: the mut
 classes in :data:`FAULT_CLASSES`; each module holds one framework's mutants and imports its
 framework only inside the mutant functions, so building the corpus imports no framework.
 
-``tests/test_mutants.py`` checks each mutant on its named clauses; ``benchmarks/
-mutation_score.py`` runs every clause of each mutant's op and writes the mutation score.
+``core_mutants`` holds the wrong implementations named by the core issue (once ``WRONG`` in
+``tests/impls.py``), each naming the one clause that must fail on it.
+
+``tests/test_mutants.py`` checks each mutant on its named clauses, at the default base seed and
+at the run's replay seed (``tests/replay.py``), and, in the slow tier, at base seeds 0-4;
+``benchmarks/mutation_score.py`` runs every clause of each mutant's op and writes the mutation
+score.
 """
 
 from __future__ import annotations
@@ -88,9 +93,10 @@ def mutant(
 
 def corpus() -> tuple[Mutant, ...]:
     """Every mutant, numpy first; framework mutants are listed whether or not it is installed."""
-    from . import jax_mutants, numpy_mutants, tensorflow_mutants, torch_mutants
+    from . import core_mutants, jax_mutants, numpy_mutants, tensorflow_mutants, torch_mutants
 
     out = (
+        *core_mutants.MUTANTS,
         *numpy_mutants.MUTANTS,
         *torch_mutants.MUTANTS,
         *tensorflow_mutants.MUTANTS,
