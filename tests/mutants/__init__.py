@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from dropspec.spec import OPS as _SPEC_OPS
 from dropspec.target import Target, make_target
 
 #: What a mutant gets wrong.
@@ -36,7 +37,8 @@ FAULT_CLASSES: tuple[str, ...] = (
     "gradient",  # the backward pass does not use the forward pass's own mask and scale
 )
 
-OPS: tuple[str, ...] = ("dropout", "alpha_dropout", "gaussian_dropout", "dropconnect", "drop_path")
+#: The spec's ops, in its order (a corpus covers every op the spec defines).
+OPS: tuple[str, ...] = tuple(_SPEC_OPS)
 
 
 @dataclass(frozen=True)
