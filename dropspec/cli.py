@@ -9,9 +9,12 @@
 
 ``check`` imports and runs each target's code in worker processes, never in its own: a
 target that crashes, hangs, exits or patches dropspec costs only its own results. Exit
-codes: 0 conforms (every MUST clause that applies was checked and passed), 1 a MUST clause
-failed, 2 usage error (nothing was run), 3 something at MUST level could not be checked
-(framework missing, target unusable, crashed, timed out), 130 interrupted.
+codes: 0 conforms (every MUST clause that applies to each target was checked and passed),
+1 a MUST clause failed, 2 usage error (nothing was run), 3 something at MUST level could not
+be checked (framework missing, target unusable, crashed, timed out), 4 partial: what ran
+passed but the run left clauses out on purpose (--clause, --allow-missing with a framework
+missing), so it says "N of M MUST clauses checked", never "conforms"; 130 interrupted.
+--dry-run exits 0 when every value is valid, 2 when not.
 """
 
 from __future__ import annotations
@@ -40,13 +43,31 @@ from .target import TARGET_KEYWORDS
 
 EXIT_USAGE = 2
 
+CHECK_EXIT_STATUSES = """\
+exit statuses:
+  0    conforms: every MUST clause that applies to each target was checked and passed
+  1    a MUST clause failed
+  2    usage error: a bad value, found before any target ran (nothing was run)
+  3    a MUST clause could not be checked (framework missing, target unusable, crashed,
+       timed out)
+  4    partial: no failure, but the run left MUST clauses out on purpose (--clause,
+       --allow-missing with a framework missing): "N of M MUST clauses checked"
+  130  interrupted; the report keeps what finished
+  --dry-run exits 0 when every value is valid, 2 when not.
+"""
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="dropspec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = p.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check", help="check targets and print the matrix")
+    check = sub.add_parser(
+        "check",
+        help="check targets and print the matrix",
+        epilog=CHECK_EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     for opt in RUN_OPTIONS:
         opt.add_cli_argument(check)
         if not opt.cli:  # after the targets: --all
@@ -260,6 +281,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         for job in jobs:
             env = " ".join(f"{k}={v}" for k, v in job.env.items())
             print(f"  {job.spec}" + (f"   [{env}]" if env else ""))
+            known = builtins.get(job.spec)
+            if args.clause and known is not None and known.error is None:
+                from .spec import get_op
+
+                if not {c.id for c in get_op(known.op).clauses} & set(args.clause):
+                    print(f"    (--clause names none of op {known.op}'s clauses)")
+        if args.clause:
+            print(
+                "a partial run: only the clauses --clause names are checked; with no failure "
+                "it ends 'partial: N of M MUST clauses checked' (exit 4), never 'conforms'"
+            )
         return 0
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     runner = Runner(

@@ -294,7 +294,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         default=False,
         action="store_true",
         cli=("--allow-missing",),
-        cli_note="does not make the run exit 3 (it is still shown as not checked)",
+        cli_note="is left out of the run: exit 4 (partial) instead of 3 when nothing fails",
         plugin_note="is skipped instead of failed",
     ),
 )

@@ -23,7 +23,8 @@ class OutcomeInfo:
     #: The check ran (its α was spent), whatever it found.
     ran: bool
     #: At MUST level, the clause could not be checked: the run cannot say it conforms
-    #: (exit 3).
+    #: (exit 3; exit 4 where the run left it out on purpose: a ``-k`` deselection, or a
+    #: missing framework under ``--allow-missing``).
     unchecked: bool = False
     #: At MUST level, the target violates the spec (exit 1).
     fails: bool = False

@@ -373,8 +373,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def _add_deselected(report: dict[str, Any], config: pytest.Config) -> None:
-    """Clauses that -k / -m deselected are in the report as not checked, not missing."""
-    from .report import not_checked_clause, summary, write_json
+    """Clauses that -k / -m deselected are in the report as not checked, not missing; the
+    report's status is computed again once they are in (a selection is a partial run)."""
+    from .report import exit_status, not_checked_clause, summary, write_json
 
     by_name = {t["name"]: t for t in report["targets"]}
     for item in config.stash.get(_DESELECTED_KEY, []):
@@ -385,6 +386,9 @@ def _add_deselected(report: dict[str, Any], config: pytest.Config) -> None:
                 )
             )
     report["summary"] = summary(report)
+    if report.get("exit_status") is not None:
+        status = exit_status(report, allow_missing=config.getoption("dropspec_allow_missing"))
+        report["exit_status"] = report["summary"]["exit_status"] = status
     path = config.getoption("dropspec_json")
     if path:
         write_json(report, path)

@@ -12,14 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from ..spec import OPS
+from ..spec import CLAUSES, OPS
 from ..target import Target
 from .config import Config
 from .engine import ClauseResult
 from .outcomes import LEGEND, Outcome
 
-#: Exit codes of ``dropspec check`` and ``dropspec merge``.
-EXIT_CONFORMS, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_CHECKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+#: Exit codes of ``dropspec check`` and ``dropspec merge``: 0 every MUST clause that applies
+#: was checked and passed; 1 a MUST clause failed; 2 usage error; 3 a MUST clause that was to
+#: be checked could not be (crash, timeout, unusable target, framework missing); 4 a partial
+#: run: what ran passed, but clauses were left out on purpose (``--clause``, a pytest ``-k``
+#: selection, ``--allow-missing`` with a framework missing); 130 interrupted.
+EXIT_CONFORMS, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_CHECKED = 0, 1, 2, 3
+EXIT_PARTIAL, EXIT_INTERRUPTED = 4, 130
+
+#: Why a clause in a report was left out on purpose, not for want of a way to check it.
+LEFT_OUT_REASONS = frozenset({"deselected"})
 
 #: Import name -> distribution, for the version of the library a built-in target wraps.
 _DISTRIBUTIONS = {"haiku": "dm-haiku", "torchnlp": "pytorch-nlp", "sklearn": "scikit-learn"}
@@ -246,17 +254,106 @@ def summary(report: Mapping[str, Any]) -> dict[str, Any]:
             counts[outcome] = counts.get(outcome, 0) + 1
             if known is Outcome.XFAILED and c["level"] == "MUST":
                 divergences.append(f"{t['name']}: {c['id']}")
-    return {**counts, "declared_divergences_must": divergences, "targets": len(report["targets"])}
+    cover = coverage(report)
+    return {
+        **counts,
+        "declared_divergences_must": divergences,
+        "targets": len(report["targets"]),
+        # MUST clauses that bind the targets (by their op and declared options), how many
+        # were checked (passed, failed or declared), and how many the run left out on purpose
+        # (--clause, -k); the rest of must_applicable could not be checked.
+        "must_applicable": sum(c["applicable"] for c in cover),
+        "must_checked": sum(c["checked"] for c in cover),
+        "must_not_selected": sum(c["not_selected"] for c in cover),
+    }
+
+
+def _applies(clause: Any, options: Mapping[str, Any]) -> bool:
+    try:
+        return bool(clause.applies(options))
+    except Exception:  # options of a report from another version: count the clause in
+        return True
+
+
+def coverage(report: Mapping[str, Any], *, allow_missing: bool = False) -> list[dict[str, Any]]:
+    """Per target: the MUST clauses of its op that apply to its declared options
+    (``applicable``), how many of them were checked (``checked``: passed, failed or a declared
+    divergence), left out on purpose (``not_selected``: not in the run's selection, deselected,
+    or a missing framework under ``allow_missing``) or not checked (``unchecked``), and
+    ``none_selected`` when the run selected no clause of the target's op at all."""
+    out = []
+    for t in report["targets"]:
+        present = {c["id"]: c for c in t["clauses"]}
+        op = OPS.get(t.get("op", ""))
+        options = t.get("options") or {}
+        row = {"name": t["name"], "op": t.get("op"), "applicable": 0, "checked": 0}
+        row.update(not_selected=0, missing=0, unchecked=0, absent=0)
+        ids = [c.id for c in op.clauses if str(c.level) == "MUST"] if op else []
+        ids += [cid for cid, c in present.items() if cid not in ids and c["level"] == "MUST"]
+        for cid in ids:
+            c = present.get(cid)
+            if c is not None and c.get("level") != "MUST":
+                continue
+            clause = CLAUSES.get(cid)
+            if c is None or c.get("reason") in LEFT_OUT_REASONS:
+                if clause is not None and not _applies(clause, options):
+                    continue
+                row["applicable"] += 1
+                row["not_selected"] += 1
+                row["absent"] += c is None
+                continue
+            if _is(c, "ran") and not _is(c, "unchecked"):
+                row["applicable"] += 1
+                row["checked"] += 1
+            elif _is(c, "unchecked"):
+                row["applicable"] += 1
+                if allow_missing and c.get("reason") == "missing":
+                    row["not_selected"] += 1
+                    row["missing"] += 1
+                else:
+                    row["unchecked"] += 1
+        row["none_selected"] = bool(
+            op is not None
+            and t.get("status") in (None, "ok")
+            and row["applicable"]
+            and row["absent"] == row["applicable"]
+        )
+        out.append(row)
+    return out
+
+
+def coverage_lines(report: Mapping[str, Any], *, allow_missing: bool = False) -> list[str]:
+    """'target: N of M MUST clauses checked (why)' for each target the run did not cover
+    whole on purpose."""
+    lines = []
+    for row in coverage(report, allow_missing=allow_missing):
+        if not row["not_selected"]:
+            continue
+        line = f"{row['name']}: {row['checked']} of {row['applicable']} MUST clauses checked"
+        if row["none_selected"]:
+            line += f": the selection names none of op {row['op']}'s clauses"
+        else:
+            why = []
+            if row["not_selected"] - row["missing"]:
+                why.append(f"{row['not_selected'] - row['missing']} not selected")
+            if row["missing"]:
+                why.append(f"{row['missing']} left out by --allow-missing (framework missing)")
+            line += f" ({', '.join(why)})"
+        lines.append(line)
+    return lines
 
 
 def unchecked(report: Mapping[str, Any], *, allow_missing: bool = False) -> list[str]:
-    """'target: clause (why)' for every MUST clause that could not be checked."""
+    """'target: clause' for every MUST clause that could not be checked (those the run left
+    out on purpose are not among them: :func:`coverage` counts those)."""
     out = []
     for t in report["targets"]:
         if t.get("status") in ("error", "interrupted") and not t["clauses"]:
             out.append(f"{t['name']}: (target {t['status']})")
         for c in t["clauses"]:
             if c["level"] != "MUST" or not _is(c, "unchecked"):
+                continue
+            if c.get("reason") in LEFT_OUT_REASONS:  # a partial run, counted by coverage()
                 continue
             if allow_missing and c.get("reason") == "missing":
                 continue
@@ -265,13 +362,18 @@ def unchecked(report: Mapping[str, Any], *, allow_missing: bool = False) -> list
 
 
 def exit_status(report: Mapping[str, Any], *, allow_missing: bool = False) -> int:
-    """0 conforms, 1 a MUST clause failed, 3 something was not checked, 130 interrupted."""
+    """0 conforms (every MUST clause that applies checked and passed), 1 a MUST clause failed,
+    3 something was not checked, 4 a partial run (clauses left out on purpose, no failure),
+    130 interrupted. Call it once every clause of the run is in ``report``."""
     if report.get("interrupted"):
         return EXIT_INTERRUPTED
     if blocking(report):
         return EXIT_FAILED
     if unchecked(report, allow_missing=allow_missing) or not report.get("complete", True):
         return EXIT_NOT_CHECKED
+    cover = coverage(report, allow_missing=allow_missing)
+    if not cover or any(row["not_selected"] or not row["applicable"] for row in cover):
+        return EXIT_PARTIAL
     return EXIT_CONFORMS
 
 
@@ -280,14 +382,24 @@ def closing_line(report: Mapping[str, Any], *, allow_missing: bool = False) -> s
     s = summary(report)
     status = exit_status(report, allow_missing=allow_missing)
     missed = len(unchecked(report, allow_missing=allow_missing))
+    cover = coverage(report, allow_missing=allow_missing)
+    checked, applicable = sum(r["checked"] for r in cover), sum(r["applicable"] for r in cover)
     word, why = {
         EXIT_CONFORMS: ("conforms", "every MUST clause that applies was checked and passed"),
         EXIT_FAILED: ("does not conform", f"{len(blocking(report))} MUST clause failure(s)"),
         EXIT_NOT_CHECKED: ("cannot say it conforms", f"{missed} MUST clause(s) not checked"),
+        EXIT_PARTIAL: (
+            "partial",
+            f"{checked} of {applicable} MUST clauses checked, no failure; not a verdict "
+            f"on the whole op",
+        ),
         EXIT_INTERRUPTED: ("interrupted", "the run is incomplete"),
     }[status]
+    per_target = "".join(
+        f"  {line}\n" for line in coverage_lines(report, allow_missing=allow_missing)
+    )
     return (
-        f"{word}: {why}\n{s[Outcome.PASSED]} passed, {s[Outcome.FAILED]} failed, "
+        f"{per_target}{word}: {why}\n{s[Outcome.PASSED]} passed, {s[Outcome.FAILED]} failed, "
         f"{len(s['declared_divergences_must'])} declared divergences (MUST), "
         f"{s[Outcome.NOT_APPLICABLE]} not applicable, "
         f"{sum(s[o] for o in Outcome if o.unchecked)} not checked"
