@@ -85,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("reports", nargs="+", metavar="REPORT.json")
     merge.add_argument("--json", metavar="PATH", help="write the merged report to PATH")
     option("allow_missing").add_cli_argument(merge)
+    merge.add_argument(
+        "--allow-mixed",
+        action="store_true",
+        help="merge reports of different dropspec versions, seeds, alpha, power or examples "
+        "(refused by default); the merged report lists the differences under 'mixed'",
+    )
     explain = sub.add_parser("explain", help="the options of an op and what they mean")
     explain.add_argument("op", nargs="?", help="op name (default: every op)")
     lst = sub.add_parser("list", help="list clauses and built-in targets")
@@ -348,22 +354,21 @@ def finish(
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from .conformance.report import merge, write_json
+    from .conformance.merge import load, merge
+    from .conformance.report import exit_status, write_json
 
-    reports = []
-    for path in args.reports:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read report {path}: {exc}") from None
-        if not isinstance(data, dict) or "targets" not in data:
-            raise UsageError(f"{path} is not a dropspec report (no 'targets')")
-        reports.append(data)
+    reports = [load(path) for path in args.reports]
     if args.json:
         check_writable(args.json)
-    merged = merge(reports)
+    merged = merge(reports, list(args.reports), allow_mixed=args.allow_mixed)
+    merged["exit_status"] = exit_status(merged, allow_missing=args.allow_missing)
     if args.json:
         write_json(merged, args.json)
+    for key, values in merged.get("mixed", {}).items():
+        print(
+            f"mixed {key} (--allow-mixed): "
+            + ", ".join(f"{v!r} ({src})" for src, v in values.items())
+        )
     return finish(merged, args.json, args.allow_missing)
 
 

@@ -17,6 +17,7 @@ from ..target import Target
 from .config import Config
 from .engine import ClauseResult
 from .outcomes import LEGEND, Outcome
+from .schema import SCHEMA_VERSION
 
 #: Exit codes of ``dropspec check`` and ``dropspec merge``: 0 every MUST clause that applies
 #: was checked and passed; 1 a MUST clause failed; 2 usage error; 3 a MUST clause that was to
@@ -223,6 +224,7 @@ def build_report(entries: Iterable[dict[str, Any]], config: Config, **run: Any) 
     for t in targets:
         t.setdefault("platform", plat)
     report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
         "dropspec_version": __version__,
         "dropspec_commit": dropspec_commit(),
         "complete": True,
@@ -405,43 +407,6 @@ def closing_line(report: Mapping[str, Any], *, allow_missing: bool = False) -> s
         f"{sum(s[o] for o in Outcome if o.unchecked)} not checked"
         f" -> {word} (exit {status})"
     )
-
-
-def merge(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """One report from several (processes or machines); each target keeps its platform.
-
-    Targets that appear in more than one report (the same target on two machines) are told
-    apart by the machine they ran on.
-    """
-    if not reports:
-        raise ValueError("nothing to merge")
-    targets = []
-    for r in reports:
-        for t in r["targets"]:
-            targets.append({**t, "platform": t.get("platform") or r.get("platform")})
-    names = [t["name"] for t in targets]
-    for t in targets:
-        if names.count(t["name"]) > 1:
-            p = t["platform"] or {}
-            t["name"] = (
-                f"{t['name']} @ {p.get('node') or p.get('system', '?')}/{p.get('device', '?')}"
-            )
-    out = dict(reports[0])
-    out["targets"] = qualify_names(targets)
-    out["complete"] = all(r.get("complete", True) for r in reports)
-    out["interrupted"] = any(r.get("interrupted") for r in reports)
-    out["merged_from"] = len(reports)
-    out["summary"] = summary(out)
-    return out
-
-
-def qualify_names(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Entries whose names collide get their source spec added, so each is told apart."""
-    names = [t["name"] for t in targets]
-    for t in targets:
-        if names.count(t["name"]) > 1 and t.get("spec") and t["spec"] != t["name"]:
-            t["name"] = f"{t['name']} [{t['spec']}]"
-    return targets
 
 
 def false_alarm_bound(report: Mapping[str, Any]) -> float:

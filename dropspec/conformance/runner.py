@@ -32,12 +32,12 @@ from typing import IO, Any
 
 from .config import Config
 from .defaults import DEFAULT_TIMEOUT
+from .merge import qualify_names
 from .report import (
     build_report,
     error_entry,
     exit_status,
     not_checked_clause,
-    qualify_names,
     write_json,
 )
 
