@@ -153,7 +153,13 @@ def test_sigterm_and_sighup_are_handled_like_ctrl_c(files: Path, signum: int) ->
     assert list(tmp.iterdir()) == []  # the worker logs are removed
     time.sleep(0.5)
     assert not alive(workers)
-    assert sorted(p.name for p in files.iterdir()) == ["a.py", "b.py", "r.json", "targets.py", "tmp"]
+    assert sorted(p.name for p in files.iterdir()) == [
+        "a.py",
+        "b.py",
+        "r.json",
+        "targets.py",
+        "tmp",
+    ]
 
 
 def test_a_second_ctrl_c_during_shutdown_leaves_no_traceback(files: Path) -> None:
@@ -239,11 +245,10 @@ def _umask(mask: int) -> Callable[[], None]:
     return set_mask
 
 
-@pytest.mark.parametrize("mask", [0o022, 0o077])
+@pytest.mark.parametrize("mask", [0o022, 0o077], ids=["022", "077"])
 def test_reports_get_the_umasks_mode(files: Path, mask: int) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "dropspec.cli", "check", "a.py:f", "--clause", "DROPOUT-SHAPE"]
-        + ["--json", "r.json"],
+        [sys.executable, "-m", "dropspec.cli", "check", "a.py:f", *CLAUSES, "--json", "r.json"],
         cwd=files,
         capture_output=True,
         text=True,

@@ -352,7 +352,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         allow_missing=config.getoption("dropspec_allow_missing"),
         progress=progress,
     )
-    report = runner.run()
+    try:
+        report = runner.run()
+    except UsageError as exc:  # another run writes the same --dropspec-json report
+        raise pytest.UsageError(f"dropspec: {exc}") from None
     _add_deselected(report, config)
     results: dict[tuple[str, str], dict[str, Any]] = {}
     for job, entry in zip(jobs, report["targets"], strict=True):
