@@ -20,7 +20,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_isolation import CLAUSES, by_name, cli, default_sigint, files, outcomes, report
+from test_isolation import (
+    CLAUSES,
+    by_name,
+    cli,
+    default_sigint,
+    files,
+    outcomes,
+    report,
+    run_pytest,
+)
 
 __all__ = ["files"]  # the fixture, re-used
 
@@ -210,6 +219,23 @@ def test_a_deleted_report_directory_is_an_error_at_the_end(files: Path) -> None:
     assert "deletes_out" in out
 
 
+def test_pytest_plugin_a_deleted_report_directory_is_said_not_a_crash(files: Path) -> None:
+    (files / "vandals.py").write_text(VANDALS)
+    (files / "out").mkdir()
+    proc = run_pytest(
+        files,
+        "--dropspec-target=vandals.py:deletes_out",
+        "--dropspec-target=a.py:f",
+        "--dropspec-clause=DROPOUT-SHAPE",
+        "--dropspec-json=out/r.json",
+    )
+    out = proc.stdout + proc.stderr
+    assert "INTERNALERROR" not in out and "Traceback" not in out, out
+    assert "2 passed" in out, out  # the target after the vandal still ran
+    assert "could not be written to out/r.json" in out, out
+    assert "report written to" not in out
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
 def test_a_read_only_report_directory_is_an_error_at_the_end(files: Path) -> None:
     try:
@@ -223,7 +249,13 @@ def test_two_runs_cannot_write_one_report(files: Path) -> None:
     first = Run(files, "targets.py:hangs", "--clause", "DROPOUT-SHAPE", "--json", "r.json")
     try:
         first.wait_for("start targets.py:hangs")
-        second = cli("check", "a.py:f", *CLAUSES, "--json", "r.json", cwd=files)
+        tmp = files / "tmp"
+        tmp.mkdir()
+        second = cli(
+            "check", "a.py:f", *CLAUSES, "--json", "r.json", cwd=files, env={"TMPDIR": str(tmp)}
+        )
+        assert list(tmp.iterdir()) == []  # refused before it made anything
+        tmp.rmdir()
         assert second.returncode == 2, second.stdout + second.stderr
         assert "r.json" in second.stderr and "another dropspec run" in second.stderr
         assert "Traceback" not in second.stderr

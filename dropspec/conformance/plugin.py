@@ -356,7 +356,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         report = runner.run()
     except UsageError as exc:  # another run writes the same --dropspec-json report
         raise pytest.UsageError(f"dropspec: {exc}") from None
-    _add_deselected(report, config)
+    write_error = _add_deselected(report, config)
     results: dict[tuple[str, str], dict[str, Any]] = {}
     for job, entry in zip(jobs, report["targets"], strict=True):
         for c in entry["clauses"]:
@@ -370,13 +370,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                     "reason": "crashed",
                 }
     previous: dict[str, Any] = config.stash.get(_RUN_KEY, {})
-    config.stash[_RUN_KEY] = {**previous, "results": results, "report": report}
+    config.stash[_RUN_KEY] = {
+        **previous,
+        "results": results,
+        "report": report,
+        "write_error": write_error,
+    }
     if report.get("interrupted"):
         pytest.exit("dropspec: interrupted; the report is marked incomplete", returncode=130)
 
 
-def _add_deselected(report: dict[str, Any], config: pytest.Config) -> None:
-    """Clauses that -k / -m deselected are in the report as not checked, not missing."""
+def _add_deselected(report: dict[str, Any], config: pytest.Config) -> str | None:
+    """Clauses that -k / -m deselected are in the report as not checked, not missing.
+    Returns why the report could not be written (None: written, or none asked for)."""
     from .report import not_checked_clause, summary, write_json
 
     by_name = {t["name"]: t for t in report["targets"]}
@@ -390,7 +396,11 @@ def _add_deselected(report: dict[str, Any], config: pytest.Config) -> None:
     report["summary"] = summary(report)
     path = config.getoption("dropspec_json")
     if path:
-        write_json(report, path)
+        try:
+            write_json(report, path)
+        except OSError as exc:  # the directory deleted or made read-only during the run
+            return f"the JSON report could not be written to {path}: {exc.strerror or exc}"
+    return None
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -409,7 +419,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             "dropspec: "
             + closing_line(report, allow_missing=config.getoption("dropspec_allow_missing"))
         )
-        if config.getoption("dropspec_json"):
+        if run.get("write_error"):
+            terminalreporter.write_line(f"dropspec: error: {run['write_error']}", red=True)
+        elif config.getoption("dropspec_json"):
             terminalreporter.write_line(
                 f"dropspec: report written to {config.getoption('dropspec_json')}"
             )

@@ -441,7 +441,7 @@ class Runner:
         self._final_written = False
         self.start = time.monotonic()
         self.started = datetime.now(UTC).isoformat(timespec="seconds")
-        self.logdir = tempfile.TemporaryDirectory(prefix="dropspec-logs-")
+        self.logdir: tempfile.TemporaryDirectory[str] | None = None  # made by run()
 
     # ------------------------------------------------------------------ the run ----
     def run(self) -> dict[str, Any]:
@@ -449,15 +449,18 @@ class Runner:
         raise nothing: the report says ``interrupted`` and :func:`exit_status` gives 130.
         Raises :class:`ReportLocked`, before any target runs, when another run writes the
         same report."""
-        lock = lock_report(self.json_path) if self.json_path else None
+        lock = None
         try:
+            lock = lock_report(self.json_path) if self.json_path else None
+            self.logdir = tempfile.TemporaryDirectory(prefix="dropspec-logs-")
             with stop_on_signals(
                 self._signalled, lambda: self.ignore_signals_after_stop and self.stop.is_set()
             ):
                 return self._run()
         finally:
-            with contextlib.suppress(OSError):
-                self.logdir.cleanup()
+            if self.logdir is not None:
+                with contextlib.suppress(OSError):
+                    self.logdir.cleanup()
             if lock is not None and self.json_path:
                 unlock_report(self.json_path, lock)
 
@@ -514,6 +517,7 @@ class Runner:
     def _slot(self, k: int, todo: _Pool, finished: threading.Event) -> None:
         worker: _Worker | None = None
         group: str | None = None
+        assert self.logdir is not None
         log = open(Path(self.logdir.name) / f"worker-{k}.log", "w+b")  # noqa: SIM115
         try:
             while not self.stop.is_set():
