@@ -10,10 +10,11 @@
 ``check`` imports and runs each target's code in worker processes, never in its own: a
 target that crashes, hangs, exits or patches dropspec costs only its own results. Exit
 codes: 0 conforms (every MUST clause that applies to each target was checked and passed),
-1 a MUST clause failed, 2 usage error (nothing was run), 3 something at MUST level could not
-be checked (framework missing, target unusable, crashed, timed out), 4 partial: what ran
-passed but the run left clauses out on purpose (--clause, --allow-missing with a framework
-missing), so it says "N of M MUST clauses checked", never "conforms"; 130 interrupted.
+1 a MUST clause failed, 2 usage error (nothing was run) or the --json report could not be
+written (the results are printed), 3 something at MUST level could not be checked (framework
+missing, target unusable, crashed, timed out), 4 partial: what ran passed but the run left
+clauses out on purpose (--clause, --allow-missing with a framework missing), so it says
+"N of M MUST clauses checked", never "conforms"; 130 interrupted (Ctrl-C, SIGTERM or SIGHUP).
 --dry-run exits 0 when every value is valid, 2 when not.
 """
 
@@ -42,17 +43,20 @@ from .conformance.options import (
 from .target import TARGET_KEYWORDS
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 CHECK_EXIT_STATUSES = """\
 exit statuses:
   0    conforms: every MUST clause that applies to each target was checked and passed
   1    a MUST clause failed
-  2    usage error: a bad value, found before any target ran (nothing was run)
+  2    usage error: a bad value, found before any target ran (nothing was run), another
+       run is writing the same --json report, or the report could not be written during
+       the run (every target still ran; the results are printed)
   3    a MUST clause could not be checked (framework missing, target unusable, crashed,
        timed out)
   4    partial: no failure, but the run left MUST clauses out on purpose (--clause,
        --allow-missing with a framework missing): "N of M MUST clauses checked"
-  130  interrupted; the report keeps what finished
+  130  interrupted (Ctrl-C, SIGTERM or SIGHUP); the report keeps what finished
   --dry-run exits 0 when every value is valid, 2 when not.
 """
 
@@ -121,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ValueError) as exc:
         print(f"dropspec: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # outside a run (which handles its own): no traceback
+        print("dropspec: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 # ---------------------------------------------------------------- list ----
@@ -308,9 +315,19 @@ def cmd_check(args: argparse.Namespace) -> int:
         json_path=args.json,
         allow_missing=args.allow_missing,
         progress=progress,
+        ignore_signals_after_stop=True,  # a second Ctrl-C while the matrix prints: no effect
     )
     report = runner.run()
-    return finish(report, args.json, args.allow_missing, show_expected=args.show_expected)
+    json_path = None if runner.write_error else args.json
+    status = finish(report, json_path, args.allow_missing, show_expected=args.show_expected)
+    if runner.write_error:  # the results are printed above; the file is what was lost
+        print(
+            f"dropspec: error: {runner.write_error}; the results of this run are only in "
+            f"the matrix printed above",
+            file=sys.stderr,
+        )
+        return status if status == EXIT_INTERRUPTED else EXIT_USAGE
+    return status
 
 
 def finish(

@@ -352,8 +352,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         allow_missing=config.getoption("dropspec_allow_missing"),
         progress=progress,
     )
-    report = runner.run()
-    _add_deselected(report, config)
+    try:
+        report = runner.run()
+    except UsageError as exc:  # another run writes the same --dropspec-json report
+        raise pytest.UsageError(f"dropspec: {exc}") from None
+    write_error = _add_deselected(report, config)
     results: dict[tuple[str, str], dict[str, Any]] = {}
     for job, entry in zip(jobs, report["targets"], strict=True):
         for c in entry["clauses"]:
@@ -367,14 +370,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                     "reason": "crashed",
                 }
     previous: dict[str, Any] = config.stash.get(_RUN_KEY, {})
-    config.stash[_RUN_KEY] = {**previous, "results": results, "report": report}
+    config.stash[_RUN_KEY] = {
+        **previous,
+        "results": results,
+        "report": report,
+        "write_error": write_error,
+    }
     if report.get("interrupted"):
         pytest.exit("dropspec: interrupted; the report is marked incomplete", returncode=130)
 
 
-def _add_deselected(report: dict[str, Any], config: pytest.Config) -> None:
+def _add_deselected(report: dict[str, Any], config: pytest.Config) -> str | None:
     """Clauses that -k / -m deselected are in the report as not checked, not missing; the
-    report's status is computed again once they are in (a selection is a partial run)."""
+    report's status is computed again once they are in (a selection is a partial run).
+    Returns why the report could not be written (None: written, or none asked for)."""
     from .report import exit_status, not_checked_clause, summary, write_json
 
     by_name = {t["name"]: t for t in report["targets"]}
@@ -391,7 +400,11 @@ def _add_deselected(report: dict[str, Any], config: pytest.Config) -> None:
         report["exit_status"] = report["summary"]["exit_status"] = status
     path = config.getoption("dropspec_json")
     if path:
-        write_json(report, path)
+        try:
+            write_json(report, path)
+        except OSError as exc:  # the directory deleted or made read-only during the run
+            return f"the JSON report could not be written to {path}: {exc.strerror or exc}"
+    return None
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -410,7 +423,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             "dropspec: "
             + closing_line(report, allow_missing=config.getoption("dropspec_allow_missing"))
         )
-        if config.getoption("dropspec_json"):
+        if run.get("write_error"):
+            terminalreporter.write_line(f"dropspec: error: {run['write_error']}", red=True)
+        elif config.getoption("dropspec_json"):
             terminalreporter.write_line(
                 f"dropspec: report written to {config.getoption('dropspec_json')}"
             )

@@ -519,14 +519,25 @@ def render_failures(report: Mapping[str, Any], *, include_expected: bool = False
 
 
 def write_json(report: Mapping[str, Any], path: str | Path) -> None:
-    """Write the report atomically: a temporary file beside ``path``, then a rename."""
+    """Write the report atomically: a temporary file beside ``path``, then a rename.
+
+    The temporary file is created with mode 0666 less the umask, as ``open`` would create
+    the report itself (not :func:`tempfile.mkstemp`'s 0600, which CI artifact servers and
+    other users cannot read). An ``OSError`` (the directory deleted or read-only) reaches
+    the caller, with no temporary file left behind.
+    """
     import os
-    import tempfile
+    import secrets
 
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent if str(target.parent) else "."
-    )
+    parent = target.parent if str(target.parent) else Path(".")
+    while True:
+        tmp = parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        except FileExistsError:
+            continue
+        break
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(report, fh, indent=1, default=str)

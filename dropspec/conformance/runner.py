@@ -5,8 +5,21 @@ hang, or patch dropspec; none of that may cost the other targets their results o
 green. The engine is the standard library's :mod:`subprocess`: each of ``jobs`` slots keeps one
 ``python -m dropspec.conformance.worker`` process and feeds it targets one at a time over a
 pipe (so a framework is imported once per worker, not once per target). A worker that dies
-is replaced; one past the timeout is killed (its whole process group) and replaced. Ctrl-C
-stops every worker and leaves a report marked incomplete.
+is replaced; one past the timeout is killed (its whole process group) and replaced.
+
+Stopping: Ctrl-C (SIGINT), SIGTERM (what CI runners, ``timeout`` and containers send) and
+SIGHUP (the terminal closed) all stop the run the same way: every worker is killed, the
+report is written marked ``"interrupted": true, "complete": false`` (with
+``"interrupted_by"``, the signal's name), the worker logs are removed, and the caller prints
+the matrix and exits 130. Signals that arrive while the run stops are absorbed, so a second
+Ctrl-C cannot leave a traceback or an unmarked report. A signal the run was started with
+ignored (SIGHUP under ``nohup``) stays ignored.
+
+The report: while a run writes ``--json PATH`` it holds an exclusive lock on ``PATH.lock``
+(removed when the run ends); a second run on the same path is refused before any target runs
+(:class:`ReportLocked`). A write that fails mid-run (the directory deleted or made read-only)
+costs nothing but the file: the run goes on, and :attr:`Runner.write_error` says, at the end,
+that the report could not be written.
 
 Every outcome is accounted for: a target that crashed, timed out, could not be loaded or was
 interrupted gets its unfinished clauses as ``not_checked`` with the cause, never silence.
@@ -15,6 +28,7 @@ interrupted gets its unfinished clauses as ``not_checked`` with the cause, never
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import queue
@@ -24,7 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +47,7 @@ from typing import IO, Any
 from .config import Config
 from .defaults import DEFAULT_TIMEOUT
 from .merge import qualify_names
+from .options import UsageError
 from .report import (
     build_report,
     error_entry,
@@ -48,6 +63,90 @@ from .report import (
 START_TIMEOUT = 120.0
 #: Seconds a worker with nothing left to do gets to exit by itself before it is killed.
 CLOSE_GRACE = 0.5
+
+
+#: Signals that stop a run the way Ctrl-C does.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class ReportLocked(UsageError):
+    """Another run is writing the report at this path (or its lock cannot be taken)."""
+
+
+def lock_report(path: str) -> int:
+    """Take the exclusive lock on ``path + ".lock"``; return its descriptor (for
+    :func:`unlock_report`). Raises :class:`ReportLocked` when another run holds it.
+
+    The lock file is removed when the run ends; a run that finds the file it locked already
+    replaced (removed by the run that held it before) locks afresh, so two runs never both
+    hold a lock on one path.
+    """
+    lock = f"{path}.lock"
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as exc:
+            raise ReportLocked(
+                f"--json {path}: cannot create the lock file {lock}: {exc.strerror or exc}"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = ""
+            with contextlib.suppress(OSError):
+                holder = os.read(fd, 32).decode("ascii", "replace").strip()
+            os.close(fd)
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise ReportLocked(
+                f"--json {path}: another dropspec run{who} is writing this report; wait for "
+                f"it to end or choose another path (its lock: {lock})"
+            ) from None
+        try:
+            mine, now = os.fstat(fd), os.stat(lock)
+            same = (mine.st_dev, mine.st_ino) == (now.st_dev, now.st_ino)
+        except OSError:
+            same = False
+        if same:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        os.close(fd)  # the previous holder removed it as we opened it: lock the new one
+
+
+def unlock_report(path: str, fd: int) -> None:
+    """Remove the lock file (while still holding its lock) and release it."""
+    with contextlib.suppress(OSError):
+        os.unlink(f"{path}.lock")
+    os.close(fd)
+
+
+@contextlib.contextmanager
+def stop_on_signals(
+    on_signal: Callable[[int], None], ignore_after: Callable[[], bool] = lambda: False
+) -> Iterator[None]:
+    """While inside, each of :data:`STOP_SIGNALS` calls ``on_signal(signum)`` (in the main
+    thread) instead of its usual action; the previous handlers come back on leaving, or,
+    when ``ignore_after()`` is then true (a process that is stopping anyway), the signals
+    are ignored from then on, with no moment between in which one could end the process
+    with a traceback. Nothing is installed outside the main thread, nor for a signal that
+    is ignored."""
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in STOP_SIGNALS:
+            try:
+                if signal.getsignal(signum) is signal.SIG_IGN:
+                    continue
+                previous[signum] = signal.signal(signum, lambda n, _frame: on_signal(n))
+            except (OSError, ValueError):
+                continue
+    try:
+        yield
+    finally:
+        ignore = ignore_after()
+        for signum, handler in previous.items():
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                signal.signal(signum, signal.SIG_IGN if ignore else handler)
 
 
 def cache_dir() -> Path:
@@ -316,8 +415,12 @@ class Runner:
         json_path: str | None = None,
         allow_missing: bool = False,
         progress: Callable[[str], None] | None = None,
+        ignore_signals_after_stop: bool = False,
     ) -> None:
         self.jobs = list(jobs)
+        #: Whether a run stopped by a signal leaves the stop signals ignored (the CLI, which
+        #: then only prints and exits) rather than restoring the caller's handlers.
+        self.ignore_signals_after_stop = ignore_signals_after_stop
         self.config = config
         self.workers = max(1, workers)
         self.threads: int | None = None  # set by run(), from the number of slots
@@ -329,14 +432,48 @@ class Runner:
         self.running: dict[int, str] = {}
         self.stop = threading.Event()
         self.lock = threading.Lock()
+        #: The name of the signal that stopped the run (None: not stopped by one).
+        self.interrupted_by: str | None = None
+        #: Why the JSON report could not be written, when its last write failed (None: it
+        #: was written, or no report was asked for).
+        self.write_error: str | None = None
+        self._write_lock = threading.Lock()  # one report write at a time, newest last
+        self._final_written = False
         self.start = time.monotonic()
         self.started = datetime.now(UTC).isoformat(timespec="seconds")
-        self.logdir = tempfile.TemporaryDirectory(prefix="dropspec-logs-")
+        self.logdir: tempfile.TemporaryDirectory[str] | None = None  # made by run()
 
     # ------------------------------------------------------------------ the run ----
     def run(self) -> dict[str, Any]:
-        """Run every job; returns the report. Ctrl-C stops the run and re-raises nothing:
-        the report says ``interrupted`` and :func:`exit_status` gives 130."""
+        """Run every job; returns the report. Ctrl-C, SIGTERM and SIGHUP stop the run and
+        raise nothing: the report says ``interrupted`` and :func:`exit_status` gives 130.
+        Raises :class:`ReportLocked`, before any target runs, when another run writes the
+        same report."""
+        lock = None
+        try:
+            lock = lock_report(self.json_path) if self.json_path else None
+            self.logdir = tempfile.TemporaryDirectory(prefix="dropspec-logs-")
+            with stop_on_signals(
+                self._signalled, lambda: self.ignore_signals_after_stop and self.stop.is_set()
+            ):
+                return self._run()
+        finally:
+            if self.logdir is not None:
+                with contextlib.suppress(OSError):
+                    self.logdir.cleanup()
+            if lock is not None and self.json_path:
+                unlock_report(self.json_path, lock)
+
+    def _signalled(self, signum: int) -> None:
+        """A stop signal: the first stops the run; later ones change nothing."""
+        if self.interrupted_by is None:
+            try:
+                self.interrupted_by = signal.Signals(signum).name
+            except ValueError:
+                self.interrupted_by = f"signal {signum}"
+        self.stop.set()
+
+    def _run(self) -> dict[str, Any]:
         self._flush(final=False)
         todo = _Pool(enumerate(self.jobs))
         slots = min(self.workers, len(self.jobs)) or 1
@@ -347,21 +484,21 @@ class Runner:
             threading.Thread(target=self._slot, args=(k, todo, finished[k]), daemon=True)
             for k in range(slots)
         ]
-        interrupted = False
-        # The main thread waits on events, not Thread.join: a join interrupted by Ctrl-C can
-        # return at once afterwards, before the slot has recorded its target.
-        try:
-            for t in threads:
-                t.start()
-            while not all(e.is_set() for e in finished):
-                time.sleep(0.1)
-        except KeyboardInterrupt:
-            interrupted = True
-            self.stop.set()
+        # The main thread waits on events, not Thread.join, and the signal handler only sets
+        # ``stop``: nothing here can be cut short by a signal, however many arrive.
+        for t in threads:
+            t.start()
+        while not all(e.is_set() for e in finished) and not self.stop.is_set():
+            time.sleep(0.1)
+        interrupted = self.stop.is_set()
+        if interrupted:
+            self._say(
+                f"dropspec: {self.interrupted_by or 'interrupted'}: stopping the workers; "
+                f"the report is marked interrupted"
+            )
             deadline = time.monotonic() + 60
             while not all(e.is_set() for e in finished) and time.monotonic() < deadline:
                 time.sleep(0.1)
-        if interrupted or self.stop.is_set():
             for i, job in enumerate(self.jobs):
                 if i not in self.entries:
                     self.entries[i] = error_entry(
@@ -370,13 +507,17 @@ class Runner:
                         reason="interrupted",
                     )
                     self.entries[i]["status"] = "interrupted"
-        report = self._flush(final=True, interrupted=interrupted)
-        self.logdir.cleanup()
-        return report
+        return self._flush(final=True, interrupted=interrupted)
+
+    @staticmethod
+    def _say(line: str) -> None:
+        with contextlib.suppress(OSError, ValueError):  # SIGHUP: the terminal may be gone
+            print(line, file=sys.stderr, flush=True)
 
     def _slot(self, k: int, todo: _Pool, finished: threading.Event) -> None:
         worker: _Worker | None = None
         group: str | None = None
+        assert self.logdir is not None
         log = open(Path(self.logdir.name) / f"worker-{k}.log", "w+b")  # noqa: SIM115
         try:
             while not self.stop.is_set():
@@ -574,26 +715,47 @@ class Runner:
         )
 
     def _flush(self, *, final: bool, interrupted: bool = False) -> dict[str, Any]:
-        with self.lock:
-            entries = [dict(self.entries[i]) for i in sorted(self.entries)]
-        report = build_report(
-            qualify_names(entries),
-            self.config,
-            complete=final and not interrupted,
-            interrupted=interrupted,
-            started=self.started,
-            finished=datetime.now(UTC).isoformat(timespec="seconds") if final else None,
-            wall_seconds=round(time.monotonic() - self.start, 3),
-            jobs=self.workers,
-            timeout=self.timeout,
-            targets_total=len(self.jobs),
-        )
-        if final:
-            report["exit_status"] = exit_status(report, allow_missing=self.allow_missing)
-            report["summary"]["exit_status"] = report["exit_status"]
-        if self.json_path:
-            write_json(report, self.json_path)
+        with self._write_lock:
+            with self.lock:
+                entries = [dict(self.entries[i]) for i in sorted(self.entries)]
+            extra = {"interrupted_by": self.interrupted_by} if interrupted else {}
+            report = build_report(
+                qualify_names(entries),
+                self.config,
+                complete=final and not interrupted,
+                interrupted=interrupted,
+                **extra,
+                started=self.started,
+                finished=datetime.now(UTC).isoformat(timespec="seconds") if final else None,
+                wall_seconds=round(time.monotonic() - self.start, 3),
+                jobs=self.workers,
+                timeout=self.timeout,
+                targets_total=len(self.jobs),
+            )
+            if final:
+                report["exit_status"] = exit_status(report, allow_missing=self.allow_missing)
+                report["summary"]["exit_status"] = report["exit_status"]
+            if self.json_path and not self._final_written:  # never overwrite the final one
+                self._write(report)
+                self._final_written = final
         return report
+
+    def _write(self, report: dict[str, Any]) -> None:
+        """Write the report; a failure is kept (:attr:`write_error`, said once as it
+        happens) and the run goes on: the results stay in memory and in the matrix."""
+        assert self.json_path
+        try:
+            write_json(report, self.json_path)
+        except OSError as exc:
+            first = self.write_error is None
+            self.write_error = (
+                f"the JSON report could not be written to {self.json_path}: "
+                f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+            )
+            if first:
+                self._say(f"dropspec: warning: {self.write_error}; the run goes on")
+        else:
+            self.write_error = None
 
 
 def _level_kind(clause_id: str) -> tuple[str, str]:
