@@ -8,12 +8,6 @@ op's module registers these for its own clause ids.
 
 from __future__ import annotations
 
-import atexit
-import json
-import os
-import select
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +21,7 @@ from ...reference import ALPHA_PRIME, alpha_constants
 from .. import reduce
 from .. import strategies as gen
 from ..context import CheckFailure, Context, NotApplicable, TargetError
+from ..twin import TWIN, TwinError, jsonable, load_dtype, save_dtype
 from ._examples import (
     WIDE,
     Case,
@@ -301,110 +296,6 @@ def check_seed_pairs(ctx: Context) -> None:
 
 # ---------------------------------------------------------------- SEED-PROCESS ----
 
-#: Seconds a second process may take to load a target and answer (its framework's import).
-TWIN_TIMEOUT = 300.0
-
-
-class Twin:
-    """A second Python process that loads targets by name and calls them, started on first
-    use and kept for the life of this one (one start-up per checking process, not per
-    target: a framework is imported there once). It ends when this process closes its stdin.
-    """
-
-    def __init__(self) -> None:
-        self.proc: subprocess.Popen[str] | None = None
-
-    def start(self) -> subprocess.Popen[str]:
-        if self.proc is None or self.proc.poll() is not None:
-            code = "from dropspec.conformance.checks.relations import twin_main; twin_main()"
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", code],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
-            )
-        return self.proc
-
-    def ask(self, job: dict[str, Any]) -> dict[str, Any]:
-        proc = self.start()
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(json.dumps(job) + "\n")
-        proc.stdin.flush()
-        ready, _, _ = select.select([proc.stdout], [], [], TWIN_TIMEOUT)
-        line = proc.stdout.readline() if ready else ""
-        if not line:
-            self.close()
-            raise TargetError(f"the second process gave no answer within {TWIN_TIMEOUT:.0f} s")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    def close(self) -> None:
-        if self.proc is None:
-            return
-        proc, self.proc = self.proc, None
-        if proc.stdin is not None:
-            proc.stdin.close()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-TWIN = Twin()
-atexit.register(TWIN.close)
-
-
-def twin_main() -> None:
-    """The second process's loop: one JSON job a line on stdin, one answer a line."""
-    from ...adapters import load_target
-    from ...adapters._backend import get_backend, keep_framework_settings
-
-    keep_framework_settings()
-    proto = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
-    os.dup2(2, 1)  # the target's prints must not reach the protocol
-    sys.stdout = sys.stderr
-    for line in sys.stdin:
-        job = json.loads(line)
-        try:
-            target = load_target(job["spec"])
-            backend = get_backend(target.framework)
-        except BaseException as exc:
-            proto.write(json.dumps({"unloadable": f"{type(exc).__name__}: {exc}"}) + "\n")
-            continue
-        try:
-            with np.load(job["inputs"]) as saved:
-                arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-            outs = []
-            with backend.settings():
-                for seed in job["seeds"]:
-                    args = [
-                        backend.asarray(_load_dtype(a, d), job["device"])
-                        for a, d in zip(arrays, job["dtypes"], strict=True)
-                    ]
-                    y = target.fn(*args, job["rate"], training=True, seed=seed)
-                    outs.append(_save_dtype(backend.to_numpy(y)))
-            np.savez(job["out"], *outs)
-            answer = {"op": target.op, "options": _jsonable(dict(target.options))}
-        except BaseException as exc:  # the answer says what went wrong
-            answer = {"error": f"{type(exc).__name__}: {exc}"}
-        proto.write(json.dumps(answer) + "\n")
-
-
-def _save_dtype(a: np.ndarray) -> np.ndarray:
-    """bfloat16 travels as its bits (``np.savez`` keeps only NumPy's own dtypes)."""
-    return a.view(np.uint16) if a.dtype == as_dtype("bfloat16") else a
-
-
-def _load_dtype(a: np.ndarray, dtype: str) -> np.ndarray:
-    return a.view(as_dtype(dtype)) if dtype == "bfloat16" else a
-
-
-def _jsonable(options: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = json.loads(json.dumps(options, default=str))
-    return out
-
 
 def check_seed_process(ctx: Context) -> None:
     spec = ctx.target.source or ctx.target.name
@@ -413,7 +304,7 @@ def check_seed_process(ctx: Context) -> None:
     here = [ctx.call(*arrays, rate=rate, seed=s) for s in seeds]
     with tempfile.TemporaryDirectory(prefix="dropspec-twin-") as tmp:
         inputs, out = Path(tmp, "in.npz"), Path(tmp, "out.npz")
-        np.savez(inputs, *[_save_dtype(a) for a in arrays])
+        np.savez(inputs, *[save_dtype(a) for a in arrays])
         job = {
             "spec": spec,
             "inputs": str(inputs),
@@ -426,6 +317,8 @@ def check_seed_process(ctx: Context) -> None:
         start = time.perf_counter()
         try:
             answer = TWIN.ask(job)
+        except TwinError as exc:
+            raise TargetError(str(exc)) from None
         finally:
             ctx.target_seconds += time.perf_counter() - start
         if "error" in answer:
@@ -435,15 +328,13 @@ def check_seed_process(ctx: Context) -> None:
                 f"the target cannot be loaded as {spec!r} in another process "
                 f"({answer.get('unloadable', 'another op')}); load it from a file to check this"
             )
-        if answer["options"] != _jsonable(dict(ctx.target.options)):
+        if answer["options"] != jsonable(dict(ctx.target.options)):
             raise NotApplicable(
                 f"{spec!r} loads with other options in another process; load the target "
                 f"from a file to check this"
             )
         with np.load(out) as saved:
-            there = [
-                _load_dtype(saved[f"arr_{i}"], str(arrays[0].dtype)) for i in range(len(seeds))
-            ]
+            there = [load_dtype(saved[f"arr_{i}"], str(arrays[0].dtype)) for i in range(len(seeds))]
     for s, a, b in zip(seeds, here, there, strict=True):
         require_same(
             "another process",
