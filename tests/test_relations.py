@@ -143,3 +143,25 @@ def test_seed_sets_stay_within_the_declared_bits() -> None:
     assert pairs[(5 << 32) | 7] == "s with its 32-bit halves swapped"
     assert pairs[2**64 - seed] == "−s modulo 2^bits"
     assert all(0 <= other < 2**32 and other != 12345 for other, _ in seed_pairs(12345, 32))
+
+
+@pytest.mark.slow
+def test_a_reused_torch_buffer_is_seen_through_dlpack() -> None:
+    # Outputs of other frameworks are compared by their memory (a NumPy view through DLPack),
+    # not by a copy that would always be new.
+    torch = pytest.importorskip("torch")
+    import dropspec
+
+    buffers: dict[tuple[object, ...], object] = {}
+
+    def reused(x: object, rate: float, *, training: bool, seed: int) -> object:
+        assert isinstance(x, torch.Tensor)
+        out = buffers.setdefault((tuple(x.shape), x.dtype), torch.empty_like(x))
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            out.copy_(torch.nn.functional.dropout(x, rate, training))
+        return out
+
+    target = dropspec.make_target(reused, "dropout", framework="torch", name="reused")
+    (res,) = run_target(target, ["DROPOUT-FRESH-OUTPUT"])
+    assert res.outcome == "failed" and "shares memory" in res.message, res.message
