@@ -35,7 +35,7 @@ from ._examples import (
 )
 from ._geometry import geometry
 from ._masks import decode, decoded_layout, decoder_layer, scale
-from .common import SEED_MASK_VALUES, seed_mask
+from .common import SEED_MASK_VALUES, seed_mask, small_inputs
 
 # ---------------------------------------------------------------- VALUE-FREE ----
 
@@ -224,8 +224,8 @@ INVALID_RATES = (-0.1, 1.5, float("nan"), -1e-12, 1.0 + 1e-9)
 
 
 def check_rate_invalid_inference(ctx: Context) -> None:
-    from .common import small_inputs
-
+    """Every invalid rate raises with training=False (a layer built per call raises at
+    construction, which the call sees as well)."""
     arrays = small_inputs(ctx)
     accepted = []
     for rate in INVALID_RATES:
@@ -252,12 +252,14 @@ def edge_seeds(bits: int) -> list[int]:
 
 
 def check_seed_space(ctx: Context) -> None:
+    """Each edge seed (:func:`edge_seeds`) gives one mask twice, and a mask of its own."""
     masks: list[tuple[int, Any]] = []
     for s in edge_seeds(ctx.target.seed_bits):
         first, second = seed_mask(ctx, s), seed_mask(ctx, s)
         if not _same(ctx, first, second):
             raise CheckFailure(
-                f"seed {s} gives two different masks in two calls: it is not used as a seed"
+                f"seed {s} gives two different masks in two calls: it is not taken as a seed "
+                f"(seed 0 read as 'no seed' does this)"
             )
         for t, earlier in masks:
             if _same(ctx, first, earlier):
@@ -285,8 +287,10 @@ def seed_pairs(seed: int, bits: int) -> list[tuple[int, str]]:
 
 
 def check_seed_pairs(ctx: Context) -> None:
+    """A drawn seed's mask against the masks of its :func:`seed_pairs`, value by value."""
     bits = ctx.target.seed_bits
-    # Both 32-bit halves nonzero and unequal, so that every pair is a distinct seed.
+    # Both 32-bit halves nonzero (where the width has two), so that the folded and swapped
+    # partners are seeds other than s.
     seed = ctx.seed() | (1 << min(bits - 1, 40)) | 1
     base = seed_mask(ctx, seed)
     for other, label in seed_pairs(seed, bits):
@@ -298,6 +302,9 @@ def check_seed_pairs(ctx: Context) -> None:
 
 
 def check_seed_process(ctx: Context) -> None:
+    """Two seeds' outputs here and in the second process (:data:`~..twin.TWIN`, which loads
+    the target by the name or ``file.py:function`` it was loaded by), value by value. A
+    target made in this process, with no such name, is not applicable."""
     spec = ctx.target.source or ctx.target.name
     arrays = relation_inputs(ctx, 13)
     rate, seeds = 0.3, [ctx.seed(), ctx.seed()]
