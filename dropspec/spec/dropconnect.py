@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import ERROR, EXACT, MUST, STATISTICAL, STRUCTURAL, basic, clause, rate_one
+from ._common import ERROR, EXACT, MUST, STATISTICAL, STRUCTURAL, basic, clause, rate_one, relations
 from ._model import Clause, Op
 from ._options import ACTIVATION, INFERENCE, MASK_BIAS, MASKS, SAMPLES, SCALING
 from ._options import rate_one as rate_one_option
@@ -149,6 +149,15 @@ CLAUSES: tuple[Clause, ...] = (
         "a(b) with an unmasked bias and a(0) with a masked one.",
         zeros="DROPCONNECT-RATE-ONE-ZEROS",
         error="DROPCONNECT-RATE-ONE-ERROR",
+    ),
+    *relations(
+        OP,
+        value_free="DROPCONNECT-MASK-VALUE-FREE",
+        fresh_output="DROPCONNECT-FRESH-OUTPUT",
+        rate_invalid_inference="DROPCONNECT-RATE-INVALID-INFERENCE",
+        seed_process="DROPCONNECT-SEED-PROCESS",
+        seed_space="DROPCONNECT-SEED-SPACE",
+        seed_pairs="DROPCONNECT-SEED-PAIRS",
     ),
 )
 

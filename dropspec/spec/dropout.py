@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from ._common import EXACT, MUST, SHOULD, STATISTICAL, STRUCTURAL, basic, clause, rate_one
+from ._common import (
+    EXACT,
+    MUST,
+    SHOULD,
+    STATISTICAL,
+    STRUCTURAL,
+    basic,
+    clause,
+    rate_one,
+    relations,
+)
 from ._model import Clause, Op
 from ._options import MASKING, RANK, SCALING, SHARED_AXES
 from ._options import rate_one as rate_one_option
@@ -190,6 +200,15 @@ CLAUSES: tuple[Clause, ...] = (
         "The mask is constant along every shared axis: each slice along a shared axis is "
         "dropped or kept as a whole.",
         when_not_empty=("shared_axes",),
+    ),
+    *relations(
+        OP,
+        value_free="DROPOUT-MASK-VALUE-FREE",
+        fresh_output="DROPOUT-FRESH-OUTPUT",
+        rate_invalid_inference="DROPOUT-RATE-INVALID-INFERENCE",
+        seed_process="DROPOUT-SEED-PROCESS",
+        seed_space="DROPOUT-SEED-SPACE",
+        seed_pairs="DROPOUT-SEED-PAIRS",
     ),
 )
 

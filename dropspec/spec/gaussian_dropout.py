@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import ERROR, EXACT, MUST, STATISTICAL, basic, clause
+from ._common import ERROR, EXACT, MUST, STATISTICAL, basic, clause, relations
 from ._model import Clause, Op
 
 OP = "gaussian_dropout"
@@ -99,6 +99,16 @@ CLAUSES: tuple[Clause, ...] = (
         EXACT,
         "The gradient of the training output with respect to x is the forward pass's own "
         "noise y/x.",
+    ),
+    *relations(
+        OP,
+        value_free="GAUSSIAN-NOISE-VALUE-FREE",
+        fresh_output="GAUSSIAN-FRESH-OUTPUT",
+        rate_invalid_inference="GAUSSIAN-RATE-INVALID-INFERENCE",
+        seed_process="GAUSSIAN-SEED-PROCESS",
+        seed_space="GAUSSIAN-SEED-SPACE",
+        seed_pairs="GAUSSIAN-SEED-PAIRS",
+        noise=True,
     ),
 )
 

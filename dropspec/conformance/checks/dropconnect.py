@@ -25,7 +25,7 @@ from .. import strategies as gen
 from ..context import CheckFailure, Context, NotApplicable, register
 from ..reduce import Array
 from ..stats import StatResult
-from . import common
+from . import common, relations
 from ._examples import (
     WIDE,
     Cases,
@@ -635,6 +635,12 @@ register(
         "DROPCONNECT-GRADIENT": check_dc_gradient,
         "DROPCONNECT-RATE-ONE-ZEROS": check_dc_rate_one,
         "DROPCONNECT-RATE-ONE-ERROR": common.check_rate_one_error,
+        "DROPCONNECT-MASK-VALUE-FREE": relations.check_value_free,
+        "DROPCONNECT-FRESH-OUTPUT": relations.check_fresh_output,
+        "DROPCONNECT-RATE-INVALID-INFERENCE": relations.check_rate_invalid_inference,
+        "DROPCONNECT-SEED-PROCESS": relations.check_seed_process,
+        "DROPCONNECT-SEED-SPACE": relations.check_seed_space,
+        "DROPCONNECT-SEED-PAIRS": relations.check_seed_pairs,
     },
     mask="layer",
     inputs="layer",
