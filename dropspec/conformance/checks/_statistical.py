@@ -119,7 +119,7 @@ PLAN_INPUTS = (
     "calls",
 )
 #: What a leaf's (and so a claim's) simulation needs beyond test, alpha, n and deviation.
-SIZING_INPUTS = ("classes", "k", "lags", "slack")
+SIZING_INPUTS = ("classes", "k", "lags", "slack", "sums")
 
 
 @dataclasses.dataclass(frozen=True)
