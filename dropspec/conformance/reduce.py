@@ -583,15 +583,19 @@ def head_repeats(stream: Array, heads: Array) -> Array:
     positive multiple of HEAD in the flat 0/1 array ``stream``, with a == b.
 
     A stream that is periodic from its start with any period P <= len − HEAD −
-    WINDOW_BITS is found: its window at the first multiple j·HEAD >= P equals the head's
-    window at j·HEAD − P, in [0, HEAD). Likewise a head (another call) that reappears in
-    the stream ahead of its start by up to as much. Only HEAD windows per head and
-    len / HEAD in the stream are built: about 2·sqrt(len) for a stream of 2^24.
+    WINDOW_BITS is found: its window at the first multiple j·HEAD >= P (which fits, as
+    j·HEAD < P + HEAD) equals the head's window at j·HEAD − P, in [0, HEAD). Likewise a
+    head (another call) that reappears in the stream ahead of its start by up to as much.
+    Only HEAD windows per head and len / HEAD in the stream are built: about 2·sqrt(len)
+    for a stream of 2^24.
     """
     xp = namespace(stream)
     flat = xp.reshape(stream, (-1,))
-    rows = flat.shape[0] // HEAD
-    sparse = xp.reshape(flat[: rows * HEAD], (rows, HEAD))[1:, :WINDOW_BITS]
+    # Every start j·HEAD, j >= 1, whose window fits.
+    starts = xp.arange(1, (flat.shape[0] - WINDOW_BITS) // HEAD + 1, dtype=xp.int64) * HEAD
+    offsets = xp.arange(WINDOW_BITS, dtype=xp.int64)
+    sparse = xp.take(flat, xp.reshape(starts[:, None] + offsets[None, :], (-1,)))
+    sparse = xp.reshape(sparse, (starts.shape[0], WINDOW_BITS))
     weights = xp.asarray([1 << j for j in range(WINDOW_BITS)], dtype=xp.int64)
     far = xp.sort(xp.sum(xp.astype(sparse, xp.int64) * weights, axis=1))
     hits = xp.zeros((), dtype=xp.int64)

@@ -699,13 +699,13 @@ def repeated_heads(
 ) -> StatResult:
     """The exact-repeat test of :func:`reduce.head_repeats`: ``heads`` heads against a
     stream of n values. Under the null every pair of windows compared is equal with
-    probability 2^-w (see :func:`repeated_windows`); the union bound over heads·HEAD·(n /
-    HEAD − 1) pairs is the p-value of a match. A stream periodic with any period up to
+    probability 2^-w (see :func:`repeated_windows`); the union bound over heads·HEAD·⌊(n −
+    w) / HEAD⌋ pairs is the p-value of a match. A stream periodic with any period up to
     n − HEAD − w, or a head found in it up to that far ahead, is found with certainty: the
     stated deviation is that largest period, at power 1."""
     from .reduce import HEAD, WINDOW_BITS
 
-    bound = heads * HEAD * (n // HEAD - 1) * 2.0**-WINDOW_BITS
+    bound = heads * HEAD * ((n - WINDOW_BITS) // HEAD) * 2.0**-WINDOW_BITS
     return StatResult(
         "repeated head (exact, union bound)",
         float(matches),
