@@ -42,9 +42,8 @@ from ..spec import CLAUSES, OPS, Kind
 from ..target import Target
 from . import reduce
 from . import stats as st
-from .checks._statistical import Leaf, plan_of
+from .checks._statistical import DISTANCE_TESTS, Leaf, plan_of
 from .checks.common import LINEAR, SEEDS_TEST, seed_pair_test
-from .checks.dropconnect import DISTANCE_TESTS
 from .checks.masked import MIRROR_TEST
 from .config import Config
 from .engine import Context, check_seed, chunk_elements, registry, seed_key

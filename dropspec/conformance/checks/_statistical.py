@@ -512,6 +512,15 @@ class Classes:
         ]
 
 
+#: DROPCONNECT-PER-CONNECTION's every-distance tests (Hoeffding over their sums; see
+#: ``dropconnect.check_dc_per_connection``), by what they pair.
+DISTANCE_TESTS = {
+    "inputs": "pooled autocorrelation along inputs, Hoeffding bound over lags",
+    "outputs": "pooled autocorrelation along outputs, Hoeffding bound over lags",
+    "bias": "bias against every column, Hoeffding bound over columns",
+}
+
+
 #: Neighbour offsets the dependence checks test: 1..NEIGHBOUR_OFFSETS, each in both phases.
 NEIGHBOUR_OFFSETS = 4
 

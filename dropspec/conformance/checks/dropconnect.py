@@ -42,6 +42,7 @@ from ._examples import (
 )
 from ._masks import decode, decoded_layout, decoded_masks, decoder_layer, scale
 from ._statistical import (
+    DISTANCE_TESTS,
     PairTable,
     declaration_hint,
     drawn_rates,
@@ -221,13 +222,6 @@ WINDOWS = 64
 EXAMPLE_WINDOWS = 8
 #: Weight bits the windowed call draws.
 WINDOW_BITS = 1 << 20
-#: PER-CONNECTION's every-distance tests (Hoeffding over their sums; see
-#: :func:`check_dc_per_connection`).
-DISTANCE_TESTS = {
-    "inputs": "pooled autocorrelation along inputs, Hoeffding bound over lags",
-    "outputs": "pooled autocorrelation along outputs, Hoeffding bound over lags",
-    "bias": "bias against every column, Hoeffding bound over columns",
-}
 
 
 def dc_pair_sizes(ctx: Context, axes: tuple[int, ...]) -> dict[int, int]:

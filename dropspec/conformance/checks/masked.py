@@ -679,23 +679,25 @@ def check_no_period(ctx: Context) -> StatResult:
 
 
 def _long_period(ctx: Context, alpha: float) -> StatResult:
-    """NO-PERIOD's long call with seed s and the head of a call with seed s + 1, searched
-    for an exact period or offset up to 2^24 (:func:`reduce.head_repeats`)."""
+    """NO-PERIOD's long call with seed s and the head of a call with seed s + 1 (a short
+    call: only its head is read), searched for an exact period or offset up to 2^24
+    (:func:`reduce.head_repeats`)."""
+    g = geometry(ctx)
     long_shape, size = _long_layout(ctx)
-    seed = ctx.seed()
-    shared = geometry(ctx).shared_of(len(long_shape))
-    x = ctx.constant(long_shape, ctx.stat_dtype)
-    masks = []
-    for s in (seed, (seed + 1) % (1 << ctx.target.seed_bits)):
-        y = ctx.call_device(x, rate=0.5, seed=s)
-        same_shape(y, long_shape)
-        xp = reduce.namespace(y)
-        masks.append(xp.reshape(keep_mask(ctx, y, 0.5, shared), (-1,)))
-        del y
-    xp = reduce.namespace(masks[0])
     width = reduce.HEAD + reduce.WINDOW_BITS
-    heads = xp.stack([m[:width] for m in masks])
-    (matches,) = ctx.host(reduce.head_repeats(masks[0], heads))
+    seed = ctx.seed()
+    heads, stream = [], None
+    for s, shape in ((seed, long_shape), ((seed + 1) % (1 << ctx.target.seed_bits), None)):
+        shape = shape or g.stat_shape(width)
+        y = ctx.call_device(ctx.constant(shape, ctx.stat_dtype), rate=0.5, seed=s)
+        same_shape(y, shape)
+        xp = reduce.namespace(y)
+        flat = xp.reshape(keep_mask(ctx, y, 0.5, g.shared_of(len(shape))), (-1,))
+        stream = flat if stream is None else stream
+        heads.append(flat[:width])
+        del y
+    xp = reduce.namespace(stream)
+    (matches,) = ctx.host(reduce.head_repeats(stream, xp.stack(heads)))
     return st_.repeated_heads(
         int(matches),
         2,
