@@ -568,14 +568,14 @@ def check_independent_axes(ctx: Context) -> StatResult:
 
 
 #: NO-PERIOD's stream: the masks of this many consecutive calls of this many values each,
-#: laid end to end (2^22 values). The exact-repeat search reads all of it: a period up to
+#: laid end to end (2^21 values). The exact-repeat search reads all of it: a period up to
 #: 2^20 − 4,158 within a call, or a stream the next call re-enters ahead of or behind the
-#: first call's start, repeats a block of 4,158 values or more somewhere in it. The first
-#: call's whole mask is read by one FFT: its autocorrelation at every lag up to half
-#: the call (a dependence, positive or negative, between values that far apart), and its
-#: mirror sums about every centre c in [n/2, 3n/2) (values i and c − i; c = n − 1 is the
-#: mask against itself reversed).
-NO_PERIOD_CALLS, NO_PERIOD_CALL = 4, 1 << 20
+#: first call's start, repeats a block of 4,158 values or more somewhere in it (longer
+#: periods are the long call's, below). The first call's whole mask is read by one FFT:
+#: its autocorrelation at every lag up to half the call (a dependence, positive or
+#: negative, between values that far apart), and its mirror sums about every centre c in
+#: [n/2, 3n/2) (values i and c − i; c = n − 1 is the mask against itself reversed).
+NO_PERIOD_CALLS, NO_PERIOD_CALL = 2, 1 << 20
 NO_PERIOD_VALUES = NO_PERIOD_CALLS * NO_PERIOD_CALL
 #: NO-PERIOD's long call, in one dtype (:func:`long_period_dtype`): 2^24 values plus the
 #: head and a window, so that every exact period P <= 2^24 within a call is found
