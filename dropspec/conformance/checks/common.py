@@ -165,10 +165,10 @@ def check_rate_one_error(ctx: Context) -> None:
 # ---------------------------------------------------------------- seeds ----
 
 
-#: Offsets k of the pairs (s, s + k) INDEPENDENT-SEEDS tests, where k < 2^seed_bits: a
-#: generator that takes its seed modulo 2^16, 2^31 or 2^32 − 1, or steps one stream by the
-#: seed, gives equal or shifted masks at one of them.
-SEED_OFFSETS = (1, 1 << 16, 1 << 31, (1 << 32) - 1)
+#: Offsets k of the pairs (s, s + k) INDEPENDENT-SEEDS tests, where k < 2^seed_bits, and
+#: their labels: a generator that takes its seed modulo 2^16, 2^31 or 2^32 − 1, or steps
+#: one stream by the seed, gives equal or shifted masks at one of them.
+SEED_OFFSETS = {1: "s + 1", 1 << 16: "s + 2^16", 1 << 31: "s + 2^31", (1 << 32) - 1: "s + 2^32 - 1"}
 
 
 def seed_partners(ctx: Context, seed: int) -> list[tuple[int, str]]:
@@ -181,30 +181,21 @@ def seed_partners(ctx: Context, seed: int) -> list[tuple[int, str]]:
     with one bit flipped for this dtype's share of the declared seed bits: the bits are
     dealt out over the dtypes checked (bit b goes to dtype (b + r) mod k, r drawn from the
     run's base seed), so one run flips every bit of the declared width in some dtype and
-    every dtype sees bits across the whole width; across runs every bit meets every dtype."""
+    every dtype sees bits across the whole width; across runs every bit meets every dtype.
+    A relation that maps ``seed`` to itself (−0, say) gives no partner."""
     bits = ctx.target.seed_bits
     top = (1 << bits) - 1
     dtypes = ctx.dtypes
     k = len(dtypes)
     index = dtypes.index(ctx.stat_dtype) if ctx.stat_dtype in dtypes else 0
     turn = check_seed(ctx.config.seed, "INDEPENDENT-SEEDS", "bits") % k
-    a, b, c = _seed_constants(ctx)
-    out = [((seed + d) & top, f"s + {_power_name(d)}") for d in SEED_OFFSETS if d <= top]
-    out += [((-seed) & top, "-s"), ((a * seed + b) & top, "a·s + b")]
+    mul, add, fold = _seed_constants(ctx)
+    out = [((seed + d) & top, label) for d, label in SEED_OFFSETS.items() if d <= top]
+    out += [((-seed) & top, "-s"), ((mul * seed + add) & top, "a·s + b")]
     if bits > 32:
-        out.append((seed ^ (c | c << 32), "halves XOR-folded"))
-    flipped = [(seed ^ (1 << b), f"bit {b}") for b in range(bits) if (b + turn) % k == index]
-    return [*out, *flipped]
-
-
-def _power_name(d: int) -> str:
-    return (
-        str(d)
-        if d < 16
-        else f"2^{d.bit_length() - 1}"
-        if d & (d - 1) == 0
-        else f"2^{d.bit_length()} - 1"
-    )
+        out.append((seed ^ ((fold | fold << 32) & top), "halves XOR-folded"))
+    out += [(seed ^ (1 << b), f"bit {b}") for b in range(bits) if (b + turn) % k == index]
+    return [(other, label) for other, label in out if other != seed]
 
 
 def _seed_constants(ctx: Context) -> tuple[int, int, int]:
@@ -212,18 +203,23 @@ def _seed_constants(ctx: Context) -> tuple[int, int, int]:
     the run's base seed (one set per run, every dtype alike)."""
     rng = np.random.default_rng(check_seed(ctx.config.seed, "INDEPENDENT-SEEDS", "relations"))
     top = (1 << ctx.target.seed_bits) - 1
-    a = (int(rng.integers(0, 1 << 62)) << 1 | 1) & top
-    b = int(rng.integers(0, 1 << 62)) & top
-    c = int(rng.integers(1, 1 << 32))
-    return a, b, c
+    mul = (int(rng.integers(0, 1 << 62)) << 1 | 1) & top
+    add = int(rng.integers(0, 1 << 62)) & top
+    return mul, add, int(rng.integers(1, 1 << 32))
 
 
 def linear_seeds(ctx: Context, seed: int) -> tuple[int, int, int, int]:
-    """s1, s2, s3 and s1 ⊕ s2 ⊕ s3: a generator whose state is GF(2)-linear (or affine) in
-    its seed gives masks whose XOR over the four is all zeros (or a constant)."""
-    top = (1 << ctx.target.seed_bits) - 1
-    s2, s3 = ctx.seed() & top, ctx.seed() & top
-    return seed, s2, s3, seed ^ s2 ^ s3
+    """s1 = ``seed``, s2, s3 (three distinct seeds) and s1 ⊕ s2 ⊕ s3, then distinct from
+    them: a generator whose state is GF(2)-linear (or affine) in its seed gives masks whose
+    XOR over the four is all zeros (or a constant). Seeds of 2 bits or more
+    (:func:`has_linear`)."""
+    chosen = [seed]
+    while len(chosen) < 3:  # a redraw of the seeds, not of a test: s2 = s3 makes s4 = s1
+        drawn = ctx.seed()
+        if drawn not in chosen:
+            chosen.append(drawn)
+    s1, s2, s3 = chosen
+    return s1, s2, s3, s1 ^ s2 ^ s3
 
 
 #: Values of the mask :func:`seed_mask` reads from one call (about; see there).
@@ -239,7 +235,12 @@ def seed_sizes(ctx: Context, seed: int) -> tuple[list[tuple[int, str]], float, i
     of alpha (one per pair and one for the XOR relation), and the values of each seed's
     mask (:func:`seed_mask`)."""
     partners = seed_partners(ctx, seed)
-    return partners, ctx.split(len(partners) + 1), seed_mask_size(ctx)
+    return partners, ctx.split(len(partners) + has_linear(ctx)), seed_mask_size(ctx)
+
+
+def has_linear(ctx: Context) -> bool:
+    """Whether INDEPENDENT-SEEDS tests the XOR relation: three distinct seeds need 2 bits."""
+    return ctx.target.seed_bits >= 2
 
 
 def seed_pair_test(
@@ -277,7 +278,7 @@ def plan_independent_seeds(ctx: Context) -> list[StatResult]:
             seed_pair_test(0, 0.0, n, alpha, ctx.power, seeds=(seed, other), pair=pair, rate=0.5)
             for other, pair in partners
         ),
-        linear_test(ctx, 0, n, alpha),
+        *([linear_test(ctx, 0, n, alpha)] if has_linear(ctx) else []),
     ]
 
 
@@ -313,9 +314,10 @@ def check_independent_seeds(ctx: Context) -> StatResult:
             partners, found[: len(others)], found[len(others) :], strict=True
         )
     ]
-    quad = [first if s == seed else seed_mask(ctx, s) for s in linear_seeds(ctx, seed)]
-    ones = int(ctx.host(reduce.xor_count(xp.stack(quad))))
-    results.append(linear_test(ctx, ones, n, alpha))
+    if has_linear(ctx):
+        quad = [first if s == seed else seed_mask(ctx, s) for s in linear_seeds(ctx, seed)]
+        ones = int(ctx.host(reduce.xor_count(xp.stack(quad))))
+        results.append(linear_test(ctx, ones, n, alpha))
     return verdict(
         results,
         "masks of related seeds (offsets, one bit apart, negated, affine, halves folded, or "
