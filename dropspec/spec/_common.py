@@ -75,13 +75,18 @@ def basic(
             op,
             MUST,
             STATISTICAL,
-            "Masks drawn with consecutive seeds, or with seeds that differ in any single one "
-            "of their bits (64, or the seed width the target declares), are independent of "
-            "each other, at every shift: neither equal, correlated, nor shifted copies of one "
-            "another.",
+            "Masks drawn with seeds of a structured relation are independent of each other, "
+            "at every shift: neither equal, correlated, nor shifted copies of one another. "
+            "The relations: s and s + k for k in 1, 2^16, 2^31 and 2^32 − 1; seeds that "
+            "differ in any single one of their bits (64, or the seed width the target "
+            "declares); s and −s; s and a·s + b; s and a seed with the same XOR of its two "
+            "32-bit halves; and, for seeds s1, s2, s3 and s1 ⊕ s2 ⊕ s3, the XOR of the four "
+            "masks is no more often 0 than for independent masks.",
             rationale="A seed that only perturbs a few bits of the generator's state, or is "
-            "truncated, gives correlated or equal masks for nearby seeds; a seed used as an "
-            "offset into one stream gives shifted copies.",
+            "truncated, wrapped or folded, gives correlated or equal masks for related "
+            "seeds; a seed used as an offset into one stream gives shifted copies; a "
+            "generator whose state is GF(2)-linear in its seed gives masks that are "
+            "pairwise uncorrelated but whose XOR over such a quadruple vanishes.",
         ),
         clause(
             rate_invalid,

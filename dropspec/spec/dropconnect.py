@@ -59,9 +59,11 @@ CLAUSES: tuple[Clause, ...] = (
         OP,
         MUST,
         STATISTICAL,
-        "Within one example, the mask values of different connections are independent: "
-        "neither the connections into one output (a dropped input unit) nor those out of "
-        "one input (a dropped output unit) share a mask value.",
+        "Within one example, the mask values of different connections are independent, "
+        "at every distance: neither the connections into one output (a dropped input "
+        "unit, or a mask tiled along the inputs) nor those out of one input (a dropped "
+        "output unit, or a mask repeating along the outputs) agree more often than "
+        "independent draws, and a masked bias is independent of every column.",
         rationale="Dropping input unit j is DropConnect with column j of W masked as a "
         "whole; a per-connection mask is what makes DropConnect more than dropout.",
     ),

@@ -186,9 +186,12 @@ CLAUSES: tuple[Clause, ...] = (
         OP,
         MUST,
         STATISTICAL,
-        "The mask has no repeating block, within a call or across calls: at no lag does the "
-        "stream of consecutive calls' flattened masks, laid end to end, agree with a shifted "
-        "copy of itself more often than independent draws would.",
+        "The mask has no repeating, mirrored or anti-copied block, within a call or across "
+        "calls: at no lag up to half a call does a call's flattened mask agree (or disagree) "
+        "with a shifted copy of itself, about no centre with its own reflection, more often "
+        "than independent draws would; no block of the stream of consecutive calls' masks "
+        "recurs; and no call is periodic with any period up to 2^24, nor starts inside the "
+        "mask of a call with the previous seed up to 2^24 values ahead.",
         rationale="A counter-based generator fed a wrapped offset repeats its output, which "
         "moment tests cannot see.",
     ),
