@@ -92,6 +92,42 @@ def replay_words(text: str, name: str) -> list[list[str]]:
 # ---------------------------------------------------------------- escaping ----
 
 
+def test_shown_writes_control_characters_visibly() -> None:
+    from dropspec.conformance.text import shown, shown_message
+
+    assert shown("a\x1b[2Jb\r\x07\u202e\x9b") == "a\\x1b[2Jb\\r\\x07\\u202e\\x9b"
+    assert shown("two\nlines") == "two\\nlines"  # a name stays on its line
+    assert shown("two\nlines\tx", lines=True) == "two\nlines\tx"  # a message keeps them
+    assert shown(shown("\x1b")) == shown("\x1b") and shown("naïve π") == "naïve π"
+    (line,) = shown_message("z" * 10_000, "  ")
+    assert len(line) < 2_100 and line.endswith("[... 8,000 characters cut ...]")
+
+
+def test_clipped_keeps_the_head_and_tail_and_says_how_much_was_cut() -> None:
+    from dropspec.conformance.text import clipped
+
+    text = "head" + "x" * 1_000_000 + "tail"
+    out = clipped(text, 1_000)
+    assert out.startswith("head") and out.endswith("tail") and len(out) < 1_100
+    assert f"[... {len(text) - 1_000:,} characters cut ...]" in out
+    assert clipped("short", 1_000) == "short"
+
+
+def test_replay_commands_come_from_the_run_options_and_are_quoted() -> None:
+    from dropspec.conformance.options import RUN_OPTIONS, replay_command
+
+    values = {"seed": 3, "alpha": 1e-7, "power": 0.95, "device": "cpu", "examples": 4}
+    values |= {"clause": ["DROPOUT-RATE", "DROPOUT-SHAPE"], "timeout": 30.0, "jobs": "2"}
+    words = shlex.split(replay_command("a b/it's.py:f", values))
+    assert words[:3] == ["dropspec", "check", "a b/it's.py:f"]
+    flags = {o.cli[-1] for o in RUN_OPTIONS if o.replays}
+    assert flags == {w for w in words if w.startswith("--")}  # every one, and no other
+    assert words[words.index("--alpha") + 1] == "1e-07" and "30" in words and "-j" not in words
+    plugin = shlex.split(replay_command("x.py:f", values, plugin=True))
+    assert plugin[:3] == ["pytest", "--dropspec-target", "x.py:f"]
+    assert plugin.count("--dropspec-clause") == 2
+
+
 def test_a_targets_name_and_error_text_are_escaped_on_the_terminal(files: Path) -> None:
     proc = cli(
         "check", "targets.py:evil", "targets.py:good", *CLAUSES, "--json", "r.json", cwd=files
@@ -106,6 +142,7 @@ def test_a_targets_name_and_error_text_are_escaped_on_the_terminal(files: Path) 
     assert EVIL_NAME in names
 
 
+@pytest.mark.slow
 def test_a_crafted_report_given_to_merge_is_escaped(files: Path) -> None:
     proc = cli("check", "targets.py:good", *CLAUSES, "--json", "r.json", cwd=files)
     assert proc.returncode == 4, proc.stdout + proc.stderr
@@ -127,6 +164,7 @@ def test_a_crafted_report_given_to_merge_is_escaped(files: Path) -> None:
     assert_clean(proc.stdout + proc.stderr)
 
 
+@pytest.mark.slow
 def test_the_pytest_plugin_escapes_a_targets_strings(files: Path) -> None:
     proc = run_pytest(
         files,
@@ -144,6 +182,7 @@ def test_the_pytest_plugin_escapes_a_targets_strings(files: Path) -> None:
 # ---------------------------------------------------------------- replay lines ----
 
 
+@pytest.mark.slow
 def test_replay_lines_are_quoted_and_carry_every_option(files: Path) -> None:
     (files / "my dir").mkdir()
     (files / "my dir" / "t's.py").write_text(TARGETS)
@@ -161,6 +200,7 @@ def test_replay_lines_are_quoted_and_carry_every_option(files: Path) -> None:
     assert pairs["--clause"] == "DROPOUT-SHAPE" and pairs["--device"] == "cpu"
 
 
+@pytest.mark.slow
 def test_a_timeout_and_a_crash_have_replay_lines(files: Path) -> None:
     proc = cli(
         "check",
@@ -191,6 +231,7 @@ def test_a_timeout_and_a_crash_have_replay_lines(files: Path) -> None:
     assert re.search(r"[\d,]+ characters cut", proc.stdout)
 
 
+@pytest.mark.slow
 def test_a_huge_error_message_is_cut(files: Path) -> None:
     proc = cli(
         "check", "targets.py:loud", "--clause", "DROPOUT-SHAPE", "--json", "r.json", cwd=files
@@ -253,6 +294,7 @@ def hide_modules(where: Path, *names: str) -> dict[str, str]:
     return {"PYTHONPATH": f"{hide}:{Path(__file__).resolve().parents[1]}"}
 
 
+@pytest.mark.slow
 def test_install_hints_name_the_distribution(files: Path) -> None:
     env = hide_modules(files, "haiku")
     proc = cli("check", "targets.py:needs_haiku", *CLAUSES, cwd=files, env=env)
@@ -311,6 +353,7 @@ MISSING = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_missing_packages_are_grouped_and_matrix_tags_are_whole(tmp_path: Path) -> None:
     (tmp_path / "m.py").write_text(MISSING)
     specs = [f"m.py:a{i}" for i in range(5)] + [f"m.py:b{i}" for i in range(3)]
@@ -351,6 +394,7 @@ def test_power_prints_a_summary_and_verbose_the_whole_table() -> None:
 # ---------------------------------------------------------------- pytest ----
 
 
+@pytest.mark.slow
 def test_pytest_counts_the_clauses_and_names_them_natively(files: Path) -> None:
     proc = subprocess.run(
         [
@@ -377,6 +421,7 @@ def test_pytest_counts_the_clauses_and_names_them_natively(files: Path) -> None:
     assert "good::DROPOUT-SHAPE PASSED" in proc.stdout
 
 
+@pytest.mark.slow
 def test_pytest_quiet_shows_one_line_per_target(files: Path) -> None:
     proc = run_pytest(
         files, "--dropspec-target", "targets.py:good", "--dropspec-clause", "DROPOUT-SHAPE"
@@ -421,6 +466,7 @@ def test_pytest_xdist_is_refused_with_a_message(files: Path) -> None:
     assert "xdist" in proc.stderr and "--dropspec-jobs" in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "selection",
     [("-k", "nothing_matches_this"), ("--dropspec-clause", "ALPHA-RATE")],
@@ -439,6 +485,7 @@ def test_pytest_selecting_nothing_still_writes_the_report(
     assert "partial: 0 of" in proc.stdout
 
 
+@pytest.mark.slow
 def test_pytest_a_lost_report_fails_the_session(files: Path) -> None:
     (files / "out").mkdir()
     (files / "vandal.py").write_text(
