@@ -275,6 +275,15 @@ def test_a_32_bit_seeded_torch_target_is_told_to_declare_seed_bits(tmp_path: Pat
     failure = proc.stdout.split("DROPOUT-INDEPENDENT-SEEDS (MUST, failed)", 1)[1]
     assert "in float16" not in failure  # the dtype is not the cause
     assert failure.count("FFT cross-correlation") <= 2, failure  # a summary, not eight lines
+    # and the advice is right: declared, the target passes the clause
+    declared = TORCH_GENERATOR.replace(
+        'name="torch_generator"', 'name="torch_generator", seed_bits=32'
+    )
+    (tmp_path / "gen32.py").write_text(declared)
+    proc = cli(
+        "check", "gen32.py:torch_generator", "--clause", "DROPOUT-INDEPENDENT-SEEDS", cwd=tmp_path
+    )
+    assert proc.returncode == 4 and "1 passed, 0 failed" in proc.stdout, proc.stdout
 
 
 def hide_modules(where: Path, *names: str) -> dict[str, str]:

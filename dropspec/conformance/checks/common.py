@@ -268,7 +268,7 @@ def narrow_seed(ctx: Context, partners: list[tuple[int, str]], results: list[Sta
     bit from some b up failed; s + 1 and every bit below b passed), said as what to declare;
     '' for any other failure."""
     bits = {pair: r.passed for (_, pair), r in zip(partners, results, strict=True)}
-    if bits.pop("s + 1", False) is False or all(bits.values()):
+    if not bits.pop("s + 1", False) or all(bits.values()):
         return ""
     flipped = {int(pair.removeprefix("bit ")): ok for pair, ok in bits.items()}
     failed = sorted(b for b, ok in flipped.items() if not ok)
