@@ -103,6 +103,20 @@ def test_shown_writes_control_characters_visibly() -> None:
     assert len(line) < 2_100 and line.endswith("[... 8,000 characters cut ...]")
 
 
+def test_the_renderers_escape_every_string_of_a_report() -> None:
+    from dropspec.conformance.report import closing_line, render_failures, render_matrix
+
+    entry = {"name": "x\x1b[2J", "op": "op\x1b[1m", "framework": "f\x1b", "status": "error"}
+    entry |= {"error": "e\x1b[2J\nmore", "spec": "a b.py:x", "options": {}}
+    entry["clauses"] = [{"id": "Z\x1b", "outcome": "failed", "level": "MUST", "message": "\x9b"}]
+    report = {"targets": [entry], "seed": 1, "alpha": 1e-6, "power": 0.9, "device": "cpu"}
+    report |= {"examples": 3, "timeout": 5.0}
+    text = render_matrix(report) + render_failures(report) + closing_line(report)
+    assert_clean(text)
+    assert "x\\x1b[2J" in text and "    more" in text  # visible, and a message keeps its lines
+    assert "replay: dropspec check 'a b.py:x' --seed 1" in text and "--timeout 5 " in text
+
+
 def test_clipped_keeps_the_head_and_tail_and_says_how_much_was_cut() -> None:
     from dropspec.conformance.text import clipped
 

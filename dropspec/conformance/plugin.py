@@ -4,7 +4,9 @@
 named ``TARGET::CLAUSE-ID``. The targets themselves run in worker processes (the same runner
 as ``dropspec check``), so a crashing or hanging target fails its own items and nothing
 else. With ``--dropspec-target`` and no paths on the command line, the project's own tests
-are not collected (give paths to run them too).
+are not collected (give paths to run them too). pytest-xdist (``-n``) is refused: its workers
+would each run every target. Everything a target says reaches the terminal escaped
+(:func:`.text.shown`).
 
 Loading the plugin costs nothing in projects that do not use it: this module imports only
 pytest and the standard library, and everything else (NumPy, SciPy, hypothesis, frameworks)
@@ -330,7 +332,7 @@ def pytest_collection_modifyitems(
     config.hook.pytest_collectreport(
         report=pytest.CollectReport("", "passed", None, [*ours, *late])
     )
-    config.stash[_RUN_KEY] = {"late": late, "described": described}
+    config.stash[_RUN_KEY] = {"late": late}
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:

@@ -490,9 +490,13 @@ def render_matrix(report: Mapping[str, Any], width: int = 120) -> str:
         clause_ids = (
             [c.id for c in OPS[op_name].clauses]
             if op_name in OPS
-            else list(dict.fromkeys(c["id"] for t in targets for c in t["clauses"]))
+            else list(dict.fromkeys(shown(c["id"]) for t in targets for c in t["clauses"]))
         )
-        lines += ["", f"== {title} ({op_name})", *_clause_numbers(op_name, clause_ids, width)]
+        lines += [
+            "",
+            f"== {title} ({shown(op_name)})",
+            *_clause_numbers(op_name, clause_ids, width),
+        ]
         digits = "".join(str((i + 1) % 10) for i in range(len(clause_ids)))
         tags = {id(t): _tag(t) for t in targets}
         # the name column gives way to the rest of the row: the cells, counts and tag
