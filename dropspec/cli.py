@@ -103,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     power = sub.add_parser("power", help="print what each statistical check detects")
     for name in ("alpha", "power"):
         option(name).add_cli_argument(power)
+    power.add_argument(
+        "-v", "--verbose", action="store_true", help="one line per sub-test (default: a summary)"
+    )
     return p
 
 
@@ -119,15 +122,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .conformance.power import power_table
 
             validate_options({"alpha": args.alpha, "power": args.power}, _label)
-            print(power_table(args.alpha, args.power))
+            print(power_table(args.alpha, args.power, verbose=args.verbose))
             return 0
         return cmd_check(args)
-    except (UsageError, ValueError) as exc:
-        print(f"dropspec: error: {exc}", file=sys.stderr)
+    except (UsageError, ValueError) as exc:  # a merge error quotes its inputs: escaped
+        say(f"dropspec: error: {exc}", err=True)
         return EXIT_USAGE
     except KeyboardInterrupt:  # outside a run (which handles its own): no traceback
         print("dropspec: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def say(text: str = "", *, err: bool = False) -> None:
+    """Print ``text`` with every control character escaped (:func:`~.conformance.text.shown`):
+    what a target or a report says never reaches the terminal raw."""
+    from .conformance.text import shown
+
+    print(shown(text, lines=True), file=sys.stderr if err else sys.stdout, flush=err)
 
 
 # ---------------------------------------------------------------- list ----
@@ -266,6 +277,7 @@ def _label(opt: RunOption) -> str:
 def cmd_check(args: argparse.Namespace) -> int:
     from .adapters import builtin_targets, get_backend
     from .conformance.runner import Job, Runner
+    from .conformance.text import shown
 
     config, specs = validate(args)
     workers = jobs_of(args.jobs, default_auto=args.all)
@@ -293,7 +305,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
         for job in jobs:
             env = " ".join(f"{k}={v}" for k, v in job.env.items())
-            print(f"  {job.spec}" + (f"   [{env}]" if env else ""))
+            say(f"  {shown(job.spec)}" + (f"   [{env}]" if env else ""))
             known = builtins.get(job.spec)
             if args.clause and known is not None and known.error is None:
                 from .spec import get_op
@@ -306,7 +318,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 "it ends 'partial: N of M MUST clauses checked' (exit 4), never 'conforms'"
             )
         return 0
-    progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    progress = None if args.quiet else (lambda line: say(shown(line), err=True))
     runner = Runner(
         jobs,
         config,
@@ -321,10 +333,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     json_path = None if runner.write_error else args.json
     status = finish(report, json_path, args.allow_missing, show_expected=args.show_expected)
     if runner.write_error:  # the results are printed above; the file is what was lost
-        print(
+        say(
             f"dropspec: error: {runner.write_error}; the results of this run are only in "
             f"the matrix printed above",
-            file=sys.stderr,
+            err=True,
         )
         return status if status == EXIT_INTERRUPTED else EXIT_USAGE
     return status
@@ -345,28 +357,29 @@ def finish(
         render_failures,
         render_matrix,
     )
+    from .conformance.text import shown
 
-    print(render_matrix(report))
+    say(render_matrix(report))
     failures = render_failures(report, include_expected=show_expected)
     if failures:
-        print("\nFailures and clauses not checked:\n" + failures)
+        say("\nFailures and clauses not checked:\n" + failures)
     divergences = report["summary"]["declared_divergences_must"]
     if divergences:
-        print(
+        say(
             f"\nDeclared divergences at MUST level ({len(divergences)}; expected failures "
             f"with reasons, --show-expected prints them):"
         )
         for d in divergences:
-            print(f"  {d}")
-    print(
-        f"\nseed {report['seed']}, alpha {report['alpha']} per check, power "
-        f"{report['power']}; P(any false alarm in this run) <= "
+            say(f"  {shown(d)}")
+    say(
+        f"\nseed {shown(report['seed'])}, alpha {shown(report['alpha'])} per check, power "
+        f"{shown(report['power'])}; P(any false alarm in this run) <= "
         f"{false_alarm_bound(report):.2g}"
     )
     if json_path:
-        print(f"report written to {json_path}")
+        say(f"report written to {json_path}")
     status = exit_status(report, allow_missing=allow_missing)
-    print(closing_line(report, allow_missing=allow_missing))
+    say(closing_line(report, allow_missing=allow_missing))
     return status
 
 
@@ -382,7 +395,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     if args.json:
         write_json(merged, args.json)
     for key, values in merged.get("mixed", {}).items():
-        print(
+        say(
             f"mixed {key} (--allow-mixed): "
             + ", ".join(f"{v!r} ({src})" for src, v in values.items())
         )

@@ -85,6 +85,26 @@ FRAMEWORKS: dict[str, Framework] = {
 }
 
 
+#: Import name -> the distribution that installs it, where they differ by more than ``_``
+#: against ``-`` (what ``pip install`` takes, and what a version is read from).
+DISTRIBUTIONS: dict[str, str] = {
+    "haiku": "dm-haiku",
+    "torchnlp": "pytorch-nlp",
+    "sklearn": "scikit-learn",
+}
+
+
+def distribution(module: str) -> str:
+    """The distribution ``pip install`` takes for the top-level module ``module``."""
+    top = module.split(".")[0]
+    return DISTRIBUTIONS.get(top, top.replace("_", "-"))
+
+
+def install_command(modules: list[str] | tuple[str, ...]) -> str:
+    """``pip install ...`` for the modules a target requires (by their distributions)."""
+    return "pip install " + " ".join(dict.fromkeys(distribution(m) for m in modules))
+
+
 def get_framework(name: str) -> Framework:
     """The row of ``name``; an unknown name raises ``ValueError`` listing the known ones."""
     try:
@@ -100,4 +120,12 @@ def adapter_modules() -> tuple[str, ...]:
     return tuple(dict.fromkeys(m for row in FRAMEWORKS.values() for m in row.adapters))
 
 
-__all__ = ["FRAMEWORKS", "Framework", "adapter_modules", "get_framework"]
+__all__ = [
+    "DISTRIBUTIONS",
+    "FRAMEWORKS",
+    "Framework",
+    "adapter_modules",
+    "distribution",
+    "get_framework",
+    "install_command",
+]

@@ -47,12 +47,20 @@ class CheckFailure(AssertionError):
     """The target violates the clause; the message says how."""
 
     def __init__(
-        self, message: str, stat: StatResult | None = None, dtypes: frozenset[str] = frozenset()
+        self,
+        message: str,
+        stat: StatResult | None = None,
+        dtypes: frozenset[str] = frozenset(),
+        *,
+        any_dtype: bool = False,
     ) -> None:
         super().__init__(message)
         self.stat = stat
         #: The dtypes the failure was seen in, where the check runs per dtype.
         self.dtypes = dtypes
+        #: The cause is not the dtype it was seen in (a seed's width, an output's shape): a
+        #: per-dtype check does not put the dtype in front of the message.
+        self.any_dtype = any_dtype
 
 
 class NotApplicable(Exception):
@@ -218,6 +226,7 @@ class Context:
     ) -> np.ndarray:
         """Call the target and return its whole output as a NumPy array (exact checks)."""
         out = self._output(self.call_raw(*arrays, rate=rate, training=training, seed=seed))
+        self._shaped(out, arrays, training)
         start = time.perf_counter()
         try:
             return self.host(out)
@@ -238,7 +247,30 @@ class Context:
         through :meth:`host`, which counts the bytes.
         """
         out = self._output(self.call_raw(*arrays, rate=rate, training=training, seed=seed))
+        self._shaped(out, arrays, training)
         return self.backend.for_reduction(out)
+
+    def _shaped(self, out: Any, arrays: tuple[np.ndarray | None, ...], training: bool) -> None:
+        """A wrong output shape is the target's failure (its op's SHAPE clause), said as such
+        by every check that meets it, never a check's own crash on an array it cannot read."""
+        facts = OP_FACTS.get(self.target.op)
+        x = arrays[0] if arrays else None
+        if facts is None or x is None:
+            return
+        weight = arrays[1] if len(arrays) > 1 else None
+        want = tuple(x.shape)
+        if facts.inputs == "layer" and weight is not None and x.ndim == 2:
+            want = (x.shape[0], weight.shape[0])
+        got = tuple(int(d) for d in out.shape)
+        if got != want:
+            shape_clause = [c.id for c in get_op(self.target.op).clauses if c.id.endswith("SHAPE")]
+            raise CheckFailure(
+                f"training={training}: the output's shape is {got}, expected {want} for "
+                f"inputs of shape {', '.join(str(a.shape) for a in arrays if a is not None)} "
+                f"({', '.join(shape_clause) or 'the SHAPE clause'}); this check cannot read "
+                f"such an output",
+                any_dtype=True,
+            )
 
     def framework_array(self, a: np.ndarray) -> Any:
         """A NumPy array as the target's framework takes it (an input for

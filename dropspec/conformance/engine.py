@@ -12,6 +12,7 @@ and re-exports those names for the code that imported them from here.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ..adapters._backend import get_backend
+from ..frameworks import install_command
 from ..spec import CLAUSES, Clause, Level, get_op
 from ..target import Target
 from . import checks as _checks  # noqa: F401  (importing the checks registers them)
@@ -36,6 +38,7 @@ from .context import checks as checks
 from .context import chunk_elements as chunk_elements
 from .context import register as register
 from .defaults import DEFAULT_SEED
+from .options import replay_line
 from .outcomes import Outcome
 from .stats import StatResult
 
@@ -93,12 +96,9 @@ def registry() -> dict[str, Check]:
 
 
 def replay_hint(target: Target, clause: Clause, config: Config) -> str:
-    name = target.source or target.name
-    return (
-        f"replay: dropspec check {name} --seed {config.seed} --clause {clause.id} "
-        f"(or pytest --dropspec-target {name} --dropspec-seed {config.seed} "
-        f"--dropspec-clause {clause.id})"
-    )
+    """Both commands that repeat this check, shell-quoted, with every setting of the run."""
+    values = {**dataclasses.asdict(config), "clause": [clause.id]}
+    return replay_line(target.source or target.name, values)
 
 
 def clauses_of(target: Target) -> list[Clause]:
@@ -193,7 +193,7 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
     if absent:
         return result(
             Outcome.NOT_CHECKED,
-            f"needs {', '.join(absent)}, which is not installed (pip install {' '.join(absent)})",
+            f"needs {', '.join(absent)}, which is not installed ({install_command(absent)})",
             reason="missing",
         )
     ctx = Context(target, clause, backend, config, seed)

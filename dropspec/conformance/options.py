@@ -14,6 +14,7 @@ is checked), so the plugin reads it at pytest start-up for nothing.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -149,6 +150,8 @@ class RunOption:
     #: Added to the help where each surface's effect differs.
     cli_note: str = ""
     plugin_note: str = ""
+    #: It shapes a verdict, so a replay command carries it (:func:`replay_command`).
+    replays: bool = False
 
     @property
     def plugin_flag(self) -> str:
@@ -226,6 +229,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         cli=("--seed",),
         config=True,
         check=check_seed,
+        replays=True,
     ),
     RunOption(
         "alpha",
@@ -235,6 +239,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         cli=("--alpha",),
         config=True,
         check=check_alpha,
+        replays=True,
     ),
     RunOption(
         "power",
@@ -244,6 +249,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         cli=("--power",),
         config=True,
         check=check_power,
+        replays=True,
     ),
     RunOption(
         "device",
@@ -253,6 +259,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         config=True,
         check=check_device,
         config_checks=False,
+        replays=True,
     ),
     RunOption(
         "examples",
@@ -262,6 +269,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         cli=("--examples",),
         config=True,
         check=check_examples,
+        replays=True,
     ),
     RunOption(
         "clause",
@@ -271,6 +279,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         metavar="ID",
         cli=("--clause",),
         check=check_clauses,
+        replays=True,
     ),
     RunOption(
         "jobs",
@@ -287,6 +296,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         metavar="SECONDS",
         cli=("--timeout",),
         check=check_timeout,
+        replays=True,
     ),
     RunOption(
         "allow_missing",
@@ -313,6 +323,37 @@ def validate(values: Mapping[str, Any], label: Callable[[RunOption], str]) -> No
     for o in RUN_OPTIONS:
         if o.check is not None and o.name in values:
             o.check(values[o.name], label(o))
+
+
+def replay_command(spec: str, values: Mapping[str, Any], *, plugin: bool = False) -> str:
+    """The shell command that repeats a run of target ``spec``: ``dropspec check SPEC`` (or,
+    with ``plugin``, ``pytest --dropspec-target SPEC``) followed by every option of
+    :data:`RUN_OPTIONS` that shapes a verdict and has a value in ``values`` (name -> value;
+    None and empty lists are left out), each word quoted with :func:`shlex.quote`."""
+    words = ["pytest", "--dropspec-target", spec] if plugin else ["dropspec", "check", spec]
+    for o in RUN_OPTIONS:
+        value = values.get(o.name)
+        if not o.replays or value is None or not o.cli:
+            continue
+        flag = o.plugin_flag if plugin else o.cli[-1]
+        for v in value if isinstance(value, list | tuple) else [value]:
+            words += [flag, _word(v)]
+    return shlex.join(words)
+
+
+def _word(value: Any) -> str:
+    """A value as the command line gives it back exactly (``0.001``, ``1e-06``, ``600``)."""
+    if isinstance(value, float):
+        text = repr(value)
+        return text[:-2] if text.endswith(".0") else text
+    return str(value)
+
+
+def replay_line(spec: str, values: Mapping[str, Any]) -> str:
+    """'replay: COMMAND (or pytest ...)': both ways to repeat a run of ``spec``."""
+    return (
+        f"replay: {replay_command(spec, values)} (or {replay_command(spec, values, plugin=True)})"
+    )
 
 
 def config_values(get: Callable[[RunOption], Any]) -> dict[str, Any]:

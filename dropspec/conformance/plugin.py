@@ -4,7 +4,9 @@
 named ``TARGET::CLAUSE-ID``. The targets themselves run in worker processes (the same runner
 as ``dropspec check``), so a crashing or hanging target fails its own items and nothing
 else. With ``--dropspec-target`` and no paths on the command line, the project's own tests
-are not collected (give paths to run them too).
+are not collected (give paths to run them too). pytest-xdist (``-n``) is refused: its workers
+would each run every target. Everything a target says reaches the terminal escaped
+(:func:`.text.shown`).
 
 Loading the plugin costs nothing in projects that do not use it: this module imports only
 pytest and the standard library, and everything else (NumPy, SciPy, hypothesis, frameworks)
@@ -14,14 +16,16 @@ loads when a ``--dropspec-*`` option or :func:`dropspec.suite` asks for it.
 from __future__ import annotations
 
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .defaults import DEFAULT_TIMEOUT
-from .options import RUN_OPTIONS, UsageError, config_values, jobs_of, validate
+from .options import RUN_OPTIONS, UsageError, config_values, jobs_of, replay_line, validate
 from .outcomes import Outcome
+from .text import shown, shown_message
 
 if TYPE_CHECKING:
     from ..target import Target
@@ -69,6 +73,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_DESELECTED_KEY] = []
     if not _active(config):
         return
+    _refuse_xdist(config)
     try:
         validate(
             {opt.name: config.getoption(opt.plugin_dest) for opt in RUN_OPTIONS},
@@ -77,6 +82,27 @@ def pytest_configure(config: pytest.Config) -> None:
     except UsageError as exc:
         raise pytest.UsageError(f"dropspec: {exc}") from None
     run_config(config)
+
+
+def _refuse_xdist(config: pytest.Config) -> None:
+    """pytest-xdist would have each of its workers run every target (its items are made at
+    collection, and every worker collects): refused, with what to use instead."""
+    import os
+
+    numprocesses = getattr(config.option, "numprocesses", None)
+    dist = getattr(config.option, "dist", "no")
+    if (
+        numprocesses not in (None, 0, "0")
+        or dist not in (None, "no")
+        or hasattr(config, "workerinput")
+        or os.environ.get("PYTEST_XDIST_WORKER")
+    ):
+        raise pytest.UsageError(
+            "dropspec: --dropspec-target cannot run under pytest-xdist (-n/--dist): each xdist "
+            "worker would check every target again. dropspec runs targets in its own worker "
+            "processes: drop -n and give --dropspec-jobs N (or auto) instead, or run the "
+            "dropspec items in a pytest of their own (-p no:xdist)"
+        )
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -119,6 +145,8 @@ def enforce_outcome(
     known = Outcome.of(outcome)
     if known is Outcome.PASSED:
         return
+    # what pytest prints of it is escaped: the name and the message come from the target
+    message, name, clause_id = "\n".join(shown_message(message)), shown(name), shown(clause_id)
     if known is Outcome.NOT_APPLICABLE:
         pytest.skip(f"not applicable: {message}")
     if known is Outcome.XFAILED:
@@ -165,7 +193,7 @@ class ClauseItem(pytest.Item):
         entry = run.get("results", {}).get((self.spec, self.clause_id))
         if entry is None:
             raise ClauseFailed(
-                f"{self.target_name} {self.clause_id}: not checked (the run "
+                f"{shown(self.target_name)} {self.clause_id}: not checked (the run "
                 f"produced no verdict for it)"
             )
         enforce_outcome(
@@ -180,11 +208,11 @@ class ClauseItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ClauseFailed):
-            return str(excinfo.value)
+            return "\n".join(shown_message(excinfo.value))
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[str, int | None, str]:
-        return f"dropspec:{self.target_name}", None, f"{self.target_name}::{self.clause_id}"
+        return f"dropspec:{shown(self.target_name)}", None, self.name
 
 
 class LoadFailureItem(pytest.Item):
@@ -198,7 +226,7 @@ class LoadFailureItem(pytest.Item):
         raise ClauseFailed(self.problem)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        return str(excinfo.value)
+        return "\n".join(shown_message(excinfo.value))
 
     def reportinfo(self) -> tuple[str, int | None, str]:
         return "dropspec", None, self.name
@@ -269,29 +297,41 @@ def pytest_collection_modifyitems(
     described = _describe(specs, config)
     names = [d["name"] for d in described.values()]
     late: list[pytest.Item] = []
+    ours: list[pytest.Item] = []
     for spec in specs:
         d = described[spec]
+        # node ids are TARGET::CLAUSE-ID (not the session's "::" prefix), escaped: pytest
+        # prints them as they are
         name = d["name"] if names.count(d["name"]) == 1 else f"{d['name']} [{spec}]"
         if d.get("error") or not d["clauses"]:
             late.append(
                 LoadFailureItem.from_parent(
-                    session, name=spec, problem=f"{spec}: {d.get('error') or 'no clauses'}"
+                    session,
+                    name=shown(spec),
+                    nodeid=shown(spec),
+                    problem=f"{spec}: {d.get('error') or 'no clauses'}",
                 )
             )
             continue
         for clause_id, level in d["clauses"]:
             if only and clause_id not in only:
                 continue
-            items.append(
+            ours.append(
                 ClauseItem.from_parent(
                     session,
-                    name=f"{name}::{clause_id}",
+                    name=f"{shown(name)}::{clause_id}",
+                    nodeid=f"{shown(name)}::{clause_id}",
                     spec=spec,
                     target_name=name,
                     clause_id=clause_id,
                     level=level,
                 )
             )
+    items.extend(ours)
+    # said as collected, so that pytest counts them ("collected 22 items", not 0)
+    config.hook.pytest_collectreport(
+        report=pytest.CollectReport("", "passed", None, [*ours, *late])
+    )
     config.stash[_RUN_KEY] = {"late": late}
 
 
@@ -327,8 +367,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     for item in session.items:
         if isinstance(item, ClauseItem):
             selected.setdefault(item.spec, []).append(item.clause_id)
-    if not selected:
-        return
     from ..adapters import builtin_targets
 
     builtins = builtin_targets()
@@ -336,12 +374,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         Job(spec, dict(builtins[spec].env) if spec in builtins else {}, clauses)
         for spec, clauses in selected.items()
     ]
+    if not jobs:  # nothing selected (-k, a --dropspec-clause of another op): a report still
+        # says so, its targets described and every clause left out
+        specs = list(dict.fromkeys(config.getoption("dropspec_target")))
+        jobs = [Job(spec, describe_only=True) for spec in specs]
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     progress = None
-    if reporter is not None and config.get_verbosity() >= 0:
+    verbosity = config.get_verbosity()
+    if reporter is not None and verbosity >= -1:
 
         def progress(line: str) -> None:
-            reporter.write_line(f"dropspec {line}")
+            # -q: one line per target as it finishes; the default adds one as each starts
+            if verbosity >= 0 or "] done " in line:
+                reporter.write_line(shown(f"dropspec {line}"))
 
     runner = Runner(
         jobs,
@@ -369,6 +414,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                     "message": entry["error"],
                     "reason": "crashed",
                 }
+        if entry.get("status") == "error":  # a crash or a timeout: how to repeat it
+            settings = {**asdict(runner.config), "timeout": runner.timeout}
+            replay = replay_line(job.spec, {**settings, "clause": job.clauses})
+            for cid in job.clauses:
+                r = results.get((job.spec, cid))
+                if r is not None and r["outcome"] == Outcome.NOT_CHECKED.value:
+                    results[(job.spec, cid)] = {**r, "message": f"{r['message']}\n{replay}"}
     previous: dict[str, Any] = config.stash.get(_RUN_KEY, {})
     config.stash[_RUN_KEY] = {
         **previous,
@@ -407,6 +459,12 @@ def _add_deselected(report: dict[str, Any], config: pytest.Config) -> str | None
     return None
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A report that could not be written fails the session: the run's record is lost."""
+    if session.config.stash.get(_RUN_KEY, {}).get("write_error") and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     run = config.stash.get(_RUN_KEY, {})
     results = config.stash.get(_RESULTS_KEY, [])
@@ -414,21 +472,24 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         from .report import closing_line, false_alarm_bound
 
         report = run["report"]
-        terminalreporter.write_line(
+        say = terminalreporter.write_line
+        say(
             f"dropspec: {sum(len(t['clauses']) for t in report['targets'])} clause checks on "
             f"{len(report['targets'])} target(s); seed {report['seed']}; P(any false alarm) "
             f"<= {false_alarm_bound(report):.2g} (sum of alpha over statistical checks)"
         )
-        terminalreporter.write_line(
-            "dropspec: "
-            + closing_line(report, allow_missing=config.getoption("dropspec_allow_missing"))
-        )
+        closing = closing_line(report, allow_missing=config.getoption("dropspec_allow_missing"))
+        say("\n".join(shown_message("dropspec: " + closing)))
         if run.get("write_error"):
-            terminalreporter.write_line(f"dropspec: error: {run['write_error']}", red=True)
-        elif config.getoption("dropspec_json"):
-            terminalreporter.write_line(
-                f"dropspec: report written to {config.getoption('dropspec_json')}"
+            say(
+                shown(
+                    f"dropspec: error: {run['write_error']}; the results are only in this "
+                    f"output (the session fails)"
+                ),
+                red=True,
             )
+        elif config.getoption("dropspec_json"):
+            say(shown(f"dropspec: report written to {config.getoption('dropspec_json')}"))
         return
     if not results:
         return

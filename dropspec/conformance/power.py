@@ -116,16 +116,31 @@ def measured_table(alpha: float, power: float) -> str:
     return "\n".join(lines)
 
 
-def power_table(alpha: float, power: float) -> str:
+def power_table(alpha: float, power: float, *, verbose: bool = False) -> str:
+    """The table ``dropspec power`` prints: one line per clause and kind of test (how many
+    sub-tests, their alpha, n, worst measured detection and the deviations they detect),
+    or with ``verbose`` one line per sub-test; then the guarantee on rates and the kept
+    measurements."""
     rows = power_rows(alpha, power)
-    lines = [
+    head = (
         f"alpha = {alpha} per clause check (split evenly among its sub-tests), "
         f"power = {power}; measured: how often this very sub-test (the same leaf: "
         "clause, dtype, test, alpha, n and deviation) caught its stated deviation, injected, "
-        "where a claim below is measured at it (the worst of its claims)",
-        "",
+        "where a claim below is measured at it (the worst of its claims)"
+    )
+    lines = [head, "", *(_every_row(rows, power) if verbose else _summary(rows, power))]
+    if not verbose:
+        lines += [
+            "",
+            f"({len(rows)} sub-tests in all; `dropspec power --verbose` prints each of them)",
+        ]
+    return "\n".join([*lines, "", rate_guarantee(), "", measured_table(alpha, power)])
+
+
+def _every_row(rows: list[dict[str, Any]], power: float) -> list[str]:
+    lines = [
         f"{'clause':32s} {'test':45s} {'alpha':>8s} {'n':>9s} {'measured':>9s}  "
-        f"detects (power {power})",
+        f"detects (power {power})"
     ]
     for r in rows:
         extra = ", ".join(f"{k}={v}" for k, v in r["inputs"].items())
@@ -134,4 +149,33 @@ def power_table(alpha: float, power: float) -> str:
             f"{r['measured'] or '-':>9s}  "
             f"{r['unit']} >= {r['deviation']:.3g}  [{extra}]"
         )
-    return "\n".join([*lines, "", rate_guarantee(), "", measured_table(alpha, power)])
+    return lines
+
+
+def _span(values: list[float], fmt: str) -> str:
+    low, high = format(min(values), fmt), format(max(values), fmt)
+    return low if low == high else f"{low}..{high}"
+
+
+def _summary(rows: list[dict[str, Any]], power: float) -> list[str]:
+    """One line per clause and kind of test: the number of its sub-tests and the span of
+    their alpha, n and detected deviation; measured, the worst of the measured ones."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["clause"], r["test"], r["unit"]), []).append(r)
+    lines = [
+        f"{'clause':32s} {'test':45s} {'tests':>5s} {'alpha':>17s} {'n':>19s} "
+        f"{'measured':>9s}  detects (power {power})"
+    ]
+    for (clause, test, unit), group in groups.items():
+        measured = [r["measured"] for r in group if r["measured"]]
+        worst = min(
+            measured, key=lambda m: int(m.split("/")[0]) / int(m.split("/")[1]), default="-"
+        )
+        lines.append(
+            f"{clause:32s} {test[:45]:45s} {len(group):5d} "
+            f"{_span([r['alpha'] for r in group], '.2g'):>17s} "
+            f"{_span([r['n'] for r in group], 'd'):>19s} {worst:>9s}  "
+            f"{unit} >= {_span([r['deviation'] for r in group], '.3g')}"
+        )
+    return lines

@@ -6,18 +6,22 @@ import contextlib
 import json
 import platform
 import sys
+import textwrap
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .._version import __version__
+from ..frameworks import distribution
 from ..spec import CLAUSES, OPS
 from ..target import Target
 from .config import Config
 from .engine import ClauseResult
+from .options import replay_line
 from .outcomes import LEGEND, Outcome
 from .schema import SCHEMA_VERSION
+from .text import clipped, shown, shown_message
 
 #: Exit codes of ``dropspec check`` and ``dropspec merge``: 0 every MUST clause that applies
 #: was checked and passed; 1 a MUST clause failed; 2 usage error; 3 a MUST clause that was to
@@ -29,9 +33,6 @@ EXIT_PARTIAL, EXIT_INTERRUPTED = 4, 130
 
 #: Why a clause in a report was left out on purpose, not for want of a way to check it.
 LEFT_OUT_REASONS = frozenset({"deselected"})
-
-#: Import name -> distribution, for the version of the library a built-in target wraps.
-_DISTRIBUTIONS = {"haiku": "dm-haiku", "torchnlp": "pytorch-nlp", "sklearn": "scikit-learn"}
 
 
 def framework_version(target: Target) -> str | None:
@@ -47,7 +48,7 @@ def framework_version(target: Target) -> str | None:
 def _version(module: str) -> str | None:
     from importlib import metadata
 
-    for dist in (_DISTRIBUTIONS.get(module, module), module.replace("_", "-")):
+    for dist in (distribution(module), module):
         try:
             return metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -181,7 +182,7 @@ def clause_entry(r: ClauseResult) -> dict[str, Any]:
 
 def replay_of(r: ClauseResult) -> str | None:
     """The replay command a check printed into its message, as its own field."""
-    for line in r.message.splitlines():
+    for line in reversed(r.message.splitlines()):  # the engine's is last; a target's is not
         if line.startswith("replay: "):
             return line.removeprefix("replay: ")
     return None
@@ -223,6 +224,7 @@ def build_report(entries: Iterable[dict[str, Any]], config: Config, **run: Any) 
     targets = list(entries)
     for t in targets:
         t.setdefault("platform", plat)
+        clip_messages(t)
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "dropspec_version": __version__,
@@ -243,6 +245,17 @@ def build_report(entries: Iterable[dict[str, Any]], config: Config, **run: Any) 
     }
     report["summary"] = summary(report)
     return report
+
+
+def clip_messages(entry: dict[str, Any]) -> None:
+    """Cut a target's error and its clauses' messages to :data:`.text.MESSAGE_LIMIT`
+    characters (a crashed target's 50 MB line of output, an exception's huge text), with a
+    note of how much was cut."""
+    if isinstance(entry.get("error"), str):
+        entry["error"] = clipped(entry["error"])
+    for c in entry.get("clauses", ()):
+        if isinstance(c.get("message"), str):
+            c["message"] = clipped(c["message"])
 
 
 def summary(report: Mapping[str, Any]) -> dict[str, Any]:
@@ -331,9 +344,9 @@ def coverage_lines(report: Mapping[str, Any], *, allow_missing: bool = False) ->
     for row in coverage(report, allow_missing=allow_missing):
         if not row["not_selected"]:
             continue
-        line = f"{row['name']}: {row['checked']} of {row['applicable']} MUST clauses checked"
+        line = f"{shown(row['name'])}: {row['checked']} of {row['applicable']} MUST clauses checked"
         if row["none_selected"]:
-            line += f": the selection names none of op {row['op']}'s clauses"
+            line += f": the selection names none of op {shown(row['op'])}'s clauses"
         else:
             why = []
             if row["not_selected"] - row["missing"]:
@@ -461,61 +474,109 @@ def _symbol(outcome: str | None) -> str:
 
 
 def render_matrix(report: Mapping[str, Any], width: int = 120) -> str:
-    """One row per target (clauses as columns, numbered per op), at most ``width`` wide.
+    """One row per target (clauses as columns, numbered per op), ``width`` wide where names
+    allow: a long name is shortened (``…``) to make room, a status tag is never cut.
 
-    The full clause × target grid with messages is in the JSON report and the docs.
+    Every string from the report is escaped (:func:`.text.shown`). The full clause × target
+    grid with messages is in the JSON report and the docs.
     """
     lines: list[str] = []
     by_op: dict[str, list[Mapping[str, Any]]] = {}
     for t in report["targets"]:
         by_op.setdefault(t["op"], []).append(t)
-    name_w = min(44, max([len(t["name"]) for t in report["targets"]] + [6]))
+    names = {id(t): shown(t["name"]) for t in report["targets"]}
     for op_name, targets in by_op.items():
-        title = OPS[op_name].title if op_name in OPS else op_name
+        title = OPS[op_name].title if op_name in OPS else shown(op_name)
         clause_ids = (
             [c.id for c in OPS[op_name].clauses]
             if op_name in OPS
-            else list(dict.fromkeys(c["id"] for t in targets for c in t["clauses"]))
+            else list(dict.fromkeys(shown(c["id"]) for t in targets for c in t["clauses"]))
         )
-        lines += ["", f"== {title} ({op_name})", *_clause_numbers(op_name, clause_ids, width)]
+        lines += [
+            "",
+            f"== {title} ({shown(op_name)})",
+            *_clause_numbers(op_name, clause_ids, width),
+        ]
         digits = "".join(str((i + 1) % 10) for i in range(len(clause_ids)))
+        tags = {id(t): _tag(t) for t in targets}
+        # the name column gives way to the rest of the row: the cells, counts and tag
+        room = width - 48 - len(digits) - max(len(tag) for tag in tags.values())
+        name_w = max(12, min(44, room, max([len(names[id(t)]) for t in targets] + [6])))
         lines.append(f"  {'target':<{name_w}} {'framework':<18} {digits}   pass fail xfail  n/a  ?")
         for t in targets:
-            by_id = {c["id"]: c["outcome"] for c in t["clauses"]}
+            by_id = {shown(c["id"]): c["outcome"] for c in t["clauses"]}
             cells = "".join(_symbol(by_id.get(cid)) for cid in clause_ids)
             if not clause_ids:
                 cells = "".join(_symbol(o) for o in by_id.values())
             n = Counter(Outcome.of(v) for v in by_id.values())
-            fw = f"{t['framework']} {t.get('framework_version') or ''}".strip()[:18]
-            name = t["name"] if len(t["name"]) <= name_w else t["name"][: name_w - 1] + "…"
+            fw = shown(f"{t['framework']} {t.get('framework_version') or ''}".strip())[:18]
+            name = names[id(t)]
+            name = name if len(name) <= name_w else name[: name_w - 1] + "…"
             row = (
                 f"  {name:<{name_w}} {fw:<18} {cells:<{len(digits)}}   {n[Outcome.PASSED]:>4} "
                 f"{n[Outcome.FAILED]:>4} {n[Outcome.XFAILED]:>5} "
                 f"{n[Outcome.NOT_APPLICABLE]:>4} "
                 f"{sum(n[o] for o in Outcome if o.unchecked):>2}"
             )
-            if t.get("status") not in (None, "ok"):
-                row += f"  [{t['status']}]"
-            lines.append(row[:width])
+            lines.append(row + tags[id(t)])
     lines += ["", LEGEND]
     return "\n".join(lines)
 
 
+def _tag(t: Mapping[str, Any]) -> str:
+    return "" if t.get("status") in (None, "ok") else f"  [{shown(t['status'])}]"
+
+
 def render_failures(report: Mapping[str, Any], *, include_expected: bool = False) -> str:
+    """Every failure and clause not checked, with its message; a target that crashed or
+    timed out gets its replay command; clauses not checked because a package is missing are
+    said once per package, with the targets they cost. Every string from the report is
+    escaped and every line of a message cut at :data:`.text.LINE_LIMIT` characters."""
     lines = []
     wanted = {o for o in Outcome if o.shown or (include_expected and o is Outcome.XFAILED)}
+    missing: dict[str, list[str]] = {}
     for t in report["targets"]:
-        if t.get("status") not in (None, "ok") and t.get("error"):
-            lines.append(f"--- {t['name']} ({t['status']})")
-            lines.extend("    " + m for m in str(t["error"]).splitlines())
+        name = shown(t["name"])
+        if t.get("status") not in (None, "ok", "missing") and t.get("error"):
+            lines.append(f"--- {name} ({shown(t['status'])})")
+            lines.extend(shown_message(t["error"], "    "))
+            if t["status"] == "error":
+                lines.append("    " + shown(broken_replay(report, t)))
         for c in t["clauses"]:
             if Outcome.of(c["outcome"]) not in wanted:
                 continue
             if Outcome.of(c["outcome"]) is Outcome.NOT_CHECKED and c["message"] == t.get("error"):
                 continue  # said once for the target, above
-            lines.append(f"--- {t['name']} :: {c['id']} ({c['level']}, {c['outcome']})")
-            lines.extend("    " + m for m in str(c["message"]).splitlines())
+            if c.get("reason") == "missing":
+                targets = missing.setdefault(str(c["message"]), [])
+                if name not in targets:
+                    targets.append(name)
+                continue
+            lines.append(
+                f"--- {name} :: {shown(c['id'])} ({shown(c['level'])}, {shown(c['outcome'])})"
+            )
+            lines.extend(shown_message(c["message"], "    "))
+    for why, names in missing.items():
+        count = f"{len(names)} target{'s' if len(names) > 1 else ''}"
+        lines.append(f"--- not checked, {count}: {shown(why)}")
+        lines.extend(
+            textwrap.wrap(", ".join(names), 100, initial_indent="    ", subsequent_indent="    ")
+        )
     return "\n".join(lines)
+
+
+def broken_replay(report: Mapping[str, Any], t: Mapping[str, Any]) -> str:
+    """The replay line of a target whose job did not finish (a crash, a timeout): the run's
+    settings (the target's own, in a merged report of mixed settings), its timeout, and the
+    clauses it was to check when they were not the whole op."""
+    values = {key: report.get(key) for key in ("seed", "alpha", "power", "device", "examples")}
+    values.update(t.get("settings") or {})
+    values["timeout"] = report.get("timeout")
+    ids = [c["id"] for c in t["clauses"] if c["id"] in CLAUSES]
+    op = OPS.get(t.get("op", ""))
+    if ids and (op is None or set(ids) != {c.id for c in op.clauses}):
+        values["clause"] = ids
+    return replay_line(str(t.get("spec") or t["name"]), values)
 
 
 def write_json(report: Mapping[str, Any], path: str | Path) -> None:

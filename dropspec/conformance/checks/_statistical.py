@@ -76,7 +76,8 @@ def _per_dtype(check: Check, wide_only: bool) -> Check:
                     result = check(ctx)
             except CheckFailure as exc:
                 stat = None if exc.stat is None else _in_dtype(exc.stat, dtype)
-                failure = CheckFailure(f"in {dtype}: {exc}", stat, frozenset({dtype}))
+                where = "" if exc.any_dtype else f"in {dtype}: "
+                failure = CheckFailure(f"{where}{exc}", stat, frozenset({dtype}))
                 if dtype not in scope:
                     raise failure from None
                 expected.append(failure)

@@ -318,10 +318,53 @@ def check_independent_seeds(ctx: Context) -> StatResult:
         quad = [first if s == seed else seed_mask(ctx, s) for s in linear_seeds(ctx, seed)]
         ones = int(ctx.host(reduce.xor_count(xp.stack(quad))))
         results.append(linear_test(ctx, ones, n, alpha))
+    narrow = narrow_seed(ctx, partners, results)
+    if narrow:
+        raise CheckFailure(narrow, st_.combine(results), any_dtype=True)
     return verdict(
         results,
         "masks of related seeds (offsets, one bit apart, negated, affine, halves folded, or "
         "XOR-related) are dependent or shifted copies of each other",
+    )
+
+
+#: Seed widths generators keep: 32 (numpy.random.seed, torch's CPU generator), 31, 53, 63.
+SEED_WIDTHS = (32, 31, 53, 63)
+
+
+def narrow_seed(ctx: Context, partners: list[tuple[int, str]], results: list[StatResult]) -> str:
+    """The failure of a target whose masks depend only on its seed's low bits (every flipped
+    bit from some b up failed; s + 1 and every bit below b passed), said as what to declare;
+    '' for any other failure."""
+    paired = {pair: r.passed for (_, pair), r in zip(partners, results, strict=False)}
+    flipped = {int(p.removeprefix("bit ")): ok for p, ok in paired.items() if p.startswith("bit ")}
+    others = [ok for p, ok in paired.items() if not p.startswith("bit ")]
+    others += [r.passed for r in results[len(partners) :]]  # the XOR test of linear seeds
+    if not paired.get("s + 1", False) or not all(others) or all(flipped.values()):
+        return ""
+    failed = sorted(b for b, ok in flipped.items() if not ok)
+    low = max([b for b, ok in flipped.items() if ok], default=-1)
+    if low > failed[0]:
+        return ""
+    width = next((w for w in SEED_WIDTHS if low < w <= failed[0]), None)
+    first = next(r for r in results if not r.passed)
+    declare = (
+        f"declare seed_bits={width} in @dropspec.target(...)"
+        if width is not None
+        else f"declare seed_bits=N in @dropspec.target(...) with {low + 1} <= N <= {failed[0]}"
+    )
+    kept = width if width is not None else failed[0]
+    which = f"bit{'s' if len(failed) > 1 else ''} {', '.join(map(str, failed))}"
+    declared = ctx.target.seed_bits
+    return (
+        f"the masks depend only on the low bits of the seed: seeds one bit apart in {which} "
+        f"gave the same (or shifted) masks, while s + 1 and the bits below gave independent "
+        f"ones. The target's generator keeps about {kept} bits of the {declared} it declares "
+        f"(torch.Generator().manual_seed and numpy.random.seed keep 32). If it takes seeds "
+        f"of that width, {declare}: the suite then passes it seeds in [0, 2**{kept}) only. "
+        f"If it must take {declared}-bit seeds, derive the generator's seed from all of "
+        f"them (e.g. hash the seed first).\n"
+        f"{first.describe()} (and {len(failed) - 1} more pair(s) like it)"
     )
 
 
