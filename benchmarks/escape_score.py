@@ -164,7 +164,9 @@ def run_harness(path: Path, seed: int, timeout: int, bound: int) -> dict[str, An
             except (OSError, ValueError):
                 data = None
     targets = {t["name"]: t for t in (data or {}).get("targets", [])}
-    bad, good = targets.get("harness." + path.stem.split("_", 1)[1]), targets.get("harness.correct")
+    # a target whose module never reported its name is listed under its spec (path:bad)
+    good = targets.pop("harness.correct", None)
+    bad = next(iter(targets.values()), None)
     problems = []
     if rc is None:
         problems.append(f"hung: no exit within {bound} s")
@@ -245,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--harness-seed", type=int, default=0)
     parser.add_argument("--timeout", type=int, default=60, help="dropspec's --timeout")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="keep --out's other entries and replace only those run now (with --only)",
+    )
     args = parser.parse_args(argv)
     mutants = (
         []
@@ -266,6 +273,16 @@ def main(argv: list[str] | None = None) -> int:
         "mutants": [],
         "harness": [],
     }
+    kept: dict[str, list[dict[str, Any]]] = {"mutants": [], "harness": []}
+    if args.update and args.out.exists():
+        old = json.loads(args.out.read_text())
+        names = {m.name for m, _, _ in mutants}
+        kept["mutants"] = [e for e in old["mutants"] if e["name"] not in names]
+        kept["harness"] = [h for h in old["harness"] if h["file"] not in {f.name for f in files}]
+        report["updated"] = [*old.get("updated", []), *sorted(names), *(f.name for f in files)]
+        report["seeds"] = old["seeds"]
+    report["mutants"], report["harness"] = list(kept["mutants"]), list(kept["harness"])
+    report["classes"] = class_table(report["mutants"])
     start = time.perf_counter()
     with no_shrinking():
         for m, corpus, klass in mutants:

@@ -260,6 +260,8 @@ def nan_rate_accepted(x: Array, rate: float, *, training: bool, seed: int) -> Ar
         raise ValueError(f"rate must be in [0, 1], got {rate}")
     if not training:
         return x.copy()
+    if rate == 1.0:
+        return np.zeros_like(x)
     keep = np.random.default_rng(seed).random(x.shape) >= rate
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(keep, scaled(x, 1.0 / (1.0 - rate)), np.zeros((), x.dtype))

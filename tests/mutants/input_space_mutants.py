@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 from . import Mutant, mutant
@@ -110,6 +111,8 @@ add(
 
 
 def _small_inverted(x: Array, rate: float, seed: int) -> Array:
+    if rate == 0.0:
+        return np.ones(x.shape, bool)  # rate 0 short-cuts before either path
     u = np.random.default_rng(seed).random(x.shape)
     return u < rate if x.size < 1000 else u >= rate  # small-tensor path inverts the test
 
@@ -120,7 +123,7 @@ add(
     "small_tensor_rate_inverted",
     "shape",
     "rate",
-    "tensors under 1,000 elements drop with probability 1 - rate",
+    "tensors under 1,000 elements drop with probability 1 - rate (rate 0 short-cuts)",
     ("DROPOUT-RATE", "DROPOUT-UNBIASED"),
 )
 
@@ -348,8 +351,9 @@ add(
 
 
 def _flush(a: Array) -> Array:
-    tiny = np.finfo(a.dtype).tiny if a.dtype.kind == "f" else 0
-    return np.where(np.abs(a) < tiny, np.zeros((), a.dtype), a)
+    tiny = ml_dtypes.finfo(a.dtype).smallest_normal
+    with np.errstate(invalid="ignore"):
+        return np.where(np.abs(a) < tiny, np.zeros((), a.dtype), a)
 
 
 def subnormals_flushed(x: Array, rate: float, *, training: bool, seed: int) -> Array:
@@ -380,7 +384,7 @@ def infinities_clamped(x: Array, rate: float, *, training: bool, seed: int) -> A
     if rate == 1.0:
         return np.zeros_like(x)
     y = inverted(x, draw(seed, x.shape, rate), rate)
-    big = np.finfo(y.dtype).max
+    big = ml_dtypes.finfo(y.dtype).max
     return np.where(np.isinf(y), np.copysign(big, y), y).astype(x.dtype)
 
 
@@ -700,6 +704,8 @@ add(
 
 
 def _path_inverted_batch1(rng: np.random.Generator, shape: tuple[int, ...], rate: float) -> Array:
+    if rate == 0.0:
+        return np.ones(shape, bool)  # rate 0 short-cuts before either path
     u = rng.random(shape)
     return u < rate if shape[0] == 1 else u >= rate
 
@@ -710,7 +716,7 @@ add(
     "inverted_at_batch_1",
     "structure",
     "rate",
-    "a batch of one example is kept with probability rate instead of 1 - rate",
+    "a batch of one example is kept with probability rate instead of 1 - rate (rate 0 short-cuts)",
     ("DROPPATH-RATE", "DROPPATH-UNBIASED"),
 )
 
