@@ -13,6 +13,9 @@ framework only inside the mutant functions, so building the corpus imports no fr
 at the run's replay seed (``tests/replay.py``), and, in the slow tier, at base seeds 0-4;
 ``benchmarks/mutation_score.py`` runs every clause of each mutant's op and writes the mutation
 score.
+
+``input_space_mutants`` (issue 21) is not part of :func:`corpus`: :func:`input_space_corpus`
+collects it for ``benchmarks/escape_score.py``.
 """
 
 from __future__ import annotations
@@ -109,6 +112,15 @@ def corpus() -> tuple[Mutant, ...]:
     if dupes:
         raise ValueError(f"duplicate mutant names: {', '.join(dupes)}")
     return out
+
+
+def input_space_corpus() -> tuple[Mutant, ...]:
+    """Issue 21's input-space mutants (``input_space_mutants``), kept out of :func:`corpus`:
+    they measure what the suite does not yet reach, so only those it catches move into the
+    corpus that ``tests/test_mutants.py`` requires to be caught."""
+    from . import input_space_mutants
+
+    return input_space_mutants.MUTANTS
 
 
 @contextlib.contextmanager

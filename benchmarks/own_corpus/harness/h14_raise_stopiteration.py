@@ -1,0 +1,26 @@
+"""Harness fault 14: raises StopIteration from training calls.
+
+Class: iteration protocol exceptions. Inside a generator or a map() it ends the iteration silently.
+The target is also a wrong dropout (kept values are not scaled), so "conforms" for it is a
+false pass; run beside ``_correct.py:good``, which must still conform.
+"""
+
+import numpy as np
+
+import dropspec
+
+
+@dropspec.target(
+    "dropout", framework="numpy", scaling="inverted", name="harness.raise_stopiteration"
+)
+def bad(x, rate, *, training, seed):
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError("rate must be in [0, 1]")
+
+    if training:
+        raise StopIteration
+    if not training:
+        return x.copy()
+    keep = np.random.default_rng(seed).random(x.shape) >= rate
+    y = np.where(keep, x, np.zeros((), x.dtype))  # wrong: kept values are not scaled
+    return y
