@@ -242,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--only", help="only mutants and harness files whose name has this")
+    parser.add_argument(
+        "--corpus", choices=("issue21", "own"), help="only this corpus of mutants (default both)"
+    )
     parser.add_argument("--no-mutants", action="store_true")
     parser.add_argument("--no-harness", action="store_true")
     parser.add_argument("--harness-seed", type=int, default=0)
@@ -262,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     mutants = [t for t in mutants if not args.only or args.only in t[0].name]
+    mutants = [t for t in mutants if not args.corpus or t[1] == args.corpus]
     files = [] if args.no_harness else sorted(HARNESS.glob("h*.py"))
     files = [f for f in files if not args.only or args.only in f.name]
     report: dict[str, Any] = {
