@@ -590,7 +590,13 @@ def claims() -> list[Claim]:
             drop_rate,
             {"rate": 0.1},
         ),
-        Claim("drop rate, many small calls", "DROPOUT-RATE", "binomial test", exact_rate),
+        Claim(
+            "drop rate, many small calls",
+            "DROPOUT-RATE",
+            "binomial test",
+            exact_rate,
+            {"stratum": "size: tiny (< 64 values)"},
+        ),
         Claim(
             "independence of neighbouring mask values",
             "DROPOUT-INDEPENDENT-ELEMENTS",
@@ -712,6 +718,20 @@ def claims() -> list[Claim]:
             alpha_moment(mean=False),
             {"rate": 0.2},
             dtype="bfloat16",
+        ),
+        Claim(
+            "drop rate in the remainder lanes mod 4 only",
+            "DROPOUT-RATE",
+            "binomial test",
+            exact_rate,
+            {"stratum": "position: remainder lanes mod 4"},
+        ),
+        Claim(
+            "drop rate at the first element of a row only",
+            "DROPOUT-RATE",
+            "binomial test",
+            exact_rate,
+            {"stratum": "position: first of row"},
         ),
     ]
 
