@@ -2,36 +2,39 @@
 
 A kernel can be right on the large rank-3 inputs the other sub-tests draw and wrong where
 they never look: on tensors under some size, at one rank, in the remainder lanes of a
-vectorised row, at a row's first or last element. The strata are the cells of three
+vectorised row, at a row's first or last element. The strata are the classes of three
 dimensions, each tested on its own:
 
 - size class: tiny (under 64 values a call), small (under 1,000), medium (about 2^14, one
-  call per rank) and large (at least 2^22, one call); one call of a tiny or small tensor is
-  too small to judge, so those classes pool many calls;
-- rank: 1 to 5 (the ranks the target accepts; for an op with shared axes, the sides given
-  here are those of its free axes, the shared ones being 1), the 2-D case being
-  (batch, features) with at least 7 features;
+  call) and large (at least 2^22 values, one call; 2^20 in the moment checks, whose y/x in
+  float64 costs 16 bytes a value); one call of a tiny or small tensor is too small to
+  judge, so those classes pool many calls;
+- rank: 1 to 5, from the lowest the target accepts (its declared rank only, where it
+  declares one; an op's shared axes get side 1 and the sides given here go to its free
+  axes), the 2-D case being (batch, features) with at least 7 features;
 - position along a row (the last free axis): its first element, its last, and its
   remainder lanes (the last n mod w elements) for each vector width w of
   :data:`VECTOR_WIDTHS`; rows are 63 modulo 64 long where they can be, so that every width
   has w − 1 of them. The large call's many short rows give these classes most of their
   values.
 
-Every call is drawn at :data:`STRATA_RATE` (not 1/2, where a kernel that keeps with
-probability ``rate`` is exact). One test per stratum, pooling every call in it (ranks pool
-the tiny, small and medium calls; positions every call), each at an even share of the alpha
-the check gives the strata (Bonferroni). The drop rate is an exact binomial test; E[y/x]
-and Var[y/x] are z-tests with the two-point law of y/x (0 or the kept multiplier) as the
-null, widened by the scale roundings the dtype allows. RATE also tests, per tiny cell, that
-each call's dropped count is Binomial(values, rate): a mask shared by a whole tiny tensor
-(a per-example mask turned per-batch) keeps the rate right on average but not its spread.
+Sizes and ranks are crossed as a Latin design, not a full grid (:func:`pairing`): each run
+draws every size class and every rank, each at one partner drawn from the run's seed, so
+that a compiled framework compiles five shapes per dtype rather than twenty, and over runs
+every pair is drawn. Every call is drawn at :data:`STRATA_RATE` (not 1/2, where a kernel
+that keeps with probability ``rate`` is exact). One test per stratum, pooling every call
+in it, each at an even share of the alpha the check gives the strata (Bonferroni). The
+drop rate is an exact binomial test; E[y/x] and Var[y/x] are z-tests with the two-point law
+of y/x (0 or the kept multiplier) as the null, widened by the scale roundings the dtype
+allows. RATE also tests that each tiny call's dropped count is Binomial(values, rate): a
+mask shared by a whole tiny tensor (a per-example mask turned per-batch) keeps the rate
+right on average but not its spread.
 
 The tiny and small calls are as many as it takes for their class to detect the absolute
 rate error of :data:`STRATA_DEVIATION` with the configured power; every other stratum takes
 what the calls give it, and each test states the deviation its n detects. Calls cost a
 framework its per-call overhead (9 ms for a Keras layer), so the tiny class is sized for a
-coarser error than the small one, and every cell's shape is one the target sees again in
-the other strata checks (a compiled framework compiles it once).
+coarser error than the small one; the moment checks draw the same shapes as RATE.
 """
 
 from __future__ import annotations
@@ -107,11 +110,6 @@ class Cell:
         return math.prod(self.shape)
 
     @property
-    def large(self) -> bool:
-        """One call of the large class (left out of the ranks' pools)."""
-        return self.size.startswith("large")
-
-    @property
     def rows(self) -> int:
         return self.values // self.shape[self.axis]
 
@@ -134,10 +132,9 @@ def _shape(ctx: Context, size: str, rank: int) -> tuple[tuple[int, ...], int] | 
         return None
     if size == "tiny" and len(free) == 1:
         sides: tuple[int, ...] = (TINY_BATCH[rank],)
-    elif len(free) in SIDES[size]:
-        sides = SIDES[size][len(free)]
-    else:
-        return None
+    else:  # more free axes than a class has sides for: leading sides of 1
+        k = max(k for k in SIDES[size] if k <= len(free))
+        sides = (1,) * (len(free) - k) + SIDES[size][k]
     shape = [1] * rank
     for a, side in zip(free, sides, strict=True):
         shape[a] = side
@@ -151,28 +148,37 @@ def strata_ranks(ctx: Context) -> tuple[int, ...]:
     return tuple(r for r in range(g.min_rank, MAX_RANK + 1) if _shape(ctx, "tiny", r))
 
 
+def pairing(ctx: Context, large: str = "large") -> list[tuple[str, int]]:
+    """Which rank each size class is drawn at in this run: the ranks in an order drawn from
+    the run's seed (the same in every dtype, every strata check of the op and the plan),
+    paired in turn with tiny, small, medium and ``large``, the ranks left over with small,
+    and the sizes left over with the ranks again from the first. Every run sees every rank
+    and every size class in a handful of shapes (a compiled framework compiles each once
+    per dtype), and over runs every pair."""
+    ranks = list(strata_ranks(ctx))
+    # The op's seed of the run, not the check's: RATE, UNBIASED and VARIANCE pair alike.
+    order = np.random.default_rng([ctx.examples_seed, 0x57A7A]).permutation(len(ranks))
+    ranks = [ranks[i] for i in order]
+    sizes = ["tiny", "small", "medium", large]
+    sizes += ["small"] * (len(ranks) - len(sizes))
+    return [(size, ranks[i % len(ranks)]) for i, size in enumerate(sizes)]
+
+
 def strata_cells(ctx: Context, alpha: float, large: str = "large") -> list[Cell]:
-    """The cells of the strata and their calls, sized for tests at ``alpha`` each, the
-    largest being the size class ``large``."""
-    ranks = strata_ranks(ctx)
+    """The cells of the strata (see :func:`pairing`) and their calls, sized for tests at
+    ``alpha`` each: as many as the class needs for tiny and small (see
+    :data:`STRATA_DEVIATION`), one for medium and large."""
     cells: list[Cell] = []
+    for size, rank in pairing(ctx, large):
+        found = _shape(ctx, size, rank)
+        if found is not None:
+            cells.append(Cell(size, rank, *found, calls=1))
     for size, deviation in STRATA_DEVIATION.items():
         need = st_.binomial_sample_size(STRATA_RATE, deviation, alpha, ctx.power)
-        found = [(r, s) for r in ranks if (s := _shape(ctx, size, r)) is not None]
-        per_round = sum(math.prod(shape) for _, (shape, _) in found)
-        calls = -(-need // per_round)
-        cells += [Cell(size, r, shape, axis, calls) for r, (shape, axis) in found]
-    cells += [Cell("medium", r, *s, 1) for r in ranks if (s := _shape(ctx, "medium", r))]
-    # One call, at the rank with the most free axes that has a shape for it.
-    for r in sorted(ranks, key=lambda r: -len(_free(ctx, r))):
-        if (biggest := _shape(ctx, large, r)) is not None:
-            return [*cells, Cell(large, r, *biggest, calls=1)]
+        per_round = sum(c.values for c in cells if c.size == size)
+        calls = -(-need // per_round) if per_round else 0
+        cells = [dataclasses.replace(c, calls=calls) if c.size == size else c for c in cells]
     return cells
-
-
-def _free(ctx: Context, rank: int) -> list[int]:
-    shared = geometry(ctx).shared_of(rank)
-    return [a for a in range(rank) if a not in shared]
 
 
 # ---------------------------------------------------------------- tallies ----
@@ -194,7 +200,7 @@ class Tally:
 def strata_keys(cells: list[Cell]) -> list[str]:
     """Every stratum the cells make, in the order the tests run."""
     keys = list(dict.fromkeys(f"size: {SIZE_NAMES[c.size]}" for c in cells))
-    keys += list(dict.fromkeys(f"rank: {c.rank}" for c in cells if not c.large))
+    keys += [f"rank: {r}" for r in sorted({c.rank for c in cells})]
     positions = [name for c in cells for name, count in c.position_counts().items() if count]
     return keys + [f"position: {p}" for p in dict.fromkeys(positions)]
 
@@ -202,9 +208,10 @@ def strata_keys(cells: list[Cell]) -> list[str]:
 def _keys_of(cell: Cell) -> list[tuple[str, int | None]]:
     """The strata a cell's call adds to, each with its index in
     :func:`reduce.row_position_sums` (None: the whole call)."""
-    keys: list[tuple[str, int | None]] = [(f"size: {SIZE_NAMES[cell.size]}", None)]
-    if not cell.large:
-        keys.append((f"rank: {cell.rank}", None))
+    keys: list[tuple[str, int | None]] = [
+        (f"size: {SIZE_NAMES[cell.size]}", None),
+        (f"rank: {cell.rank}", None),
+    ]
     return keys + [(f"position: {p}", 1 + i) for i, p in enumerate(cell.position_counts())]
 
 
