@@ -169,7 +169,11 @@ def rate_guarantee() -> str:
         f"with the stated power, so a 10% relative rate error anywhere in [0.001, 0.999] "
         f"is caught in the runs whose drawn rate falls where it is. Where axes are shared, "
         f"rate {GROUP_RATE} on groups of 2 along them detects a relative error of "
-        f"{GROUP_DEVIATION:.0%} (a group-size-dependent rate)."
+        f"{GROUP_DEVIATION:.0%} (a group-size-dependent rate). Within every stratum of "
+        f"size class, rank and position in a row, rate {strata.STRATA_RATE} detects an "
+        f"absolute error of {strata.STRATA_DEVIATION['tiny']} over tiny calls, "
+        f"{strata.STRATA_DEVIATION['small']} over small ones and less elsewhere (each "
+        f"stratum states its own)."
     )
 
 
