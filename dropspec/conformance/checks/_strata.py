@@ -20,9 +20,10 @@ dimensions, each tested on its own:
 
 Sizes and ranks are crossed as a Latin design, not a full grid (:func:`pairing`): each run
 draws every size class and every rank, each at one partner drawn from the run's seed, so
-that a compiled framework compiles five shapes per dtype rather than twenty, and over runs
-every pair is drawn. Every call is drawn at :data:`STRATA_RATE` (not 1/2, where a kernel
-that keeps with probability ``rate`` is exact). One test per stratum, pooling every call
+that a compiled framework compiles five shapes rather than twenty, and in one dtype a run
+(:func:`strata_dtype`); over runs every pair and every dtype is drawn. Every call is
+drawn at :data:`STRATA_RATE` (not 1/2, where a kernel that keeps with probability ``rate``
+is exact). One test per stratum, pooling every call
 in it, each at an even share of the alpha the check gives the strata (Bonferroni). The
 drop rate is an exact binomial test; E[y/x] and Var[y/x] are z-tests with the two-point law
 of y/x (0 or the kept multiplier) as the null, widened by the scale roundings the dtype
@@ -146,6 +147,15 @@ def strata_ranks(ctx: Context) -> tuple[int, ...]:
     if g.rank is not None:
         return (g.rank,)
     return tuple(r for r in range(g.min_rank, MAX_RANK + 1) if _shape(ctx, "tiny", r))
+
+
+def strata_dtype(ctx: Context) -> str:
+    """The one dtype the strata run in this run, drawn from the run's seed among the
+    target's: five new shapes in every dtype cost a Keras layer on JAX four times what the
+    rest of its RATE, UNBIASED and VARIANCE cost (it compiles every shape and dtype); over
+    runs every dtype is drawn."""
+    dtypes = ctx.dtypes
+    return dtypes[int(np.random.default_rng([ctx.examples_seed, 0xD7]).integers(len(dtypes)))]
 
 
 def pairing(ctx: Context, large: str = "large") -> list[tuple[str, int]]:
@@ -311,7 +321,9 @@ def rate_tests(ctx: Context, tally: Tally, cells: list[Cell], alpha: float) -> l
 
 
 def rate_strata(ctx: Context, alpha: float) -> list[StatResult]:
-    """RATE's strata at ``alpha`` for all of them."""
+    """RATE's strata at ``alpha`` for all of them (none outside :func:`strata_dtype`)."""
+    if ctx.dtype != strata_dtype(ctx):
+        return []
     cells, each = rate_cells(ctx, alpha)
 
     def masks(cell: Cell) -> Iterator[Array]:
@@ -321,6 +333,8 @@ def rate_strata(ctx: Context, alpha: float) -> list[StatResult]:
 
 
 def plan_rate_strata(ctx: Context, alpha: float) -> list[StatResult]:
+    if ctx.dtype != strata_dtype(ctx):
+        return []
     cells, each = rate_cells(ctx, alpha)
     return rate_tests(ctx, planned_tally(cells), cells, each)
 
@@ -345,20 +359,33 @@ def _ratio(y: Array, x: Array, center: float) -> Array:
 
 
 def _null(ctx: Context, variance: bool) -> tuple[float, float, float, float]:
-    """(center, mid, half-width, variance of one term) of the composite null: the term is
-    y/x − center (``variance``: its square), y/x being 0 with probability rate and the kept
-    multiplier s otherwise, s any rounding the dtype allows; its mean lies within
-    mid ± half-width, and its variance is at most the one given."""
+    return strata_null(ctx.options["scaling"], ctx.stat_dtype, variance)
+
+
+def strata_terms(center: float, s: float, variance: bool) -> tuple[float, float]:
+    """A moment term when the value is dropped and when it is kept with multiplier s: y/x −
+    center (``variance``: its square)."""
+    lo, hi = -center, s - center
+    return (lo * lo, hi * hi) if variance else (lo, hi)
+
+
+def strata_null(scaling: str, dtype: str, variance: bool) -> tuple[float, float, float, float]:
+    """(center, mid, half-width, variance of one term) of the composite null of the moment
+    strata at :data:`STRATA_RATE`: the term is :func:`strata_terms`', y/x being 0 with
+    probability rate and the kept multiplier s otherwise, s any rounding the dtype allows;
+    its mean lies within mid ± half-width. The variance given is the largest a two-point
+    law on those values can have, (hi − lo)²/4, not the null's: the test keeps its level,
+    and its power at the stated deviation holds for a target whose keep probability moved
+    towards 1/2 too (which widens the spread of the sum; the null's own variance would
+    leave the test short of its power there)."""
     rate = STRATA_RATE
-    candidates = kept_multipliers(rate, ctx.options["scaling"], ctx.stat_dtype)
+    candidates = kept_multipliers(rate, scaling, dtype)
     center = (1.0 - rate) * candidates[0]
     means, spreads = [], []
     for s in candidates:
-        lo, hi = -center, s - center  # the term when dropped, when kept
-        if variance:
-            lo, hi = lo * lo, hi * hi
+        lo, hi = strata_terms(center, s, variance)
         means.append(rate * lo + (1.0 - rate) * hi)
-        spreads.append(rate * (1.0 - rate) * (hi - lo) ** 2)
+        spreads.append((hi - lo) ** 2 / 4.0)
     mid = (max(means) + min(means)) / 2.0
     return center, mid, (max(means) - min(means)) / 2.0, max(spreads)
 
@@ -389,7 +416,10 @@ def moment_tests(
 
 def moment_strata(ctx: Context, alpha: float, variance: bool) -> list[StatResult]:
     """UNBIASED's (VARIANCE's) strata at ``alpha`` for all of them, on inputs drawn from
-    ``MOMENT_VALUES`` (powers of two: y/x is the multiplier itself in every dtype)."""
+    ``MOMENT_VALUES`` (powers of two: y/x is the multiplier itself in every dtype); none
+    outside :func:`strata_dtype`."""
+    if ctx.dtype != strata_dtype(ctx):
+        return []
     cells, each = moment_cells(ctx, alpha)
     center = _null(ctx, variance)[0]
 
@@ -406,5 +436,7 @@ def moment_strata(ctx: Context, alpha: float, variance: bool) -> list[StatResult
 
 
 def plan_moment_strata(ctx: Context, alpha: float, variance: bool) -> list[StatResult]:
+    if ctx.dtype != strata_dtype(ctx):
+        return []
     cells, each = moment_cells(ctx, alpha)
     return moment_tests(ctx, planned_tally(cells), cells, each, variance)
