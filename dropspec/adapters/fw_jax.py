@@ -281,6 +281,12 @@ _HAIKU_RATE = (
     "https://github.com/google-deepmind/dm-haiku/blob/main/haiku/_src/basic.py)"
 )
 
+_HAIKU_INFERENCE = (
+    "hk.dropout has no training flag: at inference the caller skips it (as this adapter does "
+    "at training=False), so no rate is checked; "
+    "https://github.com/google-deepmind/dm-haiku/blob/main/haiku/_src/basic.py (dropout)"
+)
+
 # hk.dropout multiplies by the mask; XLA rewrites convert(mask) * x into a select, except in
 # bfloat16, so the NaN policy depends on the dtype.
 _HAIKU_MULTIPLY = (
@@ -309,7 +315,9 @@ TARGETS: tuple[Target, ...] = (
         name="flax.linen.Dropout",
         requires=("flax",),
         rate_one="zeros",
-        expected_failures={"DROPOUT-RATE-INVALID": _FLAX_RATE},
+        expected_failures=dict.fromkeys(
+            ("DROPOUT-RATE-INVALID", "DROPOUT-RATE-INVALID-INFERENCE"), _FLAX_RATE
+        ),
         description="flax.linen.Dropout(rate).apply({}, x, deterministic=not training, "
         "rngs={'dropout': jax.random.key(seed)}); dropped slots by lax.select",
     ),
@@ -322,7 +330,9 @@ TARGETS: tuple[Target, ...] = (
         shared_axes=(1, 2),
         rank=4,
         rate_one="zeros",
-        expected_failures={"DROPOUT-RATE-INVALID": _FLAX_RATE},
+        expected_failures=dict.fromkeys(
+            ("DROPOUT-RATE-INVALID", "DROPOUT-RATE-INVALID-INFERENCE"), _FLAX_RATE
+        ),
         description="flax.linen.Dropout(rate, broadcast_dims=(1, 2)) on NHWC input: one mask "
         "value per (example, channel), shared over height and width",
     ),
@@ -333,7 +343,9 @@ TARGETS: tuple[Target, ...] = (
         name="flax.nnx.Dropout",
         requires=("flax",),
         rate_one="zeros",
-        expected_failures={"DROPOUT-RATE-INVALID": _FLAX_RATE},
+        expected_failures=dict.fromkeys(
+            ("DROPOUT-RATE-INVALID", "DROPOUT-RATE-INVALID-INFERENCE"), _FLAX_RATE
+        ),
         description="flax.nnx.Dropout(rate, rngs=nnx.Rngs(dropout=seed))(x, "
         "deterministic=not training); a fresh layer per call, so each seed gives one mask",
     ),
@@ -344,7 +356,9 @@ TARGETS: tuple[Target, ...] = (
         name="equinox.nn.Dropout",
         requires=("equinox",),
         rate_one="zeros",
-        expected_failures={"DROPOUT-RATE-INVALID": _EQX_RATE},
+        expected_failures=dict.fromkeys(
+            ("DROPOUT-RATE-INVALID", "DROPOUT-RATE-INVALID-INFERENCE"), _EQX_RATE
+        ),
         description="equinox.nn.Dropout(p=rate, inference=not training)(x, "
         "key=jax.random.key(seed)); dropped slots by jnp.where",
     ),
@@ -358,6 +372,7 @@ TARGETS: tuple[Target, ...] = (
         masking="multiply",
         expected_failures={
             "DROPOUT-RATE-INVALID": _HAIKU_RATE,
+            "DROPOUT-RATE-INVALID-INFERENCE": _HAIKU_INFERENCE,
             "DROPOUT-DROPPED-MULTIPLY": _HAIKU_MULTIPLY,
             "DROPOUT-DROPPED-SELECT": _HAIKU_SELECT,
         },
@@ -372,7 +387,9 @@ TARGETS: tuple[Target, ...] = (
         name="flax.weight_drop",
         requires=("flax",),
         rate_one="zeros",
-        expected_failures={"DROPCONNECT-RATE-INVALID": _FLAX_RATE},
+        expected_failures=dict.fromkeys(
+            ("DROPCONNECT-RATE-INVALID", "DROPCONNECT-RATE-INVALID-INFERENCE"), _FLAX_RATE
+        ),
         description="weight drop: flax.linen.Dropout applied to the weight (one mask per "
         "call), then x @ Wᵀ + b with the bias unmasked",
         **_WEIGHT_DROP,

@@ -42,9 +42,10 @@ from ..spec import CLAUSES, OPS, Kind
 from ..target import Target
 from . import reduce
 from . import stats as st
-from .checks._statistical import Leaf, plan_of
+from .checks._statistical import DISTANCE_TESTS, Leaf, plan_of
 from .checks._strata import strata_null, strata_terms
-from .checks.common import SEEDS_TEST, seed_pair_test
+from .checks.common import LINEAR, SEEDS_TEST, seed_pair_test
+from .checks.masked import MIRROR_TEST
 from .config import Config
 from .engine import Context, check_seed, chunk_elements, registry, seed_key
 
@@ -598,6 +599,96 @@ def stratum_moment(variance: bool) -> Callable[[Leaf], Sampler]:
     return simulator
 
 
+def mirror(leaf: Leaf) -> Sampler:
+    """NO-PERIOD's mirror sums over a call of n = 4·(fewest) fair values (centres n/2 ..
+    3n/2, as the check takes them); the deviation injected is at centre n/2, the fewest
+    pairs: each value i > n/4 copies the value n/2 − i with probability 2d."""
+    n = 4 * leaf.n
+    lo, hi = n // 2, n + n // 2
+
+    def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
+        bits = rng.integers(0, 2, size=n, dtype=np.int8)
+        i = np.arange(lo // 2 + 1, lo + 1)  # partners lo − i < i
+        copied = rng.random(i.size) < 2.0 * deviation
+        bits[i[copied]] = bits[lo - i[copied]]
+        *_, centre, agreement = (float(v) for v in reduce.period_peaks(bits > 0, n // 2, lo, hi))
+        pairs = int(reduce.mirror_pairs(np.array([centre]), n, np)[0])
+        return st.agreement_peak(
+            MIRROR_TEST, agreement, pairs, hi - lo, leaf.n, alpha=leaf.alpha, power=leaf.power
+        )
+
+    return sample
+
+
+def head_repeat(leaf: Leaf) -> Sampler:
+    """NO-PERIOD's search for a period or offset in a long call of n fair values, with a
+    second call's head; the deviation injected is a call periodic with the stated period
+    (the largest the search covers): certain detection."""
+    n = leaf.n
+    width = reduce.HEAD + reduce.WINDOW_BITS
+
+    def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
+        bits = rng.integers(0, 2, size=n, dtype=np.int8) > 0
+        period = int(deviation)
+        if period:
+            bits[period:] = bits[: n - period]
+        heads = np.stack([bits[:width], rng.integers(0, 2, size=width, dtype=np.int8) > 0])
+        (matches,) = reduce.head_repeats(bits, heads)
+        return st.repeated_heads(int(matches), 2, n, alpha=leaf.alpha, power=leaf.power)
+
+    return sample
+
+
+def connection_distance(kind: str) -> Callable[[Leaf], Sampler]:
+    """DropConnect's every-distance tests on an (n_out, n_in) fair mask shaped as the leaf's
+    sizing says; the deviation is injected where the fewest pairs are: the last column
+    copies the first (inputs, lag n_in − 1), the rows n_out/2 apart (outputs), or the bias
+    copies the first column, each value with probability 2d."""
+
+    def simulator(leaf: Leaf) -> Sampler:
+        sums, fewest = int(leaf.get("sums")), leaf.n
+        n_out, n_in = {
+            "inputs": (fewest, sums + 1),
+            "outputs": (2 * sums, fewest // sums),
+            "bias": (fewest, sums),
+        }[kind]
+
+        def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
+            m = rng.integers(0, 2, size=(n_out, n_in), dtype=np.int8) > 0
+            bias = rng.integers(0, 2, size=n_out, dtype=np.int8) > 0
+            if kind == "inputs":
+                copied = rng.random(n_out) < 2.0 * deviation
+                m[copied, n_in - 1] = m[copied, 0]
+            elif kind == "outputs":
+                copied = rng.random((n_out - sums, n_in)) < 2.0 * deviation
+                m[sums:][copied] = m[: n_out - sums][copied]
+            else:
+                copied = rng.random(n_out) < 2.0 * deviation
+                bias[copied] = m[copied, 0]
+            if kind == "bias":
+                where, agreement = (float(v) for v in reduce.column_agreement_peak(bias, m))
+                terms = n_out
+            elif kind == "inputs":
+                where, agreement = (float(v) for v in reduce.row_autocorrelation_peak(m, sums))
+                terms = n_out * (n_in - int(where))
+            else:
+                where, agreement = (float(v) for v in reduce.row_autocorrelation_peak(m.T, sums))
+                terms = n_in * (n_out - int(where))
+            return st.agreement_peak(
+                DISTANCE_TESTS[kind],
+                agreement,
+                terms,
+                sums,
+                fewest,
+                alpha=leaf.alpha,
+                power=leaf.power,
+            )
+
+        return sample
+
+    return simulator
+
+
 def kind(leaf: Leaf) -> str:
     """The kind of test a leaf runs, as the claims cover them: its test, and whether its
     null is widened by a rounding slack (the stated deviation then has a term of its own)."""
@@ -763,6 +854,41 @@ def claims() -> list[Claim]:
             alpha_moment(mean=False),
             {"rate": 0.2},
             dtype="bfloat16",
+        ),
+        Claim(
+            "mirror sums (injected at the centre with the fewest pairs)",
+            "DROPOUT-NO-PERIOD",
+            MIRROR_TEST,
+            mirror,
+            runs=fft,
+            small_n=1 << 12,
+        ),
+        Claim(
+            "period 2^24 in a long call",
+            "DROPOUT-NO-PERIOD",
+            "repeated head (exact, union bound)",
+            head_repeat,
+            runs=slow,
+            small_n=1 << 16,
+        ),
+        Claim(
+            "XOR of four XOR-related seeds' masks",
+            "DROPOUT-INDEPENDENT-SEEDS",
+            "binomial test",
+            exact_rate,
+            {"pair": LINEAR},
+        ),
+        *(
+            Claim(
+                f"DropConnect connections at every distance: {kind}",
+                "DROPCONNECT-PER-CONNECTION",
+                DISTANCE_TESTS[kind],
+                connection_distance(kind),
+                {"pairs": kind},
+                runs=slow,
+                small_n=small,
+            )
+            for kind, small in (("inputs", 1 << 8), ("outputs", 1 << 16), ("bias", 1 << 8))
         ),
         Claim(
             "drop rate in the remainder lanes mod 4 only",

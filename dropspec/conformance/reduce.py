@@ -286,15 +286,23 @@ def autocorrelation_peak(mask: Array, lags: int) -> Array:
     """
     xp = namespace(mask)
     flat = xp.reshape(mask, (-1,))
-    n = flat.shape[0]
+    spec, size = _spectrum(flat, xp, correlation_size(flat.shape[0], lags))
+    return _worst_lag(flat, spec, size, lags, xp)
+
+
+def _spectrum(flat: Array, xp: Any, size: int) -> tuple[Array, int]:
+    """The rfft of e = 2·flat − 1 in float32, zero-padded to ``size``."""
     e = xp.astype(flat, xp.float32) * 2.0 - 1.0
-    size = correlation_size(n, lags)
+    return _fft_of(flat, xp).rfft(e, n=size), size
+
+
+def _worst_lag(flat: Array, spec: Array, size: int, lags: int, xp: Any) -> Array:
+    n = flat.shape[0]
     fft = _fft_of(flat, xp)
-    spec = fft.rfft(e, n=size)
     approx = fft.irfft(spec * xp.conj(spec), n=size)[1 : lags + 1]
-    terms = float(n) - xp.arange(1, lags + 1, dtype=xp.float32, device=device_of(e))
+    terms = float(n) - xp.arange(1, lags + 1, dtype=xp.float32, device=device_of(flat))
     lag = xp.argmax(approx * approx / terms) + 1
-    index = xp.arange(n, dtype=xp.int64, device=device_of(e))
+    index = xp.arange(n, dtype=xp.int64, device=device_of(flat))
     ahead = xp.take(flat, (index + lag) % n)  # mask_(i+L), wrapping past the end
     differ = count(xp.logical_and(flat != ahead, index < n - lag))
     exact = xp.astype(n - lag - 2 * differ, xp.float64)
@@ -551,3 +559,127 @@ def offset_pair_counts(a: Array, axis: int, offset: int, phase: int) -> Array:
     split = xp.reshape(part, (*a.shape[:axis], blocks, 2, offset, *a.shape[axis + 1 :]))
     lead = (slice(None),) * (axis + 1)
     return pair_counts(split[(*lead, 0)], split[(*lead, 1)])
+
+
+@fused("lags", "lo", "hi")
+def period_peaks(mask: Array, lags: int, lo: int, hi: int) -> Array:
+    """``[L, S_L, c, S_c]``: :func:`autocorrelation_peak` at lags up to ``lags`` and the
+    least likely mirror sum about a centre lo <= c < hi, from one FFT of the mask.
+
+    With e = 2·mask − 1 flattened (length n), S_c = Σ e_i·e_(c−i) over the pairs i < c − i
+    inside the array (:func:`mirror_pairs`); the pairs of one centre are disjoint, so under
+    independence S_c is a sum of independent fair ±1. Every S_c comes from the
+    self-convolution of e; "least likely" is the largest S_c² / m_c, and S_c there is then
+    counted exactly, as S_L is. c = n − 1 pairs i with n − 1 − i: the mask against itself
+    reversed.
+    """
+    xp = namespace(mask)
+    flat = xp.reshape(mask, (-1,))
+    n = flat.shape[0]
+    # No wrapped term reaches a lag up to ``lags`` or a centre below ``hi``.
+    spec, size = _spectrum(flat, xp, correlation_size(n, max(lags, hi - n)))
+    auto = _worst_lag(flat, spec, size, lags, xp)
+    conv = _fft_of(flat, xp).irfft(spec * spec, n=size)[lo:hi]
+    c = xp.arange(lo, hi, dtype=xp.float32, device=device_of(flat))
+    pairs = mirror_pairs(c, n, xp)
+    sums = (conv - xp.astype(c % 2 == 0, xp.float32)) / 2.0  # less the pair (c/2, c/2)
+    worst = xp.argmax(sums * sums / xp.where(pairs > 0, pairs, xp.ones_like(pairs)))
+    centre = xp.astype(worst, xp.int64) + lo
+    index = xp.arange(n, dtype=xp.int64, device=device_of(flat))
+    partner = centre - index
+    inside = (partner > index) & (partner < n)
+    other = xp.take(flat, xp.where(inside, partner, index))
+    differ = count(xp.logical_and(flat != other, inside))
+    exact = xp.astype(count(inside) - 2 * differ, xp.float64)
+    return xp.concat([auto, xp.stack([xp.astype(centre, xp.float64), exact])])
+
+
+def mirror_pairs(c: Any, n: int, xp: Any) -> Any:
+    """The pairs i < c − i with both in [0, n) of each centre c (an array of floats)."""
+    first = xp.where(c - (n - 1) > 0, c - (n - 1), xp.zeros_like(c))
+    last = xp.where(c < n - 1, c, xp.full_like(c, n - 1.0))
+    return xp.floor((last - first + 1.0) / 2.0)
+
+
+#: The dense head :func:`head_repeats` takes its windows from: every start in [0, HEAD).
+HEAD = 1 << 12
+
+
+@fused()
+def head_repeats(stream: Array, heads: Array) -> Array:
+    """``[K]``: the pairs (a, b), a a window of :data:`WINDOW_BITS` values starting at any of
+    the first :data:`HEAD` positions of one of ``heads`` (rows), b one starting at a
+    positive multiple of HEAD in the flat 0/1 array ``stream``, with a == b.
+
+    A stream that is periodic from its start with any period P <= len − HEAD −
+    WINDOW_BITS is found: its window at the first multiple j·HEAD >= P (which fits, as
+    j·HEAD < P + HEAD) equals the head's window at j·HEAD − P, in [0, HEAD). Likewise a
+    head (another call) that reappears in the stream ahead of its start by up to as much.
+    Only HEAD windows per head and len / HEAD in the stream are built: about 2·sqrt(len)
+    for a stream of 2^24.
+    """
+    xp = namespace(stream)
+    flat = xp.reshape(stream, (-1,))
+    # Every start j·HEAD, j >= 1, whose window fits.
+    starts = xp.arange(1, (flat.shape[0] - WINDOW_BITS) // HEAD + 1, dtype=xp.int64) * HEAD
+    offsets = xp.arange(WINDOW_BITS, dtype=xp.int64)
+    sparse = xp.take(flat, xp.reshape(starts[:, None] + offsets[None, :], (-1,)))
+    sparse = xp.reshape(sparse, (starts.shape[0], WINDOW_BITS))
+    weights = xp.asarray([1 << j for j in range(WINDOW_BITS)], dtype=xp.int64)
+    far = xp.sort(xp.sum(xp.astype(sparse, xp.int64) * weights, axis=1))
+    hits = xp.zeros((), dtype=xp.int64)
+    for h in range(heads.shape[0]):
+        head = xp.astype(heads[h, : HEAD + WINDOW_BITS - 1], xp.int64)
+        dense = xp.zeros((HEAD,), dtype=xp.int64)
+        for j in range(WINDOW_BITS):
+            dense = dense + head[j : j + HEAD] * (1 << j)
+        left = xp.searchsorted(far, dense, side="left")
+        right = xp.searchsorted(far, dense, side="right")
+        hits = hits + xp.sum(xp.astype(right - left, xp.int64))
+    return xp.stack([hits])
+
+
+@fused()
+def xor_count(masks: Array) -> Array:
+    """The number of positions where the XOR of the stacked boolean ``masks`` (k, ...) is
+    true, as a 0-d int64 array."""
+    xp = namespace(masks)
+    parity = xp.sum(xp.astype(masks, xp.int64), axis=0) % 2
+    return count(parity == 1)
+
+
+@fused("lags")
+def row_autocorrelation_peak(mask: Array, lags: int) -> Array:
+    """``[L, S_L]``: the lag 1 <= L <= ``lags`` along the rows of the 2-D 0/1 ``mask`` whose
+    agreement sum, pooled over the rows, is the least likely: S_L = Σ_r Σ_i e_(r,i)·e_(r,i+L)
+    over rows·(columns − L) pairs, e = 2·mask − 1 (the largest S_L² / (rows·(columns − L))).
+    One batch of zero-padded float32 FFTs finds the lag, where S_L is then counted exactly
+    (as in :func:`autocorrelation_peak`)."""
+    xp = namespace(mask)
+    rows, cols = mask.shape
+    e = xp.astype(mask, xp.float32) * 2.0 - 1.0
+    size = correlation_size(cols, lags)
+    fft = _fft_of(mask, xp)
+    spec = fft.rfft(e, n=size, axis=1)
+    auto = fft.irfft(spec * xp.conj(spec), n=size, axis=1)[:, 1 : lags + 1]
+    sums = xp.sum(auto, axis=0)
+    terms = float(rows) * (cols - xp.arange(1, lags + 1, dtype=xp.float32, device=device_of(e)))
+    lag = xp.argmax(sums * sums / terms) + 1
+    index = xp.arange(cols, dtype=xp.int64, device=device_of(e))
+    ahead = xp.take(mask, (index + lag) % cols, axis=1)
+    differ = count(xp.logical_and(mask != ahead, xp.reshape(index < cols - lag, (1, -1))))
+    exact = xp.astype(rows * (cols - lag) - 2 * differ, xp.float64)
+    return xp.stack([xp.astype(lag, xp.float64), exact])
+
+
+@fused()
+def column_agreement_peak(vector: Array, mask: Array) -> Array:
+    """``[j, S_j]``: the column j of the 2-D 0/1 ``mask`` (rows, columns) whose agreement sum
+    with the 0/1 ``vector`` (rows) is the least likely, S_j = Σ_r f_r·e_(r,j) (the largest
+    |S_j|; every sum has ``rows`` terms), e, f = 2·value − 1."""
+    xp = namespace(mask)
+    e = xp.astype(mask, xp.float64) * 2.0 - 1.0
+    f = xp.astype(vector, xp.float64) * 2.0 - 1.0
+    sums = xp.sum(e * xp.reshape(f, (-1, 1)), axis=0)
+    worst = xp.argmax(xp.abs(sums))
+    return xp.stack([xp.astype(worst, xp.float64), sums[worst]])

@@ -657,6 +657,69 @@ def repeated_windows(
     )
 
 
+def agreement_peak(
+    test: str,
+    agreement: float,
+    terms: int,
+    sums: int,
+    fewest: int,
+    *,
+    alpha: float,
+    power: float,
+    **inputs: Any,
+) -> StatResult:
+    """The Hoeffding test of the least likely of ``sums`` agreement sums, each a sum of
+    independent fair ±1 under the null (disjoint pairs of independent fair values):
+    P(|S| >= t) <= 2·exp(−t²/(2m)) for a sum of m terms, Bonferroni over the sums, taken
+    at the sum found least likely, of ``terms`` terms. Its n is ``fewest``, what the
+    power is stated at.
+
+    The stated deviation is, as in :func:`no_period_peak`, an excess agreement fraction d
+    at one sum (its pairs agree with probability 1/2 + d), caught with ``power`` at the sum
+    with the ``fewest`` terms: d = (sqrt(2·ln(2·sums/alpha)) + z_power) / (2·sqrt(fewest)).
+    """
+    bound = 2.0 * math.exp(-(agreement**2) / (2.0 * max(terms, 1)))
+    root = math.sqrt(2.0 * math.log(2.0 * sums / alpha))
+    return StatResult(
+        test,
+        agreement,
+        float(min(1.0, bound * sums)),
+        alpha,
+        fewest,
+        (root + z_power(power)) / (2.0 * math.sqrt(fewest)),
+        "excess agreement fraction at one sum",
+        power,
+        {"sums": sums, "terms": terms, **inputs},
+        uniform=False,
+    )
+
+
+def repeated_heads(
+    matches: int, heads: int, n: int, *, alpha: float, power: float, **inputs: Any
+) -> StatResult:
+    """The exact-repeat test of :func:`reduce.head_repeats`: ``heads`` heads against a
+    stream of n values. Under the null every pair of windows compared is equal with
+    probability 2^-w (see :func:`repeated_windows`); the union bound over heads·HEAD·⌊(n −
+    w) / HEAD⌋ pairs is the p-value of a match. A stream periodic with any period up to
+    n − HEAD − w, or a head found in it up to that far ahead, is found with certainty: the
+    stated deviation is that largest period, at power 1."""
+    from .reduce import HEAD, WINDOW_BITS
+
+    bound = heads * HEAD * ((n - WINDOW_BITS) // HEAD) * 2.0**-WINDOW_BITS
+    return StatResult(
+        "repeated head (exact, union bound)",
+        float(matches),
+        float(min(1.0, bound)) if matches > 0 else 1.0,
+        alpha,
+        n,
+        float(n - HEAD - WINDOW_BITS),
+        "largest period or offset found (values)",
+        1.0 if bound <= alpha else 0.0,
+        {"window": WINDOW_BITS, **inputs},
+        uniform=False,
+    )
+
+
 def ks_normal(z: np.ndarray, *, alpha: float, power: float, **inputs: Any) -> StatResult:
     """Kolmogorov–Smirnov test of standardised samples against N(0, 1)."""
     z = np.asarray(z, dtype=np.float64)

@@ -75,13 +75,18 @@ def basic(
             op,
             MUST,
             STATISTICAL,
-            "Masks drawn with consecutive seeds, or with seeds that differ in any single one "
-            "of their bits (64, or the seed width the target declares), are independent of "
-            "each other, at every shift: neither equal, correlated, nor shifted copies of one "
-            "another.",
+            "Masks drawn with seeds of a structured relation are independent of each other, "
+            "at every shift: neither equal, correlated, nor shifted copies of one another. "
+            "The relations: s and s + k for k in 1, 2^16, 2^31 and 2^32 − 1; seeds that "
+            "differ in any single one of their bits (64, or the seed width the target "
+            "declares); s and −s; s and a·s + b; s and a seed with the same XOR of its two "
+            "32-bit halves; and, for seeds s1, s2, s3 and s1 ⊕ s2 ⊕ s3, the XOR of the four "
+            "masks is no more often 0 than for independent masks.",
             rationale="A seed that only perturbs a few bits of the generator's state, or is "
-            "truncated, gives correlated or equal masks for nearby seeds; a seed used as an "
-            "offset into one stream gives shifted copies.",
+            "truncated, wrapped or folded, gives correlated or equal masks for related "
+            "seeds; a seed used as an offset into one stream gives shifted copies; a "
+            "generator whose state is GF(2)-linear in its seed gives masks that are "
+            "pairwise uncorrelated but whose XOR over such a quadruple vanishes.",
         ),
         clause(
             rate_invalid,
@@ -104,5 +109,102 @@ def rate_one(op: str, zeros_text: str, *, zeros: str, error: str) -> list[Clause
             ERROR,
             "At rate 1 a training call raises an error.",
             rate_one=("error",),
+        ),
+    ]
+
+
+def relations(
+    op: str,
+    *,
+    value_free: str,
+    fresh_output: str,
+    rate_invalid_inference: str,
+    seed_process: str,
+    seed_space: str,
+    seed_pairs: str,
+    noise: bool = False,
+) -> list[Clause]:
+    """Metamorphic relations, each of which rules out a whole class of faults, under the ids
+    given. ``noise``: the op multiplies x by continuous noise (Gaussian dropout) rather than
+    dropping units."""
+    if noise:
+        value_free_text = (
+            "Calls with the same seed, shape, dtype and rate multiply by the same noise y/x "
+            "whatever the input holds (its signs, magnitudes scaled by powers of two, its "
+            "values permuted, all ones), so the output's law scales with |x|: its standard "
+            "deviation is |x|·√(rate/(1 − rate))."
+        )
+        value_free_why = (
+            "Noise added instead of multiplied, or a noise drawn from the input's values, has "
+            "the right moments at |x| = 1 and the wrong ones everywhere else."
+        )
+    else:
+        value_free_text = (
+            "Calls with the same seed, shape, dtype and rate drop the same positions "
+            "whatever the input holds (its signs, magnitudes scaled by powers of two, its "
+            "values permuted, all ones; for a layer, whatever x, weight and bias hold)."
+        )
+        value_free_why = (
+            "A mask that reads the input (drawn from its bits, its sign, or a threshold on "
+            "its values) is invisible to checks that only ever feed x = 1 or one kind of value."
+        )
+    return [
+        clause(value_free, op, MUST, EXACT, value_free_text, rationale=value_free_why),
+        clause(
+            fresh_output,
+            op,
+            MUST,
+            EXACT,
+            "A training call returns a new array: it shares no memory with the input or with "
+            "an array the target returned before, and no call (training or inference) "
+            "changes its input.",
+            rationale="A target that writes into one reused buffer passes every comparison of "
+            "its outputs with themselves (DETERMINISTIC) while overwriting what the caller "
+            "kept. The spec has no in-place option; inference may return the input itself, "
+            "as the identity.",
+        ),
+        clause(
+            rate_invalid_inference,
+            op,
+            MUST,
+            ERROR,
+            "A rate below 0, above 1, or NaN is rejected with an error with training=False "
+            "as with training=True (at construction, for a layer that takes its rate there).",
+            rationale="Validation done only on the training path lets a typo in a "
+            "hyper-parameter pass every evaluation run. Rate 1 is not among these: where only "
+            "training refuses it, inference at rate 1 is still the identity.",
+        ),
+        clause(
+            seed_process,
+            op,
+            MUST,
+            EXACT,
+            "A training call with a given seed returns the same output in another Python "
+            "process as in this one.",
+            rationale="A seed mixed with a per-process salt (hash randomisation, a process "
+            "id, the time of import) reproduces within a process and nowhere else.",
+        ),
+        clause(
+            seed_space,
+            op,
+            MUST,
+            EXACT,
+            "Seeds 0, 1, 2³² − 1, 2³², 2⁶³ and the largest seed the target declares (those "
+            "within its declared seed bits) are ordinary seeds: each gives the same output "
+            "twice, and no two of them give the same mask.",
+            rationale="Seed 0 taken as 'no seed', a seed reduced modulo 2³², or a top bit "
+            "dropped makes an edge of the seed space special.",
+        ),
+        clause(
+            seed_pairs,
+            op,
+            MUST,
+            EXACT,
+            "No seed s gives the same mask as s + 2³², s + 2³² − 1, s with its two 32-bit "
+            "halves XOR-folded, s with its halves swapped, or −s modulo 2^bits (each pair "
+            "taken where both seeds lie within the target's declared seed bits).",
+            rationale="Seeds truncated, folded or read as signed numbers collide in pairs "
+            "that consecutive seeds and single bit flips do not meet; equal masks are found "
+            "exactly (the statistics of dependent masks are INDEPENDENT-SEEDS').",
         ),
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import EXACT, MUST, STATISTICAL, STRUCTURAL, basic, clause, rate_one
+from ._common import EXACT, MUST, STATISTICAL, STRUCTURAL, basic, clause, rate_one, relations
 from ._model import Clause, Op
 from ._options import RANK, SHARED_AXES
 from ._options import rate_one as rate_one_option
@@ -90,6 +90,15 @@ CLAUSES: tuple[Clause, ...] = (
         "At rate 1 every training output is 0 (for finite input).",
         zeros="ALPHA-RATE-ONE-ZEROS",
         error="ALPHA-RATE-ONE-ERROR",
+    ),
+    *relations(
+        OP,
+        value_free="ALPHA-MASK-VALUE-FREE",
+        fresh_output="ALPHA-FRESH-OUTPUT",
+        rate_invalid_inference="ALPHA-RATE-INVALID-INFERENCE",
+        seed_process="ALPHA-SEED-PROCESS",
+        seed_space="ALPHA-SEED-SPACE",
+        seed_pairs="ALPHA-SEED-PAIRS",
     ),
 )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import MUST, STRUCTURAL, basic, clause
+from ._common import MUST, STRUCTURAL, basic, clause, relations
 from ._model import Clause, Op
 from ._options import MASKING, SCALING
 from ._options import rate_one as rate_one_option
@@ -46,6 +46,15 @@ CLAUSES: tuple[Clause, ...] = (
         "constant over every other axis.",
         rationale="This is what separates drop path from dropout; efficientnet_pytorch "
         "calls it drop_connect, which it is not.",
+    ),
+    *relations(
+        OP,
+        value_free="DROPPATH-MASK-VALUE-FREE",
+        fresh_output="DROPPATH-FRESH-OUTPUT",
+        rate_invalid_inference="DROPPATH-RATE-INVALID-INFERENCE",
+        seed_process="DROPPATH-SEED-PROCESS",
+        seed_space="DROPPATH-SEED-SPACE",
+        seed_pairs="DROPPATH-SEED-PAIRS",
     ),
 )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import ERROR, EXACT, MUST, STATISTICAL, STRUCTURAL, basic, clause, rate_one
+from ._common import ERROR, EXACT, MUST, STATISTICAL, STRUCTURAL, basic, clause, rate_one, relations
 from ._model import Clause, Op
 from ._options import ACTIVATION, INFERENCE, MASK_BIAS, MASKS, SAMPLES, SCALING
 from ._options import rate_one as rate_one_option
@@ -59,9 +59,11 @@ CLAUSES: tuple[Clause, ...] = (
         OP,
         MUST,
         STATISTICAL,
-        "Within one example, the mask values of different connections are independent: "
-        "neither the connections into one output (a dropped input unit) nor those out of "
-        "one input (a dropped output unit) share a mask value.",
+        "Within one example, the mask values of different connections are independent, "
+        "at every distance: neither the connections into one output (a dropped input "
+        "unit, or a mask tiled along the inputs) nor those out of one input (a dropped "
+        "output unit, or a mask repeating along the outputs) agree more often than "
+        "independent draws, and a masked bias is independent of every column.",
         rationale="Dropping input unit j is DropConnect with column j of W masked as a "
         "whole; a per-connection mask is what makes DropConnect more than dropout.",
     ),
@@ -149,6 +151,15 @@ CLAUSES: tuple[Clause, ...] = (
         "a(b) with an unmasked bias and a(0) with a masked one.",
         zeros="DROPCONNECT-RATE-ONE-ZEROS",
         error="DROPCONNECT-RATE-ONE-ERROR",
+    ),
+    *relations(
+        OP,
+        value_free="DROPCONNECT-MASK-VALUE-FREE",
+        fresh_output="DROPCONNECT-FRESH-OUTPUT",
+        rate_invalid_inference="DROPCONNECT-RATE-INVALID-INFERENCE",
+        seed_process="DROPCONNECT-SEED-PROCESS",
+        seed_space="DROPCONNECT-SEED-SPACE",
+        seed_pairs="DROPCONNECT-SEED-PAIRS",
     ),
 )
 

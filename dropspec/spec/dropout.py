@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from ._common import EXACT, MUST, SHOULD, STATISTICAL, STRUCTURAL, basic, clause, rate_one
+from ._common import (
+    EXACT,
+    MUST,
+    SHOULD,
+    STATISTICAL,
+    STRUCTURAL,
+    basic,
+    clause,
+    rate_one,
+    relations,
+)
 from ._model import Clause, Op
 from ._options import MASKING, RANK, SCALING, SHARED_AXES
 from ._options import rate_one as rate_one_option
@@ -176,9 +186,12 @@ CLAUSES: tuple[Clause, ...] = (
         OP,
         MUST,
         STATISTICAL,
-        "The mask has no repeating block, within a call or across calls: at no lag does the "
-        "stream of consecutive calls' flattened masks, laid end to end, agree with a shifted "
-        "copy of itself more often than independent draws would.",
+        "The mask has no repeating, mirrored or anti-copied block, within a call or across "
+        "calls: at no lag up to half a call does a call's flattened mask agree (or disagree) "
+        "with a shifted copy of itself, about no centre with its own reflection, more often "
+        "than independent draws would; no block of the stream of consecutive calls' masks "
+        "recurs; and no call is periodic with any period up to 2^24, nor starts inside the "
+        "mask of a call with the previous seed up to 2^24 values ahead.",
         rationale="A counter-based generator fed a wrapped offset repeats its output, which "
         "moment tests cannot see.",
     ),
@@ -190,6 +203,15 @@ CLAUSES: tuple[Clause, ...] = (
         "The mask is constant along every shared axis: each slice along a shared axis is "
         "dropped or kept as a whole.",
         when_not_empty=("shared_axes",),
+    ),
+    *relations(
+        OP,
+        value_free="DROPOUT-MASK-VALUE-FREE",
+        fresh_output="DROPOUT-FRESH-OUTPUT",
+        rate_invalid_inference="DROPOUT-RATE-INVALID-INFERENCE",
+        seed_process="DROPOUT-SEED-PROCESS",
+        seed_space="DROPOUT-SEED-SPACE",
+        seed_pairs="DROPOUT-SEED-PAIRS",
     ),
 )
 

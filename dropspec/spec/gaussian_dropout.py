@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import ERROR, EXACT, MUST, STATISTICAL, basic, clause
+from ._common import ERROR, EXACT, MUST, STATISTICAL, basic, clause, relations
 from ._model import Clause, Op
 
 OP = "gaussian_dropout"
@@ -76,9 +76,12 @@ CLAUSES: tuple[Clause, ...] = (
         OP,
         MUST,
         STATISTICAL,
-        "The noise has no repeating block, within a call or across calls: in the stream of "
-        "consecutive calls' flattened noise, laid end to end, at no lag does whether a value "
-        "lies above 1 agree with a shifted copy more often than independent draws would.",
+        "The noise has no repeating, mirrored or anti-copied block, within a call or across "
+        "calls, read as whether each value lies above 1: at no lag up to half a call does a "
+        "call agree (or disagree) with a shifted copy of itself, about no centre with its "
+        "own reflection, more often than independent draws would; no block of the stream "
+        "of consecutive calls recurs; and no call is periodic with any period up to 2^24, "
+        "nor starts inside a call with the previous seed up to 2^24 values ahead.",
         rationale="The noise comes from the same generators as dropout masks, with the same "
         "ways to go wrong; its mean and variance cannot see any of them.",
     ),
@@ -99,6 +102,16 @@ CLAUSES: tuple[Clause, ...] = (
         EXACT,
         "The gradient of the training output with respect to x is the forward pass's own "
         "noise y/x.",
+    ),
+    *relations(
+        OP,
+        value_free="GAUSSIAN-NOISE-VALUE-FREE",
+        fresh_output="GAUSSIAN-FRESH-OUTPUT",
+        rate_invalid_inference="GAUSSIAN-RATE-INVALID-INFERENCE",
+        seed_process="GAUSSIAN-SEED-PROCESS",
+        seed_space="GAUSSIAN-SEED-SPACE",
+        seed_pairs="GAUSSIAN-SEED-PAIRS",
+        noise=True,
     ),
 )
 

@@ -399,7 +399,7 @@ add(
 )
 
 #: A counter that wraps after this many values: longer than a call of 2^20 values, shorter
-#: than one of 2^21 (DROPOUT-NO-PERIOD searches 2^22 values: two calls of 2^21).
+#: than one of 2^21 (DROPOUT-NO-PERIOD's long call of 2^24 values holds many).
 LONG_PERIOD = 3 << 19
 
 

@@ -120,7 +120,7 @@ PLAN_INPUTS = (
     "stratum",
 )
 #: What a leaf's (and so a claim's) simulation needs beyond test, alpha, n and deviation.
-SIZING_INPUTS = ("classes", "k", "lags", "slack")
+SIZING_INPUTS = ("classes", "k", "lags", "slack", "sums")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -511,6 +511,15 @@ class Classes:
             )
             for (name, counts), family_sums in zip(families, sums, strict=True)
         ]
+
+
+#: DROPCONNECT-PER-CONNECTION's every-distance tests (Hoeffding over their sums; see
+#: ``dropconnect.check_dc_per_connection``), by what they pair.
+DISTANCE_TESTS = {
+    "inputs": "pooled autocorrelation along inputs, Hoeffding bound over lags",
+    "outputs": "pooled autocorrelation along outputs, Hoeffding bound over lags",
+    "bias": "bias against every column, Hoeffding bound over columns",
+}
 
 
 #: Neighbour offsets the dependence checks test: 1..NEIGHBOUR_OFFSETS, each in both phases.

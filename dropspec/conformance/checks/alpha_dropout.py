@@ -17,7 +17,7 @@ from .. import stats as st_
 from .. import strategies as gen
 from ..context import CheckFailure, Context, chunk_elements, register
 from ..stats import StatResult
-from . import common, masked
+from . import common, masked, relations
 from ._examples import Case, examples, same_shape, unit_cases
 from ._geometry import geometry
 from ._statistical import every_dtype, planned, sums_of_values_and_squares, verdict
@@ -160,6 +160,12 @@ register(
         "ALPHA-GRADIENT": common.check_gradient,
         "ALPHA-RATE-ONE-ZEROS": masked.check_rate_one_zeros,
         "ALPHA-RATE-ONE-ERROR": common.check_rate_one_error,
+        "ALPHA-MASK-VALUE-FREE": relations.check_value_free,
+        "ALPHA-FRESH-OUTPUT": relations.check_fresh_output,
+        "ALPHA-RATE-INVALID-INFERENCE": relations.check_rate_invalid_inference,
+        "ALPHA-SEED-PROCESS": relations.check_seed_process,
+        "ALPHA-SEED-SPACE": relations.check_seed_space,
+        "ALPHA-SEED-PAIRS": relations.check_seed_pairs,
     },
     mask="alpha",
     inputs="units",

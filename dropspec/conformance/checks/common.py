@@ -38,6 +38,7 @@ from ._geometry import geometry
 from ._masks import (
     decoded_layout,
     decoded_masks,
+    dropped_probability,
     keep_mask,
     mask_layout,
     multipliers,
@@ -164,35 +165,82 @@ def check_rate_one_error(ctx: Context) -> None:
 # ---------------------------------------------------------------- seeds ----
 
 
-def seed_partners(ctx: Context, seed: int) -> list[tuple[int, str]]:
-    """The seeds INDEPENDENT-SEEDS pairs with ``seed`` in the dtype being checked: seed + 1,
-    and ``seed`` with one bit flipped for this dtype's share of the declared seed bits.
+#: Offsets k of the pairs (s, s + k) INDEPENDENT-SEEDS tests, where k < 2^seed_bits, and
+#: their labels: a generator that takes its seed modulo 2^16, 2^31 or 2^32 − 1, or steps
+#: one stream by the seed, gives equal or shifted masks at one of them.
+SEED_OFFSETS = {1: "s + 1", 1 << 16: "s + 2^16", 1 << 31: "s + 2^31", (1 << 32) - 1: "s + 2^32 - 1"}
 
-    The bits are dealt out over the dtypes checked (bit b goes to dtype (b + r) mod k, r
-    drawn from the run's base seed), so one run flips every bit of the declared width in
-    some dtype and every dtype sees bits across the whole width; across runs every bit
-    meets every dtype. Consecutive seeds are tested in every dtype."""
+
+def seed_partners(ctx: Context, seed: int) -> list[tuple[int, str]]:
+    """The seeds INDEPENDENT-SEEDS pairs with ``seed`` in the dtype being checked.
+
+    In every dtype: s + k for each k of :data:`SEED_OFFSETS` below 2^seed_bits; −s
+    (2^seed_bits − s: a seed read as signed and folded to its magnitude); a·s + b for an
+    odd a and a b drawn from the run's base seed; and, for seeds wider than 32 bits, s XOR
+    (c·(2^32 + 1)), a partner with the same XOR of its two 32-bit halves. Besides, ``seed``
+    with one bit flipped for this dtype's share of the declared seed bits: the bits are
+    dealt out over the dtypes checked (bit b goes to dtype (b + r) mod k, r drawn from the
+    run's base seed), so one run flips every bit of the declared width in some dtype and
+    every dtype sees bits across the whole width; across runs every bit meets every dtype.
+    A relation that maps ``seed`` to itself (−0, say) gives no partner."""
     bits = ctx.target.seed_bits
     top = (1 << bits) - 1
     dtypes = ctx.dtypes
     k = len(dtypes)
     index = dtypes.index(ctx.stat_dtype) if ctx.stat_dtype in dtypes else 0
     turn = check_seed(ctx.config.seed, "INDEPENDENT-SEEDS", "bits") % k
-    flipped = [(seed ^ (1 << b), f"bit {b}") for b in range(bits) if (b + turn) % k == index]
-    return [((seed + 1) & top, "s + 1"), *flipped]
+    mul, add, fold = _seed_constants(ctx)
+    out = [((seed + d) & top, label) for d, label in SEED_OFFSETS.items() if d <= top]
+    out += [((-seed) & top, "-s"), ((mul * seed + add) & top, "a·s + b")]
+    if bits > 32:
+        out.append((seed ^ ((fold | fold << 32) & top), "halves XOR-folded"))
+    out += [(seed ^ (1 << b), f"bit {b}") for b in range(bits) if (b + turn) % k == index]
+    return [(other, label) for other, label in out if other != seed]
+
+
+def _seed_constants(ctx: Context) -> tuple[int, int, int]:
+    """The affine map's odd a and b, and the folded partner's nonzero 32-bit c, drawn from
+    the run's base seed (one set per run, every dtype alike)."""
+    rng = np.random.default_rng(check_seed(ctx.config.seed, "INDEPENDENT-SEEDS", "relations"))
+    top = (1 << ctx.target.seed_bits) - 1
+    mul = (int(rng.integers(0, 1 << 62)) << 1 | 1) & top
+    add = int(rng.integers(0, 1 << 62)) & top
+    return mul, add, int(rng.integers(1, 1 << 32))
+
+
+def linear_seeds(ctx: Context, seed: int) -> tuple[int, int, int, int]:
+    """s1 = ``seed``, s2, s3 (three distinct seeds) and s1 ⊕ s2 ⊕ s3, then distinct from
+    them: a generator whose state is GF(2)-linear (or affine) in its seed gives masks whose
+    XOR over the four is all zeros (or a constant). Seeds of 2 bits or more
+    (:func:`has_linear`)."""
+    chosen = [seed]
+    while len(chosen) < 3:  # a redraw of the seeds, not of a test: s2 = s3 makes s4 = s1
+        drawn = ctx.seed()
+        if drawn not in chosen:
+            chosen.append(drawn)
+    s1, s2, s3 = chosen
+    return s1, s2, s3, s1 ^ s2 ^ s3
 
 
 #: Values of the mask :func:`seed_mask` reads from one call (about; see there).
 SEED_MASK_VALUES = 1 << 15
 #: The test of one pair of seeds' masks (:func:`seed_pair_test`).
 SEEDS_TEST = "FFT cross-correlation of two seeds' masks, Azuma bound over shifts"
+#: The label of the XOR relation's sub-test.
+LINEAR = "s1, s2, s3, s1 ^ s2 ^ s3"
 
 
 def seed_sizes(ctx: Context, seed: int) -> tuple[list[tuple[int, str]], float, int]:
-    """INDEPENDENT-SEEDS' partners of ``seed`` (:func:`seed_partners`), each pair's share of
-    alpha, and the values of each seed's mask (:func:`seed_mask`)."""
+    """INDEPENDENT-SEEDS' partners of ``seed`` (:func:`seed_partners`), each sub-test's share
+    of alpha (one per pair and one for the XOR relation), and the values of each seed's
+    mask (:func:`seed_mask`)."""
     partners = seed_partners(ctx, seed)
-    return partners, ctx.split(len(partners)), seed_mask_size(ctx)
+    return partners, ctx.split(len(partners) + has_linear(ctx)), seed_mask_size(ctx)
+
+
+def has_linear(ctx: Context) -> bool:
+    """Whether INDEPENDENT-SEEDS tests the XOR relation: three distinct seeds need 2 bits."""
+    return ctx.target.seed_bits >= 2
 
 
 def seed_pair_test(
@@ -206,24 +254,41 @@ def seed_pair_test(
     return dataclasses.replace(res, test=SEEDS_TEST)
 
 
+def xor_share(ctx: Context) -> float:
+    """P(the XOR of four independent mask values is 1), each dropped with the probability
+    :func:`dropped_probability` gives at rate 0.5."""
+    p = dropped_probability(ctx, 0.5)
+    return (1.0 - (1.0 - 2.0 * p) ** 4) / 2.0
+
+
+def linear_test(ctx: Context, ones: int, n: int, alpha: float) -> StatResult:
+    """The exact binomial test of the XOR of the four masks of :func:`linear_seeds`."""
+    return st_.binomial(
+        ones, n, xor_share(ctx), alpha=alpha, power=ctx.power, pair=LINEAR, rate=0.5
+    )
+
+
 def plan_independent_seeds(ctx: Context) -> list[StatResult]:
     """:func:`check_independent_seeds`' sub-tests, sized as it sizes them (its seed is drawn
     as it draws it: the partners' labels do not depend on it)."""
     seed = ctx.seed()
     partners, alpha, n = seed_sizes(ctx, seed)
     return [
-        seed_pair_test(0, 0.0, n, alpha, ctx.power, seeds=(seed, other), pair=pair, rate=0.5)
-        for other, pair in partners
+        *(
+            seed_pair_test(0, 0.0, n, alpha, ctx.power, seeds=(seed, other), pair=pair, rate=0.5)
+            for other, pair in partners
+        ),
+        *([linear_test(ctx, 0, n, alpha)] if has_linear(ctx) else []),
     ]
 
 
 @planned(plan_independent_seeds)
 @every_dtype
 def check_independent_seeds(ctx: Context) -> StatResult:
-    """Seeds as streams: s against s + 1 and against s with single bits flipped (see
-    :func:`seed_partners`), each pair tested for agreement at every shift (so a seed used
-    as an offset into one stream, whose masks are shifted copies, fails as well as one
-    whose masks coincide)."""
+    """Seeds as streams: s against the structured partners of :func:`seed_partners`, each
+    pair tested for agreement at every shift (so a seed used as an offset into one stream,
+    whose masks are shifted copies, fails as well as one whose masks coincide); and the
+    XOR of the masks of :func:`linear_seeds` against fair independent values."""
     seed = ctx.seed()
     partners, alpha, n = seed_sizes(ctx, seed)
     others = [other for other, _ in partners]
@@ -249,10 +314,14 @@ def check_independent_seeds(ctx: Context) -> StatResult:
             partners, found[: len(others)], found[len(others) :], strict=True
         )
     ]
+    if has_linear(ctx):
+        quad = [first if s == seed else seed_mask(ctx, s) for s in linear_seeds(ctx, seed)]
+        ones = int(ctx.host(reduce.xor_count(xp.stack(quad))))
+        results.append(linear_test(ctx, ones, n, alpha))
     return verdict(
         results,
-        "masks of neighbouring seeds (s + 1, or one bit apart) are "
-        "dependent or shifted copies of each other",
+        "masks of related seeds (offsets, one bit apart, negated, affine, halves folded, or "
+        "XOR-related) are dependent or shifted copies of each other",
     )
 
 

@@ -7,7 +7,7 @@ every check is dropout's, run on that geometry.
 from __future__ import annotations
 
 from ..context import register
-from . import common, masked
+from . import common, masked, relations
 
 register(
     "drop_path",
@@ -32,6 +32,12 @@ register(
         "DROPPATH-RATE-ONE-ZEROS": masked.check_rate_one_zeros,
         "DROPPATH-RATE-ONE-ERROR": common.check_rate_one_error,
         "DROPPATH-PER-EXAMPLE": masked.check_shared_constant,
+        "DROPPATH-MASK-VALUE-FREE": relations.check_value_free,
+        "DROPPATH-FRESH-OUTPUT": relations.check_fresh_output,
+        "DROPPATH-RATE-INVALID-INFERENCE": relations.check_rate_invalid_inference,
+        "DROPPATH-SEED-PROCESS": relations.check_seed_process,
+        "DROPPATH-SEED-SPACE": relations.check_seed_space,
+        "DROPPATH-SEED-PAIRS": relations.check_seed_pairs,
     },
     mask="zero",
     inputs="units",

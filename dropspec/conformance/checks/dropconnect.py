@@ -25,7 +25,7 @@ from .. import strategies as gen
 from ..context import CheckFailure, Context, NotApplicable, register
 from ..reduce import Array
 from ..stats import StatResult
-from . import common
+from . import common, relations
 from ._examples import (
     WIDE,
     Cases,
@@ -42,6 +42,7 @@ from ._examples import (
 )
 from ._masks import decode, decoded_layout, decoded_masks, decoder_layer, scale
 from ._statistical import (
+    DISTANCE_TESTS,
     PairTable,
     declaration_hint,
     drawn_rates,
@@ -209,6 +210,18 @@ CONNECTION_PAIRS = {
     2: "connections of one output's row (dropped output unit)",
 }
 EXAMPLE_PAIRS = "the same connection in neighbouring examples"
+#: PER-CONNECTION's windows: a layer of WINDOWS·w inputs (w = 16, or 4 in a half type)
+#: whose example b is 1 on window b's inputs and 0 elsewhere, with W[o, j] = 2^(j mod w).
+#: Output (b, o) then holds the mask bits of row o over window b, so one call of a
+#: per-batch target shows its whole (n_out, WINDOWS·w) mask; a per-example target shows
+#: each example's mask over its own window (a fault tied to one example's mask further
+#: than w inputs apart is out of its sight).
+WINDOWS = 64
+#: The windows (examples) of a per-example target's windowed call: each example draws a
+#: whole mask of which one window is read, so fewer and longer rows keep its cost down.
+EXAMPLE_WINDOWS = 8
+#: Weight bits the windowed call draws.
+WINDOW_BITS = 1 << 20
 
 
 def dc_pair_sizes(ctx: Context, axes: tuple[int, ...]) -> dict[int, int]:
@@ -218,27 +231,110 @@ def dc_pair_sizes(ctx: Context, axes: tuple[int, ...]) -> dict[int, int]:
     return {axis: calls * halves_pairs((batch, n_out, n_in), axis) for axis in axes}
 
 
+def window_layout(ctx: Context) -> tuple[int, int, int, int]:
+    """PER-CONNECTION's windowed layer: (window width w, windows, n_out, n_in = windows·w),
+    one call; :data:`WINDOW_BITS` weight bits drawn (per example, where each example
+    draws its own mask)."""
+    width = 16 if ctx.stat_dtype in WIDE else 4  # exact in the dtype, as in decoded_layout
+    per_example = ctx.options["masks"] == "per_example"
+    windows = EXAMPLE_WINDOWS if per_example else WINDOWS
+    n_in = windows * width
+    return width, windows, WINDOW_BITS // (n_in * (windows if per_example else 1)), n_in
+
+
+def window_masks(ctx: Context) -> tuple[Array, Array]:
+    """One windowed call's (n_out, n_in) weight mask and the bias mask of example 0 (whose
+    window holds the first columns) at rate 0.5 (see :data:`WINDOWS`)."""
+    width, windows, n_out, n_in = window_layout(ctx)
+    d = as_dtype(ctx.stat_dtype)
+    x = np.kron(np.eye(windows), np.ones(width)).astype(d)
+    w = np.broadcast_to(2.0 ** (np.arange(n_in) % width), (n_out, n_in)).astype(d)
+    b = np.full(n_out, 2.0**width if ctx.options["mask_bias"] else 0.0, dtype=d)
+    x, w, b = (ctx.reusable(a) for a in (x, w, b))
+    y = ctx.call_device(x, w, b, rate=0.5)
+    same_shape(y, (windows, n_out))
+    m, mb = decode(ctx, y, 0.5, width)  # (windows, n_out, width), (windows, n_out)
+    xp = reduce.namespace(m)
+    return xp.reshape(xp.permute_dims(m, (1, 0, 2)), (n_out, n_in)), mb[0]
+
+
+def _distance_sizes(ctx: Context) -> dict[str, tuple[int, int]]:
+    """Per every-distance test: (sums tested, fewest terms of a sum)."""
+    *_, n_out, n_in = window_layout(ctx)
+    out = {
+        "inputs": (n_in - 1, n_out),  # lags 1..n_in − 1; the last has n_out pairs
+        "outputs": (n_out // 2, n_in * (n_out - n_out // 2)),
+    }
+    if ctx.options["mask_bias"]:
+        out["bias"] = (n_in, n_out)
+    return out
+
+
+def _distance_test(
+    ctx: Context, kind: str, where: int, agreement: float, pairs: int, alpha: float
+) -> StatResult:
+    sums, fewest = _distance_sizes(ctx)[kind]
+    return st_.agreement_peak(
+        DISTANCE_TESTS[kind],
+        agreement,
+        pairs,
+        sums,
+        fewest,
+        alpha=alpha,
+        power=ctx.power,
+        pairs=kind,
+        worst=where,
+    )
+
+
 def plan_dc_per_connection(ctx: Context) -> list[StatResult]:
-    alpha = ctx.split(len(CONNECTION_PAIRS))
+    distances = _distance_sizes(ctx)
+    alpha = ctx.split(len(CONNECTION_PAIRS) + len(distances))
     sizes = dc_pair_sizes(ctx, tuple(CONNECTION_PAIRS))
     return [
-        plan_pairs(ctx, sizes[axis], alpha, pairs=label) for axis, label in CONNECTION_PAIRS.items()
+        *(
+            plan_pairs(ctx, sizes[axis], alpha, pairs=label)
+            for axis, label in CONNECTION_PAIRS.items()
+        ),
+        *(
+            _distance_test(ctx, kind, 0, 0.0, fewest, alpha)
+            for kind, (_, fewest) in distances.items()
+        ),
     ]
 
 
 @planned(plan_dc_per_connection)
 @every_dtype
 def check_dc_per_connection(ctx: Context) -> StatResult:
-    alpha = ctx.split(len(CONNECTION_PAIRS))
+    """Neighbouring connections (2x2 tables, as before), and at every distance on one
+    windowed call (:data:`WINDOWS`): the agreement of connections L inputs apart in a row,
+    every L, pooled over the rows; L outputs apart in a column, every L up to n_out/2,
+    pooled over the columns; and, where the bias is masked, of the bias with every column."""
+    distances = _distance_sizes(ctx)
+    alpha = ctx.split(len(CONNECTION_PAIRS) + len(distances))
     tables = {axis: PairTable(ctx) for axis in CONNECTION_PAIRS}
     for m, _ in decoded_masks(ctx, 0.5, PAIR_BITS):
         for axis, table in tables.items():
             table.add_halves(m, axis)
     results = [tables[axis].test(alpha, pairs=label) for axis, label in CONNECTION_PAIRS.items()]
+    m, mb = window_masks(ctx)
+    *_, n_out, n_in = window_layout(ctx)
+    xp = reduce.namespace(m)
+    lag, s = ctx.host(reduce.row_autocorrelation_peak(m, lags=n_in - 1))
+    results.append(
+        _distance_test(ctx, "inputs", int(lag), float(s), n_out * (n_in - int(lag)), alpha)
+    )
+    lag, s = ctx.host(reduce.row_autocorrelation_peak(xp.permute_dims(m, (1, 0)), lags=n_out // 2))
+    results.append(
+        _distance_test(ctx, "outputs", int(lag), float(s), n_in * (n_out - int(lag)), alpha)
+    )
+    if "bias" in distances:
+        column, s = ctx.host(reduce.column_agreement_peak(mb, m))
+        results.append(_distance_test(ctx, "bias", int(column), float(s), n_out, alpha))
     return verdict(
         results,
-        "mask values of different connections are dependent: this "
-        "looks like dropout of units, not DropConnect",
+        "mask values of different connections are dependent (neighbours: this looks like "
+        "dropout of units, not DropConnect; or at a distance, or the bias with a column)",
     )
 
 
@@ -635,6 +731,12 @@ register(
         "DROPCONNECT-GRADIENT": check_dc_gradient,
         "DROPCONNECT-RATE-ONE-ZEROS": check_dc_rate_one,
         "DROPCONNECT-RATE-ONE-ERROR": common.check_rate_one_error,
+        "DROPCONNECT-MASK-VALUE-FREE": relations.check_value_free,
+        "DROPCONNECT-FRESH-OUTPUT": relations.check_fresh_output,
+        "DROPCONNECT-RATE-INVALID-INFERENCE": relations.check_rate_invalid_inference,
+        "DROPCONNECT-SEED-PROCESS": relations.check_seed_process,
+        "DROPCONNECT-SEED-SPACE": relations.check_seed_space,
+        "DROPCONNECT-SEED-PAIRS": relations.check_seed_pairs,
     },
     mask="layer",
     inputs="layer",

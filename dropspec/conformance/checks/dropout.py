@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..context import Context, register
 from ..stats import StatResult
-from . import common, masked
+from . import common, masked, relations
 from ._masks import mask_calls, unit_masks
 from ._statistical import (
     NEIGHBOUR_OFFSETS,
@@ -58,6 +58,12 @@ register(
         "DROPOUT-INDEPENDENT-ELEMENTS": check_independent_elements,
         "DROPOUT-NO-PERIOD": masked.check_no_period,
         "DROPOUT-SHARED-CONSTANT": masked.check_shared_constant,
+        "DROPOUT-MASK-VALUE-FREE": relations.check_value_free,
+        "DROPOUT-FRESH-OUTPUT": relations.check_fresh_output,
+        "DROPOUT-RATE-INVALID-INFERENCE": relations.check_rate_invalid_inference,
+        "DROPOUT-SEED-PROCESS": relations.check_seed_process,
+        "DROPOUT-SEED-SPACE": relations.check_seed_space,
+        "DROPOUT-SEED-PAIRS": relations.check_seed_pairs,
     },
     mask="zero",
     inputs="units",

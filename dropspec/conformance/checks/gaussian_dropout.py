@@ -18,7 +18,7 @@ from .. import stats as st_
 from ..context import Context, chunk_elements, register
 from ..reduce import Array
 from ..stats import StatResult
-from . import common, masked
+from . import common, masked, relations
 from ._examples import WIDE, same_shape
 from ._geometry import geometry
 from ._statistical import (
@@ -188,6 +188,12 @@ register(
         "GAUSSIAN-RATE-ZERO": common.check_rate_zero,
         "GAUSSIAN-RATE-ONE": common.check_rate_one_error,
         "GAUSSIAN-GRADIENT": common.check_gradient,
+        "GAUSSIAN-NOISE-VALUE-FREE": relations.check_value_free,
+        "GAUSSIAN-FRESH-OUTPUT": relations.check_fresh_output,
+        "GAUSSIAN-RATE-INVALID-INFERENCE": relations.check_rate_invalid_inference,
+        "GAUSSIAN-SEED-PROCESS": relations.check_seed_process,
+        "GAUSSIAN-SEED-SPACE": relations.check_seed_space,
+        "GAUSSIAN-SEED-PAIRS": relations.check_seed_pairs,
     },
     mask="noise",
     inputs="units",

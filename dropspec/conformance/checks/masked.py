@@ -566,59 +566,145 @@ def check_independent_axes(ctx: Context) -> StatResult:
 
 
 #: NO-PERIOD's stream: the masks of this many consecutive calls of this many values each,
-#: laid end to end (2^22 values). The FFT autocorrelation (partial agreement, every lag up to
-#: 2^19) reads the first 2^20 values, one call's; the exact-repeat search reads all of them:
-#: a period up to 2^21 − 4,158 within a call, or a stream the next call re-enters ahead of or
-#: behind the first call's start, repeats a block of 4,158 values or more somewhere in it.
-NO_PERIOD_CALLS, NO_PERIOD_CALL = 2, 1 << 21
+#: laid end to end (2^21 values). The exact-repeat search reads all of it: a period up to
+#: 2^20 − 4,158 within a call, or a stream the next call re-enters ahead of or behind the
+#: first call's start, repeats a block of 4,158 values or more somewhere in it (longer
+#: periods are the long call's, below). The first call's whole mask is read by one FFT:
+#: its autocorrelation at every lag up to half the call (a dependence, positive or
+#: negative, between values that far apart), and its mirror sums about every centre c in
+#: [n/2, 3n/2) (values i and c − i; c = n − 1 is the mask against itself reversed).
+NO_PERIOD_CALLS, NO_PERIOD_CALL = 2, 1 << 20
 NO_PERIOD_VALUES = NO_PERIOD_CALLS * NO_PERIOD_CALL
-#: The FFT's share of the stream.
-NO_PERIOD_FFT = 1 << 20
+#: NO-PERIOD's long call, in one dtype (:func:`long_period_dtype`): 2^24 values plus the
+#: head and a window, so that every exact period P <= 2^24 within a call is found
+#: (``reduce.head_repeats``: the call's values from P on equal those from 0), and so is a
+#: call with the next seed (s + 1) whose head reappears in the long call up to 2^24 values
+#: ahead (a seed used as an offset into one stream, with a stride up to 2^24).
+NO_PERIOD_LONG = (1 << 24) + reduce.HEAD + reduce.WINDOW_BITS
+#: NO-PERIOD's sub-tests in each dtype (the long call's in one of them): alpha's split.
+NO_PERIOD_TESTS = 4
+
+
+def long_period_dtype(ctx: Context) -> str:
+    """The dtype NO-PERIOD makes its long call in: float32 where the target has it (the
+    cheapest call of 2^24 values in most frameworks; a generator's period does not depend
+    on the dtype it is rounded to), else its first dtype. One long call per run keeps the
+    check within its budget."""
+    return "float32" if "float32" in ctx.dtypes else ctx.dtypes[0]
+
+
+def _no_period_sizes(ctx: Context) -> tuple[tuple[int, ...], int, int, int, int]:
+    """NO-PERIOD's call shape, mask values per call, FFT lags, mirror centres [lo, hi) and
+    the fewest pairs of a centre."""
+    shape, n = mask_layout(ctx, NO_PERIOD_VALUES, shape=geometry(ctx).stat_shape(NO_PERIOD_CALL))
+    lo, hi = n // 2, n + n // 2
+    fewest = int(min(reduce.mirror_pairs(np.array([lo, hi - 1.0]), n, np)))
+    return shape, n, n // 2, hi - lo, fewest
+
+
+def _long_layout(ctx: Context) -> tuple[tuple[int, ...], int]:
+    return mask_layout(ctx, NO_PERIOD_LONG, shape=geometry(ctx).stat_shape(NO_PERIOD_LONG))
 
 
 def plan_no_period(ctx: Context) -> list[StatResult]:
-    shape, per_call = mask_layout(
-        ctx, NO_PERIOD_VALUES, shape=geometry(ctx).stat_shape(NO_PERIOD_CALL)
-    )
-    size = per_call * NO_PERIOD_CALLS
-    alpha = ctx.split(2)
-    head = min(NO_PERIOD_FFT, size)
-    return [
-        st_.no_period_peak(1, 0.5, head, head // 2, alpha=alpha, power=ctx.power, shape=shape),
+    shape, n, lags, centres, fewest = _no_period_sizes(ctx)
+    alpha = ctx.split(NO_PERIOD_TESTS)
+    out = [
+        st_.no_period_peak(1, 0.5, n, lags, alpha=alpha, power=ctx.power, shape=shape),
+        st_.agreement_peak(
+            MIRROR_TEST, 0.0, fewest, centres, fewest, alpha=alpha, power=ctx.power, shape=shape
+        ),
         st_.repeated_windows(
-            0, size, alpha=alpha, power=ctx.power, calls=f"{NO_PERIOD_CALLS} of {shape}"
+            0,
+            n * NO_PERIOD_CALLS,
+            alpha=alpha,
+            power=ctx.power,
+            calls=f"{NO_PERIOD_CALLS} of {shape}",
         ),
     ]
+    if ctx.stat_dtype == long_period_dtype(ctx):
+        long_shape, size = _long_layout(ctx)
+        out.append(
+            st_.repeated_heads(0, 2, size, alpha=alpha, power=ctx.power, calls=f"{long_shape}")
+        )
+    return out
+
+
+#: The test of NO-PERIOD's mirror sums.
+MIRROR_TEST = "FFT mirror sums, Hoeffding bound over centres"
 
 
 @planned(plan_no_period)
 @every_dtype
 def check_no_period(ctx: Context) -> StatResult:
-    shape = geometry(ctx).stat_shape(NO_PERIOD_CALL)
+    shape, n, lags, centres, fewest = _no_period_sizes(ctx)
     masks = list(
         itertools.islice(unit_masks(ctx, 0.5, NO_PERIOD_VALUES, shape=shape), NO_PERIOD_CALLS)
     )
     xp = reduce.namespace(masks[0])
     stream = xp.concat([xp.reshape(m, (-1,)) for m in masks])
-    size = math.prod(stream.shape)
-    alpha = ctx.split(2)
-    head = stream[: min(NO_PERIOD_FFT, size)]
-    lags = math.prod(head.shape) // 2
-    lag, agreement = ctx.host(reduce.autocorrelation_peak(head, lags=lags))
+    alpha = ctx.split(NO_PERIOD_TESTS)
+    lag, agreement, centre, mirror = ctx.host(
+        reduce.period_peaks(masks[0], lags=lags, lo=n // 2, hi=n + n // 2)
+    )
     within = st_.no_period_peak(
-        int(lag),
-        float(agreement),
-        math.prod(head.shape),
-        lags,
+        int(lag), float(agreement), n, lags, alpha=alpha, power=ctx.power, shape=shape
+    )
+    pairs = int(reduce.mirror_pairs(np.array([float(centre)]), n, np)[0])
+    mirrored = st_.agreement_peak(
+        MIRROR_TEST,
+        float(mirror),
+        pairs,
+        centres,
+        fewest,
         alpha=alpha,
         power=ctx.power,
         shape=shape,
+        worst_centre=int(centre),
     )
     (matches,) = ctx.host(reduce.window_repeats(stream))
+    size = math.prod(stream.shape)
     repeats = st_.repeated_windows(
         int(matches), size, alpha=alpha, power=ctx.power, calls=f"{len(masks)} of {shape}"
     )
-    return verdict([within, repeats], "the mask repeats itself, within a call or across calls")
+    results = [within, mirrored, repeats]
+    if ctx.stat_dtype == long_period_dtype(ctx):
+        results.append(_long_period(ctx, alpha))
+    return verdict(
+        results,
+        "the mask repeats, mirrors or anti-copies itself, within a call or across calls",
+    )
+
+
+def _long_period(ctx: Context, alpha: float) -> StatResult:
+    """NO-PERIOD's long call with seed s and the head of a call with seed s + 1 (a short
+    call: only its head is read), searched for an exact period or offset up to 2^24
+    (:func:`reduce.head_repeats`)."""
+    g = geometry(ctx)
+    long_shape, size = _long_layout(ctx)
+    width = reduce.HEAD + reduce.WINDOW_BITS
+    seed = ctx.seed()
+    heads, stream = [], None
+    for s, shape in ((seed, long_shape), ((seed + 1) % (1 << ctx.target.seed_bits), None)):
+        shape = shape or g.stat_shape(width)
+        y = ctx.call_device(ctx.constant(shape, ctx.stat_dtype), rate=0.5, seed=s)
+        same_shape(y, shape)
+        xp = reduce.namespace(y)
+        flat = xp.reshape(keep_mask(ctx, y, 0.5, g.shared_of(len(shape))), (-1,))
+        stream = flat if stream is None else stream
+        heads.append(flat[:width])
+        del y
+    xp = reduce.namespace(stream)
+    (matches,) = ctx.host(reduce.head_repeats(stream, xp.stack(heads)))
+    return st_.repeated_heads(
+        int(matches),
+        2,
+        size,
+        alpha=alpha,
+        power=ctx.power,
+        calls=f"{long_shape}",
+        seeds=(seed, "s + 1"),
+    )
 
 
 # ---------------------------------------------------------------- structure ----

@@ -1,0 +1,133 @@
+"""A second Python process for the checks that compare a target's outputs across processes
+(``*-SEED-PROCESS``): it loads targets by name, as a worker of ``dropspec check`` does, and
+calls them on inputs and seeds sent to it. Importing this module imports no framework and no
+check; the process imports only what the targets it is sent need.
+
+Protocol: one JSON object a line on the process's stdin, ``{"spec", "inputs", "out", "rate",
+"seeds", "dtypes", "device"}`` (``inputs`` and ``out`` are ``.npz`` paths); one answer a line
+on its stdout: ``{"op", "options"}`` once the outputs are written, ``{"unloadable": why}`` if
+the target cannot be loaded there, ``{"error": why}`` if a call raised.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import select
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+
+from ..dtypes import as_dtype
+
+
+class TwinError(RuntimeError):
+    """The second process did not answer."""
+
+
+#: Seconds a second process may take to load a target and answer (its framework's import).
+TWIN_TIMEOUT = 300.0
+
+
+class Twin:
+    """A second Python process that loads targets by name and calls them, started on first
+    use and kept for the life of this one (one start-up per checking process, not per
+    target: a framework is imported there once). It ends when this process closes its stdin.
+    """
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> subprocess.Popen[str]:
+        if self.proc is None or self.proc.poll() is not None:
+            code = "from dropspec.conformance.twin import main; main()"
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", code],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+            )
+        return self.proc
+
+    def ask(self, job: dict[str, Any]) -> dict[str, Any]:
+        proc = self.start()
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps(job) + "\n")
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], TWIN_TIMEOUT)
+        line = proc.stdout.readline() if ready else ""
+        if not line:
+            self.close()
+            raise TwinError(f"the second process gave no answer within {TWIN_TIMEOUT:.0f} s")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def close(self) -> None:
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+TWIN = Twin()
+atexit.register(TWIN.close)
+
+
+def main() -> None:
+    """The second process's loop: one JSON job a line on stdin, one answer a line."""
+    from ..adapters import load_target
+    from ..adapters._backend import get_backend, keep_framework_settings
+
+    keep_framework_settings()
+    proto = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)  # the target's prints must not reach the protocol
+    sys.stdout = sys.stderr
+    for line in sys.stdin:
+        job = json.loads(line)
+        try:
+            target = load_target(job["spec"])
+            backend = get_backend(target.framework)
+        except BaseException as exc:
+            proto.write(json.dumps({"unloadable": f"{type(exc).__name__}: {exc}"}) + "\n")
+            continue
+        try:
+            with np.load(job["inputs"]) as saved:
+                arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+            outs = []
+            with backend.settings():
+                for seed in job["seeds"]:
+                    args = [
+                        backend.asarray(load_dtype(a, d), job["device"])
+                        for a, d in zip(arrays, job["dtypes"], strict=True)
+                    ]
+                    y = target.fn(*args, job["rate"], training=True, seed=seed)
+                    outs.append(save_dtype(backend.to_numpy(y)))
+            np.savez(job["out"], *outs)
+            answer = {"op": target.op, "options": jsonable(dict(target.options))}
+        except BaseException as exc:  # the answer says what went wrong
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        proto.write(json.dumps(answer) + "\n")
+
+
+def save_dtype(a: np.ndarray) -> np.ndarray:
+    """bfloat16 travels as its bits (``np.savez`` keeps only NumPy's own dtypes)."""
+    return a.view(np.uint16) if a.dtype == as_dtype("bfloat16") else a
+
+
+def load_dtype(a: np.ndarray, dtype: str) -> np.ndarray:
+    return a.view(as_dtype(dtype)) if dtype == "bfloat16" else a
+
+
+def jsonable(options: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(json.dumps(options, default=str))
+    return out
