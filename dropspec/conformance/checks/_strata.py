@@ -23,13 +23,12 @@ draws every size class and every rank, each at one partner drawn from the run's 
 that a compiled framework compiles five shapes rather than twenty, and in one dtype a run
 (:func:`strata_dtype`); over runs every pair and every dtype is drawn. Every call is
 drawn at :data:`STRATA_RATE` (not 1/2, where a kernel that keeps with probability ``rate``
-is exact). One test per stratum, pooling every call
-in it, each at an even share of the alpha the check gives the strata (Bonferroni). The
-drop rate is an exact binomial test; E[y/x] and Var[y/x] are z-tests with the two-point law
-of y/x (0 or the kept multiplier) as the null, widened by the scale roundings the dtype
-allows. RATE also tests that each tiny call's dropped count is Binomial(values, rate): a
-mask shared by a whole tiny tensor (a per-example mask turned per-batch) keeps the rate
-right on average but not its spread.
+is exact). One test per stratum, pooling every call in it, each at an even share of the
+alpha the check gives the strata (Bonferroni). The drop rate is an exact binomial test;
+E[y/x] and Var[y/x] are z-tests with the two-point law of y/x (0 or the kept multiplier)
+as the null, widened by the scale roundings the dtype allows. RATE also tests that each
+tiny call's dropped count is Binomial(values, rate): a mask shared by a whole tiny tensor
+(a per-example mask turned per-batch) keeps the rate right on average but not its spread.
 
 The tiny and small calls are as many as it takes for their class to detect the absolute
 rate error of :data:`STRATA_DEVIATION` with the configured power; every other stratum takes
