@@ -16,9 +16,9 @@ Each assertion is itself a one-sided binomial test at META_ALPHA = 1e-4:
 - false alarms: fails when the rejections of a correct target are significantly more than
   the test's alpha (P(X >= rejected | p = alpha) < META_ALPHA).
 
-There are 91 such meta-tests (22 simulated claims and 22 kept default measurements, each
+There are 131 such meta-tests (32 simulated claims and 32 kept default measurements, each
 both ways; the histogram test's false alarms; the end-to-end rate check both ways), so this
-file fails a correct suite with probability at most 91 · 1e-4 ≈ 0.9% (union bound). The seed
+file fails a correct suite with probability at most 131 · 1e-4 ≈ 1.3% (union bound). The seed
 is fixed for reproducibility, not chosen.
 """
 

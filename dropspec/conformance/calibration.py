@@ -43,6 +43,7 @@ from ..target import Target
 from . import reduce
 from . import stats as st
 from .checks._statistical import DISTANCE_TESTS, Leaf, plan_of
+from .checks._strata import strata_null, strata_terms
 from .checks.common import LINEAR, SEEDS_TEST, seed_pair_test
 from .checks.masked import MIRROR_TEST
 from .config import Config
@@ -558,6 +559,46 @@ def alpha_moment(mean: bool) -> Callable[[Leaf], Sampler]:
     return simulator
 
 
+def stratum_moment(variance: bool) -> Callable[[Leaf], Sampler]:
+    """The z-test of one moment stratum of UNBIASED (VARIANCE: ``variance``), exactly: each
+    of n terms takes one of two values (y/x dropped or kept, less the null's center, or its
+    square), so their sum is a function of K ~ Binomial(n, q). A correct target keeps with
+    probability 1 − rate and multiplier the largest rounding of s the dtype allows (inside
+    the widened null); the deviation injected moves the term's mean by d·sd from the
+    null's mid towards q = 1/2 (the harder side, whose spread grows), d the stated
+    deviation (which includes the slack) and sd the test's bound on a term's sd."""
+
+    def simulator(leaf: Leaf) -> Sampler:
+        target = plan_target(leaf.clause)
+        if target is None:
+            raise ValueError(f"{leaf.clause}: no reference target")
+        scaling, rate, n = target.options["scaling"], float(leaf.get("rate")), leaf.n
+        center, mid, _, var = strata_null(scaling, leaf.dtype, variance)
+        s = kept_multipliers(rate, scaling, leaf.dtype)[-1]
+        lo, hi = strata_terms(center, s, variance)
+        sd = math.sqrt(var)
+
+        def sample(rng: np.random.Generator, deviation: float) -> st.StatResult:
+            toward = 1.0 if (hi - lo) * (rate - 0.5) > 0 else -1.0  # q = 1 - rate to 1/2
+            moved = mid + toward * deviation * sd
+            q = 1.0 - rate if not deviation else (moved - lo) / (hi - lo)
+            k = int(rng.binomial(n, q))
+            total = k * hi + (n - k) * lo
+            return st.z_mean(
+                total,
+                n * mid,
+                n * var,
+                n,
+                alpha=leaf.alpha,
+                power=leaf.power,
+                slack=float(leaf.get("slack", 0.0)),
+            )
+
+        return sample
+
+    return simulator
+
+
 def mirror(leaf: Leaf) -> Sampler:
     """NO-PERIOD's mirror sums over a call of n = 4·(fewest) fair values (centres n/2 ..
     3n/2, as the check takes them); the deviation injected is at centre n/2, the fewest
@@ -662,6 +703,9 @@ PAIRS = "chi-square independence (2x2)"
 FFT = "FFT autocorrelation, Azuma bound over lags"
 Z = "z-test (known variance)"
 BIT0 = "position: bit 0 of the flat index"
+#: The dtype the strata of reference.dropout run in at the default base seed (one a run:
+#: ``checks._strata.strata_dtype``).
+STRATA_DTYPE = "bfloat16"
 
 
 def claims() -> list[Claim]:
@@ -681,7 +725,14 @@ def claims() -> list[Claim]:
             drop_rate,
             {"rate": 0.1},
         ),
-        Claim("drop rate, many small calls", "DROPOUT-RATE", "binomial test", exact_rate),
+        Claim(
+            "drop rate, many small calls",
+            "DROPOUT-RATE",
+            "binomial test",
+            exact_rate,
+            {"stratum": "size: tiny (< 64 values)"},
+            dtype=STRATA_DTYPE,
+        ),
         Claim(
             "independence of neighbouring mask values",
             "DROPOUT-INDEPENDENT-ELEMENTS",
@@ -838,6 +889,38 @@ def claims() -> list[Claim]:
                 small_n=small,
             )
             for kind, small in (("inputs", 1 << 8), ("outputs", 1 << 16), ("bias", 1 << 8))
+        ),
+        Claim(
+            "drop rate in the remainder lanes mod 4 only",
+            "DROPOUT-RATE",
+            "binomial test",
+            exact_rate,
+            {"stratum": "position: remainder lanes mod 4"},
+            dtype=STRATA_DTYPE,
+        ),
+        Claim(
+            "drop rate at the first element of a row only",
+            "DROPOUT-RATE",
+            "binomial test",
+            exact_rate,
+            {"stratum": "position: first of row"},
+            dtype=STRATA_DTYPE,
+        ),
+        Claim(
+            "E[y/x] in the remainder lanes mod 4 only",
+            "DROPOUT-UNBIASED",
+            Z,
+            stratum_moment(variance=False),
+            {"stratum": "position: remainder lanes mod 4"},
+            dtype=STRATA_DTYPE,
+        ),
+        Claim(
+            "Var[y/x] over the tiny calls only",
+            "DROPOUT-VARIANCE",
+            Z,
+            stratum_moment(variance=True),
+            {"stratum": "size: tiny (< 64 values)"},
+            dtype=STRATA_DTYPE,
         ),
     ]
 

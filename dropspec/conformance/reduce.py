@@ -200,6 +200,35 @@ def position_sums(v: Array, low_bits: int, period: int) -> Array:
     return xp.concat(parts)
 
 
+@fused("axis", "widths")
+def row_position_counts(keep: Array, axis: int, widths: tuple[int, ...]) -> Array:
+    """How many values of a boolean array are true by position along ``axis`` (the rows):
+    in all, at each row's first coordinate, at its last, and in its last (n mod w)
+    coordinates for each w in ``widths`` (a vector loop's remainder lanes; none where w
+    divides n), as an int64 vector of 3 + len(widths)."""
+    xp = namespace(keep)
+    others = tuple(i for i in range(keep.ndim) if i != axis)
+    line = xp.sum(keep, axis=others, dtype=xp.int64) if others else xp.astype(keep, xp.int64)
+    return xp.stack(_row_positions(line, widths))
+
+
+@fused("axis", "widths", "power")
+def row_position_sums(v: Array, axis: int, widths: tuple[int, ...], power: int) -> Array:
+    """:func:`row_position_counts`' classes, for the sums of v ** ``power`` (v float64)."""
+    xp = namespace(v)
+    others = tuple(i for i in range(v.ndim) if i != axis)
+    w = v if power == 1 else v**power
+    line = xp.sum(w, axis=others) if others else w
+    return xp.stack(_row_positions(line, widths))
+
+
+def _row_positions(line: Array, widths: tuple[int, ...]) -> list[Array]:
+    """The sums over a row's coordinates of :func:`row_position_counts`' classes."""
+    xp = namespace(line)
+    n = line.shape[0]
+    return [xp.sum(line), line[0], line[n - 1]] + [xp.sum(line[n - n % w :]) for w in widths]
+
+
 @fused()
 def mismatches(a: Array, b: Array) -> Array:
     """How many elements of two same-shape arrays differ (NaN equals NaN), as int64."""

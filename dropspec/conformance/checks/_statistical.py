@@ -118,6 +118,7 @@ PLAN_INPUTS = (
     "pairs",
     "shared_side",
     "calls",
+    "stratum",
 )
 #: What a leaf's (and so a claim's) simulation needs beyond test, alpha, n and deviation.
 SIZING_INPUTS = ("classes", "k", "lags", "slack", "sums")

@@ -27,6 +27,7 @@ from .. import strategies as gen
 from ..context import CheckFailure, Context, chunk_elements
 from ..reduce import Array
 from ..stats import StatResult
+from . import _strata as strata
 from ._examples import (
     Case,
     examples,
@@ -168,7 +169,11 @@ def rate_guarantee() -> str:
         f"with the stated power, so a 10% relative rate error anywhere in [0.001, 0.999] "
         f"is caught in the runs whose drawn rate falls where it is. Where axes are shared, "
         f"rate {GROUP_RATE} on groups of 2 along them detects a relative error of "
-        f"{GROUP_DEVIATION:.0%} (a group-size-dependent rate)."
+        f"{GROUP_DEVIATION:.0%} (a group-size-dependent rate). Within every stratum of "
+        f"size class, rank and position in a row, rate {strata.STRATA_RATE} detects an "
+        f"absolute error of {strata.STRATA_DEVIATION['tiny']} over tiny calls, "
+        f"{strata.STRATA_DEVIATION['small']} over small ones and less elsewhere (each "
+        f"stratum states its own)."
     )
 
 
@@ -199,12 +204,6 @@ def _group_values(ctx: Context, alpha: float) -> int:
     return st_.binomial_sample_size(GROUP_RATE, GROUP_DEVIATION * GROUP_RATE, alpha, ctx.power)
 
 
-def _small_calls(ctx: Context, g: Geometry) -> tuple[tuple[int, ...], int, str]:
-    """RATE's many small calls: their shape, mask values in all, and their description."""
-    small = g.stat_shape(SMALL_ELEMENTS)
-    return small, SMALL_CALLS * math.prod(small), f"{SMALL_CALLS} of {small}"
-
-
 def plan_rate(ctx: Context) -> list[StatResult]:
     """:func:`check_rate`'s sub-tests, sized as it sizes them."""
     g, rates, grouped, varied, alpha = _rate_sizes(ctx)
@@ -224,12 +223,7 @@ def plan_rate(ctx: Context) -> list[StatResult]:
                 0, n, GROUP_RATE, alpha=alpha, power=ctx.power, rate=GROUP_RATE, shared_side=2
             )
         )
-    small, n, calls = _small_calls(ctx, g)
-    n = mask_total(ctx, n, shape=small)
-    out.append(
-        st_.binomial(0, n, GROUP_RATE, alpha=alpha, power=ctx.power, rate=GROUP_RATE, calls=calls)
-    )
-    return out
+    return out + strata.plan_rate_strata(ctx, alpha)
 
 
 @planned(plan_rate)
@@ -239,19 +233,16 @@ def check_rate(ctx: Context) -> StatResult:
     at the rates of :func:`homogeneity_rates`, the kept share's homogeneity across value
     and position classes on the first call (one share of alpha for all of them); and, where
     axes are shared, rate :data:`GROUP_RATE` on groups of 2 along every shared axis: a
-    group's drop rate must not depend on how many elements it holds. Last, rate
-    :data:`GROUP_RATE` over :data:`SMALL_CALLS` calls of about :data:`SMALL_ELEMENTS`
-    values, so that small inputs are seen as well as the large ones above.
+    group's drop rate must not depend on how many elements it holds. Last, the rate
+    within every stratum of size class, rank and position in a row (``_strata``: one
+    share of alpha for all of them), so that tiny inputs, every rank and a row's remainder
+    lanes are seen as well as the large inputs above.
 
     Inputs take the values of :data:`MOMENT_VALUES` where a dropped output is 0 (so value
     classes exist); alpha dropout, whose masks are read from x = 1, has position classes
     only."""
     g, rates, grouped, varied, alpha = _rate_sizes(ctx)
-    # Many small calls (large-tensor fast paths aside): SMALL_CALLS calls of SMALL_ELEMENTS.
-    small, n_small, calls = _small_calls(ctx, g)
-    masks = unit_masks(ctx, GROUP_RATE, n_small, shape=small)
-    small_calls = drop_test(ctx, masks, GROUP_RATE, alpha, calls=calls)
-    results = []
+    results = strata.rate_strata(ctx, alpha)
     for rate in rates:
         test = rate_test(ctx, rate, alpha)
         shape, x, labels = _rate_inputs(ctx, g, test)
@@ -273,18 +264,12 @@ def check_rate(ctx: Context) -> StatResult:
         # holds 2^(shared axes) elements, so at 0.002 it cost up to 8 times that sub-test.
         masks = unit_masks(ctx, rate, _group_values(ctx, alpha), shared_side=2)
         results.append(drop_test(ctx, masks, rate, alpha, shared_side=2))
-    results.append(small_calls)
     return verdict(results, "the drop rate is off")
 
 
-#: The rate RATE also tests on groups longer than one element, and on many small calls (see
-#: :func:`check_rate`), and the relative rate error the groups' sub-test is sized for.
+#: The rate RATE also tests on groups longer than one element (see :func:`check_rate`), and
+#: the relative rate error that sub-test is sized for.
 GROUP_RATE, GROUP_DEVIATION = 0.5, 0.1
-#: RATE's small calls: this many calls of about this many mask values each (2^16 in all; the
-#: exact binomial test on them detects a rate 0.017 off 0.5 at the defaults). Each call
-#: costs a target its per-call overhead (9 ms for a Keras layer on TensorFlow, which builds
-#: the layer and its seed state per call): 64 calls took more than the large calls there.
-SMALL_CALLS, SMALL_ELEMENTS = 32, 2048
 
 
 def homogeneity_rates(rates: Iterable[float]) -> tuple[float, ...]:
@@ -457,39 +442,49 @@ def _plan_moments(
 
 
 def _unbiased_sizes(ctx: Context) -> tuple[tuple[float, ...], float, float]:
-    """UNBIASED's rates, each moment test's share of alpha, and each rate's share of the
-    homogeneity tests' (one share for all of them)."""
+    """UNBIASED's rates, each moment test's share of alpha (and the strata's, one share
+    for all of them), and each rate's share of the homogeneity tests' (one share for all
+    of them)."""
     rates = (0.1, 0.5, 0.9)
-    alpha = ctx.split(len(rates) + 1)
+    alpha = ctx.split(len(rates) + 2)
     return rates, alpha, alpha / len(rates)
 
 
 def _variance_sizes(ctx: Context) -> tuple[tuple[float, ...], float]:
+    """VARIANCE's rates, and each moment test's share of alpha (and the strata's)."""
     rates = (0.1, 0.3, 0.9)
-    return rates, ctx.split(len(rates))
+    return rates, ctx.split(len(rates) + 1)
 
 
 def plan_unbiased(ctx: Context) -> list[StatResult]:
     rates, alpha, each = _unbiased_sizes(ctx)
-    return _plan_moments(ctx, rates, alpha, variance=False, each=each)
+    return [
+        *_plan_moments(ctx, rates, alpha, variance=False, each=each),
+        *strata.plan_moment_strata(ctx, alpha, variance=False),
+    ]
 
 
 def plan_variance(ctx: Context) -> list[StatResult]:
     rates, alpha = _variance_sizes(ctx)
-    return _plan_moments(ctx, rates, alpha, variance=True, each=None)
+    return [
+        *_plan_moments(ctx, rates, alpha, variance=True, each=None),
+        *strata.plan_moment_strata(ctx, alpha, variance=True),
+    ]
 
 
 @planned(plan_unbiased)
 @every_dtype
 def check_unbiased(ctx: Context) -> StatResult:
     """E[y/x] at each rate, and its homogeneity across value and position classes (one share
-    of alpha for every homogeneity test, split evenly among them)."""
+    of alpha for every homogeneity test, split evenly among them); then E[y/x] within every
+    stratum of size class, rank and position in a row (``_strata``, one share)."""
     rates, alpha, each = _unbiased_sizes(ctx)
     results = [
         r
         for rate in rates
         for r in _moment_test(ctx, rate, alpha, variance=False, homogeneity_alpha=each)
     ]
+    results += strata.moment_strata(ctx, alpha, variance=False)
     return verdict(
         results,
         "E[y] differs from the inference output (with the scale rounded to the dtype), or "
@@ -500,8 +495,11 @@ def check_unbiased(ctx: Context) -> StatResult:
 @planned(plan_variance)
 @every_dtype
 def check_variance(ctx: Context) -> StatResult:
+    """Var[y/x] at each rate, then within every stratum of size class, rank and position
+    in a row (``_strata``, one share of alpha)."""
     rates, alpha = _variance_sizes(ctx)
     results = [_moment_test(ctx, rate, alpha, variance=True)[0] for rate in rates]
+    results += strata.moment_strata(ctx, alpha, variance=True)
     return verdict(
         results, "Var[y] differs from x²·s²·rate·(1 − rate) (with s rounded to the dtype)"
     )
