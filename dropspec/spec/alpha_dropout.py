@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import EXACT, MUST, STATISTICAL, STRUCTURAL, basic, clause, rate_one
+from ._common import EXACT, MUST, STATISTICAL, STRUCTURAL, basic, clause, layout, rate_one
 from ._model import Clause, Op
 from ._options import RANK, SHARED_AXES
 from ._options import rate_one as rate_one_option
@@ -91,6 +91,7 @@ CLAUSES: tuple[Clause, ...] = (
         zeros="ALPHA-RATE-ONE-ZEROS",
         error="ALPHA-RATE-ONE-ERROR",
     ),
+    layout(OP, "ALPHA-LAYOUT"),
 )
 
 OP_SPEC = Op(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import EXACT, MUST, SHOULD, STATISTICAL, STRUCTURAL, basic, clause, rate_one
+from ._common import EXACT, MUST, SHOULD, STATISTICAL, STRUCTURAL, basic, clause, layout, rate_one
 from ._model import Clause, Op
 from ._options import MASKING, RANK, SCALING, SHARED_AXES
 from ._options import rate_one as rate_one_option
@@ -191,6 +191,7 @@ CLAUSES: tuple[Clause, ...] = (
         "dropped or kept as a whole.",
         when_not_empty=("shared_axes",),
     ),
+    layout(OP, "DROPOUT-LAYOUT"),
 )
 
 OP_SPEC = Op(

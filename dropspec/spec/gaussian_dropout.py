@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import ERROR, EXACT, MUST, STATISTICAL, basic, clause
+from ._common import ERROR, EXACT, MUST, STATISTICAL, basic, clause, layout
 from ._model import Clause, Op
 
 OP = "gaussian_dropout"
@@ -100,6 +100,7 @@ CLAUSES: tuple[Clause, ...] = (
         "The gradient of the training output with respect to x is the forward pass's own "
         "noise y/x.",
     ),
+    layout(OP, "GAUSSIAN-LAYOUT"),
 )
 
 OP_SPEC = Op(

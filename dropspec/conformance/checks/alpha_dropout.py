@@ -17,7 +17,7 @@ from .. import stats as st_
 from .. import strategies as gen
 from ..context import CheckFailure, Context, chunk_elements, register
 from ..stats import StatResult
-from . import common, masked
+from . import common, layouts, masked
 from ._examples import Case, examples, same_shape, unit_cases
 from ._geometry import geometry
 from ._statistical import every_dtype, planned, sums_of_values_and_squares, verdict
@@ -160,6 +160,7 @@ register(
         "ALPHA-GRADIENT": common.check_gradient,
         "ALPHA-RATE-ONE-ZEROS": masked.check_rate_one_zeros,
         "ALPHA-RATE-ONE-ERROR": common.check_rate_one_error,
+        "ALPHA-LAYOUT": layouts.check_layout_invariant,
     },
     mask="alpha",
     inputs="units",

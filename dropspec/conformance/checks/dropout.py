@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..context import Context, register
 from ..stats import StatResult
-from . import common, masked
+from . import common, layouts, masked
 from ._masks import mask_calls, unit_masks
 from ._statistical import (
     NEIGHBOUR_OFFSETS,
@@ -58,6 +58,7 @@ register(
         "DROPOUT-INDEPENDENT-ELEMENTS": check_independent_elements,
         "DROPOUT-NO-PERIOD": masked.check_no_period,
         "DROPOUT-SHARED-CONSTANT": masked.check_shared_constant,
+        "DROPOUT-LAYOUT": layouts.check_layout_invariant,
     },
     mask="zero",
     inputs="units",

@@ -18,7 +18,7 @@ from .. import stats as st_
 from ..context import Context, chunk_elements, register
 from ..reduce import Array
 from ..stats import StatResult
-from . import common, masked
+from . import common, layouts, masked
 from ._examples import WIDE, same_shape
 from ._geometry import geometry
 from ._statistical import (
@@ -188,6 +188,7 @@ register(
         "GAUSSIAN-RATE-ZERO": common.check_rate_zero,
         "GAUSSIAN-RATE-ONE": common.check_rate_one_error,
         "GAUSSIAN-GRADIENT": common.check_gradient,
+        "GAUSSIAN-LAYOUT": layouts.check_layout_invariant,
     },
     mask="noise",
     inputs="units",

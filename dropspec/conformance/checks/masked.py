@@ -97,6 +97,9 @@ def check_values(ctx: Context) -> None:
         ok = y == 0
         for kept in allowed_kept(x, rate, scale(ctx, rate)):
             ok |= y == kept
+        # Where x is NaN or infinite, a NaN is x·0 (dropped, as *-DROPPED-MULTIPLY has it)
+        # or a kept NaN; which one is the DROPPED clauses' business.
+        ok |= np.isnan(y) & ~np.isfinite(x)
         if not ok.all():
             idx = tuple(int(i[0]) for i in np.nonzero(~ok))
             other = "classic" if ctx.options["scaling"] == "inverted" else "inverted"
@@ -659,7 +662,8 @@ def dropped_nonfinite(ctx: Context, select: bool) -> None:
     def body(case: Case) -> None:
         ones = np.ones(case.shape, dtype=as_dtype(case.dtype))
         keep = ctx.call(ones, rate=case.rate, seed=case.seed) != 0
-        x = nan_inf_input(gen.values(case.data_seed, case.shape, case.dtype), case.data_seed)
+        (given,) = case.inputs()
+        x = nan_inf_input(given, case.data_seed)
         y = ctx.call(x, rate=case.rate, seed=case.seed).astype(np.float64)
         xd = x.astype(np.float64)
         finite = np.isfinite(xd)
@@ -670,6 +674,12 @@ def dropped_nonfinite(ctx: Context, select: bool) -> None:
             bad = ~keep & ((finite & (y != 0)) | (~finite & ~np.isnan(y)))
             what = "a dropped slot is not x·0"
         kept_bad = keep & ~finite & ~((np.isnan(xd) & np.isnan(y)) | (y == xd))
+        if not select:  # DROPPED-MULTIPLY: "kept values are x·s", finite ones too
+            yd = y.astype(x.dtype)
+            right = np.zeros(x.shape, bool)
+            for want in allowed_kept(x, case.rate, scale(ctx, case.rate)):
+                right |= yd == want
+            kept_bad |= keep & finite & ~right
         bad |= kept_bad
         if bad.any():
             idx = tuple(int(i[0]) for i in np.nonzero(bad))
