@@ -117,7 +117,9 @@ class Backend:
         return contextlib.nullcontext()
 
     def is_array(self, value: Any) -> bool:
-        return isinstance(value, np.ndarray)
+        # NumPy arithmetic on a 0-d array returns a scalar (x * 2.0 for x of shape ()):
+        # a NumPy target's output for a scalar input is one.
+        return isinstance(value, (np.ndarray, np.generic))
 
     def asarray(self, a: np.ndarray, device: str = "cpu") -> Any:
         """A copy of ``a`` as the framework's array, in ``a``'s memory layout where the

@@ -261,8 +261,10 @@ def _run_examples(
             ) from None
         raise
     except BaseExceptionGroup as group:
-        # Several core examples failed in different ways: report the first, and how many.
-        first = group.exceptions[0]
+        # Several core examples failed in different ways: report the first verdict of the
+        # check (else the first error), and how many.
+        verdicts = [e for e in group.exceptions if isinstance(e, CheckFailure)]
+        first = verdicts[0] if verdicts else group.exceptions[0]
         notes = "\n".join(getattr(first, "__notes__", []))
         more = f"\n({len(group.exceptions) - 1} more core examples failed differently)"
         if isinstance(first, CheckFailure):
@@ -287,11 +289,16 @@ def require_same(name: str, got: np.ndarray, want: np.ndarray, what: str) -> Non
 def first_mismatch(got: np.ndarray, want: np.ndarray) -> str:
     g, w = got.astype(np.float64), want.astype(np.float64)
     diff = ~((g == w) | (np.isnan(g) & np.isnan(w)))
-    idx = tuple(int(i[0]) for i in np.nonzero(diff))
+    idx = first_index(diff)
     return (
         f"{int(diff.sum())} of {diff.size} values differ; first at index {idx}: "
         f"got {g[idx]!r}, expected {w[idx]!r}"
     )
+
+
+def first_index(where: np.ndarray) -> tuple[int, ...]:
+    """The index of the first True of ``where`` (``()`` for a scalar)."""
+    return tuple(int(i[0]) for i in np.nonzero(where)) if where.ndim else ()
 
 
 def worst(got: np.ndarray, want: np.ndarray, tol: np.ndarray) -> str:

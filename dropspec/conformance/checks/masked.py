@@ -30,6 +30,7 @@ from ..stats import StatResult
 from ._examples import (
     Case,
     examples,
+    first_index,
     first_mismatch,
     require_same,
     same_shape,
@@ -101,7 +102,7 @@ def check_values(ctx: Context) -> None:
         # or a kept NaN; which one is the DROPPED clauses' business.
         ok |= np.isnan(y) & ~np.isfinite(x)
         if not ok.all():
-            idx = tuple(int(i[0]) for i in np.nonzero(~ok))
+            idx = first_index(~ok)
             other = "classic" if ctx.options["scaling"] == "inverted" else "inverted"
             hint = ""
             if all(
@@ -682,7 +683,7 @@ def dropped_nonfinite(ctx: Context, select: bool) -> None:
             kept_bad |= keep & finite & ~right
         bad |= kept_bad
         if bad.any():
-            idx = tuple(int(i[0]) for i in np.nonzero(bad))
+            idx = first_index(bad)
             raise CheckFailure(
                 f"{what if not kept_bad[idx] else 'a kept NaN/inf changed'}: "
                 f"x={xd[idx]!r} gave y={y[idx]!r} at {idx} ({case.describe()})"
