@@ -1034,16 +1034,18 @@ class CoverageDirective(SphinxDirective):
                 carried = [
                     lay.name for lay in inputs.LAYOUTS if lay.needs in inputs.STRIDES[strides]
                 ]
+                left = inputs.plan("check_values", inputs.Allowed(), fw, strides, 0, dtypes=4)
                 rows.append(
                     [
                         fw,
                         f"{c.name}: {c.why}; {c.core} core shapes, {c.pool} drawn, at most "
-                        f"{c.max_elements} values"
-                        + ("" if c.core_every_dtype else "; the core spread over the dtypes"),
+                        f"{c.max_elements} values",
                         ", ".join(carried),
+                        "; ".join(left.skipped) or "nothing",
                     ]
                 )
-            return [table(["framework", "cost", "layouts its arrays carry"], rows)]
+            heads = ["framework", "cost", "layouts its arrays carry", "what a run leaves out"]
+            return [table(heads, rows)]
         raise self.error(f"dropspec-coverage takes clauses, dimensions or frameworks, not {kind!r}")
 
 

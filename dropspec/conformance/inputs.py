@@ -44,6 +44,9 @@ from ..dtypes import FLOAT_DTYPES, as_dtype
 
 # ---------------------------------------------------------------- dimensions ----
 
+#: Dtypes: every float dtype (a target's own list narrows it).
+DTYPES: tuple[str, ...] = FLOAT_DTYPES
+
 #: Ranks an input may have (0 is a scalar); a target's declared rank or shared axes narrow it.
 RANKS: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
 
@@ -204,11 +207,6 @@ VALUE_CLASSES: tuple[ValueClass, ...] = (
 )  # fmt: skip
 VALUE_NAMES: tuple[str, ...] = tuple(v.name for v in VALUE_CLASSES)
 FINITE_VALUES: tuple[str, ...] = tuple(v.name for v in VALUE_CLASSES if v.finite)
-_VALUE = {v.name: v for v in VALUE_CLASSES}
-
-
-def value_class(name: str) -> ValueClass:
-    return _VALUE[name]
 
 
 def values(
@@ -638,14 +636,6 @@ def _rotate(
 def band_rates(bands: tuple[str, ...]) -> tuple[float, ...]:
     """The anchor rates of ``bands`` (the rates core cells take in turn)."""
     return tuple(b.anchor for b in RATE_BANDS if b.name in bands)
-
-
-def band_range(bands: tuple[str, ...]) -> tuple[float, float]:
-    chosen = [b for b in RATE_BANDS if b.name in bands]
-    return min(b.low for b in chosen), max(b.high for b in chosen)
-
-
-DTYPES = FLOAT_DTYPES
 
 
 # ---------------------------------------------------------------- coverage ----
