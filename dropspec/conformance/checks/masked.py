@@ -87,6 +87,16 @@ def allowed_kept(x: np.ndarray, rate: float, s: float) -> list[np.ndarray]:
         ]
 
 
+def explained(y: np.ndarray, x: np.ndarray, rate: float, s: float) -> np.ndarray:
+    """Where y is 0 or an allowed rounding of x·s (:func:`allowed_kept`). Where x is NaN or
+    infinite a NaN is x·0 (dropped, as *-DROPPED-MULTIPLY has it) or a kept NaN: which one is
+    the DROPPED clauses' business."""
+    ok = (y == 0) | (np.isnan(y) & ~np.isfinite(x))
+    for kept in allowed_kept(x, rate, s):
+        ok |= y == kept
+    return np.asarray(ok)
+
+
 def check_values(ctx: Context) -> None:
     def body(case: Case) -> None:
         (x,) = case.inputs()
@@ -95,19 +105,12 @@ def check_values(ctx: Context) -> None:
         if y.shape != x.shape:
             raise CheckFailure(f"output shape {y.shape} differs from {x.shape}")
         y = y.astype(x.dtype)
-        ok = y == 0
-        for kept in allowed_kept(x, rate, scale(ctx, rate)):
-            ok |= y == kept
-        # Where x is NaN or infinite, a NaN is x·0 (dropped, as *-DROPPED-MULTIPLY has it)
-        # or a kept NaN; which one is the DROPPED clauses' business.
-        ok |= np.isnan(y) & ~np.isfinite(x)
+        ok = explained(y, x, rate, scale(ctx, rate))
         if not ok.all():
             idx = first_index(~ok)
             other = "classic" if ctx.options["scaling"] == "inverted" else "inverted"
             hint = ""
-            if all(
-                ((y == 0) | (y == k)).all() for k in allowed_kept(x, rate, scale_for(rate, other))
-            ):
+            if explained(y, x, rate, scale_for(rate, other)).all():
                 hint = "\nhint: " + declaration_hint(
                     ctx, "scaling", other, f"kept values are x·{scale_for(rate, other):.6g}"
                 )
@@ -675,12 +678,6 @@ def dropped_nonfinite(ctx: Context, select: bool) -> None:
             bad = ~keep & ((finite & (y != 0)) | (~finite & ~np.isnan(y)))
             what = "a dropped slot is not x·0"
         kept_bad = keep & ~finite & ~((np.isnan(xd) & np.isnan(y)) | (y == xd))
-        if not select:  # DROPPED-MULTIPLY: "kept values are x·s", finite ones too
-            yd = y.astype(x.dtype)
-            right = np.zeros(x.shape, bool)
-            for want in allowed_kept(x, case.rate, scale(ctx, case.rate)):
-                right |= yd == want
-            kept_bad |= keep & finite & ~right
         bad |= kept_bad
         if bad.any():
             idx = first_index(bad)
