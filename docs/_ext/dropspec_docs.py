@@ -959,7 +959,98 @@ class PlugsDirective(SphinxDirective):
         return [table([kind, "files it owns", "what it adds to shared files"], rows)]
 
 
+def coverage_rows() -> list[Any]:
+    """One :class:`dropspec.conformance.inputs.CoverageRow` per exact or structural clause,
+    in the spec's order, for a target of the clause's op declaring no rank or shared axes,
+    in a default run (what ``dropspec check`` runs)."""
+    from dropspec.conformance import inputs
+    from dropspec.conformance.checks._geometry import Geometry
+    from dropspec.conformance.context import check_seed
+    from dropspec.conformance.defaults import DEFAULT_EXAMPLES, DEFAULT_SEED
+
+    checks, _ = load_checks()
+    rows = []
+    for cid, clause in CLAUSES.items():
+        if clause.kind.value not in ("exact", "structural") or cid not in checks:
+            continue
+        g = Geometry.of(clause.op, {})
+        allowed = g.allowed()
+        seed = check_seed(DEFAULT_SEED, f"op:{clause.op}", "examples")
+        name = checks[cid].__name__
+        rows.append(inputs.coverage_row(cid, name, allowed, DEFAULT_EXAMPLES, seed))
+    return rows
+
+
+class CoverageDirective(SphinxDirective):
+    """The input design (``dropspec.conformance.inputs``): its dimensions (``dimensions``)
+    or one row per exact and structural clause (``clauses``), rendered from the design."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        from dropspec.conformance import inputs
+
+        kind = self.arguments[0]
+        if kind == "clauses":
+            fws = [fw for fw, _ in inputs.COVERAGE_FRAMEWORKS]
+            rows = [
+                [
+                    clause_ref(r.clause),
+                    r.shapes,
+                    r.layouts,
+                    r.values,
+                    r.bands,
+                    " · ".join(f"{fw} {r.cells[fw]}" for fw in fws),
+                ]
+                for r in coverage_rows()
+            ]
+            heads = ["clause", "shapes", "layouts", "value classes", "rate bands", "cells"]
+            return [table(heads, rows)]
+        if kind == "dimensions":
+            rows = [
+                ["rank", ", ".join(map(str, inputs.RANKS))],
+                [
+                    "axis lengths",
+                    ", ".join(map(str, inputs.AXIS_LENGTHS)) + f"; long axis {inputs.LONG_AXIS}",
+                ],
+                [
+                    "size classes",
+                    "; ".join(f"{c.name} {c.low}–{c.high}" for c in inputs.SIZE_CLASSES),
+                ],
+                ["layouts", "; ".join(f"{lay.name}: {lay.text}" for lay in inputs.LAYOUTS)],
+                ["value classes", "; ".join(f"{v.name}: {v.text}" for v in inputs.VALUE_CLASSES)],
+                [
+                    "rate bands",
+                    "; ".join(f"{b.name} [{b.low}, {b.high}]" for b in inputs.RATE_BANDS),
+                ],
+                ["core shapes", ", ".join(map(str, inputs.CORE_SHAPES))],
+                ["core layer (batch, n_in, n_out)", ", ".join(map(str, inputs.CORE_LAYER_DIMS))],
+            ]
+            return [table(["dimension", "values"], rows)]
+        if kind == "frameworks":
+            rows = []
+            for fw, strides in (*inputs.COVERAGE_FRAMEWORKS, ("tensorflow", "dense")):
+                c = inputs.cost(fw)
+                carried = [
+                    lay.name for lay in inputs.LAYOUTS if lay.needs in inputs.STRIDES[strides]
+                ]
+                left = inputs.plan("check_values", inputs.Allowed(), fw, strides, 0, dtypes=4)
+                rows.append(
+                    [
+                        fw,
+                        f"{c.name}: {c.why}; {c.core} core shapes, {c.pool} drawn, at most "
+                        f"{c.max_elements} values",
+                        ", ".join(carried),
+                        "; ".join(left.skipped) or "nothing",
+                    ]
+                )
+            heads = ["framework", "cost", "layouts its arrays carry", "what a run leaves out"]
+            return [table(heads, rows)]
+        raise self.error(f"dropspec-coverage takes clauses, dimensions or frameworks, not {kind!r}")
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_directive("dropspec-coverage", CoverageDirective)
     app.add_directive("dropspec-op", OpDirective)
     app.add_directive("dropspec-op-pages", OpPagesDirective)
     app.add_directive("dropspec-plugs", PlugsDirective)

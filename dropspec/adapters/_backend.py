@@ -23,6 +23,41 @@ from ..dtypes import FLOAT_DTYPES
 from ..frameworks import Framework, get_framework
 
 
+def strided_parts(a: np.ndarray) -> tuple[np.ndarray, int, tuple[int, ...]]:
+    """A copy of ``a`` with its memory layout: a fresh 1-D buffer, the offset of element
+    (0, ..., 0) in it and the strides in elements (negative and zero ones included), so that
+    a framework can lay a view of its own over the same memory (``as_strided``).
+
+    The buffer spans what ``a`` spans; positions no element of ``a`` uses hold NaN, so a
+    kernel that reads storage order instead of the logical order meets them."""
+    size = a.itemsize
+    steps = tuple(s // size for s in a.strides)
+    low = sum(min(0, st * (n - 1)) for st, n in zip(steps, a.shape, strict=True) if n)
+    high = sum(max(0, st * (n - 1)) for st, n in zip(steps, a.shape, strict=True) if n)
+    span = 0 if 0 in a.shape else high - low + 1
+    buf = np.full(span, np.nan, dtype=a.dtype)
+    if span:
+        view = np.lib.stride_tricks.as_strided(buf[-low:], a.shape, a.strides, writeable=True)
+        view[...] = a
+    return buf, -low, steps
+
+
+def strided_copy(a: np.ndarray) -> np.ndarray:
+    """A copy of ``a`` with the same strides and write flag (:func:`strided_parts`)."""
+    if a.flags.c_contiguous and a.flags.writeable:
+        return np.array(a, copy=True)
+    buf, offset, steps = strided_parts(a)
+    if not buf.size:
+        out = np.empty(a.shape, a.dtype)
+    else:
+        out = np.lib.stride_tricks.as_strided(
+            buf[offset:], a.shape, tuple(st * a.itemsize for st in steps), writeable=True
+        )
+    if not a.flags.writeable:
+        out.setflags(write=False)
+    return out
+
+
 def as_int64(seed: int) -> int:
     """A seed in [0, 2^64) as the signed int64 with the same 64 bits, for APIs that take
     seeds as int64 (``jax.random.key``, TensorFlow's stateless seeds)."""
@@ -42,6 +77,10 @@ class Backend:
     #: (importing it and warming its caches; measured on the 2-core machine of
     #: benchmarks/README.md). ``dropspec check -j N`` keeps costly frameworks to one worker.
     startup_seconds: float = 0.0
+    #: What strided arrays the framework's arrays can be, for the memory layouts an input
+    #: reaches a target in (``dropspec.conformance.inputs.STRIDES``): "any" (NumPy: every
+    #: stride, read-only flags), "non-negative", or "dense" (always laid out by the framework).
+    strides: str = "any"
 
     @property
     def framework(self) -> Framework:
@@ -78,18 +117,23 @@ class Backend:
         return contextlib.nullcontext()
 
     def is_array(self, value: Any) -> bool:
-        return isinstance(value, np.ndarray)
+        # NumPy arithmetic on a 0-d array returns a scalar (x * 2.0 for x of shape ()):
+        # a NumPy target's output for a scalar input is one.
+        return isinstance(value, (np.ndarray, np.generic))
 
     def asarray(self, a: np.ndarray, device: str = "cpu") -> Any:
-        return np.array(a, copy=True)
+        """A copy of ``a`` as the framework's array, in ``a``'s memory layout where the
+        framework's arrays can carry it (:attr:`strides`)."""
+        return strided_copy(a)
 
     def to_numpy(self, value: Any) -> np.ndarray:
-        return np.asarray(value)
+        # A copy: a target that hands back one buffer twice must not compare equal to itself.
+        return np.array(value, copy=True)
 
     def fresh(self, value: Any) -> Any:
         """A copy of an array made by :meth:`asarray`, for a call that may write into its
         input; a framework whose arrays are immutable returns ``value`` itself."""
-        return np.array(value, copy=True)
+        return strided_copy(value)
 
     def for_reduction(self, value: Any) -> Any:
         """``value`` ready for array-API reductions (e.g. without autograd history)."""

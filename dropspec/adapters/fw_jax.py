@@ -75,6 +75,7 @@ class JaxBackend(Backend):
     name = "jax"
     supported_dtypes = ("float16", "bfloat16", "float32", "float64")
     startup_seconds = 6.0
+    strides = "dense"  # a jax.Array is always laid out by XLA
 
     @contextlib.contextmanager
     def settings(self) -> Iterator[None]:

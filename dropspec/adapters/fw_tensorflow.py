@@ -77,6 +77,7 @@ class TensorFlowBackend(Backend):
     name = "tensorflow"
     supported_dtypes = FLOAT_DTYPES
     startup_seconds = 7.0
+    strides = "dense"  # a tf.Tensor is always dense
 
     def is_array(self, value: Any) -> bool:
         tf = _tf()

@@ -1,7 +1,8 @@
-"""Hypothesis strategies for the suite's example-based checks: shapes, dtypes, rates, axes.
+"""Hypothesis strategies for the suite's example-based checks: dtypes, rates, seeds, axes.
 
-Array contents are drawn by NumPy from a hypothesis-chosen seed, which keeps examples cheap
-while hypothesis still controls (and shrinks) everything that matters: shape, dtype, rate.
+The shapes, layouts and value classes of the exact checks come from the input design
+(:mod:`.inputs`); array contents are drawn by NumPy from a hypothesis-chosen seed, which keeps
+examples cheap while hypothesis still controls everything that matters.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from hypothesis import strategies as st
 
 from ..dtypes import as_dtype
 
-#: Axis lengths drawn for example shapes. A small fixed set keeps the number of distinct shapes
-#: low, so frameworks that compile per shape (XLA) reuse their compiled code across examples.
+#: Axis lengths of the few checks that draw their own small shapes (DropConnect's decoded
+#: masks and gradient); every other exact check takes its shapes from :mod:`.inputs`.
 SIDES: tuple[int, ...] = (1, 2, 3, 5)
 
 #: Rates every exact check visits: tiny, ordinary and near 1.
@@ -30,19 +31,6 @@ def rates(low: float = 1e-3, high: float = 0.999) -> st.SearchStrategy[float]:
 
 def dtypes(names: Sequence[str]) -> st.SearchStrategy[str]:
     return st.sampled_from(tuple(names))
-
-
-def shapes(
-    rank: int | None = None,
-    *,
-    min_rank: int = 1,
-    max_rank: int = 4,
-    min_side: int = 1,
-    max_side: int = 6,
-) -> st.SearchStrategy[tuple[int, ...]]:
-    """Shapes of a fixed rank, or of any rank in [min_rank, max_rank]."""
-    ranks = st.just(rank) if rank is not None else st.integers(min_rank, max(min_rank, max_rank))
-    return ranks.flatmap(lambda r: st.tuples(*[side(min_side, max_side) for _ in range(r)]))
 
 
 def side(low: int = 1, high: int = 8) -> st.SearchStrategy[int]:

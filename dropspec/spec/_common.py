@@ -208,3 +208,23 @@ def relations(
             "exactly (the statistics of dependent masks are INDEPENDENT-SEEDS').",
         ),
     ]
+
+
+def layout(op: str, id: str, level: Level = SHOULD) -> Clause:
+    """The output does not depend on the input's memory layout, under the id given."""
+    return clause(
+        id,
+        op,
+        level,
+        EXACT,
+        "For inputs in any memory layout the target's arrays can take (Fortran order, axes "
+        "permuted in storage, every second element of a larger buffer, negative strides, "
+        "broadcast and read-only views), a training call returns, position by position, "
+        "what it returns for a contiguous copy of the same values with the same rate and "
+        "seed.",
+        rationale="A kernel that walks its input in storage order instead of the logical "
+        "order scrambles or misreads transposed and sliced inputs; VALUES, checked in every "
+        "layout at each logical position, catches that whatever the mask. A mask drawn in "
+        "storage order is still a valid mask, so that alone is a SHOULD: the same seed then "
+        "gives a model different masks for x and for x.T.T made contiguous.",
+    )

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from ._common import EXACT, MUST, STATISTICAL, STRUCTURAL, basic, clause, rate_one, relations
+from ._common import (
+    EXACT,
+    MUST,
+    STATISTICAL,
+    STRUCTURAL,
+    basic,
+    clause,
+    layout,
+    rate_one,
+    relations,
+)
 from ._model import Clause, Op
 from ._options import RANK, SHARED_AXES
 from ._options import rate_one as rate_one_option
@@ -100,6 +110,7 @@ CLAUSES: tuple[Clause, ...] = (
         seed_space="ALPHA-SEED-SPACE",
         seed_pairs="ALPHA-SEED-PAIRS",
     ),
+    layout(OP, "ALPHA-LAYOUT"),
 )
 
 OP_SPEC = Op(

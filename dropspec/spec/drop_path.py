@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import MUST, STRUCTURAL, basic, clause, relations
+from ._common import MUST, STRUCTURAL, basic, clause, layout, relations
 from ._model import Clause, Op
 from ._options import MASKING, SCALING
 from ._options import rate_one as rate_one_option
@@ -37,6 +37,7 @@ CLAUSES: tuple[Clause, ...] = (
         rate_one_zeros="DROPPATH-RATE-ONE-ZEROS",
         rate_one_error="DROPPATH-RATE-ONE-ERROR",
     ),
+    layout(OP, "DROPPATH-LAYOUT"),
     clause(
         "DROPPATH-PER-EXAMPLE",
         OP,

@@ -10,6 +10,7 @@ from ._common import (
     STRUCTURAL,
     basic,
     clause,
+    layout,
     rate_one,
     relations,
 )
@@ -213,6 +214,7 @@ CLAUSES: tuple[Clause, ...] = (
         seed_space="DROPOUT-SEED-SPACE",
         seed_pairs="DROPOUT-SEED-PAIRS",
     ),
+    layout(OP, "DROPOUT-LAYOUT"),
 )
 
 OP_SPEC = Op(

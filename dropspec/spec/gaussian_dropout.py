@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import ERROR, EXACT, MUST, STATISTICAL, basic, clause, relations
+from ._common import ERROR, EXACT, MUST, STATISTICAL, basic, clause, layout, relations
 from ._model import Clause, Op
 
 OP = "gaussian_dropout"
@@ -113,6 +113,7 @@ CLAUSES: tuple[Clause, ...] = (
         seed_pairs="GAUSSIAN-SEED-PAIRS",
         noise=True,
     ),
+    layout(OP, "GAUSSIAN-LAYOUT"),
 )
 
 OP_SPEC = Op(

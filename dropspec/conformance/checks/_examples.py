@@ -13,8 +13,9 @@ import numpy as np
 from hypothesis import strategies as st
 
 from ...dtypes import as_dtype, eps
+from .. import inputs as space
 from .. import strategies as gen
-from ..context import CheckFailure, Context, NotApplicable
+from ..context import CHECKS, CheckFailure, Context, NotApplicable
 from ._geometry import geometry
 
 #: The dtypes whose rounding is below what the checks resolve.
@@ -26,47 +27,56 @@ C_co = TypeVar("C_co", covariant=True)
 
 @dataclasses.dataclass(frozen=True)
 class Cases(Generic[C_co]):
-    """A strategy of plain tuples, and the named case (a ``NamedTuple``) each one becomes.
+    """A strategy of plain tuples, the named case (a ``NamedTuple``) each one becomes, and
+    the core: tuples run as explicit examples before anything is drawn.
 
     Hypothesis reports a failing example as it was drawn; drawn as a plain tuple, it reads
-    ``case=('float16', (2, 2), 0.25, 0, 0)`` in a failure message, while the check's body
-    gets the named case (:func:`examples` names it).
+    ``case=('float16', (2, 2), 0.25, 0, 0, 'C', 'ordinary')`` in a failure message, while
+    the check's body gets the named case (:func:`examples` names it).
     """
 
     tuples: st.SearchStrategy[tuple[Any, ...]]
     name: Callable[[tuple[Any, ...]], C_co]
+    core: tuple[tuple[Any, ...], ...] = ()
 
 
 class Case(NamedTuple):
     """One example for an op on units: an input of ``shape`` and ``dtype`` drawn from
-    ``data_seed``, called at ``rate`` with the call seed ``seed``."""
+    ``data_seed`` in value class ``values``, laid out in memory as ``layout``
+    (:mod:`..inputs`), called at ``rate`` with the call seed ``seed``."""
 
     dtype: str
     shape: tuple[int, ...]
     rate: float
     data_seed: int
     seed: int
+    layout: str = "C"
+    values: str = "ordinary"
 
     def inputs(self) -> tuple[np.ndarray, ...]:
-        """The input: nonzero finite values (:func:`~..strategies.values`)."""
-        return (gen.values(self.data_seed, self.shape, self.dtype),)
+        """The input: values of the case's class (:func:`~..inputs.values`) in its layout."""
+        x = space.values(self.data_seed, self.shape, self.dtype, self.values)
+        return (space.lay_out(x, self.layout),)
 
     def expected_shape(self) -> tuple[int, ...]:
         return self.shape
 
     def describe(self) -> str:
-        return case_text(self.dtype, self.shape, self.rate, self.seed)
+        return case_text(self.dtype, self.shape, self.rate, self.seed, self.layout, self.values)
 
 
 class LayerCase(NamedTuple):
     """One example for a layer (DropConnect): ``dims`` = (batch, n_in, n_out), the input,
-    weight and bias drawn from ``data_seed``, called at ``rate`` with the call seed ``seed``."""
+    weight and bias drawn from ``data_seed``, x and the weight laid out as ``layout``, called
+    at ``rate`` with the call seed ``seed``."""
 
     dtype: str
     dims: tuple[int, int, int]
     rate: float
     data_seed: int
     seed: int
+    layout: str = "C"
+    values: str = "ordinary"
 
     def inputs(self) -> tuple[np.ndarray, ...]:
         """x (batch, n_in) in [-2, 2], weight (n_out, n_in) and bias (n_out,) in [-1, 1]."""
@@ -74,8 +84,8 @@ class LayerCase(NamedTuple):
         rng = np.random.default_rng(self.data_seed)
         d = as_dtype(self.dtype)
         return (
-            rng.uniform(-2, 2, (batch, n_in)).astype(d),
-            rng.uniform(-1, 1, (n_out, n_in)).astype(d),
+            space.lay_out(rng.uniform(-2, 2, (batch, n_in)).astype(d), self.layout),
+            space.lay_out(rng.uniform(-1, 1, (n_out, n_in)).astype(d), self.layout),
             rng.uniform(-1, 1, n_out).astype(d),
         )
 
@@ -84,11 +94,79 @@ class LayerCase(NamedTuple):
         return (batch, n_out)
 
     def describe(self) -> str:
-        return case_text(self.dtype, self.dims, self.rate, self.seed)
+        return case_text(self.dtype, self.dims, self.rate, self.seed, self.layout)
 
 
-def case_text(dtype: str, shape: tuple[int, ...], rate: float, seed: int) -> str:
-    return f"dtype={dtype}, shape={shape}, rate={rate!r}, seed={seed}"
+def case_text(
+    dtype: str,
+    shape: tuple[int, ...],
+    rate: float,
+    seed: int,
+    layout: str = "C",
+    values: str = "ordinary",
+) -> str:
+    where = "" if layout == "C" else f", layout={layout}"
+    kind = "" if values == "ordinary" else f", values={values}"
+    return f"dtype={dtype}, shape={shape}, rate={rate!r}, seed={seed}{where}{kind}"
+
+
+def input_plan(ctx: Context, min_side: int = 1) -> space.Plan:
+    """The run's :class:`~..inputs.Plan` for the context's check and target (made once)."""
+    key = ("input plan", min_side)
+    if key not in ctx.cache:
+        g = geometry(ctx)
+        allowed = g.allowed(min_side)
+        ctx.cache[key] = space.plan(
+            check_name(ctx),
+            allowed,
+            ctx.backend.name,
+            ctx.backend.strides,
+            ctx.examples_seed,
+            dtypes=len(ctx.dtypes),
+        )
+    found: space.Plan = ctx.cache[key]
+    return found
+
+
+def check_name(ctx: Context) -> str:
+    """The name of the check registered for the context's clause (its design's key)."""
+    fn = CHECKS.get(ctx.clause.id)
+    return fn.__name__ if fn is not None else ""
+
+
+def _drawn(
+    ctx: Context, dtype: str, p: space.Plan, rates: st.SearchStrategy[float] | None
+) -> st.SearchStrategy[tuple[Any, ...]]:
+    shapes = p.pool or tuple(c.shape for c in p.core) or ((1,) * max(geometry(ctx).min_rank, 1),)
+    return st.tuples(
+        st.just(dtype),
+        st.sampled_from(shapes),
+        rates if rates is not None else gen.rates(),
+        gen.data_seeds(),
+        gen.call_seeds(ctx.target.seed_bits),
+        st.sampled_from(p.layouts),
+        st.sampled_from(p.values),
+    )
+
+
+def _core(ctx: Context, dtype: str, p: space.Plan) -> tuple[tuple[Any, ...], ...]:
+    """The core cells run in ``dtype`` (all of them, or this dtype's turn of them where the
+    cost model spreads the core over the dtypes), with anchor rates of the design's bands in
+    turn and seeds drawn from the run's examples seed."""
+    dtypes = ctx.dtypes
+    index = dtypes.index(dtype) if dtype in dtypes else 0
+    rates = space.band_rates(p.bands) or (0.5,)
+    rng = np.random.default_rng([ctx.examples_seed, index, 0xC0])
+    top = 1 << ctx.target.seed_bits
+    out = []
+    for j, cell in enumerate(p.core):
+        data_seed = int(rng.integers(0, 2**32))
+        seed = int(rng.integers(0, top, dtype=np.uint64))
+        if not p.core_every_dtype and j % len(dtypes) != index:
+            continue
+        rate = rates[(j + index) % len(rates)]
+        out.append((dtype, cell.shape, rate, data_seed, seed, cell.layout, cell.values))
+    return tuple(out)
 
 
 def unit_cases(
@@ -97,29 +175,20 @@ def unit_cases(
     rates: st.SearchStrategy[float] | None = None,
     min_side: int = 1,
 ) -> Cases[Case]:
-    """:class:`Case` examples in ``dtype``, of the shapes the target's geometry allows."""
-    drawn = st.tuples(
-        st.just(dtype),
-        geometry(ctx).case_shapes(min_side),
-        rates if rates is not None else gen.rates(),
-        gen.data_seeds(),
-        gen.call_seeds(ctx.target.seed_bits),
-    )
-    return Cases(drawn, Case._make)
+    """:class:`Case` examples in ``dtype`` from the input design (:mod:`..inputs`): its core,
+    then shapes from the run's pool, in the layouts and value classes the check's design and
+    the target's framework allow."""
+    p = input_plan(ctx, min_side)
+    return Cases(_drawn(ctx, dtype, p, rates), Case._make, _core(ctx, dtype, p))
 
 
 def layer_cases(
     ctx: Context, dtype: str, rates: st.SearchStrategy[float] | None = None
 ) -> Cases[LayerCase]:
-    """:class:`LayerCase` examples in ``dtype``."""
-    drawn = st.tuples(
-        st.just(dtype),
-        st.tuples(gen.side(), gen.side(), gen.side()),
-        rates if rates is not None else gen.rates(),
-        gen.data_seeds(),
-        gen.call_seeds(ctx.target.seed_bits),
-    )
-    return Cases(drawn, LayerCase._make)
+    """:class:`LayerCase` examples in ``dtype``, from the input design as for
+    :func:`unit_cases`."""
+    p = input_plan(ctx)
+    return Cases(_drawn(ctx, dtype, p, rates), LayerCase._make, _core(ctx, dtype, p))
 
 
 def cases(ctx: Context, dtype: str) -> Cases[Case | LayerCase]:
@@ -172,6 +241,9 @@ def _run_examples(
     def run(case: tuple[Any, ...]) -> None:
         body(strategy.name(case))
 
+    for core in reversed(strategy.core):  # explicit examples run in the order given
+        run = hypothesis.example(core)(run)
+
     try:
         run()
     except CheckFailure as exc:
@@ -188,6 +260,16 @@ def _run_examples(
                 inner[0].stat,
             ) from None
         raise
+    except BaseExceptionGroup as group:
+        # Several core examples failed in different ways: report the first verdict of the
+        # check (else the first error), and how many.
+        verdicts = [e for e in group.exceptions if isinstance(e, CheckFailure)]
+        first = verdicts[0] if verdicts else group.exceptions[0]
+        notes = "\n".join(getattr(first, "__notes__", []))
+        more = f"\n({len(group.exceptions) - 1} more core examples failed differently)"
+        if isinstance(first, CheckFailure):
+            raise CheckFailure(f"{first}\n{notes}".strip() + more, first.stat) from None
+        raise first from None
 
 
 # ---------------------------------------------------------------- comparisons ----
@@ -207,11 +289,16 @@ def require_same(name: str, got: np.ndarray, want: np.ndarray, what: str) -> Non
 def first_mismatch(got: np.ndarray, want: np.ndarray) -> str:
     g, w = got.astype(np.float64), want.astype(np.float64)
     diff = ~((g == w) | (np.isnan(g) & np.isnan(w)))
-    idx = tuple(int(i[0]) for i in np.nonzero(diff))
+    idx = first_index(diff)
     return (
         f"{int(diff.sum())} of {diff.size} values differ; first at index {idx}: "
         f"got {g[idx]!r}, expected {w[idx]!r}"
     )
+
+
+def first_index(where: np.ndarray) -> tuple[int, ...]:
+    """The index of the first True of ``where`` (``()`` for a scalar)."""
+    return tuple(int(i[0]) for i in np.nonzero(where)) if where.ndim else ()
 
 
 def worst(got: np.ndarray, want: np.ndarray, tol: np.ndarray) -> str:

@@ -14,10 +14,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from hypothesis import strategies as st
-
-from .. import strategies as gen
 from ..context import OP_FACTS, Context, Inputs, Mask
+from ..inputs import Allowed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,10 +85,13 @@ class Geometry:
             return tuple(range(1, ndim))
         return tuple(sorted(a % ndim for a in self.shared_axes))
 
-    def case_shapes(self, min_side: int = 1) -> st.SearchStrategy[tuple[int, ...]]:
-        """Input shapes for example-based checks: the declared rank, else ranks up to 4."""
-        lo = self.min_rank
-        return gen.shapes(self.rank, min_rank=lo, max_rank=max(lo, 4), min_side=min_side)
+    def allowed(self, min_side: int = 1) -> Allowed:
+        """What the example-based checks may draw for this target (:mod:`..inputs`): the
+        declared rank, else any rank from ``min_rank`` -- from 0 (a scalar) where no shared
+        axis or per-example mask needs an axis -- with sides of at least ``min_side``."""
+        scalar = self.rank is None and not self.shared_axes and not self.per_example
+        low = 0 if scalar else self.min_rank
+        return Allowed(rank=self.rank, min_rank=low, min_side=min_side, layer=self.layer)
 
     def stat_shape(self, mask_values: int, shared_side: int = 1) -> tuple[int, ...]:
         """A shape for statistical calls whose mask has about ``mask_values`` values.

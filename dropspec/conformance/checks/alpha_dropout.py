@@ -17,8 +17,8 @@ from .. import stats as st_
 from .. import strategies as gen
 from ..context import CheckFailure, Context, chunk_elements, register
 from ..stats import StatResult
-from . import common, masked, relations
-from ._examples import Case, examples, same_shape, unit_cases
+from . import common, layouts, masked, relations
+from ._examples import Case, examples, first_index, same_shape, unit_cases
 from ._geometry import geometry
 from ._statistical import every_dtype, planned, sums_of_values_and_squares, verdict
 
@@ -38,7 +38,7 @@ def check_alpha_values(ctx: Context) -> None:
         )
         ok = (np.abs(y - kept) <= tol) | (np.abs(y - dropped) <= tol)
         if y.shape != x.shape or not ok.all():
-            idx = tuple(int(i[0]) for i in np.nonzero(~ok)) if y.shape == x.shape else ()
+            idx = first_index(~ok) if y.shape == x.shape else ()
             raise CheckFailure(
                 f"output {y[idx] if idx else y.shape!r} is neither a·x + b = "
                 f"{kept[idx] if idx else ''!r} nor a·α′ + b = {dropped!r} "
@@ -166,6 +166,7 @@ register(
         "ALPHA-SEED-PROCESS": relations.check_seed_process,
         "ALPHA-SEED-SPACE": relations.check_seed_space,
         "ALPHA-SEED-PAIRS": relations.check_seed_pairs,
+        "ALPHA-LAYOUT": layouts.check_layout_invariant,
     },
     mask="alpha",
     inputs="units",

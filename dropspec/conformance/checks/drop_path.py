@@ -7,7 +7,7 @@ every check is dropout's, run on that geometry.
 from __future__ import annotations
 
 from ..context import register
-from . import common, masked, relations
+from . import common, layouts, masked, relations
 
 register(
     "drop_path",
@@ -31,6 +31,7 @@ register(
         "DROPPATH-GRADIENT": common.check_gradient,
         "DROPPATH-RATE-ONE-ZEROS": masked.check_rate_one_zeros,
         "DROPPATH-RATE-ONE-ERROR": common.check_rate_one_error,
+        "DROPPATH-LAYOUT": layouts.check_layout_invariant,
         "DROPPATH-PER-EXAMPLE": masked.check_shared_constant,
         "DROPPATH-MASK-VALUE-FREE": relations.check_value_free,
         "DROPPATH-FRESH-OUTPUT": relations.check_fresh_output,

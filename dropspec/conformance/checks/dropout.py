@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..context import Context, register
 from ..stats import StatResult
-from . import common, masked, relations
+from . import common, layouts, masked, relations
 from ._masks import mask_calls, unit_masks
 from ._statistical import (
     NEIGHBOUR_OFFSETS,
@@ -64,6 +64,7 @@ register(
         "DROPOUT-SEED-PROCESS": relations.check_seed_process,
         "DROPOUT-SEED-SPACE": relations.check_seed_space,
         "DROPOUT-SEED-PAIRS": relations.check_seed_pairs,
+        "DROPOUT-LAYOUT": layouts.check_layout_invariant,
     },
     mask="zero",
     inputs="units",

@@ -18,7 +18,7 @@ from .. import stats as st_
 from ..context import Context, chunk_elements, register
 from ..reduce import Array
 from ..stats import StatResult
-from . import common, masked, relations
+from . import common, layouts, masked, relations
 from ._examples import WIDE, same_shape
 from ._geometry import geometry
 from ._statistical import (
@@ -194,6 +194,7 @@ register(
         "GAUSSIAN-SEED-PROCESS": relations.check_seed_process,
         "GAUSSIAN-SEED-SPACE": relations.check_seed_space,
         "GAUSSIAN-SEED-PAIRS": relations.check_seed_pairs,
+        "GAUSSIAN-LAYOUT": layouts.check_layout_invariant,
     },
     mask="noise",
     inputs="units",

@@ -31,6 +31,7 @@ from . import _strata as strata
 from ._examples import (
     Case,
     examples,
+    first_index,
     first_mismatch,
     require_same,
     same_shape,
@@ -87,6 +88,16 @@ def allowed_kept(x: np.ndarray, rate: float, s: float) -> list[np.ndarray]:
         ]
 
 
+def explained(y: np.ndarray, x: np.ndarray, rate: float, s: float) -> np.ndarray:
+    """Where y is 0 or an allowed rounding of x·s (:func:`allowed_kept`). Where x is NaN or
+    infinite a NaN is x·0 (dropped, as *-DROPPED-MULTIPLY has it) or a kept NaN: which one is
+    the DROPPED clauses' business."""
+    ok = (y == 0) | (np.isnan(y) & ~np.isfinite(x))
+    for kept in allowed_kept(x, rate, s):
+        ok |= y == kept
+    return np.asarray(ok)
+
+
 def check_values(ctx: Context) -> None:
     def body(case: Case) -> None:
         (x,) = case.inputs()
@@ -95,16 +106,12 @@ def check_values(ctx: Context) -> None:
         if y.shape != x.shape:
             raise CheckFailure(f"output shape {y.shape} differs from {x.shape}")
         y = y.astype(x.dtype)
-        ok = y == 0
-        for kept in allowed_kept(x, rate, scale(ctx, rate)):
-            ok |= y == kept
+        ok = explained(y, x, rate, scale(ctx, rate))
         if not ok.all():
-            idx = tuple(int(i[0]) for i in np.nonzero(~ok))
+            idx = first_index(~ok)
             other = "classic" if ctx.options["scaling"] == "inverted" else "inverted"
             hint = ""
-            if all(
-                ((y == 0) | (y == k)).all() for k in allowed_kept(x, rate, scale_for(rate, other))
-            ):
+            if explained(y, x, rate, scale_for(rate, other)).all():
                 hint = "\nhint: " + declaration_hint(
                     ctx, "scaling", other, f"kept values are x·{scale_for(rate, other):.6g}"
                 )
@@ -743,7 +750,8 @@ def dropped_nonfinite(ctx: Context, select: bool) -> None:
     def body(case: Case) -> None:
         ones = np.ones(case.shape, dtype=as_dtype(case.dtype))
         keep = ctx.call(ones, rate=case.rate, seed=case.seed) != 0
-        x = nan_inf_input(gen.values(case.data_seed, case.shape, case.dtype), case.data_seed)
+        (given,) = case.inputs()
+        x = nan_inf_input(given, case.data_seed)
         y = ctx.call(x, rate=case.rate, seed=case.seed).astype(np.float64)
         xd = x.astype(np.float64)
         finite = np.isfinite(xd)
@@ -756,7 +764,7 @@ def dropped_nonfinite(ctx: Context, select: bool) -> None:
         kept_bad = keep & ~finite & ~((np.isnan(xd) & np.isnan(y)) | (y == xd))
         bad |= kept_bad
         if bad.any():
-            idx = tuple(int(i[0]) for i in np.nonzero(bad))
+            idx = first_index(bad)
             raise CheckFailure(
                 f"{what if not kept_bad[idx] else 'a kept NaN/inf changed'}: "
                 f"x={xd[idx]!r} gave y={y[idx]!r} at {idx} ({case.describe()})"

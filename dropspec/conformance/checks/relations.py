@@ -141,10 +141,7 @@ def _layer_value_free(
     x, w, b = arrays
     (batch, n_in), n_out, dtype = x.shape, w.shape[0], dtype_name(x.dtype)
     what = what or case_text(dtype, (batch, n_in, n_out), rate, seed)
-    xd, wd, bd = decoder_layer(ctx, batch, n_out, n_in, dtype)
-    yd = ctx.call(xd, wd, bd, rate=rate, seed=seed)
-    same_shape(yd, (batch, n_out))
-    m, mb = (np.asarray(a, np.float64) for a in decode(ctx, yd, rate, n_in))
+    m, mb = _decoded_masks(ctx, batch, n_out, n_in, dtype, rate, seed)
     s = scale(ctx, rate)
     # The masks are compared, not the rounding: a dot product in float32 is allowed.
     ulp = max(eps(dtype), eps("float32"))
@@ -163,6 +160,31 @@ def _layer_value_free(
                 f"seed gives a decoder layer (x = 1, W[o, j] = 2^j): "
                 f"{first_mismatch(y, want)} ({what})"
             )
+
+
+#: Input columns one decoder call reads: s·(2^(k + 1) − 1) stays exact in float32.
+DECODED_COLUMNS = 16
+
+
+def _decoded_masks(
+    ctx: Context, batch: int, n_out: int, n_in: int, dtype: str, rate: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The weight masks (batch, n_out, n_in) and bias masks of one seed, read by decoder
+    calls of the case's own shape: each call sets W[o, j] = 2^(j − c) on a block of
+    :data:`DECODED_COLUMNS` columns from c and 0 elsewhere, so wide layers (the input design
+    reaches 129 inputs) decode exactly."""
+    xd, wd, bd = decoder_layer(ctx, batch, n_out, min(n_in, DECODED_COLUMNS), dtype)
+    blocks, bias = [], np.zeros((batch, n_out))
+    for c in range(0, n_in, DECODED_COLUMNS):
+        k = min(DECODED_COLUMNS, n_in - c)
+        w = np.zeros((n_out, n_in), dtype=wd.dtype)
+        w[:, c : c + k] = wd[:, :k]
+        b = np.full(n_out, 2.0**k if ctx.options["mask_bias"] else 0.0, dtype=bd.dtype)
+        yd = ctx.call(np.ones((batch, n_in), dtype=xd.dtype), w, b, rate=rate, seed=seed)
+        same_shape(yd, (batch, n_out))
+        mk, bias = (np.asarray(a, np.float64) for a in decode(ctx, yd, rate, k))
+        blocks.append(mk)
+    return np.concatenate(blocks, axis=-1), bias
 
 
 # ---------------------------------------------------------------- FRESH-OUTPUT ----
