@@ -58,6 +58,7 @@ TARGETS = textwrap.dedent("""
 
     @dropspec.target("dropout", name="hangs")
     def hangs(x, rate, *, training, seed):
+        open("hanging", "w").close()  # for the tests that interrupt it
         time.sleep(3600)
 
     @dropspec.target("dropblock", name="unknown_op")
@@ -374,7 +375,8 @@ def interrupt_once_good_is_done(proc: subprocess.Popen[str], path: Path) -> None
                 break
         except (OSError, ValueError):
             continue
-    time.sleep(2)  # the hanging target is now running
+    while time.monotonic() < deadline and not (path.parent / "hanging").exists():
+        time.sleep(0.2)  # the hanging target runs in a process of its own, once it started
     proc.send_signal(signal.SIGINT)
 
 
