@@ -822,7 +822,7 @@ class Runner:
             if not forged and kind == "target" and entry is None:
                 entry = cap_entry(dict(event["entry"]))
                 planned = self._plan(entry, job)
-                if entry.get("status") == "ok":
+                if planned:  # what the worker will report, and nothing before it
                     entry["clauses"] = []
             elif not forged and kind == "clause-start" and entry is not None:
                 cid = event.get("id")
@@ -880,11 +880,11 @@ class Runner:
 
     @staticmethod
     def _plan(entry: dict[str, Any], job: Job) -> list[str]:
-        """The clauses a usable target must report, from this process' own spec."""
+        """The clauses a target of a known op must report, from this process' own spec."""
         from ..spec import OPS
 
         op = OPS.get(str(entry.get("op")))
-        if job.describe_only or op is None or entry.get("status") != "ok":
+        if job.describe_only or op is None:
             return []
         return [c.id for c in op.clauses if not job.clauses or c.id in job.clauses]
 

@@ -215,7 +215,9 @@ def run_job(job: dict[str, Any], emit: Callable[[dict[str, Any]], None], guard: 
             clauses=[not_checked_clause("(op)", f"target unusable: {exc}", "unusable")],
         )
         emit({"event": "target", "entry": entry})
-        return True
+        if changed:
+            emit({"event": "tampered", "what": changed[:10]})
+        return not changed
     wanted = set(job.get("clauses") or ())
     emit(
         {
