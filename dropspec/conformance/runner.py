@@ -1,11 +1,14 @@
 """Runs targets in worker processes, bounded in time, and keeps an honest report as it goes.
 
 Why processes: a target is arbitrary code. It may segfault, call ``os._exit``, exhaust memory,
-hang, or patch dropspec; none of that may cost the other targets their results or turn a run
-green. The engine is the standard library's :mod:`subprocess`: each of ``jobs`` slots keeps one
-``python -m dropspec.conformance.worker`` process and feeds it targets one at a time over a
-pipe (so a framework is imported once per worker, not once per target). A worker that dies
-is replaced; one past the timeout is killed (its whole process group) and replaced.
+hang, or patch dropspec or NumPy; none of that may cost the other targets their results or
+turn a run green. The engine is the standard library's :mod:`subprocess`. A user's target
+runs in a worker started for it and ended after it, so nothing it leaves behind reaches
+another verdict; built-in targets (dropspec's adapters over the frameworks) share a worker
+per framework, which imports it once, and are held to the same fingerprints
+(:mod:`.worker`). A worker that dies is replaced; one past the timeout is killed (its
+process group, and every process it started, found by :data:`MARKER`) and replaced. What a
+target can and cannot do is the threat model of docs/guide.md ("What a target cannot do").
 
 Stopping: Ctrl-C (SIGINT), SIGTERM (what CI runners, ``timeout`` and containers send) and
 SIGHUP (the terminal closed) all stop the run the same way: every worker is killed, the
@@ -17,9 +20,11 @@ ignored (SIGHUP under ``nohup``) stays ignored.
 
 The report: while a run writes ``--json PATH`` it holds an exclusive lock on ``PATH.lock``
 (removed when the run ends); a second run on the same path is refused before any target runs
-(:class:`ReportLocked`). A write that fails mid-run (the directory deleted or made read-only)
-costs nothing but the file: the run goes on, and :attr:`Runner.write_error` says, at the end,
-that the report could not be written.
+(:class:`ReportLocked`), and so is a path that holds anything but a previous report or an
+empty file (:class:`ReportRefused`: a link, a FIFO, a device, a target's source). A write
+that fails mid-run (the directory deleted or made read-only) costs nothing but the file: the
+run goes on, and :attr:`Runner.write_error` says, at the end, that the report could not be
+written.
 
 Every outcome is accounted for: a target that crashed, timed out, could not be loaded or was
 interrupted gets its unfinished clauses as ``not_checked`` with the cause, never silence.
@@ -202,13 +207,17 @@ def cache_dir() -> Path:
     home = os.path.expanduser("~")
     if not xdg and os.path.isabs(home) and os.path.isdir(home) and os.access(home, os.W_OK):
         return Path(home) / ".cache" / "dropspec"
+    return _fallback_cache()
+
+
+def _fallback_cache() -> Path:
     return Path(tempfile.gettempdir()) / f"dropspec-cache-{os.getuid()}"
 
 
 def cache_note() -> str | None:
     """What a run says when its cache is not where the user would look (None: it is)."""
     cache = cache_dir()
-    if os.environ.get("DROPSPEC_CACHE_DIR") or not cache.is_relative_to(tempfile.gettempdir()):
+    if os.environ.get("DROPSPEC_CACHE_DIR") or cache != _fallback_cache():
         return None
     where = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~")
     return (
