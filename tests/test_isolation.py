@@ -58,7 +58,8 @@ TARGETS = textwrap.dedent("""
 
     @dropspec.target("dropout", name="hangs")
     def hangs(x, rate, *, training, seed):
-        open("hanging", "w").close()  # for the tests that interrupt it
+        if os.environ.get("HANGING_MARK"):  # for the tests that interrupt it
+            open(os.environ["HANGING_MARK"], "w").close()
         time.sleep(3600)
 
     @dropspec.target("dropblock", name="unknown_op")
@@ -401,6 +402,7 @@ def test_interrupt_exits_130_and_keeps_what_finished(files: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=default_sigint,
+        env={**os.environ, "HANGING_MARK": str(files / "hanging")},
     )
     path = files / "r.json"
     interrupt_once_good_is_done(proc, path)
@@ -514,6 +516,7 @@ def test_pytest_interrupt_keeps_what_finished(files: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=default_sigint,
+        env={**os.environ, "HANGING_MARK": str(files / "hanging")},
     )
     path = files / "r.json"
     interrupt_once_good_is_done(proc, path)
