@@ -284,7 +284,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .conformance.text import shown
 
     config, specs = validate(args)
-    workers = jobs_of(args.jobs, default_auto=args.all)
+    workers = jobs_of(args.jobs, default_auto=True)
     builtins = builtin_targets()
     jobs = []
     for spec in specs:

@@ -168,6 +168,8 @@ TARGETS: tuple[Target, ...] = with_seed_truncation(
             expected_failures=dict.fromkeys(
                 (
                     "DROPCONNECT-SHAPE",
+                    "DROPCONNECT-DTYPE",
+                    "DROPCONNECT-DETERMINISTIC",
                     "DROPCONNECT-VALUES",
                     "DROPCONNECT-BIAS-UNMASKED",
                     "DROPCONNECT-RATE-ZERO",

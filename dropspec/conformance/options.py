@@ -287,7 +287,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         metavar="N",
         cli=("-j", "--jobs"),
         check=check_jobs,
-        cli_note=", or auto with --all",
+        cli_note=" under pytest, auto for dropspec check",
     ),
     RunOption(
         "timeout",

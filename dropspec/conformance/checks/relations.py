@@ -44,11 +44,12 @@ def _variants(x: np.ndarray, data_seed: int) -> list[tuple[str, np.ndarray]]:
     """Inputs of x's shape and dtype that a mask must not tell from x. Powers of two keep
     every value exact and normal in every dtype (x's magnitudes lie in [1/4, 4])."""
     permuted = np.random.default_rng(data_seed + 1).permutation(x.reshape(-1)).reshape(x.shape)
+    # np.asarray: arithmetic on a rank-0 array gives a NumPy scalar, not an array.
     return [
-        ("-x", -x),
-        ("4·x", (x * 4).astype(x.dtype)),
-        ("x/4", (x / 4).astype(x.dtype)),
-        ("x with its values permuted", permuted),
+        ("-x", np.asarray(-x)),
+        ("4·x", np.asarray(x * 4, dtype=x.dtype)),
+        ("x/4", np.asarray(x / 4, dtype=x.dtype)),
+        ("x with its values permuted", np.asarray(permuted)),
         ("all ones", np.ones_like(x)),
     ]
 
