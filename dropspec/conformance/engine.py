@@ -201,12 +201,18 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
     try:
         with backend.settings():  # e.g. JAX's float64, undone after the check outside workers
             stat = registry()[clause.id](ctx)
-    except NotApplicable as exc:
-        return result(Outcome.NOT_APPLICABLE, str(exc), ctx=ctx)
-    except CheckFailure as exc:
-        failed_in = set(exc.dtypes) or {""}
-        return result(Outcome.FAILED, f"{exc}\n{replay}", exc.stat, ctx)
-    except TargetError as exc:
+    except (NotApplicable, CheckFailure, TargetError) as exc:
+        if _raised_by_target(exc, ctx):  # dropspec's exceptions are signals only from checks
+            return result(
+                Outcome.FAILED,
+                f"the target raised {_traceback(exc, target)}\n{replay}",
+                ctx=ctx,
+            )
+        if isinstance(exc, NotApplicable):
+            return result(Outcome.NOT_APPLICABLE, str(exc), ctx=ctx)
+        if isinstance(exc, CheckFailure):
+            failed_in = set(exc.dtypes) or {""}
+            return result(Outcome.FAILED, f"{exc}\n{replay}", exc.stat, ctx)
         return result(Outcome.FAILED, f"{exc}\n{replay}", ctx=ctx)
     except Exception as exc:
         if not _from_target(exc, ctx):
@@ -261,6 +267,15 @@ def seed_width_hint(exc: BaseException, ctx: Context) -> str:
         f"for jax.random.key(seed) or int64 TensorFlow seeds, 32 for "
         f"numpy.random.seed(seed)"
     )
+
+
+def _raised_by_target(exc: BaseException, ctx: Context) -> bool:
+    """Whether ``exc`` itself (not an exception it was raised while handling) came out of
+    the target: it left the target's call, or its innermost frame is on the target's side."""
+    if id(exc) in ctx.target_exceptions:
+        return True
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and _foreign(frames[-1].filename)
 
 
 def _from_target(exc: BaseException, ctx: Context) -> bool:
