@@ -36,6 +36,7 @@ from .context import TargetError as TargetError
 from .context import check_seed as check_seed
 from .context import checks as checks
 from .context import chunk_elements as chunk_elements
+from .context import marked_from_target
 from .context import register as register
 from .defaults import DEFAULT_SEED
 from .options import replay_line
@@ -272,7 +273,7 @@ def seed_width_hint(exc: BaseException, ctx: Context) -> str:
 def _raised_by_target(exc: BaseException, ctx: Context) -> bool:
     """Whether ``exc`` itself (not an exception it was raised while handling) came out of
     the target: it left the target's call, or its innermost frame is on the target's side."""
-    if id(exc) in ctx.target_exceptions:
+    if marked_from_target(exc):
         return True
     frames = traceback.extract_tb(exc.__traceback__)
     return bool(frames) and _foreign(frames[-1].filename)
@@ -287,7 +288,7 @@ def _from_target(exc: BaseException, ctx: Context) -> bool:
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        if id(e) in ctx.target_exceptions or any(
+        if marked_from_target(e) or any(
             _foreign(f.filename) for f in traceback.extract_tb(e.__traceback__)
         ):
             return True

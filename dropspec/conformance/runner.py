@@ -62,7 +62,8 @@ from .report import (
     not_checked_clause,
     write_json,
 )
-from .worker import cap, cap_entry
+from .text import cut_note
+from .worker import cap_entry
 
 #: DEFAULT_TIMEOUT: seconds one target may take by default. The slowest built-in target needs
 #: about a minute on a 2-core machine with two workers (a JAX library compiling every shape);
@@ -354,8 +355,10 @@ if pid:
         except InterruptedError:
             continue
     if os.WIFSIGNALED(status):
-        signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
-        os.kill(os.getpid(), os.WTERMSIG(status))
+        sig = os.WTERMSIG(status)
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):  # these two take no handler
+            signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
     os._exit(os.waitstatus_to_exitcode(status))
 orphan(shim)
 signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -565,14 +568,19 @@ class _Worker:
 
 def _tail(log: IO[bytes], offset: int, lines: int = 15, width: int = 400) -> str:
     """The last ``lines`` non-blank lines a worker wrote after ``offset``, each cut to
-    ``width`` characters (a target may write megabytes on one line)."""
+    ``width`` characters with a note (a target may write megabytes on one line); only the
+    last 64 KiB are read, and what was skipped is said."""
     log.flush()
     with open(log.name, "rb") as fh:
         size = fh.seek(0, os.SEEK_END)
-        fh.seek(max(offset, size - 64 * 1024))
+        start = max(offset, size - 64 * 1024)
+        fh.seek(start)
         text = fh.read().decode("utf-8", "replace")
     kept = [ln for ln in text.splitlines() if ln.strip()][-lines:]
-    return "\n".join("    | " + cap(ln, width) for ln in kept)
+    cut = [f"{ln[:width]} {cut_note(len(ln) - width)}" if len(ln) > width else ln for ln in kept]
+    if start > offset:
+        cut.insert(0, cut_note(start - offset))
+    return "\n".join("    | " + ln for ln in cut)
 
 
 class Runner:

@@ -43,6 +43,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from .text import MESSAGE_LIMIT, clipped
+
 #: Modules whose functions the checks compute with, beside dropspec, ``json`` and builtins.
 NUMERICS = (
     "math",
@@ -62,15 +64,9 @@ NUMERICS = (
     "hypothesis.control",
 )
 #: The longest message (a clause's, a target's error) a report keeps, in characters.
-MAX_MESSAGE = 20_000
-
-
-def cap(text: str, limit: int = MAX_MESSAGE) -> str:
-    """``text``, its middle left out (and said) when longer than ``limit``."""
-    if len(text) <= limit:
-        return text
-    head, tail = text[: limit * 3 // 4], text[-limit // 5 :]
-    return f"{head}\n[... {len(text) - len(head) - len(tail)} characters left out ...]\n{tail}"
+MAX_MESSAGE = MESSAGE_LIMIT
+#: ``text``, its middle left out (and said) when longer than the limit.
+cap = clipped
 
 
 def cap_entry(entry: dict[str, Any]) -> dict[str, Any]:
