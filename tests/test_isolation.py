@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clirun import by_name, cli, report
 
 CLAUSES = ("--clause", "DROPOUT-SHAPE", "--clause", "DROPOUT-RATE-ZERO")
 
@@ -100,29 +101,6 @@ def files(tmp_path: Path) -> Path:
     (tmp_path / "a.py").write_text(SAME_NAME)
     (tmp_path / "b.py").write_text(SAME_NAME)
     return tmp_path
-
-
-def cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dropspec.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        check=False,
-        timeout=timeout,
-    )
-
-
-def report(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
-
-
-def by_name(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {t["name"]: t for t in data["targets"]}
 
 
 def outcomes(entry: dict[str, Any]) -> dict[str, str]:

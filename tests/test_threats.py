@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clirun import by_name, cli
 
 CLAUSES = ("--clause", "DROPOUT-SHAPE", "--clause", "DROPOUT-RATE-ZERO")
 BOTH_PASS = {"DROPOUT-SHAPE": "passed", "DROPOUT-RATE-ZERO": "passed"}
@@ -214,24 +215,6 @@ GOOD = textwrap.dedent("""
     def good(x, rate, *, training, seed):
         return dropspec.reference.dropout(x, rate, training=training, seed=seed)
 """)
-
-
-def cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dropspec.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        check=False,
-        timeout=timeout,
-    )
-
-
-def by_name(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {t["name"]: t for t in data["targets"]}
 
 
 def outcomes(entry: dict[str, Any]) -> dict[str, str]:
