@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clirun import by_name, cli, report
 
 CLAUSES = ("--clause", "DROPOUT-SHAPE", "--clause", "DROPOUT-RATE-ZERO")
 
@@ -58,6 +59,8 @@ TARGETS = textwrap.dedent("""
 
     @dropspec.target("dropout", name="hangs")
     def hangs(x, rate, *, training, seed):
+        if os.environ.get("HANGING_MARK"):  # for the tests that interrupt it
+            open(os.environ["HANGING_MARK"], "w").close()
         time.sleep(3600)
 
     @dropspec.target("dropblock", name="unknown_op")
@@ -98,29 +101,6 @@ def files(tmp_path: Path) -> Path:
     (tmp_path / "a.py").write_text(SAME_NAME)
     (tmp_path / "b.py").write_text(SAME_NAME)
     return tmp_path
-
-
-def cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dropspec.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        check=False,
-        timeout=timeout,
-    )
-
-
-def report(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
-
-
-def by_name(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {t["name"]: t for t in data["targets"]}
 
 
 def outcomes(entry: dict[str, Any]) -> dict[str, str]:
@@ -374,7 +354,8 @@ def interrupt_once_good_is_done(proc: subprocess.Popen[str], path: Path) -> None
                 break
         except (OSError, ValueError):
             continue
-    time.sleep(2)  # the hanging target is now running
+    while time.monotonic() < deadline and not (path.parent / "hanging").exists():
+        time.sleep(0.2)  # the hanging target runs in a process of its own, once it started
     proc.send_signal(signal.SIGINT)
 
 
@@ -399,6 +380,7 @@ def test_interrupt_exits_130_and_keeps_what_finished(files: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=default_sigint,
+        env={**os.environ, "HANGING_MARK": str(files / "hanging")},
     )
     path = files / "r.json"
     interrupt_once_good_is_done(proc, path)
@@ -512,6 +494,7 @@ def test_pytest_interrupt_keeps_what_finished(files: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=default_sigint,
+        env={**os.environ, "HANGING_MARK": str(files / "hanging")},
     )
     path = files / "r.json"
     interrupt_once_good_is_done(proc, path)
@@ -764,3 +747,37 @@ def test_a_users_target_runs_only_in_its_own_environment() -> None:
     pool = _Pool(enumerate([Job("mine.py:f")]))
     taken = pool.take(0, {"KERAS_BACKEND": "jax"}, "jax")
     assert taken is not None and taken[2] == {}  # a new worker, without Keras' backend
+
+
+def test_cache_dir_falls_back_when_home_is_nowhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from dropspec.conformance.runner import cache_dir, cache_note
+
+    monkeypatch.delenv("DROPSPEC_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert cache_dir() == tmp_path / ".cache" / "dropspec" and cache_note() is None
+    monkeypatch.setenv("HOME", str(tmp_path / "nowhere"))
+    assert cache_dir().is_relative_to(tempfile.gettempdir())
+    note = cache_note()
+    assert note is not None and "nowhere is not a writable directory" in note
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache_dir() == tmp_path / "dropspec"
+    monkeypatch.setenv("DROPSPEC_CACHE_DIR", str(tmp_path / "mine"))
+    assert cache_dir() == tmp_path / "mine" and cache_note() is None
+
+
+def test_long_messages_are_cut_and_say_so() -> None:
+    from dropspec.conformance.worker import MAX_MESSAGE, cap, cap_entry
+
+    text = "a" * 10 + "x" * 5_000_000 + "z" * 10
+    short = cap(text)
+    assert len(short) < MAX_MESSAGE + 100 and short.startswith("a" * 10)
+    assert short.endswith("z" * 10) and "characters cut" in short
+    assert cap("fine") == "fine"
+    entry = cap_entry({"error": text, "clauses": [{"message": text}]})
+    assert len(entry["error"]) < MAX_MESSAGE + 100
+    assert len(entry["clauses"][0]["message"]) < MAX_MESSAGE + 100

@@ -9,15 +9,14 @@ subprocesses, on a small correct target written here.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
+from clirun import cli, report
 
 from dropspec.spec import Level, get_op
 
@@ -47,22 +46,6 @@ TARGETS = textwrap.dedent("""
 def files(tmp_path: Path) -> Path:
     (tmp_path / "a.py").write_text(TARGETS)
     return tmp_path
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dropspec.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        check=False,
-        timeout=300,
-    )
-
-
-def report(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
 
 
 def last_line(proc: subprocess.CompletedProcess[str]) -> str:

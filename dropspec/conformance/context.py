@@ -10,6 +10,7 @@ per example).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import zlib
@@ -71,6 +72,23 @@ class TargetError(Exception):
     """The target itself is unusable: wrong return type, bad declaration, import failure."""
 
 
+#: The attribute that marks an exception as having left the target's call. A mark on the
+#: object itself, not a set of ids: an id is reused once the exception is freed, so a
+#: check's own exception could be taken for an earlier, caught one of the target's.
+_FROM_TARGET = "_dropspec_from_target"
+
+
+def mark_from_target(exc: BaseException) -> None:
+    """Mark ``exc`` as raised from inside the target."""
+    with contextlib.suppress(AttributeError, TypeError):  # a class with no __dict__
+        setattr(exc, _FROM_TARGET, True)
+
+
+def marked_from_target(exc: BaseException) -> bool:
+    """Whether ``exc`` left a target's call (see :func:`mark_from_target`)."""
+    return getattr(exc, _FROM_TARGET, False) is True
+
+
 @dataclass
 class Context:
     """What a check sees: the target, the clause, settings, and seeded helpers."""
@@ -85,8 +103,6 @@ class Context:
     target_seconds: float = 0.0
     output_bytes: int = 0
     host_bytes: int = 0
-    #: ids of exceptions raised from inside the target, to tell them from dropspec's own.
-    target_exceptions: set[int] = field(default_factory=set)
     #: The seed of the latest call (for the hint on seeds too wide for the target).
     last_seed: int | None = None
     #: The dtype a statistical check is running in (set per dtype by its runner), and the
@@ -205,7 +221,7 @@ class Context:
         try:
             return self.target.fn(*args, **kwargs)
         except BaseException as exc:
-            self.target_exceptions.add(id(exc))
+            mark_from_target(exc)
             raise
 
     def _output(self, out: Any) -> Any:

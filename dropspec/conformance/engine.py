@@ -36,6 +36,7 @@ from .context import TargetError as TargetError
 from .context import check_seed as check_seed
 from .context import checks as checks
 from .context import chunk_elements as chunk_elements
+from .context import marked_from_target
 from .context import register as register
 from .defaults import DEFAULT_SEED
 from .options import replay_line
@@ -201,12 +202,18 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
     try:
         with backend.settings():  # e.g. JAX's float64, undone after the check outside workers
             stat = registry()[clause.id](ctx)
-    except NotApplicable as exc:
-        return result(Outcome.NOT_APPLICABLE, str(exc), ctx=ctx)
-    except CheckFailure as exc:
-        failed_in = set(exc.dtypes) or {""}
-        return result(Outcome.FAILED, f"{exc}\n{replay}", exc.stat, ctx)
-    except TargetError as exc:
+    except (NotApplicable, CheckFailure, TargetError) as exc:
+        if _raised_by_target(exc, ctx):  # dropspec's exceptions are signals only from checks
+            return result(
+                Outcome.FAILED,
+                f"the target raised {_traceback(exc, target)}\n{replay}",
+                ctx=ctx,
+            )
+        if isinstance(exc, NotApplicable):
+            return result(Outcome.NOT_APPLICABLE, str(exc), ctx=ctx)
+        if isinstance(exc, CheckFailure):
+            failed_in = set(exc.dtypes) or {""}
+            return result(Outcome.FAILED, f"{exc}\n{replay}", exc.stat, ctx)
         return result(Outcome.FAILED, f"{exc}\n{replay}", ctx=ctx)
     except Exception as exc:
         if not _from_target(exc, ctx):
@@ -263,6 +270,15 @@ def seed_width_hint(exc: BaseException, ctx: Context) -> str:
     )
 
 
+def _raised_by_target(exc: BaseException, ctx: Context) -> bool:
+    """Whether ``exc`` itself (not an exception it was raised while handling) came out of
+    the target: it left the target's call, or its innermost frame is on the target's side."""
+    if marked_from_target(exc):
+        return True
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and _foreign(frames[-1].filename)
+
+
 def _from_target(exc: BaseException, ctx: Context) -> bool:
     """Whether ``exc`` (or an exception it came from) was raised inside the target."""
     seen: set[int] = set()
@@ -272,7 +288,7 @@ def _from_target(exc: BaseException, ctx: Context) -> bool:
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        if id(e) in ctx.target_exceptions or any(
+        if marked_from_target(e) or any(
             _foreign(f.filename) for f in traceback.extract_tb(e.__traceback__)
         ):
             return True

@@ -1,11 +1,14 @@
 """Runs targets in worker processes, bounded in time, and keeps an honest report as it goes.
 
 Why processes: a target is arbitrary code. It may segfault, call ``os._exit``, exhaust memory,
-hang, or patch dropspec; none of that may cost the other targets their results or turn a run
-green. The engine is the standard library's :mod:`subprocess`: each of ``jobs`` slots keeps one
-``python -m dropspec.conformance.worker`` process and feeds it targets one at a time over a
-pipe (so a framework is imported once per worker, not once per target). A worker that dies
-is replaced; one past the timeout is killed (its whole process group) and replaced.
+hang, or patch dropspec or NumPy; none of that may cost the other targets their results or
+turn a run green. The engine is the standard library's :mod:`subprocess`. A user's target
+runs in a worker started for it and ended after it, so nothing it leaves behind reaches
+another verdict; built-in targets (dropspec's adapters over the frameworks) share a worker
+per framework, which imports it once, and are held to the same fingerprints
+(:mod:`.worker`). A worker that dies is replaced; one past the timeout is killed (its
+process group, and every process it started, found by :data:`MARKER`) and replaced. What a
+target can and cannot do is the threat model of docs/guide.md ("What a target cannot do").
 
 Stopping: Ctrl-C (SIGINT), SIGTERM (what CI runners, ``timeout`` and containers send) and
 SIGHUP (the terminal closed) all stop the run the same way: every worker is killed, the
@@ -17,9 +20,11 @@ ignored (SIGHUP under ``nohup``) stays ignored.
 
 The report: while a run writes ``--json PATH`` it holds an exclusive lock on ``PATH.lock``
 (removed when the run ends); a second run on the same path is refused before any target runs
-(:class:`ReportLocked`). A write that fails mid-run (the directory deleted or made read-only)
-costs nothing but the file: the run goes on, and :attr:`Runner.write_error` says, at the end,
-that the report could not be written.
+(:class:`ReportLocked`), and so is a path that holds anything but a previous report or an
+empty file (:class:`ReportRefused`: a link, a FIFO, a device, a target's source). A write
+that fails mid-run (the directory deleted or made read-only) costs nothing but the file: the
+run goes on, and :attr:`Runner.write_error` says, at the end, that the report could not be
+written.
 
 Every outcome is accounted for: a target that crashed, timed out, could not be loaded or was
 interrupted gets its unfinished clauses as ``not_checked`` with the cause, never silence.
@@ -32,7 +37,9 @@ import fcntl
 import json
 import os
 import queue
+import secrets
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -55,6 +62,8 @@ from .report import (
     not_checked_clause,
     write_json,
 )
+from .text import cut_note
+from .worker import cap_entry
 
 #: DEFAULT_TIMEOUT: seconds one target may take by default. The slowest built-in target needs
 #: about a minute on a 2-core machine with two workers (a JAX library compiling every shape);
@@ -73,6 +82,41 @@ class ReportLocked(UsageError):
     """Another run is writing the report at this path (or its lock cannot be taken)."""
 
 
+class ReportRefused(UsageError):
+    """The report's path holds something that is not a previous report."""
+
+
+def check_report_path(path: str) -> None:
+    """Refuse (:class:`ReportRefused`) a report path that holds anything but a previous
+    report, an empty file or nothing: a symbolic link (its target would stay, the link be
+    replaced), a FIFO, a device, a directory, or a file that is not a dropspec report (a
+    target's own source, say), which replacing would destroy."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ReportRefused(f"--json {path}: {exc.strerror or exc}") from None
+    what = None
+    if stat.S_ISLNK(st.st_mode):
+        what = "a symbolic link (dropspec would replace the link, not write through it)"
+    elif not stat.S_ISREG(st.st_mode):
+        what = "not a regular file (a FIFO, a device, a socket or a directory)"
+    elif st.st_size:
+        try:
+            with open(path, "rb") as fh:
+                data = json.loads(fh.read())
+        except (OSError, ValueError):
+            data = None
+        if not (isinstance(data, dict) and isinstance(data.get("targets"), list)):
+            what = "a file that is not a dropspec report"
+    if what:
+        raise ReportRefused(
+            f"--json {path}: this path holds {what}; dropspec replaces only a previous "
+            f"report or an empty file: give another path, or remove it first"
+        )
+
+
 def lock_report(path: str) -> int:
     """Take the exclusive lock on ``path + ".lock"``; return its descriptor (for
     :func:`unlock_report`). Raises :class:`ReportLocked` when another run holds it.
@@ -84,7 +128,7 @@ def lock_report(path: str) -> int:
     lock = f"{path}.lock"
     while True:
         try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
         except OSError as exc:
             raise ReportLocked(
                 f"--json {path}: cannot create the lock file {lock}: {exc.strerror or exc}"
@@ -150,11 +194,37 @@ def stop_on_signals(
 
 
 def cache_dir() -> Path:
-    """dropspec's own cache directory (JAX compilation cache, hypothesis' files)."""
-    base = os.environ.get("DROPSPEC_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "dropspec"
+    """dropspec's own cache directory (JAX compilation cache, hypothesis' files):
+    ``$DROPSPEC_CACHE_DIR``, else ``$XDG_CACHE_HOME/dropspec`` or ``~/.cache/dropspec``
+    where that directory (``$XDG_CACHE_HOME``, the home directory) exists and is writable;
+    else a directory of this user's under the system's temporary directory, so that a
+    ``HOME`` pointing nowhere gets nothing created there (:func:`cache_note` says so)."""
+    own = os.environ.get("DROPSPEC_CACHE_DIR")
+    if own:
+        return Path(own)
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(xdg) and os.path.isdir(xdg) and os.access(xdg, os.W_OK):
+        return Path(xdg) / "dropspec"
+    home = os.path.expanduser("~")
+    if not xdg and os.path.isabs(home) and os.path.isdir(home) and os.access(home, os.W_OK):
+        return Path(home) / ".cache" / "dropspec"
+    return _fallback_cache()
+
+
+def _fallback_cache() -> Path:
+    return Path(tempfile.gettempdir()) / f"dropspec-cache-{os.getuid()}"
+
+
+def cache_note() -> str | None:
+    """What a run says when its cache is not where the user would look (None: it is)."""
+    cache = cache_dir()
+    if os.environ.get("DROPSPEC_CACHE_DIR") or cache != _fallback_cache():
+        return None
+    where = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~")
+    return (
+        f"{where} is not a writable directory: dropspec's caches (JAX compilations, "
+        f"hypothesis) go to {cache} (set DROPSPEC_CACHE_DIR to choose)"
     )
-    return Path(base)
 
 
 def cpus() -> int:
@@ -215,6 +285,90 @@ def worker_env(extra: dict[str, str], threads: int | None = None) -> dict[str, s
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
+
+
+#: The variable that marks a worker and every process it starts (its value names the run
+#: and the worker), so that what a target leaves running is found and ended with it
+#: (:func:`kill_marked`), even in a new session or after its worker died.
+MARKER = "DROPSPEC_WORKER"
+
+
+def kill_marked(prefix: str) -> int:
+    """SIGKILL every process (but this one) whose environment has ``MARKER`` starting
+    with ``prefix``; return how many. Linux only (elsewhere: 0)."""
+    want = f"{MARKER}={prefix}".encode()
+    killed = 0
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return 0
+    for pid in pids:
+        if pid == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                marked = any(v.startswith(want) for v in fh.read().split(b"\0"))
+        except OSError:
+            continue
+        if marked:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+    return killed
+
+
+#: How a worker starts. ``-P``: the working directory is not put in front of the standard
+#: library (a ``random.py`` there would shadow it); dropspec's own directory is on the path
+#: only while dropspec itself is imported. The process the runner starts forks at once and
+#: stays as the worker's parent, doing nothing but wait: it ignores the stop signals, so a
+#: target that signals its parent (``os.kill(os.getppid(), SIGTERM)``) reaches no one, and
+#: it ends as the worker ended (the same exit code, or killed by the same signal). Each of
+#: the two dies when its parent does (``PR_SET_PDEATHSIG``), so nothing outlives a runner
+#: killed by SIGKILL.
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_BOOT = """
+import os, signal, sys
+def orphan(parent):
+    if sys.platform.startswith("linux"):
+        import ctypes
+        try:
+            ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:
+        os._exit(1)
+STOP = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP)
+for s in STOP:
+    signal.signal(s, signal.SIG_IGN)
+runner, shim = os.getppid(), os.getpid()
+orphan(runner)
+pid = os.fork()
+if pid:
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    while True:
+        try:
+            status = os.waitpid(pid, 0)[1]
+            break
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):  # these two take no handler
+            signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(os.waitstatus_to_exitcode(status))
+orphan(shim)
+signal.signal(signal.SIGINT, signal.default_int_handler)
+for s in STOP[1:]:
+    signal.signal(s, signal.SIG_DFL)
+sys.path.insert(0, {root!r})
+import dropspec.conformance.worker as w
+sys.path.remove({root!r})
+raise SystemExit(w.main())
+"""
 
 
 @dataclass
@@ -319,59 +473,78 @@ class _Pool:
 class _Worker:
     """One worker process, the thread reading its events, and its log."""
 
-    def __init__(self, env: dict[str, str], log: IO[bytes], threads: int | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], log: IO[bytes], threads: int | None = None, marker: str = ""
+    ) -> None:
         self.env = env
         self.log = log
+        self.marker = marker
+        #: Whether a job was sent (a user's target runs only in a worker that ran nothing).
+        self.used = False
         self.events: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dropspec.conformance.worker"],
+            [sys.executable, "-P", "-c", _BOOT.format(root=_ROOT)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
-            env=worker_env(env, threads),
+            env={**worker_env(env, threads), MARKER: marker},
             start_new_session=True,
         )
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            try:
-                self.events.put(json.loads(raw))
-            except ValueError:
-                continue  # not ours; the protocol pipe carries only dropspec's events
+        with contextlib.suppress(OSError, ValueError):
+            for raw in self.proc.stdout:
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    continue  # not ours; the protocol pipe carries only dropspec's events
+                if isinstance(event, dict):
+                    self.events.put(event)
+        with contextlib.suppress(OSError):
+            self.proc.stdout.close()  # here, by its only reader: no ResourceWarning
         self.events.put(None)
 
-    def send(self, job: Job, config: Config) -> None:
+    def send(self, job: Job, config: Config, token: str) -> None:
         assert self.proc.stdin is not None
         line = json.dumps(
             {
                 "spec": job.spec,
                 "clauses": job.clauses,
                 "describe_only": job.describe_only,
+                "builtin": bool(job.group),
                 "config": asdict(config),
+                "token": token,
             }
         )
+        self.used = True
         self.proc.stdin.write(line.encode() + b"\n")
         self.proc.stdin.flush()
 
     def kill(self) -> None:
+        """Kill the worker, its process group and every process it started (marked)."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.marker:
+            kill_marked(self.marker)
         with contextlib.suppress(Exception):
             self.proc.wait(timeout=10)
+        self._close_stdin()
+
+    def _close_stdin(self) -> None:
+        with contextlib.suppress(Exception):
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
 
     def close(self) -> None:
         """End a worker whose jobs are all reported: it is asked to stop (end of input) and
         killed if it has not after ``CLOSE_GRACE`` seconds. Tearing down an interpreter
         that holds TensorFlow or JAX takes seconds, which nothing needs: the results are in."""
-        with contextlib.suppress(Exception):
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-        try:
+        self._close_stdin()
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=CLOSE_GRACE)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        self.kill()  # what it started goes too
 
     def death(self) -> str:
         """Why the process ended, in words."""
@@ -393,13 +566,21 @@ class _Worker:
         )
 
 
-def _tail(log: IO[bytes], offset: int, lines: int = 15) -> str:
+def _tail(log: IO[bytes], offset: int, lines: int = 15, width: int = 400) -> str:
+    """The last ``lines`` non-blank lines a worker wrote after ``offset``, each cut to
+    ``width`` characters with a note (a target may write megabytes on one line); only the
+    last 64 KiB are read, and what was skipped is said."""
     log.flush()
     with open(log.name, "rb") as fh:
-        fh.seek(offset)
+        size = fh.seek(0, os.SEEK_END)
+        start = max(offset, size - 64 * 1024)
+        fh.seek(start)
         text = fh.read().decode("utf-8", "replace")
     kept = [ln for ln in text.splitlines() if ln.strip()][-lines:]
-    return "\n".join("    | " + ln for ln in kept)
+    cut = [f"{ln[:width]} {cut_note(len(ln) - width)}" if len(ln) > width else ln for ln in kept]
+    if start > offset:
+        cut.insert(0, cut_note(start - offset))
+    return "\n".join("    | " + ln for ln in cut)
 
 
 class Runner:
@@ -442,6 +623,9 @@ class Runner:
         self.start = time.monotonic()
         self.started = datetime.now(UTC).isoformat(timespec="seconds")
         self.logdir: tempfile.TemporaryDirectory[str] | None = None  # made by run()
+        #: What marks this run's workers and all they start (:data:`MARKER`).
+        self.marker = f"{os.getpid()}.{secrets.token_hex(6)}"
+        self._workers = 0
 
     # ------------------------------------------------------------------ the run ----
     def run(self) -> dict[str, Any]:
@@ -451,13 +635,19 @@ class Runner:
         same report."""
         lock = None
         try:
+            if self.json_path:
+                check_report_path(self.json_path)
             lock = lock_report(self.json_path) if self.json_path else None
             self.logdir = tempfile.TemporaryDirectory(prefix="dropspec-logs-")
+            note = cache_note()
+            if note:
+                self._say(f"dropspec: note: {note}")
             with stop_on_signals(
                 self._signalled, lambda: self.ignore_signals_after_stop and self.stop.is_set()
             ):
                 return self._run()
         finally:
+            kill_marked(self.marker + ".")  # whatever a target left running, in any session
             if self.logdir is not None:
                 with contextlib.suppress(OSError):
                     self.logdir.cleanup()
@@ -527,7 +717,15 @@ class Runner:
                     break
                 i, job, env = taken
                 group = job.group
-                if worker is None or worker.env != env or worker.proc.poll() is not None:
+                # A user's target gets a process of its own, which nothing ran in before
+                # and nothing runs in after: what it leaves behind reaches no other verdict.
+                own = not job.group
+                if (
+                    worker is None
+                    or worker.env != env
+                    or worker.proc.poll() is not None
+                    or (own and worker.used)
+                ):
                     if worker is not None:
                         worker.close()
                     worker = self._start(i, job, log, env)
@@ -557,7 +755,7 @@ class Runner:
                     )
                 )
                 self._flush(final=False)
-                if not reusable:
+                if not reusable or own:
                     worker.kill()
                     worker = None
         finally:
@@ -570,7 +768,8 @@ class Runner:
             finished.set()
 
     def _start(self, i: int, job: Job, log: IO[bytes], env: dict[str, str]) -> _Worker | None:
-        worker = _Worker(env, log, self.threads)
+        self._workers += 1
+        worker = _Worker(env, log, self.threads, f"{self.marker}.{self._workers}")
         deadline = time.monotonic() + START_TIMEOUT
         while not self.stop.is_set():
             try:
@@ -582,6 +781,9 @@ class Runner:
             if event is not None and event.get("event") == "ready":
                 return worker
             break
+        if self.stop.is_set():
+            worker.kill()
+            return None  # the run ends; _run marks the target interrupted
         cause = worker.death() if worker.proc.poll() is not None else "it did not start in time"
         worker.kill()
         self.entries[i] = error_entry(
@@ -592,80 +794,99 @@ class Runner:
         return None
 
     def _run_job(self, worker: _Worker, job: Job, log: IO[bytes]) -> tuple[dict[str, Any], bool]:
+        """Send ``job`` and read its events until ``done``.
+
+        The runner keeps its own account of what the job must report: the clauses it
+        plans come from the spec as this process has it (a target that edits the spec in
+        its worker plans nothing away), each verdict must answer the ``clause-start`` before
+        it and carry the job's token, and its level and kind are this process' own. An
+        event out of order, twice, or without the token (a line the target wrote) ends the
+        job as tampered; a planned clause with no verdict at ``done`` is ``not_checked``.
+        """
         log.seek(0, os.SEEK_END)
         offset = log.tell()
-        worker.send(job, self.config)
+        token = secrets.token_hex(16)
+        worker.send(job, self.config, token)
         started = time.monotonic()
         entry: dict[str, Any] | None = None
         planned: list[str] = []
         current: str | None = None
+        seen: set[str] = set()
+
+        def broken(status: str, cause: str, tail: str = "") -> tuple[dict[str, Any], bool]:
+            return self._broken(job, entry, planned, current, status, cause, tail, started), False
+
         while True:
             if self.stop.is_set():
                 worker.kill()
-                return self._broken(
-                    job,
-                    entry,
-                    planned,
-                    current,
-                    "interrupted",
-                    "not checked: the run was interrupted",
-                    "",
-                    started,
-                ), False
+                return broken("interrupted", "not checked: the run was interrupted")
             remaining = started + self.timeout - time.monotonic()
             if remaining <= 0:
                 worker.kill()
-                return self._broken(
-                    job,
-                    entry,
-                    planned,
-                    current,
+                return broken(
                     "error",
                     f"timed out after {self.timeout:g} s; its worker was killed",
                     _tail(log, offset),
-                    started,
-                ), False
+                )
             try:
                 event = worker.events.get(timeout=min(remaining, 0.2))
             except queue.Empty:
                 continue
             if event is None:
-                return self._broken(
-                    job,
-                    entry,
-                    planned,
-                    current,
-                    "error",
-                    worker.death(),
-                    _tail(log, offset),
-                    started,
-                ), False
+                return broken("error", worker.death(), _tail(log, offset))
             kind = event.get("event")
-            if kind == "target":
-                entry = event["entry"]
-                planned = list(event.get("clauses", []))
-            elif kind == "clause-start":
-                current = event["id"]
-            elif kind == "clause" and entry is not None:
-                entry["clauses"].append(event["entry"])
+            forged = event.get("token") != token
+            if not forged and kind == "target" and entry is None:
+                entry = cap_entry(dict(event["entry"]))
+                planned = self._plan(entry, job)
+                if planned:  # what the worker will report, and nothing before it
+                    entry["clauses"] = []
+            elif not forged and kind == "clause-start" and entry is not None:
+                cid = event.get("id")
+                forged = cid not in planned or cid in seen or current is not None
+                current = cid
+            elif not forged and kind == "clause" and entry is not None:
+                verdict = cap_entry(dict(event["entry"]))
+                cid = verdict.get("id")
+                forged = cid != current or cid in seen
+                verdict["level"], verdict["kind"] = _level_kind(str(cid))
+                entry["clauses"].append(verdict)
+                seen.add(str(cid))
                 current = None
-            elif kind == "tampered":
-                what = ", ".join(event.get("what", []))
-                worker.kill()
-                return self._broken(
-                    job,
-                    {**(entry or {}), "clauses": []},
-                    planned,
-                    None,
-                    "error",
-                    f"the target changed dropspec's own code "
-                    f"({what}); none of its results can be trusted",
-                    "",
-                    started,
-                ), False
-            elif kind == "done":
+            elif not forged and kind == "done":
                 break
-        assert entry is not None, "the worker finished a job without describing its target"
+            elif not forged and kind == "tampered":
+                forged = True
+            else:
+                forged = True
+            if forged:
+                what = ", ".join(event.get("what") or []) if kind == "tampered" else ""
+                worker.kill()
+                entry = {**(entry or {}), "clauses": []}
+                current = None
+                return broken(
+                    "error",
+                    f"the target changed dropspec's own code or data ({what}); none of its "
+                    f"results can be trusted"
+                    if what
+                    else "the worker's report of this target was out of order or not "
+                    "written by dropspec (the target wrote to dropspec's channel, or forked "
+                    "into the checks); none of its results can be trusted",
+                )
+        if entry is None:
+            return broken("error", "the worker finished the job without describing its target")
+        for cid in planned:
+            if cid not in seen:
+                entry["clauses"].append(
+                    not_checked_clause(
+                        cid,
+                        "not checked: the worker reported no verdict on this clause",
+                        "crashed",
+                        *_level_kind(cid),
+                    )
+                )
+                entry["status"] = "error"
+                entry["error"] = entry.get("error") or "the worker left planned clauses out"
         entry["seconds"] = round(time.monotonic() - started, 3)
         entry["target_seconds"] = round(
             sum(c.get("target_seconds", 0.0) for c in entry["clauses"]), 3
@@ -673,6 +894,16 @@ class Runner:
         if any(c.get("reason") == "missing" for c in entry["clauses"]):
             entry["status"] = "missing"
         return entry, True
+
+    @staticmethod
+    def _plan(entry: dict[str, Any], job: Job) -> list[str]:
+        """The clauses a target of a known op must report, from this process' own spec."""
+        from ..spec import OPS
+
+        op = OPS.get(str(entry.get("op")))
+        if job.describe_only or op is None:
+            return []
+        return [c.id for c in op.clauses if not job.clauses or c.id in job.clauses]
 
     def _broken(
         self,

@@ -4,11 +4,19 @@
 >>> # import dropspec
 >>> # from mypkg import my_dropout          # decorated with @dropspec.target(...)
 >>> # TestMyDropout = dropspec.suite(my_dropout)
+
+Unlike ``dropspec check`` and ``pytest --dropspec-target``, the suite class runs the checks in
+the pytest process that collects it, not in worker processes: a target that crashes, hangs,
+or patches NumPy there affects that process and what runs after it. Use ``--dropspec-target``
+where that isolation matters. Hypothesis keeps its files under dropspec's cache directory
+while the checks run, never in ``.hypothesis/`` of the working directory.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -18,6 +26,7 @@ from ..spec import Clause, get_op
 from ..target import Target
 from .config import Config
 from .engine import registry, run_clause
+from .runner import cache_dir
 
 
 def _config(request: Any, overrides: dict[str, Any]) -> Config:
@@ -60,12 +69,32 @@ def make_suite(target: Target, **config: Any) -> type:
     return type(f"TestDropspec_{target.name}", (), namespace)
 
 
+@contextlib.contextmanager
+def _hypothesis_home() -> Iterator[None]:
+    """While a check runs, hypothesis keeps its files (its constants cache) under dropspec's
+    cache directory rather than in ``.hypothesis/`` of the working directory; a place the
+    user chose (``HYPOTHESIS_STORAGE_DIRECTORY``) is kept, and so is what the user's own
+    hypothesis tests use, before and after."""
+    import hypothesis.configuration as configuration
+
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        yield
+        return
+    previous = getattr(configuration, "__hypothesis_home_directory", None)
+    configuration.set_hypothesis_home_dir(cache_dir() / "hypothesis")
+    try:
+        yield
+    finally:
+        configuration.set_hypothesis_home_dir(previous)
+
+
 def _method(target: Target, clause: Clause, overrides: dict[str, Any]) -> Any:
     @pytest.mark.dropspec_clause(clause.id)
     def test(self: Any, request: Any) -> None:
         from .plugin import enforce, record
 
-        result = run_clause(target, clause, _config(request, overrides))
+        with _hypothesis_home():
+            result = run_clause(target, clause, _config(request, overrides))
         with contextlib.suppress(KeyError):  # the plugin is not loaded
             record(request.config, target, result)
         enforce(result, bool(request.config.getoption("dropspec_allow_missing", False)))
