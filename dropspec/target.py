@@ -133,7 +133,8 @@ class Target:
     error : str or None
         Why the declaration is unusable, if it is.
     requires : tuple of str
-        Modules the target needs beyond its framework; missing ones make it "skipped".
+        Modules the target needs beyond its framework; a missing one leaves its clauses
+        not checked (the run exits 3, or 4 with ``--allow-missing``).
     seed_bits : int
         The seeds it takes: every integer in [0, 2**seed_bits). 64 unless declared; the
         suite passes seeds across that whole range and flips each of their bits.
