@@ -1,0 +1,210 @@
+"""What the spec's changelog has not recorded yet: clauses whose declaration or check no longer
+matches the digests ``dropspec/spec/changelog.toml`` holds for them, clauses it has never
+recorded, and recorded clauses the spec no longer has.
+
+A clause's digests are of its declaration (:attr:`dropspec.spec.Clause.digest`) and of the
+source of the check registered for it (:func:`check_digest`); the check's half lives here, in
+the layer that registers the checks, because the spec does not import them.
+
+Run ``python -m dropspec.conformance.changelog --pending`` to print the entries to add, as a
+block to paste at the end of the changelog: it writes nothing. Each note in it reads ``TODO``
+until a person replaces it with one sentence on what changed in meaning; the tests refuse a
+``TODO`` note, so a change is recorded by a reviewed edit, never by running a tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import inspect
+import io
+import sys
+import textwrap
+import tokenize
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._version import __version__
+from ..spec import CLAUSES, SPEC_VERSION, Clause
+from ..spec._history import CHANGELOG, Digest, recorded, version_key
+from ..spec._model import text_digest
+
+#: How the pending entries are printed; the tests tell the reader to run it.
+PENDING_COMMAND = "python -m dropspec.conformance.changelog --pending"
+#: What a note reads until a person writes it.
+TODO = "TODO"
+
+
+def check_digest(fn: Callable[..., Any]) -> str:
+    """A digest of the source of the check ``fn`` (the function itself, not a runner wrapped
+    around it), read as Python tokens: rewrapping a line or reindenting the function keeps
+    it, any other edit (a comment included) changes it. What the check calls is not part of
+    it."""
+    source = textwrap.dedent(inspect.getsource(inspect.unwrap(fn)))
+    kept = []
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type in _BLOCK:
+            kept.append(tokenize.tok_name[tok.type])  # where a block starts or ends
+        elif tok.type not in (tokenize.NL, tokenize.ENDMARKER):
+            kept.append(tok.string)
+    return text_digest(" ".join(kept))
+
+
+#: Tokens whose text is whitespace but whose place is meaning: the block structure.
+_BLOCK = (tokenize.INDENT, tokenize.DEDENT, tokenize.NEWLINE)
+
+
+def current(checks: Mapping[str, Callable[..., Any]] | None = None) -> dict[str, Digest]:
+    """clause id -> the digests of its declaration and registered check, for every clause of
+    the spec (``checks`` defaults to the suite's registry)."""
+    if checks is None:
+        from . import checks as _registering  # noqa: F401  (importing it registers them)
+        from .context import CHECKS
+
+        checks = CHECKS
+    missing = [cid for cid in CLAUSES if cid not in checks]
+    if missing:
+        raise LookupError(f"no check registered for {', '.join(missing)}")
+    return {cid: _digest(c, checks[cid]) for cid, c in CLAUSES.items()}
+
+
+def _digest(clause: Clause, fn: Callable[..., Any]) -> Digest:
+    return Digest(declaration=clause.digest, check=check_digest(fn))
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What the changelog lacks: clauses never recorded (``added``), recorded with other
+    digests (``changed``: id -> which parts differ), recorded but gone (``retired``)."""
+
+    now: Mapping[str, Digest]
+    added: tuple[str, ...] = ()
+    changed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    retired: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.changed or self.retired)
+
+    def summary(self) -> str:
+        """One line per kind of entry, naming the clauses (and what changed in each)."""
+        lines = []
+        if self.added:
+            lines.append(f"not recorded: {', '.join(self.added)}")
+        if self.changed:
+            parts = [f"{cid} ({' and '.join(what)})" for cid, what in self.changed.items()]
+            lines.append(f"changed since recorded: {', '.join(parts)}")
+        if self.retired:
+            lines.append(f"recorded but no longer in the spec: {', '.join(self.retired)}")
+        return "\n".join(lines)
+
+
+def pending(now: Mapping[str, Digest], was: Mapping[str, Digest]) -> Pending:
+    """Compare the digests ``now`` with the recorded ones ``was``."""
+    changed = {}
+    for cid in now.keys() & was.keys():
+        what = tuple(
+            part
+            for part in ("declaration", "check")
+            if getattr(now[cid], part) != getattr(was[cid], part)
+        )
+        if what:
+            changed[cid] = what
+    return Pending(
+        now=now,
+        added=tuple(cid for cid in now if cid not in was),
+        changed={cid: changed[cid] for cid in now if cid in changed},
+        retired=tuple(cid for cid in was if cid not in now),
+    )
+
+
+def next_version() -> str:
+    """The version to record pending entries under: the package's, if it is ahead of the
+    spec's (bumped, not yet recorded), else the spec's with its minor part raised."""
+    if version_key(__version__) > version_key(SPEC_VERSION):
+        return __version__
+    major, minor, *_ = version_key(SPEC_VERSION)
+    return f"{major}.{minor + 1}.0"
+
+
+def entries(found: Pending, version: str, today: datetime.date) -> str:
+    """The TOML block that records ``found`` as the spec version ``version``."""
+
+    def quoted(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    out = [
+        "[[release]]",
+        f"version = {quoted(version)}",
+        f"date = {quoted(today.isoformat())}",
+        f"summary = {quoted(TODO + ': this version in one line')}",
+    ]
+    notes = (
+        ("added", {cid: "what the clause requires" for cid in found.added}),
+        (
+            "changed",
+            {
+                cid: f"what changed in meaning (its {' and '.join(what)} changed)"
+                for cid, what in found.changed.items()
+            },
+        ),
+        ("retired", {cid: "why it was retired" for cid in found.retired}),
+    )
+    for name, table in notes:
+        if table:
+            out += ["", f"[release.{name}]"]
+            out += [f"{quoted(cid)} = {quoted(f'{TODO}: {note}')}" for cid, note in table.items()]
+    digested = [*found.added, *found.changed]
+    if digested:
+        out += ["", "[release.digests]"]
+        for cid in digested:
+            d = found.now[cid]
+            out.append(
+                f"{quoted(cid)} = {{ declaration = {quoted(d.declaration)}, "
+                f"check = {quoted(d.check)} }}"
+            )
+    return "\n".join(out) + "\n"
+
+
+def instructions(found: Pending, version: str) -> str:
+    """What to do about ``found``, for a test's failure message and the command's output."""
+    bump = (
+        ""
+        if version == __version__
+        else f" Set the package's version to {version} (pyproject.toml and dropspec/_version.py)."
+    )
+    return (
+        f"{found.summary()}\n"
+        f"Record it: run `{PENDING_COMMAND}`, paste the block it prints at the end of "
+        f"{CHANGELOG.relative_to(CHANGELOG.parents[2]).as_posix()} and replace each TODO "
+        f"note with one sentence on what changed in meaning (for a clause or check only "
+        f"reworded or reformatted, say so).{bump} If the latest version there is not released "
+        "yet, you may fold the entries into it instead: one entry per clause per version, its "
+        "digests replaced. Do not record a change you have not reviewed.\n"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m dropspec.conformance.changelog",
+        description="Print the changelog entries the spec's clauses need (writes nothing).",
+    )
+    parser.add_argument(
+        "--pending",
+        action="store_true",
+        required=True,
+        help="print the entries to add to dropspec/spec/changelog.toml; exit 1 if any",
+    )
+    parser.parse_args(argv)
+    found = pending(current(), recorded())
+    if not found:
+        print(f"nothing pending: every clause matches spec version {SPEC_VERSION}'s record")
+        return 0
+    version = next_version()
+    print(entries(found, version, datetime.datetime.now(datetime.UTC).date()))
+    print(instructions(found, version), file=sys.stderr, end="")
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
