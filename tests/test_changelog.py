@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -83,14 +84,7 @@ def test_a_changed_declaration_or_check_is_pending() -> None:
     reworded = dataclasses.replace(clause, text=clause.text + " Always.")
     assert reworded.digest != clause.digest
     assert dataclasses.replace(clause, rationale="other").digest == clause.digest
-
-    def check_a(ctx: object) -> None:
-        return None
-
-    def check_b(ctx: object) -> None:
-        return None  # a comment is an edit
-
-    assert check_digest(check_a) != check_digest(check_b)
+    assert dataclasses.replace(clause, when={"scaling": ("classic",)}).digest != clause.digest
     was = {"A": Digest("d1", "c1"), "B": Digest("d2", "c2"), "OLD": Digest("d3", "c3")}
     now = {"A": Digest("d1", "c1"), "B": Digest("d2", "cX"), "NEW": Digest("d4", "c4")}
     found = pending(now, was)
@@ -123,8 +117,9 @@ def test_whitespace_alone_keeps_a_check_digest(tmp_path: Path) -> None:
     one = _load(tmp_path / "one.py", "def check(ctx):\n    return g(ctx, 1)\n")
     wrapped = _load(tmp_path / "two.py", "def check(ctx):\n    return g(\n        ctx, 1)\n")
     edited = _load(tmp_path / "three.py", "def check(ctx):\n    return g(ctx, 2)\n")
+    noted = _load(tmp_path / "four.py", "def check(ctx):\n    return g(ctx, 1)  # why\n")
     assert check_digest(one) == check_digest(wrapped)
-    assert check_digest(one) != check_digest(edited)
+    assert len({check_digest(f) for f in (one, edited, noted)}) == 3
 
 
 def test_the_pending_command_prints_the_entries_to_add(
@@ -156,3 +151,18 @@ def test_the_pending_command_prints_nothing_on_a_recorded_spec() -> None:
 @pytest.mark.parametrize("version", ["0.2.0", "1.10.3"])
 def test_version_key_orders_numerically(version: str) -> None:
     assert version_key(version) < version_key(version.rsplit(".", 1)[0] + ".10")
+
+
+def test_the_cli_shows_the_spec_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from dropspec import cli
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"dropspec {__version__} (spec {SPEC_VERSION})"
+    assert cli.main(["list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["spec_version"] == SPEC_VERSION
+    assert {c["id"]: c["since"] for c in listed["clauses"]} == {
+        cid: c.since for cid, c in CLAUSES.items()
+    }

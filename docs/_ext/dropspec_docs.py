@@ -186,8 +186,9 @@ def since_badge(clause: Clause) -> nodes.Node:
         refexplicit=True,
         refwarn=True,
     )
-    ref += badge(f"since {clause.since}", "ds-since")
-    return ref
+    text = f"since {clause.since}"
+    ref += nodes.Text(text)
+    return nodes.inline("", "", ref, classes=["ds-badge", "ds-since"])  # the xref drops classes
 
 
 def when_text(clause: Clause) -> str:
