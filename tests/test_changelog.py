@@ -105,7 +105,8 @@ def test_a_changed_declaration_or_check_is_pending() -> None:
 
 def _load(path: Path, source: str) -> Callable[..., object]:
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
+    name = "dropspec._test_check"  # helpers are followed within dropspec; one name for both
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -113,13 +114,36 @@ def _load(path: Path, source: str) -> Callable[..., object]:
     return fn
 
 
-def test_whitespace_alone_keeps_a_check_digest(tmp_path: Path) -> None:
-    one = _load(tmp_path / "one.py", "def check(ctx):\n    return g(ctx, 1)\n")
-    wrapped = _load(tmp_path / "two.py", "def check(ctx):\n    return g(\n        ctx, 1)\n")
-    edited = _load(tmp_path / "three.py", "def check(ctx):\n    return g(ctx, 2)\n")
-    noted = _load(tmp_path / "four.py", "def check(ctx):\n    return g(ctx, 1)  # why\n")
-    assert check_digest(one) == check_digest(wrapped)
-    assert len({check_digest(f) for f in (one, edited, noted)}) == 3
+CHECK = """\
+LIMIT = 3
+
+
+def helper(x):
+    return x + LIMIT
+
+
+def check(ctx):
+    return helper(ctx)
+"""
+
+
+@pytest.mark.parametrize(
+    ("edit", "same"),
+    [
+        (("return helper(ctx)", "return helper(\n        ctx,\n    )"), True),  # rewrapped
+        (("return helper(ctx)", "return helper(ctx)  # why"), True),  # a comment
+        (("def check(ctx):", 'def check(ctx):\n    """Checks."""'), True),  # a docstring
+        (("return helper(ctx)", "return helper(ctx) * 1"), False),  # the check's code
+        (("return x + LIMIT", "return x - LIMIT"), False),  # a helper's code
+        (("LIMIT = 3", "LIMIT = 4"), False),  # a constant a helper names
+    ],
+)
+def test_a_check_digest_follows_what_the_check_runs(
+    tmp_path: Path, edit: tuple[str, str], same: bool
+) -> None:
+    before = _load(tmp_path / "before.py", CHECK)
+    after = _load(tmp_path / "after.py", CHECK.replace(*edit))
+    assert (check_digest(before) == check_digest(after)) is same
 
 
 def test_the_pending_command_prints_the_entries_to_add(

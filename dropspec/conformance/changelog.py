@@ -15,12 +15,12 @@ until a person replaces it with one sentence on what changed in meaning; the tes
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime
+import functools
 import inspect
-import io
 import sys
 import textwrap
-import tokenize
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,22 +37,91 @@ TODO = "TODO"
 
 
 def check_digest(fn: Callable[..., Any]) -> str:
-    """A digest of the source of the check ``fn`` (the function itself, not a runner wrapped
-    around it), read as Python tokens: rewrapping a line or reindenting the function keeps
-    it, any other edit (a comment included) changes it. What the check calls is not part of
-    it."""
-    source = textwrap.dedent(inspect.getsource(inspect.unwrap(fn)))
-    kept = []
-    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        if tok.type in _BLOCK:
-            kept.append(tokenize.tok_name[tok.type])  # where a block starts or ends
-        elif tok.type not in (tokenize.NL, tokenize.ENDMARKER):
-            kept.append(tok.string)
-    return text_digest(" ".join(kept))
+    """A digest of what the check ``fn`` runs: its own code and that of every function and
+    class of dropspec it reaches by name (helpers, through modules too: ``strata.cells``;
+    the runner wrapped around it; its plan), with the values of the plain constants it names.
+
+    Code is read as its syntax tree without docstrings: reformatting, rewrapping, comments
+    and docstrings keep the digest; any change to what the code does changes it.
+    """
+    parts = [f"{name}: {text}" for name, text in sorted(_reached(fn).items())]
+    return text_digest("\n".join(parts))
 
 
-#: Tokens whose text is whitespace but whose place is meaning: the block structure.
-_BLOCK = (tokenize.INDENT, tokenize.DEDENT, tokenize.NEWLINE)
+_PLAIN = (bool, int, float, str)
+
+
+def _reached(fn: Callable[..., Any]) -> dict[str, str]:
+    """name -> code (or a constant's value) of everything of dropspec that ``fn`` reaches."""
+    out: dict[str, str] = {}
+    seen: set[int] = set()
+    todo: list[Any] = [fn]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        name = f"{obj.__module__}.{obj.__qualname__}"
+        wrapper = " (wrapper)" if hasattr(obj, "__wrapped__") else ""  # wraps copies the name
+        out[name + wrapper] = _code(obj)
+        if not inspect.isfunction(obj):
+            continue
+        todo += [x for x in (inspect.unwrap(obj), getattr(obj, "plan", None)) if _ours(x)]
+        names = _names(obj.__code__)
+        cells = [c.cell_contents for c in obj.__closure__ or () if _filled(c)]
+        scope = [*(obj.__globals__.get(n) for n in names), *cells]
+        for value in scope:
+            if inspect.ismodule(value) and value.__name__.startswith("dropspec."):
+                scope += [getattr(value, n, None) for n in names]
+            elif _ours(value):
+                todo.append(value)
+        for n in names:
+            value = obj.__globals__.get(n)
+            if isinstance(value, _PLAIN) or (
+                isinstance(value, tuple) and all(isinstance(v, _PLAIN) for v in value)
+            ):
+                out[f"{obj.__module__}.{n}"] = repr(value)
+    return out
+
+
+def _ours(value: Any) -> bool:
+    return (inspect.isfunction(value) or inspect.isclass(value)) and str(
+        getattr(value, "__module__", "")
+    ).startswith("dropspec.")
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018  (an empty cell raises)
+    except ValueError:
+        return False
+    return True
+
+
+def _names(code: Any) -> list[str]:
+    """Every global and attribute name ``code`` and the code nested in it use."""
+    names = list(code.co_names)
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            names += _names(const)
+    return names
+
+
+@functools.cache
+def _code(obj: Any) -> str:
+    """The syntax tree of ``obj``'s source, docstrings left out."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.unparse(tree)  # one spelling of the tree, stabler across Pythons than dump
 
 
 def current(checks: Mapping[str, Callable[..., Any]] | None = None) -> dict[str, Digest]:
