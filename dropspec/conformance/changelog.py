@@ -2,9 +2,9 @@
 matches the digests ``dropspec/spec/changelog.toml`` holds for them, clauses it has never
 recorded, and recorded clauses the spec no longer has.
 
-A clause's digests are of its declaration (:attr:`dropspec.spec.Clause.digest`) and of the
-source of the check registered for it (:func:`check_digest`); the check's half lives here, in
-the layer that registers the checks, because the spec does not import them.
+A clause's digests are of its declaration (:attr:`dropspec.spec.Clause.digest`) and of what
+the check registered for it runs (:func:`check_digest`); the check's half lives here, in the
+layer that registers the checks, because the spec does not import them.
 
 Run ``python -m dropspec.conformance.changelog --pending`` to print the entries to add, as a
 block to paste at the end of the changelog: it writes nothing. Each note in it reads ``TODO``
@@ -68,26 +68,27 @@ def _reached(fn: Callable[..., Any]) -> dict[str, str]:
             continue
         todo += [x for x in (inspect.unwrap(obj), getattr(obj, "plan", None)) if _ours(x)]
         names = _names(obj.__code__)
+        named = [(obj.__module__, n, obj.__globals__.get(n)) for n in names]
+        modules = [v for _, _, v in named if inspect.ismodule(v) and _in_dropspec(v.__name__)]
+        named += [(m.__name__, n, getattr(m, n, None)) for m in modules for n in names]
         cells = [c.cell_contents for c in obj.__closure__ or () if _filled(c)]
-        scope = [*(obj.__globals__.get(n) for n in names), *cells]
-        for value in scope:
-            if inspect.ismodule(value) and value.__name__.startswith("dropspec."):
-                scope += [getattr(value, n, None) for n in names]
-            elif _ours(value):
-                todo.append(value)
-        for n in names:
-            value = obj.__globals__.get(n)
+        todo += [v for v in [*(v for _, _, v in named), *cells] if _ours(v)]
+        for module, n, value in named:
             if isinstance(value, _PLAIN) or (
                 isinstance(value, tuple) and all(isinstance(v, _PLAIN) for v in value)
             ):
-                out[f"{obj.__module__}.{n}"] = repr(value)
+                out[f"{module}.{n}"] = repr(value)
     return out
 
 
+def _in_dropspec(module: str) -> bool:
+    return module.startswith("dropspec.")
+
+
 def _ours(value: Any) -> bool:
-    return (inspect.isfunction(value) or inspect.isclass(value)) and str(
-        getattr(value, "__module__", "")
-    ).startswith("dropspec.")
+    """A function or class defined in dropspec."""
+    is_code = inspect.isfunction(value) or inspect.isclass(value)
+    return is_code and _in_dropspec(str(getattr(value, "__module__", "")))
 
 
 def _filled(cell: Any) -> bool:
@@ -109,8 +110,13 @@ def _names(code: Any) -> list[str]:
 
 @functools.cache
 def _code(obj: Any) -> str:
-    """The syntax tree of ``obj``'s source, docstrings left out."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
+    """The syntax tree of ``obj``'s source, docstrings left out (a lambda's line, which may
+    not parse alone, as its text with runs of whitespace read as one space)."""
+    source = inspect.getsource(obj)
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:
+        return " ".join(source.split())
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if (
@@ -246,10 +252,10 @@ def instructions(found: Pending, version: str) -> str:
         f"{found.summary()}\n"
         f"Record it: run `{PENDING_COMMAND}`, paste the block it prints at the end of "
         f"{CHANGELOG.relative_to(CHANGELOG.parents[2]).as_posix()} and replace each TODO "
-        f"note with one sentence on what changed in meaning (for a clause or check only "
-        f"reworded or reformatted, say so).{bump} If the latest version there is not released "
-        "yet, you may fold the entries into it instead: one entry per clause per version, its "
-        "digests replaced. Do not record a change you have not reviewed.\n"
+        f"note with one sentence on what changed in meaning (for a rewording or a refactored "
+        f"helper, say that the meaning is unchanged).{bump} If the latest version there is "
+        "not released yet, you may fold the entries into it instead: one entry per clause per "
+        "version, its digests replaced. Do not record a change you have not reviewed.\n"
     )
 
 

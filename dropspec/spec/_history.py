@@ -23,7 +23,7 @@ CHANGELOG = Path(__file__).with_name("changelog.toml")
 @dataclass(frozen=True)
 class Digest:
     """What a clause looked like when it was recorded: a digest of its declaration (id, op,
-    level, kind, text, conditions) and one of its check's source."""
+    level, kind, text, conditions) and one of its check's code, helpers included."""
 
     declaration: str
     check: str
