@@ -3,4 +3,4 @@ does) without importing the package root."""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._version import __version__
 from .conformance.defaults import DEFAULT_TIMEOUT
 from .conformance.options import (
     RUN_OPTIONS,
@@ -40,6 +41,7 @@ from .conformance.options import (
 from .conformance.options import (
     validate as validate_options,
 )
+from .spec import SPEC_VERSION
 from .target import TARGET_KEYWORDS
 
 EXIT_USAGE = 2
@@ -64,6 +66,9 @@ exit statuses:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="dropspec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--version", action="version", version=f"dropspec {__version__} (spec {SPEC_VERSION})"
     )
     sub = p.add_subparsers(dest="command", required=True)
     check = sub.add_parser(
@@ -92,7 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument(
         "--allow-mixed",
         action="store_true",
-        help="merge reports of different dropspec versions, seeds, alpha, power or examples "
+        help="merge reports of different dropspec or spec versions, seeds, alpha, power or "
+        "examples "
         "(refused by default); the merged report lists the differences under 'mixed'",
     )
     explain = sub.add_parser("explain", help="the options of an op and what they mean")
@@ -157,6 +163,7 @@ def cmd_list(as_json: bool) -> int:
         print(
             json.dumps(
                 {
+                    "spec_version": SPEC_VERSION,
                     "clauses": [
                         {
                             "id": c.id,
@@ -164,6 +171,7 @@ def cmd_list(as_json: bool) -> int:
                             "level": str(c.level),
                             "kind": str(c.kind),
                             "text": c.text,
+                            "since": c.since,
                         }
                         for op in OPS.values()
                         for c in op.clauses
@@ -182,6 +190,7 @@ def cmd_list(as_json: bool) -> int:
             )
         )
         return 0
+    print(f"dropspec {__version__}, spec version {SPEC_VERSION}")
     for op in OPS.values():
         print(f"\n{op.title} ({op.name}): {op.signature}")
         for c in op.clauses:

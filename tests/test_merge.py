@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from clirun import cli
 
-from dropspec.spec import OPS
+from dropspec.spec import OPS, SPEC_VERSION
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,13 @@ def test_check_writes_a_report_the_schema_accepts(partial: dict[str, Any]) -> No
     assert partial["schema_version"] == SCHEMA_VERSION
     assert schema()["properties"]["schema_version"]["const"] == SCHEMA_VERSION
     assert validate(partial) == []
+
+
+def test_a_report_carries_the_spec_version_and_may_lack_it(partial: dict[str, Any]) -> None:
+    assert partial["spec_version"] == SPEC_VERSION
+    older = {k: v for k, v in partial.items() if k != "spec_version"}
+    assert validate(older) == []  # reports from before spec versions still read
+    assert validate({**partial, "spec_version": 2}) != []
 
 
 def test_merge_of_two_full_reports_conforms_and_names_sources(
@@ -133,7 +140,14 @@ def test_malformed_input_is_a_usage_error(
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("dropspec_version", "0.0.1"), ("seed", 7), ("alpha", 1e-3), ("power", 0.9), ("examples", 3)],
+    [
+        ("dropspec_version", "0.0.1"),
+        ("spec_version", "0.1.0"),
+        ("seed", 7),
+        ("alpha", 1e-3),
+        ("power", 0.9),
+        ("examples", 3),
+    ],
 )
 def test_mixed_settings_are_refused_unless_allowed(
     partial: dict[str, Any], tmp_path: Path, field: str, value: Any

@@ -10,6 +10,8 @@ Directives
 ``dropspec-matrix``       the conformance matrix read from a kept ``dropspec check --json`` report
 ``dropspec-sample-sizes`` sample sizes the binomial rate test needs at several α and powers
 ``dropspec-alpha-budget`` statistical clauses per op and the bound on false alarms per run
+``dropspec-changelog``    the spec's versions, newest first: clauses added, changed and retired
+                          (read from ``dropspec/spec/changelog.toml``)
 ``dropspec-power``        what each statistical sub-test detects, run on the reference, with
                           the detection rate measured for its test
 ``dropspec-measured-power`` each test's stated deviation injected, detections and false alarms
@@ -43,7 +45,7 @@ from sphinx.directives.other import TocTree
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-from dropspec.spec import CLAUSES, OPS, Clause, Op
+from dropspec.spec import CLAUSES, OPS, SPEC_VERSION, Clause, Op, releases
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +166,29 @@ def section(document: nodes.document, title: str, anchor: str) -> nodes.section:
     sec += nodes.title(title, title)
     document.note_implicit_target(sec, sec)
     return sec
+
+
+def version_label(version: str) -> str:
+    """The anchor of a spec version's section on the changelog page."""
+    return "spec-version-" + version.replace(".", "-")
+
+
+def since_badge(clause: Clause) -> nodes.Node:
+    """``since X``, linked to version X on the changelog page; a clause the changelog does not
+    record yet is marked so (``python -m dropspec.conformance.changelog --pending``)."""
+    if clause.since is None:
+        return badge("not in the changelog yet", "ds-since")
+    ref = addnodes.pending_xref(
+        "",
+        refdomain="std",
+        reftype="ref",
+        reftarget=version_label(clause.since),
+        refexplicit=True,
+        refwarn=True,
+    )
+    text = f"since {clause.since}"
+    ref += nodes.Text(text)
+    return nodes.inline("", "", ref, classes=["ds-badge", "ds-since"])  # the xref drops classes
 
 
 def when_text(clause: Clause) -> str:
@@ -318,6 +343,7 @@ class OpDirective(SphinxDirective):
         head += badge(clause.kind.value, f"ds-kind-{clause.kind.value}")
         if clause.when or clause.when_not_empty:
             head += badge(f"when {when_text(clause)}", "ds-when")
+        head += since_badge(clause)
         box += head
         box += para(clause.text, classes=["ds-clause-text"])
         if clause.rationale:
@@ -574,6 +600,7 @@ class MatrixDirective(SphinxDirective):
         out: list[nodes.Node] = []
         meta = [
             ["dropspec version", str(report.get("dropspec_version", "?"))],
+            ["spec version", report_spec_version(report)],
             ["base seed", str(report.get("seed", "?"))],
             ["α per clause check", str(report.get("alpha", "?"))],
             ["platform", str(report.get("platform", "?"))],
@@ -658,6 +685,55 @@ class MatrixDirective(SphinxDirective):
         else:
             sec += para("Every clause passed or did not apply.")
         return sec
+
+
+def report_spec_version(report: dict[str, Any]) -> str:
+    """The spec version a report was checked against, and whether the spec has moved on."""
+    version = report.get("spec_version")
+    if version is None:
+        return f"not recorded (the report predates spec versions; the spec is now {SPEC_VERSION})"
+    if version != SPEC_VERSION:
+        return f"{version} (the spec is now {SPEC_VERSION}: regenerate the report)"
+    return str(version)
+
+
+class ChangelogDirective(SphinxDirective):
+    """Every recorded spec version, newest first: the clauses it added, changed and retired,
+    each group of clauses under its note."""
+
+    def run(self) -> list[nodes.Node]:
+        std = self.env.domains.standard_domain
+        out: list[nodes.Node] = [
+            para("This spec is version ", nodes.strong(SPEC_VERSION, SPEC_VERSION), ".")
+        ]
+        for release in reversed(releases()):
+            label = version_label(release.version)
+            title = release.version + (f" ({release.date})" if release.date else "")
+            sec = section(self.state.document, title, label)
+            std.anonlabels[label] = (self.env.docname, label)
+            std.labels[label] = (self.env.docname, label, f"spec version {release.version}")
+            if release.summary:
+                sec += para(release.summary)
+            for kind, notes in (
+                ("Added", release.added),
+                ("Changed", release.changed),
+                ("Retired", release.retired),
+            ):
+                if notes:
+                    sec += self.group(kind, notes)
+            out.append(sec)
+        return out
+
+    def group(self, kind: str, notes: dict[str, str]) -> nodes.Node:
+        by_note: dict[str, list[str]] = defaultdict(list)
+        for cid, note in notes.items():
+            by_note[note].append(cid)
+        items = nodes.bullet_list()
+        for note, ids in by_note.items():
+            refs = [clause_ref(c) if c in CLAUSES else nodes.literal(c, c) for c in ids]
+            count = f"{len(ids)} clauses" if len(ids) > 1 else "1 clause"
+            items += nodes.list_item("", para(f"{note} ({count}): ", *join(refs)))
+        return nodes.container("", para(nodes.strong(kind, kind)), items)
 
 
 class SampleSizesDirective(SphinxDirective):
@@ -1064,6 +1140,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("dropspec-measured-power", MeasuredPowerDirective)
     app.add_directive("dropspec-data", DataDirective)
     app.add_directive("dropspec-mutation", MutationDirective)
+    app.add_directive("dropspec-changelog", ChangelogDirective)
     app.add_role("clause", clause_role)
     app.connect("builder-inited", draw_figures)
     return {"parallel_read_safe": False, "parallel_write_safe": True}

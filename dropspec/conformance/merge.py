@@ -28,7 +28,7 @@ from .report import not_checked_clause, summary
 from .schema import SCHEMA_VERSION, validate
 
 #: The run settings that must agree between merged inputs (unless mixing is allowed).
-MIXED_SETTINGS = ("dropspec_version", "seed", "alpha", "power", "examples")
+MIXED_SETTINGS = ("dropspec_version", "spec_version", "seed", "alpha", "power", "examples")
 #: The ``reason`` of a clause that an input does not contain.
 NOT_IN_REPORT = "not_in_report"
 #: At most this many schema problems are named per input.

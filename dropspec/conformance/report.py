@@ -14,7 +14,7 @@ from typing import Any
 
 from .._version import __version__
 from ..frameworks import distribution
-from ..spec import CLAUSES, OPS
+from ..spec import CLAUSES, OPS, SPEC_VERSION
 from ..target import Target
 from .config import Config
 from .engine import ClauseResult
@@ -228,6 +228,7 @@ def build_report(entries: Iterable[dict[str, Any]], config: Config, **run: Any) 
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "dropspec_version": __version__,
+        "spec_version": SPEC_VERSION,
         "dropspec_commit": dropspec_commit(),
         "complete": True,
         "exit_status": None,

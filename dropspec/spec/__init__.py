@@ -1,6 +1,10 @@
 """The specification as data: one :class:`Op` per op, each a tuple of :class:`Clause`.
 
-Clause ids are stable: a clause may be reworded for clarity, never changed in meaning.
+Clause ids are stable: a clause keeps its id for as long as it states one requirement. When
+its declaration or its check changes, the change is recorded, with a note on what it means, in
+``changelog.toml`` beside this module (read by :mod:`._history`): :data:`SPEC_VERSION` is the
+latest version recorded there and :attr:`Clause.since` the version each clause took its
+current form in.
 
 Each op is one module of this package, named as the op, whose ``OP_SPEC`` is its :class:`Op`;
 the modules are found here (:func:`discover`), never listed, and ordered by their
@@ -12,6 +16,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from ._history import releases, spec_version
 from ._model import Clause, Kind, Level, Op, Option
 
 
@@ -43,6 +48,8 @@ def discover() -> tuple[Op, ...]:
 #: Every op by name, in their declared order (:attr:`Op.order`).
 OPS: dict[str, Op] = {op.name: op for op in discover()}
 CLAUSES: dict[str, Clause] = {c.id: c for op in OPS.values() for c in op.clauses}
+#: The spec's version: the latest one its changelog records.
+SPEC_VERSION: str = spec_version()
 
 
 def get_op(name: str) -> Op:
@@ -63,6 +70,7 @@ def clauses_for(op: str, options: dict[str, object]) -> list[Clause]:
 __all__ = [
     "CLAUSES",
     "OPS",
+    "SPEC_VERSION",
     "Clause",
     "Kind",
     "Level",
@@ -71,4 +79,5 @@ __all__ = [
     "clauses_for",
     "discover",
     "get_op",
+    "releases",
 ]

@@ -1,15 +1,20 @@
 """Data model of the specification: options, clauses and ops.
 
-A clause is one normative sentence with a stable id. Its id never changes meaning; the
-conformance test that checks it, its anchor in the docs and its row in the matrix carry it.
+A clause is one normative sentence with a stable id, which the conformance test that checks
+it, its anchor in the docs and its row in the matrix carry. When its declaration or check
+changes, the spec's changelog records it (:attr:`Clause.since`).
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from . import _history
 
 
 class Level(enum.StrEnum):
@@ -77,6 +82,32 @@ class Clause:
     @property
     def anchor(self) -> str:
         return self.id.lower()
+
+    @property
+    def since(self) -> str | None:
+        """The spec version the clause took its current form in (added, or last changed in
+        meaning), as ``changelog.toml`` records it; None for a clause not recorded yet."""
+        return _history.since(self.id)
+
+    @property
+    def digest(self) -> str:
+        """A digest of the declaration: id, op, level, kind, text and conditions (not the
+        rationale, which explains and binds nothing). ``changelog.toml`` records it."""
+        data = {
+            "id": self.id,
+            "op": self.op,
+            "level": self.level.value,
+            "kind": self.kind.value,
+            "text": self.text,
+            "when": {k: list(v) for k, v in self.when.items()},
+            "when_not_empty": list(self.when_not_empty),
+        }
+        return text_digest(json.dumps(data, sort_keys=True, default=repr))
+
+
+def text_digest(text: str) -> str:
+    """The digest the changelog records: the first 16 hex digits of the text's SHA-256."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
