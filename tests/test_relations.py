@@ -127,12 +127,59 @@ def test_the_reference_keeps_every_relation() -> None:
         assert got and set(got.values()) <= {"passed", "not_applicable"}, (target.name, got)
 
 
-def test_a_target_made_in_process_is_not_checked_in_another() -> None:
-    # SEED-PROCESS loads the target by name in the second process: a target with options
-    # other than the built-in one of that name cannot be checked there.
+def test_a_target_made_in_a_function_is_not_checked_in_another_process() -> None:
+    # No import re-creates a target made in a function, and the built-in one of its name
+    # declares other options: SEED-PROCESS cannot compare it, and says so (never "passed").
     classic = TARGETS[0].with_options(scaling="classic").renamed(TARGETS[0].name)
+    assert classic.origin == ""
     (res,) = run_target(classic, ["DROPOUT-SEED-PROCESS"])
-    assert res.outcome == "not_applicable", res.message
+    assert res.outcome == "not_checked" and "cannot be rebuilt" in res.message, res.message
+
+
+DECLARED = textwrap.dedent(
+    """
+    import os
+
+    import dropspec
+    from dropspec.reference import dropout
+
+    _SALT = int.from_bytes(os.urandom(8), "little")
+
+    def salted(rate_map):
+        def fn(x, rate, *, training, seed):
+            return dropout(x, rate, training=training, seed=seed ^ _SALT)
+        return fn
+
+    def plain(x, rate, *, training, seed):
+        return dropout(x, rate, training=training, seed=seed)
+
+    # Declared through a helper, under names no loader knows: only the import finds them.
+    TARGETS = [
+        dropspec.make_target(plain, "dropout", name="declared.plain"),
+        dropspec.make_target(salted(None), "dropout", name="declared.salted"),
+    ]
+    """
+)
+
+
+def test_a_target_declared_by_an_import_is_rebuilt_by_importing_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The second process imports the declaring module afresh: a salt drawn at its import
+    # differs there, and the same target without the salt agrees.
+    (tmp_path / "declared_targets_mod.py").write_text(DECLARED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("declared_targets_mod")
+    plain, salted = module.TARGETS
+    assert plain.origin == salted.origin == "declared_targets_mod"
+    got = [
+        run_target(t, ["DROPOUT-SEED-PROCESS"], config=Config(seed=2))[0] for t in module.TARGETS
+    ]
+    assert got[0].outcome == "passed", got[0].message
+    assert got[1].outcome == "failed" and "second Python process" in got[1].message
+    # A renamed copy is still found by its declaration.
+    (res,) = run_target(salted.renamed("other"), ["DROPOUT-SEED-PROCESS"])
+    assert res.outcome == "failed", res.message
 
 
 def test_seed_sets_stay_within_the_declared_bits() -> None:

@@ -32,6 +32,7 @@ from .context import Check as Check
 from .context import CheckFailure as CheckFailure
 from .context import Context as Context
 from .context import NotApplicable as NotApplicable
+from .context import NotChecked as NotChecked
 from .context import TargetError as TargetError
 from .context import check_seed as check_seed
 from .context import checks as checks
@@ -203,6 +204,8 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
             stat = registry()[clause.id](ctx)
     except NotApplicable as exc:
         return result(Outcome.NOT_APPLICABLE, str(exc), ctx=ctx)
+    except NotChecked as exc:
+        return result(Outcome.NOT_CHECKED, str(exc), ctx=ctx, reason="unreachable")
     except CheckFailure as exc:
         failed_in = set(exc.dtypes) or {""}
         return result(Outcome.FAILED, f"{exc}\n{replay}", exc.stat, ctx)
