@@ -17,8 +17,10 @@ import pytest
 from dropspec.adapters import load_target
 from dropspec.adapters.reference import TARGETS
 from dropspec.conformance import Config, run_target
+from dropspec.conformance.checks.common import SEED_LARGE, SEED_SIZES
 from dropspec.conformance.checks.relations import edge_seeds, seed_pairs
 from dropspec.conformance.engine import outcomes
+from dropspec.conformance.inputs import SIZE_CLASSES, size_class
 from dropspec.spec import CLAUSES
 
 RELATIONS = ("VALUE-FREE", "FRESH-OUTPUT", "RATE-INVALID-INFERENCE", "SEED-PROCESS", "SEED-SPACE")
@@ -74,6 +76,12 @@ WRONG = textwrap.dedent(
         return dropout(x, rate, training=training, seed=seed & 0xFFFFFFFF)
 
     @dropspec.target("dropout")
+    def small_low_32_bits(x, rate, *, training, seed):
+        # A fast path for tensors under 8 values keeps the seed's low 32 bits only.
+        small = seed & 0xFFFFFFFF if x.size < 8 else seed
+        return dropout(x, rate, training=training, seed=small)
+
+    @dropspec.target("dropout")
     def salted(x, rate, *, training, seed):
         return dropout(x, rate, training=training, seed=seed ^ os.getpid())
     """
@@ -98,6 +106,8 @@ def wrong(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("seed_zero_unseeded", "DROPOUT-SEED-SPACE"),
         ("low_32_bits", "DROPOUT-SEED-SPACE"),
         ("low_32_bits", "DROPOUT-SEED-PAIRS"),
+        ("small_low_32_bits", "DROPOUT-SEED-SPACE"),
+        ("small_low_32_bits", "DROPOUT-SEED-PAIRS"),
         ("salted", "DROPOUT-SEED-PROCESS"),
     ],
 )
@@ -180,6 +190,15 @@ def test_a_target_declared_by_an_import_is_rebuilt_by_importing_it_again(
     # A renamed copy is still found by its declaration.
     (res,) = run_target(salted.renamed("other"), ["DROPOUT-SEED-PROCESS"])
     assert res.outcome == "failed", res.message
+
+
+def test_seed_relations_are_checked_in_every_size_class() -> None:
+    # Each size the seed relations call lies in the class it is pooled under, and every
+    # class of the input design but the empty one is called (the large one by seed_mask).
+    assert SEED_LARGE == "large"
+    for size, sizes in SEED_SIZES.items():
+        assert {size_class((n,)) for n in sizes} == {size}, size
+    assert set(SEED_SIZES) | {SEED_LARGE} == {c.name for c in SIZE_CLASSES} - {"empty"}
 
 
 def test_seed_sets_stay_within_the_declared_bits() -> None:

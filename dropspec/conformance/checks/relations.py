@@ -18,7 +18,6 @@ import numpy as np
 
 from ...dtypes import as_dtype, dtype_name, eps
 from ...reference import ALPHA_PRIME, alpha_constants
-from .. import reduce
 from .. import strategies as gen
 from ..context import CheckFailure, Context, NotApplicable, NotChecked, TargetError
 from ..twin import TWIN, TwinError, job_target, load_dtype, save_dtype
@@ -35,7 +34,7 @@ from ._examples import (
 )
 from ._geometry import geometry
 from ._masks import decode, decoded_layout, decoder_layer, scale
-from .common import SEED_MASK_VALUES, seed_mask, small_inputs
+from .common import SEED_LARGE, SEED_MASK_VALUES, seed_signature, signature_text, small_inputs
 
 # ---------------------------------------------------------------- VALUE-FREE ----
 
@@ -264,8 +263,10 @@ def check_rate_invalid_inference(ctx: Context) -> None:
 # ---------------------------------------------------------------- SEED-SPACE, SEED-PAIRS ----
 
 
-def _same(ctx: Context, a: Any, b: Any) -> bool:
-    return tuple(a.shape) == tuple(b.shape) and int(ctx.host(reduce.mismatches(a, b))) == 0
+def _collision(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> str:
+    """The first size class in which two :func:`~.common.seed_signature`'s masks are
+    equal, or ''."""
+    return next((size for size in a if np.array_equal(a[size], b[size])), "")
 
 
 def edge_seeds(bits: int) -> list[int]:
@@ -275,18 +276,24 @@ def edge_seeds(bits: int) -> list[int]:
 
 
 def check_seed_space(ctx: Context) -> None:
-    """Each edge seed (:func:`edge_seeds`) gives one mask twice, and a mask of its own."""
-    masks: list[tuple[int, Any]] = []
+    """Each edge seed (:func:`edge_seeds`) gives one large mask twice (each size is called
+    twice by DETERMINISTIC's examples), and masks of its own in every size class
+    (:func:`~.common.seed_signature`)."""
+    masks: list[tuple[int, dict[str, np.ndarray]]] = []
     for s in edge_seeds(ctx.target.seed_bits):
-        first, second = seed_mask(ctx, s), seed_mask(ctx, s)
-        if not _same(ctx, first, second):
+        first, second = seed_signature(ctx, s), seed_signature(ctx, s, large_only=True)
+        if not np.array_equal(first[SEED_LARGE], second[SEED_LARGE]):
             raise CheckFailure(
-                f"seed {s} gives two different masks in two calls: it is not taken as a seed "
-                f"(seed 0 read as 'no seed' does this)"
+                f"seed {s} gives two different masks in two calls "
+                f"({signature_text(ctx, SEED_LARGE, first)}): it is not taken as a seed (seed 0 "
+                f"read as 'no seed' does this)"
             )
         for t, earlier in masks:
-            if _same(ctx, first, earlier):
-                raise CheckFailure(f"seeds {t} and {s} give the same mask")
+            size = _collision(first, earlier)
+            if size:
+                raise CheckFailure(
+                    f"seeds {t} and {s} give the same masks in {signature_text(ctx, size, first)}"
+                )
         masks.append((s, first))
 
 
@@ -310,15 +317,20 @@ def seed_pairs(seed: int, bits: int) -> list[tuple[int, str]]:
 
 
 def check_seed_pairs(ctx: Context) -> None:
-    """A drawn seed's mask against the masks of its :func:`seed_pairs`, value by value."""
+    """A drawn seed's masks against the masks of its :func:`seed_pairs`, value by value, in
+    every size class (:func:`~.common.seed_signature`)."""
     bits = ctx.target.seed_bits
     # Both 32-bit halves nonzero (where the width has two), so that the folded and swapped
     # partners are seeds other than s.
     seed = ctx.seed() | (1 << min(bits - 1, 40)) | 1
-    base = seed_mask(ctx, seed)
+    base = seed_signature(ctx, seed)
     for other, label in seed_pairs(seed, bits):
-        if _same(ctx, base, seed_mask(ctx, other)):
-            raise CheckFailure(f"seeds {seed} and {other} ({label}) give the same mask")
+        size = _collision(base, seed_signature(ctx, other))
+        if size:
+            raise CheckFailure(
+                f"seeds {seed} and {other} ({label}) give the same masks in "
+                f"{signature_text(ctx, size, base)}"
+            )
 
 
 # ---------------------------------------------------------------- SEED-PROCESS ----
