@@ -8,6 +8,7 @@ several targets records the problem against this one and goes on with the others
 from __future__ import annotations
 
 import inspect
+import sys
 import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -155,6 +156,9 @@ class Target:
     seed_bits: int = 64
     #: How the target was named when loaded (``file.py:fn``), for replay commands.
     source: str = ""
+    #: The module whose import declared the target (see :func:`declared_in`); '' where no
+    #: import re-creates it (a target made in a function, a script, a file loaded by path).
+    origin: str = ""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -298,7 +302,7 @@ def make_target(
     if unknown:
         problems.append(f"expected_failures names unknown clauses {', '.join(unknown)}")
     problems += _scope_problems(expected_failures or {}, expected_failure_dtypes or {})
-    return Target(
+    made = Target(
         name=label,
         op=op,
         framework=framework,
@@ -312,7 +316,38 @@ def make_target(
         requires=tuple(requires),
         seed_bits=seed_bits,
         error=f"target {label!r}: " + "; ".join(problems) if problems else None,
+        origin=_declaring_module(),
     )
+    if made.origin:
+        _DECLARED.setdefault(made.origin, []).append(made)
+    return made
+
+
+#: Module name -> the targets declared while it was imported, in order (see
+#: :func:`declared_in`): as many as its import declares, once.
+_DECLARED: dict[str, list[Target]] = {}
+
+
+def _declaring_module() -> str:
+    """The module whose body is running the declaration: the innermost module-level frame
+    on the stack. A target declared at import time (directly or through helpers) gets the
+    name of the module whose import declares it, so another process that imports that
+    module declares it again; a target made later, from a function, finds only the
+    script's frame (``__main__``) or none, and gets ''. So does one loaded by path
+    (``dropspec.adapters.load_target`` names those by their path instead)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "<module>":
+            name = str(frame.f_globals.get("__name__", ""))
+            return "" if name == "__main__" or name.startswith("_dropspec_user_") else name
+        frame = frame.f_back  # type: ignore[assignment]
+    return ""
+
+
+def declared_in(module: str) -> list[Target]:
+    """The targets declared while ``module`` was imported (import it first), in the order
+    its import declared them: the same order in every process that imports it."""
+    return list(_DECLARED.get(module, ()))
 
 
 def target(op: str, **declarations: Any) -> Callable[[Callable[..., Any]], Target]:

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from dropspec.conformance import Config
+from dropspec.conformance.checks.dropconnect import EXAMPLE_WINDOWS, RULER_WIDTH, ruler_columns
 from dropspec.conformance.engine import run_clause
 from dropspec.spec import CLAUSES
 from dropspec.target import Target, make_target
@@ -161,8 +162,10 @@ def linear(seed: int, n: int, rate: float) -> np.ndarray:
 def dropconnect_of(
     weight_mask: Callable[[np.random.Generator, int, int, float], tuple[np.ndarray, np.ndarray]],
     name: str,
+    masks: str = "per_batch",
 ) -> Target:
-    """Weight drop with a masked bias (one mask per call, inverted scaling), float32."""
+    """Weight drop with a masked bias (one mask per call, or per example with
+    ``masks="per_example"``; inverted scaling), float32."""
 
     def fn(
         x: np.ndarray,
@@ -180,8 +183,13 @@ def dropconnect_of(
             return (xw @ ww.T + bw).astype(x.dtype)
         if rate == 1.0:
             return np.zeros((x.shape[0], n_out), x.dtype)
-        m, mb = weight_mask(np.random.default_rng(seed), n_out, n_in, rate)
-        s = 1.0 / (1.0 - rate)
+        rng, s = np.random.default_rng(seed), 1.0 / (1.0 - rate)
+        if masks == "per_example":
+            drawn = [weight_mask(rng, n_out, n_in, rate) for _ in range(x.shape[0])]
+            m = np.stack([d[0] for d in drawn])
+            mb = np.stack([d[1] for d in drawn])
+            return (np.einsum("bi,boi->bo", xw, ww * m) * s + bw * mb * s).astype(x.dtype)
+        m, mb = weight_mask(rng, n_out, n_in, rate)
         return ((xw @ (ww * m).T) * s + bw * mb * s).astype(x.dtype)
 
     return make_target(
@@ -189,7 +197,7 @@ def dropconnect_of(
         "dropconnect",
         name=name,
         dtypes=("float32",),
-        masks="per_batch",
+        masks=masks,
         mask_bias=True,
         scaling="inverted",
         inference="mean",
@@ -234,6 +242,11 @@ WRONG: list[tuple[Target, tuple[str, ...]]] = [
         ("DROPCONNECT-PER-CONNECTION",),
     ),
     (dropconnect_of(dc_bias_column, "bias mask = first column's"), ("DROPCONNECT-PER-CONNECTION",)),
+    (
+        # Each example's window shows only 16 inputs: its combs must reach 32 apart.
+        dropconnect_of(dc_tiled, "per-example DropConnect tiled every 32 inputs", "per_example"),
+        ("DROPCONNECT-PER-CONNECTION",),
+    ),
 ]
 
 #: Correct targets and the clauses they must pass.
@@ -246,6 +259,10 @@ CORRECT: list[tuple[Target, tuple[str, ...]]] = [
     (dropout_of(philox, "Philox threshold"), INDEPENDENCE),
     (dropout_of(sfc64, "SFC64 threshold"), INDEPENDENCE),
     (dropconnect_of(dc_correct, "DropConnect, PCG64"), ("DROPCONNECT-PER-CONNECTION",)),
+    (
+        dropconnect_of(dc_correct, "per-example DropConnect, PCG64", "per_example"),
+        ("DROPCONNECT-PER-CONNECTION",),
+    ),
 ]
 
 
@@ -277,6 +294,19 @@ def test_every_seed(seed: int) -> None:
     missed = [t.name for t, c in WRONG if caught(t, c, seed) != list(c)]
     alarms = [(t.name, caught(t, c, seed)) for t, c in CORRECT if caught(t, c, seed)]
     assert (missed, alarms) == ([], [])
+
+
+def test_the_combs_reach_every_power_of_two_and_near_neighbours() -> None:
+    # A per-example target's windows read inputs whose distances (stride x lag, lags up to
+    # 15) include each power of two up to 512 and each neighbour 2^k +- 1 up to 65.
+    columns = ruler_columns(16, RULER_WIDTH)
+    assert columns.shape == (EXAMPLE_WINDOWS, 16) and len(np.unique(columns)) == columns.size
+    assert columns.max() < RULER_WIDTH and RULER_WIDTH >= 256
+    seen = {int(d) for row in columns for i in range(16) for d in row[i + 1 :] - row[i]}
+    for k in range(10):
+        assert 2**k in seen, 2**k
+    for k in range(1, 7):
+        assert {2**k - 1, 2**k + 1} <= seen, k
 
 
 # ---------------------------------------------------------------- the reductions ----

@@ -17,8 +17,10 @@ import pytest
 from dropspec.adapters import load_target
 from dropspec.adapters.reference import TARGETS
 from dropspec.conformance import Config, run_target
+from dropspec.conformance.checks.common import SEED_LARGE, SEED_SIZES
 from dropspec.conformance.checks.relations import edge_seeds, seed_pairs
 from dropspec.conformance.engine import outcomes
+from dropspec.conformance.inputs import SIZE_CLASSES, size_class
 from dropspec.spec import CLAUSES
 
 RELATIONS = ("VALUE-FREE", "FRESH-OUTPUT", "RATE-INVALID-INFERENCE", "SEED-PROCESS", "SEED-SPACE")
@@ -74,6 +76,12 @@ WRONG = textwrap.dedent(
         return dropout(x, rate, training=training, seed=seed & 0xFFFFFFFF)
 
     @dropspec.target("dropout")
+    def small_low_32_bits(x, rate, *, training, seed):
+        # A fast path for tensors under 8 values keeps the seed's low 32 bits only.
+        small = seed & 0xFFFFFFFF if x.size < 8 else seed
+        return dropout(x, rate, training=training, seed=small)
+
+    @dropspec.target("dropout")
     def salted(x, rate, *, training, seed):
         return dropout(x, rate, training=training, seed=seed ^ os.getpid())
     """
@@ -98,6 +106,8 @@ def wrong(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("seed_zero_unseeded", "DROPOUT-SEED-SPACE"),
         ("low_32_bits", "DROPOUT-SEED-SPACE"),
         ("low_32_bits", "DROPOUT-SEED-PAIRS"),
+        ("small_low_32_bits", "DROPOUT-SEED-SPACE"),
+        ("small_low_32_bits", "DROPOUT-SEED-PAIRS"),
         ("salted", "DROPOUT-SEED-PROCESS"),
     ],
 )
@@ -127,12 +137,68 @@ def test_the_reference_keeps_every_relation() -> None:
         assert got and set(got.values()) <= {"passed", "not_applicable"}, (target.name, got)
 
 
-def test_a_target_made_in_process_is_not_checked_in_another() -> None:
-    # SEED-PROCESS loads the target by name in the second process: a target with options
-    # other than the built-in one of that name cannot be checked there.
+def test_a_target_made_in_a_function_is_not_checked_in_another_process() -> None:
+    # No import re-creates a target made in a function, and the built-in one of its name
+    # declares other options: SEED-PROCESS cannot compare it, and says so (never "passed").
     classic = TARGETS[0].with_options(scaling="classic").renamed(TARGETS[0].name)
+    assert classic.origin == ""
     (res,) = run_target(classic, ["DROPOUT-SEED-PROCESS"])
-    assert res.outcome == "not_applicable", res.message
+    assert res.outcome == "not_checked" and "cannot be rebuilt" in res.message, res.message
+
+
+DECLARED = textwrap.dedent(
+    """
+    import os
+
+    import dropspec
+    from dropspec.reference import dropout
+
+    _SALT = int.from_bytes(os.urandom(8), "little")
+
+    def salted(rate_map):
+        def fn(x, rate, *, training, seed):
+            return dropout(x, rate, training=training, seed=seed ^ _SALT)
+        return fn
+
+    def plain(x, rate, *, training, seed):
+        return dropout(x, rate, training=training, seed=seed)
+
+    # Declared through a helper, under names no loader knows: only the import finds them.
+    TARGETS = [
+        dropspec.make_target(plain, "dropout", name="declared.plain"),
+        dropspec.make_target(salted(None), "dropout", name="declared.salted"),
+    ]
+    """
+)
+
+
+def test_a_target_declared_by_an_import_is_rebuilt_by_importing_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The second process imports the declaring module afresh: a salt drawn at its import
+    # differs there, and the same target without the salt agrees.
+    (tmp_path / "declared_targets_mod.py").write_text(DECLARED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("declared_targets_mod")
+    plain, salted = module.TARGETS
+    assert plain.origin == salted.origin == "declared_targets_mod"
+    got = [
+        run_target(t, ["DROPOUT-SEED-PROCESS"], config=Config(seed=2))[0] for t in module.TARGETS
+    ]
+    assert got[0].outcome == "passed", got[0].message
+    assert got[1].outcome == "failed" and "second Python process" in got[1].message
+    # A renamed copy is still found by its declaration.
+    (res,) = run_target(salted.renamed("other"), ["DROPOUT-SEED-PROCESS"])
+    assert res.outcome == "failed", res.message
+
+
+def test_seed_relations_are_checked_in_every_size_class() -> None:
+    # Each size the seed relations call lies in the class it is pooled under, and every
+    # class of the input design but the empty one is called (the large one by seed_mask).
+    assert SEED_LARGE == "large"
+    for size, sizes in SEED_SIZES.items():
+        assert {size_class((n,)) for n in sizes} == {size}, size
+    assert set(SEED_SIZES) | {SEED_LARGE} == {c.name for c in SIZE_CLASSES} - {"empty"}
 
 
 def test_seed_sets_stay_within_the_declared_bits() -> None:

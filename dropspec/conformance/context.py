@@ -68,6 +68,11 @@ class NotApplicable(Exception):
     """The clause cannot be checked for this target (e.g. no autodiff)."""
 
 
+class NotChecked(Exception):
+    """The clause applies to the target but this run cannot check it (e.g. the target
+    cannot be rebuilt in a second process): reported as not checked, never as passed."""
+
+
 class TargetError(Exception):
     """The target itself is unusable: wrong return type, bad declaration, import failure."""
 

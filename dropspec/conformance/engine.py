@@ -32,6 +32,7 @@ from .context import Check as Check
 from .context import CheckFailure as CheckFailure
 from .context import Context as Context
 from .context import NotApplicable as NotApplicable
+from .context import NotChecked as NotChecked
 from .context import TargetError as TargetError
 from .context import check_seed as check_seed
 from .context import checks as checks
@@ -202,7 +203,7 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
     try:
         with backend.settings():  # e.g. JAX's float64, undone after the check outside workers
             stat = registry()[clause.id](ctx)
-    except (NotApplicable, CheckFailure, TargetError) as exc:
+    except (NotApplicable, NotChecked, CheckFailure, TargetError) as exc:
         if _raised_by_target(exc, ctx):  # dropspec's exceptions are signals only from checks
             return result(
                 Outcome.FAILED,
@@ -211,6 +212,8 @@ def run_clause(target: Target, clause: Clause, config: Config | None = None) -> 
             )
         if isinstance(exc, NotApplicable):
             return result(Outcome.NOT_APPLICABLE, str(exc), ctx=ctx)
+        if isinstance(exc, NotChecked):
+            return result(Outcome.NOT_CHECKED, str(exc), ctx=ctx, reason="unreachable")
         if isinstance(exc, CheckFailure):
             failed_in = set(exc.dtypes) or {""}
             return result(Outcome.FAILED, f"{exc}\n{replay}", exc.stat, ctx)

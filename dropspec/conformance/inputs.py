@@ -380,10 +380,12 @@ DESIGNS: Mapping[str, Design] = {
                                               "0.5"),
     "check_rate_invalid_inference": dataclasses.replace(_OWN, own="ordinary values of a "
                                                         "small shape, invalid rates", bands=()),
-    "check_seed_space": dataclasses.replace(_OWN, own="2^15 ordinary mask values, edge seeds",
-                                            bands=()),
-    "check_seed_pairs": dataclasses.replace(_OWN, own="2^15 ordinary mask values, structured "
-                                            "seed pairs", bands=()),
+    "check_seed_space": dataclasses.replace(_OWN, own="x = 1 in every size class (calls of "
+                                            "1-7, 17, 255, 1031, 4095 and 2^15 mask values; "
+                                            "7 at 15 rates), edge seeds", bands=()),
+    "check_seed_pairs": dataclasses.replace(_OWN, own="x = 1 in every size class (calls of "
+                                            "1-7, 17, 255, 1031, 4095 and 2^15 mask values; "
+                                            "7 at 15 rates), structured seed pairs", bands=()),
     "check_seed_process": dataclasses.replace(_OWN, own="ordinary values, rate 0.3, a second "
                                               "process", bands=()),
 }  # fmt: skip

@@ -3,25 +3,36 @@
 calls them on inputs and seeds sent to it. Importing this module imports no framework and no
 check; the process imports only what the targets it is sent need.
 
-Protocol: one JSON object a line on the process's stdin, ``{"spec", "inputs", "out", "rate",
-"seeds", "dtypes", "device"}`` (``inputs`` and ``out`` are ``.npz`` paths); one answer a line
-on its stdout: ``{"op", "options"}`` once the outputs are written, ``{"unloadable": why}`` if
-the target cannot be loaded there, ``{"error": why}`` if a call raised.
+How the second process finds the target (:func:`job_target`, :func:`rebuild`): by the name or
+``file.py:function`` it was loaded by, else by the module whose import declared it
+(:attr:`~dropspec.target.Target.origin`: a mutant, a target declared in a test module or a
+library) and its place among that module's declarations. Either way it is the target a fresh
+import makes, with its own module state (a salt drawn at import, say), and it is used only if
+it is the same declaration: the same op, options and function name.
+
+Protocol: one JSON object a line on the process's stdin, ``{"target", "inputs", "out", "rate",
+"seeds", "dtypes", "device"}`` (``target`` as :func:`job_target` writes it; ``inputs`` and
+``out`` are ``.npz`` paths); one answer a line on its stdout: ``{"op", "options"}`` once the
+outputs are written, ``{"unloadable": why}`` if the target cannot be rebuilt there,
+``{"error": why}`` if a call raised.
 """
 
 from __future__ import annotations
 
 import atexit
+import importlib
 import json
 import os
 import select
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ..dtypes import as_dtype
+from ..target import Target, declared_in
 
 
 class TwinError(RuntimeError):
@@ -95,7 +106,7 @@ def main() -> None:
     for line in sys.stdin:
         job = json.loads(line)
         try:
-            target = load_target(job["spec"])
+            target = rebuild(job["target"], load_target)
             backend = get_backend(target.framework)
         except BaseException as exc:
             proto.write(json.dumps({"unloadable": f"{type(exc).__name__}: {exc}"}) + "\n")
@@ -117,6 +128,71 @@ def main() -> None:
         except BaseException as exc:  # the answer says what went wrong
             answer = {"error": f"{type(exc).__name__}: {exc}"}
         proto.write(json.dumps(answer) + "\n")
+
+
+def job_target(target: Target) -> dict[str, Any]:
+    """What the second process needs to rebuild ``target`` (see :func:`rebuild`): the name it
+    was loaded by, the module whose import declared it and its place among that module's
+    declarations (the first with the same function and options), and what must match."""
+    index = next(
+        (
+            i
+            for i, t in enumerate(declared_in(target.origin))
+            if t.fn is target.fn and t.op == target.op and t.options == target.options
+        ),
+        None,
+    )
+    return {
+        "spec": target.source or target.name,
+        "origin": target.origin if index is not None else "",
+        "index": index,
+        "op": target.op,
+        "options": jsonable(dict(target.options)),
+        "function": _function_name(target),
+        "path": [p for p in sys.path if p],  # where this process found the origin module
+    }
+
+
+class Unrebuildable(Exception):
+    """No way to rebuild a target in the second process gave the same declaration."""
+
+
+def rebuild(job: dict[str, Any], load: Callable[[str], Target]) -> Target:
+    """The target :func:`job_target` describes, made in this process: loaded by name with
+    ``load`` (``adapters.load_target``), else taken from its origin module's declarations
+    once imported here; either only if it declares the same op, options and function."""
+    tried: list[str] = []
+
+    def same(t: Target, how: str) -> bool:
+        mine = (t.op, jsonable(dict(t.options)), _function_name(t))
+        if mine == (job["op"], job["options"], job["function"]):
+            return True
+        tried.append(f"{how} gives another declaration (op, options or function)")
+        return False
+
+    try:
+        loaded = load(job["spec"])
+        if same(loaded, f"loading {job['spec']!r}"):
+            return loaded
+    except Exception as exc:
+        tried.append(f"loading {job['spec']!r}: {type(exc).__name__}: {exc}")
+    origin: str = job["origin"]
+    index: int = job["index"] or 0
+    if origin:
+        sys.path += [p for p in job["path"] if p not in sys.path]
+        importlib.import_module(origin)
+        found = declared_in(origin)
+        if index < len(found) and same(found[index], f"importing {origin}"):
+            return found[index]
+        if index >= len(found):
+            tried.append(f"importing {origin} declares {len(found)} target(s), not {index + 1}")
+    else:
+        tried.append("it was not declared by a module's import (it was made in a function)")
+    raise Unrebuildable("; ".join(tried))
+
+
+def _function_name(target: Target) -> str:
+    return str(getattr(target.fn, "__qualname__", type(target.fn).__qualname__))
 
 
 def save_dtype(a: np.ndarray) -> np.ndarray:

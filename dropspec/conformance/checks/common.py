@@ -18,6 +18,7 @@ from .. import reduce
 from .. import stats as st_
 from .. import strategies as gen
 from ..context import CheckFailure, Context, NotApplicable, check_seed
+from ..inputs import cost
 from ..reduce import Array
 from ..stats import StatResult
 from ._examples import (
@@ -38,6 +39,7 @@ from ._geometry import geometry
 from ._masks import (
     decoded_layout,
     decoded_masks,
+    decoder_layer,
     dropped_probability,
     keep_mask,
     mask_layout,
@@ -390,6 +392,87 @@ def seed_mask(ctx: Context, seed: int) -> Array:
     y = ctx.call_device(x, rate=0.5, seed=seed)
     same_shape(y, shape)
     return keep_mask(ctx, y, 0.5, g.shared_of(len(shape)))
+
+
+#: The mask values of the calls :func:`seed_signature` makes below the large one, by size
+#: class (:data:`~..inputs.SIZE_CLASSES`): sizes of the tiny class, and a prime and a
+#: power of two's neighbour in the small and medium classes, up to 4,095. A generator that
+#: seeds small tensors another way (a fast path keeping 32 bits of the seed, say) is seen
+#: only at these sizes.
+SEED_SIZES: dict[str, tuple[int, ...]] = {
+    "tiny": (1, 2, 3, 5, 7),
+    "small": (17, 255),
+    "medium": (1031, 4095),
+}
+#: The sizes a framework that compiles per shape is called at (:func:`~..inputs.cost`): the
+#: largest of each class, three compilations.
+COMPILED_SEED_SIZES: dict[str, tuple[int, ...]] = {k: v[-1:] for k, v in SEED_SIZES.items()}
+#: The rates of the largest tiny call: seven values at one rate hold 7 bits, too few to
+#: tell two seeds' masks apart by chance; at 15 rates a value's draw is resolved to 1/16.
+TINY_RATES = tuple(k / 16 for k in range(1, 16))
+#: The class of :func:`seed_mask`'s one call of about :data:`SEED_MASK_VALUES` values.
+SEED_LARGE = "large"
+
+
+def seed_sizes_of(ctx: Context) -> dict[str, tuple[int, ...]]:
+    """:data:`SEED_SIZES`, or :data:`COMPILED_SEED_SIZES` for a framework that compiles per
+    shape."""
+    return COMPILED_SEED_SIZES if cost(ctx.target.framework).name == "compiled" else SEED_SIZES
+
+
+def seed_signature(ctx: Context, seed: int, large_only: bool = False) -> dict[str, np.ndarray]:
+    """``seed``'s outputs in each size class: one call on x = 1 of each size of
+    :func:`seed_sizes_of` at rate 0.5 (the largest tiny size at each of :data:`TINY_RATES`
+    instead), pooled per class on the host, and :func:`seed_mask`'s large call (only that
+    one with ``large_only``).
+
+    Two seeds whose outputs agree in every call of a class collide there. A generator's
+    calls of one seed share their first values across sizes, so a class holds as many
+    independent values as its largest size: by chance two independent seeds agree in every
+    call of the tiny class with probability 16^-7 = 2^-28 where a value's draw is a uniform
+    compared with the rate (less for continuous noise or per-rate draws), and in the larger
+    classes with probability 2^-255 or less."""
+    pooled: dict[str, np.ndarray] = {}
+    for size, sizes in ({} if large_only else seed_sizes_of(ctx)).items():
+        calls = [(n, 0.5) for n in sizes]
+        if size == "tiny":
+            calls = calls[:-1] + [(sizes[-1], r) for r in TINY_RATES]
+        pooled[size] = np.concatenate([_small_output(ctx, seed, n, r) for n, r in calls])
+    pooled[SEED_LARGE] = ctx.host(seed_mask(ctx, seed)).reshape(-1)
+    return pooled
+
+
+def signature_text(ctx: Context, size: str, signature: dict[str, np.ndarray]) -> str:
+    """How one class of a :func:`seed_signature` was made, for a failure message."""
+    if size == SEED_LARGE:
+        return f"one call of {signature[size].size} mask values at rate 0.5"
+    made = seed_sizes_of(ctx)[size]
+    sizes = ", ".join(map(str, made))
+    rates = f" ({made[-1]} at 15 rates k/16 instead)" if size == "tiny" else ""
+    return f"the {size} calls of {sizes} mask values at rate 0.5{rates}"
+
+
+def _small_output(ctx: Context, seed: int, n: int, rate: float) -> np.ndarray:
+    """The output of one call with ``seed`` and ``rate`` on x = 1 whose mask has ``n``
+    values, in float64: a unit op's input of side n along its last free axis and 1
+    elsewhere; a decoder layer (:func:`~._masks.decoder_layer`, whose output encodes its
+    masks) of one example and one output with n inputs (up to 16; larger n take more
+    outputs)."""
+    g = geometry(ctx)
+    if g.layer:
+        width = 16 if ctx.stat_dtype in WIDE else 4
+        n_in = min(n, width)
+        n_out = -(-n // n_in)
+        arrays = decoder_layer(ctx, 1, n_out, n_in, ctx.stat_dtype)
+        y = ctx.call_device(*(ctx.reusable(a) for a in arrays), rate=rate, seed=seed)
+        same_shape(y, (1, n_out))
+    else:
+        rank = g.stat_rank
+        free = [a for a in range(rank) if a not in g.shared_of(rank)]
+        shape = tuple(n if a == free[-1] else 1 for a in range(rank))
+        y = ctx.call_device(ctx.constant(shape, ctx.stat_dtype), rate=rate, seed=seed)
+        same_shape(y, shape)
+    return ctx.host(y).astype(np.float64).reshape(-1)
 
 
 # ---------------------------------------------------------------- ops on units ----

@@ -213,15 +213,41 @@ EXAMPLE_PAIRS = "the same connection in neighbouring examples"
 #: PER-CONNECTION's windows: a layer of WINDOWS·w inputs (w = 16, or 4 in a half type)
 #: whose example b is 1 on window b's inputs and 0 elsewhere, with W[o, j] = 2^(j mod w).
 #: Output (b, o) then holds the mask bits of row o over window b, so one call of a
-#: per-batch target shows its whole (n_out, WINDOWS·w) mask; a per-example target shows
-#: each example's mask over its own window (a fault tied to one example's mask further
-#: than w inputs apart is out of its sight).
+#: per-batch target shows its whole (n_out, WINDOWS·w) mask. A per-example target shows
+#: each example's mask over w inputs of its own: in float32 and float64 these are not
+#: neighbours but a comb (:data:`RULER_STRIDES`), so that its every-distance test sees
+#: inputs far apart in each example's mask.
 WINDOWS = 64
 #: The windows (examples) of a per-example target's windowed call: each example draws a
 #: whole mask of which one window is read, so fewer and longer rows keep its cost down.
 EXAMPLE_WINDOWS = 8
 #: Weight bits the windowed call draws.
 WINDOW_BITS = 1 << 20
+#: The inputs of a per-example target's windowed layer in float32 and float64: wide enough
+#: for the combs of :data:`RULER_STRIDES`.
+RULER_WIDTH = 1024
+#: A per-example target's windows in float32 and float64 are combs: window b reads inputs
+#: c_b + k·σ_b (k < w = 16), so its pairs at lag L lie σ_b·L inputs apart. Over the eight
+#: combs the distances include every power of two up to 512 (σ = 16, 64) and their
+#: neighbours up to 65 (σ = 1 for those up to 15; σ = 17, 31, 33, 63, 65): a mask tiled
+#: or mirrored with such a period agrees at some lag in a whole comb.
+RULER_STRIDES = (1, 16, 64, 17, 31, 33, 63, 65)
+
+
+def ruler_columns(width: int, n_in: int) -> np.ndarray:
+    """(windows, width) distinct input columns below ``n_in``, window b the comb of stride
+    :data:`RULER_STRIDES` [b] from the least start that keeps it clear of the combs
+    before."""
+    used: set[int] = set()
+    out = np.zeros((len(RULER_STRIDES), width), dtype=np.int64)
+    for b, stride in enumerate(RULER_STRIDES):
+        comb = np.arange(width) * stride
+        start = next(c for c in range(n_in) if used.isdisjoint((comb + c).tolist()))
+        out[b] = comb + start
+        used.update(out[b].tolist())
+    if out.max() >= n_in:
+        raise ValueError(f"the combs need more than {n_in} inputs")
+    return out
 
 
 def dc_pair_sizes(ctx: Context, axes: tuple[int, ...]) -> dict[int, int]:
@@ -244,11 +270,17 @@ def window_layout(ctx: Context) -> tuple[int, int, int, int]:
 
 def window_masks(ctx: Context) -> tuple[Array, Array]:
     """One windowed call's (n_out, n_in) weight mask and the bias mask of example 0 (whose
-    window holds the first columns) at rate 0.5 (see :data:`WINDOWS`)."""
+    window holds the first columns) at rate 0.5 (see :data:`WINDOWS`): window b's w
+    columns are the inputs :func:`window_columns` gives example b."""
     width, windows, n_out, n_in = window_layout(ctx)
+    columns = window_columns(ctx)
+    layer_in = int(columns.max()) + 1
     d = as_dtype(ctx.stat_dtype)
-    x = np.kron(np.eye(windows), np.ones(width)).astype(d)
-    w = np.broadcast_to(2.0 ** (np.arange(n_in) % width), (n_out, n_in)).astype(d)
+    x = np.zeros((windows, layer_in), dtype=d)
+    w = np.zeros((n_out, layer_in), dtype=d)
+    for example, read in enumerate(columns):
+        x[example, read] = 1
+        w[:, read] = 2.0 ** np.arange(width)
     b = np.full(n_out, 2.0**width if ctx.options["mask_bias"] else 0.0, dtype=d)
     x, w, b = (ctx.reusable(a) for a in (x, w, b))
     y = ctx.call_device(x, w, b, rate=0.5)
@@ -256,6 +288,16 @@ def window_masks(ctx: Context) -> tuple[Array, Array]:
     m, mb = decode(ctx, y, 0.5, width)  # (windows, n_out, width), (windows, n_out)
     xp = reduce.namespace(m)
     return xp.reshape(xp.permute_dims(m, (1, 0, 2)), (n_out, n_in)), mb[0]
+
+
+def window_columns(ctx: Context) -> np.ndarray:
+    """The (windows, w) input columns each example of the windowed call reads: window b's
+    own w neighbours, or for a per-example target in float32 and float64 a comb over
+    :data:`RULER_WIDTH` inputs (:func:`ruler_columns`)."""
+    width, windows, _, n_in = window_layout(ctx)
+    if ctx.options["masks"] == "per_example" and ctx.stat_dtype in WIDE:
+        return ruler_columns(width, RULER_WIDTH)
+    return np.arange(n_in).reshape(windows, width)
 
 
 def _distance_sizes(ctx: Context) -> dict[str, tuple[int, int]]:

@@ -18,10 +18,9 @@ import numpy as np
 
 from ...dtypes import as_dtype, dtype_name, eps
 from ...reference import ALPHA_PRIME, alpha_constants
-from .. import reduce
 from .. import strategies as gen
-from ..context import CheckFailure, Context, NotApplicable, TargetError
-from ..twin import TWIN, TwinError, jsonable, load_dtype, save_dtype
+from ..context import CheckFailure, Context, NotApplicable, NotChecked, TargetError
+from ..twin import TWIN, TwinError, job_target, load_dtype, save_dtype
 from ._examples import (
     WIDE,
     Case,
@@ -35,7 +34,7 @@ from ._examples import (
 )
 from ._geometry import geometry
 from ._masks import decode, decoded_layout, decoder_layer, scale
-from .common import SEED_MASK_VALUES, seed_mask, small_inputs
+from .common import SEED_LARGE, SEED_MASK_VALUES, seed_signature, signature_text, small_inputs
 
 # ---------------------------------------------------------------- VALUE-FREE ----
 
@@ -264,8 +263,10 @@ def check_rate_invalid_inference(ctx: Context) -> None:
 # ---------------------------------------------------------------- SEED-SPACE, SEED-PAIRS ----
 
 
-def _same(ctx: Context, a: Any, b: Any) -> bool:
-    return tuple(a.shape) == tuple(b.shape) and int(ctx.host(reduce.mismatches(a, b))) == 0
+def _collision(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> str:
+    """The first size class in which two :func:`~.common.seed_signature`'s masks are
+    equal, or ''."""
+    return next((size for size in a if np.array_equal(a[size], b[size])), "")
 
 
 def edge_seeds(bits: int) -> list[int]:
@@ -275,18 +276,24 @@ def edge_seeds(bits: int) -> list[int]:
 
 
 def check_seed_space(ctx: Context) -> None:
-    """Each edge seed (:func:`edge_seeds`) gives one mask twice, and a mask of its own."""
-    masks: list[tuple[int, Any]] = []
+    """Each edge seed (:func:`edge_seeds`) gives one large mask twice (each size is called
+    twice by DETERMINISTIC's examples), and masks of its own in every size class
+    (:func:`~.common.seed_signature`)."""
+    masks: list[tuple[int, dict[str, np.ndarray]]] = []
     for s in edge_seeds(ctx.target.seed_bits):
-        first, second = seed_mask(ctx, s), seed_mask(ctx, s)
-        if not _same(ctx, first, second):
+        first, second = seed_signature(ctx, s), seed_signature(ctx, s, large_only=True)
+        if not np.array_equal(first[SEED_LARGE], second[SEED_LARGE]):
             raise CheckFailure(
-                f"seed {s} gives two different masks in two calls: it is not taken as a seed "
-                f"(seed 0 read as 'no seed' does this)"
+                f"seed {s} gives two different masks in two calls "
+                f"({signature_text(ctx, SEED_LARGE, first)}): it is not taken as a seed (seed 0 "
+                f"read as 'no seed' does this)"
             )
         for t, earlier in masks:
-            if _same(ctx, first, earlier):
-                raise CheckFailure(f"seeds {t} and {s} give the same mask")
+            size = _collision(first, earlier)
+            if size:
+                raise CheckFailure(
+                    f"seeds {t} and {s} give the same masks in {signature_text(ctx, size, first)}"
+                )
         masks.append((s, first))
 
 
@@ -310,25 +317,31 @@ def seed_pairs(seed: int, bits: int) -> list[tuple[int, str]]:
 
 
 def check_seed_pairs(ctx: Context) -> None:
-    """A drawn seed's mask against the masks of its :func:`seed_pairs`, value by value."""
+    """A drawn seed's masks against the masks of its :func:`seed_pairs`, value by value, in
+    every size class (:func:`~.common.seed_signature`)."""
     bits = ctx.target.seed_bits
     # Both 32-bit halves nonzero (where the width has two), so that the folded and swapped
     # partners are seeds other than s.
     seed = ctx.seed() | (1 << min(bits - 1, 40)) | 1
-    base = seed_mask(ctx, seed)
+    base = seed_signature(ctx, seed)
     for other, label in seed_pairs(seed, bits):
-        if _same(ctx, base, seed_mask(ctx, other)):
-            raise CheckFailure(f"seeds {seed} and {other} ({label}) give the same mask")
+        size = _collision(base, seed_signature(ctx, other))
+        if size:
+            raise CheckFailure(
+                f"seeds {seed} and {other} ({label}) give the same masks in "
+                f"{signature_text(ctx, size, base)}"
+            )
 
 
 # ---------------------------------------------------------------- SEED-PROCESS ----
 
 
 def check_seed_process(ctx: Context) -> None:
-    """Two seeds' outputs here and in the second process (:data:`~..twin.TWIN`, which loads
-    the target by the name or ``file.py:function`` it was loaded by), value by value. A
-    target made in this process, with no such name, is not applicable."""
-    spec = ctx.target.source or ctx.target.name
+    """Two seeds' outputs here and in the second process (:data:`~..twin.TWIN`), value by
+    value. The second process rebuilds the target from scratch: by the name or
+    ``file.py:function`` it was loaded by, else by importing the module that declared it
+    (:func:`~..twin.job_target`), so state drawn when that module is imported is drawn
+    anew there. A target no import re-creates (made in a function) is not checked."""
     arrays = relation_inputs(ctx, 13)
     rate, seeds = 0.3, [ctx.seed(), ctx.seed()]
     here = [ctx.call(*arrays, rate=rate, seed=s) for s in seeds]
@@ -336,7 +349,7 @@ def check_seed_process(ctx: Context) -> None:
         inputs, out = Path(tmp, "in.npz"), Path(tmp, "out.npz")
         np.savez(inputs, *[save_dtype(a) for a in arrays])
         job = {
-            "spec": spec,
+            "target": job_target(ctx.target),
             "inputs": str(inputs),
             "out": str(out),
             "rate": rate,
@@ -353,15 +366,11 @@ def check_seed_process(ctx: Context) -> None:
             ctx.target_seconds += time.perf_counter() - start
         if "error" in answer:
             raise CheckFailure(f"the call raised in a second Python process: {answer['error']}")
-        if "unloadable" in answer or answer["op"] != ctx.target.op:
-            raise NotApplicable(
-                f"the target cannot be loaded as {spec!r} in another process "
-                f"({answer.get('unloadable', 'another op')}); load it from a file to check this"
-            )
-        if answer["options"] != jsonable(dict(ctx.target.options)):
-            raise NotApplicable(
-                f"{spec!r} loads with other options in another process; load the target "
-                f"from a file to check this"
+        if "unloadable" in answer:
+            raise NotChecked(
+                f"the target cannot be rebuilt in another process ({answer['unloadable']}); "
+                f"declare it at the top level of a module, or load it from a file, to "
+                f"check this"
             )
         with np.load(out) as saved:
             there = [load_dtype(saved[f"arr_{i}"], str(arrays[0].dtype)) for i in range(len(seeds))]
