@@ -22,7 +22,19 @@ import importlib.util
 from collections.abc import Iterator
 
 import pytest
-from mutants import FAULT_CLASSES, OPS, Mutant, core_mutants, corpus, no_shrinking
+from mutants import (
+    FAULT_CLASSES,
+    OPS,
+    Mutant,
+    catches,
+    core_mutants,
+    corpus,
+    crashed,
+    first_catch,
+    input_space_corpus,
+    input_space_mutants,
+    no_shrinking,
+)
 from replay import FIXED_SEEDS, rerun_hint
 
 from dropspec.conformance import Config, run_target
@@ -31,6 +43,7 @@ from dropspec.spec import get_op
 
 CORPUS = corpus()
 IDS = [m.name for m in CORPUS]
+INPUT_SPACE = {m.name for m in input_space_mutants.CAUGHT}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -43,29 +56,6 @@ def installed(m: Mutant) -> bool:
     return m.framework == "numpy" or importlib.util.find_spec(m.framework) is not None
 
 
-def crashed(r: ClauseResult) -> bool:
-    """A failure that comes from the mutant raising, not from the check. The one exception is
-    hypothesis's own flakiness detection, which the engine reports as a raised FlakyFailure
-    when a non-deterministic target fails only on the first of two calls."""
-    return "the target raised" in r.message and "FlakyFailure" not in r.message
-
-
-def catches(r: ClauseResult) -> bool:
-    return r.outcome == "failed" and bool(r.message) and not crashed(r)
-
-
-def first_catch(m: Mutant, seed: int) -> tuple[ClauseResult | None, list[ClauseResult]]:
-    """Run ``m``'s named clauses at base seed ``seed`` until one catches it."""
-    seen = []
-    for cid in m.clauses:
-        (r,) = run_target(m.target, clauses=[cid], config=Config(seed=seed))
-        assert r.clause_id == cid
-        seen.append(r)
-        if catches(r):
-            return r, seen
-    return None, seen
-
-
 def escape_message(m: Mutant, seed: int, seen: list[ClauseResult]) -> str:
     return f"{m.name} ({m.description}) escaped at base seed {seed}: " + "; ".join(
         f"{r.clause_id} {r.outcome}: {r.message}" for r in seen
@@ -74,7 +64,9 @@ def escape_message(m: Mutant, seed: int, seen: list[ClauseResult]) -> str:
 
 @pytest.mark.parametrize("m", CORPUS, ids=IDS)
 def test_mutant_is_caught(m: Mutant) -> None:
-    """At the default base seed, every named clause runs; one fails, and no failure is a crash."""
+    """At the default base seed, every named clause runs; one fails, and no failure is a crash
+    (unless the mutant's fault is raising). An input-space mutant names the clauses measured
+    to catch it (``benchmarks/results/escape_score_issue21_after.json``): every one fails."""
     if not installed(m):
         pytest.importorskip(m.framework)
     results = run_target(m.target, clauses=m.clauses, config=Config())
@@ -83,7 +75,12 @@ def test_mutant_is_caught(m: Mutant) -> None:
     assert failed, escape_message(m, Config().seed, results)
     for r in failed:
         assert r.message
-        assert not crashed(r), f"{m.name} crashed: {r.message}"
+        assert catches(m, r), f"{m.name} crashed: {r.message}"
+    if m.name in INPUT_SPACE:
+        missed = [r for r in results if not catches(m, r)]
+        assert not missed, escape_message(m, Config().seed, missed)
+    if m.raises:  # raising is the fault: every catch is the target raising
+        assert all(crashed(r) for r in failed), m.name
 
 
 @pytest.mark.parametrize("m", CORPUS, ids=IDS)
@@ -143,6 +140,21 @@ def test_corpus_size_and_spread() -> None:
     core = core_mutants.MUTANTS
     assert len(core) == 21 and {m.name for m in core} <= names
     assert all(m.framework == "numpy" and len(m.clauses) == 1 for m in core)
+
+
+def test_input_space_mutants_cover_issue_21s_classes() -> None:
+    """Every class of issue 21 (shape, layout, values, seeds, structure, validation) has a
+    mutant in the corpus; the input-space mutants not yet caught on every seed are the only
+    ones held out, and :func:`mutants.input_space_corpus` still lists them."""
+    names = {m.name for m in CORPUS}
+    every = {m.name for m in input_space_corpus()}
+    held = set(input_space_mutants.NOT_YET_CAUGHT)
+    assert held <= every and not held & names
+    assert every - held == INPUT_SPACE
+    assert INPUT_SPACE.issubset(names)
+    classes = set(input_space_mutants.ISSUE_CLASS.values())
+    assert classes == {"shape", "layout", "values", "seeds", "structure", "validation"}
+    assert {input_space_mutants.ISSUE_CLASS[n] for n in INPUT_SPACE} == classes
 
 
 @pytest.mark.parametrize("m", CORPUS, ids=[m.name for m in CORPUS])
