@@ -19,7 +19,11 @@ longer spends seconds minimising its counterexample.
 from __future__ import annotations
 
 import importlib.util
+import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from mutants import (
@@ -44,6 +48,9 @@ from dropspec.spec import get_op
 CORPUS = corpus()
 IDS = [m.name for m in CORPUS]
 INPUT_SPACE = {m.name for m in input_space_mutants.CAUGHT}
+ROOT = Path(__file__).resolve().parents[1]
+#: The detection measured on the corpus (``benchmarks/corpus_detection.py``).
+DETECTION = ROOT / "docs" / "_data" / "corpus_detection.json"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -169,3 +176,68 @@ def test_mutant_declaration(m: Mutant) -> None:
     for cid in m.clauses:
         assert cid in by_id, f"{m.name} names {cid}, not a clause of {m.op}"
         assert by_id[cid].applies(m.target.options), f"{cid} does not apply to {m.name}"
+
+
+def detection_figures(d: dict[str, Any]) -> list[str]:
+    """What the README and the statistics page must say about the measured detection."""
+    c, space = d["corpus"], d["input_space"]
+    held = d["not_yet_caught"]
+    return [
+        f"{c['caught_at_every_ci_seed']} of {c['mutants']} wrong implementations",
+        f"{len(d['ci_seeds'])} base seeds CI draws",
+        f"{space['every_named_clause_at_every_seed']} of {space['in_corpus']} input-space",
+        f"at {space['seeds']} base seeds",
+        f"{len(held)} more",
+        f"measured on {d['commit']}, {d['date'][:10]}",
+    ]
+
+
+#: issue 21's classes as docs/statistics.md names them.
+CLASS_WORDS = {
+    "shape": "shape and rank",
+    "layout": "memory layout",
+    "values": "values",
+    "seeds": "seeds",
+    "structure": "structure at a distance",
+    "validation": "validation",
+}
+
+
+def statistics_figures(d: dict[str, Any]) -> list[str]:
+    """What the statistics page states besides :func:`detection_figures`."""
+    by_class = d["input_space"]["by_class"]
+    c = d["corpus"]
+    return [
+        *(f"{by_class[k]} of {w}" for k, w in CLASS_WORDS.items()),
+        f"{c['test_seconds_per_seed']} s per base seed",
+        f"{c['input_space_test_seconds_per_seed']} s of it for the input-space mutants",
+    ]
+
+
+def test_measured_detection_is_the_corpus_and_the_pages_state_it() -> None:
+    """``docs/_data/corpus_detection.json`` measured this corpus (its mutants, their named
+    clauses) and found what the pages say: every corpus mutant caught at every base seed CI
+    draws, and every named clause of the input-space mutants failing at every measured seed.
+    Change the corpus and this fails until ``python benchmarks/corpus_detection.py`` is
+    re-run and the README and docs/statistics.md state its figures."""
+    d = json.loads(DETECTION.read_text())
+    measured = {e["name"]: e for e in d["mutants"]}
+    held = set(input_space_mutants.NOT_YET_CAUGHT)
+    assert set(measured) == set(IDS) | held  # every framework was installed where measured
+    for m in CORPUS:
+        e = measured[m.name]
+        assert e["in_corpus"] and e["clauses"] == list(m.clauses), m.name
+        assert None not in e["first_catch"].values(), m.name
+        assert (m.name in INPUT_SPACE) == ("missed_named_clauses" in e), m.name
+        assert not any(e.get("missed_named_clauses", {}).values()), m.name
+    assert d["ci_seeds"] == [Config().seed, *FIXED_SEEDS]
+    c = d["corpus"]
+    assert c["caught_at_every_ci_seed"] == c["mutants"] == len(CORPUS)
+    assert set(d["not_yet_caught"]) == held
+    for page, figures in (
+        ("README.md", detection_figures(d)),
+        ("docs/statistics.md", detection_figures(d) + statistics_figures(d)),
+    ):
+        text = re.sub(r"\s+", " ", (ROOT / page).read_text(encoding="utf-8")).lower()
+        missing = [f for f in figures if f.lower() not in text]
+        assert not missing, f"{page} does not state {missing}"
