@@ -15,8 +15,11 @@ pages by ``tests/test_mutants.py``):
 - the input-space mutants held out of the corpus (``NOT_YET_CAUGHT``), with the test's policy,
   at the same seeds as the corpus: how far each still is from joining it.
 
-    nice -n 10 python benchmarks/corpus_detection.py [--extra 20] [--only SUBSTRING]
-        [--out docs/_data/corpus_detection.json]
+    nice -n 10 python benchmarks/corpus_detection.py [--extra 20]
+    python benchmarks/corpus_detection.py --only SUBSTRING --out /tmp/partial.json
+
+The whole run takes about 7 minutes on 2 cores; after it, update the figures the README and
+docs/statistics.md state (``tests/test_mutants.py`` names any that differ).
 """
 
 from __future__ import annotations
@@ -94,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="only mutants whose name has this (a partial run)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
+    if args.only and args.out.resolve() == OUT.resolve():
+        parser.error("--only is a partial look: give it an --out other than the kept figures")
     ci_seeds = [Config().seed, *FIXED_SEEDS]
     extra = [max(FIXED_SEEDS) + 1 + i for i in range(args.extra)]
     in_space = {m.name for m in input_space_mutants.CAUGHT}
