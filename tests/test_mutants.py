@@ -19,10 +19,26 @@ longer spends seconds minimising its counterexample.
 from __future__ import annotations
 
 import importlib.util
+import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
-from mutants import FAULT_CLASSES, OPS, Mutant, core_mutants, corpus, no_shrinking
+from mutants import (
+    FAULT_CLASSES,
+    OPS,
+    Mutant,
+    catches,
+    core_mutants,
+    corpus,
+    crashed,
+    first_catch,
+    input_space_corpus,
+    input_space_mutants,
+    no_shrinking,
+)
 from replay import FIXED_SEEDS, rerun_hint
 
 from dropspec.conformance import Config, run_target
@@ -31,6 +47,10 @@ from dropspec.spec import get_op
 
 CORPUS = corpus()
 IDS = [m.name for m in CORPUS]
+INPUT_SPACE = {m.name for m in input_space_mutants.CAUGHT}
+ROOT = Path(__file__).resolve().parents[1]
+#: The detection measured on the corpus (``benchmarks/corpus_detection.py``).
+DETECTION = ROOT / "docs" / "_data" / "corpus_detection.json"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -43,29 +63,6 @@ def installed(m: Mutant) -> bool:
     return m.framework == "numpy" or importlib.util.find_spec(m.framework) is not None
 
 
-def crashed(r: ClauseResult) -> bool:
-    """A failure that comes from the mutant raising, not from the check. The one exception is
-    hypothesis's own flakiness detection, which the engine reports as a raised FlakyFailure
-    when a non-deterministic target fails only on the first of two calls."""
-    return "the target raised" in r.message and "FlakyFailure" not in r.message
-
-
-def catches(r: ClauseResult) -> bool:
-    return r.outcome == "failed" and bool(r.message) and not crashed(r)
-
-
-def first_catch(m: Mutant, seed: int) -> tuple[ClauseResult | None, list[ClauseResult]]:
-    """Run ``m``'s named clauses at base seed ``seed`` until one catches it."""
-    seen = []
-    for cid in m.clauses:
-        (r,) = run_target(m.target, clauses=[cid], config=Config(seed=seed))
-        assert r.clause_id == cid
-        seen.append(r)
-        if catches(r):
-            return r, seen
-    return None, seen
-
-
 def escape_message(m: Mutant, seed: int, seen: list[ClauseResult]) -> str:
     return f"{m.name} ({m.description}) escaped at base seed {seed}: " + "; ".join(
         f"{r.clause_id} {r.outcome}: {r.message}" for r in seen
@@ -74,7 +71,9 @@ def escape_message(m: Mutant, seed: int, seen: list[ClauseResult]) -> str:
 
 @pytest.mark.parametrize("m", CORPUS, ids=IDS)
 def test_mutant_is_caught(m: Mutant) -> None:
-    """At the default base seed, every named clause runs; one fails, and no failure is a crash."""
+    """At the default base seed, every named clause runs; one fails, and no failure is a crash
+    (unless the mutant's fault is raising). An input-space mutant names the clauses measured
+    to catch it (``benchmarks/results/escape_score_issue21_after.json``): every one fails."""
     if not installed(m):
         pytest.importorskip(m.framework)
     results = run_target(m.target, clauses=m.clauses, config=Config())
@@ -83,7 +82,12 @@ def test_mutant_is_caught(m: Mutant) -> None:
     assert failed, escape_message(m, Config().seed, results)
     for r in failed:
         assert r.message
-        assert not crashed(r), f"{m.name} crashed: {r.message}"
+        assert catches(m, r), f"{m.name} crashed: {r.message}"
+    if m.name in INPUT_SPACE:
+        missed = [r for r in results if not catches(m, r)]
+        assert not missed, escape_message(m, Config().seed, missed)
+    if m.raises:  # raising is the fault: every catch is the target raising
+        assert all(crashed(r) for r in failed), m.name
 
 
 @pytest.mark.parametrize("m", CORPUS, ids=IDS)
@@ -145,6 +149,21 @@ def test_corpus_size_and_spread() -> None:
     assert all(m.framework == "numpy" and len(m.clauses) == 1 for m in core)
 
 
+def test_input_space_mutants_cover_issue_21s_classes() -> None:
+    """Every class of issue 21 (shape, layout, values, seeds, structure, validation) has a
+    mutant in the corpus; the input-space mutants not yet caught on every seed are the only
+    ones held out, and :func:`mutants.input_space_corpus` still lists them."""
+    names = {m.name for m in CORPUS}
+    every = {m.name for m in input_space_corpus()}
+    held = set(input_space_mutants.NOT_YET_CAUGHT)
+    assert held <= every and not held & names
+    assert every - held == INPUT_SPACE
+    assert INPUT_SPACE.issubset(names)
+    classes = set(input_space_mutants.ISSUE_CLASS.values())
+    assert classes == {"shape", "layout", "values", "seeds", "structure", "validation"}
+    assert {input_space_mutants.ISSUE_CLASS[n] for n in INPUT_SPACE} == classes
+
+
 @pytest.mark.parametrize("m", CORPUS, ids=[m.name for m in CORPUS])
 def test_mutant_declaration(m: Mutant) -> None:
     """Each mutant is well declared and names clauses that apply to what it declares."""
@@ -157,3 +176,68 @@ def test_mutant_declaration(m: Mutant) -> None:
     for cid in m.clauses:
         assert cid in by_id, f"{m.name} names {cid}, not a clause of {m.op}"
         assert by_id[cid].applies(m.target.options), f"{cid} does not apply to {m.name}"
+
+
+def detection_figures(d: dict[str, Any]) -> list[str]:
+    """What the README and the statistics page must say about the measured detection."""
+    c, space = d["corpus"], d["input_space"]
+    held = d["not_yet_caught"]
+    return [
+        f"{c['caught_at_every_ci_seed']} of {c['mutants']} wrong implementations",
+        f"{len(d['ci_seeds'])} base seeds CI draws",
+        f"{space['every_named_clause_at_every_seed']} of {space['in_corpus']} input-space",
+        f"at {space['seeds']} base seeds",
+        f"{len(held)} more",
+        f"measured on {d['commit']}, {d['date'][:10]}",
+    ]
+
+
+#: issue 21's classes as docs/statistics.md names them.
+CLASS_WORDS = {
+    "shape": "shape and rank",
+    "layout": "memory layout",
+    "values": "values",
+    "seeds": "seeds",
+    "structure": "structure at a distance",
+    "validation": "validation",
+}
+
+
+def statistics_figures(d: dict[str, Any]) -> list[str]:
+    """What the statistics page states besides :func:`detection_figures`."""
+    by_class = d["input_space"]["by_class"]
+    c = d["corpus"]
+    return [
+        *(f"{by_class[k]} of {w}" for k, w in CLASS_WORDS.items()),
+        f"{c['test_seconds_per_seed']} s per base seed",
+        f"{c['input_space_test_seconds_per_seed']} s of it for the input-space mutants",
+    ]
+
+
+def test_measured_detection_is_the_corpus_and_the_pages_state_it() -> None:
+    """``docs/_data/corpus_detection.json`` measured this corpus (its mutants, their named
+    clauses) and found what the pages say: every corpus mutant caught at every base seed CI
+    draws, and every named clause of the input-space mutants failing at every measured seed.
+    Change the corpus and this fails until ``python benchmarks/corpus_detection.py`` is
+    re-run and the README and docs/statistics.md state its figures."""
+    d = json.loads(DETECTION.read_text())
+    measured = {e["name"]: e for e in d["mutants"]}
+    held = set(input_space_mutants.NOT_YET_CAUGHT)
+    assert set(measured) == set(IDS) | held  # every framework was installed where measured
+    for m in CORPUS:
+        e = measured[m.name]
+        assert e["in_corpus"] and e["clauses"] == list(m.clauses), m.name
+        assert None not in e["first_catch"].values(), m.name
+        assert (m.name in INPUT_SPACE) == ("missed_named_clauses" in e), m.name
+        assert not any(e.get("missed_named_clauses", {}).values()), m.name
+    assert d["ci_seeds"] == [Config().seed, *FIXED_SEEDS]
+    c = d["corpus"]
+    assert c["caught_at_every_ci_seed"] == c["mutants"] == len(CORPUS)
+    assert set(d["not_yet_caught"]) == held
+    for page, figures in (
+        ("README.md", detection_figures(d)),
+        ("docs/statistics.md", detection_figures(d) + statistics_figures(d)),
+    ):
+        text = re.sub(r"\s+", " ", (ROOT / page).read_text(encoding="utf-8")).lower()
+        missing = [f for f in figures if f.lower() not in text]
+        assert not missing, f"{page} does not state {missing}"

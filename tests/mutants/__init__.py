@@ -14,8 +14,13 @@ at the run's replay seed (``tests/replay.py``), and, in the slow tier, at base s
 ``benchmarks/mutation_score.py`` runs every clause of each mutant's op and writes the mutation
 score.
 
-``input_space_mutants`` (issue 21) is not part of :func:`corpus`: :func:`input_space_corpus`
-collects it for ``benchmarks/escape_score.py``.
+``input_space_mutants`` (issue 21) holds wrong implementations that only part of the input
+space reveals (a size class, a rank, a memory layout, a value class, a seed relation, a
+structure at a distance, a mode). Those the suite catches on every base seed CI draws
+(``input_space_mutants.CAUGHT``) are part of :func:`corpus`; the others
+(``input_space_mutants.NOT_YET_CAUGHT``) are not, and :func:`input_space_corpus` collects all
+of them for ``benchmarks/escape_score.py``. ``benchmarks/corpus_detection.py`` measures the
+detection on the corpus at the seeds CI draws (``docs/_data/corpus_detection.json``).
 """
 
 from __future__ import annotations
@@ -23,10 +28,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dropspec.spec import OPS as _SPEC_OPS
 from dropspec.target import Target, make_target
+
+if TYPE_CHECKING:
+    from dropspec.conformance.engine import ClauseResult
 
 #: What a mutant gets wrong.
 FAULT_CLASSES: tuple[str, ...] = (
@@ -55,6 +63,9 @@ class Mutant:
     description: str
     target: Target
     clauses: tuple[str, ...]
+    #: The fault is that the target raises on inputs the spec accepts (an empty batch): a
+    #: failure whose message says the target raised is then the catch, not a crash.
+    raises: bool = False
 
     def __post_init__(self) -> None:
         if self.fault_class not in FAULT_CLASSES:
@@ -76,6 +87,7 @@ def mutant(
     fault_class: str,
     description: str,
     clauses: str | tuple[str, ...],
+    raises: bool = False,
     **options: Any,
 ) -> Mutant:
     """Declare ``fn`` as ``op`` with ``options`` (what it claims) and the catching clauses.
@@ -93,16 +105,26 @@ def mutant(
         description,
         target,
         (clauses,) if isinstance(clauses, str) else tuple(clauses),
+        raises,
     )
 
 
 def corpus() -> tuple[Mutant, ...]:
-    """Every mutant, numpy first; framework mutants are listed whether or not it is installed."""
-    from . import core_mutants, jax_mutants, numpy_mutants, tensorflow_mutants, torch_mutants
+    """Every mutant, numpy first; framework mutants are listed whether or not it is installed.
+    Of issue 21's input-space mutants, only those caught on every seed CI draws are in it."""
+    from . import (
+        core_mutants,
+        input_space_mutants,
+        jax_mutants,
+        numpy_mutants,
+        tensorflow_mutants,
+        torch_mutants,
+    )
 
     out = (
         *core_mutants.MUTANTS,
         *numpy_mutants.MUTANTS,
+        *input_space_mutants.CAUGHT,
         *torch_mutants.MUTANTS,
         *tensorflow_mutants.MUTANTS,
         *jax_mutants.MUTANTS,
@@ -115,12 +137,39 @@ def corpus() -> tuple[Mutant, ...]:
 
 
 def input_space_corpus() -> tuple[Mutant, ...]:
-    """Issue 21's input-space mutants (``input_space_mutants``), kept out of :func:`corpus`:
-    they measure what the suite does not yet reach, so only those it catches move into the
-    corpus that ``tests/test_mutants.py`` requires to be caught."""
+    """Every one of issue 21's input-space mutants (``input_space_mutants.MUTANTS``): those in
+    :func:`corpus` and those not yet caught on every seed (``NOT_YET_CAUGHT``), which it holds
+    out until the suite catches them."""
     from . import input_space_mutants
 
     return input_space_mutants.MUTANTS
+
+
+def crashed(r: ClauseResult) -> bool:
+    """A failure that comes from the mutant raising, not from the check. The one exception is
+    hypothesis's own flakiness detection, which the engine reports as a raised FlakyFailure
+    when a non-deterministic target fails only on the first of two calls."""
+    return "the target raised" in r.message and "FlakyFailure" not in r.message
+
+
+def catches(m: Mutant, r: ClauseResult) -> bool:
+    """``r`` catches ``m``: the clause failed by the check's own verdict (or, for a mutant
+    whose fault is raising, because the target raised)."""
+    return r.outcome == "failed" and bool(r.message) and (m.raises or not crashed(r))
+
+
+def first_catch(m: Mutant, seed: int) -> tuple[ClauseResult | None, list[ClauseResult]]:
+    """Run ``m``'s named clauses at base seed ``seed``, in order, until one catches it."""
+    from dropspec.conformance import Config, run_target
+
+    seen = []
+    for cid in m.clauses:
+        (r,) = run_target(m.target, clauses=[cid], config=Config(seed=seed))
+        assert r.clause_id == cid
+        seen.append(r)
+        if catches(m, r):
+            return r, seen
+    return None, seen
 
 
 @contextlib.contextmanager

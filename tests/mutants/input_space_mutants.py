@@ -3,9 +3,11 @@
 Each one breaks a rule of the spec only for part of the input space: a size class, a rank, a
 memory layout, a value class, a relation between seeds, a structure at a distance, or one
 mode. They were written from the spec's text and issue 21's fault list, before looking at
-which checks catch them, and they are held out of :func:`mutants.corpus` (see
-:func:`mutants.input_space_corpus`): the suite's fast tier requires every corpus mutant to be
-caught, and these are the measure of what the input-space design must reach.
+which checks catch them. :data:`CAUGHT`, those the suite catches on every base seed CI draws,
+are part of :func:`mutants.corpus` (each naming the clauses measured to catch it);
+:data:`NOT_YET_CAUGHT` names the rest, held out of it and still run by
+``benchmarks/escape_score.py`` (through :func:`mutants.input_space_corpus`) as the measure of
+what the input-space design must still reach.
 
 :data:`ISSUE_CLASS` names issue 21's class of each mutant (shape, layout, values, seeds,
 structure, validation); its :attr:`Mutant.fault_class` is the corpus's own class.
@@ -47,6 +49,8 @@ def add(
     fault_class: str,
     description: str,
     clauses: str | tuple[str, ...],
+    *,
+    raises: bool = False,
     **options: Any,
 ) -> None:
     m = mutant(
@@ -57,6 +61,7 @@ def add(
         fault_class=fault_class,
         description=description,
         clauses=clauses,
+        raises=raises,
         **options,
     )
     M.append(m)
@@ -124,7 +129,7 @@ add(
     "shape",
     "rate",
     "tensors under 1,000 elements drop with probability 1 - rate (rate 0 short-cuts)",
-    ("DROPOUT-RATE", "DROPOUT-UNBIASED"),
+    ("DROPOUT-RATE", "DROPOUT-UNBIASED", "DROPOUT-VARIANCE"),
 )
 
 
@@ -164,7 +169,7 @@ add(
     "shape",
     "scaling",
     "rank-5 inputs keep values unscaled",
-    ("DROPOUT-VALUES", "DROPOUT-UNBIASED"),
+    ("DROPOUT-VALUES", "DROPOUT-UNBIASED", "DROPOUT-VARIANCE"),
 )
 
 
@@ -181,7 +186,7 @@ add(
     "shape",
     "structure",
     "shared_axes=(-1,): correct at every rank but 5, where the mask is shared along axis 1",
-    ("DROPOUT-SHARED-CONSTANT", "DROPOUT-INDEPENDENT-AXES"),
+    "DROPOUT-SHARED-CONSTANT",
     shared_axes=(-1,),
 )
 
@@ -192,6 +197,8 @@ def empty_batch_fails(x: Array, rate: float, *, training: bool, seed: int) -> Ar
         return x.copy()
     if rate == 1.0:
         return np.zeros_like(x)
+    if x.ndim == 0:
+        return inverted(x, draw(seed, x.shape, rate), rate)
     flat = x.reshape(x.shape[0], -1)  # raises on an empty batch: size 0 has no -1
     keep = draw(seed, flat.shape, rate)
     return inverted(flat, keep, rate).reshape(x.shape)
@@ -204,7 +211,8 @@ add(
     "shape",
     "edge",
     "reshapes to (batch, -1), which raises for an empty batch",
-    ("DROPOUT-SHAPE", "DROPOUT-DTYPE"),
+    ("DROPOUT-SHAPE", "DROPOUT-DTYPE", "DROPOUT-VALUES", "DROPOUT-RATE-ZERO"),
+    raises=True,
 )
 
 
@@ -221,7 +229,8 @@ add(
     "shape",
     "edge",
     "raises for an empty batch",
-    ("DROPPATH-SHAPE", "DROPPATH-DTYPE"),
+    ("DROPPATH-SHAPE", "DROPPATH-DTYPE", "DROPPATH-VALUES", "DROPPATH-RATE-ZERO"),
+    raises=True,
 )
 
 
@@ -244,7 +253,7 @@ add(
     "shape",
     "scaling",
     "2-D (batch, features >= 6) inputs keep values unscaled",
-    ("DROPOUT-VALUES", "DROPOUT-UNBIASED"),
+    ("DROPOUT-VALUES", "DROPOUT-UNBIASED", "DROPOUT-VARIANCE"),
 )
 
 
@@ -343,7 +352,7 @@ add(
     "determinism",
     "ignores the seed and returns one reused output buffer per shape and dtype, so two "
     "calls always compare equal",
-    "DROPOUT-DETERMINISTIC",
+    ("DROPOUT-FRESH-OUTPUT", "DROPOUT-DETERMINISTIC", "DROPOUT-SEED-SPACE"),
 )
 
 
@@ -373,7 +382,7 @@ add(
     "values",
     "edge",
     "training flushes subnormal inputs and outputs to zero (at rate 0 too)",
-    ("DROPOUT-VALUES", "DROPOUT-RATE-ZERO"),
+    "DROPOUT-RATE-ZERO",
 )
 
 
@@ -395,7 +404,7 @@ add(
     "values",
     "edge",
     "kept infinities come out as the largest finite value of their sign",
-    ("DROPOUT-VALUES", "DROPOUT-DROPPED-SELECT"),
+    ("DROPOUT-VALUES", "DROPOUT-RATE-ZERO"),
 )
 
 
@@ -417,7 +426,7 @@ add(
     "values",
     "scaling",
     "adds N(0, rate/(1 - rate)) noise instead of multiplying by N(1, rate/(1 - rate))",
-    ("GAUSSIAN-VARIANCE", "GAUSSIAN-DISTRIBUTION"),
+    "GAUSSIAN-NOISE-VALUE-FREE",
 )
 
 
@@ -440,7 +449,7 @@ add(
     "seeds",
     "determinism",
     "seed 0 means 'no seed': fresh entropy on every call",
-    "DROPOUT-DETERMINISTIC",
+    "DROPOUT-SEED-SPACE",
 )
 add(
     seeded(lambda s, x: s % (2**32 - 1)),
@@ -449,7 +458,7 @@ add(
     "seeds",
     "determinism",
     "the seed is reduced modulo 2**32 - 1, so s and s + 2**32 - 1 give the same mask",
-    "DROPOUT-INDEPENDENT-SEEDS",
+    ("DROPOUT-SEED-PAIRS", "DROPOUT-SEED-SPACE", "DROPOUT-INDEPENDENT-SEEDS"),
 )
 add(
     seeded(lambda s, x: abs(s - 2**64 if s >= 2**63 else s)),
@@ -459,7 +468,7 @@ add(
     "determinism",
     "the seed is read as a signed 64-bit integer and its absolute value used: s and -s "
     "(2**64 - s) give the same mask",
-    "DROPOUT-INDEPENDENT-SEEDS",
+    ("DROPOUT-SEED-PAIRS", "DROPOUT-SEED-SPACE", "DROPOUT-INDEPENDENT-SEEDS"),
 )
 add(
     seeded(lambda s, x: (s & 0xFFFFFFFF) ^ (s >> 32)),
@@ -468,7 +477,7 @@ add(
     "seeds",
     "determinism",
     "the seed's two 32-bit halves are XOR-folded into one",
-    "DROPOUT-INDEPENDENT-SEEDS",
+    ("DROPOUT-SEED-PAIRS", "DROPOUT-SEED-SPACE", "DROPOUT-INDEPENDENT-SEEDS"),
 )
 add(
     seeded(lambda s, x: s & 0xFFFFFFFF if x.size < 4096 else s),
@@ -547,7 +556,7 @@ add(
     "determinism",
     "the seed is an offset into one counter-based stream, 2**20 blocks apart: large masks "
     "of nearby seeds are shifted copies",
-    ("DROPOUT-INDEPENDENT-SEEDS", "DROPOUT-NO-PERIOD"),
+    "DROPOUT-NO-PERIOD",
 )
 
 PERIOD = 2**22
@@ -586,7 +595,7 @@ add(
     "structure",
     "independence",
     "the second half of the flattened mask mirrors the first",
-    ("DROPOUT-INDEPENDENT-ELEMENTS", "DROPOUT-NO-PERIOD"),
+    "DROPOUT-NO-PERIOD",
 )
 
 LAG = 64
@@ -611,7 +620,7 @@ add(
     "independence",
     "a quarter of the mask values in every other block of 64 use 1 - u of the value 64 "
     "earlier: anti-correlated at distance 64 (each value still Bernoulli)",
-    ("DROPOUT-INDEPENDENT-ELEMENTS", "DROPOUT-NO-PERIOD"),
+    "DROPOUT-NO-PERIOD",
 )
 
 
@@ -658,7 +667,7 @@ add(
     "structure",
     "independence",
     "the bias entry of each output is dropped exactly when its first input's weight is",
-    ("DROPCONNECT-BIAS-MASKED", "DROPCONNECT-PER-CONNECTION"),
+    "DROPCONNECT-PER-CONNECTION",
     masks="per_example",
     mask_bias=True,
 )
@@ -680,7 +689,12 @@ add(
     "structure",
     "structure",
     "declares per-example masks but shares one mask over the batch when batch·out·in > 2**16",
-    "DROPCONNECT-PER-EXAMPLE",
+    (
+        "DROPCONNECT-PER-EXAMPLE",
+        "DROPCONNECT-PER-CONNECTION",
+        "DROPCONNECT-RATE",
+        "DROPCONNECT-UNBIASED",
+    ),
     masks="per_example",
     mask_bias=False,
 )
@@ -740,7 +754,7 @@ add(
     "validation",
     "edge",
     "an invalid rate is accepted with training=False",
-    "DROPOUT-RATE-INVALID",
+    "DROPOUT-RATE-INVALID-INFERENCE",
 )
 
 
@@ -757,7 +771,30 @@ add(
     "validation",
     "edge",
     "an invalid rate is accepted with training=False",
-    "GAUSSIAN-RATE-INVALID",
+    "GAUSSIAN-RATE-INVALID-INFERENCE",
 )
 
+#: Every input-space mutant.
 MUTANTS: tuple[Mutant, ...] = tuple(M)
+
+#: The input-space mutants the suite does not yet catch on every base seed CI draws (caught
+#: seeds of 0-4 on 9328556, ``benchmarks/results/escape_score_issue21_after.json``). They stay
+#: out of :func:`mutants.corpus` until a change to the input design catches them; moving one
+#: into the corpus is deleting its name here.
+NOT_YET_CAUGHT: tuple[str, ...] = tuple(
+    f"mutant.numpy.{name}"
+    for name in (
+        "dropout.input_space.remainder_lanes_never_dropped",  # 0 of 5
+        "dropout.input_space.rank1_one_draw",  # 4 of 5
+        "dropout.input_space.seed_32_bits_small_tensors",  # 0 of 5
+        "dropout.input_space.seed_salted_per_process",  # 0 of 5
+        "dropconnect.input_space.mask_tiled_every_32_inputs",  # 0 of 5
+        "drop_path.input_space.one_mask_for_small_batches",  # 3 of 5
+        "drop_path.input_space.inverted_at_batch_1",  # 0 of 5
+    )
+)
+
+#: The input-space mutants the suite catches on every base seed CI draws: part of the corpus,
+#: each naming the clauses measured to catch it (every one of them must fail at the default
+#: base seed; see ``tests/test_mutants.py``).
+CAUGHT: tuple[Mutant, ...] = tuple(m for m in MUTANTS if m.name not in NOT_YET_CAUGHT)
