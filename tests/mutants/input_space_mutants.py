@@ -486,7 +486,7 @@ add(
     "seeds",
     "determinism",
     "tensors under 4,096 elements are seeded with the seed's low 32 bits only",
-    "DROPOUT-INDEPENDENT-SEEDS",
+    ("DROPOUT-SEED-SPACE", "DROPOUT-SEED-PAIRS"),
 )
 
 _SALT = int.from_bytes(os.urandom(8), "little")
@@ -498,7 +498,7 @@ add(
     "determinism",
     "the seed is XORed with a salt drawn when the process starts: the same seed gives "
     "another mask in another process",
-    "DROPOUT-DETERMINISTIC",
+    "DROPOUT-SEED-PROCESS",
 )
 
 _MIX = 0x9E3779B97F4A7C15
@@ -638,7 +638,7 @@ add(
     "structure",
     "independence",
     "the weight mask repeats every 32 input columns",
-    ("DROPCONNECT-PER-CONNECTION", "DROPCONNECT-RATE"),
+    "DROPCONNECT-PER-CONNECTION",
     masks="per_example",
     mask_bias=False,
 )
@@ -786,9 +786,6 @@ NOT_YET_CAUGHT: tuple[str, ...] = tuple(
     for name in (
         "dropout.input_space.remainder_lanes_never_dropped",  # 0 of 5
         "dropout.input_space.rank1_one_draw",  # 4 of 5
-        "dropout.input_space.seed_32_bits_small_tensors",  # 0 of 5
-        "dropout.input_space.seed_salted_per_process",  # 0 of 5
-        "dropconnect.input_space.mask_tiled_every_32_inputs",  # 0 of 5
         "drop_path.input_space.one_mask_for_small_batches",  # 3 of 5
         "drop_path.input_space.inverted_at_batch_1",  # 0 of 5
     )
