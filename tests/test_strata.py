@@ -1,14 +1,14 @@
 """Faults confined to one stratum of the input space (issue 21, part 2).
 
 Each wrong target below is dropout (or drop path) done right except in one stratum: the tail
-lanes of a row (its last ``n mod w`` elements), inputs under 1,000 elements, rank 1, the
-first element of each row, or batches of some sizes. Drawn on large rank-3 inputs only, the
-statistical clauses missed five of these seven (before the strata: only the first element,
-through the many small calls, and the batch above 64 were caught); the strata of RATE,
-UNBIASED and VARIANCE (tiny, small, medium and large calls, every rank from 1 to 5, rows 63
-modulo 64 long where they can be: ``checks/_strata.py``) must catch every one at the
-default alpha and power, while the reference passes. They run in float32 only, to keep the
-fast tier fast: these faults do not depend on the dtype.
+lanes of a row (its last ``n mod w`` elements) or of the whole flat tensor, inputs under
+1,000 elements, rank 1, the first element of each row, or batches of some sizes (one, under
+8, at most 64, above 64). Drawn on large rank-3 inputs only, the statistical clauses missed
+five of the first seven (before the strata: only the first element, through the many small
+calls, and the batch above 64 were caught); the strata of RATE, UNBIASED and VARIANCE
+(``checks/_strata.py``) must catch every one at the default alpha and power, while the
+reference passes. They run in float32 only, to keep the fast tier fast: these faults do
+not depend on the dtype. The last tests hold the design itself to what those faults need.
 """
 
 from __future__ import annotations

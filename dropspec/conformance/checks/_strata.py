@@ -2,37 +2,46 @@
 
 A kernel can be right on the large rank-3 inputs the other sub-tests draw and wrong where
 they never look: on tensors under some size, at one rank, in the remainder lanes of a
-vectorised row, at a row's first or last element. The strata are the classes of three
-dimensions, each tested on its own:
+vectorised loop, at a row's first or last element, at a batch of one. The strata are the
+classes of three dimensions, each tested on its own:
 
 - size class: tiny (under 64 values a call), small (under 1,000), medium (about 2^14, one
   call) and large (at least 2^22 values, one call; 2^20 in the moment checks, whose y/x in
-  float64 costs 16 bytes a value); one call of a tiny or small tensor is too small to
-  judge, so those classes pool many calls;
+  float64 costs 16 bytes a value); where the mask has one value per example (drop path), a
+  call's values are its batch and two classes come below tiny: a batch of one, and
+  batches of 2, 3, 5 and 7 (:data:`BATCHES`). One call of these classes is too small to
+  judge, so they pool many calls (:data:`POOLED`);
 - rank: 1 to 5, from the lowest the target accepts (its declared rank only, where it
   declares one; an op's shared axes get side 1 and the sides given here go to its free
   axes), the 2-D case being (batch, features) with at least 7 features;
-- position along a row (the last free axis): its first element, its last, and its
+- position: along a row (the last free axis) its first element, its last, and its
   remainder lanes (the last n mod w elements) for each vector width w of
-  :data:`VECTOR_WIDTHS`; rows are 63 modulo 64 long where they can be, so that every width
-  has w − 1 of them. The large call's many short rows give these classes most of their
-  values.
+  :data:`VECTOR_WIDTHS`, each tested apart in the pooled calls and in the single medium
+  and large ones (whose many rows would otherwise drown a fault of small tensors); and in
+  the whole call read flat, its last (size mod w) values for each w (a vector loop over the
+  whole tensor leaves those to its remainder code), pooled over every call. Every side is
+  odd, so every call ends in remainder lanes of every width, in each row and in the whole
+  call; rows are 63 modulo 64 where they can be, and the sizes of the classes differ
+  modulo 64.
 
 Sizes and ranks are crossed as a Latin design, not a full grid (:func:`pairing`): each run
 draws every size class and every rank, each at one partner drawn from the run's seed, so
 that a compiled framework compiles five shapes rather than twenty, and in one dtype a run
-(:func:`strata_dtype`); over runs every pair and every dtype is drawn. Every call is
-drawn at :data:`STRATA_RATE` (not 1/2, where a kernel that keeps with probability ``rate``
-is exact). One test per stratum, pooling every call in it, each at an even share of the
-alpha the check gives the strata (Bonferroni). The drop rate is an exact binomial test;
-E[y/x] and Var[y/x] are z-tests with the two-point law of y/x (0 or the kept multiplier)
-as the null, widened by the scale roundings the dtype allows. RATE also tests that each
-tiny call's dropped count is Binomial(values, rate): a mask shared by a whole tiny tensor
-(a per-example mask turned per-batch) keeps the rate right on average but not its spread.
+(:func:`strata_dtype`); over runs every pair and every dtype is drawn (drop path's batch
+classes take the tiny class's rank). Every call is drawn at :data:`STRATA_RATE` (not 1/2,
+where a kernel that keeps with probability ``rate`` is exact). One test per stratum,
+pooling every call in it, each at an even share of the alpha the check gives the strata
+(Bonferroni). The drop rate is an exact binomial test; E[y/x] and Var[y/x] are z-tests with
+the two-point law of y/x (0 or the kept multiplier) as the null, widened by the scale
+roundings the dtype allows. RATE also tests that each pooled cell's dropped count per call
+is Binomial(values, rate) (:func:`counted_cells`): a mask shared by a whole call (a rank-1
+vector given one draw, a per-example mask turned per-batch in small batches), or any
+dependence between the values of a call at any distance, keeps the rate right on average
+but not its spread across calls.
 
-The tiny and small calls are as many as it takes for their class to detect the absolute
-rate error of :data:`STRATA_DEVIATION` with the configured power; every other stratum takes
-what the calls give it, and each test states the deviation its n detects. Calls cost a
+The pooled classes take as many calls as it takes for each to detect the absolute rate
+error of :data:`STRATA_DEVIATION` with the configured power; every other stratum takes what
+the calls give it, and each test states the deviation its n detects. Calls cost a
 framework its per-call overhead (9 ms for a Keras layer), so the tiny class is sized for a
 coarser error than the small one; the moment checks draw the same shapes as RATE.
 """
