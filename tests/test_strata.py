@@ -20,7 +20,7 @@ import pytest
 
 from dropspec.conformance import Config, calibration, run_target
 from dropspec.conformance.checks import _strata
-from dropspec.reference import drop_path, dropout
+from dropspec.reference import drop_path, dropout, gaussian_dropout
 from dropspec.target import Target, make_target
 
 #: The vector width the wrong kernels below process rows in.
@@ -29,6 +29,7 @@ WIDTH = 8
 CLAUSES = {
     "dropout": ("DROPOUT-RATE", "DROPOUT-UNBIASED", "DROPOUT-VARIANCE"),
     "drop_path": ("DROPPATH-RATE", "DROPPATH-UNBIASED", "DROPPATH-VARIANCE"),
+    "gaussian_dropout": ("GAUSSIAN-MEAN", "GAUSSIAN-VARIANCE"),
 }
 
 Kernel = Callable[..., np.ndarray]
@@ -134,6 +135,26 @@ def per_batch(above: int | None = None, at_most: int | None = None) -> Kernel:
     return kernel
 
 
+def gaussian_tail_without_noise(
+    x: np.ndarray, rate: float, *, training: bool = True, seed: int
+) -> np.ndarray:
+    """Gaussian dropout whose last (size mod WIDTH) values of the flat tensor pass unchanged."""
+    y = gaussian_dropout(x, rate, training=training, seed=seed)
+    if not training or rate == 0.0:
+        return y
+    flat, tail = y.reshape(-1).copy(), x.size % WIDTH
+    flat[x.size - tail :] = x.reshape(-1)[x.size - tail :]
+    return flat.reshape(x.shape)
+
+
+def gaussian_small_half_rate(
+    x: np.ndarray, rate: float, *, training: bool = True, seed: int
+) -> np.ndarray:
+    """Gaussian dropout whose path for tensors under 1,000 values takes rate / 2."""
+    small = training and x.size < 1000
+    return gaussian_dropout(x, rate / 2 if small else rate, training=training, seed=seed)
+
+
 def wrong(name: str, kernel: Kernel, op: str = "dropout") -> Target:
     return make_target(kernel, op, name=name, dtypes=("float32",))
 
@@ -176,6 +197,14 @@ WRONG: dict[str, tuple[Target, str]] = {
         wrong("drop-path-per-batch-under-8", per_batch(at_most=7), "drop_path"),
         "drop path shares one mask value across batches of at most 7 examples",
     ),
+    "gaussian-tail-without-noise": (
+        wrong("gaussian-tail-without-noise", gaussian_tail_without_noise, "gaussian_dropout"),
+        f"Gaussian dropout leaves the last (size mod {WIDTH}) values of the tensor unchanged",
+    ),
+    "gaussian-small-half-rate": (
+        wrong("gaussian-small-half-rate", gaussian_small_half_rate, "gaussian_dropout"),
+        "Gaussian dropout's noise has the variance of rate / 2 under 1,000 values",
+    ),
     "drop-path-per-batch-above-64": (
         wrong("drop-path-per-batch-above-64", per_batch(above=64), "drop_path"),
         "drop path shares one mask value across the batch above 64 examples",
@@ -208,8 +237,9 @@ def test_a_fault_in_one_stratum_is_caught(name: str) -> None:
     [
         make_target(dropout, "dropout", name="reference", dtypes=("float32",)),
         make_target(drop_path, "drop_path", name="reference", dtypes=("float32",)),
+        make_target(gaussian_dropout, "gaussian_dropout", name="reference", dtypes=("float32",)),
     ],
-    ids=["dropout", "drop_path"],
+    ids=["dropout", "drop_path", "gaussian_dropout"],
 )
 def test_the_reference_passes_every_stratum(target: Target) -> None:
     assert caught(target) == []

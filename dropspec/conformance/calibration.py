@@ -706,8 +706,8 @@ BIT0 = "position: bit 0 of the flat index"
 #: The dtype the strata of reference.dropout run in at the default base seed (one a run:
 #: ``checks._strata.strata_dtype``).
 STRATA_DTYPE = "bfloat16"
-#: The same for reference.drop_path.
-PATH_STRATA_DTYPE = "float16"
+#: The same for reference.drop_path and reference.gaussian_dropout.
+PATH_STRATA_DTYPE = GAUSSIAN_STRATA_DTYPE = "float16"
 
 
 def claims() -> list[Claim]:
@@ -963,6 +963,22 @@ def claims() -> list[Claim]:
             stratum_moment(variance=False),
             {"stratum": "size: batch of 1"},
             dtype=PATH_STRATA_DTYPE,
+        ),
+        Claim(
+            "mean of noise over the tiny calls only",
+            "GAUSSIAN-MEAN",
+            Z,
+            z_mean,
+            {"stratum": "size: tiny (< 64 values)"},
+            dtype=GAUSSIAN_STRATA_DTYPE,
+        ),
+        Claim(
+            "variance of noise in the last (size mod 64) values of each call only (decrease)",
+            "GAUSSIAN-VARIANCE",
+            "chi-square variance test",
+            variance_chi2(-1.0),
+            {"stratum": "position: last (size mod 64) of a call"},
+            dtype=GAUSSIAN_STRATA_DTYPE,
         ),
     ]
 

@@ -44,6 +44,10 @@ error of :data:`STRATA_DEVIATION` with the configured power; every other stratum
 the calls give it, and each test states the deviation its n detects. Calls cost a
 framework its per-call overhead (9 ms for a Keras layer), so the tiny class is sized for a
 coarser error than the small one; the moment checks draw the same shapes as RATE.
+
+Gaussian dropout's mean and variance take the moment checks' cells too
+(:func:`noise_strata`): the standardised noise (y/x − 1)/σ of calls on x = 1, its sum a
+z-test against N(0, n) and its sum of squares a chi-square test with n degrees of freedom.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from ...reference import gaussian_std
 from ...reference.expectations import kept_multipliers
 from .. import reduce
 from .. import stats as st_
@@ -509,3 +514,60 @@ def plan_moment_strata(ctx: Context, alpha: float, variance: bool) -> list[StatR
         return []
     cells, each = moment_cells(ctx, alpha)
     return moment_tests(ctx, planned_tally(cells), cells, each, variance)
+
+
+# ---------------------------------------------------------------- Gaussian noise ----
+
+
+@reduce.fused()
+def _standard(y: Array, sigma: float) -> Array:
+    """(y − 1)/σ in float64: the standardised noise of a call on x = 1."""
+    xp = reduce.namespace(y)
+    return (xp.astype(y, xp.float64) - 1.0) / sigma
+
+
+def noise_tests(
+    ctx: Context, tally: Tally, cells: list[Cell], alpha: float, variance: bool
+) -> list[StatResult]:
+    """In each stratum, the z-test of E[z] = 0 (``variance``: the chi-square test of
+    Var[z] = 1), z = (y/x − 1)/σ the standardised noise at :data:`STRATA_RATE`."""
+    out = []
+    for key in strata_keys(cells):
+        total, n = tally.sums[key]
+        if variance:
+            res = st_.chi2_variance(
+                total, int(n), alpha=alpha, power=ctx.power, rate=STRATA_RATE, stratum=key
+            )
+        else:
+            res = st_.z_mean(
+                total, 0.0, n, int(n), alpha=alpha, power=ctx.power, rate=STRATA_RATE, stratum=key
+            )
+        out.append(res)
+    return out
+
+
+def noise_strata(ctx: Context, alpha: float, variance: bool) -> list[StatResult]:
+    """GAUSSIAN-MEAN's (GAUSSIAN-VARIANCE's) strata at ``alpha`` for all of them: the
+    standardised noise of calls on x = 1 in every stratum of size class, rank and position
+    (the cells of the moment checks); none outside :func:`strata_dtype`."""
+    if ctx.dtype != strata_dtype(ctx):
+        return []
+    cells, each = moment_cells(ctx, alpha)
+    sigma = gaussian_std(STRATA_RATE)
+
+    def noise(cell: Cell) -> Iterator[Array]:
+        x = ctx.constant(cell.shape, ctx.stat_dtype)
+        for _ in range(cell.calls):
+            y = ctx.call_device(x, rate=STRATA_RATE)
+            same_shape(y, x.shape)
+            yield _standard(y, sigma=sigma)
+
+    tally = collect(ctx, cells, noise, power=2 if variance else 1)
+    return noise_tests(ctx, tally, cells, each, variance)
+
+
+def plan_noise_strata(ctx: Context, alpha: float, variance: bool) -> list[StatResult]:
+    if ctx.dtype != strata_dtype(ctx):
+        return []
+    cells, each = moment_cells(ctx, alpha)
+    return noise_tests(ctx, planned_tally(cells), cells, each, variance)
