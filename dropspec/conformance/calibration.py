@@ -706,6 +706,8 @@ BIT0 = "position: bit 0 of the flat index"
 #: The dtype the strata of reference.dropout run in at the default base seed (one a run:
 #: ``checks._strata.strata_dtype``).
 STRATA_DTYPE = "bfloat16"
+#: The same for reference.drop_path and reference.gaussian_dropout.
+PATH_STRATA_DTYPE = GAUSSIAN_STRATA_DTYPE = "float16"
 
 
 def claims() -> list[Claim]:
@@ -895,7 +897,7 @@ def claims() -> list[Claim]:
             "DROPOUT-RATE",
             "binomial test",
             exact_rate,
-            {"stratum": "position: remainder lanes mod 4"},
+            {"stratum": "position: remainder lanes mod 4, calls of 2^14 values or more"},
             dtype=STRATA_DTYPE,
         ),
         Claim(
@@ -903,7 +905,7 @@ def claims() -> list[Claim]:
             "DROPOUT-RATE",
             "binomial test",
             exact_rate,
-            {"stratum": "position: first of row"},
+            {"stratum": "position: first of row, calls of 2^14 values or more"},
             dtype=STRATA_DTYPE,
         ),
         Claim(
@@ -911,7 +913,7 @@ def claims() -> list[Claim]:
             "DROPOUT-UNBIASED",
             Z,
             stratum_moment(variance=False),
-            {"stratum": "position: remainder lanes mod 4"},
+            {"stratum": "position: remainder lanes mod 4, calls of 2^14 values or more"},
             dtype=STRATA_DTYPE,
         ),
         Claim(
@@ -921,6 +923,62 @@ def claims() -> list[Claim]:
             stratum_moment(variance=True),
             {"stratum": "size: tiny (< 64 values)"},
             dtype=STRATA_DTYPE,
+        ),
+        Claim(
+            "drop rate in the last (size mod 64) values of each call only",
+            "DROPOUT-RATE",
+            "binomial test",
+            exact_rate,
+            {"stratum": "position: last (size mod 64) of a call"},
+            dtype=STRATA_DTYPE,
+        ),
+        Claim(
+            "drop rate in the remainder lanes mod 8 of small calls only",
+            "DROPOUT-RATE",
+            "binomial test",
+            exact_rate,
+            {"stratum": "position: remainder lanes mod 8, calls under 1,000 values"},
+            dtype=STRATA_DTYPE,
+        ),
+        Claim(
+            "drop path: drop rate at batch 1",
+            "DROPPATH-RATE",
+            "binomial test",
+            exact_rate,
+            {"stratum": "size: batch of 1"},
+            dtype=PATH_STRATA_DTYPE,
+        ),
+        Claim(
+            "drop path: dropped count per call, tiny batches",
+            "DROPPATH-RATE",
+            "exact binomial test per count bin vs Binomial(k, rate), Bonferroni",
+            calls_gof,
+            {"stratum": "dropped count per call: tiny (< 64 values), rank 5"},
+            dtype=PATH_STRATA_DTYPE,
+        ),
+        Claim(
+            "drop path: E[y/x] at batch 1",
+            "DROPPATH-UNBIASED",
+            Z,
+            stratum_moment(variance=False),
+            {"stratum": "size: batch of 1"},
+            dtype=PATH_STRATA_DTYPE,
+        ),
+        Claim(
+            "mean of noise over the tiny calls only",
+            "GAUSSIAN-MEAN",
+            Z,
+            z_mean,
+            {"stratum": "size: tiny (< 64 values)"},
+            dtype=GAUSSIAN_STRATA_DTYPE,
+        ),
+        Claim(
+            "variance of noise in the last (size mod 64) values of each call only (decrease)",
+            "GAUSSIAN-VARIANCE",
+            "chi-square variance test",
+            variance_chi2(-1.0),
+            {"stratum": "position: last (size mod 64) of a call"},
+            dtype=GAUSSIAN_STRATA_DTYPE,
         ),
     ]
 

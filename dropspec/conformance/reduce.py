@@ -202,14 +202,17 @@ def position_sums(v: Array, low_bits: int, period: int) -> Array:
 
 @fused("axis", "widths")
 def row_position_counts(keep: Array, axis: int, widths: tuple[int, ...]) -> Array:
-    """How many values of a boolean array are true by position along ``axis`` (the rows):
-    in all, at each row's first coordinate, at its last, and in its last (n mod w)
+    """How many values of a boolean array are true by position: in all; along ``axis`` (the
+    rows) at each row's first coordinate, at its last, and in its last (n mod w)
     coordinates for each w in ``widths`` (a vector loop's remainder lanes; none where w
-    divides n), as an int64 vector of 3 + len(widths)."""
+    divides n); then in the whole array read flat in C order, in its last (size mod w)
+    values for each w (the tail of one vector loop over the whole
+    tensor). An int64 vector of 3 + 2·len(widths)."""
     xp = namespace(keep)
     others = tuple(i for i in range(keep.ndim) if i != axis)
     line = xp.sum(keep, axis=others, dtype=xp.int64) if others else xp.astype(keep, xp.int64)
-    return xp.stack(_row_positions(line, widths))
+    flat = xp.astype(xp.reshape(keep, (-1,)), xp.int64)
+    return xp.stack(_row_positions(line, widths) + _call_positions(flat, widths))
 
 
 @fused("axis", "widths", "power")
@@ -219,7 +222,7 @@ def row_position_sums(v: Array, axis: int, widths: tuple[int, ...], power: int) 
     others = tuple(i for i in range(v.ndim) if i != axis)
     w = v if power == 1 else v**power
     line = xp.sum(w, axis=others) if others else w
-    return xp.stack(_row_positions(line, widths))
+    return xp.stack(_row_positions(line, widths) + _call_positions(xp.reshape(w, (-1,)), widths))
 
 
 def _row_positions(line: Array, widths: tuple[int, ...]) -> list[Array]:
@@ -227,6 +230,13 @@ def _row_positions(line: Array, widths: tuple[int, ...]) -> list[Array]:
     xp = namespace(line)
     n = line.shape[0]
     return [xp.sum(line), line[0], line[n - 1]] + [xp.sum(line[n - n % w :]) for w in widths]
+
+
+def _call_positions(flat: Array, widths: tuple[int, ...]) -> list[Array]:
+    """The sums of the flat array's last (size mod w) values, for each w in ``widths``."""
+    xp = namespace(flat)
+    n = flat.shape[0]
+    return [xp.sum(flat[n - n % w :]) for w in widths]
 
 
 @fused()

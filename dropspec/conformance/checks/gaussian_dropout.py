@@ -18,6 +18,7 @@ from .. import stats as st_
 from ..context import Context, chunk_elements, register
 from ..reduce import Array
 from ..stats import StatResult
+from . import _strata as strata
 from . import common, layouts, masked, relations
 from ._examples import WIDE, same_shape
 from ._geometry import geometry
@@ -58,14 +59,16 @@ def gaussian_noise(ctx: Context, rate: float, n: int) -> Array:
 Statistic = Literal["mean", "variance", "distribution"]
 
 
-def _gaussian_sizes(ctx: Context) -> tuple[tuple[float, ...], float]:
+def _gaussian_sizes(ctx: Context, statistic: Statistic) -> tuple[tuple[float, ...], float]:
+    """The rates, and each rate's share of alpha: the mean and the variance give one share
+    more to their strata (``_strata.noise_strata``)."""
     rates = (0.1, 0.5, 0.8)
-    return rates, ctx.split(len(rates))
+    return rates, ctx.split(len(rates) + (statistic != "distribution"))
 
 
 def plan_gaussian(ctx: Context, statistic: Statistic) -> list[StatResult]:
     """The sub-tests :func:`gaussian_law` runs for ``statistic``, unrun."""
-    rates, alpha = _gaussian_sizes(ctx)
+    rates, alpha = _gaussian_sizes(ctx, statistic)
     _, size = noise_layout(ctx, 1 << 20)
     out = []
     for rate in rates:
@@ -76,13 +79,19 @@ def plan_gaussian(ctx: Context, statistic: Statistic) -> list[StatResult]:
         else:
             res = st_.chi2_variance(float(size), size, alpha=alpha, power=ctx.power, rate=rate)
         out.append(res)
+    if statistic != "distribution":
+        out += strata.plan_noise_strata(ctx, alpha, variance=statistic == "variance")
     return out
 
 
 def gaussian_law(ctx: Context, statistic: Statistic) -> StatResult:
-    """GAUSSIAN-MEAN, -VARIANCE or -DISTRIBUTION (``statistic``), in the dtype being checked."""
-    rates, alpha = _gaussian_sizes(ctx)
+    """GAUSSIAN-MEAN, -VARIANCE or -DISTRIBUTION (``statistic``), in the dtype being checked:
+    on 2^20 values at each rate, and (the mean and the variance) within every stratum of
+    size class, rank and position of ``_strata`` (one share of alpha for all of them)."""
+    rates, alpha = _gaussian_sizes(ctx, statistic)
     results = []
+    if statistic != "distribution":
+        results += strata.noise_strata(ctx, alpha, variance=statistic == "variance")
     for rate in rates:
         sigma = gaussian_std(rate)
         noise = gaussian_noise(ctx, rate, 1 << 20)

@@ -177,10 +177,12 @@ def rate_guarantee() -> str:
         f"is caught in the runs whose drawn rate falls where it is. Where axes are shared, "
         f"rate {GROUP_RATE} on groups of 2 along them detects a relative error of "
         f"{GROUP_DEVIATION:.0%} (a group-size-dependent rate). Within every stratum of "
-        f"size class, rank and position in a row, rate {strata.STRATA_RATE} detects an "
-        f"absolute error of {strata.STRATA_DEVIATION['tiny']} over tiny calls, "
-        f"{strata.STRATA_DEVIATION['small']} over small ones and less elsewhere (each "
-        f"stratum states its own)."
+        f"size class, rank and position (in a row, and at the end of a call), rate "
+        f"{strata.STRATA_RATE} detects an absolute error of "
+        f"{strata.STRATA_DEVIATION['tiny']} over tiny calls, "
+        f"{strata.STRATA_DEVIATION['small']} over small ones, "
+        f"{strata.STRATA_DEVIATION['one']} over drop path's batches of one and less "
+        f"elsewhere (each stratum states its own)."
     )
 
 
@@ -241,7 +243,7 @@ def check_rate(ctx: Context) -> StatResult:
     and position classes on the first call (one share of alpha for all of them); and, where
     axes are shared, rate :data:`GROUP_RATE` on groups of 2 along every shared axis: a
     group's drop rate must not depend on how many elements it holds. Last, the rate
-    within every stratum of size class, rank and position in a row (``_strata``: one
+    within every stratum of size class, rank and position (``_strata``: one
     share of alpha for all of them), so that tiny inputs, every rank and a row's remainder
     lanes are seen as well as the large inputs above.
 
@@ -484,7 +486,7 @@ def plan_variance(ctx: Context) -> list[StatResult]:
 def check_unbiased(ctx: Context) -> StatResult:
     """E[y/x] at each rate, and its homogeneity across value and position classes (one share
     of alpha for every homogeneity test, split evenly among them); then E[y/x] within every
-    stratum of size class, rank and position in a row (``_strata``, one share)."""
+    stratum of size class, rank and position (``_strata``, one share)."""
     rates, alpha, each = _unbiased_sizes(ctx)
     results = [
         r
@@ -503,7 +505,7 @@ def check_unbiased(ctx: Context) -> StatResult:
 @every_dtype
 def check_variance(ctx: Context) -> StatResult:
     """Var[y/x] at each rate, then within every stratum of size class, rank and position
-    in a row (``_strata``, one share of alpha)."""
+    (``_strata``, one share of alpha)."""
     rates, alpha = _variance_sizes(ctx)
     results = [_moment_test(ctx, rate, alpha, variance=True)[0] for rate in rates]
     results += strata.moment_strata(ctx, alpha, variance=True)
