@@ -42,7 +42,7 @@ from .conformance.options import (
     validate as validate_options,
 )
 from .spec import SPEC_VERSION
-from .target import TARGET_KEYWORDS
+from .target import TARGET_KEYWORDS, Target
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -287,6 +287,19 @@ def _label(opt: RunOption) -> str:
     return opt.cli_label
 
 
+def expected_cost(target: Target) -> float:
+    """A built-in target's expected share of a run: the statistical clauses that apply to it
+    (each draws its large samples once per dtype; the other clauses are quick). Only the
+    order in which workers take targets depends on it."""
+    from .spec import Kind, get_op
+
+    try:
+        clauses = get_op(target.op).clauses
+    except ValueError:
+        return 0.0
+    return float(sum(c.kind is Kind.STATISTICAL and c.applies(target.options) for c in clauses))
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from .adapters import builtin_targets, get_backend
     from .conformance.runner import Job, Runner
@@ -307,6 +320,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 list(args.clause),
                 group=known.framework,
                 startup=get_backend(known.framework).startup_seconds,
+                cost=expected_cost(known),
             )
         )
     if args.dry_run:

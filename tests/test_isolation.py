@@ -685,6 +685,26 @@ def test_workers_keep_to_the_framework_they_imported() -> None:
     assert env == keras and any(j.env == keras for j in order[:4])
 
 
+def test_within_a_group_the_longest_job_goes_first() -> None:
+    """Jobs of one group are handed out longest first (their ``cost``), ties in the given
+    order, so that the workers of a run meet at its end over the short ones; and the CLI's
+    estimate ranks the reference targets by their statistical clauses."""
+    from dropspec.adapters import builtin_targets
+    from dropspec.cli import expected_cost
+    from dropspec.conformance.runner import Job, _Pool
+
+    costs = [2.0, 8.0, 5.0, 8.0, 0.0]
+    pool = _Pool(enumerate(Job(f"t{i}", group="numpy", cost=c) for i, c in enumerate(costs)))
+    order = []
+    while (taken := pool.take(len(order) % 2, {}, "numpy")) is not None:
+        order.append(taken[1].spec)
+    assert order == ["t1", "t3", "t2", "t0", "t4"]
+    bt = builtin_targets()
+    assert expected_cost(bt["reference.gaussian_dropout"]) > expected_cost(
+        bt["reference.weight_drop"]
+    )
+
+
 def test_costly_frameworks_are_imported_by_one_worker_and_early() -> None:
     """Idle workers take the costliest framework no other worker is on; when every group
     left is another worker's, they join the cheapest one; a worker whose next group's

@@ -10,18 +10,20 @@ import textwrap
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from ..frameworks import distribution
 from ..spec import CLAUSES, OPS, SPEC_VERSION
 from ..target import Target
 from .config import Config
-from .engine import ClauseResult
 from .options import replay_line
 from .outcomes import LEGEND, Outcome
 from .schema import SCHEMA_VERSION
 from .text import clipped, shown, shown_message
+
+if TYPE_CHECKING:  # the engine imports the checks and SciPy: a runner's parent needs neither
+    from .engine import ClauseResult
 
 #: Exit codes of ``dropspec check`` and ``dropspec merge``: 0 every MUST clause that applies
 #: was checked and passed; 1 a MUST clause failed; 2 usage error; 3 a MUST clause that was to

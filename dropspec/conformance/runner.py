@@ -385,6 +385,9 @@ class Job:
     #: Roughly what one more worker running that framework costs, in seconds
     #: (:attr:`~dropspec.adapters.Backend.startup_seconds`; 0 when not known).
     startup: float = 0.0
+    #: How long the job is expected to take, in any unit (0 when not known): within a
+    #: group, the longest job is handed out first, so that the workers finish together.
+    cost: float = 0.0
 
 
 class _Pool:
@@ -440,7 +443,7 @@ class _Pool:
                 return None
             same = [p for p in self.left if p[1].group == group and self.fits(p[1], env)]
             if same:
-                pick = same[0]
+                pick = _longest(same)
             else:
                 groups: dict[str, tuple[float, int]] = {}
                 for _, job in self.left:
@@ -453,7 +456,8 @@ class _Pool:
                 else:  # every group is another worker's: join the cheapest to import
                     chosen = min(groups, key=lambda g: (groups[g][0], -groups[g][1], g))
                 mine = [p for p in self.left if p[1].group == chosen]
-                pick = next((p for p in mine if self.fits(p[1], env)), mine[0])
+                fitting = [p for p in mine if self.fits(p[1], env)]
+                pick = _longest(fitting or mine)
             self.left.remove(pick)
             i, job = pick
             # A worker taking over a group no other worker is on starts with what the whole
@@ -468,6 +472,12 @@ class _Pool:
             ):
                 return i, job, env
             return i, job, start
+
+
+def _longest(jobs: list[tuple[int, Job]]) -> tuple[int, Job]:
+    """The job of highest :attr:`Job.cost`, the first such (longest first: the workers of a
+    run meet at its end with the short jobs left, not with one long job on one of them)."""
+    return max(jobs, key=lambda p: p[1].cost)
 
 
 class _Worker:

@@ -25,9 +25,9 @@ docs/guide.md, "What a target cannot do"):
   modules the checks compute with, are fingerprinted (object, code, defaults) when the
   worker starts, and the spec's clauses (ids, levels, kinds, conditions) are too. A
   change ends the job with a ``tampered`` event: none of the target's results count, and
-  the worker is not reused. dropspec's own code and the spec are compared after each
-  clause; the numerics after each clause of a user's target and at the end of a built-in
-  target's job (the runner keeps no verdict before ``done``).
+  the worker is not reused. dropspec's own code, the spec and the numerics are compared
+  after each clause of a user's target, and at the end of a built-in target's job (the
+  runner keeps no verdict before ``done``).
 - Harness state. NumPy's floating-point error handling, the warning filters and the
   recursion limit are put back before each clause, so a target that sets them at import
   does not turn dropspec's own arithmetic into its failure.
@@ -233,7 +233,10 @@ def run_job(job: dict[str, Any], emit: Callable[[dict[str, Any]], None], guard: 
         guard.restore()
         emit({"event": "clause-start", "id": clause.id})
         result = run_clause(target, clause, config)
-        changed = guard.changed(numerics=not builtin)
+        # A user's target is compared after every clause; a built-in one (dropspec's own
+        # reference or a framework's function, no code of the user's) once, at the end of its
+        # job: the runner keeps none of a job's verdicts before its ``done``.
+        changed = [] if builtin else guard.changed(numerics=True)
         if changed:
             emit({"event": "tampered", "what": changed[:10]})
             return False
