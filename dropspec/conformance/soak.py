@@ -76,7 +76,12 @@ def soak(
                 if r.stat is not None:
                     alphas += sum(leaf.alpha for leaf in r.stat.leaves())
                     pvalues += [leaf.pvalue for leaf in r.stat.leaves() if leaf.uniform]
-    pv = np.array(pvalues)
+    return _result(runs, failures, alphas, np.array(pvalues), time.perf_counter() - start)
+
+
+def _result(
+    runs: int, failures: Iterable[ClauseResult], alphas: float, pv: np.ndarray, seconds: float
+) -> SoakResult:
     ks = stats.kstest(pv, "uniform") if pv.size else None
     return SoakResult(
         runs,
@@ -85,5 +90,17 @@ def soak(
         pv,
         float(ks.statistic) if ks else float("nan"),
         float(ks.pvalue) if ks else float("nan"),
-        time.perf_counter() - start,
+        seconds,
+    )
+
+
+def merged(parts: Sequence[SoakResult], seconds: float) -> SoakResult:
+    """One result from soaks of disjoint seeds (run in parallel, say): runs, failures and
+    alphas added, and the uniformity test on all their p-values together."""
+    return _result(
+        sum(p.clause_runs for p in parts),
+        [f for p in parts for f in p.failures],
+        sum(p.alpha_sum for p in parts),
+        np.concatenate([p.pvalues for p in parts]) if parts else np.array([]),
+        seconds,
     )
