@@ -118,6 +118,37 @@ def test_the_histogram_test_states_an_exact_deviation() -> None:
         assert res.deviation == delta
 
 
+def test_a_two_point_z_test_states_its_exact_deviation() -> None:
+    """A moment stratum's z-test (terms y/x - 0.75 in {-0.75, 0.25}: rate 0.25, multiplier
+    1; the null's variance bound 0.25, no slack) at n = 162 and 40, alpha 3e-5, power 0.9:
+    at its stated deviation (a term's mean moved by d sd, either side) the z-test's verdict
+    on every K, weighted by the binomial pmf, rejects with the stated power. The normal
+    approximation's (z_a + z_b)/sqrt(n) falls short at n = 162."""
+    lo, hi, var, alpha, power = -0.75, 0.25, 0.25, 3e-5, 0.9
+    for n in (162, 40):
+        ks = np.arange(n + 1)
+        rejected = np.array(
+            [
+                not stats.z_mean(
+                    k * hi + (n - k) * lo, 0.0, n * var, n, alpha=alpha, power=power
+                ).passed
+                for k in ks
+            ]
+        )
+
+        def power_at(
+            d: float, n: int = n, ks: np.ndarray = ks, hit: np.ndarray = rejected
+        ) -> list[float]:
+            qs = [0.75 + side * d * var**0.5 / (hi - lo) for side in (-1, 1)]
+            return [float(sst.binom.pmf(ks, n, q)[hit].sum()) for q in qs if 0 < q < 1]
+
+        d = stats.two_point_detectable(n, lo, hi, 0.0, var, 0.0, alpha, power)
+        assert min(power_at(d)) >= power - 1e-9 and min(power_at(d * 0.999)) < power
+        if n == 162:
+            normal = (stats.z_two_sided(alpha) + stats.z_power(power)) / n**0.5
+            assert min(power_at(normal)) < power - 0.005
+
+
 def test_rate_deviation_is_relative_below_two_percent() -> None:
     assert stats.rate_deviation(0.5) == 0.002
     assert stats.rate_deviation(0.01) == pytest.approx(0.001)

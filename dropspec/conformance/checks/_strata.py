@@ -467,24 +467,33 @@ def strata_null(scaling: str, dtype: str, variance: bool) -> tuple[float, float,
 def moment_tests(
     ctx: Context, tally: Tally, cells: list[Cell], alpha: float, variance: bool
 ) -> list[StatResult]:
-    """The z-test of E[y/x] (``variance``: of E[(y/x − E)²]) in each stratum."""
-    _, mid, half, var = _null(ctx, variance)
+    """The z-test of E[y/x] (``variance``: of E[(y/x − E)²]) in each stratum, stating the
+    deviation it detects exactly: its terms take two values (dropped, or kept with one of
+    the dtype's multipliers), the hardest multiplier deciding
+    (:func:`stats.two_point_detectable`)."""
+    center, mid, half, var = _null(ctx, variance)
+    multipliers = kept_multipliers(STRATA_RATE, ctx.options["scaling"], ctx.stat_dtype)
     out = []
     for key in strata_keys(cells):
         total, n = tally.sums[key]
-        out.append(
-            st_.z_mean(
-                total,
-                n * mid,
-                n * var,
-                int(n),
-                alpha=alpha,
-                power=ctx.power,
-                slack=n * half,
-                rate=STRATA_RATE,
-                stratum=key,
-            )
+        res = st_.z_mean(
+            total,
+            n * mid,
+            n * var,
+            int(n),
+            alpha=alpha,
+            power=ctx.power,
+            slack=n * half,
+            rate=STRATA_RATE,
+            stratum=key,
         )
+        exact = max(
+            st_.two_point_detectable(
+                int(n), *strata_terms(center, s, variance), mid, var, half, alpha, ctx.power
+            )
+            for s in multipliers
+        )
+        out.append(dataclasses.replace(res, deviation=exact))
     return out
 
 
