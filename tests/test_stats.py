@@ -149,6 +149,27 @@ def test_a_two_point_z_test_states_its_exact_deviation() -> None:
             assert min(power_at(normal)) < power - 0.005
 
 
+def test_the_agreement_tests_state_their_exact_deviation() -> None:
+    """The Hoeffding test of one of 100 sums of m = 1,024 fair ±1 (NO-PERIOD's lags, the
+    seed and mirror sums), alpha 1e-3, power 0.9: pairs agreeing with probability 1/2 ± d,
+    d stated, fail the bound with the stated power (the pmf of the agreements summed where
+    2·exp(-S²/(2m))·100 < alpha); the normal approximation's d falls short."""
+    m, sums, alpha, power = 1024, 100, 1e-3, 0.9
+    agreements = np.arange(m + 1)
+    s = 2.0 * agreements - m
+    rejected = np.minimum(1.0, 2.0 * np.exp(-(s**2) / (2.0 * m)) * sums) < alpha
+
+    def power_at(d: float) -> float:
+        return min(float(sst.binom.pmf(agreements, m, 0.5 + e)[rejected].sum()) for e in (-d, d))
+
+    d = stats.agreement_detectable(m, sums, alpha, power)
+    assert power_at(d) >= power - 1e-9 and power_at(d * 0.999) < power
+    normal = ((2.0 * np.log(2.0 * sums / alpha)) ** 0.5 + stats.z_power(power)) / (2.0 * m**0.5)
+    assert power_at(normal) < power
+    res = stats.agreement_peak("t", 0.0, m, sums, m, alpha=alpha, power=power)
+    assert res.deviation == d
+
+
 def test_rate_deviation_is_relative_below_two_percent() -> None:
     assert stats.rate_deviation(0.5) == 0.002
     assert stats.rate_deviation(0.01) == pytest.approx(0.001)
