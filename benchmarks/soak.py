@@ -130,6 +130,34 @@ def child(names: list[str], seeds: list[int], out: Path) -> None:
     )
 
 
+def _soak_result(part: dict[str, Any]) -> Any:
+    """A child's JSON (see :func:`child`) as the SoakResult it printed, for soak.merged."""
+    from dropspec.conformance.engine import ClauseResult
+    from dropspec.conformance.soak import SoakResult
+
+    failures = tuple(
+        ClauseResult(
+            f["target"],
+            f["clause"],
+            f["level"],
+            f["kind"],
+            f["outcome"],
+            f["message"],
+            seed=f["seed"],
+        )
+        for f in part["failures"]
+    )
+    return SoakResult(
+        part["clause_runs"],
+        failures,
+        part["alpha_sum"],
+        np.array(part["pvalues"], dtype=np.float64),
+        part["uniformity_statistic"],
+        part["uniformity_pvalue"],
+        part["seconds"],
+    )
+
+
 def run_group(name: str, group: dict[str, Any], seeds: list[int], tmp: Path) -> dict[str, Any]:
     out = tmp / f"{name}.json"
     cmd = [
@@ -198,11 +226,8 @@ def main() -> int:
         child(args.targets, [int(s) for s in args.seed_list.split(",")], args.child)
         return 0
 
-    from scipy import stats
-
+    from dropspec.conformance import soak as soaks
     from dropspec.conformance.config import Config
-    from dropspec.conformance.engine import ClauseResult
-    from dropspec.conformance.soak import SoakResult
 
     seeds = list(range(args.base_seed, args.base_seed + args.seeds))
     fw_seeds = seeds[: args.framework_seeds]
@@ -227,30 +252,8 @@ def main() -> int:
     wall = time.perf_counter() - start
     load_after = load_average()
 
-    pv = np.array([v for part in parts for v in part["pvalues"]])
-    ks = stats.kstest(pv, "uniform") if pv.size else None
-    failures = tuple(
-        ClauseResult(
-            f["target"],
-            f["clause"],
-            f["level"],
-            f["kind"],
-            f["outcome"],
-            f["message"],
-            seed=f["seed"],
-        )
-        for part in parts
-        for f in part["failures"]
-    )
-    merged = SoakResult(
-        sum(part["clause_runs"] for part in parts),
-        failures,
-        sum(part["alpha_sum"] for part in parts),
-        pv,
-        float(ks.statistic) if ks else float("nan"),
-        float(ks.pvalue) if ks else float("nan"),
-        wall,
-    )
+    merged = soaks.merged([_soak_result(part) for part in parts], wall)
+    pv, failures = merged.pvalues, merged.failures
     print(merged.summary())
     for f in failures:
         print(f"  FAILURE {f.target} {f.clause_id} seed {f.seed}: {f.message[:300]}")

@@ -9,17 +9,165 @@ from scipy import stats as sst
 from dropspec.conformance import stats
 
 
-def test_sample_size_meets_the_stated_power() -> None:
+def _region_by_scipy(n: int, p0: float, alpha: float) -> tuple[int, int]:
+    """The region stats.binomial_region states, confirmed by scipy's binomtest at both
+    boundaries (rejected at lo and hi, not just inside them)."""
+    lo, hi = stats.binomial_region(n, p0, alpha)
+
+    def rejects(k: int) -> bool:
+        return 0 <= k <= n and sst.binomtest(k, n, p0).pvalue < alpha
+
+    assert (lo < 0 or rejects(lo)) and not rejects(lo + 1), (n, p0, alpha, lo)
+    assert (hi > n or rejects(hi)) and not rejects(hi - 1), (n, p0, alpha, hi)
+    return lo, hi
+
+
+def _power_by_pmf(n: int, lo: int, hi: int, p1: float) -> float:
+    """P(k <= lo or k >= hi), k ~ Binomial(n, p1), summing the pmf (within 40 sd of the
+    mean: the rest is below 1e-300)."""
+    sd = (n * p1 * (1 - p1)) ** 0.5
+    first, last = max(0, int(n * p1 - 40 * sd - 40)), min(n, int(n * p1 + 40 * sd + 40))
+    ks = np.arange(first, last + 1)
+    pmf = sst.binom.pmf(ks, n, p1)
+    return float(pmf[(ks <= lo) | (ks >= hi)].sum())
+
+
+def _sides(p0: float, delta: float) -> list[float]:
+    return [p for p in (p0 - delta, p0 + delta) if 0 < p < 1]
+
+
+@pytest.mark.parametrize(("alpha", "power"), [(1e-2 / 31, 0.9), (1e-6 / 31, 0.999)])
+def test_the_stated_binomial_deviation_is_detected_with_the_stated_power(
+    alpha: float, power: float
+) -> None:
+    """For n from 10 to 10^6 and p0 from 1e-3 to 0.99: the power of binomial() at p0 ±
+    its stated deviation, summed from the pmf over the region where scipy's binomtest
+    rejects, reaches the stated power on each side inside (0, 1), and a deviation 0.1%
+    smaller falls short on one (the statement is tight). The normal approximation stated
+    before fails the first at n = 101 (see the simulation below)."""
+    for n in (10, 31, 101, 420, 2_104, 10_000, 100_000, 1_000_000):
+        for p0 in (1e-3, 0.01, 0.25, 0.5, 0.9, 0.99):
+            delta = stats.binomial_detectable(p0, n, alpha, power)
+            lo, hi = _region_by_scipy(n, p0, alpha)
+            reached = [_power_by_pmf(n, lo, hi, p1) for p1 in _sides(p0, delta)]
+            assert all(r >= power - 1e-9 for r in reached), (n, p0, delta, reached)
+            if delta < max(p0, 1 - p0):  # else nothing inside (0, 1) is caught
+                short = [_power_by_pmf(n, lo, hi, p1) for p1 in _sides(p0, delta * 0.999)]
+                edge = [p for p in (p0 - delta, p0 + delta) if p in (0.0, 1.0)]
+                assert min(short) < power or edge, (n, p0, delta, short)
+
+
+def test_the_normal_approximation_overstated_the_power_of_a_small_stratum() -> None:
+    """The width-8 tail stratum at the relaxed settings (n = 101, rate 0.25, alpha 1e-2
+    over 1,240: RATE's strata share split over their 31 tests, power 0.9): the deviation
+    the normal approximation stated there is caught with exact power 0.82, and 2,000
+    simulated runs of binomial() at the deviation stated now detect it at least 90% of the
+    time (one-sided binomial test at 1e-4; at the old deviation the same runs fall short)."""
+    n, p0, alpha, power = 101, 0.25, 1e-2 / 1240, 0.9
+    za, zb = stats.z_two_sided(alpha), stats.z_power(power)
+    old = za * (p0 * (1 - p0) / n) ** 0.5
+    for _ in range(50):  # the former fixed point, towards 1/2
+        old = (za * (p0 * (1 - p0)) ** 0.5 + zb * ((p0 + old) * (1 - p0 - old)) ** 0.5) / n**0.5
+    lo, hi = _region_by_scipy(n, p0, alpha)
+    assert _power_by_pmf(n, lo, hi, p0 + old) < 0.85
+    rng = np.random.default_rng(20261207)
+    runs = 2000
+    for delta, enough in ((stats.binomial_detectable(p0, n, alpha, power), True), (old, False)):
+        ks = rng.binomial(n, p0 + delta, size=runs)
+        verdict = {
+            k: not stats.binomial(int(k), n, p0, alpha=alpha, power=power).passed
+            for k in np.unique(ks)
+        }
+        detected = sum(verdict[k] for k in ks)
+        held = bool(sst.binomtest(detected, runs, power, alternative="less").pvalue >= 1e-4)
+        assert held is enough, (delta, detected)
+
+
+def test_sample_size_is_the_smallest_n_with_the_stated_power() -> None:
     alpha, power = 1e-6, 0.999
-    for p0 in (0.001, 0.1, 0.5, 0.99):
-        delta = stats.rate_deviation(p0)
+    for p0, delta in ((0.001, 0.0001), (0.1, 0.002), (0.25, 0.1), (0.25, 0.2), (0.5, 0.05)):
         n = stats.binomial_sample_size(p0, delta, alpha, power)
-        # Exact power of the two-sided exact test, by the binomial distribution itself.
-        lo, hi = sst.binom.ppf(alpha / 2, n, p0), sst.binom.isf(alpha / 2, n, p0)
-        for p1 in (p0 - delta, p0 + delta):
-            if 0 < p1 < 1:
-                reject = sst.binom.cdf(lo - 1, n, p1) + sst.binom.sf(hi, n, p1)
-                assert reject >= power - 2e-4, (p0, p1, reject)
+        for m, enough in ((n, True), (n - 1, False)):
+            lo, hi = _region_by_scipy(m, p0, alpha)
+            reached = min(_power_by_pmf(m, lo, hi, p1) for p1 in _sides(p0, delta))
+            assert (reached >= power) is enough, (p0, delta, m, reached)
+
+
+def test_the_histogram_test_states_an_exact_deviation() -> None:
+    """binomial_histogram_gof's stated deviation: in every bin, a share moved by it (each
+    side inside (0, 1)) is caught by that bin's own test with the stated power, summed
+    from the pmf over the counts where (k + 1) times the bin's doubled-tail p-value is
+    below alpha (every count tried)."""
+    for n, k, rate, alpha, power in (
+        (1_764, 24, 0.25, 1e-6 / 31, 0.999),
+        (300, 7, 0.25, 1e-2, 0.9),
+    ):
+        delta = stats.count_bins_detectable(n, k, rate, alpha, power)
+        counts = np.arange(n + 1)
+        pmf = sst.binom.pmf(np.arange(k + 1), k, rate)
+        for p0 in pmf:
+            tails = np.minimum(sst.binom.cdf(counts, n, p0), sst.binom.sf(counts - 1, n, p0))
+            rejected = (k + 1) * np.minimum(1.0, 2.0 * tails) < alpha
+            lo = int(counts[rejected & (counts < n * p0)].max(initial=-1))
+            hi = int(counts[rejected & (counts > n * p0)].min(initial=n + 1))
+            assert rejected.sum() == (lo + 1) + (n + 1 - hi)  # two tails, nothing between
+            reached = [_power_by_pmf(n, lo, hi, p1) for p1 in _sides(float(p0), delta)]
+            assert all(r >= power - 1e-9 for r in reached), (n, k, p0, delta, reached)
+        histogram = np.random.default_rng(k).multinomial(n, pmf)
+        res = stats.binomial_histogram_gof(histogram, k, rate, alpha=alpha, power=power)
+        assert res.deviation == delta
+
+
+def test_a_two_point_z_test_states_its_exact_deviation() -> None:
+    """A moment stratum's z-test (terms y/x - 0.75 in {-0.75, 0.25}: rate 0.25, multiplier
+    1; the null's variance bound 0.25, no slack) at n = 162 and 40, alpha 3e-5, power 0.9:
+    at its stated deviation (a term's mean moved by d sd, either side) the z-test's verdict
+    on every K, weighted by the binomial pmf, rejects with the stated power. The normal
+    approximation's (z_a + z_b)/sqrt(n) falls short at n = 162."""
+    lo, hi, var, alpha, power = -0.75, 0.25, 0.25, 3e-5, 0.9
+    for n in (162, 40):
+        ks = np.arange(n + 1)
+        rejected = np.array(
+            [
+                not stats.z_mean(
+                    k * hi + (n - k) * lo, 0.0, n * var, n, alpha=alpha, power=power
+                ).passed
+                for k in ks
+            ]
+        )
+
+        def power_at(
+            d: float, n: int = n, ks: np.ndarray = ks, hit: np.ndarray = rejected
+        ) -> list[float]:
+            qs = [0.75 + side * d * var**0.5 / (hi - lo) for side in (-1, 1)]
+            return [float(sst.binom.pmf(ks, n, q)[hit].sum()) for q in qs if 0 < q < 1]
+
+        d = stats.two_point_detectable(n, lo, hi, 0.0, var, 0.0, alpha, power)
+        assert min(power_at(d)) >= power - 1e-9 and min(power_at(d * 0.999)) < power
+        if n == 162:
+            normal = (stats.z_two_sided(alpha) + stats.z_power(power)) / n**0.5
+            assert min(power_at(normal)) < power - 0.005
+
+
+def test_the_agreement_tests_state_their_exact_deviation() -> None:
+    """The Hoeffding test of one of 100 sums of m = 1,024 fair ±1 (NO-PERIOD's lags, the
+    seed and mirror sums), alpha 1e-3, power 0.9: pairs agreeing with probability 1/2 ± d,
+    d stated, fail the bound with the stated power (the pmf of the agreements summed where
+    2·exp(-S²/(2m))·100 < alpha); the normal approximation's d falls short."""
+    m, sums, alpha, power = 1024, 100, 1e-3, 0.9
+    agreements = np.arange(m + 1)
+    s = 2.0 * agreements - m
+    rejected = np.minimum(1.0, 2.0 * np.exp(-(s**2) / (2.0 * m)) * sums) < alpha
+
+    def power_at(d: float) -> float:
+        return min(float(sst.binom.pmf(agreements, m, 0.5 + e)[rejected].sum()) for e in (-d, d))
+
+    d = stats.agreement_detectable(m, sums, alpha, power)
+    assert power_at(d) >= power - 1e-9 and power_at(d * 0.999) < power
+    normal = ((2.0 * np.log(2.0 * sums / alpha)) ** 0.5 + stats.z_power(power)) / (2.0 * m**0.5)
+    assert power_at(normal) < power
+    res = stats.agreement_peak("t", 0.0, m, sums, m, alpha=alpha, power=power)
+    assert res.deviation == d
 
 
 def test_rate_deviation_is_relative_below_two_percent() -> None:

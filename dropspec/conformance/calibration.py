@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -584,7 +584,7 @@ def stratum_moment(variance: bool) -> Callable[[Leaf], Sampler]:
             q = 1.0 - rate if not deviation else (moved - lo) / (hi - lo)
             k = int(rng.binomial(n, q))
             total = k * hi + (n - k) * lo
-            return st.z_mean(
+            res = st.z_mean(
                 total,
                 n * mid,
                 n * var,
@@ -593,6 +593,8 @@ def stratum_moment(variance: bool) -> Callable[[Leaf], Sampler]:
                 power=leaf.power,
                 slack=float(leaf.get("slack", 0.0)),
             )
+            # The check states its exact deviation (st.two_point_detectable), not z_mean's.
+            return replace(res, deviation=leaf.deviation)
 
         return sample
 
@@ -1013,6 +1015,4 @@ def measure_all(
 
 def _resized(leaf: Leaf, n: int) -> Leaf:
     """``leaf`` at another n (its stated deviation is recomputed by the simulated test)."""
-    from dataclasses import replace
-
     return replace(leaf, n=n)

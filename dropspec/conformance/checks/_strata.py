@@ -467,24 +467,33 @@ def strata_null(scaling: str, dtype: str, variance: bool) -> tuple[float, float,
 def moment_tests(
     ctx: Context, tally: Tally, cells: list[Cell], alpha: float, variance: bool
 ) -> list[StatResult]:
-    """The z-test of E[y/x] (``variance``: of E[(y/x − E)²]) in each stratum."""
-    _, mid, half, var = _null(ctx, variance)
+    """The z-test of E[y/x] (``variance``: of E[(y/x − E)²]) in each stratum, stating the
+    deviation it detects exactly: its terms take two values (dropped, or kept with one of
+    the dtype's multipliers), the hardest multiplier deciding
+    (:func:`stats.two_point_detectable`)."""
+    center, mid, half, var = _null(ctx, variance)
+    multipliers = kept_multipliers(STRATA_RATE, ctx.options["scaling"], ctx.stat_dtype)
     out = []
     for key in strata_keys(cells):
         total, n = tally.sums[key]
-        out.append(
-            st_.z_mean(
-                total,
-                n * mid,
-                n * var,
-                int(n),
-                alpha=alpha,
-                power=ctx.power,
-                slack=n * half,
-                rate=STRATA_RATE,
-                stratum=key,
-            )
+        res = st_.z_mean(
+            total,
+            n * mid,
+            n * var,
+            int(n),
+            alpha=alpha,
+            power=ctx.power,
+            slack=n * half,
+            rate=STRATA_RATE,
+            stratum=key,
         )
+        exact = max(
+            st_.two_point_detectable(
+                int(n), *strata_terms(center, s, variance), mid, var, half, alpha, ctx.power
+            )
+            for s in multipliers
+        )
+        out.append(dataclasses.replace(res, deviation=exact))
     return out
 
 
@@ -492,9 +501,6 @@ def moment_strata(ctx: Context, alpha: float, variance: bool) -> list[StatResult
     """UNBIASED's (VARIANCE's) strata at ``alpha`` for all of them, on inputs drawn from
     ``MOMENT_VALUES`` (powers of two: y/x is the multiplier itself in every dtype); none
     outside :func:`strata_dtype`."""
-    if ctx.dtype != strata_dtype(ctx):
-        return []
-    cells, each = moment_cells(ctx, alpha)
     center = _null(ctx, variance)[0]
 
     def ratios(cell: Cell) -> Iterator[Array]:
@@ -505,15 +511,34 @@ def moment_strata(ctx: Context, alpha: float, variance: bool) -> list[StatResult
             same_shape(y, x.shape)
             yield _ratio(y, wide, center=center)
 
-    tally = collect(ctx, cells, ratios, power=2 if variance else 1)
-    return moment_tests(ctx, tally, cells, each, variance)
+    return _in_moment_cells(ctx, alpha, variance, moment_tests, ratios)
 
 
 def plan_moment_strata(ctx: Context, alpha: float, variance: bool) -> list[StatResult]:
+    return _in_moment_cells(ctx, alpha, variance, moment_tests, None)
+
+
+Tests = Callable[[Context, Tally, list[Cell], float, bool], list[StatResult]]
+
+
+def _in_moment_cells(
+    ctx: Context,
+    alpha: float,
+    variance: bool,
+    tests: Tests,
+    values: Callable[[Cell], Iterator[Array]] | None,
+) -> list[StatResult]:
+    """``tests`` over the moment checks' cells at ``alpha`` for all of them, on the
+    ``values`` of each call summed (``variance``: their squares), or for a plan (``values``
+    None) on sums of 0; none outside :func:`strata_dtype`."""
     if ctx.dtype != strata_dtype(ctx):
         return []
     cells, each = moment_cells(ctx, alpha)
-    return moment_tests(ctx, planned_tally(cells), cells, each, variance)
+    if values is None:
+        tally = planned_tally(cells)
+    else:
+        tally = collect(ctx, cells, values, power=2 if variance else 1)
+    return tests(ctx, tally, cells, each, variance)
 
 
 # ---------------------------------------------------------------- Gaussian noise ----
@@ -550,9 +575,6 @@ def noise_strata(ctx: Context, alpha: float, variance: bool) -> list[StatResult]
     """GAUSSIAN-MEAN's (GAUSSIAN-VARIANCE's) strata at ``alpha`` for all of them: the
     standardised noise of calls on x = 1 in every stratum of size class, rank and position
     (the cells of the moment checks); none outside :func:`strata_dtype`."""
-    if ctx.dtype != strata_dtype(ctx):
-        return []
-    cells, each = moment_cells(ctx, alpha)
     sigma = gaussian_std(STRATA_RATE)
 
     def noise(cell: Cell) -> Iterator[Array]:
@@ -562,12 +584,8 @@ def noise_strata(ctx: Context, alpha: float, variance: bool) -> list[StatResult]
             same_shape(y, x.shape)
             yield _standard(y, sigma=sigma)
 
-    tally = collect(ctx, cells, noise, power=2 if variance else 1)
-    return noise_tests(ctx, tally, cells, each, variance)
+    return _in_moment_cells(ctx, alpha, variance, noise_tests, noise)
 
 
 def plan_noise_strata(ctx: Context, alpha: float, variance: bool) -> list[StatResult]:
-    if ctx.dtype != strata_dtype(ctx):
-        return []
-    cells, each = moment_cells(ctx, alpha)
-    return noise_tests(ctx, planned_tally(cells), cells, each, variance)
+    return _in_moment_cells(ctx, alpha, variance, noise_tests, None)
