@@ -489,6 +489,29 @@ def test_pytest_xdist_is_refused_with_a_message(files: Path) -> None:
     assert "xdist" in proc.stderr and "--dropspec-jobs" in proc.stderr
 
 
+def test_a_pytest_started_by_an_xdist_worker_is_not_refused(files: Path) -> None:
+    # A test that runs pytest in a subprocess under `pytest -n`: the child inherits the
+    # worker's environment variable but is a plain pytest, and checks its target.
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"),
+            *("--dropspec-target", "targets.py:good", "--dropspec-clause", "DROPOUT-SHAPE"),
+        ],
+        cwd=files,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={
+            **__import__("os").environ,
+            "PYTHONPATH": f"{files}:{Path(__file__).parents[1]}",
+            "PYTEST_XDIST_WORKER": "gw0",
+        },
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 passed" in proc.stdout, proc.stdout
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "selection",

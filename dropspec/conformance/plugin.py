@@ -86,16 +86,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _refuse_xdist(config: pytest.Config) -> None:
     """pytest-xdist would have each of its workers run every target (its items are made at
-    collection, and every worker collects): refused, with what to use instead."""
-    import os
-
+    collection, and every worker collects): refused, with what to use instead. Only this
+    process's own options count: a pytest started as a child of an xdist worker (a test that
+    runs pytest in a subprocess) inherits PYTEST_XDIST_WORKER but is no worker itself."""
     numprocesses = getattr(config.option, "numprocesses", None)
     dist = getattr(config.option, "dist", "no")
     if (
         numprocesses not in (None, 0, "0")
         or dist not in (None, "no")
         or hasattr(config, "workerinput")
-        or os.environ.get("PYTEST_XDIST_WORKER")
     ):
         raise pytest.UsageError(
             "dropspec: --dropspec-target cannot run under pytest-xdist (-n/--dist): each xdist "
