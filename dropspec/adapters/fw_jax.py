@@ -43,6 +43,7 @@ import numpy as np
 
 from ..target import Target, make_stateful_target, make_target
 from ._backend import Backend, as_int64, framework_settings_kept
+from .stateful import FRAMEWORK_DTYPES
 
 #: The suite's device names -> JAX platform names.
 _PLATFORMS = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
@@ -262,6 +263,15 @@ def _equinox_step(x: Any, step_key: Any, rate: float) -> Any:
     return eqx.nn.Dropout(p=rate, inference=step_key is None)(x, key=step_key)
 
 
+def _haiku_step(x: Any, step_key: Any, rate: float) -> Any:
+    import haiku as hk
+
+    if step_key is None:  # hk.dropout has no inference mode: a model skips the call
+        return x
+    model = hk.transform(lambda v: hk.dropout(hk.next_rng_key(), rate, v))
+    return model.apply({}, step_key, x)
+
+
 # ---------------------------------------------------------------- DropConnect ----
 
 
@@ -443,6 +453,7 @@ TARGETS: tuple[Target, ...] = (
         "dropout",
         framework="jax",
         name="flax.nnx.Dropout (stateful)",
+        dtypes=FRAMEWORK_DTYPES,
         requires=("flax",),
         rate_one="zeros",
         expected_failures=dict.fromkeys(
@@ -456,6 +467,7 @@ TARGETS: tuple[Target, ...] = (
         "dropout",
         framework="jax",
         name="flax.linen.Dropout (stateful)",
+        dtypes=FRAMEWORK_DTYPES,
         requires=("flax",),
         rate_one="zeros",
         expected_failures=dict.fromkeys(
@@ -469,6 +481,7 @@ TARGETS: tuple[Target, ...] = (
         "dropout",
         framework="jax",
         name="equinox.nn.Dropout (stateful)",
+        dtypes=FRAMEWORK_DTYPES,
         requires=("equinox",),
         rate_one="zeros",
         expected_failures=dict.fromkeys(
@@ -476,6 +489,24 @@ TARGETS: tuple[Target, ...] = (
         ),
         description="equinox.nn.Dropout(p=rate)(x, key=k), k split from a key the caller "
         "threads (jax.random.split per training call)",
+    ),
+    make_stateful_target(
+        _threaded(_haiku_step),
+        "dropout",
+        framework="jax",
+        name="haiku.dropout (stateful)",
+        dtypes=FRAMEWORK_DTYPES,
+        requires=("haiku",),
+        rate_one="error",
+        masking="multiply",
+        expected_failures={
+            "DROPOUT-RATE-INVALID": _HAIKU_RATE,
+            "DROPOUT-RATE-INVALID-INFERENCE": _HAIKU_INFERENCE,
+            "DROPOUT-DROPPED-MULTIPLY": _HAIKU_MULTIPLY,  # (bfloat16's SELECT: not run)
+        },
+        description="hk.dropout(hk.next_rng_key(), rate, x) in hk.transform, applied with "
+        "a key k split from one the caller threads (jax.random.split per training call); "
+        "training=False skips it",
     ),
     make_target(
         _dropconnect_fn(_flax_weight_drop),

@@ -28,6 +28,7 @@ import numpy as np
 from ..dtypes import FLOAT_DTYPES, as_dtype, dtype_name
 from ..target import Target, make_stateful_target, make_target
 from ._backend import Backend, strided_parts
+from .stateful import FRAMEWORK_DTYPES
 
 if TYPE_CHECKING:
     import torch
@@ -321,6 +322,7 @@ def _stateful_targets() -> list[Target]:
             "dropout",
             name="torch.nn.Dropout (stateful)",
             framework="torch",
+            dtypes=FRAMEWORK_DTYPES,
             expected_failures=_XFAIL_ELEMENTWISE,
             description="torch.nn.Dropout(p=rate) built once after torch.manual_seed(seed), "
             "then called again and again; the global generator is its state",
@@ -330,6 +332,7 @@ def _stateful_targets() -> list[Target]:
             "dropout",
             name="torch.nn.Dropout2d (stateful)",
             framework="torch",
+            dtypes=FRAMEWORK_DTYPES,
             expected_failures=_XFAIL_DROPOUT,
             **_CHANNEL["2d"],
             description="torch.nn.Dropout2d(p=rate) built once after torch.manual_seed(seed), "
