@@ -117,6 +117,11 @@ def rotation(seed: int) -> str:
     return FLOAT_DTYPES[seed % len(FLOAT_DTYPES)]
 
 
+def dtype_for(t: Any, seed: int) -> str:
+    """The rotation's dtype; the torch layer, there for the gradient clause, in a wide one."""
+    return ("float32", "float64")[seed % 2] if t.framework == "torch" else rotation(seed)
+
+
 def state_clause_results(seeds: list[int]) -> list[ClauseResult]:
     """The state clauses of both correct stateful layers at ``seeds``, one dtype per seed
     in rotation (as tests/test_correct_implementations.py runs the seeded ones)."""
@@ -125,7 +130,9 @@ def state_clause_results(seeds: list[int]) -> list[ClauseResult]:
         for seed in seeds
         for t in STATEFUL
         for r in run_target(
-            replace(t, dtypes=(rotation(seed),)), clauses=STATE_CLAUSES, config=Config(seed=seed)
+            replace(t, dtypes=(dtype_for(t, seed),)),
+            clauses=STATE_CLAUSES,
+            config=Config(seed=seed),
         )
     ]
 
