@@ -13,12 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import reference
 from ..target import Target, make_stateful_target
 
 
 def _reference_layer(**options: Any) -> Callable[..., Any]:
     def factory(rate: float, *, seed: int) -> Callable[..., np.ndarray]:
+        from .. import reference  # here, not at import: the framework adapters import this
+
         rng = np.random.default_rng(seed)  # the layer's own state, seeded once
 
         def layer(x: np.ndarray, *, training: bool) -> np.ndarray:
