@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import spec
 from ._version import __version__
-from .target import Target, make_target, target
+from .target import Target, make_stateful_target, make_target, stateful_target, target
 
 if TYPE_CHECKING:
     from . import reference
@@ -42,4 +42,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Target", "__version__", "make_target", "reference", "spec", "suite", "target"]
+__all__ = [
+    "Target",
+    "__version__",
+    "make_stateful_target",
+    "make_target",
+    "reference",
+    "spec",
+    "stateful_target",
+    "suite",
+    "target",
+]

@@ -50,7 +50,7 @@ FRAMEWORKS: dict[str, Framework] = {
             distributions=("numpy",),
             install_hint="pip install numpy",
             backend="dropspec.adapters._backend:NUMPY",
-            adapters=("dropspec.adapters.reference",),
+            adapters=("dropspec.adapters.reference", "dropspec.adapters.stateful"),
         ),
         Framework(
             name="torch",

@@ -159,6 +159,11 @@ class Target:
     #: The module whose import declared the target (see :func:`declared_in`); '' where no
     #: import re-creates it (a target made in a function, a script, a file loaded by path).
     origin: str = ""
+    #: For a layer that owns its random state (declared with :func:`stateful_target`,
+    #: option ``calls="stateful"``): ``factory(rate, *, seed) -> layer``, each layer called
+    #: as ``layer(*arrays, training=...)``; :attr:`fn` is then the seeded convention
+    #: derived from it. None for a seeded target.
+    factory: Callable[..., Any] | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -166,7 +171,11 @@ class Target:
     def with_options(self, **options: Any) -> Target:
         """A copy declaring ``options`` on top of this target's (used by tests)."""
         declared = {k.name: getattr(self, k.name) for k in TARGET_KEYWORDS}
-        return make_target(self.fn, self.op, **declared, **{**self.options, **options})
+        merged = {**self.options, **options}
+        if self.factory is not None:
+            merged.pop("calls", None)
+            return make_stateful_target(self.factory, self.op, **declared, **merged)
+        return make_target(self.fn, self.op, **declared, **merged)
 
     def renamed(self, name: str) -> Target:
         return replace(self, name=name)
@@ -286,6 +295,11 @@ def make_target(
     except ValueError as exc:
         problems.append(str(exc))
     problems += _declaration_problems(resolved, dtypes)
+    if resolved.get("calls") == "stateful":
+        problems.append(
+            "calls='stateful' is declared by dropspec.stateful_target, which takes the "
+            "layer's factory(rate, *, seed); a seeded function leaves calls out"
+        )
     if isinstance(seed_bits, bool) or not isinstance(seed_bits, int) or not 1 <= seed_bits <= 64:
         problems.append(
             f"seed_bits must be an int from 1 to 64 (the target takes every seed in "
@@ -348,6 +362,111 @@ def declared_in(module: str) -> list[Target]:
     """The targets declared while ``module`` was imported (import it first), in the order
     its import declared them: the same order in every process that imports it."""
     return list(_DECLARED.get(module, ()))
+
+
+def make_stateful_target(factory: Callable[..., Any], op: str, **declarations: Any) -> Target:
+    """Declare a layer that owns its random state as an implementation of ``op`` (see
+    :func:`stateful_target`); ``declarations`` are :data:`TARGET_KEYWORDS` and the op's
+    options."""
+    if "calls" in declarations:
+        label = declarations.get("name") or getattr(factory, "__qualname__", repr(factory))
+        return Target(
+            name=str(label),
+            op=op,
+            framework=str(declarations.get("framework", "numpy")),
+            options={},
+            fn=factory,
+            error=f"target {label!r}: stateful_target declares calls='stateful' itself; "
+            f"leave calls out",
+        )
+
+    def seeded(*args: Any, training: bool, seed: int) -> Any:
+        # The seeded convention (every clause but the state ones): a layer built for the
+        # call from the seed, called once.
+        *arrays, rate = args
+        return factory(rate, seed=seed)(*arrays, training=training)
+
+    declarations.setdefault("name", getattr(factory, "__qualname__", None) or repr(factory))
+    seeded.__qualname__ = str(declarations["name"])
+    made = make_target(seeded, op, **declarations)
+    problems = [made.error] if made.error else []
+    problem = _factory_problem(factory)
+    if problem:
+        problems.append(f"target {made.name!r}: {problem}")
+    try:
+        stateful_ops = "calls" in {o.name for o in get_op(op).options}
+    except ValueError:
+        stateful_ops = True  # the unknown op is made's error already
+    if not stateful_ops:
+        problems.append(
+            f"target {made.name!r}: op {op!r} has no option 'calls': its state clauses are "
+            f"not written yet, so a stateful {op} cannot be checked"
+        )
+    stateful = replace(
+        made,
+        options={**made.options, "calls": "stateful"},
+        factory=factory,
+        error="; ".join(problems) or None,
+    )
+    # The module's import declares this target, not the seeded one made on the way.
+    declared = _DECLARED.get(made.origin, [])
+    for i, t in enumerate(declared):
+        if t is made:
+            declared[i] = stateful
+    return stateful
+
+
+def _factory_problem(factory: Callable[..., Any]) -> str | None:
+    if not callable(factory):
+        return f"{factory!r} is not callable"
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return None
+    try:
+        sig.bind(0.5, seed=0)
+    except TypeError as exc:
+        return (
+            f"its factory's signature {sig} does not accept factory(rate, *, seed), "
+            f"which builds the layer: {exc}"
+        )
+    return None
+
+
+def stateful_target(op: str, **declarations: Any) -> Callable[[Callable[..., Any]], Target]:
+    """Decorator declaring a layer that owns its random state as an implementation of ``op``.
+
+    The decorated function is the layer's factory: ``factory(rate, *, seed)`` builds one
+    instance, its random state seeded once from ``seed`` (the framework's initial seed: a
+    generator, a ``SeedGenerator``, an ``nnx.Rngs``, a key the layer threads itself), and
+    returns ``layer``, called as ``layer(x, *, training)`` (DropConnect:
+    ``layer(x, weight, bias, *, training)``) again and again without a seed, as a training
+    loop calls it. Every clause of ``op`` is checked on
+    ``factory(rate, seed=seed)(x, training=training)``, and the state clauses
+    (``*-STATE-*``) on sequences of calls of one instance. The keywords are those of
+    :func:`target`; the option ``calls`` is set to ``"stateful"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dropspec
+    >>> @dropspec.stateful_target("dropout")
+    ... def my_layer(rate, *, seed):
+    ...     rng = np.random.default_rng(seed)
+    ...     def layer(x, *, training):
+    ...         if not training:
+    ...             return x.copy()
+    ...         keep = rng.random(x.shape) >= rate
+    ...         return np.where(keep, x / x.dtype.type(1 - rate), np.zeros((), x.dtype))
+    ...     return layer
+    >>> my_layer.options["calls"]
+    'stateful'
+    """
+
+    def wrap(factory: Callable[..., Any]) -> Target:
+        return make_stateful_target(factory, op, **declarations)
+
+    return wrap
 
 
 def target(op: str, **declarations: Any) -> Callable[[Callable[..., Any]], Target]:

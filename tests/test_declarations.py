@@ -55,6 +55,10 @@ def test_half_precision_divergences_are_declared_once_and_applied_where_they_app
             for cid in clauses.get(t.op, ())
             if next(c for c in get_op(t.op).clauses if c.id == cid).applies(t.options)
         ]
+        if t.dtypes is not None and not set(t.dtypes) & set(_half_precision.HALVES):
+            # Checked in no half dtype (a stateful layer, float32): nothing to declare.
+            assert not set(expected) & set(t.expected_failures), t.name
+            continue
         for cid in expected:
             assert cid in t.expected_failures, (t.name, cid)
             assert t.expected_failure_dtypes[cid] == _half_precision.HALVES, (t.name, cid)

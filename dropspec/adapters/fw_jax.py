@@ -41,8 +41,9 @@ from typing import Any
 
 import numpy as np
 
-from ..target import Target, make_target
+from ..target import Target, make_stateful_target, make_target
 from ._backend import Backend, as_int64, framework_settings_kept
+from .stateful import FRAMEWORK_DTYPES
 
 #: The suite's device names -> JAX platform names.
 _PLATFORMS = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
@@ -203,6 +204,72 @@ def _haiku(x: Any, seed: Any, *, rate: float, training: bool) -> Any:
         return x
     model = hk.transform(lambda v: hk.dropout(hk.next_rng_key(), rate, v))
     return model.apply({}, key(seed), x)
+
+
+# ---------------------------------------------------------------- stateful layers ----
+
+
+def _nnx_stateful(rate: float, *, seed: int) -> Callable[..., Any]:
+    """flax.nnx.Dropout(rate, rngs=nnx.Rngs(dropout=seed)) built once; its Rngs count goes
+    up at each training call. The layer runs through nnx's functional API (split once, then
+    merge a copy of the state, call, keep the new state), the way nnx documents using a
+    module under raw JAX transforms: a jax.vjp around a call of the module itself raises
+    TraceContextError (an nnx Variable refuses an update from inside another trace; nnx's
+    own nnx.grad/nnx.vjp do this split and merge)."""
+    from flax import nnx
+
+    graph, state = nnx.split(nnx.Dropout(rate, rngs=nnx.Rngs(dropout=key(seed))))
+    held = [state]
+
+    def call(x: Any, *, training: bool) -> Any:
+        inner = nnx.merge(graph, _jax().tree.map(lambda a: a, held[0]))
+        y = inner(x, deterministic=not training)
+        held[0] = nnx.state(inner)
+        return y
+
+    return call
+
+
+def _threaded(apply: Callable[[Any, Any, float], Any]) -> Callable[..., Any]:
+    """A factory whose layer holds a key, split at each training call as a training loop
+    threads it (``key, step_key = jax.random.split(key)``); ``apply(x, step_key, rate)``
+    is the library's training call, and inference is the library's (or the identity)."""
+
+    def factory(rate: float, *, seed: int) -> Callable[..., Any]:
+        state = [key(seed)]
+
+        def call(x: Any, *, training: bool) -> Any:
+            if not training:
+                return apply(x, None, rate)
+            state[0], step_key = _jax().random.split(state[0])
+            return apply(x, step_key, rate)
+
+        return call
+
+    return factory
+
+
+def _linen_step(x: Any, step_key: Any, rate: float) -> Any:
+    import flax.linen as nn
+
+    layer = nn.Dropout(rate=rate)
+    rngs = None if step_key is None else {"dropout": step_key}
+    return layer.apply({}, x, deterministic=step_key is None, rngs=rngs)
+
+
+def _equinox_step(x: Any, step_key: Any, rate: float) -> Any:
+    import equinox as eqx
+
+    return eqx.nn.Dropout(p=rate, inference=step_key is None)(x, key=step_key)
+
+
+def _haiku_step(x: Any, step_key: Any, rate: float) -> Any:
+    import haiku as hk
+
+    if step_key is None:  # hk.dropout has no inference mode: a model skips the call
+        return x
+    model = hk.transform(lambda v: hk.dropout(hk.next_rng_key(), rate, v))
+    return model.apply({}, step_key, x)
 
 
 # ---------------------------------------------------------------- DropConnect ----
@@ -380,6 +447,66 @@ TARGETS: tuple[Target, ...] = (
         description="hk.dropout(hk.next_rng_key(), rate, x) in hk.transform, applied with "
         "jax.random.key(seed); training=False skips it. Declared as written, keep * x / "
         "keep_rate; what XLA makes of the multiply depends on the dtype",
+    ),
+    make_stateful_target(
+        _nnx_stateful,
+        "dropout",
+        framework="jax",
+        name="flax.nnx.Dropout (stateful)",
+        dtypes=FRAMEWORK_DTYPES,
+        requires=("flax",),
+        rate_one="zeros",
+        expected_failures=dict.fromkeys(
+            ("DROPOUT-RATE-INVALID", "DROPOUT-RATE-INVALID-INFERENCE"), _FLAX_RATE
+        ),
+        description="flax.nnx.Dropout(rate, rngs=nnx.Rngs(dropout=seed)) built once and "
+        "called again and again through nnx.split/nnx.merge; its Rngs are its state",
+    ),
+    make_stateful_target(
+        _threaded(_linen_step),
+        "dropout",
+        framework="jax",
+        name="flax.linen.Dropout (stateful)",
+        dtypes=FRAMEWORK_DTYPES,
+        requires=("flax",),
+        rate_one="zeros",
+        expected_failures=dict.fromkeys(
+            ("DROPOUT-RATE-INVALID", "DROPOUT-RATE-INVALID-INFERENCE"), _FLAX_RATE
+        ),
+        description="flax.linen.Dropout(rate) applied with rngs={'dropout': k}, k split from "
+        "a key the caller threads (jax.random.split per training call)",
+    ),
+    make_stateful_target(
+        _threaded(_equinox_step),
+        "dropout",
+        framework="jax",
+        name="equinox.nn.Dropout (stateful)",
+        dtypes=FRAMEWORK_DTYPES,
+        requires=("equinox",),
+        rate_one="zeros",
+        expected_failures=dict.fromkeys(
+            ("DROPOUT-RATE-INVALID", "DROPOUT-RATE-INVALID-INFERENCE"), _EQX_RATE
+        ),
+        description="equinox.nn.Dropout(p=rate)(x, key=k), k split from a key the caller "
+        "threads (jax.random.split per training call)",
+    ),
+    make_stateful_target(
+        _threaded(_haiku_step),
+        "dropout",
+        framework="jax",
+        name="haiku.dropout (stateful)",
+        dtypes=FRAMEWORK_DTYPES,
+        requires=("haiku",),
+        rate_one="error",
+        masking="multiply",
+        expected_failures={
+            "DROPOUT-RATE-INVALID": _HAIKU_RATE,
+            "DROPOUT-RATE-INVALID-INFERENCE": _HAIKU_INFERENCE,
+            "DROPOUT-DROPPED-MULTIPLY": _HAIKU_MULTIPLY,  # (bfloat16's SELECT: not run)
+        },
+        description="hk.dropout(hk.next_rng_key(), rate, x) in hk.transform, applied with "
+        "a key k split from one the caller threads (jax.random.split per training call); "
+        "training=False skips it",
     ),
     make_target(
         _dropconnect_fn(_flax_weight_drop),

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..dtypes import FLOAT_DTYPES, as_dtype, dtype_name
-from ..target import Target, make_target
+from ..target import Target, make_stateful_target, make_target
 from ._backend import Backend, strided_parts
+from .stateful import FRAMEWORK_DTYPES
 
 if TYPE_CHECKING:
     import torch
@@ -291,6 +292,55 @@ def _dropout_targets() -> list[Target]:
     return out
 
 
+def _stateful_module(name: str) -> Callable[..., Any]:
+    """A factory of torch.nn.{name} layers whose state is torch's global generator, seeded
+    once when the layer is built (``torch.manual_seed`` at the top of a training script),
+    then advanced by each training call."""
+
+    def factory(rate: float, *, seed: int) -> Callable[..., Any]:
+        import torch
+        from torch import nn
+
+        layer = getattr(nn, name)(p=rate)
+        # What torch.manual_seed(seed) does for the CPU generator (see ``seeded``).
+        torch.default_generator.manual_seed(seed)
+
+        def call(x: torch.Tensor, *, training: bool) -> torch.Tensor:
+            out: torch.Tensor = layer.train(training)(x)
+            return out
+
+        return call
+
+    factory.__qualname__ = factory.__name__ = f"torch_nn_{name}_stateful"
+    return factory
+
+
+def _stateful_targets() -> list[Target]:
+    return [
+        make_stateful_target(
+            _stateful_module("Dropout"),
+            "dropout",
+            name="torch.nn.Dropout (stateful)",
+            framework="torch",
+            dtypes=FRAMEWORK_DTYPES,
+            expected_failures=_XFAIL_ELEMENTWISE,
+            description="torch.nn.Dropout(p=rate) built once after torch.manual_seed(seed), "
+            "then called again and again; the global generator is its state",
+        ),
+        make_stateful_target(
+            _stateful_module("Dropout2d"),
+            "dropout",
+            name="torch.nn.Dropout2d (stateful)",
+            framework="torch",
+            dtypes=FRAMEWORK_DTYPES,
+            expected_failures=_XFAIL_DROPOUT,
+            **_CHANNEL["2d"],
+            description="torch.nn.Dropout2d(p=rate) built once after torch.manual_seed(seed), "
+            "then called again and again; the global generator is its state",
+        ),
+    ]
+
+
 def _alpha_targets() -> list[Target]:
     return [
         make_target(
@@ -393,5 +443,5 @@ def with_seed_truncation(targets: Iterable[Target]) -> tuple[Target, ...]:
 
 
 TARGETS: tuple[Target, ...] = with_seed_truncation(
-    (*_dropout_targets(), *_alpha_targets(), *_dropconnect_targets())
+    (*_dropout_targets(), *_alpha_targets(), *_dropconnect_targets(), *_stateful_targets())
 )

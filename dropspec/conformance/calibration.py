@@ -61,12 +61,14 @@ Sampler = Callable[[np.random.Generator, float], st.StatResult]
 
 def plan_target(clause_id: str) -> Target | None:
     """The NumPy reference target a clause's plan is stated for: the first built-in
-    ``reference.*`` target of its op whose options the clause applies to."""
+    ``reference.*`` target of its op whose options the clause applies to (for the state
+    clauses, the stateful reference, ``stateful.reference.*``)."""
     from ..adapters import builtin_targets
 
     clause = CLAUSES[clause_id]
     for name, target in builtin_targets().items():
-        ours = name.startswith("reference.") and target.op == clause.op
+        reference = name.startswith(("reference.", "stateful.reference."))
+        ours = reference and target.op == clause.op
         if ours and clause.applies(target.options):
             return target
     return None
@@ -981,6 +983,13 @@ def claims() -> list[Claim]:
             variance_chi2(-1.0),
             {"stratum": "position: last (size mod 64) of a call"},
             dtype=GAUSSIAN_STRATA_DTYPE,
+        ),
+        # Appended last: a claim's measurement seed is the base seed plus its position.
+        Claim(
+            "drop counts across calls of one instance",
+            "DROPOUT-STATE-CALLS",
+            "exact binomial test per count bin vs Binomial(k, rate), Bonferroni",
+            calls_gof,
         ),
     ]
 

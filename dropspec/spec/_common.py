@@ -228,3 +228,63 @@ def layout(op: str, id: str, level: Level = SHOULD) -> Clause:
         "storage order is still a valid mask, so that alone is a SHOULD: the same seed then "
         "gives a model different masks for x and for x.T.T made contiguous.",
     )
+
+
+def state(op: str, *, calls: str, reproducible: str, inference: str, gradient: str) -> list[Clause]:
+    """What a layer that owns its random state does across calls (targets declared with
+    ``calls="stateful"``), under the ids given."""
+    stateful = {"calls": ("stateful",)}
+    return [
+        clause(
+            calls,
+            op,
+            MUST,
+            STATISTICAL,
+            "Successive training calls of one layer instance draw independent masks: each "
+            "mask value's drop count over k calls is Binomial(k, p), p the probability it "
+            "is dropped in one call.",
+            rationale="A layer whose state does not advance, or is reset to its initial "
+            "seed on every call, applies one mask at every step of training; each call on "
+            "its own still looks like dropout.",
+            **stateful,
+        ),
+        clause(
+            reproducible,
+            op,
+            MUST,
+            EXACT,
+            "Two instances built with the same initial seed return the same outputs over the "
+            "same sequence of calls.",
+            rationale="A state seeded from a global generator, the clock or an object's "
+            "address reproduces its first call, if that, and no training run.",
+            **stateful,
+        ),
+        clause(
+            inference,
+            op,
+            MUST,
+            EXACT,
+            "Inference calls neither depend on the state nor advance it: wherever they fall "
+            "in a sequence of calls they return what the same call of a newly built "
+            "instance returns, and the training calls of a sequence with inference calls "
+            "(of any input) interleaved return what the same training calls return "
+            "without them.",
+            rationale="A layer that draws a mask (and so advances its generator) even with "
+            "training=False makes every evaluation during training change the masks of "
+            "the steps after it, and a model's training run depend on how often it is "
+            "evaluated.",
+            **stateful,
+        ),
+        clause(
+            gradient,
+            op,
+            MUST,
+            EXACT,
+            "The gradient of each call in a sequence is its own forward mask times its "
+            "scale (the mask the call's output shows), not that of another call.",
+            rationale="A backward pass that recomputes or re-reads the mask after the state "
+            "has moved on (a cached mask of the next step, a recomputation from the current "
+            "state) trains on a mask the forward pass never applied.",
+            **stateful,
+        ),
+    ]

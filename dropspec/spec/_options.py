@@ -116,3 +116,15 @@ SAMPLES = Option(
     "Z, the number of Gaussian draws averaged by moment-matching inference (the paper uses 1000).",
     validate=_positive_int,
 )
+
+CALLS = Option(
+    "calls",
+    "seeded",
+    "How the target is called. 'seeded': fn(x, rate, *, training, seed), a pure function of "
+    "an explicit seed. 'stateful': a layer that owns its random state "
+    "(dropspec.stateful_target): factory(rate, *, seed) builds it once and layer(x, *, "
+    "training) is called repeatedly without a seed, as a training loop calls it; the suite "
+    "checks the seeded convention through factory(rate, seed=seed)(x, training=training) and "
+    "the state clauses on repeated calls. Set by the declaration, never by hand.",
+    choices=("seeded", "stateful"),
+)

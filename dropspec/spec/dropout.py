@@ -13,9 +13,10 @@ from ._common import (
     layout,
     rate_one,
     relations,
+    state,
 )
 from ._model import Clause, Op
-from ._options import MASKING, RANK, SCALING, SHARED_AXES
+from ._options import CALLS, MASKING, RANK, SCALING, SHARED_AXES
 from ._options import rate_one as rate_one_option
 
 OP = "dropout"
@@ -215,6 +216,13 @@ CLAUSES: tuple[Clause, ...] = (
         seed_pairs="DROPOUT-SEED-PAIRS",
     ),
     layout(OP, "DROPOUT-LAYOUT"),
+    *state(
+        OP,
+        calls="DROPOUT-STATE-CALLS",
+        reproducible="DROPOUT-STATE-REPRODUCIBLE",
+        inference="DROPOUT-STATE-INFERENCE",
+        gradient="DROPOUT-STATE-GRADIENT",
+    ),
 )
 
 OP_SPEC = Op(
@@ -225,7 +233,7 @@ OP_SPEC = Op(
     "unchanged (Srivastava et al. 2014).",
     signature="fn(x, rate, *, training, seed) -> y",
     positional=("x", "rate"),
-    options=(SCALING, SHARED_AXES, RANK, MASKING, rate_one_option("zeros")),
+    options=(SCALING, SHARED_AXES, RANK, MASKING, rate_one_option("zeros"), CALLS),
     clauses=CLAUSES,
     order=10,
 )

@@ -46,6 +46,7 @@ FAULT_CLASSES: tuple[str, ...] = (
     "dtype",  # the output dtype or precision
     "edge",  # rate 0, rate 1, NaN / infinite inputs, invalid rates and shapes
     "gradient",  # the backward pass does not use the forward pass's own mask and scale
+    "state",  # a layer's random state across calls: frozen, reset, moved by inference
 )
 
 #: The spec's ops, in its order (a corpus covers every op the spec defines).
@@ -117,6 +118,7 @@ def corpus() -> tuple[Mutant, ...]:
         input_space_mutants,
         jax_mutants,
         numpy_mutants,
+        stateful_mutants,
         tensorflow_mutants,
         torch_mutants,
     )
@@ -128,6 +130,7 @@ def corpus() -> tuple[Mutant, ...]:
         *torch_mutants.MUTANTS,
         *tensorflow_mutants.MUTANTS,
         *jax_mutants.MUTANTS,
+        *stateful_mutants.MUTANTS,
     )
     names = [m.name for m in out]
     dupes = sorted({n for n in names if names.count(n) > 1})

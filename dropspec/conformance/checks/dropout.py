@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..context import Context, register
 from ..stats import StatResult
-from . import common, layouts, masked, relations
+from . import common, layouts, masked, relations, stateful
 from ._masks import mask_calls, unit_masks
 from ._statistical import (
     NEIGHBOUR_OFFSETS,
@@ -65,6 +65,10 @@ register(
         "DROPOUT-SEED-SPACE": relations.check_seed_space,
         "DROPOUT-SEED-PAIRS": relations.check_seed_pairs,
         "DROPOUT-LAYOUT": layouts.check_layout_invariant,
+        "DROPOUT-STATE-CALLS": stateful.check_state_calls,
+        "DROPOUT-STATE-REPRODUCIBLE": stateful.check_state_reproducible,
+        "DROPOUT-STATE-INFERENCE": stateful.check_state_inference,
+        "DROPOUT-STATE-GRADIENT": stateful.check_state_gradient,
     },
     mask="zero",
     inputs="units",

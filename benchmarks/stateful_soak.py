@@ -1,0 +1,54 @@
+"""The stateful NumPy targets (the reference through the stateful convention, and a second,
+independent layer) over base seeds 1-20: every clause, one dtype per seed in rotation, as
+``tests/test_correct_implementations.py`` runs the seeded correct targets.
+
+    python benchmarks/stateful_soak.py [--seeds 20]
+
+Result: ``benchmarks/results/stateful_soak.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from dropspec.adapters import builtin_targets
+from dropspec.conformance.soak import soak
+from dropspec.dtypes import FLOAT_DTYPES
+from dropspec.spec import Kind
+
+OUT = Path(__file__).resolve().parent / "results" / "stateful_soak.json"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=20)
+    args = parser.parse_args()
+    targets = [t for n, t in builtin_targets().items() if n.startswith("stateful.")]
+    seeds = list(range(1, args.seeds + 1))
+    result = soak(
+        targets,
+        seeds,
+        kinds=tuple(Kind),
+        dtype_of_seed=lambda s: FLOAT_DTYPES[s % len(FLOAT_DTYPES)],
+    )
+    print(result.summary())
+    OUT.write_text(
+        json.dumps(
+            {
+                "targets": [t.name for t in targets],
+                "seeds": seeds,
+                "clause_runs": result.clause_runs,
+                "failures": [f"{r.target} {r.clause_id}: {r.message}" for r in result.failures],
+                "uniformity_pvalue": result.uniformity_pvalue,
+                "seconds": round(result.seconds, 1),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""The checks of the state clauses (``*-STATE-*``): a layer that owns its random state,
+built once by its target's factory and called again and again without a seed, as a training
+loop calls it (targets declared with :func:`dropspec.stateful_target`).
+
+Every other clause sees such a target through its seeded convention, one new layer per call;
+these checks alone call one instance several times. The sequences they compare are built
+one instance after the other, never interleaved: a layer whose state is a framework's global
+generator (torch) is reproducible only so.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from ...dtypes import as_dtype
+from .. import reduce
+from .. import stats as st_
+from .. import strategies as gen
+from ..context import CheckFailure, Context, NotApplicable, TargetError, mark_from_target
+from ..stats import StatResult
+from ._examples import WIDE, close, first_mismatch, need_vjp, require_same
+from ._geometry import geometry
+from ._masks import dropped_probability, keep_mask, mask_layout, multipliers
+from ._statistical import every_dtype, planned, verdict
+
+#: Calls of one instance that the exact state checks compare, and the rates they run at.
+STATE_STEPS = 4
+STATE_RATES = (0.5, 0.2)
+#: Values per call of the exact state checks (two calls at rate 0.2 share a mask with
+#: probability 0.68^4096: never).
+STATE_VALUES = 1 << 12
+#: STATE-CALLS: calls of one instance, its rate, and mask values per call.
+STATE_CALLS_K, STATE_CALLS_RATE, STATE_CALLS_VALUES = 24, 0.5, 1 << 15
+
+
+def build(ctx: Context, rate: float, seed: int) -> Any:
+    """A new instance of the target's layer at ``rate``, its state seeded with ``seed``."""
+    factory = ctx.target.factory
+    if factory is None:
+        raise NotApplicable("the target is a seeded function, not a layer with state")
+    start = time.perf_counter()
+    try:
+        return factory(rate, seed=seed)
+    except BaseException as exc:
+        mark_from_target(exc)
+        raise
+    finally:
+        ctx.target_seconds += time.perf_counter() - start
+
+
+def step(ctx: Context, layer: Any, *arrays: Any, training: bool) -> Any:
+    """One call of ``layer`` on framework arrays; its output where it lives."""
+    start = time.perf_counter()
+    try:
+        out = layer(*arrays, training=training)
+    except BaseException as exc:
+        mark_from_target(exc)
+        raise
+    finally:
+        ctx.target_seconds += time.perf_counter() - start
+    if not ctx.backend.is_array(out):
+        raise TargetError(
+            f"target {ctx.target.name!r}: its layer returned {type(out).__name__}, not a "
+            f"{ctx.backend.name} array"
+        )
+    return out
+
+
+def host_step(ctx: Context, layer: Any, x: np.ndarray, training: bool) -> np.ndarray:
+    """One call of ``layer`` on a fresh copy of ``x``; its output as a NumPy array."""
+    y = ctx.host(step(ctx, layer, ctx.framework_array(x), training=training))
+    if y.shape != x.shape:
+        raise CheckFailure(
+            f"training={training}: the layer's output has shape {y.shape}, expected {x.shape}",
+            any_dtype=True,
+        )
+    return y
+
+
+def state_inputs(ctx: Context, dtype: str, salt: int) -> np.ndarray:
+    """Positive inputs of ``dtype`` for the exact state checks (no zeros, so a dropped
+    value shows)."""
+    shape = geometry(ctx).stat_shape(STATE_VALUES)
+    return gen.values(int(ctx.rng.integers(1 << 62)) + salt, shape, dtype, signed=False)
+
+
+def training_run(ctx: Context, rate: float, seed: int, x: np.ndarray) -> list[np.ndarray]:
+    """The outputs of :data:`STATE_STEPS` training calls of a new instance."""
+    layer = build(ctx, rate, seed)
+    return [host_step(ctx, layer, x, True) for _ in range(STATE_STEPS)]
+
+
+def _distinct(ctx: Context, outputs: list[np.ndarray], what: str) -> None:
+    """A reproduced sequence shows nothing if each call repeats the first: say so here
+    (STATE-CALLS has the statistics)."""
+    if all(np.array_equal(o, outputs[0], equal_nan=True) for o in outputs[1:]):
+        raise CheckFailure(
+            f"{what}: the {len(outputs)} training calls of one instance returned the same "
+            f"output each time: its state does not advance"
+        )
+
+
+# ---------------------------------------------------------------- the clauses ----
+
+
+def _calls_layout(ctx: Context) -> tuple[tuple[int, ...], int]:
+    shape = geometry(ctx).stat_shape(STATE_CALLS_VALUES)
+    return mask_layout(ctx, STATE_CALLS_K * STATE_CALLS_VALUES, shape=shape)
+
+
+def plan_state_calls(ctx: Context) -> list[StatResult]:
+    k, p = STATE_CALLS_K, dropped_probability(ctx, STATE_CALLS_RATE)
+    _, n = _calls_layout(ctx)
+    histogram = np.zeros(k + 1, dtype=np.int64)
+    histogram[k // 2] = n  # any histogram of n values: only the sizing is read
+    return [st_.binomial_histogram_gof(histogram, k, p, alpha=ctx.alpha, power=ctx.power)]
+
+
+@planned(plan_state_calls)
+@every_dtype
+def check_state_calls(ctx: Context) -> StatResult:
+    """Each mask value's drop count over k calls of one instance against Binomial(k, p)."""
+    k, rate = STATE_CALLS_K, STATE_CALLS_RATE
+    p = dropped_probability(ctx, rate)
+    shape, _ = _calls_layout(ctx)
+    shared = geometry(ctx).shared_of(len(shape))
+    x = ctx.framework_array(np.ones(shape, dtype=as_dtype(ctx.stat_dtype)))
+    layer = build(ctx, rate, ctx.seed())
+    counts: Any = None
+    for _ in range(k):
+        y = ctx.backend.for_reduction(step(ctx, layer, ctx.backend.fresh(x), training=True))
+        keep = keep_mask(ctx, y, rate, shared)
+        xp = reduce.namespace(keep)
+        dropped = xp.astype(xp.logical_not(keep), xp.int64)
+        counts = dropped if counts is None else counts + dropped
+    histogram = ctx.host(reduce.histogram(counts, k=k))
+    res = st_.binomial_histogram_gof(histogram, k, p, alpha=ctx.alpha, power=ctx.power)
+    return verdict([res], "drop counts over k calls of one instance are not Binomial(k, rate)")
+
+
+def check_state_reproducible(ctx: Context) -> None:
+    for dtype in ctx.dtypes:
+        x = state_inputs(ctx, dtype, 0)
+        for rate in STATE_RATES:
+            seed = ctx.seed()
+            first = training_run(ctx, rate, seed, x)
+            second = training_run(ctx, rate, seed, x)
+            where = f"{dtype}, rate {rate}, initial seed {seed}"
+            for i, (a, b) in enumerate(zip(first, second, strict=True)):
+                require_same(
+                    f"call {i + 1} of {STATE_STEPS} ({where})",
+                    b,
+                    a,
+                    "a second instance from the same initial seed returned another output",
+                )
+
+
+def check_state_inference(ctx: Context) -> None:
+    for dtype in ctx.dtypes:
+        x = state_inputs(ctx, dtype, 0)
+        others = [state_inputs(ctx, dtype, i) for i in (1, 2, 3)]
+        for rate in STATE_RATES:
+            seed = ctx.seed()
+            where = f"{dtype}, rate {rate}, initial seed {seed}"
+            plain = training_run(ctx, rate, seed, x)
+            _distinct(ctx, plain, where)
+            fresh = build(ctx, rate, ctx.seed())
+            want = [host_step(ctx, fresh, v, False) for v in [x, *others]]
+            layer = build(ctx, rate, seed)
+            for i in range(STATE_STEPS):
+                # Inference calls before each training call: of other inputs, then of x.
+                for j, v in enumerate([*others[: i % 3 + 1], x]):
+                    w = want[0] if v is x else want[1 + j]
+                    got = host_step(ctx, layer, v, False)
+                    require_same(
+                        f"inference before training call {i + 1} ({where})",
+                        got,
+                        w,
+                        "an inference call of a used instance differs from a new instance's",
+                    )
+                require_same(
+                    f"training call {i + 1} of {STATE_STEPS} ({where})",
+                    host_step(ctx, layer, x, True),
+                    plain[i],
+                    "with inference calls between them, the training calls return other "
+                    "outputs than without: inference depends on or advances the state",
+                )
+
+
+def check_state_gradient(ctx: Context) -> None:
+    wide = tuple(d for d in ctx.dtypes if d in WIDE)
+    if not wide:
+        raise NotApplicable("the gradient check runs in float32 or float64, which the target lacks")
+    for dtype in wide:
+        x = state_inputs(ctx, dtype, 0)
+        cot = gen.values(int(ctx.rng.integers(1 << 62)), x.shape, dtype)
+        for rate in STATE_RATES:
+            seed = ctx.seed()
+            where = f"{dtype}, rate {rate}, initial seed {seed}"
+            forward = training_run(ctx, rate, seed, x)
+            _distinct(ctx, forward, where)
+            layer = build(ctx, rate, seed)
+
+            def train(xa: Any, layer: Any = layer) -> Any:
+                return step(ctx, layer, xa, training=True)
+
+            for i, y in enumerate(forward):
+                got = need_vjp(ctx, train, x, cot)
+                m = multipliers(ctx, y.astype(np.float64), x.astype(np.float64), rate)
+                want = cot.astype(np.float64) * m
+                if not close(got, want, dtype if dtype != "float64" else "float32"):
+                    raise CheckFailure(
+                        f"call {i + 1} of {STATE_STEPS} ({where}): the gradient is not that "
+                        f"call's forward mask times its scale: {first_mismatch(got, want)}"
+                    )

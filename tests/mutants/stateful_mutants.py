@@ -1,0 +1,158 @@
+"""Stateful mutants: layers that own their random state (``dropspec.stateful_target``) and
+mishandle it across calls, each caught by a ``*-STATE-*`` clause.
+
+Each is a correct layer (a generator seeded once, advanced by training calls only) with one
+fault: a mask that never changes, a state reset to its seed at every call, an inference call
+that advances the state or reseeds it from its input, a backward pass that uses the next
+call's mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from dropspec.target import make_stateful_target
+
+from . import Mutant
+
+Array = np.ndarray
+Layer = Callable[..., Array]
+
+
+def _masked(x: Array, keep: Array, rate: float) -> Array:
+    scale = x.dtype.type(0.0 if rate == 1.0 else 1.0 / (1.0 - rate))
+    return np.where(keep, x * scale, np.zeros((), x.dtype))
+
+
+def _validate(rate: float) -> None:
+    if not 0.0 <= rate <= 1.0:  # false for NaN too
+        raise ValueError(f"rate must be in [0, 1], got {rate!r}")
+
+
+def frozen(rate: float, *, seed: int) -> Layer:
+    """Draws its mask at the first call and applies it at every call after."""
+    _validate(rate)
+    rng = np.random.default_rng(seed)
+    kept: dict[tuple[int, ...], Array] = {}
+
+    def layer(x: Array, *, training: bool) -> Array:
+        if not training:
+            return x.copy()
+        if x.shape not in kept:
+            kept[x.shape] = rng.random(x.shape) >= rate
+        return _masked(x, kept[x.shape], rate)
+
+    return layer
+
+
+def reseeded(rate: float, *, seed: int) -> Layer:
+    """Builds its generator from the initial seed at every call: one mask, every step."""
+    _validate(rate)
+
+    def layer(x: Array, *, training: bool) -> Array:
+        if not training:
+            return x.copy()
+        return _masked(x, np.random.default_rng(seed).random(x.shape) >= rate, rate)
+
+    return layer
+
+
+def advances_at_inference(rate: float, *, seed: int) -> Layer:
+    """Draws a mask in inference too, and throws it away: the state moves on."""
+    _validate(rate)
+    rng = np.random.default_rng(seed)
+
+    def layer(x: Array, *, training: bool) -> Array:
+        keep = rng.random(x.shape) >= rate
+        return _masked(x, keep, rate) if training else x.copy()
+
+    return layer
+
+
+def reads_inference_inputs(rate: float, *, seed: int) -> Layer:
+    """An inference call reseeds the state from its input's values."""
+    _validate(rate)
+    state = [np.random.default_rng(seed)]
+
+    def layer(x: Array, *, training: bool) -> Array:
+        if not training:
+            state[0] = np.random.default_rng(
+                [seed, int(np.abs(x.astype(np.float64)).sum() * 1024) % (1 << 32)]
+            )
+            return x.copy()
+        return _masked(x, state[0].random(x.shape) >= rate, rate)
+
+    return layer
+
+
+def next_mask_gradient(rate: float, *, seed: int) -> Layer:
+    """torch: the forward applies this call's mask, the backward the one drawn for the next
+    call (a mask cached one step ahead)."""
+    import torch
+
+    _validate(rate)
+    gen = torch.Generator().manual_seed(seed & ((1 << 63) - 1))
+    ahead: list[Any] = []
+
+    class NextMask(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: Any, now: Any, later: Any) -> Any:
+            ctx.save_for_backward(later)
+            return x * now
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:
+            (later,) = ctx.saved_tensors
+            return grad * later, None, None
+
+    def draw(x: Any) -> Any:
+        keep = torch.rand(x.shape, generator=gen, dtype=torch.float64) >= rate
+        return keep.to(x.dtype) * (0.0 if rate == 1.0 else 1.0 / (1.0 - rate))
+
+    def layer(x: Any, *, training: bool) -> Any:
+        if not training:
+            return x.clone()
+        now = ahead.pop() if ahead and ahead[0].shape == x.shape else draw(x)
+        ahead[:] = [draw(x)]
+        return NextMask.apply(x, now, ahead[0])
+
+    return layer
+
+
+def stateful_mutant(
+    factory: Callable[..., Layer],
+    *,
+    framework: str,
+    clauses: str,
+    fault_class: str = "state",
+    **options: Any,
+) -> Mutant:
+    name = f"mutant.{framework}.dropout.stateful.{factory.__name__}"
+    description = (factory.__doc__ or "").strip().replace("\n", " ")
+    target = make_stateful_target(
+        factory,
+        "dropout",
+        framework=framework,
+        name=name,
+        description=description,
+        **options,
+    )
+    return Mutant(name, "dropout", framework, fault_class, description, target, (clauses,))
+
+
+MUTANTS: tuple[Mutant, ...] = (
+    stateful_mutant(frozen, framework="numpy", clauses="DROPOUT-STATE-CALLS"),
+    stateful_mutant(reseeded, framework="numpy", clauses="DROPOUT-STATE-CALLS"),
+    stateful_mutant(advances_at_inference, framework="numpy", clauses="DROPOUT-STATE-INFERENCE"),
+    stateful_mutant(reads_inference_inputs, framework="numpy", clauses="DROPOUT-STATE-INFERENCE"),
+    stateful_mutant(
+        next_mask_gradient,
+        framework="torch",
+        clauses="DROPOUT-STATE-GRADIENT",
+        fault_class="gradient",
+        dtypes=("float32", "float64"),
+    ),
+)
