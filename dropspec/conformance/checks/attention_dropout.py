@@ -207,14 +207,14 @@ def inference_factor(ctx: Context, rate: float) -> float:
 # ---------------------------------------------------------------- exact ----
 
 
-def check_shape(ctx: Context) -> None:
+def check_attn_shape(ctx: Context) -> None:
     for case in cases(ctx):
         q, k, v = case.qkv(d_v=D_V)
         for training in (True, False):
             run(ctx, q, k, v, case.rate, case.seed, training)
 
 
-def check_dtype(ctx: Context) -> None:
+def check_attn_dtype(ctx: Context) -> None:
     for case in cases(ctx):
         q, k, v = case.qkv()
         for training in (True, False):
@@ -227,7 +227,7 @@ def check_dtype(ctx: Context) -> None:
                     )
 
 
-def check_deterministic(ctx: Context) -> None:
+def check_attn_deterministic(ctx: Context) -> None:
     for case in cases(ctx):
         q, k, v = case.qkv()
         first, _ = run(ctx, q, k, v, case.rate, case.seed)
@@ -244,7 +244,7 @@ def _small(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return attention_inputs(np.random.default_rng(ctx.check_seed), (2, 2, 3, 4), 4, dtype)
 
 
-def check_rate_invalid(ctx: Context) -> None:
+def check_attn_rate_invalid(ctx: Context) -> None:
     q, k, v = _small(ctx)
     accepted = []
     for rate in (-0.1, 1.5, float("nan"), -1e-12, 1.0 + 1e-9):
@@ -264,7 +264,7 @@ def dropped_probabilities(ctx: Context, case: Case) -> tuple[np.ndarray, np.ndar
     return a.astype(np.float64), probabilities(q, k)
 
 
-def check_values(ctx: Context) -> None:
+def check_attn_values(ctx: Context) -> None:
     for case in cases(ctx):
         a, p = dropped_probabilities(ctx, case)
         keep = a != 0
@@ -294,7 +294,7 @@ def check_values(ctx: Context) -> None:
         )
 
 
-def check_broadcast(ctx: Context) -> None:
+def check_attn_broadcast(ctx: Context) -> None:
     axes = [BROADCAST_AXIS[name] for name in ctx.options["broadcast"]]
     for case in cases(ctx):
         if case.batch < 2 or case.heads < 2:
@@ -311,7 +311,7 @@ def check_broadcast(ctx: Context) -> None:
                 )
 
 
-def check_inference_identity(ctx: Context) -> None:
+def check_attn_inference_identity(ctx: Context) -> None:
     for case in cases(ctx):
         q, k, v = case.qkv()
         out, _ = run(ctx, q, k, v, case.rate, case.seed, training=False)
@@ -319,7 +319,7 @@ def check_inference_identity(ctx: Context) -> None:
         near(out, want, case.dtype, "with training=False the output is not plain attention", case)
 
 
-def check_no_switch(ctx: Context) -> None:
+def check_attn_no_switch(ctx: Context) -> None:
     for case in cases(ctx):
         q, k, v = case.qkv()
         train, _ = run(ctx, q, k, v, case.rate, case.seed, training=True)
@@ -352,15 +352,15 @@ def _weights(ctx: Context, after: bool) -> None:
             near(w_inf, p, case.dtype, "with training=False the weights are not P", case)
 
 
-def check_weights_before(ctx: Context) -> None:
+def check_attn_weights_before(ctx: Context) -> None:
     _weights(ctx, after=False)
 
 
-def check_weights_after(ctx: Context) -> None:
+def check_attn_weights_after(ctx: Context) -> None:
     _weights(ctx, after=True)
 
 
-def check_gradient(ctx: Context) -> None:
+def check_attn_gradient(ctx: Context) -> None:
     wide = tuple(d for d in ctx.dtypes if d in WIDE)
     if not wide:
         raise NotApplicable("the gradient check runs in float32 or float64, which the target lacks")
@@ -389,7 +389,7 @@ def check_gradient(ctx: Context) -> None:
         )
 
 
-def check_rate_zero(ctx: Context) -> None:
+def check_attn_rate_zero(ctx: Context) -> None:
     for case in cases(ctx):
         q, k, v = case.qkv()
         out, _ = run(ctx, q, k, v, 0.0, case.seed)
@@ -402,7 +402,7 @@ def check_rate_zero(ctx: Context) -> None:
         )
 
 
-def check_rate_one_zeros(ctx: Context) -> None:
+def check_attn_rate_one_zeros(ctx: Context) -> None:
     for case in cases(ctx):
         q, k, v = case.qkv()
         out, _ = run(ctx, q, k, v, 1.0, case.seed)
@@ -413,7 +413,7 @@ def check_rate_one_zeros(ctx: Context) -> None:
             )
 
 
-def check_rate_one_error(ctx: Context) -> None:
+def check_attn_rate_one_error(ctx: Context) -> None:
     q, k, v = _small(ctx)
     try:
         out = ctx.call_raw(q, k, v, rate=1.0, seed=ctx.seed())
@@ -480,7 +480,7 @@ def _rate_plan(ctx: Context) -> list[StatResult]:
 
 @every_dtype
 @planned(_rate_plan)
-def check_rate(ctx: Context) -> StatResult:
+def check_attn_rate(ctx: Context) -> StatResult:
     each = ctx.split(len(STAT_RATES))
     results = [
         drop_test(ctx, keep_masks(ctx, rate), rate, each, rate_test(ctx, rate, each))
@@ -502,7 +502,7 @@ def _independent_plan(ctx: Context) -> list[StatResult]:
 
 @every_dtype
 @planned(_independent_plan)
-def check_independent(ctx: Context) -> StatResult:
+def check_attn_independent(ctx: Context) -> StatResult:
     masks = keep_masks(ctx, INDEPENDENT_RATE)
     calls = (next(masks) for _ in range(INDEPENDENT_CALLS))
     tables = neighbour_tables(ctx, calls, independent_axes(ctx))
@@ -558,7 +558,7 @@ def _unbiased_plan(ctx: Context) -> list[StatResult]:
 
 @every_dtype
 @planned(_unbiased_plan)
-def check_unbiased(ctx: Context) -> StatResult:
+def check_attn_unbiased(ctx: Context) -> StatResult:
     arrays = unbiased_inputs(ctx)
     each = ctx.split(len(UNBIASED_RATES))
     results = []
@@ -586,23 +586,23 @@ def check_unbiased(ctx: Context) -> StatResult:
 register(
     "attention_dropout",
     {
-        "ATTN-SHAPE": check_shape,
-        "ATTN-DTYPE": check_dtype,
-        "ATTN-DETERMINISTIC": check_deterministic,
-        "ATTN-RATE-INVALID": check_rate_invalid,
-        "ATTN-VALUES": check_values,
-        "ATTN-RATE": check_rate,
-        "ATTN-INDEPENDENT": check_independent,
-        "ATTN-BROADCAST": check_broadcast,
-        "ATTN-UNBIASED": check_unbiased,
-        "ATTN-INFERENCE-IDENTITY": check_inference_identity,
-        "ATTN-NO-SWITCH": check_no_switch,
-        "ATTN-WEIGHTS-BEFORE": check_weights_before,
-        "ATTN-WEIGHTS-AFTER": check_weights_after,
-        "ATTN-GRADIENT": check_gradient,
-        "ATTN-RATE-ZERO": check_rate_zero,
-        "ATTN-RATE-ONE-ZEROS": check_rate_one_zeros,
-        "ATTN-RATE-ONE-ERROR": check_rate_one_error,
+        "ATTN-SHAPE": check_attn_shape,
+        "ATTN-DTYPE": check_attn_dtype,
+        "ATTN-DETERMINISTIC": check_attn_deterministic,
+        "ATTN-RATE-INVALID": check_attn_rate_invalid,
+        "ATTN-VALUES": check_attn_values,
+        "ATTN-RATE": check_attn_rate,
+        "ATTN-INDEPENDENT": check_attn_independent,
+        "ATTN-BROADCAST": check_attn_broadcast,
+        "ATTN-UNBIASED": check_attn_unbiased,
+        "ATTN-INFERENCE-IDENTITY": check_attn_inference_identity,
+        "ATTN-NO-SWITCH": check_attn_no_switch,
+        "ATTN-WEIGHTS-BEFORE": check_attn_weights_before,
+        "ATTN-WEIGHTS-AFTER": check_attn_weights_after,
+        "ATTN-GRADIENT": check_attn_gradient,
+        "ATTN-RATE-ZERO": check_attn_rate_zero,
+        "ATTN-RATE-ONE-ZEROS": check_attn_rate_one_zeros,
+        "ATTN-RATE-ONE-ERROR": check_attn_rate_one_error,
     },
     mask="attention",
     inputs="attention",
