@@ -340,14 +340,14 @@ ALL_BANDS = tuple(b.name for b in RATE_BANDS)
 _OWN = Design(values=(), layouts=False)
 
 #: Attention dropout's exact checks: q, k, v drawn from [-1, 1] (v = I to read the mask) in
-#: three fixed (batch, heads, seq_q, seq_k, d) shapes, so eager JAX compiles few; rates in
+#: two fixed (batch, heads, seq_q, seq_k, d) shapes, so eager JAX compiles few; rates in
 #: [0.05, 0.95] unless the check fixes its own.
 _ATTENTION = dataclasses.replace(
     _OWN,
     shapes=False,
-    cells=3,
+    cells=2,
     own="q, k, v in [-1, 1] (v = I to read the mask), shapes "
-    "(batch, heads, seq_q, seq_k, d) (1, 2, 3, 1, 4), (2, 3, 5, 8, 4), (3, 2, 4, 8, 1)",
+    "(batch, heads, seq_q, seq_k, d) (1, 2, 3, 1, 4) and (2, 3, 5, 8, 4)",
 )
 _ATTENTION_RATES = ("low", "middle", "high")
 _ATTENTION_CHECKS: dict[str, tuple[str, ...]] = {
