@@ -132,6 +132,37 @@ def alt_dropconnect(
     return ((xd @ (wd * m).T) * s + bd).astype(x.dtype)
 
 
+def alt_attention(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    rate: float,
+    *,
+    training: bool,
+    seed: int,
+    heads_share: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Attention dropout written apart from the reference: logits by einsum, a softmax by
+    log-sum-exp, float draws from a Philox generator, the mask applied to each head in turn,
+    and the weights returned after dropout."""
+    _check_rate(rate)
+    if q.ndim != 4 or k.shape[:2] != q.shape[:2] or v.shape[:3] != k.shape[:3]:
+        raise ValueError("q, k, v must be (batch, heads, seq, d) with matching sides")
+    logits = np.einsum("bhqd,bhkd->bhqk", q.astype(np.float64), k.astype(np.float64))
+    logits /= math.sqrt(q.shape[-1])
+    lse = np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True))
+    p = np.exp(logits - logits.max(-1, keepdims=True) - lse)
+    if training and rate > 0:
+        rng = np.random.Generator(np.random.Philox(seed))
+        b, h, sq, sk = p.shape
+        shared = rng.random((b, sq, sk)) >= rate if heads_share else None
+        for head in range(h):
+            keep = shared if shared is not None else rng.random((b, sq, sk)) >= rate
+            p[:, head] = np.where(keep, p[:, head] / (1.0 - rate), 0.0) if rate < 1 else 0.0
+    out = np.einsum("bhqk,bhkv->bhqv", p, v.astype(np.float64))
+    return out.astype(q.dtype), p.astype(q.dtype)
+
+
 def _t(fn: Any, op: str, name: str, **options: Any) -> Target:
     return make_target(fn, op, name=name, **options)
 
@@ -183,5 +214,13 @@ CORRECT: tuple[Target, ...] = (
         masks="per_batch",
         mask_bias=False,
         inference="mean",
+    ),
+    _t(alt_attention, "attention_dropout", "alt.attention_dropout", weights="after"),
+    _t(
+        _partial(alt_attention, heads_share=True),
+        "attention_dropout",
+        "alt.attention_dropout.heads",
+        weights="after",
+        broadcast=("heads",),
     ),
 )

@@ -40,6 +40,8 @@ def _needs(name: str) -> None:
 def _inputs(t: Target, dtype: str, rng: np.random.Generator) -> list[np.ndarray]:
     if t.op == "dropconnect":  # x (batch, in), weight (out, in), bias (out,)
         shapes: list[tuple[int, ...]] = [(3, 5), (4, 5), (4,)]
+    elif t.op == "attention_dropout":  # q, k, v (batch, heads, seq, d); d_v 3, d 5
+        shapes = [(2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 3)]
     else:
         rank = t.options.get("rank") or 2
         shapes = [(2, 3, 4, 2, 3)[:rank]]
@@ -76,11 +78,15 @@ def test_target_runs_on_every_dtype(name: str, training: bool) -> None:
     for dtype in t.dtypes or BACKEND.supported_dtypes:
         arrays = _inputs(t, dtype, rng)
         out = t(*(BACKEND.asarray(a) for a in arrays), 0.25, training=training, seed=7)
+        if t.options.get("weights", "none") != "none":
+            out, weights = out
+            assert tuple(weights.shape) == (2, 3, 4, 6)
         assert BACKEND.is_array(out)
         y = BACKEND.to_numpy(out)
-        want = (
-            (arrays[0].shape[0], arrays[1].shape[0]) if t.op == "dropconnect" else arrays[0].shape
-        )
+        if t.op == "dropconnect":
+            want: tuple[int, ...] = (arrays[0].shape[0], arrays[1].shape[0])
+        else:
+            want = (2, 3, 4, 3) if t.op == "attention_dropout" else arrays[0].shape
         assert y.shape == want, (dtype, y.shape)
         assert dtype_name(y.dtype) == dtype
 

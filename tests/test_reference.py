@@ -9,6 +9,7 @@ import pytest
 from dropspec import reference as ref
 from dropspec.dtypes import FLOAT_DTYPES, as_dtype
 from dropspec.reference import SpecError
+from dropspec.reference.attention_dropout import probabilities
 from dropspec.reference.expectations import (
     alpha_moments,
     dropconnect_moments,
@@ -184,3 +185,29 @@ def test_threaded_masks_do_not_depend_on_thread_count(monkeypatch: pytest.Monkey
     rng = np.random.default_rng(11)
     words = rng.bit_generator.random_raw((x.size + 1) // 2).view(np.uint32)[: x.size]
     assert np.array_equal(outputs[0][1], words < np.uint32(round(0.7 * 2**32)))
+
+
+def test_attention_dropout_drops_probabilities_and_shares_as_declared() -> None:
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.uniform(-1, 1, (2, 3, 4, n)) for n in (5, 5, 6))
+    k, v = k[:, :, :3].copy(), v[:, :, :3].copy()  # seq_k 3, d_v 6
+    p = probabilities(q, k)
+    assert np.allclose(p.sum(-1), 1.0)
+    out, w, keep = ref.attention_dropout(q, k, v, 0.4, seed=1, weights="after", return_mask=True)
+    assert keep.shape == p.shape and out.shape == (2, 3, 4, 6)
+    assert np.allclose(w, p * keep / 0.6) and np.allclose(out, w @ v)
+    _, before = ref.attention_dropout(q, k, v, 0.4, seed=1, weights="before")
+    assert np.allclose(before, p)
+    # broadcast over heads: one (batch, query, key) mask for every head
+    _, _, shared = ref.attention_dropout(
+        q, k, v, 0.5, seed=2, broadcast=("heads",), return_mask=True, weights="after"
+    )
+    assert shared.shape == (2, 1, 4, 3)
+    assert np.allclose(ref.attention_dropout(q, k, v, 0.4, training=False), p @ v)
+    # no training switch: training=False drops as training=True does
+    a = ref.attention_dropout(q, k, v, 0.4, seed=5, inference="no_switch", training=False)
+    assert np.array_equal(a, ref.attention_dropout(q, k, v, 0.4, seed=5))
+    with pytest.raises(SpecError):
+        ref.attention_dropout(q, k, v, 1.0, seed=1, rate_one="error")
+    with pytest.raises(SpecError):
+        ref.attention_dropout(q, k[:, :, :, :4], v, 0.1, seed=1)

@@ -66,7 +66,14 @@ def test_ops_are_found_in_their_declared_order() -> None:
     orders = [op.order for op in OPS.values()]
     assert orders == sorted(orders) and len(set(orders)) == len(orders)
     # The order every listing shows (OPS, `dropspec list`, the matrix, the docs' toctree).
-    assert list(OPS) == ["dropout", "alpha_dropout", "gaussian_dropout", "dropconnect", "drop_path"]
+    assert list(OPS) == [
+        "dropout",
+        "alpha_dropout",
+        "gaussian_dropout",
+        "dropconnect",
+        "drop_path",
+        "attention_dropout",
+    ]
 
 
 def test_every_op_has_a_spec_module_named_as_it() -> None:
@@ -81,8 +88,8 @@ def test_every_op_registers_every_clause_with_what_its_checks_need() -> None:
     for op, spec in OPS.items():
         assert op in OP_FACTS, f"checks/{op}.py declares no mask kind or inputs for {op}"
         facts = OP_FACTS[op]
-        assert facts.mask in ("zero", "alpha", "noise", "layer"), op
-        assert facts.inputs in ("units", "layer"), op
+        assert facts.mask in ("zero", "alpha", "noise", "layer", "attention"), op
+        assert facts.inputs in ("units", "layer", "attention"), op
         assert {c.id for c in spec.clauses} <= set(CHECKS), op
         path = ROOT / layout.module_path(layout.checks_module(op))
         assert path.is_file(), f"{op} has no checks module {rel(path)}"
@@ -108,6 +115,8 @@ def test_register_refuses_facts_that_do_not_fit_together() -> None:
         register("drop_path", table, mask="zero")
     with pytest.raises(LookupError, match="exactly when the op is one"):
         register("drop_path", table, mask="layer", inputs="units")
+    with pytest.raises(LookupError, match="an attention mask is read from attention's inputs"):
+        register("drop_path", table, mask="attention", inputs="units")
     with pytest.raises(LookupError, match="per-example mask for a layer"):
         register("drop_path", table, mask="layer", inputs="layer", per_example=True)
 

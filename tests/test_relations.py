@@ -133,6 +133,8 @@ def test_the_wrong_targets_pass_the_relations_they_keep(wrong: Path) -> None:
 def test_the_reference_keeps_every_relation() -> None:
     for target in TARGETS:
         wanted = [c for c in RELATION_IDS if CLAUSES[c].op == target.op]
+        if not wanted:
+            continue  # attention dropout has no relation clauses yet (issue 24)
         got = outcomes(run_target(target, wanted, config=Config(seed=5)))
         assert got and set(got.values()) <= {"passed", "not_applicable"}, (target.name, got)
 

@@ -368,6 +368,50 @@ _HAIKU_SELECT = (
     "dropped NaN or inf gives NaN (https://github.com/jax-ml/jax/issues/12233: "
     "bfloat16 keeps NaN while float32 gives 0)"
 )
+
+
+def _flax_attention(broadcast_dropout: bool) -> Callable[..., Any]:
+    def fn(q: Any, k: Any, v: Any, rate: float, *, training: bool, seed: int) -> Any:
+        """flax.linen.dot_product_attention on (batch, seq, heads, d), the layout it takes."""
+        import flax.linen as nn
+        import jax.numpy as jnp
+
+        def heads_last(t: Any) -> Any:
+            return jnp.swapaxes(t, 1, 2)
+
+        out = nn.dot_product_attention(
+            heads_last(q),
+            heads_last(k),
+            heads_last(v),
+            dropout_rng=key(seed),
+            dropout_rate=rate,
+            broadcast_dropout=broadcast_dropout,
+            deterministic=not training,
+        )
+        return heads_last(out)
+
+    fn.__qualname__ = fn.__name__ = "flax_dot_product_attention" + (
+        "" if broadcast_dropout else "_independent"
+    )
+    return fn
+
+
+#: flax.linen.dot_product_attention drops only `if not deterministic and dropout_rate > 0.0`
+#: and divides the mask by keep_prob: no rate is checked, and at rate 1 it divides 0 by 0.
+_FLAX_ATTENTION_RATE = (
+    "flax.linen.dot_product_attention checks no rate: a negative or NaN rate fails "
+    "`dropout_rate > 0.0` and silently skips dropout, and a rate above 1 draws with a "
+    "negative keep probability (flax/linen/attention.py, dot_product_attention_weights)"
+)
+_FLAX_ATTENTION_RATE_ONE = (
+    "at rate 1 the multiplier is keep / keep_prob = 0 / 0, so every output is NaN instead of "
+    "0 (flax/linen/attention.py, dot_product_attention_weights; flax.linen.Dropout "
+    "special-cases rate 1, this path does not)"
+)
+_FLAX_ATTENTION_XFAIL = {
+    "ATTN-RATE-INVALID": _FLAX_ATTENTION_RATE,
+    "ATTN-RATE-ONE-ZEROS": _FLAX_ATTENTION_RATE_ONE,
+}
 _WEIGHT_DROP: dict[str, Any] = dict(
     masks="per_batch", mask_bias=False, scaling="inverted", inference="mean", activation="identity"
 )
@@ -532,5 +576,27 @@ TARGETS: tuple[Target, ...] = (
         "weight mask and a (batch, out) bias mask, applied with jnp.where and an einsum; "
         "inverted scaling, mean inference, the rate checked against [0, 1]",
         **_PER_EXAMPLE,
+    ),
+    make_target(
+        _flax_attention(broadcast_dropout=True),
+        "attention_dropout",
+        framework="jax",
+        name="flax.linen.dot_product_attention",
+        requires=("flax",),
+        broadcast=("batch", "heads"),
+        expected_failures=_FLAX_ATTENTION_XFAIL,
+        description="flax.linen.dot_product_attention(q, k, v, dropout_rng=key(seed), "
+        "dropout_rate=rate, deterministic=not training): broadcast_dropout=True by default, "
+        "one (query, key) mask shared by every example and head",
+    ),
+    make_target(
+        _flax_attention(broadcast_dropout=False),
+        "attention_dropout",
+        framework="jax",
+        name="flax.linen.dot_product_attention.independent",
+        requires=("flax",),
+        expected_failures=_FLAX_ATTENTION_XFAIL,
+        description="flax.linen.dot_product_attention(..., broadcast_dropout=False): a mask "
+        "value per (example, head, query, key)",
     ),
 )

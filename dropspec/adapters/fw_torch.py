@@ -414,6 +414,92 @@ def _dropconnect_targets() -> list[Target]:
     ]
 
 
+def _sdpa(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rate: float, *, training: bool, seed: int
+) -> torch.Tensor:
+    import torch.nn.functional as F
+
+    # No training switch: dropout_p is applied whenever it is > 0 (ATTN-NO-SWITCH).
+    with seeded(seed, q):
+        out: torch.Tensor = F.scaled_dot_product_attention(q, k, v, dropout_p=rate)
+    return out
+
+
+def _multihead(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rate: float, *, training: bool, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """nn.MultiheadAttention with identity projections and no biases, so that its attention is
+    the op's: q, k and v of (batch, heads, seq, d) are laid out as (batch, seq, heads·width);
+    the width is max(d, d_v), q and k padded with zeros (which leave q·kᵀ alone) and q scaled
+    by √(width/d) so that the layer's 1/√width is the op's 1/√d; v is padded likewise and its
+    padding sliced off the output."""
+    import torch
+    from torch import nn
+
+    b, h, sq, d = q.shape
+    dv = v.shape[-1]
+    width = max(d, dv)
+
+    def packed(t: torch.Tensor, factor: float = 1.0) -> torch.Tensor:
+        padded = torch.nn.functional.pad(
+            t * factor if factor != 1.0 else t, (0, width - t.shape[-1])
+        )
+        return padded.transpose(1, 2).reshape(b, t.shape[2], h * width)
+
+    layer = nn.MultiheadAttention(
+        h * width, h, dropout=rate, bias=False, batch_first=True, dtype=q.dtype, device=q.device
+    ).train(training)
+    with torch.no_grad():
+        eye = torch.eye(h * width, dtype=q.dtype, device=q.device)
+        layer.in_proj_weight.copy_(torch.cat([eye, eye, eye]))
+        layer.out_proj.weight.copy_(eye)
+    with seeded(seed, q):
+        out, weights = layer(
+            packed(q, (width / d) ** 0.5),
+            packed(k),
+            packed(v),
+            need_weights=True,
+            average_attn_weights=False,
+        )
+    out = out.reshape(b, sq, h, width).transpose(1, 2)[..., :dv]
+    return out, weights
+
+
+#: Observed: rates -0.1, -1e-12 and NaN accepted, 1.5 rejected (by F.dropout).
+MHA_RATE_REASON = (
+    "nn.MultiheadAttention never checks its dropout: F.multi_head_attention_forward calls "
+    "F.dropout on the weights only `if dropout_p > 0.0`, so a negative or NaN rate silently "
+    "drops nothing, while a rate above 1 reaches F.dropout and raises (torch/nn/functional.py; "
+    "no upstream issue found)"
+)
+
+
+def _attention_targets() -> list[Target]:
+    return [
+        make_target(
+            _sdpa,
+            "attention_dropout",
+            name="torch.scaled_dot_product_attention",
+            framework="torch",
+            inference="no_switch",
+            description="F.scaled_dot_product_attention(q, k, v, dropout_p=rate): no training "
+            "switch; on the CPU only the math backend drops (the CPU flash kernel refuses "
+            "dropout_p > 0)",
+        ),
+        make_target(
+            _multihead,
+            "attention_dropout",
+            name="torch.nn.MultiheadAttention",
+            framework="torch",
+            weights="after",
+            expected_failures={"ATTN-RATE-INVALID": MHA_RATE_REASON},
+            description="nn.MultiheadAttention(dropout=rate) with identity projections, "
+            "need_weights=True, average_attn_weights=False: the weights it returns are "
+            "taken after dropout",
+        ),
+    ]
+
+
 #: Why torch targets fail *-INDEPENDENT-SEEDS: torch.manual_seed takes any seed below 2^64
 #: (its documented range), but the CPU generator (mt19937) is seeded from the low 32 bits.
 SEED_32_REASON = (
@@ -443,5 +529,11 @@ def with_seed_truncation(targets: Iterable[Target]) -> tuple[Target, ...]:
 
 
 TARGETS: tuple[Target, ...] = with_seed_truncation(
-    (*_dropout_targets(), *_alpha_targets(), *_dropconnect_targets(), *_stateful_targets())
+    (
+        *_dropout_targets(),
+        *_alpha_targets(),
+        *_dropconnect_targets(),
+        *_stateful_targets(),
+        *_attention_targets(),
+    )
 )

@@ -282,6 +282,8 @@ class Context:
         want = tuple(x.shape)
         if facts.inputs == "layer" and weight is not None and x.ndim == 2:
             want = (x.shape[0], weight.shape[0])
+        if facts.inputs == "attention" and len(arrays) == 3 and arrays[2] is not None:
+            want = (*x.shape[:-1], arrays[2].shape[-1])
         got = tuple(int(d) for d in out.shape)
         if got != want:
             shape_clause = [c.id for c in get_op(self.target.op).clauses if c.id.endswith("SHAPE")]
@@ -341,13 +343,16 @@ def checks(*clause_ids: str) -> Callable[[Check], Check]:
 #: How a keep mask is read from a call on x = 1: ``zero``, a dropped output is 0; ``alpha``, a
 #: dropped output is a·α′ + b and a kept one a + b; ``noise``, Gaussian dropout drops nothing
 #: and a value counts as kept where its noise lies above 1; ``layer``, DropConnect's masks are
-#: decoded from a layer whose weights are powers of two (see ``checks._masks.decoded_masks``).
-Mask = Literal["zero", "alpha", "noise", "layer"]
+#: decoded from a layer whose weights are powers of two (see ``checks._masks.decoded_masks``);
+#: ``attention``, attention dropout's mask is read from a call with q = 0 (uniform
+#: probabilities) and v the identity, where the output is the dropped probabilities.
+Mask = Literal["zero", "alpha", "noise", "layer", "attention"]
 
 #: What an op is called on, and so the examples its checks draw: ``units``, one input x of any
 #: shape (``checks._examples.Case``); ``layer``, a dense layer's x (batch, n_in), weight
-#: (n_out, n_in) and bias (n_out,) (``checks._examples.LayerCase``).
-Inputs = Literal["units", "layer"]
+#: (n_out, n_in) and bias (n_out,) (``checks._examples.LayerCase``); ``attention``, queries,
+#: keys and values of shape (batch, heads, seq, d), the op's checks drawing their own.
+Inputs = Literal["units", "layer", "attention"]
 
 
 @dataclass(frozen=True)
@@ -393,14 +398,20 @@ def register(
             + (f"; missing: {', '.join(missing)}" if missing else "")
             + (f"; not clauses of {op}: {', '.join(extra)}" if extra else "")
         )
-    if mask not in ("zero", "alpha", "noise", "layer"):
+    if mask not in ("zero", "alpha", "noise", "layer", "attention"):
         raise LookupError(
-            f"the checks of {op} declare no kind of mask (mask=...: zero, alpha, noise or "
-            f"layer), got {mask!r}"
+            f"the checks of {op} declare no kind of mask (mask=...: zero, alpha, noise, "
+            f"layer or attention), got {mask!r}"
         )
-    if inputs not in ("units", "layer"):
+    if inputs not in ("units", "layer", "attention"):
         raise LookupError(
-            f"the checks of {op} declare no inputs (inputs=...: units or layer), got {inputs!r}"
+            f"the checks of {op} declare no inputs (inputs=...: units, layer or attention), "
+            f"got {inputs!r}"
+        )
+    if (mask == "attention") != (inputs == "attention"):
+        raise LookupError(
+            f"the checks of {op} declare mask={mask!r} with inputs={inputs!r}: an attention "
+            f"mask is read from attention's inputs and from nothing else"
         )
     if (mask == "layer") != (inputs == "layer"):
         raise LookupError(

@@ -332,10 +332,31 @@ class Design:
     shapes: bool = True
     #: Whether C order is among its layouts (not for a check that compares layouts to it).
     c_order: bool = True
+    #: Examples per dtype a check that draws its own shapes makes (0: as the plan says).
+    cells: int = 0
 
 
 ALL_BANDS = tuple(b.name for b in RATE_BANDS)
 _OWN = Design(values=(), layouts=False)
+
+#: Attention dropout's exact checks: q, k, v drawn from [-1, 1] (v = I to read the mask) in
+#: two fixed (batch, heads, seq_q, seq_k, d) shapes, so eager JAX compiles few; rates in
+#: [0.05, 0.95] unless the check fixes its own.
+_ATTENTION = dataclasses.replace(
+    _OWN,
+    shapes=False,
+    cells=2,
+    own="q, k, v in [-1, 1] (v = I to read the mask), shapes "
+    "(batch, heads, seq_q, seq_k, d) (1, 2, 3, 1, 4) and (2, 3, 5, 8, 4)",
+)
+_ATTENTION_RATES = ("low", "middle", "high")
+_ATTENTION_CHECKS: dict[str, tuple[str, ...]] = {
+    "shape": _ATTENTION_RATES, "dtype": _ATTENTION_RATES, "deterministic": _ATTENTION_RATES,
+    "values": _ATTENTION_RATES, "broadcast": _ATTENTION_RATES,
+    "inference_identity": _ATTENTION_RATES, "no_switch": _ATTENTION_RATES,
+    "weights_before": _ATTENTION_RATES, "weights_after": _ATTENTION_RATES,
+    "gradient": _ATTENTION_RATES, "rate_zero": (),
+}  # fmt: skip
 
 #: check function name -> its design. Every check that draws examples has an entry
 #: (tests/test_inputs.py holds the table to the registered checks).
@@ -388,6 +409,9 @@ DESIGNS: Mapping[str, Design] = {
                                             "7 at 15 rates), structured seed pairs", bands=()),
     "check_seed_process": dataclasses.replace(_OWN, own="ordinary values, rate 0.3, a second "
                                               "process", bands=()),
+    # Attention dropout's checks (checks/attention_dropout.py) make their own q, k and v.
+    **{f"check_attn_{name}": dataclasses.replace(_ATTENTION, bands=bands)
+       for name, bands in _ATTENTION_CHECKS.items()},
 }  # fmt: skip
 
 #: The design of a check without an entry: ordinary values, C order, every band.
@@ -709,5 +733,6 @@ def coverage_row(
     layouts = ", ".join(first.layouts) if d.shapes else "C"
     values = ", ".join(d.values) if d.values else "its own: " + d.own
     bands = ", ".join(d.bands) if d.bands else "its own rate"
-    cells = {fw: cells_per_run(p, examples, dtypes) for fw, p in plans.items()}
+    cells = {fw: d.cells * dtypes if d.cells else cells_per_run(p, examples, dtypes)
+             for fw, p in plans.items()}  # fmt: skip
     return CoverageRow(clause, check_name, shapes, layouts, values, bands, cells)

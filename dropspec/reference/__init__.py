@@ -14,6 +14,7 @@ from __future__ import annotations
 from . import expectations
 from ._validation import SpecError
 from .alpha_dropout import ALPHA_PRIME, SELU_ALPHA, SELU_LAMBDA, alpha_constants, alpha_dropout
+from .attention_dropout import attention_dropout
 from .drop_path import drop_path
 from .dropconnect import dropconnect
 from .dropout import dropout, scale_for
@@ -26,6 +27,7 @@ __all__ = [
     "SpecError",
     "alpha_constants",
     "alpha_dropout",
+    "attention_dropout",
     "drop_path",
     "dropconnect",
     "dropout",

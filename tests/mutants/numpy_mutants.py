@@ -1557,4 +1557,130 @@ add(
 )
 
 
+# ---------------------------------------------------------------- attention dropout ----
+
+
+def attention(
+    q: Array,
+    k: Array,
+    v: Array,
+    rate: float,
+    *,
+    training: bool,
+    seed: int,
+    where: str = "probabilities",
+    heads_share: bool = False,
+    infer_drops: bool = False,
+    unscaled: bool = False,
+    weights_after: bool = False,
+    keep_is_rate: bool = False,
+    validate_rate: bool = True,
+    fresh_generator: bool = False,
+) -> tuple[Array, Array]:
+    """Attention dropout returning (output, weights before dropout), with one hook per fault:
+    ``where`` the dropout acts ('probabilities', 'logits' or 'output')."""
+    if validate_rate:
+        validate(rate)
+    t = np.float64
+    logits = q.astype(t) @ np.swapaxes(k.astype(t), -1, -2) / math.sqrt(q.shape[-1])
+    rng = np.random.default_rng() if fresh_generator else np.random.default_rng(seed)
+    b, _, sq, sk = logits.shape
+    drop = (training or infer_drops) and rate > 0
+
+    def dropped(a: Array, shape: tuple[int, ...]) -> Array:
+        draw = rng.random((b, 1, sq, sk) if heads_share else shape)
+        keep = draw < rate if keep_is_rate else draw >= rate
+        s = 1.0 if unscaled or rate >= 1 else 1.0 / (1.0 - rate)
+        return np.where(keep, a * s, 0.0)
+
+    if drop and where == "logits":
+        logits = dropped(logits, logits.shape)
+    p = np.exp(logits - logits.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    a = dropped(p, p.shape) if drop and where == "probabilities" else p
+    out = a @ v.astype(t)
+    if drop and where == "output":
+        out = dropped(out, out.shape)
+    return out.astype(q.dtype), (a if weights_after else p).astype(q.dtype)
+
+
+def _attention_add(
+    name: str, fault_class: str, description: str, clause: str, **hooks: Any
+) -> None:
+    add(
+        partial(attention, **hooks),
+        "attention_dropout",
+        name,
+        fault_class,
+        description,
+        clause,
+        weights="before",
+    )
+
+
+_attention_add(
+    "dropout_at_inference",
+    "scaling",
+    "keeps dropping with training=False although it declares inference='identity'",
+    "ATTN-INFERENCE-IDENTITY",
+    infer_drops=True,
+)
+_attention_add(
+    "mask_shared_over_heads",
+    "independence",
+    "draws one (batch, query, key) mask and gives it to every head, declaring independent masks",
+    "ATTN-INDEPENDENT",
+    heads_share=True,
+)
+_attention_add(
+    "weights_after_dropout",
+    "structure",
+    "returns the dropped, rescaled probabilities as its weights, declaring weights='before'",
+    "ATTN-WEIGHTS-BEFORE",
+    weights_after=True,
+)
+_attention_add(
+    "dropout_on_logits",
+    "structure",
+    "drops the logits before the softmax, which renormalises what is left, instead of P",
+    "ATTN-VALUES",
+    where="logits",
+)
+_attention_add(
+    "kept_probabilities_unscaled",
+    "scaling",
+    "drops P without scaling the kept probabilities by 1/(1 - rate)",
+    "ATTN-UNBIASED",
+    unscaled=True,
+)
+_attention_add(
+    "dropout_on_output",
+    "structure",
+    "drops the output P·v instead of P: the same rate and mean, other values",
+    "ATTN-VALUES",
+    where="output",
+)
+_attention_add(
+    "rate_read_as_keep",
+    "rate",
+    "keeps a probability with probability rate (the papers' p) and drops it with 1 - rate",
+    "ATTN-RATE",
+    keep_is_rate=True,
+)
+_attention_add(
+    "rate_not_validated",
+    "edge",
+    "accepts any rate: a negative one scales by less than 1, NaN drops nothing",
+    "ATTN-RATE-INVALID",
+    validate_rate=False,
+)
+_attention_add(
+    "seed_ignored",
+    "determinism",
+    "draws its mask from a fresh unseeded generator: the same seed gives another output",
+    "ATTN-DETERMINISTIC",
+    fresh_generator=True,
+)
+
+
 MUTANTS: tuple[Mutant, ...] = tuple(M)

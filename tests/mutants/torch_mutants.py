@@ -426,4 +426,39 @@ add(
 )
 
 
+# ---------------------------------------------------------------- attention dropout ----
+
+
+def _attention_stale_backward(
+    q: Any, k: Any, v: Any, rate: float, *, training: bool, seed: int
+) -> Any:
+    """Dropout on P whose forward value uses one mask and whose gradient another: the
+    backward pass redraws the mask (as a kernel that recomputes it from a wrong offset)."""
+    import torch
+
+    p = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"rate must be in [0, 1], got {rate}")
+    if not training or rate == 0:
+        return p @ v
+    if rate == 1:
+        return torch.zeros_like(p @ v)
+    gen = torch.Generator().manual_seed(seed)
+    first = (torch.rand(p.shape, generator=gen, dtype=torch.float64) >= rate).to(p.dtype)
+    second = (torch.rand(p.shape, generator=gen, dtype=torch.float64) >= rate).to(p.dtype)
+    forward = p * first / (1 - rate) @ v
+    backward = p * second / (1 - rate) @ v
+    return backward + (forward - backward).detach()
+
+
+add(
+    _attention_stale_backward,
+    "attention_dropout",
+    "backward_redraws_mask",
+    "gradient",
+    "the gradient with respect to v is taken through a second mask, not the forward one",
+    "ATTN-GRADIENT",
+)
+
+
 MUTANTS: tuple[Mutant, ...] = tuple(M)
