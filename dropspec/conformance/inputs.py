@@ -407,6 +407,10 @@ DESIGNS: Mapping[str, Design] = {
     "check_seed_pairs": dataclasses.replace(_OWN, own="x = 1 in every size class (calls of "
                                             "1-7, 17, 255, 1031, 4095 and 2^15 mask values; "
                                             "7 at 15 rates), structured seed pairs", bands=()),
+    **{f"check_state_{name}": dataclasses.replace(
+        _OWN, shapes=False, own="2^12 positive ordinary values per call in the op's statistical "
+        "shape, one instance called again and again at rates 0.5 and 0.2")
+       for name in ("reproducible", "inference", "gradient")},
     "check_seed_process": dataclasses.replace(_OWN, own="ordinary values, rate 0.3, a second "
                                               "process", bands=()),
     # Attention dropout's checks (checks/attention_dropout.py) make their own q, k and v.
