@@ -119,6 +119,7 @@ def corpus() -> tuple[Mutant, ...]:
         numpy_mutants,
         tensorflow_mutants,
         torch_mutants,
+        transformed_mutants,
     )
 
     out = (
@@ -128,6 +129,7 @@ def corpus() -> tuple[Mutant, ...]:
         *torch_mutants.MUTANTS,
         *tensorflow_mutants.MUTANTS,
         *jax_mutants.MUTANTS,
+        *transformed_mutants.MUTANTS,
     )
     names = [m.name for m in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
