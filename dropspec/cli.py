@@ -220,6 +220,11 @@ def cmd_list(as_json: bool) -> int:
             installed = False
         mark = "" if installed else "   (framework not installed)"
         print(f"  {t.name:44s} {t.op:17s} {t.framework:10s}{mark}")
+    from .adapters import variants
+
+    print("\nVariants (dropspec check TARGET --under NAME; the row is 'TARGET under NAME'):")
+    for v in variants().values():
+        print(f"  {v.name:18s} {v.framework:10s} {v.doc}")
     return 0
 
 

@@ -119,3 +119,60 @@ def test_the_command_line_adds_variants(capsys: pytest.CaptureFixture[str]) -> N
     }
     assert main(["check", "torch.dropout", "--under", "nosuch", "--dry-run"]) == 2
     assert "unknown variant" in capsys.readouterr().err
+
+
+USER_TARGETS = """
+import jax
+import jax.numpy as jnp
+import numpy as np
+import dropspec
+
+
+@dropspec.target("dropout", framework="jax", seed_bits=63, rate_one="zeros")
+def good(x, rate, *, training, seed):
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError("rate must be in [0, 1]")
+    if not training:
+        return x
+    keep = jax.random.bernoulli(jax.random.key(seed), 1.0 - rate, x.shape)
+    scale = jnp.asarray(0.0 if rate == 1 else 1.0 / (1.0 - rate), x.dtype)
+    return jnp.where(keep, x * scale, jnp.zeros((), x.dtype))
+
+
+@dropspec.target("dropout", framework="jax", seed_bits=63, rate_one="zeros")
+def needs_int(x, rate, *, training, seed):
+    keep = np.random.default_rng(int(seed)).random(x.shape) >= rate
+    return jnp.where(keep, x / (1.0 - rate), 0).astype(x.dtype) if training else x
+"""
+
+
+def test_the_plugin_checks_a_users_targets_under_a_variant(tmp_path: Any) -> None:
+    """``--dropspec-under jit`` makes each ``--dropspec-target`` a row ``TARGET under jit``
+    in the worker processes: a traceable one is checked, one that needs a concrete seed is
+    reported as not checked, with the tracer's reason."""
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    (tmp_path / "mine.py").write_text(USER_TARGETS)
+    targets = ["--dropspec-target=mine.py:good", "--dropspec-target=mine.py:needs_int"]
+    options = ["--dropspec-under=jit", "--dropspec-clause=DROPOUT-SHAPE", "--dropspec-jobs=2"]
+    pytest_cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+    proc = subprocess.run(
+        [*pytest_cmd, *targets, *options, "--dropspec-json=r.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    out = proc.stdout + proc.stderr
+    rows = {t["name"]: t for t in json.loads((tmp_path / "r.json").read_text())["targets"]}
+    assert set(rows) == {"good under jit", "needs_int under jit"}, out
+    shape = {c["id"]: c["outcome"] for c in rows["good under jit"]["clauses"]}
+    assert shape == {"DROPOUT-SHAPE": "passed"}, out
+    refused = rows["needs_int under jit"]
+    assert "needs a concrete one" in str(refused.get("error")), refused
+    assert proc.returncode == 1, out  # pytest's: the not-checked clause is a failing item
+    assert "could not be checked" in out and "'mine.py:needs_int under jit'" in out
