@@ -746,6 +746,22 @@ class TransformedDirective(SphinxDirective):
             sec += para(f"docs/{rel} holds no variant target yet: regenerate it with")
             sec += nodes.literal_block(REGEN_MATRIX, REGEN_MATRIX, language="console")
         out.append(sec)
+        sec = section(doc, "Divergences found under a variant", "transformed-divergences")
+        sec += para(
+            "Declared on the variant (dropspec/adapters/fw_*.py), with what was observed: "
+            "expected failures the variant target adds to its target's, and expected failures "
+            "of the target that do not occur under the variant (dropped there)."
+        )
+        found_rows = [
+            [nodes.literal(v.name, v.name), nodes.literal(n, n), clause_ref(cid), kind, why]
+            for v in known.values()
+            for kind, table_of in (("expected failure", v.divergences), ("holds", v.holds))
+            for n, by_clause in table_of.items()
+            for cid, why in by_clause.items()
+        ]
+        headers = ["variant", "target", "clause", "declared", "observed"]
+        sec += table(headers, found_rows, ["ds-compact"])
+        out.append(sec)
         sec = section(doc, "Which variants run", "transformed-sets")
         sec += para(
             "dropspec check --all runs these by default: "
