@@ -81,6 +81,13 @@ def _parser() -> argparse.ArgumentParser:
         opt.add_cli_argument(check)
         if not opt.cli:  # after the targets: --all
             check.add_argument("--all", action="store_true", help="every built-in target")
+            check.add_argument(
+                "--variants",
+                choices=("default", "all", "none"),
+                default="default",
+                help="with --all, which built-in targets also run under a transformation: "
+                "the default set (see docs/transformed.md), every supported pair, or none",
+            )
     check.add_argument(
         "--show-expected", action="store_true", help="also print the messages of expected failures"
     )
@@ -213,6 +220,11 @@ def cmd_list(as_json: bool) -> int:
             installed = False
         mark = "" if installed else "   (framework not installed)"
         print(f"  {t.name:44s} {t.op:17s} {t.framework:10s}{mark}")
+    from .adapters import variants
+
+    print("\nVariants (dropspec check TARGET --under NAME; the row is 'TARGET under NAME'):")
+    for v in variants().values():
+        print(f"  {v.name:18s} {v.framework:10s} {v.doc}")
     return 0
 
 
@@ -256,19 +268,26 @@ def cmd_explain(op_name: str | None) -> int:
 
 def validate(args: argparse.Namespace) -> tuple[Any, list[str]]:
     """Every value checked before any target runs: the run's Config and its target specs."""
-    from .adapters import builtin_targets
+    from .adapters import builtin_targets, joined, split, variants
     from .conformance.config import Config
 
     validate_options({opt.name: getattr(args, opt.cli_dest) for opt in RUN_OPTIONS}, _label)
     config = Config(**config_values(lambda opt: getattr(args, opt.cli_dest)))
     builtins = builtin_targets()
     if args.all:
-        specs = list(builtins) + list(args.targets)
+        specs = list(builtins) + builtin_variants(args.variants, builtins) + list(args.targets)
     elif args.targets:
         specs = list(args.targets)
     else:
         specs = [n for n in builtins if n.startswith("reference.")]
-    for spec in specs:
+    if args.under:
+        specs = [joined(s, v) for s in specs if split(s)[1] is None for v in args.under]
+    for full in specs:
+        spec, variant = split(full)
+        if variant is not None and variant not in variants():
+            raise UsageError(
+                f"target {full!r}: unknown variant {variant!r}; use one of {', '.join(variants())}"
+            )
         if ":" not in spec and spec not in builtins:
             close = [n for n in builtins if spec.lower() in n.lower()][:5]
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
@@ -280,6 +299,19 @@ def validate(args: argparse.Namespace) -> tuple[Any, list[str]]:
         if where.endswith(".py") and not Path(where).is_file():
             raise UsageError(f"target {spec!r}: no file {where}")
     return config, list(dict.fromkeys(specs))
+
+
+def builtin_variants(which: str, builtins: dict[str, Target]) -> list[str]:
+    """The variant targets ``--all`` adds: ``default`` the chosen set
+    (:func:`~dropspec.adapters.default_set`, those whose target is installed here), ``all``
+    every supported pair, ``none`` none."""
+    from .adapters import default_set, split, supported
+
+    if which == "all":
+        return supported(builtins)
+    if which == "default":
+        return [s for s in default_set() if split(s)[0] in builtins]
+    return []
 
 
 def _label(opt: RunOption) -> str:
@@ -301,7 +333,7 @@ def expected_cost(target: Target) -> float:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .adapters import builtin_targets, get_backend
+    from .adapters import builtin_targets, get_backend, split
     from .conformance.runner import Job, Runner
     from .conformance.text import shown
 
@@ -310,7 +342,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     builtins = builtin_targets()
     jobs = []
     for spec in specs:
-        known = builtins.get(spec)
+        known = builtins.get(split(spec)[0])
         jobs.append(
             Job(spec, clauses=list(args.clause))
             if known is None
@@ -333,7 +365,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         for job in jobs:
             env = " ".join(f"{k}={v}" for k, v in job.env.items())
             say(f"  {shown(job.spec)}" + (f"   [{env}]" if env else ""))
-            known = builtins.get(job.spec)
+            known = builtins.get(split(job.spec)[0])
             if args.clause and known is not None and known.error is None:
                 from .spec import get_op
 

@@ -656,9 +656,15 @@ class MatrixDirective(SphinxDirective):
         return sec
 
     def findings(self, targets: list[dict[str, Any]]) -> nodes.Node:
-        from dropspec.adapters import builtin_targets
+        from dropspec.adapters import builtin_targets, split, under
 
-        reasons = {name: dict(t.expected_failures) for name, t in builtin_targets().items()}
+        builtins = builtin_targets()
+        reasons = {name: dict(t.expected_failures) for name, t in builtins.items()}
+        for t in targets:  # a variant's reasons: its target's, with the variant's own
+            base, variant = split(t["name"])
+            if variant is not None and base in builtins:
+                made = under(builtins[base], variant, probe=False)
+                reasons[t["name"]] = dict(made.expected_failures)
         sec = section(self.state.document, "Failures and expected failures", "findings")
         rows = []
         for t in targets:
@@ -685,6 +691,93 @@ class MatrixDirective(SphinxDirective):
         else:
             sec += para("Every clause passed or did not apply.")
         return sec
+
+
+class TransformedDirective(SphinxDirective):
+    """Dropout under transformations, from the variant registry and the matrix's report:
+    what each framework promises, what the matrix found, what is not checked and why."""
+
+    optional_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        from dropspec.adapters import builtin_targets, default_set, split, supported, variants
+
+        doc = self.state.document
+        known = variants()
+        rel = self.arguments[0] if self.arguments else "_data/matrix.json"
+        path = Path(self.env.srcdir) / rel
+        self.env.note_dependency(str(path))
+        report = json.loads(path.read_text()) if path.is_file() else {"targets": []}
+        out: list[nodes.Node] = []
+        sec = section(doc, "What each framework promises", "transformed-promises")
+        sec += table(
+            ["variant", "arrays", "the wrapped call", "what the framework promises"],
+            [
+                [nodes.literal(v.name, v.name), v.framework, v.doc, v.promise]
+                for v in known.values()
+            ],
+            ["ds-compact"],
+        )
+        out.append(sec)
+        sec = section(doc, "What the matrix found", "transformed-found")
+        rows = []
+        for t in report["targets"]:
+            _base, variant = split(t["name"])
+            if variant is None:
+                continue
+            counts: dict[str, int] = defaultdict(int)
+            for c in t.get("clauses", []):
+                counts[c.get("outcome", "?")] += 1
+            found = [
+                f"{c['id']}: {c['outcome']}"
+                for c in t.get("clauses", [])
+                if c.get("outcome") in ("failed", "xfailed", "xpassed", "not_checked")
+            ]
+            rows.append(
+                [
+                    nodes.literal(t["name"], t["name"]),
+                    ", ".join(f"{n} {k}" for k, n in sorted(counts.items())),
+                    "; ".join(found) or "every clause passed or did not apply",
+                ]
+            )
+        if rows:
+            sec += table(["target", "outcomes", "not passed"], rows, ["ds-compact"])
+        else:
+            sec += para(f"docs/{rel} holds no variant target yet: regenerate it with")
+            sec += nodes.literal_block(REGEN_MATRIX, REGEN_MATRIX, language="console")
+        out.append(sec)
+        sec = section(doc, "Divergences found under a variant", "transformed-divergences")
+        sec += para(
+            "Declared on the variant (dropspec/adapters/fw_*.py), with what was observed: "
+            "expected failures the variant target adds to its target's, and expected failures "
+            "of the target that do not occur under the variant (dropped there)."
+        )
+        found_rows = [
+            [nodes.literal(v.name, v.name), nodes.literal(n, n), clause_ref(cid), kind, why]
+            for v in known.values()
+            for kind, table_of in (("expected failure", v.divergences), ("holds", v.holds))
+            for n, by_clause in table_of.items()
+            for cid, why in by_clause.items()
+        ]
+        headers = ["variant", "target", "clause", "declared", "observed"]
+        sec += table(headers, found_rows, ["ds-compact"])
+        out.append(sec)
+        sec = section(doc, "Which variants run", "transformed-sets")
+        sec += para(
+            "dropspec check --all runs these by default: "
+            + ", ".join(default_set())
+            + f". --variants all runs every supported pair of a built-in target and a "
+            f"variant of its framework ({len(supported(builtin_targets()))} here)."
+        )
+        blocked = [
+            [nodes.literal(v.name, v.name), nodes.literal(n, n), why]
+            for v in known.values()
+            for n, why in v.not_wrappable.items()
+        ]
+        sec += para("Built-in targets a variant cannot wrap, reported as not checked:")
+        sec += table(["variant", "target", "why"], blocked, ["ds-compact"])
+        out.append(sec)
+        return out
 
 
 def report_spec_version(report: dict[str, Any]) -> str:
@@ -1134,6 +1227,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("dropspec-checks", ChecksDirective)
     app.add_directive("dropspec-targets", TargetsDirective)
     app.add_directive("dropspec-matrix", MatrixDirective)
+    app.add_directive("dropspec-transformed", TransformedDirective)
     app.add_directive("dropspec-sample-sizes", SampleSizesDirective)
     app.add_directive("dropspec-alpha-budget", AlphaBudgetDirective)
     app.add_directive("dropspec-power", PowerTableDirective)

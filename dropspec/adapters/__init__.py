@@ -15,6 +15,7 @@ from typing import Any
 from ..frameworks import adapter_modules
 from ..target import Target, make_target
 from ._backend import Backend, get_backend
+from ._variants import Variant, default_set, joined, split, supported, under, variants
 
 
 class TargetLoadError(ValueError):
@@ -48,7 +49,11 @@ def _from_object(obj: Any, label: str) -> Target:
 
 
 def load_target(spec: str) -> Target:
-    """Resolve a target given as a built-in name, ``path/to/file.py:name`` or ``module:name``."""
+    """Resolve a target given as a built-in name, ``path/to/file.py:name`` or ``module:name``,
+    or any of those under a variant: ``"TARGET under VARIANT"`` (:mod:`.variants`)."""
+    base, variant = split(spec)
+    if variant is not None:
+        return under(load_target(base), variant)
     builtins = builtin_targets()
     if spec in builtins:
         return builtins[spec]
@@ -91,7 +96,14 @@ def load_target(spec: str) -> Target:
 __all__ = [
     "Backend",
     "TargetLoadError",
+    "Variant",
     "builtin_targets",
+    "default_set",
     "get_backend",
+    "joined",
     "load_target",
+    "split",
+    "supported",
+    "under",
+    "variants",
 ]

@@ -43,6 +43,7 @@ import numpy as np
 
 from ..target import Target, make_stateful_target, make_target
 from ._backend import Backend, as_int64, framework_settings_kept
+from ._variants import Variant, maps_examples, rate_key
 from .stateful import FRAMEWORK_DTYPES
 
 #: The suite's device names -> JAX platform names.
@@ -66,8 +67,11 @@ def key(seed: int) -> Any:
     ``jax.random.key`` takes the seed as a signed 64-bit integer and raises OverflowError
     from 2^63 up; a seed there is passed as the int64 with the same 64 bits (seed - 2^64),
     which JAX's key derivation reads bit for bit (for threefry: the high and the low 32
-    bits). ``tests/test_adapters_jax.py`` checks both ranges."""
-    return _jax().random.key(as_int64(seed))
+    bits). ``tests/test_adapters_jax.py`` checks both ranges. A seed that is already a JAX
+    int64 array (traced, under a variant such as ``jit``: :mod:`dropspec.adapters.variants`)
+    holds those 64 bits and is passed as it is."""
+    jax = _jax()
+    return jax.random.key(seed if isinstance(seed, jax.Array) else as_int64(seed))
 
 
 class JaxBackend(Backend):
@@ -599,4 +603,113 @@ TARGETS: tuple[Target, ...] = (
         description="flax.linen.dot_product_attention(..., broadcast_dropout=False): a mask "
         "value per (example, head, query, key)",
     ),
+)
+
+
+# ---------------------------------------------------------------- variants ----
+# Transformations a JAX target is checked under (dropspec.adapters._variants): the target's
+# own call inside jax.jit, jax.vmap or jax.checkpoint, with the seed traced.
+
+
+def _traced_seed(seed: int) -> Any:
+    """The seed as an int64 JAX array holding its 64 bits (:func:`key` reads it so)."""
+    jnp = _jax().numpy
+    return jnp.asarray(as_int64(seed), dtype=jnp.int64)
+
+
+def _under_jit(t: Target) -> Callable[..., Any]:
+    """jax.jit of the call with the seed a traced argument; the rate and the training flag
+    are static (libraries branch on them), so each rate compiles once per shape and dtype."""
+    compiled: dict[tuple[str, bool], Any] = {}
+
+    def under_jit(*args: Any, training: bool, seed: int) -> Any:
+        jax = _jax()
+        *arrays, rate = args
+        k = (rate_key(rate), bool(training))
+        if k not in compiled:
+
+            def body(arrays: tuple[Any, ...], s: Any) -> Any:
+                return t.fn(*arrays, rate, training=training, seed=s)
+
+            compiled[k] = jax.jit(body)
+        return compiled[k](tuple(arrays), _traced_seed(seed))
+
+    return under_jit
+
+
+def _under_vmap(t: Target) -> Callable[..., Any]:
+    """jax.vmap over the leading axis, example i called with the i-th of n seeds drawn as
+    ``jax.random.bits(key(seed), (n,), uint64)``: a dropout of the whole batch."""
+
+    def under_vmap(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+        if x.ndim == 0 or x.shape[0] == 0:  # nothing to map over: the plain call
+            return t.fn(x, rate, training=training, seed=seed)
+        jax = _jax()
+        bits = jax.random.bits(key(seed), (x.shape[0],), dtype=jax.numpy.uint64)
+        seeds = jax.lax.bitcast_convert_type(bits, jax.numpy.int64)
+        return jax.vmap(lambda e, s: t.fn(e, rate, training=training, seed=s))(x, seeds)
+
+    return under_vmap
+
+
+def _under_checkpoint(t: Target) -> Callable[..., Any]:
+    """jax.checkpoint (remat) of the call, the seed a traced argument: the backward pass
+    recomputes the forward from the saved inputs."""
+
+    def under_checkpoint(*args: Any, training: bool, seed: int) -> Any:
+        jax = _jax()
+        *arrays, rate = args
+
+        def body(arrays: tuple[Any, ...], s: Any) -> Any:
+            return t.fn(*arrays, rate, training=training, seed=s)
+
+        return jax.checkpoint(body)(tuple(arrays), _traced_seed(seed))
+
+    return under_checkpoint
+
+
+_CHECKPOINT_LITERAL = (
+    "under jax.checkpoint a function whose output is a constant returns it as "
+    "jax._src.literals.TypedNdArray, not a jax.Array: flax.linen.Dropout at rate 1 returns "
+    "jnp.zeros_like(x), and for a 0-d x jax.checkpoint hands back that literal (observed with "
+    "jax 0.10.2, every dtype; jax.jit returns a jax.Array). No upstream issue found; "
+    "https://github.com/jax-ml/jax/blob/main/jax/_src/literals.py"
+)
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant(
+        "jit",
+        "jax",
+        "jax.jit of the call, the seed an int64 traced argument (rate and training static)",
+        "jax.random is a function of its key alone: under jit a key built from a traced "
+        "argument gives each call its own mask, while a key made at trace time from a "
+        "constant is frozen into the compiled function (JAX docs: 'Pseudorandom numbers').",
+        _under_jit,
+    ),
+    Variant(
+        "vmap",
+        "jax",
+        "jax.vmap over the leading axis, example i called with its own seed drawn from "
+        "jax.random.key(seed)",
+        "jax.vmap maps the key too: examples get independent masks only when each gets a key "
+        "of its own (split or fold_in); a key closed over is shared by every example.",
+        _under_vmap,
+        refuses=maps_examples,
+    ),
+    Variant(
+        "checkpoint",
+        "jax",
+        "jax.checkpoint (remat) of the call, the seed a traced argument: the backward pass "
+        "recomputes the forward",
+        "jax.checkpoint recomputes the forward from its saved inputs, the key among them, so "
+        "the recomputed mask is the forward's (jax.checkpoint docs).",
+        _under_checkpoint,
+        divergences={"flax.linen.Dropout": {"DROPOUT-RATE-ONE-ZEROS": _CHECKPOINT_LITERAL}},
+    ),
+)
+
+#: Run by ``dropspec check --all``: one JAX library per transformation (see docs/transformed.md).
+DEFAULT_VARIANTS: tuple[str, ...] = (
+    "equinox.nn.Dropout under vmap",
+    "flax.linen.Dropout under checkpoint",
 )

@@ -24,6 +24,7 @@ from ..dtypes import FLOAT_DTYPES, dtype_name
 from ..target import Target, make_target
 from ._backend import Backend, as_int64
 from ._half_precision import with_half_uniform
+from ._variants import Variant, rate_key
 
 
 def _tf() -> Any:
@@ -159,7 +160,10 @@ def _nn_dropout_nhwc_channels(x: Any, rate: float, *, training: bool, seed: int)
 def _stateless_seed(seed: int, stream: int = 0) -> Any:
     """The shape-[2] int64 seed of TensorFlow's stateless ops: ``[seed, stream]``, the seed's
     64 bits read as a signed int64 (seeds from 2^63 up do not fit one otherwise)."""
-    return _tf().constant([as_int64(seed), stream], dtype="int64")
+    tf = _tf()
+    if isinstance(seed, tf.Tensor):  # an int64 tensor already (under tf.function: variants)
+        return tf.stack([seed, tf.constant(stream, dtype="int64")])
+    return tf.constant([as_int64(seed), stream], dtype="int64")
 
 
 def _stateless_dropout(x: Any, rate: float, *, training: bool, seed: int) -> Any:
@@ -341,3 +345,81 @@ _TARGETS: tuple[Target, ...] = (
 
 #: Every target draws its uniform numbers in the data dtype (see :mod:`._half_precision`).
 TARGETS: tuple[Target, ...] = tuple(with_half_uniform(t, _HALF_UNIFORM) for t in _TARGETS)
+
+
+# ---------------------------------------------------------------- variants ----
+# Transformations a TensorFlow target is checked under (dropspec.adapters._variants).
+
+
+def _under_function(jit_compile: bool) -> Callable[[Target], Callable[..., Any]]:
+    """tf.function of the call, the seed an int64 tensor argument (rate and training static:
+    one concrete function per rate, retraced per shape and dtype)."""
+
+    def wrap(t: Target) -> Callable[..., Any]:
+        compiled: dict[tuple[str, bool], Any] = {}
+
+        def under_tf_function(*args: Any, training: bool, seed: int) -> Any:
+            tf = _tf()
+            *arrays, rate = args
+            k = (rate_key(rate), bool(training))
+            if k not in compiled:
+
+                def body(arrays: tuple[Any, ...], s: Any) -> Any:
+                    return t.fn(*arrays, rate, training=training, seed=s)
+
+                compiled[k] = tf.function(body, jit_compile=jit_compile, reduce_retracing=True)
+            return compiled[k](tuple(arrays), tf.constant(as_int64(seed), dtype=tf.int64))
+
+        return under_tf_function
+
+    return wrap
+
+
+_PYTHON_SEED = (
+    "tf.nn.dropout is seeded by tf.random.set_seed(seed), which takes a Python int: a seed "
+    "traced as a tensor cannot reach it"
+)
+_NOT_TRACEABLE = {"tf.nn.dropout": _PYTHON_SEED, "tf.nn.dropout.noise_shape": _PYTHON_SEED}
+
+# Observed on the under branch: tensorflow-cpu 2.21, seed 20131204, `dropspec check
+# "tf.nn.experimental.stateless_dropout under tf.function.xla"` (eager and tf.function pass).
+_XLA_SEED_32 = (
+    "under tf.function(jit_compile=True) stateless_dropout keeps only the low 32 bits of each "
+    "int64 seed element: seeds 0 and 2^32, s and s + 2^32, and seeds one bit apart in bits "
+    "35-63 give the same mask (eager and non-XLA tf.function use all 64). XLA lowers the "
+    "stateless RNG ops apart from the eager kernels "
+    "(https://github.com/tensorflow/tensorflow/issues/121243, "
+    "https://github.com/tensorflow/tensorflow/pull/121252); no issue on the truncation itself "
+    "found"
+)
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant(
+        "tf.function",
+        "tensorflow",
+        "tf.function of the call, the seed an int64 tensor argument (rate and training static)",
+        "Stateless random ops are functions of their seed tensor, so under tf.function a seed "
+        "passed as an argument gives each call its own mask; a stateful op's seed is fixed "
+        "when the function is traced (TensorFlow guide: 'Random number generation').",
+        _under_function(jit_compile=False),
+        not_wrappable=_NOT_TRACEABLE,
+    ),
+    Variant(
+        "tf.function.xla",
+        "tensorflow",
+        "tf.function(jit_compile=True) of the call (XLA), the seed an int64 tensor argument",
+        "As tf.function; XLA compiles the stateless random ops with the same seed semantics "
+        "(tf.function's jit_compile docs).",
+        _under_function(jit_compile=True),
+        not_wrappable=_NOT_TRACEABLE,
+        divergences={
+            "tf.nn.experimental.stateless_dropout": dict.fromkeys(
+                ("DROPOUT-INDEPENDENT-SEEDS", "DROPOUT-SEED-SPACE", "DROPOUT-SEED-PAIRS"),
+                _XLA_SEED_32,
+            ),
+        },
+    ),
+)
+
+#: Run by ``dropspec check --all`` (see docs/transformed.md).
+DEFAULT_VARIANTS: tuple[str, ...] = ("tf.nn.experimental.stateless_dropout under tf.function",)

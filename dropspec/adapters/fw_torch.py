@@ -28,6 +28,7 @@ import numpy as np
 from ..dtypes import FLOAT_DTYPES, as_dtype, dtype_name
 from ..target import Target, make_stateful_target, make_target
 from ._backend import Backend, strided_parts
+from ._variants import Variant, maps_examples
 from .stateful import FRAMEWORK_DTYPES
 
 if TYPE_CHECKING:
@@ -536,4 +537,75 @@ TARGETS: tuple[Target, ...] = with_seed_truncation(
         *_stateful_targets(),
         *_attention_targets(),
     )
+)
+
+
+# ---------------------------------------------------------------- variants ----
+# Transformations a PyTorch target is checked under (dropspec.adapters._variants). torch
+# traces nothing here: the seed reaches the target as the int it is.
+
+
+def _under_vmap(t: Target) -> Callable[..., Any]:
+    """torch.func.vmap(..., randomness="different") over the leading axis."""
+
+    def under_torch_vmap(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+        import torch
+
+        if x.dim() == 0 or x.shape[0] == 0:  # nothing to map over: the plain call
+            return t.fn(x, rate, training=training, seed=seed)
+        one = lambda e: t.fn(e, rate, training=training, seed=seed)  # noqa: E731
+        return torch.func.vmap(one, randomness="different")(x)
+
+    return under_torch_vmap
+
+
+def _under_checkpoint(t: Target) -> Callable[..., Any]:
+    """torch.utils.checkpoint.checkpoint(..., use_reentrant=False) of the call: the backward
+    pass recomputes the forward (the RNG state preserved, the default)."""
+
+    def under_torch_checkpoint(*args: Any, training: bool, seed: int) -> Any:
+        from torch.utils.checkpoint import checkpoint
+
+        *arrays, rate = args
+        body = lambda *inner: t.fn(*inner, rate, training=training, seed=seed)  # noqa: E731
+        return checkpoint(body, *arrays, use_reentrant=False)
+
+    return under_torch_checkpoint
+
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant(
+        "torch.vmap",
+        "torch",
+        "torch.func.vmap(..., randomness='different') over the leading axis",
+        "torch.func.vmap refuses random ops unless randomness is 'different' (each example "
+        "draws its own) or 'same' (one draw shared by the batch) (torch.func.vmap docs).",
+        _under_vmap,
+        traced=False,
+        refuses=maps_examples,
+        holds={
+            "torch.dropout": {
+                "DROPOUT-LAYOUT": "under torch.func.vmap the batched draw follows the logical "
+                "order, not the input's strides: a transposed input gets its contiguous "
+                "copy's mask (xpassed at base seed 20131204, torch 2.13 CPU)",
+            },
+        },
+    ),
+    Variant(
+        "torch.checkpoint",
+        "torch",
+        "torch.utils.checkpoint.checkpoint(..., use_reentrant=False): the backward pass "
+        "recomputes the forward",
+        "torch.utils.checkpoint stashes the RNG state at the forward and restores it for the "
+        "recomputation (preserve_rng_state=True, the default), so the recomputed mask is the "
+        "forward's; with preserve_rng_state=False it is not.",
+        _under_checkpoint,
+        traced=False,
+    ),
+)
+
+#: Run by ``dropspec check --all`` (see docs/transformed.md).
+DEFAULT_VARIANTS: tuple[str, ...] = (
+    "torch.dropout under torch.vmap",
+    "torch.dropout under torch.checkpoint",
 )

@@ -203,6 +203,21 @@ class RunOption:
         return kwargs
 
 
+def check_variants(names: list[str], flag: str = "--under") -> None:
+    """Every name a variant of a framework's adapter (:func:`dropspec.adapters.variants`)."""
+    if not names:
+        return
+    from ..adapters import variants
+
+    known = variants()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UsageError(
+            f"{flag}: unknown variant(s) {', '.join(map(repr, unknown))}; use one of "
+            f"{', '.join(known)}"
+        )
+
+
 RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption(
         "target",
@@ -212,6 +227,17 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         metavar="TARGET",
         cli_note=" (default: the NumPy reference)",
         plugin_note=" (repeatable)",
+    ),
+    RunOption(
+        "under",
+        "check each named target under this transformation (repeatable): jit, vmap, "
+        "checkpoint (JAX), torch.vmap, torch.checkpoint (PyTorch), tf.function, "
+        "tf.function.xla (TensorFlow); it is named 'TARGET under VARIANT' in the matrix",
+        default=[],
+        action="append",
+        metavar="VARIANT",
+        cli=("--under",),
+        check=check_variants,
     ),
     RunOption(
         "json",

@@ -274,6 +274,18 @@ def _describe(specs: list[str], config: pytest.Config) -> dict[str, dict[str, An
     return out
 
 
+def _specs(config: pytest.Config) -> list[str]:
+    """The targets to check: each ``--dropspec-target``, under each ``--dropspec-under``
+    variant where any is given (``"TARGET under VARIANT"``)."""
+    specs = list(dict.fromkeys(config.getoption("dropspec_target")))
+    under = config.getoption("dropspec_under")
+    if not under:
+        return specs
+    from ..adapters import joined
+
+    return list(dict.fromkeys(joined(s, v) for s in specs for v in under))
+
+
 def _timeout(config: pytest.Config) -> float:
     value = config.getoption("dropspec_timeout")
     return float(value) if value else DEFAULT_TIMEOUT
@@ -291,7 +303,7 @@ def pytest_collection_modifyitems(
         registry()
     except LookupError as exc:
         raise pytest.UsageError(f"dropspec: the suite is incomplete: {exc}") from None
-    specs = list(dict.fromkeys(config.getoption("dropspec_target")))
+    specs = _specs(config)
     only = set(config.getoption("dropspec_clause"))
     described = _describe(specs, config)
     names = [d["name"] for d in described.values()]
@@ -369,13 +381,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     from ..adapters import builtin_targets
 
     builtins = builtin_targets()
+    from ..adapters import split
+
     jobs = [
-        Job(spec, dict(builtins[spec].env) if spec in builtins else {}, clauses)
+        Job(spec, dict(builtins[base].env) if (base := split(spec)[0]) in builtins else {}, clauses)
         for spec, clauses in selected.items()
     ]
     if not jobs:  # nothing selected (-k, a --dropspec-clause of another op): a report still
         # says so, its targets described and every clause left out
-        specs = list(dict.fromkeys(config.getoption("dropspec_target")))
+        specs = _specs(config)
         jobs = [Job(spec, describe_only=True) for spec in specs]
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     progress = None

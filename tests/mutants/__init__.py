@@ -121,6 +121,7 @@ def corpus() -> tuple[Mutant, ...]:
         stateful_mutants,
         tensorflow_mutants,
         torch_mutants,
+        transformed_mutants,
     )
 
     out = (
@@ -131,6 +132,7 @@ def corpus() -> tuple[Mutant, ...]:
         *tensorflow_mutants.MUTANTS,
         *jax_mutants.MUTANTS,
         *stateful_mutants.MUTANTS,
+        *transformed_mutants.MUTANTS,
     )
     names = [m.name for m in out]
     dupes = sorted({n for n in names if names.count(n) > 1})

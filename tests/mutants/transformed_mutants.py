@@ -1,0 +1,147 @@
+"""Dropout written wrongly for a transformation (issue 23): ``jax.jit``, ``jax.vmap``,
+``torch.func.vmap`` and ``torch.utils.checkpoint``, each the way such code goes wrong.
+
+Each is a seeded target like any other (``fn(x, rate, *, training, seed)``) whose body uses
+the transformation itself, as a user's compiled or vectorised dropout would; the clause it
+names catches it with no variant around it. Frameworks are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import Mutant, mutant
+
+M: list[Mutant] = []
+
+
+def _validate(rate: float) -> None:
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"rate must be in [0, 1], got {rate!r}")
+
+
+def _jax_keep(x: Any, key: Any, rate: float) -> Any:
+    """Inverted dropout of ``x`` with ``key``, dropped slots selected to 0."""
+    import jax
+    import jax.numpy as jnp
+
+    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    scale = jnp.asarray(0.0 if rate == 1.0 else 1.0 / (1.0 - rate), x.dtype)
+    return jnp.where(keep, x * scale, jnp.zeros((), x.dtype))
+
+
+#: (shape, dtype, rate) -> the function compiled at the first call with that signature.
+_COMPILED: dict[tuple[Any, ...], Any] = {}
+
+
+def _jit_baked_key(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+    """jax.jit of a closure over jax.random.key(seed): the key is a constant of the compiled
+    function, so every later call with that shape, dtype and rate reuses the first mask."""
+    import jax
+
+    _validate(rate)
+    if not training:
+        return x
+    sig = (x.shape, str(x.dtype), rate)
+    if sig not in _COMPILED:
+        key = jax.random.key(seed)  # baked in at trace time
+        _COMPILED[sig] = jax.jit(lambda v: _jax_keep(v, key, rate))
+    return _COMPILED[sig](x)
+
+
+def _vmap_shared_key(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+    """jax.vmap over the examples of a dropout closed over one key: every example gets the
+    same mask."""
+    import jax
+
+    _validate(rate)
+    if not training:
+        return x
+    key = jax.random.key(seed)
+    if x.ndim == 0 or x.shape[0] == 0:
+        return _jax_keep(x, key, rate)
+    return jax.vmap(lambda v: _jax_keep(v, key, rate))(x)
+
+
+def _torch_vmap_same(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+    """torch.func.vmap(F.dropout, randomness="same"): one mask drawn for the whole batch."""
+    import torch
+    import torch.nn.functional as F
+
+    from dropspec.adapters.fw_torch import seeded
+
+    with seeded(seed, x):
+        if x.dim() == 0 or x.shape[0] == 0:
+            return F.dropout(x, rate, training)
+        return torch.func.vmap(lambda v: F.dropout(v, rate, training), randomness="same")(x)
+
+
+def _checkpoint_no_rng(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+    """F.dropout under torch.utils.checkpoint with preserve_rng_state=False, the generator
+    seeded for the forward only: the backward's recomputation draws a fresh mask."""
+    import torch.nn.functional as F
+    from torch.utils.checkpoint import checkpoint
+
+    from dropspec.adapters.fw_torch import seeded
+
+    with seeded(seed, x):
+        return checkpoint(
+            lambda v: F.dropout(v, rate, training),
+            x,
+            use_reentrant=False,
+            preserve_rng_state=False,
+        )
+
+
+for fn, framework, name, fault, description, clauses, options in (
+    (
+        _jit_baked_key,
+        "jax",
+        "jit_baked_key",
+        "determinism",
+        "jax.jit of a closure over the first call's key: the mask never changes after compiling",
+        ("DROPOUT-INDEPENDENT-CALLS", "DROPOUT-INDEPENDENT-SEEDS"),
+        {"rate_one": "zeros"},
+    ),
+    (
+        _vmap_shared_key,
+        "jax",
+        "vmap_shared_key",
+        "independence",
+        "jax.vmap over examples of a dropout closed over one key: every example's mask is the same",
+        ("DROPOUT-INDEPENDENT-AXES",),
+        {"rate_one": "zeros"},
+    ),
+    (
+        _torch_vmap_same,
+        "torch",
+        "vmap_randomness_same",
+        "independence",
+        "torch.func.vmap(F.dropout, randomness='same'): one mask shared by every example",
+        ("DROPOUT-INDEPENDENT-AXES",),
+        {"rate_one": "zeros", "masking": "multiply"},
+    ),
+    (
+        _checkpoint_no_rng,
+        "torch",
+        "checkpoint_no_rng_state",
+        "gradient",
+        "torch.utils.checkpoint(preserve_rng_state=False): the recomputed forward draws a new mask",
+        ("DROPOUT-GRADIENT",),
+        {"rate_one": "zeros", "masking": "multiply"},
+    ),
+):
+    M.append(
+        mutant(
+            fn,
+            "dropout",
+            framework=framework,
+            name=name,
+            fault_class=fault,
+            description=description,
+            clauses=clauses,
+            **options,
+        )
+    )
+
+MUTANTS: tuple[Mutant, ...] = tuple(M)

@@ -1,0 +1,178 @@
+"""Transformations as target variants (issue 23): how a variant is named, loaded and refused,
+what ``--all`` runs, and that a variant only translates (same seed, same output)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import dropspec
+from dropspec.adapters import (
+    builtin_targets,
+    default_set,
+    joined,
+    load_target,
+    split,
+    supported,
+    under,
+    variants,
+)
+from dropspec.cli import main
+
+BUILTINS = builtin_targets()
+DEFAULT_SET = default_set()
+VARIANTS = variants()
+
+
+def test_names_split_and_join() -> None:
+    assert split("my.py:f under jit") == ("my.py:f", "jit")
+    assert split("flax.nnx.Dropout") == ("flax.nnx.Dropout", None)
+    assert joined(*split("a under vmap")) == "a under vmap"  # type: ignore[arg-type]
+
+
+def test_a_variant_keeps_its_targets_declaration() -> None:
+    pytest.importorskip("torch")
+    base = BUILTINS["torch.dropout"]
+    t = load_target("torch.dropout under torch.vmap")
+    assert t.name == t.source == "torch.dropout under torch.vmap" and t.error is None
+    assert (t.op, t.framework, dict(t.options)) == (base.op, base.framework, dict(base.options))
+    assert t.fn is not base.fn
+    # the expected failure observed not to occur under the variant is dropped, no other
+    assert set(base.expected_failures) - set(t.expected_failures) == {"DROPOUT-LAYOUT"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "why"),
+    [
+        ("reference.dropout under jit", "for jax targets"),
+        ("torch.dropout2d under torch.vmap", "rank or shared axes"),
+        ("tf.weight_drop under tf.function.xla", ""),
+        ("tf.nn.dropout under tf.function", "Python int"),
+        ("torch.dropout under nosuch", "unknown variant"),
+    ],
+)
+def test_what_a_variant_cannot_wrap_is_not_checked_with_the_reason(spec: str, why: str) -> None:
+    base, variant = split(spec)
+    if not why:  # wrappable: no refusal without a probe
+        assert under(BUILTINS[base], str(variant), probe=False).error is None
+        return
+    t = under(BUILTINS[base], str(variant), probe=False)
+    assert t.error is not None and why in t.error and t.name == spec
+
+
+def _needs_a_python_seed(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+    import jax.numpy as jnp
+
+    keep = np.random.default_rng(int(seed)).random(x.shape) >= rate
+    return jnp.where(keep, x / (1.0 - rate), 0) if training else x
+
+
+def test_a_target_that_needs_a_concrete_seed_is_not_checked_under_a_traced_variant() -> None:
+    pytest.importorskip("jax")
+    t = dropspec.make_target(_needs_a_python_seed, "dropout", framework="jax", seed_bits=63)
+    for variant in ("jit", "vmap", "checkpoint"):
+        made = under(t, variant)
+        assert made.error is not None and "needs a concrete one" in made.error, variant
+
+
+def test_traced_variants_pass_the_seed_bit_for_bit() -> None:
+    """jit and checkpoint give what the eager call gives, for seeds above 2^63 too (the traced
+    int64 carries the seed's 64 bits); vmap gives each example its own mask."""
+    pytest.importorskip("equinox")
+    from dropspec.adapters.fw_jax import BACKEND
+
+    base = BUILTINS["equinox.nn.Dropout"]
+    x = BACKEND.asarray(np.ones((8, 256), np.float32))
+    for seed in (1, 2**64 - 1):
+        want = np.asarray(base(x, 0.5, training=True, seed=seed))
+        for variant in ("jit", "checkpoint"):
+            got = np.asarray(under(base, variant)(x, 0.5, training=True, seed=seed))
+            np.testing.assert_array_equal(got, want, err_msg=f"{variant} seed {seed}")
+    rows = np.asarray(under(base, "vmap")(x, 0.5, training=True, seed=3)) != 0
+    assert len({r.tobytes() for r in rows}) == len(rows)
+
+
+def test_the_default_set_is_supported_and_all_is_every_supported_pair() -> None:
+    every = supported(BUILTINS)
+    assert set(DEFAULT_SET) <= set(every)
+    assert {split(s)[1] for s in DEFAULT_SET} >= {"vmap", "checkpoint", "torch.vmap", "tf.function"}
+    assert {split(s)[1] for s in every} == set(VARIANTS)
+    for s in every:
+        base, variant = split(s)
+        assert BUILTINS[base].framework == VARIANTS[str(variant)].framework
+
+
+def test_the_command_line_adds_variants(capsys: pytest.CaptureFixture[str]) -> None:
+    def listed(*argv: str) -> set[str]:
+        assert main(["check", *argv, "--dry-run"]) == 0
+        return {ln.strip() for ln in capsys.readouterr().out.splitlines() if " under " in ln}
+
+    installed = {s for s in DEFAULT_SET if split(s)[0] in BUILTINS}
+    assert listed("--all") == installed
+    assert listed("--all", "--variants", "none") == set()
+    assert listed("--all", "--variants", "all") == set(supported(BUILTINS))
+    assert listed("torch.dropout", "--under", "torch.vmap", "--under", "torch.checkpoint") == {
+        "torch.dropout under torch.vmap",
+        "torch.dropout under torch.checkpoint",
+    }
+    assert main(["check", "torch.dropout", "--under", "nosuch", "--dry-run"]) == 2
+    assert "unknown variant" in capsys.readouterr().err
+
+
+USER_TARGETS = """
+import jax
+import jax.numpy as jnp
+import numpy as np
+import dropspec
+
+
+@dropspec.target("dropout", framework="jax", seed_bits=63, rate_one="zeros")
+def good(x, rate, *, training, seed):
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError("rate must be in [0, 1]")
+    if not training:
+        return x
+    keep = jax.random.bernoulli(jax.random.key(seed), 1.0 - rate, x.shape)
+    scale = jnp.asarray(0.0 if rate == 1 else 1.0 / (1.0 - rate), x.dtype)
+    return jnp.where(keep, x * scale, jnp.zeros((), x.dtype))
+
+
+@dropspec.target("dropout", framework="jax", seed_bits=63, rate_one="zeros")
+def needs_int(x, rate, *, training, seed):
+    keep = np.random.default_rng(int(seed)).random(x.shape) >= rate
+    return jnp.where(keep, x / (1.0 - rate), 0).astype(x.dtype) if training else x
+"""
+
+
+def test_the_plugin_checks_a_users_targets_under_a_variant(tmp_path: Any) -> None:
+    """``--dropspec-under jit`` makes each ``--dropspec-target`` a row ``TARGET under jit``
+    in the worker processes: a traceable one is checked, one that needs a concrete seed is
+    reported as not checked, with the tracer's reason."""
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    (tmp_path / "mine.py").write_text(USER_TARGETS)
+    targets = ["--dropspec-target=mine.py:good", "--dropspec-target=mine.py:needs_int"]
+    options = ["--dropspec-under=jit", "--dropspec-clause=DROPOUT-SHAPE", "--dropspec-jobs=2"]
+    pytest_cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+    proc = subprocess.run(
+        [*pytest_cmd, *targets, *options, "--dropspec-json=r.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    out = proc.stdout + proc.stderr
+    rows = {t["name"]: t for t in json.loads((tmp_path / "r.json").read_text())["targets"]}
+    assert set(rows) == {"good under jit", "needs_int under jit"}, out
+    shape = {c["id"]: c["outcome"] for c in rows["good under jit"]["clauses"]}
+    assert shape == {"DROPOUT-SHAPE": "passed"}, out
+    refused = rows["needs_int under jit"]
+    assert "needs a concrete one" in str(refused.get("error")), refused
+    assert proc.returncode == 1, out  # pytest's: the not-checked clause is a failing item
+    assert "could not be checked" in out and "'mine.py:needs_int under jit'" in out
