@@ -347,13 +347,16 @@ def _declaring_module() -> str:
     on the stack. A target declared at import time (directly or through helpers) gets the
     name of the module whose import declares it, so another process that imports that
     module declares it again; a target made later, from a function, finds only the
-    script's frame (``__main__``) or none, and gets ''. So does one loaded by path
-    (``dropspec.adapters.load_target`` names those by their path instead)."""
+    script's frame (``__main__``), a frame of code run by ``exec`` that no import can
+    repeat (pytest-xdist's workers run tests under ``__channelexec__``), or none, and gets
+    ''. So does one loaded by path (``dropspec.adapters.load_target`` names those by their
+    path instead)."""
     frame = sys._getframe(2)
     while frame is not None:
         if frame.f_code.co_name == "<module>":
             name = str(frame.f_globals.get("__name__", ""))
-            return "" if name == "__main__" or name.startswith("_dropspec_user_") else name
+            importable = name in sys.modules and name != "__main__"
+            return name if importable and not name.startswith("_dropspec_user_") else ""
         frame = frame.f_back  # type: ignore[assignment]
     return ""
 

@@ -461,22 +461,18 @@ XDIST = textwrap.dedent("""
 """)
 
 
-def test_pytest_xdist_is_refused_with_a_message(files: Path) -> None:
-    # a stand-in for pytest-xdist's options (the real plugin need not be installed)
-    (files / "xdist_standin.py").write_text(XDIST)
+@pytest.mark.parametrize("plugin", ["stand-in", "pytest-xdist"])
+def test_pytest_xdist_is_refused_with_a_message(files: Path, plugin: str) -> None:
+    if plugin == "stand-in":  # pytest-xdist's options without the real plugin
+        (files / "xdist_standin.py").write_text(XDIST)
+        load = ["-p", "no:xdist", "-p", "xdist_standin"]
+    else:
+        pytest.importorskip("xdist", reason="pytest-xdist is not installed")
+        load = ["-p", "xdist"]
     proc = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "xdist_standin",
-            "-n",
-            "2",
-            "--dropspec-target",
-            "targets.py:good",
+            *(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *load, "-n", "2"),
+            *("--dropspec-target", "targets.py:good"),
         ],
         cwd=files,
         capture_output=True,
