@@ -43,8 +43,12 @@ def test_targets_are_registered_and_declare_the_operator_alike() -> None:
         assert t.framework == "onnxruntime" and t.description
         for clause_id, reason in t.expected_failures.items():
             assert CLAUSES[clause_id].op == t.op and "https://" in reason
-        options.add(tuple(t.options[k] for k in ("scaling", "masking", "rate_one")))
-    assert options == {("inverted", "multiply", "error")}  # one model, one declaration
+        options.add((t.op, *(t.options.get(k) for k in ("scaling", "masking", "rate_one"))))
+    # one model per op, one declaration of it for both runtimes
+    assert options == {
+        ("dropout", "inverted", "multiply", "error"),
+        ("dropconnect", "inverted", None, "error"),
+    }
 
 
 @pytest.mark.parametrize("name", SEEDED)
@@ -124,3 +128,18 @@ def test_the_evaluator_takes_32_bit_seeds() -> None:
     t(_x("float32"), 0.5, training=True, seed=2**32 - 1)
     with pytest.raises(ValueError):
         t(_x("float32"), 0.5, training=True, seed=2**32)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_weight_drop_is_gemm_of_the_masked_weight(bias: bool) -> None:
+    """Both runtimes compute x (mask ⊙ W)ᵀ / (1 - rate) + b with the mask their Dropout
+    node returns (float64: the evaluator's ratio is a double, ONNX Runtime's a float)."""
+    rng = np.random.default_rng(3)
+    x, w, b = (rng.uniform(0.5, 2.0, s) for s in ((3, 40), (20, 40), (20,)))
+    model = fw_onnxruntime.weight_drop_model("float64", 9, bias=bias)
+    inputs = fw_onnxruntime.weight_drop_feeds(x, w, b if bias else None, 0.3, True)
+    ort_run = fw_onnxruntime.session_of(model).run(None, inputs)
+    for (y, mask), rtol in ((ort_run, 1e-6), (fw_onnxruntime.evaluate(model, inputs), 1e-12)):
+        assert 0 < mask.mean() < 1
+        want = x @ (mask * w).T / 0.7 + (b if bias else 0)
+        np.testing.assert_allclose(y, want, rtol=rtol)
