@@ -143,3 +143,20 @@ def test_weight_drop_is_gemm_of_the_masked_weight(bias: bool) -> None:
         assert 0 < mask.mean() < 1
         want = x @ (mask * w).T / 0.7 + (b if bias else 0)
         np.testing.assert_allclose(y, want, rtol=rtol)
+
+
+def test_per_example_graph_masks_one_copy_of_weight_and_bias_per_example() -> None:
+    rng = np.random.default_rng(4)
+    x, w, b = (rng.uniform(0.5, 2.0, s) for s in ((5, 30), (8, 30), (8,)))
+    model = fw_onnxruntime.per_example_model("float64", 2)
+    inputs = fw_onnxruntime.weight_drop_feeds(x, w, b, 0.4, True)
+    for y, mask in (
+        fw_onnxruntime.session_of(model).run(None, inputs),
+        fw_onnxruntime.evaluate(model, inputs),
+    ):
+        assert mask.shape == (5, 8, 31)  # (batch, out, in + bias)
+        assert not (mask[0] == mask[1:]).all(axis=(1, 2)).any()  # each example its own
+        wb = np.concatenate([w, b[:, None]], axis=1)
+        x1 = np.concatenate([x, np.ones((5, 1))], axis=1)
+        want = np.einsum("nj,noj->no", x1, mask * wb) / 0.6
+        np.testing.assert_allclose(y, want, rtol=1e-6)

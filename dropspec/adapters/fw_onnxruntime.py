@@ -61,7 +61,9 @@ def _ratio_dtype(dtype: str) -> np.dtype[Any]:
     return np.dtype(np.float64 if dtype == "float64" else np.float32)
 
 
-def _model(dtype: str, nodes: list[Any], data: list[str], outputs: list[str]) -> Any:
+def _model(
+    dtype: str, nodes: list[Any], data: list[str], outputs: list[str], constants: Any = ()
+) -> Any:
     """A model of ``nodes`` whose inputs are ``data`` (of ``dtype``, any shape), ``ratio`` and
     ``training_mode``, and whose outputs are ``outputs`` (``mask`` a bool, the rest of
     ``dtype``)."""
@@ -83,6 +85,7 @@ def _model(dtype: str, nodes: list[Any], data: list[str], outputs: list[str]) ->
             helper.make_tensor_value_info(name, TensorProto.BOOL if name == "mask" else elem, None)
             for name in outputs
         ],
+        initializer=list(constants),
     )
     opset = [helper.make_opsetid("", OPSET)]
     # The oldest IR version that carries the opset: what ONNX Runtime reads.
@@ -116,6 +119,38 @@ def weight_drop_model(dtype: str, seed: int, *, bias: bool) -> Any:
     ]
     data = ["x", "weight", *(["bias"] if bias else [])]
     return _model(dtype, nodes, data, ["output", "mask"])
+
+
+def per_example_model(dtype: str, seed: int) -> Any:
+    """DropConnect as in Wan et al. 2013, from ONNX ops: the bias joins the weight as one
+    more column (x gets a column of ones), the (out, in + 1) matrix is expanded to one copy
+    per example, one ``Dropout`` node masks them all, and a batched MatMul applies each
+    example's own copy; outputs ``output`` and ``mask`` (batch, out, in + 1)."""
+    from onnx import helper, numpy_helper
+
+    from ..dtypes import as_dtype
+
+    constants = [
+        numpy_helper.from_array(np.array([0, 0, 0, 1], np.int64), "pads"),
+        numpy_helper.from_array(np.array(1, as_dtype(dtype)), "one"),
+        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+    ]
+    node = helper.make_node
+    nodes = [
+        node("Pad", ["x", "pads", "one"], ["x1"]),  # (n, in + 1), last column 1
+        node("Unsqueeze", ["bias", "axis1"], ["bias_column"]),
+        node("Concat", ["weight", "bias_column"], ["wb"], axis=1),  # (out, in + 1)
+        node("Shape", ["x"], ["n"], end=1),
+        node("Shape", ["wb"], ["wb_shape"]),
+        node("Concat", ["n", "wb_shape"], ["copies_shape"], axis=0),
+        node("Expand", ["wb", "copies_shape"], ["copies"]),  # (n, out, in + 1)
+        _dropout_node("copies", "dropped", "mask", seed),
+        node("Transpose", ["dropped"], ["dropped_t"], perm=[0, 2, 1]),
+        node("Unsqueeze", ["x1", "axis1"], ["rows"]),  # (n, 1, in + 1)
+        node("MatMul", ["rows", "dropped_t"], ["y3"]),  # (n, 1, out)
+        node("Squeeze", ["y3", "axis1"], ["output"]),
+    ]
+    return _model(dtype, nodes, ["x", "weight", "bias"], ["output", "mask"], constants)
 
 
 def _ratio(rate: float, dtype: Any) -> np.ndarray:
@@ -215,6 +250,43 @@ def _reference_weight_drop(
 ) -> np.ndarray:
     model = weight_drop_model(dtype_name(x.dtype), seed, bias=bias is not None)
     return evaluate(model, weight_drop_feeds(x, weight, bias, rate, training))[0]
+
+
+def _per_example_inputs(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, rate: float, training: bool
+) -> dict[str, np.ndarray]:
+    # No bias is a zero bias: its masked copies add nothing.
+    if bias is None:
+        bias = np.zeros(weight.shape[:1], weight.dtype)
+    return weight_drop_feeds(x, weight, bias, rate, training)
+
+
+def _ort_per_example(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    rate: float,
+    *,
+    training: bool,
+    seed: int,
+) -> np.ndarray:
+    session = session_of(per_example_model(dtype_name(x.dtype), seed))
+    inputs = _per_example_inputs(x, weight, bias, rate, training)
+    output: np.ndarray = session.run(None, inputs)[0]
+    return output
+
+
+def _reference_per_example(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    rate: float,
+    *,
+    training: bool,
+    seed: int,
+) -> np.ndarray:
+    model = per_example_model(dtype_name(x.dtype), seed)
+    return evaluate(model, _per_example_inputs(x, weight, bias, rate, training))[0]
 
 
 def _ort_layer(rate: float, *, seed: int) -> Callable[..., np.ndarray]:
@@ -325,6 +397,19 @@ _REF_XFAIL_DC = {
     "DROPCONNECT-RATE-ONE-ERROR": REF_RATE_ONE_REASON,
 }
 
+_PER_EXAMPLE: dict[str, Any] = {**_WEIGHT_DROP, "masks": "per_example", "mask_bias": True}
+#: Observed at base seed 20131204 (not at 0 or 1): float64, rate 0.999, observed 0.998928.
+ORT_DECODE_REASON = (
+    "a consequence of DROPCONNECT-VALUES: the check reads the mask back from y/s as binary "
+    "digits, and at rate 0.999 ONNX Runtime's float32 scale is 1000.0129, so a large enough "
+    "code rounds to a neighbouring integer and dropped weights read as kept; seen in float64 "
+    f"at some base seeds only ({_ORT_SOURCE})"
+)
+_ORT_XFAIL_PE = {**_ORT_XFAIL_DC, "DROPCONNECT-RATE": ORT_DECODE_REASON}
+#: Observed at base seeds 20131204 and 1 (not 0 or 2): float32 at rate 0.99, 819200.81
+#: where s·x·(M ⊙ W)ᵀ is 819200.
+_REF_XFAIL_PE = {**_REF_XFAIL_DC, "DROPCONNECT-VALUES": REF_VALUES_REASON}
+
 #: The operator's own conventions, declared alike for both runtimes so that the matrix shows
 #: where they part.
 _OPERATOR_OPTIONS: dict[str, Any] = dict(scaling="inverted", masking="multiply", rate_one="error")
@@ -396,5 +481,36 @@ TARGETS: tuple[Target, ...] = (
         expected_failures=_REF_XFAIL_DC,
         **_WEIGHT_DROP,
         description="the same weight-drop model run by onnx.reference.ReferenceEvaluator",
+    ),
+    make_target(
+        _ort_per_example,
+        "dropconnect",
+        name="onnxruntime.dropconnect.per_example",
+        framework="onnxruntime",
+        dtypes=ORT_DTYPES,
+        requires=("onnx",),
+        seed_bits=63,
+        expected_failures=_ORT_XFAIL_PE,
+        expected_failure_dtypes={"DROPCONNECT-RATE": ("float64",)},
+        **_PER_EXAMPLE,
+        description="an ONNX graph: the bias as one more weight column, Expand to one copy "
+        "per example, one Dropout node (attribute seed), a batched MatMul; run by a fresh "
+        "onnxruntime.InferenceSession per call",
+    ),
+    make_target(
+        _reference_per_example,
+        "dropconnect",
+        name="onnx.reference.dropconnect.per_example",
+        framework="onnxruntime",
+        requires=("onnx",),
+        # Its Dropout returns float32 for half-precision data (DROPOUT-DTYPE of
+        # onnx.reference.Dropout) and its MatMul then refuses float16 against float32.
+        dtypes=("float32", "float64"),
+        seed_bits=32,
+        expected_failures=_REF_XFAIL_PE,
+        **_PER_EXAMPLE,
+        description="the same per-example DropConnect graph run by "
+        "onnx.reference.ReferenceEvaluator, in float32 and float64 (in half precision its "
+        "MatMul raises on the float32 its Dropout returns)",
     ),
 )
