@@ -20,7 +20,13 @@ How the operator maps onto the spec (``Dropout``, opset 22, its latest version):
 
 ONNX Runtime's CPU kernel keeps its generator in the session: every training run of one
 session draws the next mask. The seeded target builds a fresh session per call; the stateful
-target keeps one session, which is ONNX Runtime's own notion of a dropout layer's state.
+target keeps one session, which is ONNX Runtime's own notion of a dropout layer's state. The
+reference evaluator has no state (it seeds a new ``RandomState`` at every run: one mask per
+model), so it has no stateful target.
+
+DropConnect is written as ONNX graphs around the same node: weight drop (``Gemm`` of the
+dropped weight) and the per-example form (one dropped copy of weight and bias per example).
+No transformed variants: nothing here traces, vectorises or differentiates a Python call.
 """
 
 from __future__ import annotations
