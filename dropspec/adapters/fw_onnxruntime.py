@@ -25,7 +25,11 @@ reference evaluator has no state (it seeds a new ``RandomState`` at every run: o
 model), so it has no stateful target.
 
 DropConnect is written as ONNX graphs around the same node: weight drop (``Gemm`` of the
-dropped weight) and the per-example form (one dropped copy of weight and bias per example).
+dropped weight) is a target; the per-example form (:func:`per_example_model`) is built and
+tested but not a target yet: at rate 0.999 the float32 scale of both runtimes (1000.0129)
+makes DROPCONNECT-RATE's mask decoding round large codes to a neighbouring integer, so that
+clause's verdict depends on the base seed (it failed at 20131204 in ONNX Runtime, float64, and
+at 1 in the evaluator, float32; passed at 0).
 No transformed variants: nothing here traces, vectorises or differentiates a Python call.
 """
 
@@ -258,43 +262,6 @@ def _reference_weight_drop(
     return evaluate(model, weight_drop_feeds(x, weight, bias, rate, training))[0]
 
 
-def _per_example_inputs(
-    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, rate: float, training: bool
-) -> dict[str, np.ndarray]:
-    # No bias is a zero bias: its masked copies add nothing.
-    if bias is None:
-        bias = np.zeros(weight.shape[:1], weight.dtype)
-    return weight_drop_feeds(x, weight, bias, rate, training)
-
-
-def _ort_per_example(
-    x: np.ndarray,
-    weight: np.ndarray,
-    bias: np.ndarray | None,
-    rate: float,
-    *,
-    training: bool,
-    seed: int,
-) -> np.ndarray:
-    session = session_of(per_example_model(dtype_name(x.dtype), seed))
-    inputs = _per_example_inputs(x, weight, bias, rate, training)
-    output: np.ndarray = session.run(None, inputs)[0]
-    return output
-
-
-def _reference_per_example(
-    x: np.ndarray,
-    weight: np.ndarray,
-    bias: np.ndarray | None,
-    rate: float,
-    *,
-    training: bool,
-    seed: int,
-) -> np.ndarray:
-    model = per_example_model(dtype_name(x.dtype), seed)
-    return evaluate(model, _per_example_inputs(x, weight, bias, rate, training))[0]
-
-
 def _ort_layer(rate: float, *, seed: int) -> Callable[..., np.ndarray]:
     """One session per dtype, built at its first call and kept: the layer's state is the
     generator inside the session's Dropout kernel, seeded from the attribute."""
@@ -403,19 +370,6 @@ _REF_XFAIL_DC = {
     "DROPCONNECT-RATE-ONE-ERROR": REF_RATE_ONE_REASON,
 }
 
-_PER_EXAMPLE: dict[str, Any] = {**_WEIGHT_DROP, "masks": "per_example", "mask_bias": True}
-#: Observed at base seed 20131204 (not at 0 or 1): float64, rate 0.999, observed 0.998928.
-ORT_DECODE_REASON = (
-    "a consequence of DROPCONNECT-VALUES: the check reads the mask back from y/s as binary "
-    "digits, and at rate 0.999 ONNX Runtime's float32 scale is 1000.0129, so a large enough "
-    "code rounds to a neighbouring integer and dropped weights read as kept; seen in float64 "
-    f"at some base seeds only ({_ORT_SOURCE})"
-)
-_ORT_XFAIL_PE = {**_ORT_XFAIL_DC, "DROPCONNECT-RATE": ORT_DECODE_REASON}
-#: Observed at base seeds 20131204 and 1 (not 0 or 2): float32 at rate 0.99, 819200.81
-#: where s·x·(M ⊙ W)ᵀ is 819200.
-_REF_XFAIL_PE = {**_REF_XFAIL_DC, "DROPCONNECT-VALUES": REF_VALUES_REASON}
-
 #: The operator's own conventions, declared alike for both runtimes so that the matrix shows
 #: where they part.
 _OPERATOR_OPTIONS: dict[str, Any] = dict(scaling="inverted", masking="multiply", rate_one="error")
@@ -487,36 +441,5 @@ TARGETS: tuple[Target, ...] = (
         expected_failures=_REF_XFAIL_DC,
         **_WEIGHT_DROP,
         description="the same weight-drop model run by onnx.reference.ReferenceEvaluator",
-    ),
-    make_target(
-        _ort_per_example,
-        "dropconnect",
-        name="onnxruntime.dropconnect.per_example",
-        framework="onnxruntime",
-        dtypes=ORT_DTYPES,
-        requires=("onnx",),
-        seed_bits=63,
-        expected_failures=_ORT_XFAIL_PE,
-        expected_failure_dtypes={"DROPCONNECT-RATE": ("float64",)},
-        **_PER_EXAMPLE,
-        description="an ONNX graph: the bias as one more weight column, Expand to one copy "
-        "per example, one Dropout node (attribute seed), a batched MatMul; run by a fresh "
-        "onnxruntime.InferenceSession per call",
-    ),
-    make_target(
-        _reference_per_example,
-        "dropconnect",
-        name="onnx.reference.dropconnect.per_example",
-        framework="onnxruntime",
-        requires=("onnx",),
-        # Its Dropout returns float32 for half-precision data (DROPOUT-DTYPE of
-        # onnx.reference.Dropout) and its MatMul then refuses float16 against float32.
-        dtypes=("float32", "float64"),
-        seed_bits=32,
-        expected_failures=_REF_XFAIL_PE,
-        **_PER_EXAMPLE,
-        description="the same per-example DropConnect graph run by "
-        "onnx.reference.ReferenceEvaluator, in float32 and float64 (in half precision its "
-        "MatMul raises on the float32 its Dropout returns)",
     ),
 )
