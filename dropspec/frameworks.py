@@ -81,6 +81,14 @@ FRAMEWORKS: dict[str, Framework] = {
             backend="dropspec.adapters.fw_jax:BACKEND",
             adapters=("dropspec.adapters.fw_jax",),
         ),
+        Framework(
+            name="onnxruntime",
+            module="onnxruntime",
+            distributions=("onnxruntime",),
+            install_hint="pip install onnxruntime==1.31.1 onnx==1.23.2",
+            backend="dropspec.adapters.fw_onnxruntime:BACKEND",
+            adapters=("dropspec.adapters.fw_onnxruntime",),
+        ),
     )
 }
 

@@ -118,6 +118,7 @@ def corpus() -> tuple[Mutant, ...]:
         input_space_mutants,
         jax_mutants,
         numpy_mutants,
+        onnxruntime_mutants,
         stateful_mutants,
         tensorflow_mutants,
         torch_mutants,
@@ -133,6 +134,7 @@ def corpus() -> tuple[Mutant, ...]:
         *jax_mutants.MUTANTS,
         *stateful_mutants.MUTANTS,
         *transformed_mutants.MUTANTS,
+        *onnxruntime_mutants.MUTANTS,
     )
     names = [m.name for m in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
