@@ -424,18 +424,44 @@ def vector_file(op: str) -> nodes.Node:
     return nodes.reference(name, name, refuri=f"../{VECTORS_URL}/{name}")
 
 
-def _array_text(entry: dict[str, Any]) -> str:
+def _number_text(value: Any, single: bool) -> str:
+    """The shortest text that gives the value back in its own dtype (float32's in float32)."""
+    import numpy as np
+
+    if single and np.isfinite(value):
+        return np.format_float_positional(np.float32(value), unique=True, trim="-")
+    return repr(float(value)).removesuffix(".0")
+
+
+def _array_rows(name: str, entry: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, values) rows: one per 2-D slice, labelled by its leading index; then the bit
+    patterns of a half-precision array."""
     import numpy as np
 
     array = test_vectors.decode(entry)
-    array = array.astype(np.int8 if entry["dtype"] == "bool" else np.float64)
-    text = np.array2string(
-        array,
-        separator=", ",
-        max_line_width=88,
-        formatter={"float_kind": lambda v: repr(float(v)).removesuffix(".0")},
-    )
-    return " ".join(text.split()) if array.ndim <= 2 else text
+    if entry["dtype"] == "bool":
+        array = array.astype(np.int8)
+    single = entry["dtype"] == "float32"
+
+    def text(part: Any) -> str:
+        out = np.array2string(
+            part,
+            separator=", ",
+            max_line_width=10_000,
+            formatter={"float_kind": lambda v: _number_text(v, single)},
+        )
+        return "= " + " ".join(out.split())
+
+    if array.ndim <= 2:
+        rows = [(name, text(array))]
+    else:
+        rows = [
+            (f"{name}[{', '.join(map(str, index))}]", text(array[index]))
+            for index in np.ndindex(array.shape[:-2])
+        ]
+    if entry["dtype"] in ("float16", "bfloat16"):
+        rows.append(("", "  bits " + " ".join(entry["bits"])))
+    return rows
 
 
 def _call_text(vector: dict[str, Any]) -> str:
@@ -456,14 +482,14 @@ def _call_text(vector: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _vector_block(vector: dict[str, Any]) -> str:
+def _vector_block(vector: dict[str, Any], inputs: bool = True) -> str:
     lines = [f"# {_call_text(vector)}" + (f" ({vector['note']})" if "note" in vector else "")]
-    arrays = {**vector["inputs"], **vector.get("expected", {})}
-    width = max(map(len, arrays))
-    for name, entry in arrays.items():
-        lines.append(f"{name:<{width}} = {_array_text(entry)}")
-        if entry["dtype"] in ("float16", "bfloat16"):
-            lines.append(f"{'':<{width}}   bits {' '.join(entry['bits'])}")
+    arrays = {**(vector["inputs"] if inputs else {}), **vector.get("expected", {})}
+    if not arrays:
+        return "\n".join([*lines, f"raises: {vector['error']}"])
+    rows = [row for name, entry in arrays.items() for row in _array_rows(name, entry)]
+    width = max(len(label) for label, _ in rows)
+    lines += [f"{label:<{width}} {values}" for label, values in rows]
     if vector["raises"]:
         lines.append(f"raises: {vector['error']}")
     return "\n".join(lines)
@@ -483,9 +509,13 @@ def example_node(clause: Clause) -> nodes.Node:
         vector_file(clause.op),
         "):",
     )
-    for vector in found:
-        text = _vector_block(vector)
-        box += nodes.literal_block(text, text, language="text")
+    blocks: list[str] = []
+    for before, vector in zip([None, *found], found, strict=False):
+        # Calls that raise on the inputs of the call before are shown without them again.
+        again = before is not None and vector["raises"] and before["inputs"] == vector["inputs"]
+        blocks.append(_vector_block(vector, inputs=not again))
+    text = "\n\n".join(blocks)
+    box += nodes.literal_block(text, text, language="text")
     return box
 
 
