@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import shutil
@@ -249,3 +250,20 @@ def test_pages_render_in_chromium(served: str) -> None:
     assert not problems, "\n".join(problems)
     for shot in SCREENSHOTS.values():
         assert (ARTIFACTS / shot).stat().st_size > 10_000
+
+
+def test_test_vectors_are_published_and_shown(html_dir: Path) -> None:
+    """The site carries one vector file per op, as the generator writes them, linked from each
+    op page; a non-statistical clause shows its worked example, a statistical one its plan."""
+    from dropspec.reference import vectors
+
+    for op in OPS.values():
+        published = json.loads((html_dir / "vectors" / f"{op.name}.json").read_text())
+        assert published == json.loads(json.dumps(vectors.op_vectors(op)))
+        page = (html_dir / "spec" / f"{op.name}.html").read_text(encoding="utf-8")
+        assert f'href="../vectors/{op.name}.json"' in page
+    page = (html_dir / "spec" / "dropout.html").read_text(encoding="utf-8")
+    values = page[page.index('id="dropout-values"') : page.index('id="dropout-rate"')]
+    assert "Worked example" in values and "0x3f8e" in values  # bfloat16 1.109375
+    unbiased = page[page.index('id="dropout-unbiased"') : page.index('id="dropout-variance"')]
+    assert "Tested by" in unbiased and "power 0.999" in unbiased

@@ -16,12 +16,17 @@ Directives
                           the detection rate measured for its test
 ``dropspec-measured-power`` each test's stated deviation injected, detections and false alarms
                           (kept in ``dropspec/conformance/measured_power.json``)
+``dropspec-vectors``      the published test-vector files, one per op, with their counts
 
 Role
 ----
 ``{clause}`ID``` links to a clause; an unknown id is a build warning (an error under ``-W``).
 
-On ``builder-inited`` the figures are redrawn from the reference by ``docs/figures.py``.
+On ``builder-inited`` the figures are redrawn from the reference by ``docs/figures.py``; on
+``config-inited`` the test vectors are written from the reference
+(:mod:`dropspec.reference.vectors`) into a folder of ``html_extra_path``. Each clause box of
+an op page shows its vectors as a worked example (a non-statistical clause) or its check's
+plan: tests, α, n and power (a statistical one).
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ from sphinx.directives.other import TocTree
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-from dropspec.spec import CLAUSES, OPS, SPEC_VERSION, Clause, Op, releases
+from dropspec.reference import vectors as test_vectors
+from dropspec.spec import CLAUSES, OPS, SPEC_VERSION, Clause, Kind, Op, releases
 
 logger = logging.getLogger(__name__)
 
@@ -351,6 +357,10 @@ class OpDirective(SphinxDirective):
                 nodes.emphasis("Why: ", "Why: "), clause.rationale, classes=["ds-clause-why"]
             )
         box += self.check_line(clause, check)
+        if clause.kind == Kind.STATISTICAL:
+            box += plan_line(clause)
+        else:
+            box += example_node(clause)
         return box
 
     def check_line(self, clause: Clause, check: Callable[..., Any] | None) -> nodes.Node:
@@ -382,6 +392,216 @@ class OpDirective(SphinxDirective):
             ".",
             classes=["ds-clause-check"],
         )
+
+
+# ------------------------------------------------------- test vectors and plans ----
+
+#: Where the test vectors are written at every build, and their URL in the built site (the
+#: folder is one of ``html_extra_path``, copied to the site's root).
+VECTORS_EXTRA = "_generated/extra"
+VECTORS_URL = "vectors"
+_VECTORS: dict[str, dict[str, Any]] = {}
+_PLANS: dict[str, Any] = {}
+
+
+def write_vectors(app: Sphinx, config: Any) -> None:
+    """Write the test vectors from the reference (every build: they are outputs, not sources,
+    so they cannot go stale) and add their folder to ``html_extra_path``."""
+    folder = Path(app.srcdir) / VECTORS_EXTRA / VECTORS_URL
+    for path in test_vectors.write(folder):
+        if path.stem in OPS:
+            _VECTORS[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+    config.html_extra_path = [*config.html_extra_path, VECTORS_EXTRA]
+    logger.info("dropspec: wrote the test vectors to %s", folder)
+
+
+def vectors_of(clause: Clause) -> list[dict[str, Any]]:
+    return [v for v in _VECTORS.get(clause.op, {}).get("vectors", []) if v["clause"] == clause.id]
+
+
+def vector_file(op: str) -> nodes.Node:
+    name = f"{op}.json"
+    return nodes.reference(name, name, refuri=f"../{VECTORS_URL}/{name}")
+
+
+def _number_text(value: Any, single: bool) -> str:
+    """The shortest text that gives the value back in its own dtype (float32's in float32)."""
+    import numpy as np
+
+    if single and np.isfinite(value):
+        return np.format_float_positional(np.float32(value), unique=True, trim="-")
+    return repr(float(value)).removesuffix(".0")
+
+
+def _array_rows(name: str, entry: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, values) rows: one per 2-D slice, labelled by its leading index; then the bit
+    patterns of a half-precision array."""
+    import numpy as np
+
+    array = test_vectors.decode(entry)
+    if entry["dtype"] == "bool":
+        array = array.astype(np.int8)
+    single = entry["dtype"] == "float32"
+
+    def text(part: Any) -> str:
+        out = np.array2string(
+            part,
+            separator=", ",
+            max_line_width=10_000,
+            formatter={"float_kind": lambda v: _number_text(v, single)},
+        )
+        return "= " + " ".join(out.split())
+
+    if array.ndim <= 2:
+        rows = [(name, text(array))]
+    else:
+        rows = [
+            (f"{name}[{', '.join(map(str, index))}]", text(array[index]))
+            for index in np.ndindex(array.shape[:-2])
+        ]
+    if entry["dtype"] in ("float16", "bfloat16"):
+        rows.append(("", "  bits " + " ".join(entry["bits"])))
+    return rows
+
+
+def _call_text(vector: dict[str, Any]) -> str:
+    op = OPS[vector["op"]]
+    defaults = {o.name: o.default for o in op.options}
+    changed = [
+        f"{k}={fmt_value(tuple(v) if isinstance(v, list) else v)}"
+        for k, v in vector["options"].items()
+        if (tuple(v) if isinstance(v, list) else v) != defaults.get(k)
+    ]
+    parts = [
+        f"rate {vector['rate']}",
+        "training" if vector["training"] else "training=False",
+        vector["dtype"],
+        f"seed {vector['seed']}",
+        *changed,
+    ]
+    return ", ".join(parts)
+
+
+def _vector_block(vector: dict[str, Any], inputs: bool = True) -> str:
+    lines = [f"# {_call_text(vector)}" + (f" ({vector['note']})" if "note" in vector else "")]
+    arrays = {**(vector["inputs"] if inputs else {}), **vector.get("expected", {})}
+    if not arrays:
+        return "\n".join([*lines, f"raises: {vector['error']}"])
+    rows = [row for name, entry in arrays.items() for row in _array_rows(name, entry)]
+    width = max(len(label) for label, _ in rows)
+    lines += [f"{label:<{width}} {values}" for label, values in rows]
+    if vector["raises"]:
+        lines.append(f"raises: {vector['error']}")
+    return "\n".join(lines)
+
+
+def example_node(clause: Clause) -> nodes.Node:
+    """The clause's test vectors as a worked example, or why it has none."""
+    box = nodes.container(classes=["ds-clause-example"])
+    found = vectors_of(clause)
+    if not found:
+        reason = test_vectors.NO_VECTOR.get(test_vectors.kind_of(clause))
+        box += para(f"No test vector: {reason}." if reason else "No test vector.")
+        return box
+    box += para(
+        nodes.emphasis("Worked example", "Worked example"),
+        " (from the reference; mask 1 = kept; each call also in ",
+        vector_file(clause.op),
+        "):",
+    )
+    blocks: list[str] = []
+    for before, vector in zip([None, *found], found, strict=False):
+        # Calls that raise on the inputs of the call before are shown without them again.
+        again = before is not None and vector["raises"] and before["inputs"] == vector["inputs"]
+        blocks.append(_vector_block(vector, inputs=not again))
+    text = "\n\n".join(blocks)
+    box += nodes.literal_block(text, text, language="text")
+    return box
+
+
+def plans() -> dict[str, Any]:
+    if not _PLANS:
+        try:
+            from dropspec.conformance.calibration import plans as suite_plans
+
+            _PLANS.update(suite_plans())
+        except Exception as exc:  # the suite may be mid-rewrite; the docs still build
+            _PLANS[""] = exc
+    return _PLANS
+
+
+def _worst_measured(leaves: list[Any]) -> str:
+    """'detected/runs' of the worst-detected kept measurement (measured_power.json, at the
+    suite's default α and power) made at any of these leaves, or ''."""
+    try:
+        from dropspec.conformance.config import Config
+        from dropspec.conformance.power import measured_block
+    except Exception:  # the suite may be mid-rewrite; the docs still build
+        return ""
+    defaults = Config()
+    fingerprints = {leaf.fingerprint() for leaf in leaves}
+    kept = measured_block(defaults.alpha, defaults.power)
+    found = [m for m in kept if m.get("fingerprint") in fingerprints]
+    if not found:
+        return ""
+    worst = min(found, key=lambda m: m["detected"] / m["runs"])
+    return f"{worst['detected']}/{worst['runs']}"
+
+
+def plan_line(clause: Clause) -> nodes.Node:
+    """A statistical clause's plan, one sentence per test it runs: how many sub-tests, α,
+    n and the deviation caught with the stated power (from the check's @planned plan)."""
+    leaves = plans().get(clause.id)
+    if not leaves:
+        return para(
+            "Its plan (test, α, n, power) is not stated by its check.",
+            classes=["ds-clause-plan"],
+        )
+    groups: dict[tuple[str, str, float], list[Any]] = defaultdict(list)
+    for leaf in leaves:
+        groups[(leaf.test, leaf.unit, leaf.power)].append(leaf)
+    parts: list[str] = []
+    for (test, unit, power), group in groups.items():
+        alphas = sorted({leaf.alpha for leaf in group})
+        ns = sorted({leaf.n for leaf in group})
+        devs = sorted({leaf.deviation for leaf in group})
+        alpha = f"{alphas[0]:.2g}" if len(alphas) == 1 else f"{alphas[0]:.2g}–{alphas[-1]:.2g}"
+        n = f"{ns[0]:,}" if len(ns) == 1 else f"{ns[0]:,}–{ns[-1]:,}"
+        dev = f"{devs[0]:.3g}" if len(devs) == 1 else f"{devs[0]:.3g}–{devs[-1]:.3g}"
+        worst = _worst_measured(group)
+        parts.append(
+            f"{test} ×{len(group)}: α {alpha} each, n {n}, power {power:g} against {unit} ≥ {dev}"
+            + (f" (measured: {worst} runs detected it, the lowest kept)" if worst else "")
+        )
+    total = sum(leaf.alpha for leaf in leaves)
+    return para(
+        nodes.emphasis("Tested by ", "Tested by "),
+        "; ".join(parts) + f" (α {total:.2g} in all, over the dtypes it runs in).",
+        classes=["ds-clause-plan"],
+    )
+
+
+class VectorsDirective(SphinxDirective):
+    """The published test-vector files, one per op, with their counts."""
+
+    def run(self) -> list[nodes.Node]:
+        rows = []
+        for op in OPS.values():
+            data = _VECTORS.get(op.name, {})
+            name = f"{op.name}.json"
+            link = nodes.reference(name, name, refuri=f"{VECTORS_URL}/{name}")
+            covered = len({v["clause"] for v in data.get("vectors", [])})
+            rows.append(
+                [
+                    nodes.literal(op.name, op.name),
+                    link,
+                    str(len(data.get("vectors", []))),
+                    str(covered),
+                    str(len(data.get("no_vector", []))),
+                ]
+            )
+        heads = ["op", "file", "vectors", "clauses with a vector", "clauses with a reason"]
+        return [table(heads, rows, ["ds-compact"])]
 
 
 class OpPagesDirective(TocTree):
@@ -1235,6 +1455,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("dropspec-data", DataDirective)
     app.add_directive("dropspec-mutation", MutationDirective)
     app.add_directive("dropspec-changelog", ChangelogDirective)
+    app.add_directive("dropspec-vectors", VectorsDirective)
     app.add_role("clause", clause_role)
+    app.connect("config-inited", write_vectors, priority=400)  # before extra paths are checked
     app.connect("builder-inited", draw_figures)
     return {"parallel_read_safe": False, "parallel_write_safe": True}

@@ -87,3 +87,19 @@ TARGETS: tuple[Target, ...] = (
         description="dropspec.reference.alpha_dropout(shared_axes=(2,))",
     ),
 )
+
+
+#: The small call of the test vectors (:mod:`dropspec.reference.vectors`): each input's shape,
+#: and the shared axes of the clauses that need some.
+VECTOR_SHAPES: dict[str, tuple[int, ...]] = {"x": (2, 3)}
+VECTOR_OPTIONS: dict[str, Any] = {"shared_axes": (1,)}
+
+
+def vector_gradient(
+    inputs: dict[str, np.ndarray], rate: float, options: dict[str, Any], drawn: dict[str, Any]
+) -> dict[str, np.ndarray]:
+    """The gradient of sum(y) with respect to x: a where the call kept a unit, 0 where it
+    dropped one, rounded to x's dtype (for the test vectors)."""
+    x = inputs["x"]
+    a = x.dtype.type(alpha_constants(rate)[0])
+    return {"grad_x": np.where(np.broadcast_to(drawn["mask"], x.shape), a, x.dtype.type(0))}

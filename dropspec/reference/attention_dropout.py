@@ -134,3 +134,25 @@ TARGETS: tuple[Target, ...] = (
         "weights='after')",
     ),
 )
+
+
+#: The small call of the test vectors (:mod:`dropspec.reference.vectors`): each input's shape
+#: (two examples of one head), and the broadcast axes of the clause that needs some.
+VECTOR_SHAPES: dict[str, tuple[int, ...]] = {
+    "q": (2, 1, 2, 2),
+    "k": (2, 1, 3, 2),
+    "v": (2, 1, 3, 2),
+}
+VECTOR_OPTIONS: dict[str, Any] = {"broadcast": ("batch",)}
+
+
+def vector_gradient(
+    inputs: dict[str, np.ndarray], rate: float, options: dict[str, Any], drawn: dict[str, Any]
+) -> dict[str, np.ndarray]:
+    """The gradient of sum(out) with respect to v: (P ⊙ M · s)ᵀ applied to a cotangent of
+    ones, with the call's own mask (for the test vectors)."""
+    q, k, v = inputs["q"], inputs["k"], inputs["v"]
+    p = probabilities(q, k)
+    dropped = p * drawn["mask"] * scale_for(rate, options["scaling"])
+    per_key = dropped.sum(axis=-2)[..., None]  # each key's total weight over the queries
+    return {"grad_v": np.broadcast_to(per_key, v.shape).astype(v.dtype)}

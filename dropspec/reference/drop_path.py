@@ -10,6 +10,7 @@ from ..target import Target, make_target
 from ._random import Seed
 from ._validation import SpecError, check_array
 from .dropout import dropout
+from .dropout import vector_gradient as dropout_gradient
 
 
 def drop_path(
@@ -56,3 +57,9 @@ TARGETS: tuple[Target, ...] = (
         description="dropspec.reference.drop_path",
     ),
 )
+
+
+#: The small call of the test vectors (:mod:`dropspec.reference.vectors`): each input's shape.
+VECTOR_SHAPES: dict[str, tuple[int, ...]] = {"x": (2, 3)}
+#: Drop path's gradient is dropout's: the keep mask (one value per example) times the scale.
+vector_gradient = dropout_gradient

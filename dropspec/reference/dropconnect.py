@@ -210,3 +210,29 @@ TARGETS: tuple[Target, ...] = (
         **_WEIGHT_DROP,
     ),
 )
+
+
+#: The small call of the test vectors (:mod:`dropspec.reference.vectors`): each input's shape,
+#: and the examples of the clause of its own (a weight, then a bias, of the wrong size).
+VECTOR_SHAPES: dict[str, tuple[int, ...]] = {"x": (2, 3), "weight": (2, 3), "bias": (2,)}
+VECTOR_CASES: dict[str, tuple[dict[str, Any], ...]] = {
+    "SHAPE-MISMATCH": (
+        {"shapes": {"weight": (2, 4)}, "raises": True},
+        {"shapes": {"bias": (3,)}, "raises": True},
+    )
+}
+
+
+def vector_gradient(
+    inputs: dict[str, np.ndarray], rate: float, options: dict[str, Any], drawn: dict[str, Any]
+) -> dict[str, np.ndarray]:
+    """The gradient of sum(y) with respect to x (identity activation): s·(M ⊙ W)ᵀ applied
+    to a cotangent of ones, per example, with the call's own weight mask (for the test
+    vectors)."""
+    x, weight = inputs["x"], inputs["weight"]
+    wide = compute_dtype(x.dtype)
+    s = wide.type(scale_for(rate, options["scaling"]))
+    masked = np.broadcast_to(drawn["mask_weight"], (x.shape[0], *weight.shape)) * weight.astype(
+        wide
+    )
+    return {"grad_x": (masked.sum(axis=1) * s).astype(x.dtype)}

@@ -186,3 +186,20 @@ TARGETS: tuple[Target, ...] = (
         description="dropspec.reference.dropout(shared_axes=(2, 3)), like Dropout2d",
     ),
 )
+
+
+#: The small call of the test vectors (:mod:`dropspec.reference.vectors`): each input's shape,
+#: and the shared axes of the clauses that need some.
+VECTOR_SHAPES: dict[str, tuple[int, ...]] = {"x": (2, 3)}
+VECTOR_OPTIONS: dict[str, Any] = {"shared_axes": (1,)}
+
+
+def vector_gradient(
+    inputs: dict[str, np.ndarray], rate: float, options: dict[str, Any], drawn: dict[str, Any]
+) -> dict[str, np.ndarray]:
+    """The gradient of sum(y) with respect to x: the call's keep mask times the scale rounded
+    to x's dtype, as the gradient clause states (for the test vectors)."""
+    x = inputs["x"]
+    s = x.dtype.type(scale_for(rate, options["scaling"]))
+    grad = np.where(np.broadcast_to(drawn["mask"], x.shape), s, x.dtype.type(0))
+    return {"grad_x": grad.astype(x.dtype)}

@@ -57,3 +57,15 @@ TARGETS: tuple[Target, ...] = (
         description="dropspec.reference.gaussian_dropout",
     ),
 )
+
+
+#: The small call of the test vectors (:mod:`dropspec.reference.vectors`): each input's shape.
+VECTOR_SHAPES: dict[str, tuple[int, ...]] = {"x": (2, 3)}
+
+
+def vector_gradient(
+    inputs: dict[str, np.ndarray], rate: float, options: dict[str, Any], drawn: dict[str, Any]
+) -> dict[str, np.ndarray]:
+    """The gradient of sum(y) with respect to x: the call's own noise, in the dtype it was
+    drawn in (for the test vectors)."""
+    return {"grad_x": np.asarray(drawn["noise"])}
