@@ -112,29 +112,26 @@ def mutant(
 
 def corpus() -> tuple[Mutant, ...]:
     """Every mutant, numpy first; framework mutants are listed whether or not it is installed.
-    Of issue 21's input-space mutants, only those caught on every seed CI draws are in it."""
-    from . import (
-        core_mutants,
-        input_space_mutants,
-        jax_mutants,
-        numpy_mutants,
-        onnxruntime_mutants,
-        stateful_mutants,
-        tensorflow_mutants,
-        torch_mutants,
-        transformed_mutants,
-    )
+    Of issue 21's input-space mutants, only those caught on every seed CI draws are in it.
+    Every other module of this package named ``*_mutants`` is found, not listed: its
+    ``MUTANTS`` join the corpus in the order of the module names (a new framework's mutants
+    are one new module)."""
+    import importlib
+    import pkgutil
 
+    from . import core_mutants, input_space_mutants, numpy_mutants
+
+    first = {"core_mutants", "numpy_mutants", "input_space_mutants"}
+    found = sorted(
+        info.name
+        for info in pkgutil.iter_modules(__path__)
+        if info.name.endswith("_mutants") and info.name not in first
+    )
     out = (
         *core_mutants.MUTANTS,
         *numpy_mutants.MUTANTS,
         *input_space_mutants.CAUGHT,
-        *torch_mutants.MUTANTS,
-        *tensorflow_mutants.MUTANTS,
-        *jax_mutants.MUTANTS,
-        *stateful_mutants.MUTANTS,
-        *transformed_mutants.MUTANTS,
-        *onnxruntime_mutants.MUTANTS,
+        *(m for name in found for m in importlib.import_module(f"{__name__}.{name}").MUTANTS),
     )
     names = [m.name for m in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
