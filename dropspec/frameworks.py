@@ -81,6 +81,14 @@ FRAMEWORKS: dict[str, Framework] = {
             backend="dropspec.adapters.fw_jax:BACKEND",
             adapters=("dropspec.adapters.fw_jax",),
         ),
+        Framework(
+            name="paddle",
+            module="paddle",
+            distributions=("paddlepaddle",),
+            install_hint="pip install paddlepaddle==3.3.1 (CPU build)",
+            backend="dropspec.adapters.fw_paddle:BACKEND",
+            adapters=("dropspec.adapters.fw_paddle",),
+        ),
     )
 }
 

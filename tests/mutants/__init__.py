@@ -118,6 +118,7 @@ def corpus() -> tuple[Mutant, ...]:
         input_space_mutants,
         jax_mutants,
         numpy_mutants,
+        paddle_mutants,
         stateful_mutants,
         tensorflow_mutants,
         torch_mutants,
@@ -133,6 +134,7 @@ def corpus() -> tuple[Mutant, ...]:
         *jax_mutants.MUTANTS,
         *stateful_mutants.MUTANTS,
         *transformed_mutants.MUTANTS,
+        *paddle_mutants.MUTANTS,
     )
     names = [m.name for m in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -163,13 +165,61 @@ def catches(m: Mutant, r: ClauseResult) -> bool:
     return r.outcome == "failed" and bool(r.message) and (m.raises or not crashed(r))
 
 
+_IN_OWN_PROCESS = """
+import pickle, sys
+from mutants import corpus, no_shrinking
+from dropspec.conformance import run_target
+name, clauses, config = pickle.loads(open(sys.argv[1], "rb").read())
+(m,) = [m for m in corpus() if m.name == name]
+with no_shrinking():
+    results = run_target(m.target, clauses=clauses, config=config)
+open(sys.argv[1], "wb").write(pickle.dumps(results))
+"""
+
+
+def run_mutant(m: Mutant, clauses: list[str] | tuple[str, ...], config: Any) -> list[ClauseResult]:
+    """``run_target`` on ``m``'s target, in this process, or in a new one where the mutant's
+    framework cannot share a process with the others (``Backend.own_process``: Paddle after
+    TensorFlow segfaults); the results come back pickled."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from dropspec.adapters import get_backend
+    from dropspec.conformance import run_target
+
+    if not get_backend(m.framework).own_process:
+        return run_target(m.target, clauses=list(clauses), config=config)
+    tests = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "io.pickle"
+        path.write_bytes(pickle.dumps((m.name, list(clauses), config)))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), str(tests.parent)])}
+        done = subprocess.run(
+            [sys.executable, "-c", _IN_OWN_PROCESS, str(path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if done.returncode:
+            raise RuntimeError(
+                f"{m.name} in its own process: exit {done.returncode}\n{done.stderr[-3000:]}"
+            )
+        results: list[ClauseResult] = pickle.loads(path.read_bytes())
+    return results
+
+
 def first_catch(m: Mutant, seed: int) -> tuple[ClauseResult | None, list[ClauseResult]]:
     """Run ``m``'s named clauses at base seed ``seed``, in order, until one catches it."""
-    from dropspec.conformance import Config, run_target
+    from dropspec.conformance import Config
 
     seen = []
     for cid in m.clauses:
-        (r,) = run_target(m.target, clauses=[cid], config=Config(seed=seed))
+        (r,) = run_mutant(m, [cid], Config(seed=seed))
         assert r.clause_id == cid
         seen.append(r)
         if catches(m, r):
