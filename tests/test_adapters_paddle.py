@@ -89,6 +89,11 @@ shapes = {None: (4, 6), 3: (4, 5, 6), 4: (2, 3, 4, 5), 5: (2, 3, 2, 3, 4)}
 for name, t in builtin_targets().items():
     if t.framework != "paddle":
         continue
+    if t.op == "dropconnect":  # x (batch, in), weight (out, in), bias (out,) -> (batch, out)
+        layer = [rng.uniform(0.5, 2.0, s).astype("f4") for s in ((3, 5), (4, 5), (4,))]
+        out = B.to_numpy(t(*map(B.asarray, layer), 0.25, training=True, seed=7))
+        assert out.shape == (3, 4) and out.dtype == np.float32, name
+        continue
     shape = shapes[t.options.get("rank")]
     for dtype in t.dtypes or B.supported_dtypes:
         x = rng.uniform(0.5, 2.0, shape).astype(as_dtype(dtype))

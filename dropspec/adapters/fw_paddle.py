@@ -194,6 +194,8 @@ _SHARED_MASK: dict[str, Any] = dict(
 #: targets are checked in the dtypes they run in.
 _NO_FLOAT16 = ("bfloat16", "float32", "float64")
 _ALPHA_DTYPES = ("float32", "float64")
+#: Paddle's CPU matmul is registered for float32 and float64 only among the float dtypes.
+_MATMUL_DTYPES = ("float32", "float64")
 
 
 def _functional(name: str, label: str = "", **kwargs: Any) -> Callable[..., Any]:
@@ -406,6 +408,44 @@ def _alpha_targets() -> list[Target]:
     ]
 
 
+def _weight_drop(
+    x: paddle.Tensor,
+    weight: paddle.Tensor,
+    bias: paddle.Tensor | None,
+    rate: float,
+    *,
+    training: bool,
+    seed: int,
+) -> paddle.Tensor:
+    import paddle.nn.functional as F
+
+    # paddle.nn.functional.linear takes its weight as (in, out): the spec's (out, in), transposed.
+    with seeded(seed):
+        dropped = F.dropout(weight, rate, training=training)
+    out: paddle.Tensor = F.linear(x, dropped.T, bias)
+    return out
+
+
+def _dropconnect_targets() -> list[Target]:
+    return [
+        make_target(
+            _weight_drop,
+            "dropconnect",
+            name="paddle.weight_drop",
+            framework="paddle",
+            dtypes=_MATMUL_DTYPES,
+            # VALUES: at p = 0.99, 12800.0127 where a(s·x·(M ⊙ W)ᵀ + b′) is 12800.0000.
+            expected_failures=_failures("DROPCONNECT", VALUES=RATE_FLOAT32_REASON),
+            masks="per_batch",
+            mask_bias=False,
+            scaling="inverted",
+            inference="mean",
+            description="F.linear(x, F.dropout(weight, p=rate, training).T, bias): weight drop, "
+            "one mask per call shared by the batch, bias unmasked",
+        ),
+    ]
+
+
 def _stateful_targets() -> list[Target]:
     return [
         make_stateful_target(
@@ -435,6 +475,7 @@ def _stateful_targets() -> list[Target]:
 TARGETS: tuple[Target, ...] = (
     *_dropout_targets(),
     *_alpha_targets(),
+    *_dropconnect_targets(),
     *_stateful_targets(),
 )
 
