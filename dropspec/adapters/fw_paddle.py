@@ -53,7 +53,7 @@ class PaddleBackend(Backend):
     """Conversion between NumPy and ``paddle.Tensor``, and gradients through ``paddle.grad``.
 
     Paddle's tensors have no array-API namespace (array-api-compat knows none), so the
-    statistical reductions get a host copy (:meth:`for_reduction`)."""
+    statistical reductions run in NumPy (:meth:`for_reduction`)."""
 
     name = "paddle"
     supported_dtypes = FLOAT_DTYPES
@@ -86,8 +86,15 @@ class PaddleBackend(Backend):
         return value.clone()  # a target may write into its input (inplace=True)
 
     def for_reduction(self, value: Any) -> Any:
-        # The documented host copy: the reductions then run in NumPy.
-        return self.to_numpy(value.detach())
+        # Reduced in NumPy, as TensorFlow's CPU outputs are (docs/statistics.md): on the CPU a
+        # view of the tensor's own buffer through DLPack, no copy; bfloat16 (which NumPy
+        # cannot take through DLPack) and outputs on another device are copied to the host.
+        import paddle
+
+        v = value.detach()
+        if v.place.is_cpu_place() and v.dtype != paddle.bfloat16:
+            return np.from_dlpack(v)
+        return self.to_numpy(v)
 
     def vjp(
         self, f: Callable[[Any], Any], x: np.ndarray, cotangent: np.ndarray, device: str = "cpu"
