@@ -177,10 +177,13 @@ open(sys.argv[1], "wb").write(pickle.dumps(results))
 """
 
 
-def run_mutant(m: Mutant, clauses: list[str] | tuple[str, ...], config: Any) -> list[ClauseResult]:
-    """``run_target`` on ``m``'s target, in this process, or in a new one where the mutant's
-    framework cannot share a process with the others (``Backend.own_process``: Paddle after
-    TensorFlow segfaults); the results come back pickled."""
+def run_mutant(
+    m: Mutant, clauses: list[str] | tuple[str, ...] | None, config: Any
+) -> list[ClauseResult]:
+    """``run_target`` on ``m``'s target (``clauses``, or every clause of its op for None), in
+    this process, or in a new one where the mutant's framework cannot share a process with the
+    others (``Backend.own_process``: Paddle after TensorFlow segfaults); the results come back
+    pickled."""
     import os
     import pickle
     import subprocess
@@ -192,11 +195,13 @@ def run_mutant(m: Mutant, clauses: list[str] | tuple[str, ...], config: Any) -> 
     from dropspec.conformance import run_target
 
     if not get_backend(m.framework).own_process:
-        return run_target(m.target, clauses=list(clauses), config=config)
+        return run_target(
+            m.target, clauses=None if clauses is None else list(clauses), config=config
+        )
     tests = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "io.pickle"
-        path.write_bytes(pickle.dumps((m.name, list(clauses), config)))
+        path.write_bytes(pickle.dumps((m.name, None if clauses is None else list(clauses), config)))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), str(tests.parent)])}
         done = subprocess.run(
             [sys.executable, "-c", _IN_OWN_PROCESS, str(path)],
