@@ -134,10 +134,11 @@ PADDLE_SOURCE = "https://github.com/PaddlePaddle/Paddle/blob/v3.3.1/"
 
 #: Observed with paddle.seed(0), paddle.seed(2**32) and paddle.seed(2**63): the same mask.
 SEED_32_REASON = (
-    "paddle.seed accepts seeds up to 2^64 - 1, but the CPU generator's mask depends on their "
-    "low 32 bits only: seeds 0, 2^32 and 2^63 give the same mask, as do s and s ± 2^32 "
-    "(observed, paddle 3.3.1 CPU; no upstream issue found; " + PADDLE_SOURCE + "paddle/phi/"
-    "core/generator.cc)"
+    "paddle.seed accepts seeds up to 2^64 - 1, but the CPU generator seeds its mt19937_64 "
+    "through std::seed_seq({seed}), which keeps each value's low 32 bits: seeds 0, 2^32 and "
+    "2^63 give the same mask, as do s and s ± 2^32 (observed, paddle 3.3.1 CPU; no upstream "
+    "issue found; Generator::SetCurrentSeed in " + PADDLE_SOURCE + "paddle/phi/core/"
+    "generator.cc)"
 )
 #: F.dropout(x, float('nan')) returns all-NaN output; inference returns x (or NaN·x).
 NAN_RATE_REASON = (
@@ -148,18 +149,18 @@ NAN_RATE_REASON = (
 #: Observed: x = -0.9630112 (float32) at p = 0.9 gives -9.63011 = x / (1 - fl32(0.9)), not
 #: x / fl32(1 - 0.9) = -9.630112.
 RATE_FLOAT32_REASON = (
-    "the dropout kernel takes p as a float32 attribute and scales kept values by "
-    "1 / (1 - fl32(p)): for a rate float32 cannot hold (0.9) the scale is off by the rate's "
-    "rounding, so x = -0.9630112 at p = 0.9 gives -9.63011 instead of -9.630112 (observed, "
-    "paddle 3.3.1 CPU; " + PADDLE_SOURCE + "paddle/phi/kernels/cpu/dropout_kernel.cc)"
+    "the dropout kernel reads p as a float (p.to<float>()) and divides kept values by "
+    "1.0f - p: for a rate float32 cannot hold (0.9) the scale is off by the rate's rounding, "
+    "so x = -0.9630112 at p = 0.9 gives -9.63011 instead of -9.630112 (observed, paddle 3.3.1 "
+    "CPU; " + PADDLE_SOURCE + "paddle/phi/kernels/cpu/dropout_kernel.cc)"
 )
 #: Observed on shapes (), (3,) and (0,); rank 2 and above work.
 DOWNSCALE_RANK_REASON = (
     "mode='downscale_in_infer' with training=False raises on 0-d and 1-d input: "
-    "'(InvalidArgument) Input dimension number(num_col_dims) must be between 0 and 1' (the "
-    "inference scaling goes through a kernel that needs rank 2 or more; observed, paddle "
-    "3.3.1 CPU; no upstream issue found; " + PADDLE_SOURCE + "python/paddle/nn/functional/"
-    "common.py)"
+    "'(InvalidArgument) Input dimension number(num_col_dims) must be between 0 and 1': the "
+    "inference scaling views x as a matrix (EigenMatrix<T>::Reshape(x, 1), in "
+    "ComputeDropoutInference), which needs rank 2 or more (observed, paddle 3.3.1 CPU; no "
+    "upstream issue found; " + PADDLE_SOURCE + "paddle/phi/kernels/cpu/dropout_kernel.cc)"
 )
 _SEEDS = ("-INDEPENDENT-SEEDS", "-SEED-SPACE", "-SEED-PAIRS")
 _NAN = ("-RATE-INVALID", "-RATE-INVALID-INFERENCE")
