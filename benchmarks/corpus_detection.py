@@ -45,10 +45,11 @@ from mutants import (  # noqa: E402
     input_space_corpus,
     input_space_mutants,
     no_shrinking,
+    run_mutant,
 )
 from replay import FIXED_SEEDS  # noqa: E402
 
-from dropspec.conformance import Config, run_target  # noqa: E402
+from dropspec.conformance import Config  # noqa: E402
 
 OUT = ROOT / "docs" / "_data" / "corpus_detection.json"
 ISSUE_CLASSES = ("shape", "layout", "values", "seeds", "structure", "validation")
@@ -86,7 +87,7 @@ def every_clause(m: Mutant, seeds: list[int]) -> dict[str, list[str]]:
     """Per seed, the named clauses that do not catch ``m`` (each must)."""
     missed: dict[str, list[str]] = {}
     for seed in seeds:
-        results = run_target(m.target, clauses=m.clauses, config=Config(seed=seed))
+        results = run_mutant(m, m.clauses, Config(seed=seed))
         missed[str(seed)] = [r.clause_id for r in results if not catches(m, r)]
     return missed
 

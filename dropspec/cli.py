@@ -353,6 +353,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 group=known.framework,
                 startup=get_backend(known.framework).startup_seconds,
                 cost=expected_cost(known),
+                alone=get_backend(known.framework).own_process,
             )
         )
     if args.dry_run:

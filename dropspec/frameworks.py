@@ -89,6 +89,14 @@ FRAMEWORKS: dict[str, Framework] = {
             backend="dropspec.adapters.fw_onnxruntime:BACKEND",
             adapters=("dropspec.adapters.fw_onnxruntime",),
         ),
+        Framework(
+            name="paddle",
+            module="paddle",
+            distributions=("paddlepaddle",),
+            install_hint="pip install paddlepaddle==3.3.1 (CPU build)",
+            backend="dropspec.adapters.fw_paddle:BACKEND",
+            adapters=("dropspec.adapters.fw_paddle",),
+        ),
     )
 }
 

@@ -38,10 +38,11 @@ from mutants import (
     input_space_corpus,
     input_space_mutants,
     no_shrinking,
+    run_mutant,
 )
 from replay import FIXED_SEEDS, rerun_hint
 
-from dropspec.conformance import Config, run_target
+from dropspec.conformance import Config
 from dropspec.conformance.engine import ClauseResult
 from dropspec.spec import get_op
 
@@ -76,7 +77,7 @@ def test_mutant_is_caught(m: Mutant) -> None:
     to catch it (``benchmarks/results/escape_score_issue21_after.json``): every one fails."""
     if not installed(m):
         pytest.importorskip(m.framework)
-    results = run_target(m.target, clauses=m.clauses, config=Config())
+    results = run_mutant(m, m.clauses, Config())
     assert sorted(r.clause_id for r in results) == sorted(m.clauses)
     failed = [r for r in results if r.outcome == "failed"]
     assert failed, escape_message(m, Config().seed, results)

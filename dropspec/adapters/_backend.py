@@ -81,6 +81,10 @@ class Backend:
     #: reaches a target in (``dropspec.conformance.inputs.STRIDES``): "any" (NumPy: every
     #: stride, read-only flags), "non-negative", or "dense" (always laid out by the framework).
     strides: str = "any"
+    #: Its targets must run in worker processes that run no other framework's targets (it
+    #: cannot share a process with some other framework): ``dropspec check`` starts a fresh
+    #: worker whenever a worker would pass between its targets and another framework's.
+    own_process: bool = False
 
     @property
     def framework(self) -> Framework:

@@ -388,6 +388,10 @@ class Job:
     #: How long the job is expected to take, in any unit (0 when not known): within a
     #: group, the longest job is handed out first, so that the workers finish together.
     cost: float = 0.0
+    #: Its framework cannot share a process with others
+    #: (:attr:`~dropspec.adapters.Backend.own_process`): a worker that ran another group's
+    #: jobs is replaced before it, and one that ran it is replaced before another group's.
+    alone: bool = False
 
 
 class _Pool:
@@ -717,6 +721,7 @@ class Runner:
     def _slot(self, k: int, todo: _Pool, finished: threading.Event) -> None:
         worker: _Worker | None = None
         group: str | None = None
+        alone = False
         assert self.logdir is not None
         log = open(Path(self.logdir.name) / f"worker-{k}.log", "w+b")  # noqa: SIM115
         try:
@@ -726,12 +731,15 @@ class Runner:
                 if taken is None:
                     break
                 i, job, env = taken
-                group = job.group
+                # Passing between a group that must be alone and another needs a new process.
+                crossing = group is not None and job.group != group and (job.alone or alone)
+                group, alone = job.group, job.alone
                 # A user's target gets a process of its own, which nothing ran in before
                 # and nothing runs in after: what it leaves behind reaches no other verdict.
                 own = not job.group
                 if (
                     worker is None
+                    or crossing
                     or worker.env != env
                     or worker.proc.poll() is not None
                     or (own and worker.used)

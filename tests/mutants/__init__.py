@@ -162,13 +162,100 @@ def catches(m: Mutant, r: ClauseResult) -> bool:
     return r.outcome == "failed" and bool(r.message) and (m.raises or not crashed(r))
 
 
+#: A process that runs mutants of one framework for the tests: requests and results are
+#: length-prefixed pickles on its stdin and on a copy of its stdout (fd 1 itself goes to
+#: stderr, so that nothing the framework prints can reach the protocol).
+_SERVE = """
+import os, pickle, struct, sys, traceback
+answer = os.fdopen(os.dup(1), "wb")
+os.dup2(2, 1)
+from mutants import corpus, no_shrinking
+from dropspec.conformance import run_target
+by_name = {m.name: m for m in corpus()}
+while header := sys.stdin.buffer.read(8):
+    name, clauses, config = pickle.loads(sys.stdin.buffer.read(struct.unpack("<Q", header)[0]))
+    try:
+        with no_shrinking():
+            reply = ("ok", run_target(by_name[name].target, clauses=clauses, config=config))
+    except Exception:
+        reply = ("error", traceback.format_exc())
+    data = pickle.dumps(reply)
+    answer.write(struct.pack("<Q", len(data)) + data)
+    answer.flush()
+"""
+
+_SERVERS: dict[str, Any] = {}
+
+
+def _server(framework: str) -> Any:
+    """The process that runs ``framework``'s mutants (started on first use, one per test
+    process: importing the framework once)."""
+    import atexit
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc = _SERVERS.get(framework)
+    if proc is None or proc.poll() is not None:
+        tests = Path(__file__).resolve().parents[1]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), str(tests.parent)])}
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+        )
+        _SERVERS[framework] = proc
+        atexit.register(_stop, proc)
+    return proc
+
+
+def _stop(proc: Any) -> None:
+    """End a mutant process: its input closed, it leaves its loop."""
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=30)
+    except Exception:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()
+
+
+def run_mutant(
+    m: Mutant, clauses: list[str] | tuple[str, ...] | None, config: Any
+) -> list[ClauseResult]:
+    """``run_target`` on ``m``'s target (``clauses``, or every clause of its op for None), in
+    this process, or, where the mutant's framework cannot share a process with the others
+    (``Backend.own_process``: Paddle after TensorFlow segfaults), in a process of that
+    framework's own; the results come back pickled."""
+    import pickle
+    import struct
+
+    from dropspec.adapters import get_backend
+    from dropspec.conformance import run_target
+
+    wanted = None if clauses is None else list(clauses)
+    if not get_backend(m.framework).own_process:
+        return run_target(m.target, clauses=wanted, config=config)
+    proc = _server(m.framework)
+    data = pickle.dumps((m.name, wanted, config))
+    proc.stdin.write(struct.pack("<Q", len(data)) + data)
+    proc.stdin.flush()
+    header = proc.stdout.read(8)
+    if len(header) < 8:
+        raise RuntimeError(f"{m.name}: the {m.framework} process died (exit {proc.wait()})")
+    status, value = pickle.loads(proc.stdout.read(struct.unpack("<Q", header)[0]))
+    if status != "ok":
+        raise RuntimeError(f"{m.name} in the {m.framework} process raised:\n{value}")
+    results: list[ClauseResult] = value
+    return results
+
+
 def first_catch(m: Mutant, seed: int) -> tuple[ClauseResult | None, list[ClauseResult]]:
     """Run ``m``'s named clauses at base seed ``seed``, in order, until one catches it."""
-    from dropspec.conformance import Config, run_target
+    from dropspec.conformance import Config
 
     seen = []
     for cid in m.clauses:
-        (r,) = run_target(m.target, clauses=[cid], config=Config(seed=seed))
+        (r,) = run_mutant(m, [cid], Config(seed=seed))
         assert r.clause_id == cid
         seen.append(r)
         if catches(m, r):
