@@ -141,6 +141,21 @@ CLAUSES: tuple[Clause, ...] = (
         "(classic: (1 − rate)·P·v).",
     ),
     clause(
+        "ATTN-VARIANCE",
+        OP,
+        MUST,
+        STATISTICAL,
+        "Given q, k and v, a training output entry out_ij has variance "
+        "s²·rate·(1 − rate)·Σ_k P_ik²·v_kj² (s the scale: 1/(1 − rate) inverted, 1 classic); "
+        "along every axis declared broadcast the entries that share a mask covary, and the "
+        "sum of out_ij over that axis has variance s²·rate·(1 − rate)·Σ_k (Σ P_ik·v_kj)², "
+        "the inner sum over the examples or heads sharing the mask.",
+        rationale="Masks with the right rate, mean and neighbour independence can still be "
+        "correlated across a row's keys (a mask copied from one half of the row to the "
+        "other), which changes the noise a layer adds; and a broadcast mask multiplies the "
+        "variance of whatever averages the heads or the batch, by up to their number.",
+    ),
+    clause(
         "ATTN-INFERENCE-IDENTITY",
         OP,
         MUST,

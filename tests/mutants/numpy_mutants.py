@@ -1576,6 +1576,7 @@ def attention(
     keep_is_rate: bool = False,
     validate_rate: bool = True,
     fresh_generator: bool = False,
+    mirrored_keys: bool = False,
 ) -> tuple[Array, Array]:
     """Attention dropout returning (output, weights before dropout), with one hook per fault:
     ``where`` the dropout acts ('probabilities', 'logits' or 'output')."""
@@ -1590,6 +1591,9 @@ def attention(
     def dropped(a: Array, shape: tuple[int, ...]) -> Array:
         draw = rng.random((b, 1, sq, sk) if heads_share else shape)
         keep = draw < rate if keep_is_rate else draw >= rate
+        half = keep.shape[-1] // 2
+        if mirrored_keys and half:
+            keep[..., half : 2 * half] = keep[..., :half]
         s = 1.0 if unscaled or rate >= 1 else 1.0 / (1.0 - rate)
         return np.where(keep, a * s, 0.0)
 
@@ -1680,6 +1684,15 @@ _attention_add(
     "draws its mask from a fresh unseeded generator: the same seed gives another output",
     "ATTN-DETERMINISTIC",
     fresh_generator=True,
+)
+
+_attention_add(
+    "mask_mirrored_over_keys",
+    "independence",
+    "copies each row's mask over the first half of the keys onto the second half: the rate, "
+    "the mean and neighbouring keys are right, the output's variance is not",
+    "ATTN-VARIANCE",
+    mirrored_keys=True,
 )
 
 
