@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import ERROR, EXACT, MUST, STATISTICAL, STRUCTURAL, clause, rate_one
+from ._common import ERROR, EXACT, MUST, STATISTICAL, STRUCTURAL, clause, rate_one, seed_edges
 from ._model import Clause, Op, Option
 from ._options import SCALING
 from ._options import rate_one as rate_one_option
@@ -214,6 +214,7 @@ CLAUSES: tuple[Clause, ...] = (
         zeros="ATTN-RATE-ONE-ZEROS",
         error="ATTN-RATE-ONE-ERROR",
     ),
+    *seed_edges(OP, seed_space="ATTN-SEED-SPACE", seed_pairs="ATTN-SEED-PAIRS"),
 )
 
 OP_SPEC = Op(

@@ -34,6 +34,7 @@ from ._statistical import (
     verdict,
     wide_dtypes,
 )
+from .relations import edge_seeds, seed_pairs
 
 #: The exact checks' shapes (batch, heads, seq_q, seq_k, d): a single key (P = 1), and a
 #: general case with batch, heads and sequences of different sides. Two only: eager JAX
@@ -694,6 +695,55 @@ def check_attn_variance(ctx: Context) -> StatResult:
     )
 
 
+# ---------------------------------------------------------------- seeds ----
+
+
+def seed_mask(ctx: Context, seed: int) -> np.ndarray:
+    """The distinct keep mask of one training call at rate 0.5, read with v = I on the
+    general exact case's shape (compiled already where a framework compiles per shape), in
+    float32 where the target has it: 240 mask values, 40 where broadcast over batch and
+    heads, so two independent seeds' masks agree with probability 2⁻⁴⁰ or less."""
+    dtype = "float32" if "float32" in ctx.dtypes else ctx.dtypes[-1]
+    case = Case(*CASE_SHAPES[-1], dtype, 0.5, seed, ctx.check_seed)
+    keep = dropped_probabilities(ctx, case)[0] != 0
+    found: np.ndarray = distinct_mask(ctx, keep)
+    return found
+
+
+def check_attn_seed_space(ctx: Context) -> None:
+    """Each edge seed (:func:`.relations.edge_seeds`) gives one mask twice, and no two give
+    the same mask."""
+    masks: list[tuple[int, np.ndarray]] = []
+    for s in edge_seeds(ctx.target.seed_bits):
+        first, second = seed_mask(ctx, s), seed_mask(ctx, s)
+        if not np.array_equal(first, second):
+            raise CheckFailure(
+                f"seed {s} gives two different masks in two calls of {first.size} values at "
+                f"rate 0.5: it is not taken as a seed (seed 0 read as 'no seed' does this)"
+            )
+        for t, earlier in masks:
+            if np.array_equal(first, earlier):
+                raise CheckFailure(
+                    f"seeds {t} and {s} give the same mask of {first.size} values at rate 0.5"
+                )
+        masks.append((s, first))
+
+
+def check_attn_seed_pairs(ctx: Context) -> None:
+    """A drawn seed's mask against those of its :func:`.relations.seed_pairs`."""
+    bits = ctx.target.seed_bits
+    # Both 32-bit halves nonzero (where the width has two), so that the folded and swapped
+    # partners are seeds other than s.
+    seed = ctx.seed() | (1 << min(bits - 1, 40)) | 1
+    base = seed_mask(ctx, seed)
+    for other, label in seed_pairs(seed, bits):
+        if np.array_equal(base, seed_mask(ctx, other)):
+            raise CheckFailure(
+                f"seeds {seed} and {other} ({label}) give the same mask of {base.size} values "
+                f"at rate 0.5"
+            )
+
+
 register(
     "attention_dropout",
     {
@@ -715,6 +765,8 @@ register(
         "ATTN-RATE-ZERO": check_attn_rate_zero,
         "ATTN-RATE-ONE-ZEROS": check_attn_rate_one_zeros,
         "ATTN-RATE-ONE-ERROR": check_attn_rate_one_error,
+        "ATTN-SEED-SPACE": check_attn_seed_space,
+        "ATTN-SEED-PAIRS": check_attn_seed_pairs,
     },
     mask="attention",
     inputs="attention",
