@@ -33,31 +33,40 @@ from dropspec.dtypes import as_dtype, dtype_name
 backend = sys.argv[1]
 fw = get_backend(backend)
 mine = {t.name: t for t in fw_keras.TARGETS if t.framework == backend}
-assert len(mine) == 10, sorted(mine)  # 9 seeded, 1 stateful
+assert len(mine) == 11, sorted(mine)  # 9 seeded, 1 stateful, 1 attention layer
 rng = np.random.default_rng(0)
+
+def fw_out(out):
+    return out[0] if isinstance(out, tuple) else out
 
 def inputs(t, dtype):
     if t.op == "dropconnect":
         shapes = [(3, 5), (4, 5), (4,)]
+    elif t.op == "attention_dropout":  # q, k, v (batch, heads, seq, d); d 5, d_v 3
+        shapes = [(2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 3)]
     else:
         shapes = [(2, 3, 4, 5, 6)[:t.options.get("rank") or 2]]
     return [rng.uniform(0.5, 2.0, s).astype(as_dtype(dtype)) for s in shapes]
 
 for name, t in mine.items():
     assert t.error is None, t.error
-    for dtype in fw.supported_dtypes:
+    for dtype in t.dtypes or fw.supported_dtypes:
         arrays = inputs(t, dtype)
         for training in (True, False):
             out = t(*(fw.asarray(a) for a in arrays), 0.25, training=training, seed=7)
+            if t.options.get("weights", "none") != "none":
+                out, weights = out
+                assert tuple(weights.shape) == (2, 3, 4, 6), (name, weights.shape)
             assert fw.is_array(out), (name, type(out))
             y = fw.to_numpy(out)
-            want = (3, 4) if t.op == "dropconnect" else arrays[0].shape
+            want = {"dropconnect": (3, 4), "attention_dropout": (2, 3, 4, 3)}.get(
+                t.op, arrays[0].shape)
             assert y.shape == want, (name, dtype, y.shape)
             assert dtype_name(y.dtype) == dtype, (name, dtype, training, y.dtype)
-            if not training and t.op != "dropconnect":
+            if not training and t.op not in ("dropconnect", "attention_dropout"):
                 np.testing.assert_array_equal(y, arrays[0], err_msg=name)
     arrays = [fw.asarray(a) for a in inputs(t, "float32")]
-    first, again, other = (fw.to_numpy(t(*arrays, 0.5, training=True, seed=s))
+    first, again, other = (fw.to_numpy(fw_out(t(*arrays, 0.5, training=True, seed=s)))
                            for s in (123, 123, 124))
     np.testing.assert_array_equal(first, again, err_msg=f"{name}: same seed, other output")
     assert not np.array_equal(first, other), f"{name}: seeds 123 and 124 give one output"
@@ -139,7 +148,7 @@ def test_every_backend_has_the_same_targets() -> None:
         for b in fw_keras.BACKENDS
     }
     assert len({tuple(v) for v in names.values()}) == 1, names
-    assert len(names["jax"]) == 10  # 9 seeded layers and functions, 1 stateful layer
+    assert len(names["jax"]) == 11  # 9 seeded layers and functions, 1 stateful, 1 attention
 
 
 @pytest.mark.slow

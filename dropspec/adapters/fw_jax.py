@@ -400,6 +400,166 @@ def _flax_attention(broadcast_dropout: bool) -> Callable[..., Any]:
     return fn
 
 
+#: The dtype flax's attention layers are checked in: their dropout is dot_product_attention's
+#: (checked in every dtype through flax.linen.dot_product_attention), and each dtype would cost
+#: a layer's compiling again (eager JAX compiles per shape and dtype).
+_FLAX_LAYER_DTYPES = ("float32",)
+
+
+def _packed(t: Any, width: int, factor: float = 1.0) -> Any:
+    """(batch, heads, seq, d) as (batch, seq, heads·width): d padded with zeros to width (which
+    leave q·kᵀ alone), times ``factor``."""
+    import jax.numpy as jnp
+
+    b, h, n, d = t.shape
+    padded = jnp.pad(t * factor if factor != 1.0 else t, ((0, 0), (0, 0), (0, 0), (0, width - d)))
+    return jnp.swapaxes(padded, 1, 2).reshape(b, n, h * width)
+
+
+def _unpacked(out: Any, h: int, width: int, dv: int) -> Any:
+    import jax.numpy as jnp
+
+    b, n, _ = out.shape
+    return jnp.swapaxes(out.reshape(b, n, h, width), 1, 2)[..., :dv]
+
+
+def _identity_kernels(h: int, width: int, dtype: Any) -> tuple[Any, Any]:
+    """Identity kernels of the q/k/v projections (in, heads, width) and of the output
+    projection (heads, width, out), in ``dtype``."""
+    import jax.numpy as jnp
+
+    eye = jnp.eye(h * width, dtype=dtype)
+    return eye.reshape(h * width, h, width), eye.reshape(h, width, h * width)
+
+
+def _layer_inputs(q: Any, k: Any, v: Any) -> tuple[int, int, int, tuple[Any, Any, Any]]:
+    """heads, the width (max(d, d_v)) and q, k, v packed for a layer of identity projections:
+    q scaled by √(width/d), so that the layer's 1/√width is the op's 1/√d."""
+    h, d, dv = q.shape[1], q.shape[-1], v.shape[-1]
+    width = max(d, dv)
+    return (
+        h,
+        width,
+        dv,
+        (_packed(q, width, (width / d) ** 0.5), _packed(k, width), _packed(v, width)),
+    )
+
+
+def _flax_multi_head(
+    q: Any, k: Any, v: Any, rate: float, *, training: bool, seed: int
+) -> tuple[Any, Any]:
+    """flax.linen.MultiHeadDotProductAttention with identity projections and no biases (its
+    parameters given, not initialised), the weights it sows (sow_weights=True) returned."""
+    import flax.linen as nn
+
+    h, width, dv, (query, key_, value) = _layer_inputs(q, k, v)
+    inner, outer = _identity_kernels(h, width, q.dtype)
+    layer = nn.MultiHeadDotProductAttention(
+        num_heads=h,
+        qkv_features=h * width,
+        out_features=h * width,
+        dropout_rate=rate,
+        use_bias=False,
+        dtype=q.dtype,
+        param_dtype=q.dtype,
+    )
+    params = {name: {"kernel": inner} for name in ("query", "key", "value")}
+    params["out"] = {"kernel": outer}
+    out, state = layer.apply(
+        {"params": params},
+        query,
+        key_,
+        value,
+        deterministic=not training,
+        dropout_rng=key(seed),
+        sow_weights=True,
+        mutable=["intermediates"],
+    )
+    return _unpacked(out, h, width, dv), state["intermediates"]["attention_weights"][0]
+
+
+def _nnx_multi_head(
+    q: Any, k: Any, v: Any, rate: float, *, training: bool, seed: int
+) -> tuple[Any, Any]:
+    """flax.nnx.MultiHeadAttention with identity projections and no biases, called with
+    rngs=nnx.Rngs(dropout=key(seed)); the weights it sows (sow_weights=True) returned."""
+    from flax import nnx
+
+    h, width, dv, (query, key_, value) = _layer_inputs(q, k, v)
+    inner, outer = _identity_kernels(h, width, q.dtype)
+    layer = nnx.MultiHeadAttention(
+        num_heads=h,
+        in_features=h * width,
+        qkv_features=h * width,
+        out_features=h * width,
+        dropout_rate=rate,
+        use_bias=False,
+        dtype=q.dtype,
+        param_dtype=q.dtype,
+        kernel_init=nnx.initializers.zeros_init(),
+        rngs=nnx.Rngs(0),
+        keep_rngs=False,
+    )
+    for proj in (layer.query, layer.key, layer.value):
+        proj.kernel.value = inner
+    layer.out.kernel.value = outer
+    out = layer(
+        query,
+        key_,
+        value,
+        deterministic=not training,
+        rngs=nnx.Rngs(dropout=key(seed)),
+        sow_weights=True,
+        decode=False,
+    )
+    return _unpacked(out, h, width, dv), layer.attention_weights.get_value()[0]  # type: ignore[attr-defined]
+
+
+def _equinox_multi_head(q: Any, k: Any, v: Any, rate: float, *, training: bool, seed: int) -> Any:
+    """equinox.nn.MultiheadAttention (one example, (seq, features)) with identity projections
+    and no biases, qk_size = d and vo_size = d_v, vmapped over the batch with
+    jax.random.split(key(seed), batch): one key per example, as equinox expects (the layer
+    splits each example's key over the heads itself)."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    b, h, _, d = q.shape
+    dv = v.shape[-1]
+
+    def rows(t: Any) -> Any:
+        return jnp.swapaxes(t, 1, 2).reshape(b, t.shape[2], h * t.shape[3])
+
+    layer = eqx.nn.MultiheadAttention(
+        h,
+        h * d,
+        key_size=h * d,
+        value_size=h * dv,
+        output_size=h * dv,
+        qk_size=d,
+        vo_size=dv,
+        dropout_p=rate,
+        dtype=q.dtype,
+        key=key(0),
+    )
+    eye_qk, eye_v = jnp.eye(h * d, dtype=q.dtype), jnp.eye(h * dv, dtype=q.dtype)
+    layer = eqx.tree_at(
+        lambda m: (
+            m.query_proj.weight,
+            m.key_proj.weight,
+            m.value_proj.weight,
+            m.output_proj.weight,
+        ),
+        layer,
+        (eye_qk, eye_qk, eye_v, eye_v),
+    )
+    keys = jax.random.split(key(seed), b)
+    out = jax.vmap(lambda qi, ki, vi, kk: layer(qi, ki, vi, key=kk, inference=not training))(
+        rows(q), rows(k), rows(v), keys
+    )
+    return jnp.swapaxes(out.reshape(b, q.shape[2], h, dv), 1, 2)
+
+
 #: flax.linen.dot_product_attention drops only `if not deterministic and dropout_rate > 0.0`
 #: and divides the mask by keep_prob: no rate is checked, and at rate 1 it divides 0 by 0.
 _FLAX_ATTENTION_RATE = (
@@ -415,6 +575,18 @@ _FLAX_ATTENTION_RATE_ONE = (
 _FLAX_ATTENTION_XFAIL = {
     "ATTN-RATE-INVALID": _FLAX_ATTENTION_RATE,
     "ATTN-RATE-ONE-ZEROS": _FLAX_ATTENTION_RATE_ONE,
+}
+#: flax.nnx's copy of dot_product_attention_weights (flax/nnx/nn/attention.py) has the same
+#: guard and division. Observed with flax 0.12.8: -0.1 and NaN drop nothing, 1.5 draws with
+#: keep probability -0.5 (every value dropped, no error), 1.0 gives NaN.
+_NNX_ATTENTION_XFAIL = {
+    "ATTN-RATE-INVALID": "flax.nnx.MultiHeadAttention checks no rate: its "
+    "dot_product_attention_weights drops only `if not deterministic and dropout_rate > 0.0`, "
+    "so a negative or NaN rate silently skips dropout, and 1.5 draws with a negative keep "
+    "probability (https://github.com/google/flax/issues/5497, closed; the fix, "
+    "https://github.com/google/flax/pull/5510, is not merged in 0.12.8)",
+    "ATTN-RATE-ONE-ZEROS": "at rate 1 the multiplier is keep / keep_prob = 0 / 0, so every "
+    "output is NaN instead of 0 (flax/nnx/nn/attention.py, dot_product_attention_weights)",
 }
 _WEIGHT_DROP: dict[str, Any] = dict(
     masks="per_batch", mask_bias=False, scaling="inverted", inference="mean", activation="identity"
@@ -602,6 +774,50 @@ TARGETS: tuple[Target, ...] = (
         expected_failures=_FLAX_ATTENTION_XFAIL,
         description="flax.linen.dot_product_attention(..., broadcast_dropout=False): a mask "
         "value per (example, head, query, key)",
+    ),
+    make_target(
+        _flax_multi_head,
+        "attention_dropout",
+        framework="jax",
+        name="flax.linen.MultiHeadDotProductAttention",
+        requires=("flax",),
+        dtypes=_FLAX_LAYER_DTYPES,
+        broadcast=("batch", "heads"),
+        weights="before",
+        expected_failures=_FLAX_ATTENTION_XFAIL,
+        description="flax.linen.MultiHeadDotProductAttention(heads, dropout_rate=rate, "
+        "use_bias=False) with identity projections, applied with dropout_rng=key(seed), "
+        "deterministic=not training, sow_weights=True: broadcast_dropout=True by default; the "
+        "sown weights are taken before dropout; float32 only",
+    ),
+    make_target(
+        _equinox_multi_head,
+        "attention_dropout",
+        framework="jax",
+        name="equinox.nn.MultiheadAttention",
+        requires=("equinox",),
+        dtypes=_FLAX_LAYER_DTYPES,
+        expected_failures={"ATTN-RATE-INVALID": _EQX_RATE},
+        description="equinox.nn.MultiheadAttention(heads, ..., qk_size=d, vo_size=d_v, "
+        "dropout_p=rate) with identity projections, vmapped over the batch with one key per "
+        "example (jax.random.split(key(seed), batch)) and inference=not training: it splits "
+        "an example's key over the heads, so every (example, head) has its own mask; float32 "
+        "only (its mask is equinox.nn.Dropout's, checked in every dtype)",
+    ),
+    make_target(
+        _nnx_multi_head,
+        "attention_dropout",
+        framework="jax",
+        name="flax.nnx.MultiHeadAttention",
+        requires=("flax",),
+        dtypes=_FLAX_LAYER_DTYPES,
+        broadcast=("batch", "heads"),
+        weights="before",
+        expected_failures=_NNX_ATTENTION_XFAIL,
+        description="flax.nnx.MultiHeadAttention(heads, in_features, dropout_rate=rate, "
+        "use_bias=False) with identity projections, called with rngs=nnx.Rngs(dropout=key(seed)), "
+        "deterministic=not training, sow_weights=True: broadcast_dropout=True by default; the "
+        "sown weights are taken before dropout; float32 only",
     ),
 )
 

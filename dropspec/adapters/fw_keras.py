@@ -128,6 +128,56 @@ def _weight_drop(backend: str) -> Fn:
     return fn
 
 
+#: The dtype MultiHeadAttention is checked in: what it adds to keras.random.dropout (checked in
+#: every dtype by layers.Dropout) is where the dropout sits and what it returns, the same in
+#: every dtype, and each further dtype would cost the layer's checks as much again.
+_ATTENTION_DTYPES = ("float32",)
+
+
+def _multi_head_attention(backend: str) -> Fn:
+    """keras.layers.MultiHeadAttention with identity projections and no biases, so that its
+    attention is the op's: q, k and v of (batch, heads, seq, d) laid out as (batch, seq,
+    heads·d), key_dim = d (the layer scales q by 1/√key_dim), value_dim = d_v; returns the
+    output back in (batch, heads, seq_q, d_v) and the scores the layer returns."""
+
+    def fn(q: Any, k: Any, v: Any, rate: float, *, training: bool, seed: int) -> Any:
+        import numpy as np
+
+        keras = _keras(backend)
+        ops = keras.ops
+        q, k, v = (ops.convert_to_tensor(t) for t in (q, k, v))
+        b, h, sq, d = (int(n) for n in q.shape)
+        dv = int(v.shape[-1])
+
+        def packed(t: Any) -> Any:
+            return ops.reshape(ops.transpose(t, (0, 2, 1, 3)), (b, t.shape[2], h * t.shape[3]))
+
+        query, key_, value = packed(q), packed(k), packed(v)
+        layer = keras.layers.MultiHeadAttention(
+            h,
+            d,
+            value_dim=dv,
+            dropout=rate,
+            use_bias=False,
+            output_shape=h * dv,
+            kernel_initializer="zeros",  # overwritten below; a random draw would only cost
+            seed=seed,
+            dtype=keras.backend.standardize_dtype(q.dtype),
+        )
+        layer.build(query.shape, value.shape, key_.shape)
+        for dense, width in (
+            (layer._query_dense, d),
+            (layer._key_dense, d),
+            (layer._value_dense, dv),
+        ):
+            dense.kernel.assign(np.eye(h * width).reshape(h * width, h, width))
+        layer._output_dense.kernel.assign(np.eye(h * dv).reshape(h, dv, h * dv))
+        out, scores = layer(query, value, key=key_, return_attention_scores=True, training=training)
+        return ops.transpose(ops.reshape(out, (b, sq, h, dv)), (0, 2, 1, 3)), scores
+
+    return fn
+
+
 def _dropout(keras: Any, rate: float, seed: int, dtype: str) -> Any:
     return keras.layers.Dropout(rate, seed=seed, dtype=dtype)
 
@@ -392,6 +442,22 @@ def _targets(backend: str) -> tuple[Target, ...]:
             description="weight drop composed from Keras ops: keras.random.dropout on "
             "the weight (one mask per call), then x @ W^T + b with the bias unmasked; "
             "inference uses W itself.",
+        ),
+        make_target(
+            _multi_head_attention(backend),
+            "attention_dropout",
+            framework=backend,
+            name=f"{prefix}.layers.MultiHeadAttention",
+            env=env,
+            requires=("keras",),
+            seed_bits=SEED_BITS[backend],
+            dtypes=_ATTENTION_DTYPES,
+            weights="before",
+            description="keras.layers.MultiHeadAttention(heads, key_dim=d, value_dim=d_v, "
+            "dropout=rate, use_bias=False, seed=seed) with identity projections, called with "
+            "return_attention_scores=True: the scores it returns are taken before dropout; "
+            "float32 only (its mask is keras.random.dropout, checked in every dtype by "
+            "layers.Dropout)." + _LAYER_NOTE,
         ),
     )
 

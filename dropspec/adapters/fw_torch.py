@@ -426,9 +426,27 @@ def _sdpa(
     return out
 
 
-def _multihead(
+def _multihead_sdpa(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rate: float, *, training: bool, seed: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> torch.Tensor:
+    """:func:`_multihead` called with need_weights=False, as nn.TransformerEncoderLayer and
+    nn.TransformerDecoderLayer call their attention: F.multi_head_attention_forward then
+    drops inside F.scaled_dot_product_attention(dropout_p=rate if training else 0), not
+    through F.dropout on explicit weights."""
+    out: torch.Tensor = _multihead(q, k, v, rate, training=training, seed=seed, need_weights=False)
+    return out
+
+
+def _multihead(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    rate: float,
+    *,
+    training: bool,
+    seed: int,
+    need_weights: bool = True,
+) -> Any:
     """nn.MultiheadAttention with identity projections and no biases, so that its attention is
     the op's: q, k and v of (batch, heads, seq, d) are laid out as (batch, seq, heads·width);
     the width is max(d, d_v), q and k padded with zeros (which leave q·kᵀ alone) and q scaled
@@ -459,11 +477,11 @@ def _multihead(
             packed(q, (width / d) ** 0.5),
             packed(k),
             packed(v),
-            need_weights=True,
+            need_weights=need_weights,
             average_attn_weights=False,
         )
     out = out.reshape(b, sq, h, width).transpose(1, 2)[..., :dv]
-    return out, weights
+    return (out, weights) if need_weights else out
 
 
 #: Observed: rates -0.1, -1e-12 and NaN accepted, 1.5 rejected (by F.dropout).
@@ -497,6 +515,16 @@ def _attention_targets() -> list[Target]:
             description="nn.MultiheadAttention(dropout=rate) with identity projections, "
             "need_weights=True, average_attn_weights=False: the weights it returns are "
             "taken after dropout",
+        ),
+        make_target(
+            _multihead_sdpa,
+            "attention_dropout",
+            name="torch.nn.MultiheadAttention.need_weights_false",
+            framework="torch",
+            dtypes=("float32", "float64"),
+            description="nn.MultiheadAttention(dropout=rate) with identity projections and "
+            "need_weights=False, the call nn.TransformerEncoderLayer makes: the dropout is "
+            "F.scaled_dot_product_attention's; float32 and float64 only",
         ),
     ]
 

@@ -114,8 +114,11 @@ def _target(**options: Any) -> Any:
     return fn
 
 
-#: The built-in reference targets: independent masks returning P, and a flax-like
-#: declaration (one mask broadcast over batch and heads, weights after dropout).
+#: The built-in reference targets: independent masks returning P; a flax-like declaration
+#: (one mask broadcast over batch and heads, weights after dropout); and one with the option
+#: values no framework target passes with: no training switch (torch's
+#: scaled_dot_product_attention, which fails nothing else of the op, declares it too), rate 1
+#: refused, classic scaling and a mask shared over the heads only.
 TARGETS: tuple[Target, ...] = (
     make_target(
         _target(weights="before"),
@@ -132,6 +135,17 @@ TARGETS: tuple[Target, ...] = (
         weights="after",
         description="dropspec.reference.attention_dropout(broadcast=('batch', 'heads'), "
         "weights='after')",
+    ),
+    make_target(
+        _target(inference="no_switch", rate_one="error", scaling="classic", broadcast=("heads",)),
+        "attention_dropout",
+        name="reference.attention_dropout.no_switch",
+        inference="no_switch",
+        rate_one="error",
+        scaling="classic",
+        broadcast=("heads",),
+        description="dropspec.reference.attention_dropout(inference='no_switch', "
+        "rate_one='error', scaling='classic', broadcast=('heads',))",
     ),
 )
 

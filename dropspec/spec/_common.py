@@ -184,6 +184,14 @@ def relations(
             rationale="A seed mixed with a per-process salt (hash randomisation, a process "
             "id, the time of import) reproduces within a process and nowhere else.",
         ),
+        *seed_edges(op, seed_space=seed_space, seed_pairs=seed_pairs),
+    ]
+
+
+def seed_edges(op: str, *, seed_space: str, seed_pairs: str) -> list[Clause]:
+    """The exact seed relations (the edges of the seed space, and seed pairs that truncated,
+    folded or signed seeds make equal), under the ids given."""
+    return [
         clause(
             seed_space,
             op,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import ERROR, EXACT, MUST, STATISTICAL, STRUCTURAL, clause, rate_one
+from ._common import ERROR, EXACT, MUST, STATISTICAL, STRUCTURAL, clause, rate_one, seed_edges
 from ._model import Clause, Op, Option
 from ._options import SCALING
 from ._options import rate_one as rate_one_option
@@ -141,6 +141,21 @@ CLAUSES: tuple[Clause, ...] = (
         "(classic: (1 − rate)·P·v).",
     ),
     clause(
+        "ATTN-VARIANCE",
+        OP,
+        MUST,
+        STATISTICAL,
+        "Given q, k and v, a training output entry out_ij has variance "
+        "s²·rate·(1 − rate)·Σ_k P_ik²·v_kj² (s the scale: 1/(1 − rate) inverted, 1 classic); "
+        "along every axis declared broadcast the entries that share a mask covary, and the "
+        "sum of out_ij over that axis has variance s²·rate·(1 − rate)·Σ_k (Σ P_ik·v_kj)², "
+        "the inner sum over the examples or heads sharing the mask.",
+        rationale="Masks with the right rate, mean and neighbour independence can still be "
+        "correlated across a row's keys (a mask copied from one half of the row to the "
+        "other), which changes the noise a layer adds; and a broadcast mask multiplies the "
+        "variance of whatever averages the heads or the batch, by up to their number.",
+    ),
+    clause(
         "ATTN-INFERENCE-IDENTITY",
         OP,
         MUST,
@@ -199,6 +214,7 @@ CLAUSES: tuple[Clause, ...] = (
         zeros="ATTN-RATE-ONE-ZEROS",
         error="ATTN-RATE-ONE-ERROR",
     ),
+    *seed_edges(OP, seed_space="ATTN-SEED-SPACE", seed_pairs="ATTN-SEED-PAIRS"),
 )
 
 OP_SPEC = Op(

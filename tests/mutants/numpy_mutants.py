@@ -1576,6 +1576,8 @@ def attention(
     keep_is_rate: bool = False,
     validate_rate: bool = True,
     fresh_generator: bool = False,
+    mirrored_keys: bool = False,
+    seed_of: Callable[[int], int] | None = None,
 ) -> tuple[Array, Array]:
     """Attention dropout returning (output, weights before dropout), with one hook per fault:
     ``where`` the dropout acts ('probabilities', 'logits' or 'output')."""
@@ -1583,6 +1585,8 @@ def attention(
         validate(rate)
     t = np.float64
     logits = q.astype(t) @ np.swapaxes(k.astype(t), -1, -2) / math.sqrt(q.shape[-1])
+    if seed_of is not None:
+        seed = seed_of(seed)
     rng = np.random.default_rng() if fresh_generator else np.random.default_rng(seed)
     b, _, sq, sk = logits.shape
     drop = (training or infer_drops) and rate > 0
@@ -1590,6 +1594,9 @@ def attention(
     def dropped(a: Array, shape: tuple[int, ...]) -> Array:
         draw = rng.random((b, 1, sq, sk) if heads_share else shape)
         keep = draw < rate if keep_is_rate else draw >= rate
+        half = keep.shape[-1] // 2
+        if mirrored_keys and half:
+            keep[..., half : 2 * half] = keep[..., :half]
         s = 1.0 if unscaled or rate >= 1 else 1.0 / (1.0 - rate)
         return np.where(keep, a * s, 0.0)
 
@@ -1680,6 +1687,30 @@ _attention_add(
     "draws its mask from a fresh unseeded generator: the same seed gives another output",
     "ATTN-DETERMINISTIC",
     fresh_generator=True,
+)
+
+_attention_add(
+    "mask_mirrored_over_keys",
+    "independence",
+    "copies each row's mask over the first half of the keys onto the second half: the rate, "
+    "the mean and neighbouring keys are right, the output's variance is not",
+    "ATTN-VARIANCE",
+    mirrored_keys=True,
+)
+
+_attention_add(
+    "seed_truncated_to_32_bits",
+    "determinism",
+    "seeds its generator with the seed's low 32 bits: seeds 0 and 2^32 give one mask",
+    "ATTN-SEED-SPACE",
+    seed_of=lambda s: s & 0xFFFFFFFF,
+)
+_attention_add(
+    "seed_halves_folded",
+    "determinism",
+    "seeds its generator with the XOR of the seed's 32-bit halves: s and that XOR give one mask",
+    "ATTN-SEED-PAIRS",
+    seed_of=lambda s: (s & 0xFFFFFFFF) ^ (s >> 32),
 )
 
 

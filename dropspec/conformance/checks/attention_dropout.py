@@ -32,7 +32,9 @@ from ._statistical import (
     planned,
     rate_test,
     verdict,
+    wide_dtypes,
 )
+from .relations import edge_seeds, seed_pairs
 
 #: The exact checks' shapes (batch, heads, seq_q, seq_k, d): a single key (P = 1), and a
 #: general case with batch, heads and sequences of different sides. Two only: eager JAX
@@ -584,6 +586,164 @@ def check_attn_unbiased(ctx: Context) -> StatResult:
     return verdict(results, "the mean training output is not P·v")
 
 
+#: VARIANCE's rates and its mask groups per rate (one group: a (query, example, head) row,
+#: or the rows sharing one mask along the broadcast axes): n = 16,384 give a z-test that
+#: detects 0.064 sd of one group's squared deviation at power 0.999, about a 9% change of
+#: the variance (a squared deviation's sd is about √2 times its mean).
+VARIANCE_RATES, VARIANCE_GROUPS = (0.25, 0.75), 1 << 14
+#: The side of a batch or heads axis in VARIANCE's calls, 2 where broadcast (two rows share
+#: each mask: a sum's variance up to doubled), 4 where not; and seq_q, kept short: the
+#: reference's softmax costs several times more per row at seq_q 2048 than at 256.
+VARIANCE_SHARED_SIDE, VARIANCE_SIDE, VARIANCE_SEQ_Q = 2, 4, 256
+#: The range of v (one column): positive, so that masks that covary inside a row move the
+#: variance of its output (signs of both kinds would cancel their covariance on average).
+VARIANCE_V = (0.5, 1.5)
+
+
+def variance_shape(ctx: Context) -> tuple[int, int, int, int]:
+    """P's shape in VARIANCE's calls."""
+    shared = {BROADCAST_AXIS[name] for name in ctx.options["broadcast"]}
+    b, h = (VARIANCE_SHARED_SIDE if axis in shared else VARIANCE_SIDE for axis in (0, 1))
+    return b, h, VARIANCE_SEQ_Q, STAT_SEQ_K
+
+
+def variance_calls(ctx: Context) -> int:
+    """Calls per rate: :data:`VARIANCE_GROUPS` over the mask groups of one call."""
+    b, h, sq, _ = mask_shape((*variance_shape(ctx)[:3], 1), ctx.options["broadcast"])
+    return VARIANCE_GROUPS // (b * h * sq)
+
+
+def variance_inputs(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """q and k uniform in [-1, 1] (P far from uniform), v of one column in :data:`VARIANCE_V`."""
+    key = ("attention variance inputs", ctx.stat_dtype)
+    if key not in ctx.cache:
+        rng = np.random.default_rng([ctx.check_seed, 0x7A2])
+        b, h, sq, sk = variance_shape(ctx)
+        q, k, _ = attention_inputs(rng, (b, h, sq, sk), STAT_D, ctx.stat_dtype, d_v=1)
+        v = rng.uniform(*VARIANCE_V, (b, h, sk, 1)).astype(as_dtype(ctx.stat_dtype))
+        ctx.cache[key] = (ctx.reusable(q), ctx.reusable(k), ctx.reusable(v))
+    found: tuple[np.ndarray, np.ndarray, np.ndarray] = ctx.cache[key]
+    return found
+
+
+def shared_sum(ctx: Context, a: np.ndarray) -> np.ndarray:
+    """``a`` summed over the declared broadcast axes (kept, of side 1)."""
+    for name in ctx.options["broadcast"]:
+        a = a.sum(axis=BROADCAST_AXIS[name], keepdims=True)
+    return a
+
+
+def group_moments(
+    ctx: Context, arrays: tuple[np.ndarray, ...], rate: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per mask group, the mean and variance of its output Y = Σ_k a_k·M_k (a_k = s·P_ik·v_k
+    summed over the rows sharing the mask, M_k ~ Bernoulli(1 − rate)) and the variance of
+    (Y − E[Y])², from the central moments of a Bernoulli: σ² = rate·(1 − rate), μ₄ =
+    σ²·(1 − 3σ²), so Var[(Y − E Y)²] = (μ₄ − 3σ⁴)·Σa⁴ + 2σ⁴·(Σa²)²."""
+    q, k, v = arrays
+    a = shared_sum(ctx, scale(ctx, rate) * probabilities(q, k) * v[..., 0][..., None, :])
+    sigma2 = rate * (1.0 - rate)
+    mu4 = sigma2 * (1.0 - 3.0 * sigma2)
+    a2, a4 = (a * a).sum(axis=-1), (a**4).sum(axis=-1)
+    return (
+        (1.0 - rate) * a.sum(axis=-1),
+        sigma2 * a2,
+        (mu4 - 3.0 * sigma2 * sigma2) * a4 + 2.0 * sigma2 * sigma2 * a2 * a2,
+    )
+
+
+def _variance_plan(ctx: Context) -> list[StatResult]:
+    each = ctx.split(len(VARIANCE_RATES))
+    n = VARIANCE_GROUPS
+    return [
+        st_.z_mean(0.0, 0.0, 1.0, n, alpha=each, power=ctx.power, rate=r) for r in VARIANCE_RATES
+    ]
+
+
+@wide_dtypes
+@planned(_variance_plan)
+def check_attn_variance(ctx: Context) -> StatResult:
+    """A z-test per rate that Σ (Y − E[Y])² over the mask groups of :func:`variance_calls` is
+    Σ Var[Y], with its known variance (:func:`group_moments`); float32 and float64 only,
+    where the rounding of P and of the product moves the variance by ~1e-4 of the test's
+    resolution, not in half types, where it is comparable to it."""
+    arrays = variance_inputs(ctx)
+    each = ctx.split(len(VARIANCE_RATES))
+    results, calls = [], variance_calls(ctx)
+    for rate in VARIANCE_RATES:
+        mean, variance, spread = group_moments(ctx, arrays, rate)
+        total = 0.0
+        for _ in range(calls):
+            out = ctx.host(device_output(ctx, arrays, rate)).astype(np.float64)
+            y = shared_sum(ctx, out)[..., 0]
+            total += float(((y - mean) ** 2).sum())
+        results.append(
+            st_.z_mean(
+                total,
+                calls * float(variance.sum()),
+                calls * float(spread.sum()),
+                calls * mean.size,
+                alpha=each,
+                power=ctx.power,
+                rate=rate,
+            )
+        )
+    return verdict(
+        results,
+        "the training output's variance given q, k and v is not s²·rate·(1 − rate)·Σ P²·v² "
+        "(summed over the declared broadcast axes before squaring)",
+    )
+
+
+# ---------------------------------------------------------------- seeds ----
+
+
+def seed_mask(ctx: Context, seed: int) -> np.ndarray:
+    """The distinct keep mask of one training call at rate 0.5, read with v = I on the
+    general exact case's shape (compiled already where a framework compiles per shape), in
+    float32 where the target has it: 240 mask values, 40 where broadcast over batch and
+    heads, so two independent seeds' masks agree with probability 2⁻⁴⁰ or less."""
+    dtype = "float32" if "float32" in ctx.dtypes else ctx.dtypes[-1]
+    case = Case(*CASE_SHAPES[-1], dtype, 0.5, seed, ctx.check_seed)
+    keep = dropped_probabilities(ctx, case)[0] != 0
+    found: np.ndarray = distinct_mask(ctx, keep)
+    return found
+
+
+def check_attn_seed_space(ctx: Context) -> None:
+    """Each edge seed (:func:`.relations.edge_seeds`) gives one mask twice, and no two give
+    the same mask."""
+    masks: list[tuple[int, np.ndarray]] = []
+    for s in edge_seeds(ctx.target.seed_bits):
+        first, second = seed_mask(ctx, s), seed_mask(ctx, s)
+        if not np.array_equal(first, second):
+            raise CheckFailure(
+                f"seed {s} gives two different masks in two calls of {first.size} values at "
+                f"rate 0.5: it is not taken as a seed (seed 0 read as 'no seed' does this)"
+            )
+        for t, earlier in masks:
+            if np.array_equal(first, earlier):
+                raise CheckFailure(
+                    f"seeds {t} and {s} give the same mask of {first.size} values at rate 0.5"
+                )
+        masks.append((s, first))
+
+
+def check_attn_seed_pairs(ctx: Context) -> None:
+    """A drawn seed's mask against those of its :func:`.relations.seed_pairs`."""
+    bits = ctx.target.seed_bits
+    # Both 32-bit halves nonzero (where the width has two), so that the folded and swapped
+    # partners are seeds other than s.
+    seed = ctx.seed() | (1 << min(bits - 1, 40)) | 1
+    base = seed_mask(ctx, seed)
+    for other, label in seed_pairs(seed, bits):
+        if np.array_equal(base, seed_mask(ctx, other)):
+            raise CheckFailure(
+                f"seeds {seed} and {other} ({label}) give the same mask of {base.size} values "
+                f"at rate 0.5"
+            )
+
+
 register(
     "attention_dropout",
     {
@@ -596,6 +756,7 @@ register(
         "ATTN-INDEPENDENT": check_attn_independent,
         "ATTN-BROADCAST": check_attn_broadcast,
         "ATTN-UNBIASED": check_attn_unbiased,
+        "ATTN-VARIANCE": check_attn_variance,
         "ATTN-INFERENCE-IDENTITY": check_attn_inference_identity,
         "ATTN-NO-SWITCH": check_attn_no_switch,
         "ATTN-WEIGHTS-BEFORE": check_attn_weights_before,
@@ -604,6 +765,8 @@ register(
         "ATTN-RATE-ZERO": check_attn_rate_zero,
         "ATTN-RATE-ONE-ZEROS": check_attn_rate_one_zeros,
         "ATTN-RATE-ONE-ERROR": check_attn_rate_one_error,
+        "ATTN-SEED-SPACE": check_attn_seed_space,
+        "ATTN-SEED-PAIRS": check_attn_seed_pairs,
     },
     mask="attention",
     inputs="attention",
