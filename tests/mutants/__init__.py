@@ -117,9 +117,11 @@ def corpus() -> tuple[Mutant, ...]:
         core_mutants,
         input_space_mutants,
         jax_mutants,
+        mlx_mutants,
         numpy_mutants,
         stateful_mutants,
         tensorflow_mutants,
+        tinygrad_mutants,
         torch_mutants,
         transformed_mutants,
     )
@@ -133,6 +135,8 @@ def corpus() -> tuple[Mutant, ...]:
         *jax_mutants.MUTANTS,
         *stateful_mutants.MUTANTS,
         *transformed_mutants.MUTANTS,
+        *mlx_mutants.MUTANTS,
+        *tinygrad_mutants.MUTANTS,
     )
     names = [m.name for m in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
