@@ -39,7 +39,9 @@ TARGET_KEYWORDS: tuple[Keyword, ...] = (
         "framework",
         "'numpy'",
         "str",
-        "The arrays the function takes and returns: numpy, torch, tensorflow or jax.",
+        "The arrays the function takes and returns: one of the frameworks' rows ("
+        + ", ".join(FRAMEWORKS)
+        + ").",
     ),
     Keyword(
         "name",
