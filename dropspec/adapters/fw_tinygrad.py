@@ -63,7 +63,7 @@ class TinygradBackend(Backend):
 
     name = "tinygrad"
     supported_dtypes = ("float16", "float32", "float64")  # no bfloat16 on CPU: see above
-    startup_seconds = 1.5
+    startup_seconds = 3.0  # import, the CPU device and its first kernels
     strides = "dense"  # a Tensor made from NumPy is a contiguous copy
 
     @contextlib.contextmanager
@@ -226,6 +226,18 @@ _JIT_SEED = (
     "kernels read the seed buffer of the capture, so from the third call on every seed gives "
     "the second call's mask (https://github.com/tinygrad/tinygrad/issues/9108, open)"
 )
+_JIT_NO_KERNEL = (
+    "TinyJit raises JitError ('didn't JIT anything!') for a function that launches no kernel: "
+    "Tensor.dropout returns its input at inference and at rate 0, and a constant at rate 1, "
+    "so those calls (and empty inputs) cannot run under TinyJit (tinygrad/engine/jit.py)"
+)
+#: Observed at base seed 20131204: with one mask replayed, the drop rate per position is that
+#: of one draw, and the rate, mean and variance tests stratified by position fail.
+_JIT_REPLAYED = (
+    "under TinyJit every replayed call has the same mask (see DROPOUT-INDEPENDENT-CALLS), so "
+    "statistics pooled over calls see one draw per position: the drop rate, mean and variance "
+    "per position and the repeat tests fail (https://github.com/tinygrad/tinygrad/issues/9108)"
+)
 _JIT_GRADIENT = (
     "TinyJit returns realized buffers, which have no graph back to their inputs: the gradient "
     "of a jitted call's output is zero (a jitted training step computes its gradients inside "
@@ -247,10 +259,33 @@ VARIANTS: tuple[Variant, ...] = (
             "tinygrad.Tensor.dropout": {
                 "DROPOUT-INDEPENDENT-CALLS": _JIT_SEED,
                 "DROPOUT-GRADIENT": _JIT_GRADIENT,
+                **dict.fromkeys(
+                    (
+                        "DROPOUT-DTYPE",
+                        "DROPOUT-INFERENCE-IDENTITY",
+                        "DROPOUT-RATE-ZERO",
+                        "DROPOUT-RATE-ONE-ZEROS",
+                    ),
+                    _JIT_NO_KERNEL,
+                ),
+                **dict.fromkeys(
+                    ("DROPOUT-RATE", "DROPOUT-UNBIASED", "DROPOUT-VARIANCE", "DROPOUT-NO-PERIOD"),
+                    _JIT_REPLAYED,
+                ),
+            },
+        },
+        holds={
+            "tinygrad.Tensor.dropout": {
+                "DROPOUT-INDEPENDENT-SEEDS": "observed: the clause passes under TinyJit "
+                "(xpassed at base seed 20131204, tinygrad 0.14.0 CPU); why the replay hides the "
+                "32-bit seed from this check is not established",
             },
         },
     ),
 )
 
-#: Run by ``dropspec check --all`` (see docs/transformed.md).
-DEFAULT_VARIANTS: tuple[str, ...] = ("tinygrad.Tensor.dropout under TinyJit",)
+#: Run by ``dropspec check --all`` (see docs/transformed.md): none. Each new shape, dtype and
+#: rate is a new TinyJit, and the variant took 135 s at load 13; its fault, a seed frozen by
+#: the replay, is in the mutation corpus (mutant.tinygrad.dropout.tinyjit_frozen_seed), and
+#: ``--under TinyJit`` runs it.
+DEFAULT_VARIANTS: tuple[str, ...] = ()
