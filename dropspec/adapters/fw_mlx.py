@@ -9,7 +9,9 @@ What the targets declare, and why:
 * ``p`` is the drop probability, passed as the spec's ``rate``; the layers raise ValueError
   for ``p < 0 or p >= 1`` when built, so rate 1 is an error (``rate_one="error"``).
 * The layers draw from MLX's global key (``mx.random.seed``) and take no key of their own,
-  so each target seeds it before the call, as a training script does; the layers compute
+  so each target seeds it before the call, as a training script does (MLX has no way to put
+  a saved key back: ``mx.random.state`` takes no assignment, so a call leaves the global key
+  seeded and advanced); the layers compute
   ``(mask * x) * (1 / (1 - p))``, so a dropped NaN or infinity gives NaN
   (``masking="multiply"``).
 * ``Dropout2d`` and ``Dropout3d`` are channels last (NHWC, NDHWC): one mask value per
