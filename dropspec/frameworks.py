@@ -97,6 +97,22 @@ FRAMEWORKS: dict[str, Framework] = {
             backend="dropspec.adapters.fw_paddle:BACKEND",
             adapters=("dropspec.adapters.fw_paddle",),
         ),
+        Framework(
+            name="mlx",
+            module="mlx.core",
+            distributions=("mlx",),
+            install_hint='pip install "mlx[cpu]==0.32.4" (the CPU backend on Linux)',
+            backend="dropspec.adapters.fw_mlx:BACKEND",
+            adapters=("dropspec.adapters.fw_mlx",),
+        ),
+        Framework(
+            name="tinygrad",
+            module="tinygrad",
+            distributions=("tinygrad",),
+            install_hint="pip install tinygrad==0.14.0 (its CPU device needs clang)",
+            backend="dropspec.adapters.fw_tinygrad:BACKEND",
+            adapters=("dropspec.adapters.fw_tinygrad",),
+        ),
     )
 }
 

@@ -39,9 +39,9 @@ TARGET_KEYWORDS: tuple[Keyword, ...] = (
         "framework",
         "'numpy'",
         "str",
-        "The arrays the function takes and returns: "
-        + ", ".join(list(FRAMEWORKS)[:-1])
-        + f" or {list(FRAMEWORKS)[-1]} (dropspec.frameworks.FRAMEWORKS).",
+        "The arrays the function takes and returns: one of the frameworks' rows ("
+        + ", ".join(FRAMEWORKS)
+        + ").",
     ),
     Keyword(
         "name",

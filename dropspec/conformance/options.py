@@ -230,9 +230,8 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     ),
     RunOption(
         "under",
-        "check each named target under this transformation (repeatable): jit, vmap, "
-        "checkpoint (JAX), torch.vmap, torch.checkpoint (PyTorch), tf.function, "
-        "tf.function.xla (TensorFlow); it is named 'TARGET under VARIANT' in the matrix",
+        "check each named target under this transformation (repeatable; `dropspec list` "
+        "shows each framework's variants); it is named 'TARGET under VARIANT' in the matrix",
         default=[],
         action="append",
         metavar="VARIANT",

@@ -1,0 +1,105 @@
+"""The tinygrad adapter: the backend, Tensor.dropout as a target, its settings and TinyJit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+tinygrad = pytest.importorskip("tinygrad")
+
+from dropspec.adapters import builtin_targets, fw_tinygrad, get_backend  # noqa: E402
+from dropspec.dtypes import as_dtype, dtype_name  # noqa: E402
+from dropspec.spec import CLAUSES  # noqa: E402
+
+BACKEND = get_backend("tinygrad")
+TARGETS = {t.name: t for t in fw_tinygrad.TARGETS}
+
+
+def test_importing_the_adapter_does_not_import_tinygrad() -> None:
+    code = (
+        "import sys, dropspec.adapters.fw_tinygrad; from dropspec.adapters import "
+        "builtin_targets; builtin_targets(); assert 'tinygrad' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_target_is_registered_runs_and_keeps_shape_and_dtype(name: str) -> None:
+    t = TARGETS[name]
+    assert builtin_targets()[name] is t and t.error is None and t.framework == "tinygrad"
+    assert all(CLAUSES[c].op == t.op and why for c, why in t.expected_failures.items())
+    x = np.random.default_rng(0).uniform(0.5, 2.0, (3, 4))
+    with BACKEND.settings():
+        for dtype in t.dtypes or BACKEND.supported_dtypes:
+            for training in (True, False):
+                out = t(BACKEND.asarray(x.astype(as_dtype(dtype))), 0.5, training=training, seed=7)
+                y = BACKEND.to_numpy(out)
+                assert y.shape == x.shape and dtype_name(y.dtype) == dtype
+                if not training:
+                    np.testing.assert_array_equal(y, x.astype(as_dtype(dtype)))
+
+
+def test_seeding_is_reproducible_32_bits_wide_and_leaves_the_state_alone() -> None:
+    """The evidence behind SEED_32_REASON: seeds 2^32 apart give one mask; seeds 1 apart
+    do not; tinygrad's own random state is as it was after a call."""
+    from tinygrad import Tensor
+
+    t = TARGETS["tinygrad.Tensor.dropout"]
+    x = BACKEND.asarray(np.ones((8, 8), "f4"))
+    before = (Tensor._seed, Tensor._device_seeds, Tensor._device_rng_counters)
+    with BACKEND.settings():
+        masks = {s: BACKEND.to_numpy(t(x, 0.5, training=True, seed=s)) for s in (5, 6, 5 + 2**32)}
+    assert (Tensor._seed, Tensor._device_seeds, Tensor._device_rng_counters) == before
+    np.testing.assert_array_equal(masks[5], masks[5 + 2**32])
+    assert not np.array_equal(masks[5], masks[6])
+
+
+def test_the_x86_renderer_the_checks_use_gives_the_default_renderers_outputs() -> None:
+    """Checks render kernels with tinygrad's x86-64 back end (BACKEND.settings); a user's
+    default CPU device runs clang. Both give the same outputs bit for bit."""
+    from tinygrad.helpers import Context
+
+    t = TARGETS["tinygrad.Tensor.dropout"]
+    x = np.random.default_rng(1).uniform(-2.0, 2.0, (5, 7))
+    for dtype in BACKEND.supported_dtypes:
+        a = x.astype(as_dtype(dtype))
+        with BACKEND.settings():
+            fast = BACKEND.to_numpy(t(BACKEND.asarray(a), 0.3, training=True, seed=11))
+        with Context(DEV="CPU:CLANG", PARALLEL=0):
+            slow = BACKEND.to_numpy(t(BACKEND.asarray(a), 0.3, training=True, seed=11))
+        np.testing.assert_array_equal(fast, slow)
+
+
+def test_backend_round_trip_and_vjp() -> None:
+    a = np.array([[0.0, -1.5, 1e300], [np.inf, -np.inf, 1e-3]])
+    with BACKEND.settings():
+        for dtype in BACKEND.supported_dtypes:
+            b = a.astype(as_dtype(dtype)) if dtype == "float64" else np.ones(3, dtype)
+            back = BACKEND.to_numpy(BACKEND.asarray(b))
+            assert back.dtype == b.dtype
+            np.testing.assert_array_equal(back, b)
+        x = np.arange(6, dtype=np.float32).reshape(2, 3)
+        grad = BACKEND.vjp(lambda v: v * v, x, np.full((2, 3), 2.0, np.float32))
+    assert grad is not None
+    np.testing.assert_array_equal(grad, 4.0 * x)
+
+
+def test_under_tinyjit_replayed_calls_keep_the_captured_seed() -> None:
+    """The evidence behind the TinyJit divergence: the first two calls are the eager ones,
+    then every seed gets the second call's mask (tinygrad#9108)."""
+    from dropspec.adapters import under
+
+    t = TARGETS["tinygrad.Tensor.dropout"]
+    jitted = under(t, "TinyJit", probe=False)
+    x = BACKEND.asarray(np.ones((8, 8), "f4"))
+    with BACKEND.settings():
+        masks = [BACKEND.to_numpy(jitted(x, 0.5, training=True, seed=s)) for s in (1, 2, 3, 4)]
+        eager = [BACKEND.to_numpy(t(x, 0.5, training=True, seed=s)) for s in (1, 2, 3)]
+    np.testing.assert_array_equal(masks[0], eager[0])
+    np.testing.assert_array_equal(masks[1], eager[1])
+    assert not np.array_equal(eager[2], eager[1])
+    np.testing.assert_array_equal(masks[2], masks[1])
+    np.testing.assert_array_equal(masks[3], masks[1])
