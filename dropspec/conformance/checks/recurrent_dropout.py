@@ -48,8 +48,9 @@ STATE_STEPS = 4
 #: Tolerance of values compared with float64 expectations, in epsilons of the dtype, relative
 #: to the entry plus the largest entry of its step.
 ULPS = 16.0
-#: (batch, features) of statistical calls, and their steps: 2^16 mask values a step.
-STAT_BATCH, STAT_FEATURES = 128, 512
+#: (batch, features) of statistical calls: 2^16 mask values a step. Many examples of few
+#: features: a layer's kernels cost it O(features) per value (a gated layer's three or four).
+STAT_BATCH, STAT_FEATURES = 2048, 32
 #: Rates the RATE checks test (scales up to 10: the state calls stay finite in float16).
 STAT_RATES = (0.1, 0.5, 0.9)
 #: Calls (with neighbouring seeds) INDEPENDENT stacks per path, and its rate.
