@@ -494,11 +494,14 @@ _RECURRENT_RATE_CLAMPED = (
 
 
 #: GRU and LSTM cells drop only `if training and 0.0 < self.dropout < 1.0` (and likewise
-#: recurrent_dropout): at rate 1 they drop nothing. Observed with keras 3 on every backend.
+#: recurrent_dropout): at rate 1 their cells drop nothing. Observed with keras 3.15.1.
 _GATED_RATE_ONE = (
-    "keras.layers.GRU and LSTM apply a dropout only where 0 < rate < 1 (GRUCell.call and "
-    "LSTMCell.call test `0.0 < self.dropout < 1.0`), so rate 1 on either path drops nothing "
-    "and the states are those of rate 0 (SimpleRNN drops every unit); "
+    "keras.layers.GRU and LSTM cells apply a dropout only where 0 < rate < 1 (GRUCell.call "
+    "and LSTMCell.call test `0.0 < self.dropout < 1.0`): recurrent_dropout=1 drops nothing on "
+    "every backend, and dropout=1 drops nothing where the layer runs its cell loop "
+    "(tensorflow on CPU, LSTM on jax), but every input where the backend's fused kernel "
+    "takes the sequence masked before it (torch, GRU on jax); observed with keras 3.15.1 "
+    "(SimpleRNN drops every unit at rate 1); "
     "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/layers/rnn/lstm.py, "
     "no upstream issue found"
 )
