@@ -163,6 +163,42 @@ def alt_attention(
     return out.astype(q.dtype), p.astype(q.dtype)
 
 
+def alt_recurrent(
+    x: np.ndarray,
+    rate: float,
+    recurrent_rate: float,
+    *,
+    training: bool,
+    seed: int,
+    per_step: bool = False,
+) -> np.ndarray:
+    """Recurrent dropout written apart from the reference: a cell stepped over time that
+    applies its masks with np.where, float draws from a Philox generator (the state mask
+    drawn before the input mask), masks drawn lazily at the step that first needs them."""
+    _check_rate(rate)
+    _check_rate(recurrent_rate)
+    if x.ndim != 3:
+        raise ValueError("x must be (batch, time, features)")
+    rng = np.random.Generator(np.random.Philox(seed))
+    b, steps, f = x.shape
+    masks: dict[str, np.ndarray] = {}
+
+    def dropped(a: np.ndarray, path: str, r: float) -> np.ndarray:
+        if not training or r == 0:
+            return a
+        if per_step or path not in masks:
+            masks[path] = rng.random((b, f)) >= r
+        return np.where(masks[path], a / (1.0 - r), 0.0) if r < 1 else np.zeros_like(a)
+
+    h = np.zeros((b, f))
+    out = np.empty((b, steps, f))
+    for t in range(steps):
+        state = dropped(h, "state", recurrent_rate)
+        h = dropped(x[:, t].astype(np.float64), "input", rate) + state
+        out[:, t] = h
+    return out.astype(x.dtype)
+
+
 def _t(fn: Any, op: str, name: str, **options: Any) -> Target:
     return make_target(fn, op, name=name, **options)
 
@@ -222,5 +258,13 @@ CORRECT: tuple[Target, ...] = (
         "alt.attention_dropout.heads",
         weights="after",
         broadcast=("heads",),
+    ),
+    _t(alt_recurrent, "recurrent_dropout", "alt.recurrent_dropout"),
+    _t(
+        _partial(alt_recurrent, per_step=True),
+        "recurrent_dropout",
+        "alt.recurrent_dropout.per_step",
+        input_mask="per_step",
+        state_mask="per_step",
     ),
 )

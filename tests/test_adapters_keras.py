@@ -33,13 +33,15 @@ from dropspec.dtypes import as_dtype, dtype_name
 backend = sys.argv[1]
 fw = get_backend(backend)
 mine = {t.name: t for t in fw_keras.TARGETS if t.framework == backend}
-assert len(mine) == 11, sorted(mine)  # 9 seeded, 1 stateful, 1 attention layer
+assert len(mine) == 14, sorted(mine)  # 9 seeded, 1 stateful, 1 attention, 3 recurrent layers
 rng = np.random.default_rng(0)
 
 def fw_out(out):
     return out[0] if isinstance(out, tuple) else out
 
 def inputs(t, dtype):
+    if t.op == "recurrent_dropout":  # x (batch, time, features), then two rates
+        return [rng.uniform(0.5, 2.0, (2, 3, 4)).astype(as_dtype(dtype))]
     if t.op == "dropconnect":
         shapes = [(3, 5), (4, 5), (4,)]
     elif t.op == "attention_dropout":  # q, k, v (batch, heads, seq, d); d 5, d_v 3
@@ -50,10 +52,13 @@ def inputs(t, dtype):
 
 for name, t in mine.items():
     assert t.error is None, t.error
+    if t.op == "recurrent_dropout" and not name.endswith("SimpleRNN"):
+        continue  # GRU and LSTM cost seconds per layer built (check --all runs them)
+    rates = (0.25, 0.25) if t.op == "recurrent_dropout" else (0.25,)
     for dtype in t.dtypes or fw.supported_dtypes:
         arrays = inputs(t, dtype)
         for training in (True, False):
-            out = t(*(fw.asarray(a) for a in arrays), 0.25, training=training, seed=7)
+            out = t(*(fw.asarray(a) for a in arrays), *rates, training=training, seed=7)
             if t.options.get("weights", "none") != "none":
                 out, weights = out
                 assert tuple(weights.shape) == (2, 3, 4, 6), (name, weights.shape)
@@ -63,10 +68,13 @@ for name, t in mine.items():
                 t.op, arrays[0].shape)
             assert y.shape == want, (name, dtype, y.shape)
             assert dtype_name(y.dtype) == dtype, (name, dtype, training, y.dtype)
-            if not training and t.op not in ("dropconnect", "attention_dropout"):
+            if not training and t.op == "recurrent_dropout":  # h(t) = x(t) + h(t-1)
+                np.testing.assert_allclose(y, np.cumsum(arrays[0], axis=1), rtol=1e-6)
+            elif not training and t.op not in ("dropconnect", "attention_dropout"):
                 np.testing.assert_array_equal(y, arrays[0], err_msg=name)
     arrays = [fw.asarray(a) for a in inputs(t, "float32")]
-    first, again, other = (fw.to_numpy(fw_out(t(*arrays, 0.5, training=True, seed=s)))
+    rates = (0.5, 0.5) if t.op == "recurrent_dropout" else (0.5,)
+    first, again, other = (fw.to_numpy(fw_out(t(*arrays, *rates, training=True, seed=s)))
                            for s in (123, 123, 124))
     np.testing.assert_array_equal(first, again, err_msg=f"{name}: same seed, other output")
     assert not np.array_equal(first, other), f"{name}: seeds 123 and 124 give one output"
@@ -148,7 +156,8 @@ def test_every_backend_has_the_same_targets() -> None:
         for b in fw_keras.BACKENDS
     }
     assert len({tuple(v) for v in names.values()}) == 1, names
-    assert len(names["jax"]) == 11  # 9 seeded layers and functions, 1 stateful, 1 attention
+    # 9 seeded layers and functions, 1 stateful, 1 attention, 3 recurrent layers
+    assert len(names["jax"]) == 14
 
 
 @pytest.mark.slow

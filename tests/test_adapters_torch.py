@@ -42,6 +42,8 @@ def _inputs(t: Target, dtype: str, rng: np.random.Generator) -> list[np.ndarray]
         shapes: list[tuple[int, ...]] = [(3, 5), (4, 5), (4,)]
     elif t.op == "attention_dropout":  # q, k, v (batch, heads, seq, d); d_v 3, d 5
         shapes = [(2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 3)]
+    elif t.op == "recurrent_dropout":  # x (batch, time, features)
+        shapes = [(2, 3, 4)]
     else:
         rank = t.options.get("rank") or 2
         shapes = [(2, 3, 4, 2, 3)[:rank]]
@@ -77,7 +79,8 @@ def test_target_runs_on_every_dtype(name: str, training: bool) -> None:
     rng = np.random.default_rng(0)
     for dtype in t.dtypes or BACKEND.supported_dtypes:
         arrays = _inputs(t, dtype, rng)
-        out = t(*(BACKEND.asarray(a) for a in arrays), 0.25, training=training, seed=7)
+        rates = (0.25, 0.0) if t.op == "recurrent_dropout" else (0.25,)
+        out = t(*(BACKEND.asarray(a) for a in arrays), *rates, training=training, seed=7)
         if t.options.get("weights", "none") != "none":
             out, weights = out
             assert tuple(weights.shape) == (2, 3, 4, 6)

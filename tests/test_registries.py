@@ -73,6 +73,7 @@ def test_ops_are_found_in_their_declared_order() -> None:
         "dropconnect",
         "drop_path",
         "attention_dropout",
+        "recurrent_dropout",
     ]
 
 
@@ -88,8 +89,8 @@ def test_every_op_registers_every_clause_with_what_its_checks_need() -> None:
     for op, spec in OPS.items():
         assert op in OP_FACTS, f"checks/{op}.py declares no mask kind or inputs for {op}"
         facts = OP_FACTS[op]
-        assert facts.mask in ("zero", "alpha", "noise", "layer", "attention"), op
-        assert facts.inputs in ("units", "layer", "attention"), op
+        assert facts.mask in ("zero", "alpha", "noise", "layer", "attention", "recurrent"), op
+        assert facts.inputs in ("units", "layer", "attention", "recurrent"), op
         assert {c.id for c in spec.clauses} <= set(CHECKS), op
         path = ROOT / layout.module_path(layout.checks_module(op))
         assert path.is_file(), f"{op} has no checks module {rel(path)}"
@@ -117,6 +118,8 @@ def test_register_refuses_facts_that_do_not_fit_together() -> None:
         register("drop_path", table, mask="layer", inputs="units")
     with pytest.raises(LookupError, match="an attention mask is read from attention's inputs"):
         register("drop_path", table, mask="attention", inputs="units")
+    with pytest.raises(LookupError, match="a recurrent mask is read from a recurrent layer"):
+        register("drop_path", table, mask="recurrent", inputs="units")
     with pytest.raises(LookupError, match="per-example mask for a layer"):
         register("drop_path", table, mask="layer", inputs="layer", per_example=True)
 

@@ -462,6 +462,147 @@ def _targets(backend: str) -> tuple[Target, ...]:
     )
 
 
+# ---------------------------------------------------------------- recurrent dropout ----
+
+#: Keras's recurrent layers checked as recurrent dropout, by class name.
+RECURRENT_LAYERS = ("SimpleRNN", "GRU", "LSTM")
+
+
+def _recurrent_weights(kind: str, units: int, bias_shape: tuple[int, ...]) -> tuple[Any, ...]:
+    """Kernel, recurrent kernel and bias that reduce ``kind`` (with linear activations) to
+    h(t) = x(t) + h(t−1) before dropout: the candidate's kernels the identity, the other
+    gates' zero, held by their biases (GRU: update gate 0, reset gate 1; LSTM: input and
+    output gates 1, forget gate 0)."""
+    import numpy as np
+
+    eye, zero = np.eye(units), np.zeros((units, units))
+    if kind == "GRU":
+        kernel = np.concatenate([zero, zero, eye], axis=1)
+        bias = np.zeros(bias_shape)  # (3·units,), or (2, 3·units) with reset_after
+        bias.reshape(-1, 3 * units)[0, units : 2 * units] = 1.0
+    else:
+        kernel = np.concatenate([zero, zero, eye, zero], axis=1)
+        bias = np.zeros(bias_shape)
+        bias[:units] = bias[3 * units :] = 1.0
+    return kernel, kernel, bias
+
+
+def _recurrent_layer(
+    keras: Any, kind: str, units: int, dtype: str, rate: float, recurrent_rate: float
+) -> Any:
+    """A ``kind`` layer over ``units`` features returning every state, with
+    ``dropout=rate, recurrent_dropout=recurrent_rate`` and the weights of
+    :func:`_recurrent_weights` (SimpleRNN: identity kernels, no bias)."""
+    common = {
+        "return_sequences": True,
+        "dtype": dtype,
+        "activation": None,
+        "dropout": rate,
+        "recurrent_dropout": recurrent_rate,
+        # Seeded: an unseeded SeedGenerator draws from the global generator on the torch
+        # backend, whatever its state (keras/src/backend/torch/random.py); the state is then
+        # set at every call.
+        "seed": 0,
+    }
+    if kind == "SimpleRNN":
+        layer = keras.layers.SimpleRNN(
+            units,
+            use_bias=False,
+            kernel_initializer="identity",
+            recurrent_initializer="identity",
+            **common,
+        )
+        layer.build((None, None, units))
+        return layer
+    layer = getattr(keras.layers, kind)(units, recurrent_activation=None, **common)
+    layer.build((None, None, units))
+    weights = _recurrent_weights(kind, units, tuple(layer.cell.bias.shape))
+    layer.set_weights([w.astype(dtype) for w in weights])
+    return layer
+
+
+#: Layers an adapter keeps built (building one costs more than calling it).
+_RECURRENT_KEPT = 16
+
+
+def _recurrent_target(backend: str, kind: str) -> Fn:
+    """``fn(x, rate, recurrent_rate, *, training, seed)`` through a ``kind`` layer, kept per
+    dtype, width and rates, its seed generator given at each call the state a fresh layer
+    with ``seed=seed`` starts from, [seed, 0]: each call is that of a fresh layer."""
+    made: dict[tuple[Any, ...], Any] = {}
+
+    def fn(x: Any, rate: float, recurrent_rate: float, *, training: bool, seed: int) -> Any:
+        keras = _keras(backend)
+        dtype = keras.backend.standardize_dtype(x.dtype)
+        key = (dtype, int(x.shape[-1]), rate, recurrent_rate)
+        if key not in made:
+            if len(made) >= _RECURRENT_KEPT:
+                made.pop(next(iter(made)))
+            made[key] = _recurrent_layer(keras, kind, key[1], dtype, rate, recurrent_rate)
+        layer = made[key]
+        state = layer.cell.seed_generator.state
+        state.assign(keras.ops.convert_to_tensor([seed, 0], dtype=state.dtype))
+        return layer(x, training=training)
+
+    return fn
+
+
+#: Keras's recurrent layers clamp their rates to [0, 1] (``min(1.0, max(0.0, dropout))`` in
+#: each cell's constructor): a negative rate or NaN drops nothing, a rate above 1 drops all.
+_RECURRENT_RATE_CLAMPED = (
+    "keras.layers.SimpleRNN, GRU and LSTM clamp dropout= and recurrent_dropout= to [0, 1] "
+    "in the cell's constructor (min(1.0, max(0.0, rate))): a negative rate or NaN drops "
+    "nothing and a rate above 1 is rate 1, without an error; "
+    "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/layers/rnn/simple_rnn.py "
+    "(SimpleRNNCell.__init__); range checks declined upstream: "
+    "https://github.com/keras-team/keras/issues/10629"
+)
+
+
+#: GRU and LSTM cells drop only `if training and 0.0 < self.dropout < 1.0` (and likewise
+#: recurrent_dropout): at rate 1 their cells drop nothing. Observed with keras 3.15.1.
+_GATED_RATE_ONE = (
+    "keras.layers.GRU and LSTM cells apply a dropout only where 0 < rate < 1 (GRUCell.call "
+    "and LSTMCell.call test `0.0 < self.dropout < 1.0`): recurrent_dropout=1 drops nothing on "
+    "every backend, and dropout=1 drops nothing where the layer runs its cell loop "
+    "(tensorflow on CPU, LSTM on jax), but every input where the backend's fused kernel "
+    "takes the sequence masked before it (torch, GRU on jax); observed with keras 3.15.1 "
+    "(SimpleRNN drops every unit at rate 1); "
+    "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/layers/rnn/lstm.py, "
+    "no upstream issue found"
+)
+
+
+def _recurrent_failures(backend: str, kind: str) -> dict[str, str]:
+    failures = {"RECUR-RATE-INVALID": _RECURRENT_RATE_CLAMPED}
+    if kind != "SimpleRNN":
+        failures["RECUR-RATE-ONE-ZEROS"] = _GATED_RATE_ONE
+    return failures
+
+
+def _recurrent_targets(backend: str) -> tuple[Target, ...]:
+    return tuple(
+        make_target(
+            _recurrent_target(backend, kind),
+            "recurrent_dropout",
+            framework=backend,
+            name=f"keras[{backend}].layers.{kind}",
+            env={"KERAS_BACKEND": backend},
+            requires=("keras",),
+            seed_bits=SEED_BITS[backend],
+            dtypes=("float32",),
+            expected_failures=_recurrent_failures(backend, kind),
+            description=f"keras.layers.{kind}(units, dropout=rate, "
+            "recurrent_dropout=recurrent_rate, seed=seed, activation=None, "
+            "return_sequences=True)"
+            + ("" if kind == "SimpleRNN" else ", recurrent_activation=None")
+            + ", its kernels set so that h(t) = x(t) + h(t−1) before dropout; float32 "
+            "only (a recurrent layer's statistical checks cost seconds per dtype).",
+        )
+        for kind in RECURRENT_LAYERS
+    )
+
+
 def _in_halves(t: Target) -> bool:
     """Whether ``t`` is checked in a half dtype (where the half-uniform failures show)."""
     return t.dtypes is None or bool(set(t.dtypes) & set(HALVES))
@@ -471,4 +612,4 @@ TARGETS: tuple[Target, ...] = tuple(
     with_half_uniform(t, _TF_HALF_UNIFORM) if b == "tensorflow" and _in_halves(t) else t
     for b in BACKENDS
     for t in _targets(b)
-)
+) + tuple(t for b in BACKENDS for t in _recurrent_targets(b))

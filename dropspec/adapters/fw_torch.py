@@ -529,6 +529,53 @@ def _attention_targets() -> list[Target]:
     ]
 
 
+def _stacked_rnn(
+    x: torch.Tensor, rate: float, recurrent_rate: float, *, training: bool, seed: int
+) -> torch.Tensor:
+    """The dropout between the two layers of nn.RNN(num_layers=2, dropout=rate,
+    nonlinearity='relu'): layer 1 passes x on (input weights the identity, recurrent ones
+    zero), layer 2 is the cell h(t) = relu(x(t) + h(t−1)) (identity weights, no biases), so
+    the states it returns are the op's on the positive x the checks pass. torch drops
+    nothing inside the cell: recurrent_rate must be 0 (declared paths='input')."""
+    import torch
+    from torch import nn
+
+    if recurrent_rate != 0:
+        raise ValueError("nn.RNN drops only between layers: recurrent_rate must be 0")
+    f = x.shape[-1]
+    layer = nn.RNN(
+        f, f, num_layers=2, nonlinearity="relu", bias=False, batch_first=True,
+        dropout=rate, dtype=x.dtype, device=x.device,
+    ).train(training)  # fmt: skip
+    with torch.no_grad():
+        eye = torch.eye(f, dtype=x.dtype, device=x.device)
+        # input-to-hidden and hidden-to-hidden weights of layers 0 and 1, in that order
+        ih0, hh0, ih1, hh1 = layer.parameters()
+        ih0.copy_(eye)
+        hh0.zero_()
+        ih1.copy_(eye)
+        hh1.copy_(eye)
+    with seeded(seed, x):
+        out: torch.Tensor = layer(x)[0]
+    return out
+
+
+def _recurrent_targets() -> list[Target]:
+    return [
+        make_target(
+            _stacked_rnn,
+            "recurrent_dropout",
+            name="torch.nn.RNN (dropout between layers)",
+            framework="torch",
+            paths="input",
+            input_mask="per_step",
+            description="nn.RNN(num_layers=2, dropout=rate, nonlinearity='relu'), the first "
+            "layer passing x on: the dropout between layers (that of nn.LSTM and nn.GRU too, "
+            "torch/nn/modules/rnn.py), a fresh mask at every step on layer 2's input",
+        ),
+    ]
+
+
 #: Why torch targets fail *-INDEPENDENT-SEEDS: torch.manual_seed takes any seed below 2^64
 #: (its documented range), but the CPU generator (mt19937) is seeded from the low 32 bits.
 SEED_32_REASON = (
@@ -564,6 +611,7 @@ TARGETS: tuple[Target, ...] = with_seed_truncation(
         *_dropconnect_targets(),
         *_stateful_targets(),
         *_attention_targets(),
+        *_recurrent_targets(),
     )
 )
 

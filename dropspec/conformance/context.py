@@ -345,14 +345,17 @@ def checks(*clause_ids: str) -> Callable[[Check], Check]:
 #: and a value counts as kept where its noise lies above 1; ``layer``, DropConnect's masks are
 #: decoded from a layer whose weights are powers of two (see ``checks._masks.decoded_masks``);
 #: ``attention``, attention dropout's mask is read from a call with q = 0 (uniform
-#: probabilities) and v the identity, where the output is the dropped probabilities.
-Mask = Literal["zero", "alpha", "noise", "layer", "attention"]
+#: probabilities) and v the identity, where the output is the dropped probabilities;
+#: ``recurrent``, recurrent dropout's masks are read from the states of a linear cell run on
+#: x = 1 with one path dropped at a time (``checks.recurrent_dropout``).
+Mask = Literal["zero", "alpha", "noise", "layer", "attention", "recurrent"]
 
 #: What an op is called on, and so the examples its checks draw: ``units``, one input x of any
 #: shape (``checks._examples.Case``); ``layer``, a dense layer's x (batch, n_in), weight
 #: (n_out, n_in) and bias (n_out,) (``checks._examples.LayerCase``); ``attention``, queries,
-#: keys and values of shape (batch, heads, seq, d), the op's checks drawing their own.
-Inputs = Literal["units", "layer", "attention"]
+#: keys and values of shape (batch, heads, seq, d), the op's checks drawing their own;
+#: ``recurrent``, a sequence x (batch, time, features) and two rates, likewise.
+Inputs = Literal["units", "layer", "attention", "recurrent"]
 
 
 @dataclass(frozen=True)
@@ -398,15 +401,20 @@ def register(
             + (f"; missing: {', '.join(missing)}" if missing else "")
             + (f"; not clauses of {op}: {', '.join(extra)}" if extra else "")
         )
-    if mask not in ("zero", "alpha", "noise", "layer", "attention"):
+    if mask not in ("zero", "alpha", "noise", "layer", "attention", "recurrent"):
         raise LookupError(
             f"the checks of {op} declare no kind of mask (mask=...: zero, alpha, noise, "
-            f"layer or attention), got {mask!r}"
+            f"layer, attention or recurrent), got {mask!r}"
         )
-    if inputs not in ("units", "layer", "attention"):
+    if inputs not in ("units", "layer", "attention", "recurrent"):
         raise LookupError(
-            f"the checks of {op} declare no inputs (inputs=...: units, layer or attention), "
-            f"got {inputs!r}"
+            f"the checks of {op} declare no inputs (inputs=...: units, layer, attention or "
+            f"recurrent), got {inputs!r}"
+        )
+    if (mask == "recurrent") != (inputs == "recurrent"):
+        raise LookupError(
+            f"the checks of {op} declare mask={mask!r} with inputs={inputs!r}: a recurrent "
+            f"mask is read from a recurrent layer's inputs and from nothing else"
         )
     if (mask == "attention") != (inputs == "attention"):
         raise LookupError(

@@ -357,6 +357,19 @@ _ATTENTION_CHECKS: dict[str, tuple[str, ...]] = {
     "weights_before": _ATTENTION_RATES, "weights_after": _ATTENTION_RATES,
     "gradient": _ATTENTION_RATES, "rate_zero": (),
 }  # fmt: skip
+_RECURRENT = dataclasses.replace(
+    _OWN,
+    shapes=False,
+    cells=2,
+    own="x (batch, time, features) in [0.5, 1.5], or x = 1 to read the masks, shapes "
+    "(1, 1, 1) and (3, 4, 5) (the state mask's calls 4 steps)",
+)
+_RECURRENT_CHECKS: dict[str, tuple[str, ...]] = {
+    "shape": _ATTENTION_RATES, "dtype": _ATTENTION_RATES, "deterministic": _ATTENTION_RATES,
+    "values": _ATTENTION_RATES, "input_shared": _ATTENTION_RATES,
+    "state_shared": _ATTENTION_RATES, "inference_identity": _ATTENTION_RATES,
+    "rate_zero": (),
+}  # fmt: skip
 
 #: check function name -> its design. Every check that draws examples has an entry
 #: (tests/test_inputs.py holds the table to the registered checks).
@@ -416,6 +429,9 @@ DESIGNS: Mapping[str, Design] = {
     # Attention dropout's checks (checks/attention_dropout.py) make their own q, k and v.
     **{f"check_attn_{name}": dataclasses.replace(_ATTENTION, bands=bands)
        for name, bands in _ATTENTION_CHECKS.items()},
+    # Recurrent dropout's checks (checks/recurrent_dropout.py) make their own sequences.
+    **{f"check_recur_{name}": dataclasses.replace(_RECURRENT, bands=bands)
+       for name, bands in _RECURRENT_CHECKS.items()},
 }  # fmt: skip
 
 #: The design of a check without an entry: ordinary values, C order, every band.

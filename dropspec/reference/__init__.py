@@ -19,6 +19,7 @@ from .drop_path import drop_path
 from .dropconnect import dropconnect
 from .dropout import dropout, scale_for
 from .gaussian_dropout import gaussian_dropout, gaussian_std
+from .recurrent_dropout import recurrent_dropout
 
 __all__ = [
     "ALPHA_PRIME",
@@ -34,5 +35,6 @@ __all__ = [
     "expectations",
     "gaussian_dropout",
     "gaussian_std",
+    "recurrent_dropout",
     "scale_for",
 ]

@@ -1714,4 +1714,129 @@ _attention_add(
 )
 
 
+# ---------------------------------------------------------------- recurrent dropout ----
+
+
+def recurrent(
+    x: Array,
+    rate: float,
+    recurrent_rate: float,
+    *,
+    training: bool,
+    seed: int,
+    input_redrawn: bool = False,
+    state_redrawn: bool = False,
+    state_undropped: bool = False,
+    infer_drops: bool = False,
+    batch_share: bool = False,
+    unscaled: bool = False,
+    drop_output: bool = False,
+    validate_rate: bool = True,
+    drawn_once: bool = False,
+) -> Array:
+    """The linear cell h(t) = s·m ⊙ x(t) + s_h·r ⊙ h(t−1) with masks shared over time (or
+    fresh per step under ``drawn_once=False`` and a per-step declaration), one hook per fault."""
+    if validate_rate:
+        validate(rate)
+        validate(recurrent_rate)
+    rng = np.random.default_rng(seed)
+    b, steps, f = x.shape
+    drop = training or infer_drops
+    masks: dict[str, Array] = {}
+
+    def dropped(a: Array, path: str, r: float, redrawn: bool) -> Array:
+        if not drop or r == 0:
+            return a
+        if path not in masks or redrawn:
+            masks[path] = rng.random((1, f) if batch_share else (b, f)) >= r
+        s = 1.0 if unscaled or r >= 1 else 1.0 / (1.0 - r)
+        return np.where(masks[path], a * s, 0.0)
+
+    h = np.zeros((b, f))
+    out = np.empty((b, steps, f))
+    for t in range(steps):
+        if drop_output:  # drops the new state after the cell, not h(t−1) inside it
+            h = dropped(x[:, t] + h, "state", recurrent_rate, state_redrawn)
+        else:
+            state = h if state_undropped else dropped(h, "state", recurrent_rate, state_redrawn)
+            h = dropped(x[:, t].astype(np.float64), "input", rate, input_redrawn) + state
+        out[:, t] = h
+    return out.astype(x.dtype)
+
+
+def _recurrent_add(
+    name: str, fault_class: str, description: str, clause: str, **hooks: Any
+) -> None:
+    add(partial(recurrent, **hooks), "recurrent_dropout", name, fault_class, description, clause)
+
+
+_recurrent_add(
+    "recurrent_state_mask_redrawn_per_step",
+    "structure",
+    "draws a fresh state mask at every step although it declares state_mask='shared'",
+    "RECUR-STATE-SHARED",
+    state_redrawn=True,
+)
+_recurrent_add(
+    "recurrent_input_mask_redrawn_per_step",
+    "structure",
+    "draws a fresh input mask at every step although it declares input_mask='shared'",
+    "RECUR-INPUT-SHARED",
+    input_redrawn=True,
+)
+_recurrent_add(
+    "recurrent_state_path_undropped",
+    "rate",
+    "declares both paths but never drops h(t−1): the recurrent rate only feeds its scale",
+    "RECUR-STATE-RATE",
+    state_undropped=True,
+)
+_recurrent_add(
+    "recurrent_dropout_at_inference",
+    "scaling",
+    "keeps dropping both paths with training=False",
+    "RECUR-INFERENCE-IDENTITY",
+    infer_drops=True,
+)
+_recurrent_add(
+    "recurrent_one_mask_over_batch",
+    "independence",
+    "draws one (features,) mask per path and gives it to every example of the batch",
+    "RECUR-INDEPENDENT",
+    batch_share=True,
+)
+_recurrent_add(
+    "recurrent_unscaled",
+    "scaling",
+    "drops both paths without scaling the kept units by 1/(1 - rate)",
+    "RECUR-VALUES",
+    unscaled=True,
+)
+_recurrent_add(
+    "recurrent_state_dropped_after_the_cell",
+    "structure",
+    "drops the new state h(t) = x(t) + h(t−1) with the state mask instead of h(t−1) inside "
+    "the cell (and leaves x(t) undropped)",
+    "RECUR-VALUES",
+    drop_output=True,
+)
+_recurrent_add(
+    "recurrent_rate_not_validated",
+    "edge",
+    "accepts any rate on either path: a negative one scales by less than 1, NaN drops nothing",
+    "RECUR-RATE-INVALID",
+    validate_rate=False,
+)
+add(
+    partial(recurrent, input_redrawn=False, state_redrawn=False),
+    "recurrent_dropout",
+    "recurrent_per_step_declared_but_shared",
+    "independence",
+    "declares masks fresh at every step but draws each path's mask once per sequence",
+    "RECUR-INDEPENDENT",
+    input_mask="per_step",
+    state_mask="per_step",
+)
+
+
 MUTANTS: tuple[Mutant, ...] = tuple(M)
