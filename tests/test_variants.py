@@ -176,3 +176,84 @@ def test_the_plugin_checks_a_users_targets_under_a_variant(tmp_path: Any) -> Non
     assert "needs a concrete one" in str(refused.get("error")), refused
     assert proc.returncode == 1, out  # pytest's: the not-checked clause is a failing item
     assert "could not be checked" in out and "'mine.py:needs_int under jit'" in out
+
+
+DECLARING = """
+import torch
+import dropspec
+
+
+@dropspec.target("dropout", framework="torch", seed_bits=63, variants=("torch.checkpoint",))
+def mine(x, rate, *, training, seed):
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError("rate must be in [0, 1]")
+    if not training:
+        return x.clone()
+    gen = torch.Generator().manual_seed(seed)
+    keep = torch.rand(x.shape, generator=gen, dtype=torch.float64) >= rate
+    return x * keep.to(x.dtype) / (1.0 - rate) if rate < 1 else x * 0
+"""
+
+
+@pytest.mark.slow  # four worker processes importing torch: 115 s at load 13
+def test_variants_declared_on_a_target_are_checked_as_rows_of_their_own(tmp_path: Any) -> None:
+    """``variants=`` on a user's target: ``dropspec check`` and the plugin each check it and
+    ``TARGET under VARIANT``, though only a worker process ever loads the target; ``--under``
+    on top adds its variant to the target's own row only."""
+    import json
+    import subprocess
+    import sys
+
+    from clirun import by_name, cli, report
+
+    pytest.importorskip("torch")
+    (tmp_path / "mine.py").write_text(DECLARING)
+    proc = cli(
+        "check",
+        "mine.py:mine",
+        "--clause",
+        "DROPOUT-SHAPE",
+        "--json",
+        "r.json",
+        "-j",
+        "2",
+        cwd=tmp_path,
+    )
+    rows = by_name(report(tmp_path / "r.json"))
+    assert set(rows) == {"mine", "mine under torch.checkpoint"}, proc.stdout + proc.stderr
+    assert rows["mine"]["variants"] == ["torch.checkpoint"]
+    assert all(c["outcome"] == "passed" for r in rows.values() for c in r["clauses"]), rows
+    pytest_cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+    proc = subprocess.run(
+        [
+            *pytest_cmd,
+            "--dropspec-target=mine.py:mine",
+            "--dropspec-clause=DROPOUT-SHAPE",
+            "--dropspec-json=p.json",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    names = {t["name"] for t in json.loads((tmp_path / "p.json").read_text())["targets"]}
+    assert names == {"mine", "mine under torch.checkpoint"}, proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_a_layer_is_wrapped_by_the_variants_that_wrap_layers() -> None:
+    """A stateful target under torch.checkpoint keeps its state clauses: its layers run each
+    call under the checkpoint (the recomputed backward uses the forward's mask); a variant
+    that wraps no layer (torch.vmap) leaves the state clauses without a layer to call."""
+    torch = pytest.importorskip("torch")
+    base = BUILTINS["torch.nn.Dropout (stateful)"]
+    assert under(base, "torch.vmap").factory is None
+    made = under(base, "torch.checkpoint")
+    assert made.factory is not None and made.factory is not base.factory
+    layer = made.factory(0.5, seed=3)
+    for _ in range(2):  # a second call: the state advanced, the backward still replays
+        x = torch.ones(4096, requires_grad=True)
+        y = layer(x, training=True)
+        (grad,) = torch.autograd.grad(y.sum(), x)
+        assert torch.equal(grad != 0, y != 0)
