@@ -98,7 +98,8 @@ def test_the_default_set_is_supported_and_all_is_every_supported_pair() -> None:
     every = supported(BUILTINS)
     assert set(DEFAULT_SET) <= set(every)
     assert {split(s)[1] for s in DEFAULT_SET} >= {"vmap", "checkpoint", "torch.vmap", "tf.function"}
-    assert {split(s)[1] for s in every} == set(VARIANTS)
+    # every variant but those --variants all leaves out for their cost (all_set=())
+    assert {split(s)[1] for s in every} == {n for n, v in VARIANTS.items() if v.all_set != ()}
     for s in every:
         base, variant = split(s)
         assert BUILTINS[base].framework == VARIANTS[str(variant)].framework
@@ -257,3 +258,53 @@ def test_a_layer_is_wrapped_by_the_variants_that_wrap_layers() -> None:
         y = layer(x, training=True)
         (grad,) = torch.autograd.grad(y.sum(), x)
         assert torch.equal(grad != 0, y != 0)
+
+
+#: benchmarks/variants_soak.py --layers: layers under the variants that wrap their calls.
+LAYERS = (
+    "torch.nn.Dropout (stateful) under torch.checkpoint",
+    "tests/impls_transformed.py:torch_layer under torch.checkpoint",
+)
+
+
+def test_layers_under_a_variant_pass_the_state_clauses_at_the_replay_seed(replay_seed: int) -> None:
+    """The CI slice of the 20-seed soak of correct layers under a variant (benchmarks/README.md,
+    "Transformed dropout"): torch's layer and an independent one, under torch.checkpoint,
+    pass every state clause and the gradient clause at this run's replay seed, in float32."""
+    from dataclasses import replace
+
+    from replay import rerun_hint
+
+    from dropspec.conformance import Config, run_target
+
+    pytest.importorskip("torch")
+    state = [c.id for c in dropspec.spec.get_op("dropout").clauses if "-STATE-" in c.id]
+    assert len(state) >= 4
+    for spec in LAYERS:
+        t = load_target(spec)
+        assert t.error is None and t.factory is not None, spec
+        results = run_target(
+            replace(t, dtypes=("float32",)),
+            clauses=[*state, "DROPOUT-GRADIENT"],
+            config=Config(seed=replay_seed),
+        )
+        bad = [f"{r.clause_id} {r.outcome}: {r.message}" for r in results if r.outcome != "passed"]
+        assert len(results) == len(state) + 1 and not bad, (
+            f"{spec}: {bad}\n{rerun_hint(replay_seed)}"
+        )
+
+
+def test_a_layer_with_a_private_generator_is_not_replayed_by_torch_checkpoint() -> None:
+    """torch.utils.checkpoint restores only torch's global generators for the recomputed
+    forward: a layer drawing from a torch.Generator of its own gets a new mask there, and
+    the state clause on gradients says so (eagerly the same layer passes it)."""
+    from dropspec.conformance import Config, run_target
+
+    pytest.importorskip("torch")
+    spec = "tests/impls_transformed.py:private_generator_layer"
+    for variant, want in ((None, "passed"), ("torch.checkpoint", "failed")):
+        t = load_target(spec if variant is None else joined(spec, variant))
+        (r,) = run_target(t, clauses=["DROPOUT-STATE-GRADIENT"], config=Config())
+        assert r.outcome == want, (variant, r.message)
+        if want == "failed":
+            assert "not that call's forward mask" in r.message

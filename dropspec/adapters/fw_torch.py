@@ -630,9 +630,9 @@ def _compiling(budget: float) -> Iterator[None]:
         yield
 
 
-def _under_compile(budget: float) -> Callable[[Target], Callable[..., Any]]:
-    """torch.compile of the target's call (inductor, its default settings), under the
-    activation memory budget ``budget`` (1.0, the default: no forced recomputation)."""
+def _under_compile(budget: float, backend: str) -> Callable[[Target], Callable[..., Any]]:
+    """torch.compile of the target's call with ``backend``, under the activation memory
+    budget ``budget`` (1.0, the default: no forced recomputation)."""
 
     def wrap(t: Target) -> Callable[..., Any]:
         compiled: list[Any] = []
@@ -641,7 +641,7 @@ def _under_compile(budget: float) -> Callable[[Target], Callable[..., Any]]:
             import torch
 
             if not compiled:
-                compiled.append(torch.compile(t.fn))
+                compiled.append(torch.compile(t.fn, backend=backend))
             with _compiling(budget):
                 return compiled[0](*args, training=training, seed=seed)
 
@@ -650,7 +650,7 @@ def _under_compile(budget: float) -> Callable[[Target], Callable[..., Any]]:
     return wrap
 
 
-def _layer_under_compile(budget: float) -> Callable[[Target], Callable[..., Any]]:
+def _layer_under_compile(budget: float, backend: str) -> Callable[[Target], Callable[..., Any]]:
     """A factory of torch.compile'd layers: the layer built, then compiled as a training
     script compiles its model; each call draws from the generator inside the compiled code."""
 
@@ -661,7 +661,7 @@ def _layer_under_compile(budget: float) -> Callable[[Target], Callable[..., Any]
         def factory_under_compile(rate: float, *, seed: int) -> Callable[..., Any]:
             import torch
 
-            layer = torch.compile(factory(rate, seed=seed))
+            layer = torch.compile(factory(rate, seed=seed), backend=backend)
 
             def call(*arrays: Any, training: bool) -> Any:
                 with _compiling(budget):
@@ -715,12 +715,17 @@ MEMORY_BUDGET_REASON = (
     "under torch.compile with torch._functorch.config.activation_memory_budget = 0 the "
     "backward recomputes the dropout and draws a new mask: the gradient's mask agrees with "
     "the forward's at about half the positions at rate 0.5 (observed with torch 2.13 CPU, "
-    "inductor); https://github.com/pytorch/pytorch/issues/190758, "
+    "inductor and aot_eager_decomp_partition alike); "
+    "https://github.com/pytorch/pytorch/issues/190758, "
     "https://github.com/pytorch/pytorch/issues/190717"
 )
-#: Where a target's compiled call is checked: one functional and one stateful layer, for
-#: the cost of compiling (see docs/transformed.md).
+#: Where ``--variants all`` checks a target's compiled call: one functional and one stateful
+#: layer, for the cost of compiling (see docs/transformed.md).
 _COMPILE_SET = ("torch.dropout", "torch.nn.Dropout (stateful)")
+#: The AOT partitioner inductor uses (min-cut rematerialisation, which reads the memory
+#: budget), its graphs run by ATen rather than compiled to C++: about 0.4 s a graph here
+#: against 2-5 s for inductor's C++, and a check compiles hundreds of graphs.
+_PARTITIONED = "aot_eager_decomp_partition"
 
 
 VARIANTS: tuple[Variant, ...] = (
@@ -757,26 +762,28 @@ VARIANTS: tuple[Variant, ...] = (
         "torch.compile",
         "torch",
         "torch.compile of the call (inductor, default settings); a layer is compiled once "
-        "and called again and again",
+        "and called again and again. Not in --variants all: one check compiles hundreds of "
+        "graphs (DROPOUT-SHAPE alone took 541 s at load 14); --under runs it",
         "Inductor draws its random numbers from seeds it takes from torch's generator at each "
         "call, so masks change from call to call and follow torch.manual_seed, but differ "
         "from eager's for one seed (torch.compile docs, 'Randomness').",
-        _under_compile(1.0),
+        _under_compile(1.0, "inductor"),
         traced=False,
-        wrap_layer=_layer_under_compile(1.0),
+        wrap_layer=_layer_under_compile(1.0, "inductor"),
         confirm=_compiled_a_graph,
-        all_set=_COMPILE_SET,
+        all_set=(),
     ),
     Variant(
         "torch.compile.memory_budget",
         "torch",
-        "torch.compile of the call with torch._functorch.config.activation_memory_budget = 0: "
-        "the backward recomputes the forward rather than save it",
+        "torch.compile of the call with torch._functorch.config.activation_memory_budget = 0 "
+        "(backend aot_eager_decomp_partition: inductor's partitioner, ATen kernels): the "
+        "backward recomputes the forward rather than save it",
         "A memory budget below 1 lets the AOT partitioner recompute activations in the "
         "backward; random ops are meant to be saved, not recomputed (pytorch#190758).",
-        _under_compile(0.0),
+        _under_compile(0.0, _PARTITIONED),
         traced=False,
-        wrap_layer=_layer_under_compile(0.0),
+        wrap_layer=_layer_under_compile(0.0, _PARTITIONED),
         confirm=_compiled_a_graph,
         all_set=_COMPILE_SET,
         divergences={
