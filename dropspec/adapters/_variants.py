@@ -65,6 +65,9 @@ class Variant:
     #: Built-in targets (by name) -> clause id -> reason: divergences found under the variant,
     #: declared as expected failures of the variant target (on top of the target's own).
     divergences: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: Built-in targets (by name) -> clause id -> the dtypes a statistical divergence above
+    #: is confined to (as a target's ``expected_failure_dtypes``).
+    divergence_dtypes: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
     #: Built-in targets (by name) -> clause id -> what was observed: expected failures of the
     #: target that do not occur under the variant (dropped there, where they would be stale).
     holds: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -203,7 +206,12 @@ def under(t: Target, name: str, *, probe: bool = True) -> Target:
             if cid not in held
         },
         expected_failure_dtypes={
-            cid: dtypes for cid, dtypes in t.expected_failure_dtypes.items() if cid not in held
+            cid: dtypes
+            for cid, dtypes in {
+                **t.expected_failure_dtypes,
+                **v.divergence_dtypes.get(t.name, {}),
+            }.items()
+            if cid not in held
         },
     )
     why = (

@@ -719,6 +719,36 @@ MEMORY_BUDGET_REASON = (
     "https://github.com/pytorch/pytorch/issues/190758, "
     "https://github.com/pytorch/pytorch/issues/190717"
 )
+#: What the compiled dropout (the decomposition of native_dropout that AOT autograd and
+#: inductor trace) does differently from ATen's kernel.
+COMPILED_NAN_REASON = (
+    "under torch.compile a NaN rate is accepted: F.dropout's own check (p < 0 or p > 1) "
+    "lets NaN through, and the traced decomposition drops ATen's kernel check that raises "
+    "eagerly (observed with torch 2.13 CPU); https://github.com/pytorch/pytorch/issues/185246"
+)
+COMPILED_HALF_REASON = (
+    "under torch.compile the mask comes from rand_like(x) in x's own dtype (the traced "
+    "decomposition of native_dropout), so in float16 and bfloat16 the uniform draws are "
+    "rounded before the comparison with the rate and the drop rate is off: 0.99070 at rate "
+    "0.99 in float16 with aot_eager_decomp_partition, 0.99027 with inductor (16.7M values, "
+    "11 sd), eager 0.98999; E[y] and Var[y] are off in bfloat16 at rate 0.1 (torch 2.13 "
+    "CPU); no upstream issue found; https://github.com/pytorch/pytorch/blob/v2.13.0/torch/"
+    "_decomp/decompositions.py (native_dropout)"
+)
+_HALF = ("float16", "bfloat16")
+_COMPILED_DIVERGENCES = {
+    "DROPOUT-RATE-INVALID": COMPILED_NAN_REASON,
+    "DROPOUT-RATE-INVALID-INFERENCE": COMPILED_NAN_REASON,
+    "DROPOUT-RATE": COMPILED_HALF_REASON,
+    "DROPOUT-UNBIASED": COMPILED_HALF_REASON,
+    "DROPOUT-VARIANCE": COMPILED_HALF_REASON,
+}
+_COMPILED_HALF_DTYPES = {
+    "DROPOUT-RATE": _HALF,
+    "DROPOUT-UNBIASED": _HALF,
+    "DROPOUT-VARIANCE": _HALF,
+}
+
 #: Where ``--variants all`` checks a target's compiled call: one functional and one stateful
 #: layer, for the cost of compiling (see docs/transformed.md).
 _COMPILE_SET = ("torch.dropout", "torch.nn.Dropout (stateful)")
@@ -772,6 +802,10 @@ VARIANTS: tuple[Variant, ...] = (
         wrap_layer=_layer_under_compile(1.0, "inductor"),
         confirm=_compiled_a_graph,
         all_set=(),
+        # observed by direct calls (4 calls of 2^22 float16 values; a NaN rate): the full check does
+        # not fit one target's time limit here, see the variant's doc
+        divergences={"torch.dropout": _COMPILED_DIVERGENCES},
+        divergence_dtypes={"torch.dropout": _COMPILED_HALF_DTYPES},
     ),
     Variant(
         "torch.compile.memory_budget",
@@ -786,8 +820,9 @@ VARIANTS: tuple[Variant, ...] = (
         wrap_layer=_layer_under_compile(0.0, _PARTITIONED),
         confirm=_compiled_a_graph,
         all_set=_COMPILE_SET,
+        divergence_dtypes={"torch.dropout": _COMPILED_HALF_DTYPES},
         divergences={
-            "torch.dropout": {"DROPOUT-GRADIENT": MEMORY_BUDGET_REASON},
+            "torch.dropout": {**_COMPILED_DIVERGENCES, "DROPOUT-GRADIENT": MEMORY_BUDGET_REASON},
             "torch.nn.Dropout (stateful)": {
                 "DROPOUT-GRADIENT": MEMORY_BUDGET_REASON,
                 "DROPOUT-STATE-GRADIENT": MEMORY_BUDGET_REASON,
