@@ -308,3 +308,29 @@ def test_a_layer_with_a_private_generator_is_not_replayed_by_torch_checkpoint() 
         assert r.outcome == want, (variant, r.message)
         if want == "failed":
             assert "not that call's forward mask" in r.message
+
+
+def test_nnx_variants_run_a_modules_calls_through_nnx_transforms() -> None:
+    """nnx.jit and nnx.vmap wrap the stateful nnx layer's calls: its masks change from call
+    to call, its gradient uses its forward's mask, and under nnx.vmap every example draws
+    its own mask; a layer that is not an NnxLayer is refused with what to do."""
+    pytest.importorskip("flax")
+    import jax
+    import jax.numpy as jnp
+
+    base = BUILTINS["flax.nnx.Dropout (stateful)"]
+    x = jnp.ones((4, 512), jnp.float32)
+    for variant in ("nnx.jit", "nnx.vmap"):
+        layer = under(base, variant, probe=False).factory(0.5, seed=7)  # type: ignore[misc]
+        first, second = layer(x, training=True), layer(x, training=True)
+        assert not np.array_equal(np.asarray(first), np.asarray(second)), variant
+        y, pull = jax.vjp(lambda v: layer(v, training=True), x)  # noqa: B023
+        (grad,) = pull(jnp.ones_like(y))
+        assert np.array_equal(np.asarray(grad) != 0, np.asarray(y) != 0), variant
+    rows = np.asarray(first) != 0
+    assert len({r.tobytes() for r in rows}) == len(rows)
+    plain = dropspec.make_stateful_target(
+        lambda rate, *, seed: lambda x, *, training: x, "dropout", framework="jax"
+    )
+    with pytest.raises(TypeError, match="NnxLayer"):
+        under(plain, "nnx.jit", probe=False).factory(0.5, seed=1)  # type: ignore[misc]

@@ -824,6 +824,8 @@ VARIANTS: tuple[Variant, ...] = (
         divergences={
             "torch.dropout": {**_COMPILED_DIVERGENCES, "DROPOUT-GRADIENT": MEMORY_BUDGET_REASON},
             "torch.nn.Dropout (stateful)": {
+                "DROPOUT-RATE-INVALID": COMPILED_NAN_REASON,
+                "DROPOUT-RATE-INVALID-INFERENCE": COMPILED_NAN_REASON,
                 "DROPOUT-GRADIENT": MEMORY_BUDGET_REASON,
                 "DROPOUT-STATE-GRADIENT": MEMORY_BUDGET_REASON,
             },
