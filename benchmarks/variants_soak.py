@@ -6,6 +6,11 @@ checked by every clause of its op at base seeds 1..N, one dtype per seed in rota
 ``benchmarks/results/variants_soak.json``.
 
     python benchmarks/variants_soak.py --seeds 20 [--spec 'equinox.nn.Dropout under jit' ...]
+    python benchmarks/variants_soak.py --seeds 20 --layers   # issue 23's layers under variants
+
+``--layers`` soaks the layers (``calls="stateful"``) under the variants that wrap each call
+of a layer (:data:`LAYERS`): torch's own and an independent second layer
+(``tests/impls_transformed.py``), so every state clause runs under the transformation.
 """
 
 from __future__ import annotations
@@ -26,15 +31,21 @@ from dropspec.dtypes import FLOAT_DTYPES  # noqa: E402
 from dropspec.spec import Kind  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "variants_soak.json"
+#: Layers under the variants that wrap their calls: torch's and a second implementation.
+LAYERS = [
+    "torch.nn.Dropout (stateful) under torch.checkpoint",
+    "tests/impls_transformed.py:torch_layer under torch.checkpoint",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--spec", action="append", default=[])
+    parser.add_argument("--layers", action="store_true", help="soak LAYERS")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
-    specs = args.spec or default_set()
+    specs = args.spec or (LAYERS if args.layers else default_set())
     seeds = list(range(1, args.seeds + 1))
     load = os.getloadavg()
     rows = []
@@ -43,11 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         if t.error:
             rows.append({"target": spec, "error": t.error})
             continue
+        dtypes = t.dtypes or FLOAT_DTYPES  # in rotation, among those the target declares
         r = soak(
             [t],
             seeds,
             kinds=tuple(Kind),
-            dtype_of_seed=lambda s: FLOAT_DTYPES[s % len(FLOAT_DTYPES)],
+            dtype_of_seed=lambda s, d=dtypes: d[s % len(d)],
         )
         rows.append(
             {

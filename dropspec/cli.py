@@ -268,7 +268,7 @@ def cmd_explain(op_name: str | None) -> int:
 
 def validate(args: argparse.Namespace) -> tuple[Any, list[str]]:
     """Every value checked before any target runs: the run's Config and its target specs."""
-    from .adapters import builtin_targets, joined, split, variants
+    from .adapters import builtin_targets, declared, joined, split, variants
     from .conformance.config import Config
 
     validate_options({opt.name: getattr(args, opt.cli_dest) for opt in RUN_OPTIONS}, _label)
@@ -282,6 +282,9 @@ def validate(args: argparse.Namespace) -> tuple[Any, list[str]]:
         specs = [n for n in builtins if n.startswith("reference.")]
     if args.under:
         specs = [joined(s, v) for s in specs if split(s)[1] is None for v in args.under]
+    # Variants a built-in target declares; a user's target declares its own in its worker,
+    # which adds them to the run (the runner's _add_declared).
+    specs = declared(specs, builtins)
     for full in specs:
         spec, variant = split(full)
         if variant is not None and variant not in variants():

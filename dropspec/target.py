@@ -101,6 +101,14 @@ TARGET_KEYWORDS: tuple[Keyword, ...] = (
         "What the target wraps, e.g. torch.nn.functional.dropout; shown in reports and by "
         "`dropspec list --json`.",
     ),
+    Keyword(
+        "variants",
+        "()",
+        "tuple of str",
+        "Transformations the target is also checked under, each as its own row 'TARGET under "
+        "VARIANT' (e.g. ('jit', 'vmap') for a JAX target; `dropspec list` names them all): "
+        "`dropspec check` and the pytest plugin add them, as `--under` adds more.",
+    ),
 )
 
 
@@ -141,6 +149,9 @@ class Target:
     seed_bits : int
         The seeds it takes: every integer in [0, 2**seed_bits). 64 unless declared; the
         suite passes seeds across that whole range and flips each of their bits.
+    variants : tuple of str
+        Transformations the runs that check it also check it under (see
+        :mod:`dropspec.adapters`, ``"<name> under <variant>"``).
     """
 
     name: str
@@ -156,6 +167,9 @@ class Target:
     error: str | None = None
     requires: tuple[str, ...] = ()
     seed_bits: int = 64
+    #: Variants declared on the target (the keyword ``variants``): the runs that check it
+    #: also check ``"<name> under <variant>"`` for each.
+    variants: tuple[str, ...] = ()
     #: How the target was named when loaded (``file.py:fn``), for replay commands.
     source: str = ""
     #: The module whose import declared the target (see :func:`declared_in`); '' where no
@@ -281,6 +295,7 @@ def make_target(
     requires: tuple[str, ...] = (),
     env: Mapping[str, str] | None = None,
     description: str = "",
+    variants: tuple[str, ...] | list[str] = (),
     **options: Any,
 ) -> Target:
     """Declare ``fn`` as an implementation of ``op`` (see :func:`target`); its keywords are
@@ -308,6 +323,11 @@ def make_target(
             f"[0, 2**seed_bits)), got {seed_bits!r}"
         )
         seed_bits = 64
+    if isinstance(variants, str) or not all(isinstance(v, str) and v for v in variants):
+        problems.append(
+            f"variants must be a tuple of variant names such as ('jit', 'vmap'), got {variants!r}"
+        )
+        variants = ()
     if framework not in FRAMEWORKS:
         problems.append(f"unknown framework {framework!r}; use one of {', '.join(FRAMEWORKS)}")
     if not callable(fn):
@@ -331,6 +351,7 @@ def make_target(
         description=description,
         requires=tuple(requires),
         seed_bits=seed_bits,
+        variants=tuple(dict.fromkeys(variants)),
         error=f"target {label!r}: " + "; ".join(problems) if problems else None,
         origin=_declaring_module(),
     )

@@ -172,6 +172,7 @@ def _keyword_values() -> dict[str, object]:
         "requires": ("numpy",),
         "env": {"DROPSPEC_TEST": "1"},
         "description": "what it wraps",
+        "variants": ("torch.checkpoint",),
     }
 
 

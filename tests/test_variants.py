@@ -98,7 +98,8 @@ def test_the_default_set_is_supported_and_all_is_every_supported_pair() -> None:
     every = supported(BUILTINS)
     assert set(DEFAULT_SET) <= set(every)
     assert {split(s)[1] for s in DEFAULT_SET} >= {"vmap", "checkpoint", "torch.vmap", "tf.function"}
-    assert {split(s)[1] for s in every} == set(VARIANTS)
+    # every variant but those --variants all leaves out for their cost (all_set=())
+    assert {split(s)[1] for s in every} == {n for n, v in VARIANTS.items() if v.all_set != ()}
     for s in every:
         base, variant = split(s)
         assert BUILTINS[base].framework == VARIANTS[str(variant)].framework
@@ -176,3 +177,160 @@ def test_the_plugin_checks_a_users_targets_under_a_variant(tmp_path: Any) -> Non
     assert "needs a concrete one" in str(refused.get("error")), refused
     assert proc.returncode == 1, out  # pytest's: the not-checked clause is a failing item
     assert "could not be checked" in out and "'mine.py:needs_int under jit'" in out
+
+
+DECLARING = """
+import torch
+import dropspec
+
+
+@dropspec.target("dropout", framework="torch", seed_bits=63, variants=("torch.checkpoint",))
+def mine(x, rate, *, training, seed):
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError("rate must be in [0, 1]")
+    if not training:
+        return x.clone()
+    gen = torch.Generator().manual_seed(seed)
+    keep = torch.rand(x.shape, generator=gen, dtype=torch.float64) >= rate
+    return x * keep.to(x.dtype) / (1.0 - rate) if rate < 1 else x * 0
+"""
+
+
+@pytest.mark.slow  # four worker processes importing torch: 115 s at load 13
+def test_variants_declared_on_a_target_are_checked_as_rows_of_their_own(tmp_path: Any) -> None:
+    """``variants=`` on a user's target: ``dropspec check`` and the plugin each check it and
+    ``TARGET under VARIANT``, though only a worker process ever loads the target; ``--under``
+    on top adds its variant to the target's own row only."""
+    import json
+    import subprocess
+    import sys
+
+    from clirun import by_name, cli, report
+
+    pytest.importorskip("torch")
+    (tmp_path / "mine.py").write_text(DECLARING)
+    proc = cli(
+        "check",
+        "mine.py:mine",
+        "--clause",
+        "DROPOUT-SHAPE",
+        "--json",
+        "r.json",
+        "-j",
+        "2",
+        cwd=tmp_path,
+    )
+    rows = by_name(report(tmp_path / "r.json"))
+    assert set(rows) == {"mine", "mine under torch.checkpoint"}, proc.stdout + proc.stderr
+    assert rows["mine"]["variants"] == ["torch.checkpoint"]
+    assert all(c["outcome"] == "passed" for r in rows.values() for c in r["clauses"]), rows
+    pytest_cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+    proc = subprocess.run(
+        [
+            *pytest_cmd,
+            "--dropspec-target=mine.py:mine",
+            "--dropspec-clause=DROPOUT-SHAPE",
+            "--dropspec-json=p.json",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    names = {t["name"] for t in json.loads((tmp_path / "p.json").read_text())["targets"]}
+    assert names == {"mine", "mine under torch.checkpoint"}, proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_a_layer_is_wrapped_by_the_variants_that_wrap_layers() -> None:
+    """A stateful target under torch.checkpoint keeps its state clauses: its layers run each
+    call under the checkpoint (the recomputed backward uses the forward's mask); a variant
+    that wraps no layer (torch.vmap) leaves the state clauses without a layer to call."""
+    torch = pytest.importorskip("torch")
+    base = BUILTINS["torch.nn.Dropout (stateful)"]
+    assert under(base, "torch.vmap").factory is None
+    made = under(base, "torch.checkpoint")
+    assert made.factory is not None and made.factory is not base.factory
+    layer = made.factory(0.5, seed=3)
+    for _ in range(2):  # a second call: the state advanced, the backward still replays
+        x = torch.ones(4096, requires_grad=True)
+        y = layer(x, training=True)
+        (grad,) = torch.autograd.grad(y.sum(), x)
+        assert torch.equal(grad != 0, y != 0)
+
+
+#: benchmarks/variants_soak.py --layers: layers under the variants that wrap their calls.
+LAYERS = (
+    "torch.nn.Dropout (stateful) under torch.checkpoint",
+    "tests/impls_transformed.py:torch_layer under torch.checkpoint",
+)
+
+
+def test_layers_under_a_variant_pass_the_state_clauses_at_the_replay_seed(replay_seed: int) -> None:
+    """The CI slice of the 20-seed soak of correct layers under a variant (benchmarks/README.md,
+    "Transformed dropout"): torch's layer and an independent one, under torch.checkpoint,
+    pass every state clause and the gradient clause at this run's replay seed, in float32."""
+    from dataclasses import replace
+
+    from replay import rerun_hint
+
+    from dropspec.conformance import Config, run_target
+
+    pytest.importorskip("torch")
+    state = [c.id for c in dropspec.spec.get_op("dropout").clauses if "-STATE-" in c.id]
+    assert len(state) >= 4
+    for spec in LAYERS:
+        t = load_target(spec)
+        assert t.error is None and t.factory is not None, spec
+        results = run_target(
+            replace(t, dtypes=("float32",)),
+            clauses=[*state, "DROPOUT-GRADIENT"],
+            config=Config(seed=replay_seed),
+        )
+        bad = [f"{r.clause_id} {r.outcome}: {r.message}" for r in results if r.outcome != "passed"]
+        assert len(results) == len(state) + 1 and not bad, (
+            f"{spec}: {bad}\n{rerun_hint(replay_seed)}"
+        )
+
+
+def test_a_layer_with_a_private_generator_is_not_replayed_by_torch_checkpoint() -> None:
+    """torch.utils.checkpoint restores only torch's global generators for the recomputed
+    forward: a layer drawing from a torch.Generator of its own gets a new mask there, and
+    the state clause on gradients says so (eagerly the same layer passes it)."""
+    from dropspec.conformance import Config, run_target
+
+    pytest.importorskip("torch")
+    spec = "tests/impls_transformed.py:private_generator_layer"
+    for variant, want in ((None, "passed"), ("torch.checkpoint", "failed")):
+        t = load_target(spec if variant is None else joined(spec, variant))
+        (r,) = run_target(t, clauses=["DROPOUT-STATE-GRADIENT"], config=Config())
+        assert r.outcome == want, (variant, r.message)
+        if want == "failed":
+            assert "not that call's forward mask" in r.message
+
+
+def test_nnx_variants_run_a_modules_calls_through_nnx_transforms() -> None:
+    """nnx.jit and nnx.vmap wrap the stateful nnx layer's calls: its masks change from call
+    to call, its gradient uses its forward's mask, and under nnx.vmap every example draws
+    its own mask; a layer that is not an NnxLayer is refused with what to do."""
+    pytest.importorskip("flax")
+    import jax
+    import jax.numpy as jnp
+
+    base = BUILTINS["flax.nnx.Dropout (stateful)"]
+    x = jnp.ones((4, 512), jnp.float32)
+    for variant in ("nnx.jit", "nnx.vmap"):
+        layer = under(base, variant, probe=False).factory(0.5, seed=7)  # type: ignore[misc]
+        first, second = layer(x, training=True), layer(x, training=True)
+        assert not np.array_equal(np.asarray(first), np.asarray(second)), variant
+        y, pull = jax.vjp(lambda v: layer(v, training=True), x)  # noqa: B023
+        (grad,) = pull(jnp.ones_like(y))
+        assert np.array_equal(np.asarray(grad) != 0, np.asarray(y) != 0), variant
+    rows = np.asarray(first) != 0
+    assert len({r.tobytes() for r in rows}) == len(rows)
+    plain = dropspec.make_stateful_target(
+        lambda rate, *, seed: lambda x, *, training: x, "dropout", framework="jax"
+    )
+    with pytest.raises(TypeError, match="NnxLayer"):
+        under(plain, "nnx.jit", probe=False).factory(0.5, seed=1)  # type: ignore[misc]

@@ -931,9 +931,23 @@ class TransformedDirective(SphinxDirective):
         out: list[nodes.Node] = []
         sec = section(doc, "What each framework promises", "transformed-promises")
         sec += table(
-            ["variant", "arrays", "the wrapped call", "what the framework promises"],
             [
-                [nodes.literal(v.name, v.name), v.framework, v.doc, v.promise]
+                "variant",
+                "arrays",
+                "the wrapped call",
+                "a layer with state",
+                "what the framework promises",
+            ],
+            [
+                [
+                    nodes.literal(v.name, v.name),
+                    v.framework,
+                    v.doc,
+                    "each call wrapped: every clause, the state ones too"
+                    if v.wrap_layer
+                    else "not wrapped: its state clauses do not apply",
+                    v.promise,
+                ]
                 for v in known.values()
             ],
             ["ds-compact"],
@@ -987,7 +1001,13 @@ class TransformedDirective(SphinxDirective):
             "dropspec check --all runs these by default: "
             + ", ".join(default_set())
             + f". --variants all runs every supported pair of a built-in target and a "
-            f"variant of its framework ({len(supported(builtin_targets()))} here)."
+            f"variant of its framework ({len(supported(builtin_targets()))} here)"
+            + "".join(
+                f"; {v.name} only on {', '.join(v.all_set)}, for its cost"
+                for v in known.values()
+                if v.all_set is not None
+            )
+            + "."
         )
         blocked = [
             [nodes.literal(v.name, v.name), nodes.literal(n, n), why]

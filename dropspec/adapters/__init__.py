@@ -15,7 +15,16 @@ from typing import Any
 from ..frameworks import adapter_modules
 from ..target import Target, make_target
 from ._backend import Backend, get_backend
-from ._variants import Variant, default_set, joined, split, supported, under, variants
+from ._variants import (
+    Variant,
+    declared,
+    default_set,
+    joined,
+    split,
+    supported,
+    under,
+    variants,
+)
 
 
 class TargetLoadError(ValueError):
@@ -98,6 +107,7 @@ __all__ = [
     "TargetLoadError",
     "Variant",
     "builtin_targets",
+    "declared",
     "default_set",
     "get_backend",
     "joined",

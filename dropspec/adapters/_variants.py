@@ -65,9 +65,24 @@ class Variant:
     #: Built-in targets (by name) -> clause id -> reason: divergences found under the variant,
     #: declared as expected failures of the variant target (on top of the target's own).
     divergences: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: Built-in targets (by name) -> clause id -> the dtypes a statistical divergence above
+    #: is confined to (as a target's ``expected_failure_dtypes``).
+    divergence_dtypes: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
     #: Built-in targets (by name) -> clause id -> what was observed: expected failures of the
     #: target that do not occur under the variant (dropped there, where they would be stale).
     holds: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: ``wrap_layer(target) -> factory``: for a layer that owns its state (``calls="stateful"``),
+    #: a factory whose layers run each call inside the transformation, as a training step
+    #: does. None where the variant does not apply to a layer: the state clauses are then not
+    #: applicable under it (the seeded clauses still run, through the wrapped call).
+    wrap_layer: Callable[[Target], Callable[..., Any]] | None = None
+    #: ``confirm(wrapped) -> reason``: a probe call of the wrapped target telling why the
+    #: transformation did not take effect ('' where it did), e.g. a compiler that fell back to
+    #: running the call eagerly. The variant is then not checked, never passed on eager code.
+    confirm: Callable[[Target], str] | None = None
+    #: The built-in targets ``--variants all`` runs the variant on; None: every one it can wrap.
+    #: A costly variant (a compiler) names a few, for its cost; ``--under`` runs it on any.
+    all_set: tuple[str, ...] | None = None
 
 
 def split(spec: str) -> tuple[str, str | None]:
@@ -134,21 +149,26 @@ _TRACER_ERRORS = {
 }
 
 
+def probe_input(t: Target) -> Any:
+    """A small framework array of ones for a probe call of ``t`` (rank as it declares)."""
+    import numpy as np
+
+    from ._backend import get_backend
+
+    shape = (2, 3, 4, 5, 6)[: t.options.get("rank") or 2]
+    return get_backend(t.framework).asarray(np.ones(shape, "f4"))
+
+
 def _probe(v: Variant, t: Target, fn: Wrapped) -> str:
     """One small training call through ``fn``: the tracer's error if the target cannot take a
     traced seed (the variant is then not checked, with that reason), else ''. Any other error
     is left to the checks, which report it as the failure it is."""
     from ..spec import get_op
-    from ._backend import get_backend
 
     if not v.traced or len(get_op(t.op).positional) != 2:
         return ""  # a layer's shapes are the checks' to draw
-    import numpy as np
-
-    shape = (2, 3, 4, 5, 6)[: t.options.get("rank") or 2]
-    x = get_backend(t.framework).asarray(np.ones(shape, "f4"))
     try:
-        fn(x, 0.5, training=True, seed=1)
+        fn(probe_input(t), 0.5, training=True, seed=1)
     except Exception as exc:
         if {c.__name__ for c in type(exc).__mro__} & _TRACER_ERRORS:
             first = (str(exc).strip().splitlines() or [""])[0]
@@ -170,13 +190,15 @@ def under(t: Target, name: str, *, probe: bool = True) -> Target:
     v = known.get(name)
     if v is None:
         why = f"unknown variant {name!r}; use one of {', '.join(known)}"
-        return replace(t, name=label, source=source, error=f"target {label!r}: {why}")
+        return replace(t, name=label, source=source, variants=(), error=f"target {label!r}: {why}")
     held = v.holds.get(t.name, {})
     made = replace(
         t,
         name=label,
         source=source,
+        variants=(),
         fn=v.wrap(t),
+        factory=None if t.factory is None or v.wrap_layer is None else v.wrap_layer(t),
         description=f"{t.description} — under {name}: {v.doc}".lstrip(" —"),
         expected_failures={
             cid: reason
@@ -184,7 +206,12 @@ def under(t: Target, name: str, *, probe: bool = True) -> Target:
             if cid not in held
         },
         expected_failure_dtypes={
-            cid: dtypes for cid, dtypes in t.expected_failure_dtypes.items() if cid not in held
+            cid: dtypes
+            for cid, dtypes in {
+                **t.expected_failure_dtypes,
+                **v.divergence_dtypes.get(t.name, {}),
+            }.items()
+            if cid not in held
         },
     )
     why = (
@@ -198,8 +225,20 @@ def under(t: Target, name: str, *, probe: bool = True) -> Target:
         or v.refuses(t)
     )
     if not why and probe:
-        why = _probe(v, t, made.fn)
+        why = _probe(v, t, made.fn) or (v.confirm(made) if v.confirm else "")
     return replace(made, error=f"target {label!r}: not checked: {why}") if why else made
+
+
+def declared(specs: list[str], targets: Mapping[str, Target]) -> list[str]:
+    """``specs`` with, after each plain one, the variants its target declares (``variants=``),
+    as ``"SPEC under VARIANT"``; ``targets`` maps the specs known here to their targets."""
+    out: list[str] = []
+    for s in specs:
+        out.append(s)
+        t = targets.get(s)
+        if t is not None and split(s)[1] is None:
+            out += [joined(s, v) for v in t.variants]
+    return list(dict.fromkeys(out))
 
 
 def supported(builtins: Mapping[str, Target]) -> list[str]:
@@ -216,5 +255,6 @@ def supported(builtins: Mapping[str, Target]) -> list[str]:
         and not t.env
         and not t.error
         and n not in v.not_wrappable
+        and (v.all_set is None or n in v.all_set)
         and not v.refuses(t)
     ]

@@ -135,12 +135,20 @@ DROPPED_SELECT_REASON = (
 )
 
 
+def _inside(op: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``op(*args, **kwargs)`` in a frame of its own. torch.compile cannot trace the seeding
+    (torch.random.fork_rng breaks its graph and it runs the whole frame eagerly), so the
+    targets call their op through this frame, which it compiles (the variant
+    ``torch.compile``), the seeding running eagerly around it as a training script's does."""
+    return op(*args, **kwargs)
+
+
 def _functional(name: str) -> Callable[..., Any]:
     def fn(x: torch.Tensor, rate: float, *, training: bool, seed: int) -> torch.Tensor:
         import torch.nn.functional as F
 
         with seeded(seed, x):
-            out: torch.Tensor = getattr(F, name)(x, p=rate, training=training)
+            out: torch.Tensor = _inside(getattr(F, name), x, p=rate, training=training)
         return out
 
     fn.__qualname__ = fn.__name__ = f"torch_{name}"
@@ -153,7 +161,7 @@ def _module(name: str) -> Callable[..., Any]:
 
         layer = getattr(nn, name)(p=rate).train(training)  # a fresh layer per call
         with seeded(seed, x):
-            out: torch.Tensor = layer(x)
+            out: torch.Tensor = _inside(layer, x)
         return out
 
     fn.__qualname__ = fn.__name__ = f"torch_nn_{name}"
@@ -649,6 +657,183 @@ def _under_checkpoint(t: Target) -> Callable[..., Any]:
     return under_torch_checkpoint
 
 
+def _layer_under_checkpoint(t: Target) -> Callable[..., Any]:
+    """The layer's training calls under torch.utils.checkpoint: the backward recomputes the
+    forward, the global generator's state restored for it (the layer's state is that
+    generator)."""
+    factory = t.factory
+    assert factory is not None
+
+    def factory_under_checkpoint(rate: float, *, seed: int) -> Callable[..., Any]:
+        from torch.utils.checkpoint import checkpoint
+
+        layer = factory(rate, seed=seed)
+
+        def call(*arrays: Any, training: bool) -> Any:
+            body = lambda *inner: layer(*inner, training=training)  # noqa: E731
+            return checkpoint(body, *arrays, use_reentrant=False)
+
+        return call
+
+    return factory_under_checkpoint
+
+
+#: torch.compile's settings for the variants: the dynamo limits raised so that every rate,
+#: shape and dtype the checks draw is compiled (past the default limit of 8 recompiles
+#: dynamo would run the call eagerly, and the variant would check eager code).
+_COMPILE_LIMITS: dict[str, Any] = {
+    "recompile_limit": 1 << 20,
+    "accumulated_recompile_limit": 1 << 20,
+}
+#: The activation memory budget the dynamo cache was compiled under (see _compiling).
+_BUDGET = [1.0]
+
+
+@contextlib.contextmanager
+def _compiling(budget: float) -> Iterator[None]:
+    """torch.compile's settings for one call: the limits, and the AOT partitioner's
+    activation memory budget. Dynamo's cache does not key on the budget, so a change of
+    budget in one process (two variants checked by one worker) resets it."""
+    import torch
+
+    if _BUDGET[0] != budget:
+        torch._dynamo.reset()
+        _BUDGET[0] = budget
+    with (
+        torch._dynamo.config.patch(_COMPILE_LIMITS),
+        torch._functorch.config.patch(activation_memory_budget=budget),
+    ):
+        yield
+
+
+def _under_compile(budget: float, backend: str) -> Callable[[Target], Callable[..., Any]]:
+    """torch.compile of the target's call with ``backend``, under the activation memory
+    budget ``budget`` (1.0, the default: no forced recomputation)."""
+
+    def wrap(t: Target) -> Callable[..., Any]:
+        compiled: list[Any] = []
+
+        def under_torch_compile(*args: Any, training: bool, seed: int) -> Any:
+            import torch
+
+            if not compiled:
+                compiled.append(torch.compile(t.fn, backend=backend))
+            with _compiling(budget):
+                return compiled[0](*args, training=training, seed=seed)
+
+        return under_torch_compile
+
+    return wrap
+
+
+def _layer_under_compile(budget: float, backend: str) -> Callable[[Target], Callable[..., Any]]:
+    """A factory of torch.compile'd layers: the layer built, then compiled as a training
+    script compiles its model; each call draws from the generator inside the compiled code."""
+
+    def wrap(t: Target) -> Callable[..., Any]:
+        factory = t.factory
+        assert factory is not None
+
+        def factory_under_compile(rate: float, *, seed: int) -> Callable[..., Any]:
+            import torch
+
+            layer = torch.compile(factory(rate, seed=seed), backend=backend)
+
+            def call(*arrays: Any, training: bool) -> Any:
+                with _compiling(budget):
+                    return layer(*arrays, training=training)  # type: ignore[no-untyped-call]
+
+            return call
+
+        return factory_under_compile
+
+    return wrap
+
+
+def _compiled_a_graph(t: Target) -> str:
+    """Why torch.compile ran ``t`` eagerly ('' where it compiled a graph of it): one probe
+    call, and dynamo's count of the graphs it has compiled."""
+    from torch._dynamo.utils import counters
+
+    from ._variants import probe_input
+
+    if t.factory is not None or len(_positional(t)) != 2:
+        return ""  # a layer, or an op of several arrays: the checks' calls tell
+    before = counters["stats"]["unique_graphs"]
+    try:
+        t.fn(probe_input(t), 0.5, training=True, seed=1)
+    except Exception:
+        return ""  # the checks report what the target raises
+    if counters["stats"]["unique_graphs"] > before or _SEEN_COMPILED.get(t.name):
+        _SEEN_COMPILED[t.name] = True
+        return ""
+    return (
+        "torch.compile compiled no graph of it and ran it eagerly (a graph break it cannot "
+        "resume from, such as torch.random.fork_rng around the op): call the op from a "
+        "function of its own, seeded outside it"
+    )
+
+
+#: Targets a probe has seen compile (a second load finds the graph cached, counting none).
+_SEEN_COMPILED: dict[str, bool] = {}
+
+
+def _positional(t: Target) -> tuple[str, ...]:
+    from ..spec import get_op
+
+    return get_op(t.op).positional
+
+
+#: pytorch#190758: with activation_memory_budget < 1 the AOT partitioner may recompute an
+#: RNG op in the backward, where it draws afresh (at 0 always: the budget-0 shortcut skips
+#: the ban on recomputing random ops).
+MEMORY_BUDGET_REASON = (
+    "under torch.compile with torch._functorch.config.activation_memory_budget = 0 the "
+    "backward recomputes the dropout and draws a new mask: the gradient's mask agrees with "
+    "the forward's at about half the positions at rate 0.5 (observed with torch 2.13 CPU, "
+    "inductor and aot_eager_decomp_partition alike); "
+    "https://github.com/pytorch/pytorch/issues/190758, "
+    "https://github.com/pytorch/pytorch/issues/190717"
+)
+#: What the compiled dropout (the decomposition of native_dropout that AOT autograd and
+#: inductor trace) does differently from ATen's kernel.
+COMPILED_NAN_REASON = (
+    "under torch.compile a NaN rate is accepted: F.dropout's own check (p < 0 or p > 1) "
+    "lets NaN through, and the traced decomposition drops ATen's kernel check that raises "
+    "eagerly (observed with torch 2.13 CPU); https://github.com/pytorch/pytorch/issues/185246"
+)
+COMPILED_HALF_REASON = (
+    "under torch.compile the mask comes from rand_like(x) in x's own dtype (the traced "
+    "decomposition of native_dropout), so in float16 and bfloat16 the uniform draws are "
+    "rounded before the comparison with the rate and the drop rate is off: 0.99070 at rate "
+    "0.99 in float16 with aot_eager_decomp_partition, 0.99027 with inductor (16.7M values, "
+    "11 sd), eager 0.98999; E[y] and Var[y] are off in bfloat16 at rate 0.1 (torch 2.13 "
+    "CPU); no upstream issue found; https://github.com/pytorch/pytorch/blob/v2.13.0/torch/"
+    "_decomp/decompositions.py (native_dropout)"
+)
+_HALF = ("float16", "bfloat16")
+_COMPILED_DIVERGENCES = {
+    "DROPOUT-RATE-INVALID": COMPILED_NAN_REASON,
+    "DROPOUT-RATE-INVALID-INFERENCE": COMPILED_NAN_REASON,
+    "DROPOUT-RATE": COMPILED_HALF_REASON,
+    "DROPOUT-UNBIASED": COMPILED_HALF_REASON,
+    "DROPOUT-VARIANCE": COMPILED_HALF_REASON,
+}
+_COMPILED_HALF_DTYPES = {
+    "DROPOUT-RATE": _HALF,
+    "DROPOUT-UNBIASED": _HALF,
+    "DROPOUT-VARIANCE": _HALF,
+}
+
+#: Where ``--variants all`` checks a target's compiled call: one functional and one stateful
+#: layer, for the cost of compiling (see docs/transformed.md).
+_COMPILE_SET = ("torch.dropout", "torch.nn.Dropout (stateful)")
+#: The AOT partitioner inductor uses (min-cut rematerialisation, which reads the memory
+#: budget), its graphs run by ATen rather than compiled to C++: about 0.4 s a graph here
+#: against 2-5 s for inductor's C++, and a check compiles hundreds of graphs.
+_PARTITIONED = "aot_eager_decomp_partition"
+
+
 VARIANTS: tuple[Variant, ...] = (
     Variant(
         "torch.vmap",
@@ -677,6 +862,50 @@ VARIANTS: tuple[Variant, ...] = (
         "forward's; with preserve_rng_state=False it is not.",
         _under_checkpoint,
         traced=False,
+        wrap_layer=_layer_under_checkpoint,
+    ),
+    Variant(
+        "torch.compile",
+        "torch",
+        "torch.compile of the call (inductor, default settings); a layer is compiled once "
+        "and called again and again. Not in --variants all: one check compiles hundreds of "
+        "graphs (DROPOUT-SHAPE alone took 541 s at load 14); --under runs it",
+        "Inductor draws its random numbers from seeds it takes from torch's generator at each "
+        "call, so masks change from call to call and follow torch.manual_seed, but differ "
+        "from eager's for one seed (torch.compile docs, 'Randomness').",
+        _under_compile(1.0, "inductor"),
+        traced=False,
+        wrap_layer=_layer_under_compile(1.0, "inductor"),
+        confirm=_compiled_a_graph,
+        all_set=(),
+        # observed by direct calls (4 calls of 2^22 float16 values; a NaN rate): the full check does
+        # not fit one target's time limit here, see the variant's doc
+        divergences={"torch.dropout": _COMPILED_DIVERGENCES},
+        divergence_dtypes={"torch.dropout": _COMPILED_HALF_DTYPES},
+    ),
+    Variant(
+        "torch.compile.memory_budget",
+        "torch",
+        "torch.compile of the call with torch._functorch.config.activation_memory_budget = 0 "
+        "(backend aot_eager_decomp_partition: inductor's partitioner, ATen kernels): the "
+        "backward recomputes the forward rather than save it",
+        "A memory budget below 1 lets the AOT partitioner recompute activations in the "
+        "backward; random ops are meant to be saved, not recomputed (pytorch#190758).",
+        _under_compile(0.0, _PARTITIONED),
+        traced=False,
+        wrap_layer=_layer_under_compile(0.0, _PARTITIONED),
+        confirm=_compiled_a_graph,
+        all_set=_COMPILE_SET,
+        divergence_dtypes={"torch.dropout": _COMPILED_HALF_DTYPES},
+        divergences={
+            "torch.dropout": {**_COMPILED_DIVERGENCES, "DROPOUT-GRADIENT": MEMORY_BUDGET_REASON},
+            "torch.nn.Dropout (stateful)": {
+                "DROPOUT-RATE-INVALID": COMPILED_NAN_REASON,
+                "DROPOUT-RATE-INVALID-INFERENCE": COMPILED_NAN_REASON,
+                "DROPOUT-GRADIENT": MEMORY_BUDGET_REASON,
+                "DROPOUT-STATE-GRADIENT": MEMORY_BUDGET_REASON,
+            },
+        },
     ),
 )
 

@@ -247,6 +247,7 @@ def _describe(specs: list[str], config: pytest.Config) -> dict[str, dict[str, An
                 "name": t.name,
                 "op": t.op,
                 "error": t.error,
+                "variants": list(t.variants),
                 "clauses": [(c.id, str(c.level)) for c in get_op(t.op).clauses],
             }
     others = [s for s in specs if s not in out]
@@ -270,8 +271,33 @@ def _describe(specs: list[str], config: pytest.Config) -> dict[str, dict[str, An
                 "op": entry["op"],
                 "clauses": clauses,
                 "error": entry.get("error") if not clauses else None,
+                "variants": entry.get("variants") or [],
             }
     return out
+
+
+def _with_declared(
+    specs: list[str], config: pytest.Config
+) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """``specs`` and their descriptions, with the variants each target declares
+    (``variants=``) added after it, described too."""
+    from ..adapters import joined, split
+
+    described = _describe(specs, config)
+    added = [
+        joined(s, v)
+        for s in specs
+        if split(s)[1] is None
+        for v in described[s].get("variants") or []
+        if joined(s, v) not in described
+    ]
+    if not added:
+        return specs, described
+    described.update(_describe(list(dict.fromkeys(added)), config))
+    out: list[str] = []
+    for s in specs:
+        out += [s] + [a for a in added if split(a)[0] == s]
+    return list(dict.fromkeys(out)), described
 
 
 def _specs(config: pytest.Config) -> list[str]:
@@ -303,9 +329,8 @@ def pytest_collection_modifyitems(
         registry()
     except LookupError as exc:
         raise pytest.UsageError(f"dropspec: the suite is incomplete: {exc}") from None
-    specs = _specs(config)
     only = set(config.getoption("dropspec_clause"))
-    described = _describe(specs, config)
+    specs, described = _with_declared(_specs(config), config)
     names = [d["name"] for d in described.values()]
     late: list[pytest.Item] = []
     ours: list[pytest.Item] = []

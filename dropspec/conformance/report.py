@@ -90,6 +90,7 @@ def target_header(target: Target) -> dict[str, Any]:
         "description": target.description,
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in target.options.items()},
         "seed_bits": target.seed_bits,
+        "variants": list(target.variants),
         "status": "ok" if target.error is None else "error",
         "error": target.error,
         "expected_failures": dict(target.expected_failures),

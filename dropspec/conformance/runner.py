@@ -46,7 +46,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -766,6 +766,7 @@ class Runner:
                 with self.lock:
                     self.running.pop(i, None)
                     self.entries[i] = entry
+                self._add_declared(todo, job, entry)
                 self.progress(
                     self._line(
                         f"{entry['name']}: {_counts(entry)} ({entry.get('seconds', 0):.1f} s)",
@@ -784,6 +785,22 @@ class Runner:
                     worker.close()
             log.close()
             finished.set()
+
+    def _add_declared(self, todo: _Pool, job: Job, entry: dict[str, Any]) -> None:
+        """The variants ``job``'s target declares (``variants=``), each a job of its own, run
+        after it: a user's target is loaded only in a worker, so only its job can tell."""
+        from ..adapters import joined, split
+
+        names = entry.get("variants") or []
+        if job.describe_only or not names or split(job.spec)[1] is not None:
+            return
+        with self.lock, todo.lock:
+            known = {j.spec for j in self.jobs}
+            for v in names:
+                new = replace(job, spec=joined(job.spec, str(v)))
+                if new.spec not in known:
+                    self.jobs.append(new)
+                    todo.left.append((len(self.jobs) - 1, new))
 
     def _start(self, i: int, job: Job, log: IO[bytes], env: dict[str, str]) -> _Worker | None:
         self._workers += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import Mutant, mutant
+from .stateful_mutants import stateful_mutant
 
 M: list[Mutant] = []
 
@@ -143,5 +144,76 @@ for fn, framework, name, fault, description, clauses, options in (
             **options,
         )
     )
+
+
+# Layers (the stateful convention) gone wrong the way compiled training steps go wrong.
+
+
+def _torch_generator(seed: int) -> Any:
+    import torch
+
+    return torch.Generator().manual_seed(seed & ((1 << 63) - 1))
+
+
+def _torch_mask(x: Any, gen: Any, rate: float) -> Any:
+    import torch
+
+    keep = torch.rand(x.shape, generator=gen, dtype=torch.float64) >= rate
+    return keep.to(x.dtype) * (0.0 if rate == 1.0 else 1.0 / (1.0 - rate))
+
+
+def compiled_frozen_mask(rate: float, *, seed: int) -> Any:
+    """torch: its training step is built once per input signature with the mask drawn while
+    building it, a constant of the step (a mask captured when a function is traced or
+    compiled); every later call applies that mask."""
+    _validate(rate)
+    gen = _torch_generator(seed)
+    steps: dict[tuple[Any, ...], Any] = {}
+
+    def layer(x: Any, *, training: bool) -> Any:
+        if not training:
+            return x.clone()
+        sig = (tuple(x.shape), x.dtype)
+        if sig not in steps:
+            mask = _torch_mask(x, gen, rate)  # drawn once, at "compile" time
+            steps[sig] = lambda v: v * mask
+        return steps[sig](x)
+
+    return layer
+
+
+def recompute_draws_afresh(rate: float, *, seed: int) -> Any:
+    """torch: the backward recomputes the mask instead of saving it, drawing it again from
+    the layer's generator (what the memory-budget partitioner does with torch.compile at an
+    activation_memory_budget below 1, pytorch#190758): the gradient uses a fresh mask."""
+    import torch
+
+    _validate(rate)
+    gen = _torch_generator(seed)
+
+    class Recomputed(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: Any) -> Any:
+            return x * _torch_mask(x, gen, rate)
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:
+            return grad * _torch_mask(grad, gen, rate)  # recomputed: a new draw
+
+    def layer(x: Any, *, training: bool) -> Any:
+        return Recomputed.apply(x) if training else x.clone()
+
+    return layer
+
+
+M += [
+    stateful_mutant(compiled_frozen_mask, framework="torch", clauses="DROPOUT-STATE-CALLS"),
+    stateful_mutant(
+        recompute_draws_afresh,
+        framework="torch",
+        clauses="DROPOUT-STATE-GRADIENT",
+        fault_class="gradient",
+    ),
+]
 
 MUTANTS: tuple[Mutant, ...] = tuple(M)
