@@ -33,7 +33,7 @@ from dropspec.dtypes import as_dtype, dtype_name
 backend = sys.argv[1]
 fw = get_backend(backend)
 mine = {t.name: t for t in fw_keras.TARGETS if t.framework == backend}
-assert len(mine) == 10, sorted(mine)  # 9 seeded, 1 stateful
+assert len(mine) == 12, sorted(mine)  # 9 seeded, 3 stateful
 rng = np.random.default_rng(0)
 
 def inputs(t, dtype):
@@ -139,7 +139,7 @@ def test_every_backend_has_the_same_targets() -> None:
         for b in fw_keras.BACKENDS
     }
     assert len({tuple(v) for v in names.values()}) == 1, names
-    assert len(names["jax"]) == 10  # 9 seeded layers and functions, 1 stateful layer
+    assert len(names["jax"]) == 12  # 9 seeded layers and functions, 3 stateful layers
 
 
 @pytest.mark.slow

@@ -51,6 +51,15 @@ STATEFUL = [
 STATE_CLAUSES = [c.id for c in get_op("dropout").clauses if "-STATE-" in c.id]
 
 
+def state_clauses(op: str) -> list[str]:
+    """The op's state clauses, in the spec's order (CALLS, REPRODUCIBLE, INFERENCE, GRADIENT)."""
+    return [c.id for c in get_op(op).clauses if "-STATE-" in c.id]
+
+
+#: The ops with a layer-style API, each with its state clauses.
+STATEFUL_OPS = ("dropout", "alpha_dropout", "gaussian_dropout", "drop_path")
+
+
 def counting_factory(rate: float, *, seed: int) -> Callable[..., np.ndarray]:
     rng = np.random.default_rng(seed)
 
@@ -97,7 +106,7 @@ def test_a_stateful_declaration_derives_the_seeded_convention() -> None:
             "factory(rate, *, seed)",
         ),
         (
-            lambda: dropspec.make_stateful_target(counting_factory, "alpha_dropout"),
+            lambda: dropspec.make_stateful_target(counting_factory, "attention_dropout"),
             "has no option 'calls'",
         ),
     ],
@@ -131,7 +140,7 @@ def state_clause_results(seeds: list[int]) -> list[ClauseResult]:
         for t in STATEFUL
         for r in run_target(
             replace(t, dtypes=(dtype_for(t, seed),)),
-            clauses=STATE_CLAUSES,
+            clauses=state_clauses(t.op),
             config=Config(seed=seed),
         )
     ]
@@ -145,16 +154,18 @@ def state_clause_results(seeds: list[int]) -> list[ClauseResult]:
 def test_correct_stateful_layers_pass_the_state_clauses(
     seeds: list[int] | None, replay_seed: int
 ) -> None:
-    """The stateful reference and the second stateful layer pass every state clause: over
-    base seeds 1-20 (slow tier; every other clause of theirs is the seeded convention's,
-    soaked by ``benchmarks/stateful_soak.py``) and at the run's replay seed."""
+    """The stateful reference and the second stateful layer of each op pass every state
+    clause of their op: over base seeds 1-20 (slow tier; every other clause of theirs is
+    the seeded convention's, soaked by ``benchmarks/stateful_soak.py``) and at the run's
+    replay seed."""
     pytest.importorskip("torch")
     results = state_clause_results(seeds or [replay_seed])
-    assert len(results) == len(STATE_CLAUSES) * len(STATEFUL) * len(seeds or [0])
+    assert {t.op for t in STATEFUL} == set(STATEFUL_OPS)
+    assert len(results) == 4 * len(STATEFUL) * len(seeds or [0])
     # NumPy has no autodiff: its gradient clause is not applicable, the torch layer's runs.
     ran = {(r.target, r.clause_id) for r in results if r.outcome is not Outcome.NOT_APPLICABLE}
-    assert ran == {(t.name, c) for t in STATEFUL for c in STATE_CLAUSES} - {
-        (t.name, c) for t in STATEFUL if t.framework == "numpy" for c in STATE_CLAUSES[-1:]
+    assert ran == {(t.name, c) for t in STATEFUL for c in state_clauses(t.op)} - {
+        (t.name, c) for t in STATEFUL if t.framework == "numpy" for c in state_clauses(t.op)[-1:]
     }
     bad = [
         f"{r.target} {r.clause_id}: {r.message}"

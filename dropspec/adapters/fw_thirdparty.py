@@ -12,12 +12,14 @@ from __future__ import annotations
 import functools
 import importlib.util
 import math
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..target import Target, make_target
+from ..target import Target, make_stateful_target, make_target
 from .fw_torch import seeded, with_seed_truncation
+from .stateful import FRAMEWORK_DTYPES
 
 if TYPE_CHECKING:
     import torch
@@ -133,6 +135,21 @@ def _timm_drop_path_module(
     return out
 
 
+def _timm_drop_path_stateful(rate: float, *, seed: int) -> Callable[..., torch.Tensor]:
+    """One timm DropPath, its state torch's global generator seeded once (as
+    ``torch.manual_seed`` at the top of a training script), advanced by each training call."""
+    import torch
+
+    layer = _timm_drop().DropPath(drop_prob=rate)
+    torch.default_generator.manual_seed(seed)
+
+    def call(x: torch.Tensor, *, training: bool) -> torch.Tensor:
+        out: torch.Tensor = layer.train(training)(x)
+        return out
+
+    return call
+
+
 _MULTIPLIES = (
     "the mask is applied by multiplication, so a dropped NaN or infinity gives NaN (x * 0); "
     "no upstream issue found"
@@ -239,6 +256,21 @@ TARGETS: tuple[Target, ...] = with_seed_truncation(
                 "DROPPATH-RATE-INVALID-INFERENCE": _TIMM_INFERENCE,
             },
             description="timm.layers.DropPath(drop_prob=rate), .train()/.eval() per call",
+        ),
+        make_stateful_target(
+            _timm_drop_path_stateful,
+            "drop_path",
+            name="timm.DropPath (stateful)",
+            framework="torch",
+            requires=("timm",),
+            dtypes=FRAMEWORK_DTYPES,
+            expected_failures={
+                "DROPPATH-DROPPED-SELECT": "x * random_tensor: " + _MULTIPLIES,
+                "DROPPATH-RATE-INVALID-INFERENCE": _TIMM_INFERENCE,
+            },
+            description="timm.layers.DropPath(drop_prob=rate) built once after "
+            "torch.manual_seed(seed), then called again and again; torch's global generator "
+            "is its state",
         ),
     )
 )
