@@ -57,7 +57,7 @@ def state_clauses(op: str) -> list[str]:
 
 
 #: The ops with a layer-style API, each with its state clauses.
-STATEFUL_OPS = ("dropout", "alpha_dropout", "gaussian_dropout", "drop_path")
+STATEFUL_OPS = ("dropout", "alpha_dropout", "gaussian_dropout", "dropconnect", "drop_path")
 
 
 def counting_factory(rate: float, *, seed: int) -> Callable[..., np.ndarray]:

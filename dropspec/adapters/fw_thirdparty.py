@@ -53,6 +53,36 @@ def _torchnlp_weight_drop_linear(
     return out
 
 
+def _torchnlp_weight_drop_linear_stateful(rate: float, *, seed: int) -> Callable[..., Any]:
+    """WeightDropLinear layers (one per parameter shape, built at its first call, as a model
+    builds each of its layers once), torch's global generator seeded once (as
+    ``torch.manual_seed`` at the top of a training script) and advanced by each training
+    call; the weights are the caller's, passed at each call."""
+    import torch
+    from torch.func import functional_call
+    from torchnlp.nn import WeightDropLinear
+
+    made: dict[tuple[Any, ...], Any] = {}
+    torch.default_generator.manual_seed(seed)
+
+    def call(
+        x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *, training: bool
+    ) -> torch.Tensor:
+        key = (tuple(weight.shape), bias is not None, weight.dtype)
+        if key not in made:
+            made[key] = WeightDropLinear(
+                **_linear_params(weight, bias),
+                weight_dropout=rate,
+                device="meta",
+                dtype=weight.dtype,
+            )
+        params = {"weight_raw": weight} | ({} if bias is None else {"bias": bias})
+        out: torch.Tensor = functional_call(made[key].train(training), params, (x,))
+        return out
+
+    return call
+
+
 def _dropconnect_module(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -170,6 +200,18 @@ TARGETS: tuple[Target, ...] = with_seed_truncation(
             description="pytorch-nlp torchnlp.nn.WeightDropLinear(weight_dropout=rate): weight "
             "drop; each forward sets weight = F.dropout(weight_raw, p, training), one mask per "
             "call shared by the batch, bias unmasked",
+        ),
+        make_stateful_target(
+            _torchnlp_weight_drop_linear_stateful,
+            "dropconnect",
+            name="torchnlp.WeightDropLinear (stateful)",
+            framework="torch",
+            requires=("torchnlp",),
+            dtypes=FRAMEWORK_DTYPES,
+            **_WEIGHT_DROP,
+            description="pytorch-nlp WeightDropLinear(weight_dropout=rate) built once after "
+            "torch.manual_seed(seed), then called again and again with the caller's weights; "
+            "torch's global generator is its state",
         ),
         make_target(
             _dropconnect_module,

@@ -51,6 +51,59 @@ def _second_layer(rate: float, *, seed: int) -> Callable[..., np.ndarray]:
     return layer
 
 
+def _reference_dropconnect(**options: Any) -> Callable[..., Any]:
+    """The reference DropConnect layer with ``options``, one generator seeded once."""
+
+    def factory(rate: float, *, seed: int) -> Callable[..., np.ndarray]:
+        from .. import reference
+
+        rng = np.random.default_rng(seed)
+
+        def layer(
+            x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, *, training: bool
+        ) -> np.ndarray:
+            out: np.ndarray = reference.dropconnect(
+                x, weight, bias, rate, training=training, seed=rng, **options
+            )
+            return out
+
+        return layer
+
+    return factory
+
+
+def _second_dropconnect_layer(rate: float, *, seed: int) -> Callable[..., np.ndarray]:
+    # Independent of the reference: per-example masks on the weights and the bias from one
+    # Philox stream, inverted scaling, the plain layer in inference.
+    _validated(rate, allow_one=True)
+    bits = np.random.Philox(key=seed)
+
+    def layer(
+        x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, *, training: bool
+    ) -> np.ndarray:
+        x, weight = np.asarray(x), np.asarray(weight)
+        if x.ndim != 2 or weight.ndim != 2 or x.shape[1] != weight.shape[1]:
+            raise ValueError(f"x {x.shape} and weight {weight.shape} do not make a layer")
+        if bias is not None and np.shape(bias) != (weight.shape[0],):
+            raise ValueError(f"bias {np.shape(bias)} does not match weight {weight.shape}")
+        w = np.dtype(np.float64 if x.dtype == np.float64 else np.float32)
+        xw: Any = x.astype(w)
+        ww: Any = weight.astype(w)
+        bw: Any = np.zeros(weight.shape[0], w) if bias is None else np.asarray(bias).astype(w)
+        if not training:
+            return np.asarray(xw @ ww.T + bw).astype(x.dtype)
+        gen = np.random.Generator(bits)
+        batch, (n_out, n_in) = x.shape[0], weight.shape
+        keep_w = gen.random((batch, n_out, n_in)) >= rate
+        keep_b = gen.random((batch, n_out)) >= rate
+        s: Any = w.type(0.0 if rate == 1.0 else 1.0 / (1.0 - rate))
+        masked: Any = np.where(keep_w, ww[None], w.type(0.0))
+        kept_bias: Any = np.where(keep_b, bw * s, w.type(0.0))
+        return np.asarray(np.einsum("ni,noi->no", xw, masked) * s + kept_bias).astype(x.dtype)
+
+    return layer
+
+
 def _validated(rate: float, *, allow_one: bool) -> None:
     if not 0.0 <= rate <= 1.0:  # NaN fails both comparisons
         raise ValueError(f"rate must be in [0, 1], got {rate}")
@@ -172,6 +225,30 @@ TARGETS: tuple[Target, ...] = (
         "drop_path",
         name="stateful.reference.drop_path",
         description="dropspec.reference.drop_path called with one numpy Generator, seeded once",
+    ),
+    make_stateful_target(
+        _reference_dropconnect(
+            masks="per_batch", mask_bias=False, scaling="inverted", inference="mean"
+        ),
+        "dropconnect",
+        name="stateful.reference.dropconnect",
+        masks="per_batch",
+        mask_bias=False,
+        scaling="inverted",
+        inference="mean",
+        description="dropspec.reference.dropconnect as weight drop (one mask per call, bias "
+        "unmasked, mean inference) called with one numpy Generator, seeded once",
+    ),
+    make_stateful_target(
+        _second_dropconnect_layer,
+        "dropconnect",
+        name="stateful.numpy.philox.dropconnect",
+        masks="per_example",
+        mask_bias=True,
+        scaling="inverted",
+        inference="mean",
+        description="a NumPy DropConnect layer, per-example masks on weights and bias from one "
+        "Philox stream, seeded once",
     ),
     make_stateful_target(
         _second_drop_path_layer,

@@ -238,11 +238,15 @@ def state(
     inference: str,
     gradient: str,
     noise: bool = False,
+    inference_when: dict[str, tuple[Any, ...]] | None = None,
 ) -> list[Clause]:
     """What a layer that owns its random state does across calls (targets declared with
     ``calls="stateful"``), under the ids given: one family, declared for every op with a
     layer-style API. ``noise``: the op multiplies by continuous noise (Gaussian dropout),
-    read as whether each value lies above 1, rather than dropping units."""
+    read as whether each value lies above 1, rather than dropping units. ``inference_when``:
+    the options, beyond ``calls``, under which the inference clause applies (DropConnect's
+    moment-matching inference draws samples, so only its mean inference is free of the
+    state)."""
     stateful = {"calls": ("stateful",)}
     if noise:
         calls_text = (
@@ -302,6 +306,7 @@ def state(
             "the steps after it, and a model's training run depend on how often it is "
             "evaluated.",
             **stateful,
+            **(inference_when or {}),
         ),
         clause(
             gradient,

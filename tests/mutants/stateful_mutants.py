@@ -5,7 +5,7 @@ Each is a correct layer (a generator seeded once, advanced by training calls onl
 fault: a mask that never changes, a state reset to its seed at every call, an inference call
 that advances the state or reseeds it from its input, a backward pass that uses the next
 call's mask. Dropout's are above; each other op with a layer-style API (alpha dropout,
-Gaussian dropout, drop path) has its own below.
+Gaussian dropout, drop path, DropConnect) has its own below.
 """
 
 from __future__ import annotations
@@ -185,6 +185,29 @@ def drop_path_reseeded(rate: float, *, seed: int) -> Layer:
     return layer
 
 
+def weight_drop_frozen(rate: float, *, seed: int) -> Callable[..., Array]:
+    """Weight drop (one mask per call, bias unmasked) that draws its weight mask at the first
+    training call and keeps it for every call after: the same connections are dropped at
+    every step."""
+    _validate(rate)
+    rng = np.random.default_rng(seed)
+    kept: dict[tuple[int, ...], Array] = {}
+
+    def layer(x: Array, weight: Array, bias: Array | None, *, training: bool) -> Array:
+        if x.shape[1] != weight.shape[1] or (bias is not None and bias.shape != weight.shape[:1]):
+            raise ValueError(f"x {x.shape}, weight {weight.shape} and bias do not match")
+        b = np.zeros(weight.shape[0]) if bias is None else bias.astype(np.float64)
+        w = weight.astype(np.float64)
+        if training:
+            if weight.shape not in kept:
+                kept[weight.shape] = rng.random(weight.shape) >= rate
+            w = np.where(kept[weight.shape], w * (0.0 if rate == 1.0 else 1.0 / (1.0 - rate)), 0.0)
+        out: Array = (x.astype(np.float64) @ w.T + b).astype(x.dtype)
+        return out
+
+    return layer
+
+
 def stateful_mutant(
     factory: Callable[..., Layer],
     *,
@@ -230,5 +253,15 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     stateful_mutant(
         drop_path_reseeded, framework="numpy", op="drop_path", clauses="DROPPATH-STATE-CALLS"
+    ),
+    stateful_mutant(
+        weight_drop_frozen,
+        framework="numpy",
+        op="dropconnect",
+        clauses="DROPCONNECT-STATE-CALLS",
+        masks="per_batch",
+        mask_bias=False,
+        scaling="inverted",
+        inference="mean",
     ),
 )
