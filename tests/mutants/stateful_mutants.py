@@ -208,6 +208,39 @@ def weight_drop_frozen(rate: float, *, seed: int) -> Callable[..., Array]:
     return layer
 
 
+def drop_path_stale_gradient(rate: float, *, seed: int) -> Layer:
+    """torch drop path whose backward pass uses the previous training call's per-example
+    mask (a mask cached on the layer and read again by the next step's backward)."""
+    import torch
+
+    _validate(rate)
+    gen = torch.Generator().manual_seed(seed & ((1 << 63) - 1))
+    last: list[Any] = []
+
+    class StaleMask(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: Any, now: Any, before: Any) -> Any:
+            ctx.save_for_backward(before)
+            return x * now
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:
+            (before,) = ctx.saved_tensors
+            return grad * before, None, None
+
+    def layer(x: Any, *, training: bool) -> Any:
+        if not training:
+            return x.clone()
+        shape = (x.shape[0],) + (1,) * (x.dim() - 1)
+        keep = torch.rand(shape, generator=gen, dtype=torch.float64) >= rate
+        now = keep.to(x.dtype) * (0.0 if rate == 1.0 else 1.0 / (1.0 - rate))
+        before = last[0] if last and last[0].shape == now.shape else now
+        last[:] = [now]
+        return StaleMask.apply(x, now, before)
+
+    return layer
+
+
 def stateful_mutant(
     factory: Callable[..., Layer],
     *,
@@ -253,6 +286,14 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     stateful_mutant(
         drop_path_reseeded, framework="numpy", op="drop_path", clauses="DROPPATH-STATE-CALLS"
+    ),
+    stateful_mutant(
+        drop_path_stale_gradient,
+        framework="torch",
+        op="drop_path",
+        clauses="DROPPATH-STATE-GRADIENT",
+        fault_class="gradient",
+        dtypes=("float32", "float64"),
     ),
     stateful_mutant(
         weight_drop_frozen,
