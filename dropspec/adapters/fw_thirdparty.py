@@ -83,6 +83,31 @@ def _torchnlp_weight_drop_linear_stateful(rate: float, *, seed: int) -> Callable
     return call
 
 
+def _dropconnect_module_stateful(rate: float, *, seed: int) -> Callable[..., Any]:
+    """Dropconnect layers (one per parameter shape, built at its first call), torch's global
+    generator seeded once and advanced by each training call; the weights are the
+    caller's, passed at each call."""
+    import torch
+    from dropconnect import Dropconnect  # type: ignore[import-untyped]
+    from torch.func import functional_call
+
+    made: dict[tuple[Any, ...], Any] = {}
+    torch.default_generator.manual_seed(seed)
+
+    def call(
+        x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *, training: bool
+    ) -> torch.Tensor:
+        key = (tuple(weight.shape), bias is not None)
+        if key not in made:
+            with torch.device("meta"):  # its __init__ takes no device argument
+                made[key] = Dropconnect(**_linear_params(weight, bias), p=rate)
+        params = {"weight": weight} | ({} if bias is None else {"bias": bias})
+        out: torch.Tensor = functional_call(made[key].train(training), params, (x,))
+        return out
+
+    return call
+
+
 def _dropconnect_module(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -93,7 +118,7 @@ def _dropconnect_module(
     seed: int,
 ) -> torch.Tensor:
     import torch
-    from dropconnect import Dropconnect  # type: ignore[import-untyped]
+    from dropconnect import Dropconnect
     from torch.func import functional_call
 
     with torch.device("meta"):  # its __init__ takes no device argument
@@ -188,6 +213,30 @@ _WEIGHT_DROP: dict[str, Any] = dict(
     masks="per_batch", mask_bias=False, scaling="inverted", inference="mean"
 )
 
+_DROPCONNECT_PACKAGE: dict[str, Any] = dict(
+    masks="per_example",
+    mask_bias=False,
+    scaling="inverted",
+    inference="mean",
+    rate_one="error",
+    expected_failures=dict.fromkeys(
+        (
+            "DROPCONNECT-SHAPE",
+            "DROPCONNECT-DTYPE",
+            "DROPCONNECT-DETERMINISTIC",
+            "DROPCONNECT-VALUES",
+            "DROPCONNECT-BIAS-UNMASKED",
+            "DROPCONNECT-RATE-ZERO",
+            "DROPCONNECT-GRADIENT",
+            "DROPCONNECT-MASK-VALUE-FREE",
+        ),
+        "dropconnect() ends with features.squeeze(), which drops every size-1 axis: a "
+        "batch of one (or out_features = 1) loses its axis, e.g. (1, 1) comes back "
+        "as (1,); "
+        "no issue tracker linked from https://pypi.org/project/dropconnect/0.1.2/",
+    ),
+)
+
 TARGETS: tuple[Target, ...] = with_seed_truncation(
     (
         make_target(
@@ -219,31 +268,23 @@ TARGETS: tuple[Target, ...] = with_seed_truncation(
             name="dropconnect.Dropconnect",
             framework="torch",
             requires=("dropconnect",),
-            masks="per_example",
-            mask_bias=False,
-            scaling="inverted",
-            inference="mean",
-            rate_one="error",
-            expected_failures=dict.fromkeys(
-                (
-                    "DROPCONNECT-SHAPE",
-                    "DROPCONNECT-DTYPE",
-                    "DROPCONNECT-DETERMINISTIC",
-                    "DROPCONNECT-VALUES",
-                    "DROPCONNECT-BIAS-UNMASKED",
-                    "DROPCONNECT-RATE-ZERO",
-                    "DROPCONNECT-GRADIENT",
-                    "DROPCONNECT-MASK-VALUE-FREE",
-                ),
-                "dropconnect() ends with features.squeeze(), which drops every size-1 axis: a "
-                "batch of one (or out_features = 1) loses its axis, e.g. (1, 1) comes back "
-                "as (1,); "
-                "no issue tracker linked from https://pypi.org/project/dropconnect/0.1.2/",
-            ),
+            **_DROPCONNECT_PACKAGE,
             description="PyPI dropconnect 0.1.2 Dropconnect(p=rate): a (batch, out, in) weight "
             "mask dropping each weight with probability p (its docstring says p is the retain "
             "probability; it is not), input scaled by 1/(1 - p), bias unmasked, plain linear in "
             "eval; p = 1 raises",
+        ),
+        make_stateful_target(
+            _dropconnect_module_stateful,
+            "dropconnect",
+            name="dropconnect.Dropconnect (stateful)",
+            framework="torch",
+            requires=("dropconnect",),
+            dtypes=FRAMEWORK_DTYPES,
+            **_DROPCONNECT_PACKAGE,
+            description="PyPI dropconnect 0.1.2 Dropconnect(p=rate) built once after "
+            "torch.manual_seed(seed), then called again and again with the caller's weights; "
+            "torch's global generator is its state",
         ),
         make_target(
             _efficientnet_drop_connect,
