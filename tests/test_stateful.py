@@ -51,6 +51,15 @@ STATEFUL = [
 STATE_CLAUSES = [c.id for c in get_op("dropout").clauses if "-STATE-" in c.id]
 
 
+def state_clauses(op: str) -> list[str]:
+    """The op's state clauses, in the spec's order (CALLS, REPRODUCIBLE, INFERENCE, GRADIENT)."""
+    return [c.id for c in get_op(op).clauses if "-STATE-" in c.id]
+
+
+#: The ops with a layer-style API, each with its state clauses.
+STATEFUL_OPS = ("dropout", "alpha_dropout", "gaussian_dropout", "dropconnect", "drop_path")
+
+
 def counting_factory(rate: float, *, seed: int) -> Callable[..., np.ndarray]:
     rng = np.random.default_rng(seed)
 
@@ -97,7 +106,7 @@ def test_a_stateful_declaration_derives_the_seeded_convention() -> None:
             "factory(rate, *, seed)",
         ),
         (
-            lambda: dropspec.make_stateful_target(counting_factory, "alpha_dropout"),
+            lambda: dropspec.make_stateful_target(counting_factory, "attention_dropout"),
             "has no option 'calls'",
         ),
     ],
@@ -122,16 +131,27 @@ def dtype_for(t: Any, seed: int) -> str:
     return ("float32", "float64")[seed % 2] if t.framework == "torch" else rotation(seed)
 
 
-def state_clause_results(seeds: list[int]) -> list[ClauseResult]:
-    """The state clauses of both correct stateful layers at ``seeds``, one dtype per seed
-    in rotation (as tests/test_correct_implementations.py runs the seeded ones)."""
+def at_seed(seed: int, rotate: bool) -> list[Any]:
+    """The correct stateful layers run at ``seed``: all of them, or, with ``rotate``,
+    dropout's at every seed and each other op's pair at every fourth seed (5 of 20 each:
+    the slow tier's cost; benchmarks/stateful_soak.py runs every clause of every pair at all
+    20)."""
+    others = [op for op in STATEFUL_OPS if op != "dropout"]
+    keep = {"dropout", others[seed % len(others)]} if rotate else set(STATEFUL_OPS)
+    return [t for t in STATEFUL if t.op in keep]
+
+
+def state_clause_results(seeds: list[int], rotate: bool = False) -> list[ClauseResult]:
+    """The state clauses of the correct stateful layers at ``seeds`` (see :func:`at_seed`),
+    one dtype per seed in rotation (as tests/test_correct_implementations.py runs the seeded
+    ones)."""
     return [
         r
         for seed in seeds
-        for t in STATEFUL
+        for t in at_seed(seed, rotate)
         for r in run_target(
             replace(t, dtypes=(dtype_for(t, seed),)),
-            clauses=STATE_CLAUSES,
+            clauses=state_clauses(t.op),
             config=Config(seed=seed),
         )
     ]
@@ -145,16 +165,19 @@ def state_clause_results(seeds: list[int]) -> list[ClauseResult]:
 def test_correct_stateful_layers_pass_the_state_clauses(
     seeds: list[int] | None, replay_seed: int
 ) -> None:
-    """The stateful reference and the second stateful layer pass every state clause: over
-    base seeds 1-20 (slow tier; every other clause of theirs is the seeded convention's,
-    soaked by ``benchmarks/stateful_soak.py``) and at the run's replay seed."""
+    """The stateful reference and the second stateful layer of each op pass every state
+    clause of their op: over base seeds 1-20 (slow tier: dropout's at all 20, each other
+    op's at 5 of them; every clause of theirs at all 20 is ``benchmarks/stateful_soak.py``'s)
+    and, all of them, at the run's replay seed."""
     pytest.importorskip("torch")
-    results = state_clause_results(seeds or [replay_seed])
-    assert len(results) == len(STATE_CLAUSES) * len(STATEFUL) * len(seeds or [0])
+    used = seeds or [replay_seed]
+    results = state_clause_results(used, rotate=seeds is not None)
+    assert {t.op for t in STATEFUL} == set(STATEFUL_OPS)
+    assert len(results) == 4 * sum(len(at_seed(s, seeds is not None)) for s in used)
     # NumPy has no autodiff: its gradient clause is not applicable, the torch layer's runs.
     ran = {(r.target, r.clause_id) for r in results if r.outcome is not Outcome.NOT_APPLICABLE}
-    assert ran == {(t.name, c) for t in STATEFUL for c in STATE_CLAUSES} - {
-        (t.name, c) for t in STATEFUL if t.framework == "numpy" for c in STATE_CLAUSES[-1:]
+    assert ran == {(t.name, c) for t in STATEFUL for c in state_clauses(t.op)} - {
+        (t.name, c) for t in STATEFUL if t.framework == "numpy" for c in state_clauses(t.op)[-1:]
     }
     bad = [
         f"{r.target} {r.clause_id}: {r.message}"

@@ -394,6 +394,31 @@ def _targets(backend: str) -> tuple[Target, ...]:
             rate_one="error",
         ),
         make_stateful_target(
+            _stateful_layer(backend, _alpha),
+            "alpha_dropout",
+            framework=backend,
+            name=f"{prefix}.layers.AlphaDropout (stateful)",
+            env=env,
+            dtypes=FRAMEWORK_DTYPES,
+            requires=("keras",),
+            seed_bits=SEED_BITS[backend],
+            rate_one="error",
+            description="keras.layers.AlphaDropout(rate, seed=seed) built once and called "
+            "again and again; its SeedGenerator is its state; dtype=the input's.",
+        ),
+        make_stateful_target(
+            _stateful_layer(backend, _gaussian),
+            "gaussian_dropout",
+            framework=backend,
+            name=f"{prefix}.layers.GaussianDropout (stateful)",
+            env=env,
+            dtypes=FRAMEWORK_DTYPES,
+            requires=("keras",),
+            seed_bits=SEED_BITS[backend],
+            description="keras.layers.GaussianDropout(rate, seed=seed) built once and called "
+            "again and again; its SeedGenerator is its state; dtype=the input's.",
+        ),
+        make_stateful_target(
             _stateful_layer(backend, _dropout),
             "dropout",
             framework=backend,

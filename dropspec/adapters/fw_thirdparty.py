@@ -12,12 +12,14 @@ from __future__ import annotations
 import functools
 import importlib.util
 import math
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..target import Target, make_target
+from ..target import Target, make_stateful_target, make_target
 from .fw_torch import seeded, with_seed_truncation
+from .stateful import FRAMEWORK_DTYPES
 
 if TYPE_CHECKING:
     import torch
@@ -51,6 +53,61 @@ def _torchnlp_weight_drop_linear(
     return out
 
 
+def _torchnlp_weight_drop_linear_stateful(rate: float, *, seed: int) -> Callable[..., Any]:
+    """WeightDropLinear layers (one per parameter shape, built at its first call, as a model
+    builds each of its layers once), torch's global generator seeded once (as
+    ``torch.manual_seed`` at the top of a training script) and advanced by each training
+    call; the weights are the caller's, passed at each call."""
+    import torch
+    from torch.func import functional_call
+    from torchnlp.nn import WeightDropLinear
+
+    made: dict[tuple[Any, ...], Any] = {}
+    torch.default_generator.manual_seed(seed)
+
+    def call(
+        x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *, training: bool
+    ) -> torch.Tensor:
+        key = (tuple(weight.shape), bias is not None, weight.dtype)
+        if key not in made:
+            made[key] = WeightDropLinear(
+                **_linear_params(weight, bias),
+                weight_dropout=rate,
+                device="meta",
+                dtype=weight.dtype,
+            )
+        params = {"weight_raw": weight} | ({} if bias is None else {"bias": bias})
+        out: torch.Tensor = functional_call(made[key].train(training), params, (x,))
+        return out
+
+    return call
+
+
+def _dropconnect_module_stateful(rate: float, *, seed: int) -> Callable[..., Any]:
+    """Dropconnect layers (one per parameter shape, built at its first call), torch's global
+    generator seeded once and advanced by each training call; the weights are the
+    caller's, passed at each call."""
+    import torch
+    from dropconnect import Dropconnect  # type: ignore[import-untyped]
+    from torch.func import functional_call
+
+    made: dict[tuple[Any, ...], Any] = {}
+    torch.default_generator.manual_seed(seed)
+
+    def call(
+        x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *, training: bool
+    ) -> torch.Tensor:
+        key = (tuple(weight.shape), bias is not None)
+        if key not in made:
+            with torch.device("meta"):  # its __init__ takes no device argument
+                made[key] = Dropconnect(**_linear_params(weight, bias), p=rate)
+        params = {"weight": weight} | ({} if bias is None else {"bias": bias})
+        out: torch.Tensor = functional_call(made[key].train(training), params, (x,))
+        return out
+
+    return call
+
+
 def _dropconnect_module(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -61,7 +118,7 @@ def _dropconnect_module(
     seed: int,
 ) -> torch.Tensor:
     import torch
-    from dropconnect import Dropconnect  # type: ignore[import-untyped]
+    from dropconnect import Dropconnect
     from torch.func import functional_call
 
     with torch.device("meta"):  # its __init__ takes no device argument
@@ -133,12 +190,51 @@ def _timm_drop_path_module(
     return out
 
 
+def _timm_drop_path_stateful(rate: float, *, seed: int) -> Callable[..., torch.Tensor]:
+    """One timm DropPath, its state torch's global generator seeded once (as
+    ``torch.manual_seed`` at the top of a training script), advanced by each training call."""
+    import torch
+
+    layer = _timm_drop().DropPath(drop_prob=rate)
+    torch.default_generator.manual_seed(seed)
+
+    def call(x: torch.Tensor, *, training: bool) -> torch.Tensor:
+        out: torch.Tensor = layer.train(training)(x)
+        return out
+
+    return call
+
+
 _MULTIPLIES = (
     "the mask is applied by multiplication, so a dropped NaN or infinity gives NaN (x * 0); "
     "no upstream issue found"
 )
 _WEIGHT_DROP: dict[str, Any] = dict(
     masks="per_batch", mask_bias=False, scaling="inverted", inference="mean"
+)
+
+_DROPCONNECT_PACKAGE: dict[str, Any] = dict(
+    masks="per_example",
+    mask_bias=False,
+    scaling="inverted",
+    inference="mean",
+    rate_one="error",
+    expected_failures=dict.fromkeys(
+        (
+            "DROPCONNECT-SHAPE",
+            "DROPCONNECT-DTYPE",
+            "DROPCONNECT-DETERMINISTIC",
+            "DROPCONNECT-VALUES",
+            "DROPCONNECT-BIAS-UNMASKED",
+            "DROPCONNECT-RATE-ZERO",
+            "DROPCONNECT-GRADIENT",
+            "DROPCONNECT-MASK-VALUE-FREE",
+        ),
+        "dropconnect() ends with features.squeeze(), which drops every size-1 axis: a "
+        "batch of one (or out_features = 1) loses its axis, e.g. (1, 1) comes back "
+        "as (1,); "
+        "no issue tracker linked from https://pypi.org/project/dropconnect/0.1.2/",
+    ),
 )
 
 TARGETS: tuple[Target, ...] = with_seed_truncation(
@@ -154,37 +250,41 @@ TARGETS: tuple[Target, ...] = with_seed_truncation(
             "drop; each forward sets weight = F.dropout(weight_raw, p, training), one mask per "
             "call shared by the batch, bias unmasked",
         ),
+        make_stateful_target(
+            _torchnlp_weight_drop_linear_stateful,
+            "dropconnect",
+            name="torchnlp.WeightDropLinear (stateful)",
+            framework="torch",
+            requires=("torchnlp",),
+            dtypes=FRAMEWORK_DTYPES,
+            **_WEIGHT_DROP,
+            description="pytorch-nlp WeightDropLinear(weight_dropout=rate) built once after "
+            "torch.manual_seed(seed), then called again and again with the caller's weights; "
+            "torch's global generator is its state",
+        ),
         make_target(
             _dropconnect_module,
             "dropconnect",
             name="dropconnect.Dropconnect",
             framework="torch",
             requires=("dropconnect",),
-            masks="per_example",
-            mask_bias=False,
-            scaling="inverted",
-            inference="mean",
-            rate_one="error",
-            expected_failures=dict.fromkeys(
-                (
-                    "DROPCONNECT-SHAPE",
-                    "DROPCONNECT-DTYPE",
-                    "DROPCONNECT-DETERMINISTIC",
-                    "DROPCONNECT-VALUES",
-                    "DROPCONNECT-BIAS-UNMASKED",
-                    "DROPCONNECT-RATE-ZERO",
-                    "DROPCONNECT-GRADIENT",
-                    "DROPCONNECT-MASK-VALUE-FREE",
-                ),
-                "dropconnect() ends with features.squeeze(), which drops every size-1 axis: a "
-                "batch of one (or out_features = 1) loses its axis, e.g. (1, 1) comes back "
-                "as (1,); "
-                "no issue tracker linked from https://pypi.org/project/dropconnect/0.1.2/",
-            ),
+            **_DROPCONNECT_PACKAGE,
             description="PyPI dropconnect 0.1.2 Dropconnect(p=rate): a (batch, out, in) weight "
             "mask dropping each weight with probability p (its docstring says p is the retain "
             "probability; it is not), input scaled by 1/(1 - p), bias unmasked, plain linear in "
             "eval; p = 1 raises",
+        ),
+        make_stateful_target(
+            _dropconnect_module_stateful,
+            "dropconnect",
+            name="dropconnect.Dropconnect (stateful)",
+            framework="torch",
+            requires=("dropconnect",),
+            dtypes=FRAMEWORK_DTYPES,
+            **_DROPCONNECT_PACKAGE,
+            description="PyPI dropconnect 0.1.2 Dropconnect(p=rate) built once after "
+            "torch.manual_seed(seed), then called again and again with the caller's weights; "
+            "torch's global generator is its state",
         ),
         make_target(
             _efficientnet_drop_connect,
@@ -239,6 +339,21 @@ TARGETS: tuple[Target, ...] = with_seed_truncation(
                 "DROPPATH-RATE-INVALID-INFERENCE": _TIMM_INFERENCE,
             },
             description="timm.layers.DropPath(drop_prob=rate), .train()/.eval() per call",
+        ),
+        make_stateful_target(
+            _timm_drop_path_stateful,
+            "drop_path",
+            name="timm.DropPath (stateful)",
+            framework="torch",
+            requires=("timm",),
+            dtypes=FRAMEWORK_DTYPES,
+            expected_failures={
+                "DROPPATH-DROPPED-SELECT": "x * random_tensor: " + _MULTIPLIES,
+                "DROPPATH-RATE-INVALID-INFERENCE": _TIMM_INFERENCE,
+            },
+            description="timm.layers.DropPath(drop_prob=rate) built once after "
+            "torch.manual_seed(seed), then called again and again; torch's global generator "
+            "is its state",
         ),
     )
 )

@@ -336,16 +336,42 @@ def _stateful_targets() -> list[Target]:
             description="torch.nn.Dropout(p=rate) built once after torch.manual_seed(seed), "
             "then called again and again; the global generator is its state",
         ),
+        *(
+            make_stateful_target(
+                _stateful_module(f"Dropout{dims}"),
+                "dropout",
+                name=f"torch.nn.Dropout{dims} (stateful)",
+                framework="torch",
+                dtypes=FRAMEWORK_DTYPES,
+                expected_failures=_XFAIL_DROPOUT,
+                **_CHANNEL[dims],
+                description=f"torch.nn.Dropout{dims}(p=rate) built once after "
+                "torch.manual_seed(seed), then called again and again; the global generator "
+                "is its state",
+            )
+            for dims in ("1d", "2d", "3d")
+        ),
         make_stateful_target(
-            _stateful_module("Dropout2d"),
-            "dropout",
-            name="torch.nn.Dropout2d (stateful)",
+            _stateful_module("AlphaDropout"),
+            "alpha_dropout",
+            name="torch.nn.AlphaDropout (stateful)",
             framework="torch",
             dtypes=FRAMEWORK_DTYPES,
-            expected_failures=_XFAIL_DROPOUT,
-            **_CHANNEL["2d"],
-            description="torch.nn.Dropout2d(p=rate) built once after torch.manual_seed(seed), "
+            rate_one="zeros",
+            expected_failures=_XFAIL_ALPHA,
+            description="torch.nn.AlphaDropout(p=rate) built once after torch.manual_seed(seed), "
             "then called again and again; the global generator is its state",
+        ),
+        make_stateful_target(
+            _stateful_module("FeatureAlphaDropout"),
+            "alpha_dropout",
+            name="torch.nn.FeatureAlphaDropout (stateful)",
+            framework="torch",
+            dtypes=FRAMEWORK_DTYPES,
+            **_FEATURE_ALPHA,
+            description="torch.nn.FeatureAlphaDropout(p=rate) on (N, C, D, H, W), built once "
+            "after torch.manual_seed(seed), then called again and again; the global generator "
+            "is its state",
         ),
     ]
 

@@ -424,6 +424,11 @@ DESIGNS: Mapping[str, Design] = {
         _OWN, shapes=False, own="2^12 positive ordinary values per call in the op's statistical "
         "shape, one instance called again and again at rates 0.5 and 0.2")
        for name in ("reproducible", "inference", "gradient")},
+    **{f"check_dc_state_{name}": dataclasses.replace(
+        _OWN, shapes=False, own="a decoder layer (x = 1, W[o, j] = 2^j, batch 4, 8 outputs, "
+        "12 inputs; 4 in a half type) per call, one instance called again and again at rates "
+        "0.5 and 0.2")
+       for name in ("reproducible", "inference", "gradient")},
     "check_seed_process": dataclasses.replace(_OWN, own="ordinary values, rate 0.3, a second "
                                               "process", bands=()),
     # Attention dropout's checks (checks/attention_dropout.py) make their own q, k and v.

@@ -47,12 +47,13 @@ def soak(
     config: Config | None = None,
     kinds: tuple[Kind, ...] = (Kind.STATISTICAL,),
     dtype_of_seed: Callable[[int], str] | None = None,
+    only: Callable[[str], bool] | None = None,
 ) -> SoakResult:
     """Run the statistical clauses of ``targets`` once per seed in ``seeds``.
 
     ``dtype_of_seed`` restricts every target to one dtype per seed (a rotation keeps a
     short soak affordable while every dtype is still soaked); by default each check runs
-    every dtype the target supports.
+    every dtype the target supports. ``only`` keeps the clauses whose ids it accepts.
     """
     import time
 
@@ -66,6 +67,8 @@ def soak(
             t = target if dtype_of_seed is None else replace(target, dtypes=(dtype_of_seed(seed),))
             for clause in get_op(t.op).clauses:
                 if clause.kind not in kinds or not clause.applies(t.options):
+                    continue
+                if only is not None and not only(clause.id):
                     continue
                 r = run_clause(t, clause, cfg)
                 if not r.outcome.ran or r.outcome.declared:  # a verdict of its own only

@@ -238,19 +238,51 @@ def layout(op: str, id: str, level: Level = SHOULD) -> Clause:
     )
 
 
-def state(op: str, *, calls: str, reproducible: str, inference: str, gradient: str) -> list[Clause]:
+def state(
+    op: str,
+    *,
+    calls: str,
+    reproducible: str,
+    inference: str,
+    gradient: str,
+    noise: bool = False,
+    inference_when: dict[str, tuple[Any, ...]] | None = None,
+) -> list[Clause]:
     """What a layer that owns its random state does across calls (targets declared with
-    ``calls="stateful"``), under the ids given."""
+    ``calls="stateful"``), under the ids given: one family, declared for every op with a
+    layer-style API. ``noise``: the op multiplies by continuous noise (Gaussian dropout),
+    read as whether each value lies above 1, rather than dropping units. ``inference_when``:
+    the options, beyond ``calls``, under which the inference clause applies (DropConnect's
+    moment-matching inference draws samples, so only its mean inference is free of the
+    state)."""
     stateful = {"calls": ("stateful",)}
+    if noise:
+        calls_text = (
+            "Successive training calls of one layer instance draw independent noise: over k "
+            "calls, the number of times each element's noise y/x lies at or below 1 is "
+            "Binomial(k, p), p the probability that it does so in one call."
+        )
+        gradient_text = (
+            "The gradient of each call in a sequence is its own forward noise y/x (the noise "
+            "the call's output shows), not that of another call."
+        )
+    else:
+        calls_text = (
+            "Successive training calls of one layer instance draw independent masks: each "
+            "mask value's drop count over k calls is Binomial(k, p), p the probability it "
+            "is dropped in one call."
+        )
+        gradient_text = (
+            "The gradient of each call in a sequence is its own forward mask times its "
+            "scale (the mask the call's output shows), not that of another call."
+        )
     return [
         clause(
             calls,
             op,
             MUST,
             STATISTICAL,
-            "Successive training calls of one layer instance draw independent masks: each "
-            "mask value's drop count over k calls is Binomial(k, p), p the probability it "
-            "is dropped in one call.",
+            calls_text,
             rationale="A layer whose state does not advance, or is reset to its initial "
             "seed on every call, applies one mask at every step of training; each call on "
             "its own still looks like dropout.",
@@ -282,14 +314,14 @@ def state(op: str, *, calls: str, reproducible: str, inference: str, gradient: s
             "the steps after it, and a model's training run depend on how often it is "
             "evaluated.",
             **stateful,
+            **(inference_when or {}),
         ),
         clause(
             gradient,
             op,
             MUST,
             EXACT,
-            "The gradient of each call in a sequence is its own forward mask times its "
-            "scale (the mask the call's output shows), not that of another call.",
+            gradient_text,
             rationale="A backward pass that recomputes or re-reads the mask after the state "
             "has moved on (a cached mask of the next step, a recomputation from the current "
             "state) trains on a mask the forward pass never applied.",

@@ -12,9 +12,10 @@ from ._common import (
     layout,
     rate_one,
     relations,
+    state,
 )
 from ._model import Clause, Op
-from ._options import RANK, SHARED_AXES
+from ._options import CALLS, RANK, SHARED_AXES
 from ._options import rate_one as rate_one_option
 
 OP = "alpha_dropout"
@@ -111,6 +112,13 @@ CLAUSES: tuple[Clause, ...] = (
         seed_pairs="ALPHA-SEED-PAIRS",
     ),
     layout(OP, "ALPHA-LAYOUT"),
+    *state(
+        OP,
+        calls="ALPHA-STATE-CALLS",
+        reproducible="ALPHA-STATE-REPRODUCIBLE",
+        inference="ALPHA-STATE-INFERENCE",
+        gradient="ALPHA-STATE-GRADIENT",
+    ),
 )
 
 OP_SPEC = Op(
@@ -120,7 +128,7 @@ OP_SPEC = Op(
     "a·x + b restores mean 0 and variance 1 (Klambauer et al. 2017).",
     signature="fn(x, rate, *, training, seed) -> y",
     positional=("x", "rate"),
-    options=(SHARED_AXES, RANK, rate_one_option("error")),
+    options=(SHARED_AXES, RANK, rate_one_option("error"), CALLS),
     clauses=CLAUSES,
     order=20,
 )

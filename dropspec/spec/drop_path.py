@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ._common import MUST, STRUCTURAL, basic, clause, layout, relations
+from ._common import MUST, STRUCTURAL, basic, clause, layout, relations, state
 from ._model import Clause, Op
-from ._options import MASKING, SCALING
+from ._options import CALLS, MASKING, SCALING
 from ._options import rate_one as rate_one_option
 from .dropout import masked_clauses
 
@@ -57,6 +57,13 @@ CLAUSES: tuple[Clause, ...] = (
         seed_space="DROPPATH-SEED-SPACE",
         seed_pairs="DROPPATH-SEED-PAIRS",
     ),
+    *state(
+        OP,
+        calls="DROPPATH-STATE-CALLS",
+        reproducible="DROPPATH-STATE-REPRODUCIBLE",
+        inference="DROPPATH-STATE-INFERENCE",
+        gradient="DROPPATH-STATE-GRADIENT",
+    ),
 )
 
 OP_SPEC = Op(
@@ -67,7 +74,7 @@ OP_SPEC = Op(
     "form popularised by EfficientNet and timm). x has shape (batch, ...).",
     signature="fn(x, rate, *, training, seed) -> y",
     positional=("x", "rate"),
-    options=(SCALING, MASKING, rate_one_option("zeros")),
+    options=(SCALING, MASKING, rate_one_option("zeros"), CALLS),
     clauses=CLAUSES,
     order=50,
 )

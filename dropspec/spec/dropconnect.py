@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from ._common import ERROR, EXACT, MUST, STATISTICAL, STRUCTURAL, basic, clause, rate_one, relations
+from ._common import (
+    ERROR,
+    EXACT,
+    MUST,
+    STATISTICAL,
+    STRUCTURAL,
+    basic,
+    clause,
+    rate_one,
+    relations,
+    state,
+)
 from ._model import Clause, Op
-from ._options import ACTIVATION, INFERENCE, MASK_BIAS, MASKS, SAMPLES, SCALING
+from ._options import ACTIVATION, CALLS, INFERENCE, MASK_BIAS, MASKS, SAMPLES, SCALING
 from ._options import rate_one as rate_one_option
 
 OP = "dropconnect"
@@ -161,6 +172,14 @@ CLAUSES: tuple[Clause, ...] = (
         seed_space="DROPCONNECT-SEED-SPACE",
         seed_pairs="DROPCONNECT-SEED-PAIRS",
     ),
+    *state(
+        OP,
+        calls="DROPCONNECT-STATE-CALLS",
+        reproducible="DROPCONNECT-STATE-REPRODUCIBLE",
+        inference="DROPCONNECT-STATE-INFERENCE",
+        gradient="DROPCONNECT-STATE-GRADIENT",
+        inference_when={"inference": ("mean",)},
+    ),
 )
 
 OP_SPEC = Op(
@@ -171,7 +190,16 @@ OP_SPEC = Op(
     "(Wan et al. 2013; Merity et al. 2017).",
     signature="fn(x, weight, bias, rate, *, training, seed) -> y",
     positional=("x", "weight", "bias", "rate"),
-    options=(MASKS, MASK_BIAS, SCALING, INFERENCE, ACTIVATION, SAMPLES, rate_one_option("zeros")),
+    options=(
+        MASKS,
+        MASK_BIAS,
+        SCALING,
+        INFERENCE,
+        ACTIVATION,
+        SAMPLES,
+        rate_one_option("zeros"),
+        CALLS,
+    ),
     clauses=CLAUSES,
     order=40,
 )

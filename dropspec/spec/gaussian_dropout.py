@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ._common import ERROR, EXACT, MUST, STATISTICAL, basic, clause, layout, relations
+from ._common import ERROR, EXACT, MUST, STATISTICAL, basic, clause, layout, relations, state
 from ._model import Clause, Op
+from ._options import CALLS
 
 OP = "gaussian_dropout"
 
@@ -114,6 +115,14 @@ CLAUSES: tuple[Clause, ...] = (
         noise=True,
     ),
     layout(OP, "GAUSSIAN-LAYOUT"),
+    *state(
+        OP,
+        calls="GAUSSIAN-STATE-CALLS",
+        reproducible="GAUSSIAN-STATE-REPRODUCIBLE",
+        inference="GAUSSIAN-STATE-INFERENCE",
+        gradient="GAUSSIAN-STATE-GRADIENT",
+        noise=True,
+    ),
 )
 
 OP_SPEC = Op(
@@ -124,7 +133,7 @@ OP_SPEC = Op(
     "2014, section 10).",
     signature="fn(x, rate, *, training, seed) -> y",
     positional=("x", "rate"),
-    options=(),
+    options=(CALLS,),
     clauses=CLAUSES,
     order=30,
 )

@@ -4,7 +4,8 @@ mishandle it across calls, each caught by a ``*-STATE-*`` clause.
 Each is a correct layer (a generator seeded once, advanced by training calls only) with one
 fault: a mask that never changes, a state reset to its seed at every call, an inference call
 that advances the state or reseeds it from its input, a backward pass that uses the next
-call's mask.
+call's mask. Dropout's are above; each other op with a layer-style API (alpha dropout,
+Gaussian dropout, drop path, DropConnect) has its own below.
 """
 
 from __future__ import annotations
@@ -122,25 +123,144 @@ def next_mask_gradient(rate: float, *, seed: int) -> Layer:
     return layer
 
 
+# ------------------------------------------------ alpha, Gaussian and drop path layers ----
+
+
+def _alpha(x: Array, keep: Array, rate: float) -> Array:
+    saturation = -1.0507009873554805 * 1.6732632423543772
+    a = 1.0 / np.sqrt((1.0 - rate) * (1.0 + rate * saturation**2))
+    out = np.where(keep, x.astype(np.float64), saturation) * a - a * rate * saturation
+    return out.astype(x.dtype)
+
+
+def alpha_frozen(rate: float, *, seed: int) -> Layer:
+    """Alpha dropout that draws its mask at the first training call and applies it at every
+    call after (a mask cached on the layer)."""
+    _validate(rate)
+    rng = np.random.default_rng(seed)
+    kept: dict[tuple[int, ...], Array] = {}
+
+    def layer(x: Array, *, training: bool) -> Array:
+        if not training or rate == 0.0:
+            return x.copy()
+        if rate == 1.0:
+            raise ValueError("rate 1 is refused in training")
+        if x.shape not in kept:
+            kept[x.shape] = rng.random(x.shape) >= rate
+        return _alpha(x, kept[x.shape], rate)
+
+    return layer
+
+
+def gaussian_advances_at_inference(rate: float, *, seed: int) -> Layer:
+    """Gaussian dropout that draws its noise in inference too and throws it away: every
+    evaluation moves the state on."""
+    _validate(rate)
+    rng = np.random.default_rng(seed)
+
+    def layer(x: Array, *, training: bool) -> Array:
+        z = rng.standard_normal(x.shape)
+        if not training or rate == 0.0:
+            return x.copy()
+        if rate == 1.0:
+            raise ValueError("rate 1 has infinite noise variance")
+        noise = 1.0 + np.sqrt(rate / (1.0 - rate)) * z
+        return (x.astype(np.float64) * noise).astype(x.dtype)
+
+    return layer
+
+
+def drop_path_reseeded(rate: float, *, seed: int) -> Layer:
+    """Drop path that builds its generator from the initial seed at every call: the same
+    examples are dropped at every step."""
+    _validate(rate)
+
+    def layer(x: Array, *, training: bool) -> Array:
+        if not training:
+            return x.copy()
+        draws = np.random.default_rng(seed).random(x.shape[0])
+        keep = (draws >= rate).reshape((x.shape[0],) + (1,) * (x.ndim - 1))
+        return _masked(x, keep, rate)
+
+    return layer
+
+
+def weight_drop_frozen(rate: float, *, seed: int) -> Callable[..., Array]:
+    """Weight drop (one mask per call, bias unmasked) that draws its weight mask at the first
+    training call and keeps it for every call after: the same connections are dropped at
+    every step."""
+    _validate(rate)
+    rng = np.random.default_rng(seed)
+    kept: dict[tuple[int, ...], Array] = {}
+
+    def layer(x: Array, weight: Array, bias: Array | None, *, training: bool) -> Array:
+        if x.shape[1] != weight.shape[1] or (bias is not None and bias.shape != weight.shape[:1]):
+            raise ValueError(f"x {x.shape}, weight {weight.shape} and bias do not match")
+        b = np.zeros(weight.shape[0]) if bias is None else bias.astype(np.float64)
+        w = weight.astype(np.float64)
+        if training:
+            if weight.shape not in kept:
+                kept[weight.shape] = rng.random(weight.shape) >= rate
+            w = np.where(kept[weight.shape], w * (0.0 if rate == 1.0 else 1.0 / (1.0 - rate)), 0.0)
+        out: Array = (x.astype(np.float64) @ w.T + b).astype(x.dtype)
+        return out
+
+    return layer
+
+
+def drop_path_stale_gradient(rate: float, *, seed: int) -> Layer:
+    """torch drop path whose backward pass uses the previous training call's per-example
+    mask (a mask cached on the layer and read again by the next step's backward)."""
+    import torch
+
+    _validate(rate)
+    gen = torch.Generator().manual_seed(seed & ((1 << 63) - 1))
+    last: list[Any] = []
+
+    class StaleMask(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: Any, now: Any, before: Any) -> Any:
+            ctx.save_for_backward(before)
+            return x * now
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:
+            (before,) = ctx.saved_tensors
+            return grad * before, None, None
+
+    def layer(x: Any, *, training: bool) -> Any:
+        if not training:
+            return x.clone()
+        shape = (x.shape[0],) + (1,) * (x.dim() - 1)
+        keep = torch.rand(shape, generator=gen, dtype=torch.float64) >= rate
+        now = keep.to(x.dtype) * (0.0 if rate == 1.0 else 1.0 / (1.0 - rate))
+        before = last[0] if last and last[0].shape == now.shape else now
+        last[:] = [now]
+        return StaleMask.apply(x, now, before)
+
+    return layer
+
+
 def stateful_mutant(
     factory: Callable[..., Layer],
     *,
     framework: str,
     clauses: str,
     fault_class: str = "state",
+    op: str = "dropout",
     **options: Any,
 ) -> Mutant:
-    name = f"mutant.{framework}.dropout.stateful.{factory.__name__}"
+    name = f"mutant.{framework}.{op}.stateful.{factory.__name__}"
     description = (factory.__doc__ or "").strip().replace("\n", " ")
     target = make_stateful_target(
         factory,
-        "dropout",
+        op,
         framework=framework,
         name=name,
         description=description,
         **options,
     )
-    return Mutant(name, "dropout", framework, fault_class, description, target, (clauses,))
+    return Mutant(name, op, framework, fault_class, description, target, (clauses,))
 
 
 MUTANTS: tuple[Mutant, ...] = (
@@ -154,5 +274,35 @@ MUTANTS: tuple[Mutant, ...] = (
         clauses="DROPOUT-STATE-GRADIENT",
         fault_class="gradient",
         dtypes=("float32", "float64"),
+    ),
+    stateful_mutant(
+        alpha_frozen, framework="numpy", op="alpha_dropout", clauses="ALPHA-STATE-CALLS"
+    ),
+    stateful_mutant(
+        gaussian_advances_at_inference,
+        framework="numpy",
+        op="gaussian_dropout",
+        clauses="GAUSSIAN-STATE-INFERENCE",
+    ),
+    stateful_mutant(
+        drop_path_reseeded, framework="numpy", op="drop_path", clauses="DROPPATH-STATE-CALLS"
+    ),
+    stateful_mutant(
+        drop_path_stale_gradient,
+        framework="torch",
+        op="drop_path",
+        clauses="DROPPATH-STATE-GRADIENT",
+        fault_class="gradient",
+        dtypes=("float32", "float64"),
+    ),
+    stateful_mutant(
+        weight_drop_frozen,
+        framework="numpy",
+        op="dropconnect",
+        clauses="DROPCONNECT-STATE-CALLS",
+        masks="per_batch",
+        mask_bias=False,
+        scaling="inverted",
+        inference="mean",
     ),
 )

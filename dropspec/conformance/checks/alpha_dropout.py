@@ -17,7 +17,7 @@ from .. import stats as st_
 from .. import strategies as gen
 from ..context import CheckFailure, Context, chunk_elements, register
 from ..stats import StatResult
-from . import common, layouts, masked, relations
+from . import common, layouts, masked, relations, stateful
 from ._examples import Case, examples, first_index, same_shape, unit_cases
 from ._geometry import geometry
 from ._statistical import every_dtype, planned, sums_of_values_and_squares, verdict
@@ -167,6 +167,10 @@ register(
         "ALPHA-SEED-SPACE": relations.check_seed_space,
         "ALPHA-SEED-PAIRS": relations.check_seed_pairs,
         "ALPHA-LAYOUT": layouts.check_layout_invariant,
+        "ALPHA-STATE-CALLS": stateful.check_state_calls,
+        "ALPHA-STATE-REPRODUCIBLE": stateful.check_state_reproducible,
+        "ALPHA-STATE-INFERENCE": stateful.check_state_inference,
+        "ALPHA-STATE-GRADIENT": stateful.check_state_gradient,
     },
     mask="alpha",
     inputs="units",

@@ -7,7 +7,7 @@ every check is dropout's, run on that geometry.
 from __future__ import annotations
 
 from ..context import register
-from . import common, layouts, masked, relations
+from . import common, layouts, masked, relations, stateful
 
 register(
     "drop_path",
@@ -39,6 +39,10 @@ register(
         "DROPPATH-SEED-PROCESS": relations.check_seed_process,
         "DROPPATH-SEED-SPACE": relations.check_seed_space,
         "DROPPATH-SEED-PAIRS": relations.check_seed_pairs,
+        "DROPPATH-STATE-CALLS": stateful.check_state_calls,
+        "DROPPATH-STATE-REPRODUCIBLE": stateful.check_state_reproducible,
+        "DROPPATH-STATE-INFERENCE": stateful.check_state_inference,
+        "DROPPATH-STATE-GRADIENT": stateful.check_state_gradient,
     },
     mask="zero",
     inputs="units",

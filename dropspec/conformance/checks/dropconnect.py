@@ -25,7 +25,7 @@ from .. import strategies as gen
 from ..context import CheckFailure, Context, NotApplicable, register
 from ..reduce import Array
 from ..stats import StatResult
-from . import common, relations
+from . import common, relations, stateful
 from ._examples import (
     WIDE,
     Cases,
@@ -779,6 +779,10 @@ register(
         "DROPCONNECT-SEED-PROCESS": relations.check_seed_process,
         "DROPCONNECT-SEED-SPACE": relations.check_seed_space,
         "DROPCONNECT-SEED-PAIRS": relations.check_seed_pairs,
+        "DROPCONNECT-STATE-CALLS": stateful.check_dc_state_calls,
+        "DROPCONNECT-STATE-REPRODUCIBLE": stateful.check_dc_state_reproducible,
+        "DROPCONNECT-STATE-INFERENCE": stateful.check_dc_state_inference,
+        "DROPCONNECT-STATE-GRADIENT": stateful.check_dc_state_gradient,
     },
     mask="layer",
     inputs="layer",

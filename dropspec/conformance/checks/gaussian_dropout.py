@@ -19,7 +19,7 @@ from ..context import Context, chunk_elements, register
 from ..reduce import Array
 from ..stats import StatResult
 from . import _strata as strata
-from . import common, layouts, masked, relations
+from . import common, layouts, masked, relations, stateful
 from ._examples import WIDE, same_shape
 from ._geometry import geometry
 from ._statistical import (
@@ -204,6 +204,10 @@ register(
         "GAUSSIAN-SEED-SPACE": relations.check_seed_space,
         "GAUSSIAN-SEED-PAIRS": relations.check_seed_pairs,
         "GAUSSIAN-LAYOUT": layouts.check_layout_invariant,
+        "GAUSSIAN-STATE-CALLS": stateful.check_state_calls,
+        "GAUSSIAN-STATE-REPRODUCIBLE": stateful.check_state_reproducible,
+        "GAUSSIAN-STATE-INFERENCE": stateful.check_state_inference,
+        "GAUSSIAN-STATE-GRADIENT": stateful.check_state_gradient,
     },
     mask="noise",
     inputs="units",

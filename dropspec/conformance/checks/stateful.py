@@ -23,7 +23,16 @@ from ..context import CheckFailure, Context, NotApplicable, TargetError, mark_fr
 from ..stats import StatResult
 from ._examples import WIDE, close, first_mismatch, need_vjp, require_same
 from ._geometry import geometry
-from ._masks import dropped_probability, keep_mask, mask_layout, multipliers
+from ._masks import (
+    decode,
+    decoded_layout,
+    decoder_layer,
+    dropped_probability,
+    keep_mask,
+    mask_layout,
+    multipliers,
+    scale,
+)
 from ._statistical import every_dtype, planned, verdict
 
 #: Calls of one instance that the exact state checks compare, and the rates they run at.
@@ -216,3 +225,164 @@ def check_state_gradient(ctx: Context) -> None:
                         f"call {i + 1} of {STATE_STEPS} ({where}): the gradient is not that "
                         f"call's forward mask times its scale: {first_mismatch(got, want)}"
                     )
+
+
+# ------------------------------------------------------- DropConnect layers ----
+# A DropConnect layer is called as layer(x, weight, bias, *, training). Its masks are read
+# from a decoder layer (x = 1, W[o, j] = 2^j: ``_masks.decoder_layer``), whose output's
+# binary digits are the weight mask of each example and output.
+
+
+def dc_arrays(
+    ctx: Context, dtype: str, batch: int = 4, n_out: int = 8
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A decoder layer in ``dtype``: its outputs are distinct for distinct masks."""
+    return decoder_layer(ctx, batch, n_out, 12 if dtype in WIDE else 4, dtype)
+
+
+def dc_host_step(
+    ctx: Context, layer: Any, arrays: tuple[np.ndarray, ...], training: bool
+) -> np.ndarray:
+    """One call of a DropConnect ``layer`` on fresh copies of ``arrays``; its output on the
+    host, of shape (batch, out)."""
+    x, w, _ = arrays
+    out = step(ctx, layer, *(ctx.framework_array(a) for a in arrays), training=training)
+    y = ctx.host(out)
+    if y.shape != (x.shape[0], w.shape[0]):
+        raise CheckFailure(
+            f"training={training}: the layer's output has shape {y.shape}, expected "
+            f"{(x.shape[0], w.shape[0])}",
+            any_dtype=True,
+        )
+    return y
+
+
+def dc_training_run(
+    ctx: Context, rate: float, seed: int, arrays: tuple[np.ndarray, ...]
+) -> list[np.ndarray]:
+    layer = build(ctx, rate, seed)
+    return [dc_host_step(ctx, layer, arrays, True) for _ in range(STATE_STEPS)]
+
+
+def _dc_calls_layout(ctx: Context) -> tuple[int, int, int, int]:
+    return decoded_layout(ctx, STATE_CALLS_VALUES)
+
+
+def plan_dc_state_calls(ctx: Context) -> list[StatResult]:
+    k = STATE_CALLS_K
+    batch, n_out, n_in, _ = _dc_calls_layout(ctx)
+    histogram = np.zeros(k + 1, dtype=np.int64)
+    histogram[k // 2] = batch * n_out * n_in  # any histogram of n values: only the sizing
+    p = STATE_CALLS_RATE
+    return [st_.binomial_histogram_gof(histogram, k, p, alpha=ctx.alpha, power=ctx.power)]
+
+
+@planned(plan_dc_state_calls)
+@every_dtype
+def check_dc_state_calls(ctx: Context) -> StatResult:
+    """Each weight mask value's drop count over k calls of one instance (a decoder layer,
+    one call's masks (batch, out, in)) against Binomial(k, rate)."""
+    k, rate = STATE_CALLS_K, STATE_CALLS_RATE
+    batch, n_out, n_in, _ = _dc_calls_layout(ctx)
+    arrays = [
+        ctx.framework_array(a) for a in decoder_layer(ctx, batch, n_out, n_in, ctx.stat_dtype)
+    ]
+    layer = build(ctx, rate, ctx.seed())
+    counts: Any = None
+    for _ in range(k):
+        fresh = [ctx.backend.fresh(a) for a in arrays]
+        y = ctx.backend.for_reduction(step(ctx, layer, *fresh, training=True))
+        weight, _ = decode(ctx, y, rate, n_in)
+        xp = reduce.namespace(weight)
+        dropped = xp.astype(xp.logical_not(xp.astype(weight, xp.bool)), xp.int64)
+        counts = dropped if counts is None else counts + dropped
+    histogram = ctx.host(reduce.histogram(counts, k=k))
+    res = st_.binomial_histogram_gof(histogram, k, rate, alpha=ctx.alpha, power=ctx.power)
+    return verdict(
+        [res], "weight drop counts over k calls of one instance are not Binomial(k, rate)"
+    )
+
+
+def check_dc_state_reproducible(ctx: Context) -> None:
+    for dtype in ctx.dtypes:
+        arrays = dc_arrays(ctx, dtype)
+        for rate in STATE_RATES:
+            seed = ctx.seed()
+            first = dc_training_run(ctx, rate, seed, arrays)
+            second = dc_training_run(ctx, rate, seed, arrays)
+            where = f"{dtype}, rate {rate}, initial seed {seed}"
+            for i, (a, b) in enumerate(zip(first, second, strict=True)):
+                require_same(
+                    f"call {i + 1} of {STATE_STEPS} ({where})",
+                    b,
+                    a,
+                    "a second instance from the same initial seed returned another output",
+                )
+
+
+def check_dc_state_inference(ctx: Context) -> None:
+    for dtype in ctx.dtypes:
+        arrays = dc_arrays(ctx, dtype)
+        x, w, b = arrays
+        others = [
+            (gen.values(int(ctx.rng.integers(1 << 62)) + i, x.shape, dtype), w, b)
+            for i in (1, 2, 3)
+        ]
+        for rate in STATE_RATES:
+            seed = ctx.seed()
+            where = f"{dtype}, rate {rate}, initial seed {seed}"
+            plain = dc_training_run(ctx, rate, seed, arrays)
+            _distinct(ctx, plain, where)
+            fresh = build(ctx, rate, ctx.seed())
+            want = [dc_host_step(ctx, fresh, v, False) for v in [arrays, *others]]
+            layer = build(ctx, rate, seed)
+            for i in range(STATE_STEPS):
+                # Inference calls before each training call: of other inputs, then of x.
+                for j, v in enumerate([*others[: i % 3 + 1], arrays]):
+                    wanted = want[0] if v is arrays else want[1 + j]
+                    require_same(
+                        f"inference before training call {i + 1} ({where})",
+                        dc_host_step(ctx, layer, v, False),
+                        wanted,
+                        "an inference call of a used instance differs from a new instance's",
+                    )
+                require_same(
+                    f"training call {i + 1} of {STATE_STEPS} ({where})",
+                    dc_host_step(ctx, layer, arrays, True),
+                    plain[i],
+                    "with inference calls between them, the training calls return other "
+                    "outputs than without: inference depends on or advances the state",
+                )
+
+
+def check_dc_state_gradient(ctx: Context) -> None:
+    if "float32" not in ctx.dtypes:
+        raise NotApplicable("the gradient check runs in float32, which the target lacks")
+    arrays = dc_arrays(ctx, "float32")
+    x, w, b = arrays
+    n_in = x.shape[1]
+    cot = gen.values(int(ctx.rng.integers(1 << 62)), (x.shape[0], w.shape[0]), "float32")
+    for rate in STATE_RATES:
+        seed = ctx.seed()
+        where = f"float32, rate {rate}, initial seed {seed}"
+        forward = dc_training_run(ctx, rate, seed, arrays)
+        _distinct(ctx, forward, where)
+        layer = build(ctx, rate, seed)
+        wt, bt = (ctx.framework_array(a) for a in (w, b))
+
+        def train(xa: Any, layer: Any = layer, wt: Any = wt, bt: Any = bt) -> Any:
+            return step(ctx, layer, xa, wt, bt, training=True)
+
+        for i, y in enumerate(forward):
+            m, _ = decode(ctx, y, rate, n_in)
+            want = scale(ctx, rate) * np.einsum(
+                "no,noi,oi->ni", cot.astype(np.float64), m, w.astype(np.float64)
+            )
+            got = need_vjp(ctx, train, x, cot)
+            tol = 1e-5 * (np.abs(cot.astype(np.float64)) @ w.astype(np.float64) + 1e-30)
+            if got.shape != want.shape or not np.all(np.abs(got - want) <= tol):
+                raise CheckFailure(
+                    f"call {i + 1} of {STATE_STEPS} ({where}): the gradient with respect to x "
+                    f"is not s·(M ⊙ W)ᵀ of that call's forward masks: "
+                    f"{first_mismatch(got, want) if got.shape == want.shape else got.shape}"
+                )
