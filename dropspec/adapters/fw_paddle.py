@@ -480,6 +480,17 @@ def _stateful_targets() -> list[Target]:
     ]
 
 
+#: Paddle's layer classes call the functional ops (``paddle.nn.Dropout.forward`` is
+#: ``F.dropout``, and so on): the same kernels, run by ``check --all --twins`` and the matrix.
+TWINS: dict[str, str] = {
+    "paddle.nn.Dropout": "paddle.dropout",
+    "paddle.nn.Dropout.downscale_in_infer": "paddle.dropout.downscale_in_infer",
+    "paddle.nn.Dropout2D": "paddle.dropout2d.NCHW",
+    "paddle.nn.Dropout3D": "paddle.dropout3d.NCDHW",
+    "paddle.nn.AlphaDropout": "paddle.alpha_dropout",
+    "paddle.nn.FeatureAlphaDropout": "paddle.feature_alpha_dropout",
+}
+
 TARGETS: tuple[Target, ...] = (
     *_dropout_targets(),
     *_alpha_targets(),
