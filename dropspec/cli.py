@@ -88,6 +88,14 @@ def _parser() -> argparse.ArgumentParser:
                 help="with --all, which built-in targets also run under a transformation: "
                 "the default set (see docs/transformed.md), every supported pair, or none",
             )
+            check.add_argument(
+                "--twins",
+                action="store_true",
+                help="with --all, also the built-in targets that run another target's kernel "
+                "through another API (a layer class around a checked function, a stateful "
+                "layer whose seeded convention is a target too; `dropspec list` marks them): "
+                "the matrix runs them, the default set leaves them out",
+            )
     check.add_argument(
         "--show-expected", action="store_true", help="also print the messages of expected failures"
     )
@@ -162,10 +170,11 @@ def say(text: str = "", *, err: bool = False) -> None:
 
 
 def cmd_list(as_json: bool) -> int:
-    from .adapters import builtin_targets, get_backend
+    from .adapters import builtin_targets, get_backend, twins
     from .spec import OPS
 
     targets = builtin_targets()
+    twin_of = twins()
     if as_json:
         print(
             json.dumps(
@@ -189,6 +198,7 @@ def cmd_list(as_json: bool) -> int:
                             "op": t.op,
                             "framework": t.framework,
                             "description": t.description,
+                            "twin_of": twin_of.get(t.name),
                         }
                         for t in targets.values()
                     ],
@@ -219,6 +229,8 @@ def cmd_list(as_json: bool) -> int:
         except ValueError:
             installed = False
         mark = "" if installed else "   (framework not installed)"
+        if t.name in twin_of:
+            mark += f"   (twin of {twin_of[t.name]}: check --all --twins)"
         print(f"  {t.name:44s} {t.op:17s} {t.framework:10s}{mark}")
     from .adapters import variants
 
@@ -268,14 +280,18 @@ def cmd_explain(op_name: str | None) -> int:
 
 def validate(args: argparse.Namespace) -> tuple[Any, list[str]]:
     """Every value checked before any target runs: the run's Config and its target specs."""
-    from .adapters import builtin_targets, declared, joined, split, variants
+    from .adapters import builtin_targets, declared, joined, split, twins, variants
     from .conformance.config import Config
 
     validate_options({opt.name: getattr(args, opt.cli_dest) for opt in RUN_OPTIONS}, _label)
     config = Config(**config_values(lambda opt: getattr(args, opt.cli_dest)))
     builtins = builtin_targets()
+    if args.twins and not args.all:
+        raise UsageError("--twins selects targets of --all; give --all too")
     if args.all:
-        specs = list(builtins) + builtin_variants(args.variants, builtins) + list(args.targets)
+        left_out = set() if args.twins else set(twins())
+        chosen = {n: t for n, t in builtins.items() if n not in left_out}
+        specs = list(chosen) + builtin_variants(args.variants, chosen) + list(args.targets)
     elif args.targets:
         specs = list(args.targets)
     else:
@@ -343,6 +359,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     config, specs = validate(args)
     workers = jobs_of(args.jobs, default_auto=True)
     builtins = builtin_targets()
+    if args.all and not args.twins:
+        from .adapters import twins
+
+        say(
+            f"--all: the default set; {len(twins())} twin target(s) left out (each runs the "
+            f"kernel of a target checked here through another API; --twins adds them)",
+            err=True,
+        )
     jobs = []
     for spec in specs:
         known = builtins.get(split(spec)[0])

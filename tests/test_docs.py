@@ -141,7 +141,7 @@ def test_matrix_page_never_invents_results(html_dir: Path) -> None:
     if (DOCS / "_data" / "matrix.json").is_file():
         assert "Framework versions" in page
     else:
-        assert "No report yet" in page and "dropspec check --all --json" in page
+        assert "No report yet" in page and "dropspec check --all --twins --json" in page
 
 
 # ------------------------------------------------------------------- browser ----

@@ -16,6 +16,7 @@ from dropspec.adapters import (
     load_target,
     split,
     supported,
+    twins,
     under,
     variants,
 )
@@ -113,7 +114,9 @@ def test_the_command_line_adds_variants(capsys: pytest.CaptureFixture[str]) -> N
     installed = {s for s in DEFAULT_SET if split(s)[0] in BUILTINS}
     assert listed("--all") == installed
     assert listed("--all", "--variants", "none") == set()
-    assert listed("--all", "--variants", "all") == set(supported(BUILTINS))
+    assert listed("--all", "--twins", "--variants", "all") == set(supported(BUILTINS))
+    chosen = {n: t for n, t in BUILTINS.items() if n not in twins()}
+    assert listed("--all", "--variants", "all") == set(supported(chosen))
     assert listed("torch.dropout", "--under", "torch.vmap", "--under", "torch.checkpoint") == {
         "torch.dropout under torch.vmap",
         "torch.dropout under torch.checkpoint",

@@ -58,7 +58,7 @@ logger = logging.getLogger(__name__)
 #: The package of the checks (importing it registers them all), one module per op.
 CHECKS_MODULE = "dropspec.conformance.checks"
 SOURCE_DIR = "dropspec/conformance/checks"
-REGEN_MATRIX = "dropspec check --all --json docs/_data/matrix.json"
+REGEN_MATRIX = "dropspec check --all --twins --json docs/_data/matrix.json"
 REGEN_POWER = "python benchmarks/power_claims.py"
 URL = re.compile(r"https?://[^\s)>\]]+[^\s)>\].,;:]")
 OUTCOME_MARK = {

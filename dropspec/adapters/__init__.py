@@ -44,6 +44,25 @@ def builtin_targets() -> dict[str, Target]:
     return out
 
 
+def twins() -> dict[str, str]:
+    """Built-in targets that run the kernel of another built-in target through another API,
+    by name -> that target's name: a layer class that calls a checked function (an adapter
+    module's ``TWINS``), and a framework's stateful layer ``"X (stateful)"`` whose seeded
+    convention ``"X"`` is a built-in target too. ``dropspec check --all`` leaves them out
+    unless ``--twins`` is given (the matrix runs them); named on the command line, each runs
+    as any target does."""
+    builtins = builtin_targets()
+    out: dict[str, str] = {}
+    for module in adapter_modules():
+        if importlib.util.find_spec(module) is not None:
+            out.update(getattr(importlib.import_module(module), "TWINS", {}))
+    for name, t in builtins.items():
+        seeded = name.removesuffix(" (stateful)")
+        if t.framework != "numpy" and seeded != name and seeded in builtins:
+            out[name] = seeded
+    return {name: of for name, of in out.items() if name in builtins}
+
+
 def _from_object(obj: Any, label: str) -> Target:
     if isinstance(obj, Target):
         return obj
@@ -114,6 +133,7 @@ __all__ = [
     "load_target",
     "split",
     "supported",
+    "twins",
     "under",
     "variants",
 ]

@@ -269,10 +269,8 @@ _FEATURE_ALPHA: dict[str, Any] = dict(shared_axes=(2, 3), rank=4, rate_one="zero
 
 
 #: The layer classes only hold their p (and mode, data_format) and call the functions above
-#: (paddle/nn/layer/common.py); what a layer adds is its training switch, so the layers are
-#: checked in float32, their functions in every dtype they run in (as the stateful layers
-#: are: see dropspec.adapters.stateful.FRAMEWORK_DTYPES).
-_LAYER_DTYPES = FRAMEWORK_DTYPES
+#: (paddle/nn/layer/common.py): each is a twin of its function (TWINS below), checked in the
+#: dtypes its function runs in, by `check --all --twins` and the matrix.
 
 
 def _dropout_targets() -> list[Target]:
@@ -330,7 +328,6 @@ def _dropout_targets() -> list[Target]:
             "dropout",
             name="paddle.nn.Dropout",
             framework="paddle",
-            dtypes=_LAYER_DTYPES,
             expected_failures=_XFAIL_DROPOUT,
             description="paddle.nn.Dropout(p=rate), .train()/.eval() per call",
         ),
@@ -339,7 +336,6 @@ def _dropout_targets() -> list[Target]:
             "dropout",
             name="paddle.nn.Dropout.downscale_in_infer",
             framework="paddle",
-            dtypes=_LAYER_DTYPES,
             scaling="classic",
             expected_failures=_XFAIL_DOWNSCALE,
             description="paddle.nn.Dropout(p=rate, mode='downscale_in_infer')",
@@ -349,7 +345,7 @@ def _dropout_targets() -> list[Target]:
             "dropout",
             name="paddle.nn.Dropout2D",
             framework="paddle",
-            dtypes=_LAYER_DTYPES,
+            dtypes=_NO_FLOAT16,
             **_CHANNEL["NCHW"],
             **_SHARED_MASK,
             description="paddle.nn.Dropout2D(p=rate) (NCHW): one value per (example, channel)",
@@ -359,7 +355,7 @@ def _dropout_targets() -> list[Target]:
             "dropout",
             name="paddle.nn.Dropout3D",
             framework="paddle",
-            dtypes=_LAYER_DTYPES,
+            dtypes=_NO_FLOAT16,
             **_CHANNEL["NCDHW"],
             **_SHARED_MASK,
             description="paddle.nn.Dropout3D(p=rate) (NCDHW): one value per (example, channel)",
@@ -397,7 +393,7 @@ def _alpha_targets() -> list[Target]:
             "alpha_dropout",
             name="paddle.nn.AlphaDropout",
             framework="paddle",
-            dtypes=_LAYER_DTYPES,
+            dtypes=_ALPHA_DTYPES,
             rate_one="zeros",
             expected_failures=_XFAIL_ALPHA,
             description="paddle.nn.AlphaDropout(p=rate); zeros at p = 1",
@@ -407,7 +403,7 @@ def _alpha_targets() -> list[Target]:
             "alpha_dropout",
             name="paddle.nn.FeatureAlphaDropout",
             framework="paddle",
-            dtypes=_LAYER_DTYPES,
+            dtypes=_ALPHA_DTYPES,
             expected_failures=_XFAIL_ALPHA,
             **_FEATURE_ALPHA,
             description="paddle.nn.FeatureAlphaDropout(p=rate) on (N, C, H, W): one value "
@@ -479,6 +475,17 @@ def _stateful_targets() -> list[Target]:
         ),
     ]
 
+
+#: Paddle's layer classes call the functional ops (``paddle.nn.Dropout.forward`` is
+#: ``F.dropout``, and so on): the same kernels, run by ``check --all --twins`` and the matrix.
+TWINS: dict[str, str] = {
+    "paddle.nn.Dropout": "paddle.dropout",
+    "paddle.nn.Dropout.downscale_in_infer": "paddle.dropout.downscale_in_infer",
+    "paddle.nn.Dropout2D": "paddle.dropout2d.NCHW",
+    "paddle.nn.Dropout3D": "paddle.dropout3d.NCDHW",
+    "paddle.nn.AlphaDropout": "paddle.alpha_dropout",
+    "paddle.nn.FeatureAlphaDropout": "paddle.feature_alpha_dropout",
+}
 
 TARGETS: tuple[Target, ...] = (
     *_dropout_targets(),

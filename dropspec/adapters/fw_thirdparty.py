@@ -237,6 +237,9 @@ _DROPCONNECT_PACKAGE: dict[str, Any] = dict(
     ),
 )
 
+#: timm's ``DropPath.forward`` calls ``drop_path``: the same kernel (see fw_torch.TWINS).
+TWINS: dict[str, str] = {"timm.DropPath": "timm.drop_path"}
+
 TARGETS: tuple[Target, ...] = with_seed_truncation(
     (
         make_target(

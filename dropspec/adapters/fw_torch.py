@@ -638,6 +638,17 @@ def with_seed_truncation(targets: Iterable[Target]) -> tuple[Target, ...]:
     return tuple(out)
 
 
+#: Module classes whose forward calls a checked functional (``nn.Dropout.forward`` is
+#: ``F.dropout``, and so on): the same kernel, run by ``check --all --twins`` and the matrix.
+TWINS: dict[str, str] = {
+    "torch.nn.Dropout": "torch.dropout",
+    "torch.nn.Dropout1d": "torch.dropout1d",
+    "torch.nn.Dropout2d": "torch.dropout2d",
+    "torch.nn.Dropout3d": "torch.dropout3d",
+    "torch.nn.AlphaDropout": "torch.alpha_dropout",
+    "torch.nn.FeatureAlphaDropout": "torch.feature_alpha_dropout",
+}
+
 TARGETS: tuple[Target, ...] = with_seed_truncation(
     (
         *_dropout_targets(),
