@@ -215,16 +215,17 @@ def test_attention_dropout_drops_probabilities_and_shares_as_declared() -> None:
 
 def test_recurrent_dropout_is_the_masked_cell_with_masks_as_declared() -> None:
     x = np.random.default_rng(0).uniform(0.5, 1.5, (3, 5, 4))
-    h, m, r = ref.recurrent_dropout(x, 0.4, 0.6, seed=1, return_mask=True)
+    h, masks = ref.recurrent_dropout(x, 0.4, 0.6, seed=1, return_mask=True)
+    m, r = masks["input"], masks["state"]
     prev = np.zeros((3, 4))
     for t in range(5):  # h(t) = m ⊙ x(t)/0.6 + r ⊙ h(t-1)/0.4, stepped by hand
         prev = m[:, t] * x[:, t] / 0.6 + r[:, t] * prev / 0.4
         assert np.allclose(h[:, t], prev)
     # shared: one mask for the sequence; per step: steps differ
     assert np.array_equal(m, np.broadcast_to(m[:, :1], m.shape)) and r.shape == x.shape
-    _, fresh, _ = ref.recurrent_dropout(
-        x, 0.5, 0.5, seed=2, input_mask="per_step", return_mask=True
-    )
+    fresh = ref.recurrent_dropout(x, 0.5, 0.5, seed=2, input_mask="per_step", return_mask=True)[1][
+        "input"
+    ]
     assert not np.array_equal(fresh, np.broadcast_to(fresh[:, :1], fresh.shape))
     assert np.allclose(ref.recurrent_dropout(x, 0.4, 0.6, training=False), np.cumsum(x, axis=1))
     classic = ref.recurrent_dropout(x[:, :2], 0.4, 0.6, training=False, scaling="classic")

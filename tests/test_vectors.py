@@ -79,11 +79,10 @@ def call(vector: dict[str, Any], inputs: dict[str, np.ndarray]) -> Any:
     }
     rate = math.nan if vector["rate"] == "NaN" else vector["rate"]
     drawn = "return_mask" if "return_mask" in params else "return_noise"
-    args = [inputs[name] for name in op.positional if name != "rate"]
+    args = [rate if name.endswith("rate") else inputs[name] for name in op.positional]
     with np.errstate(invalid="ignore"):
         return fn(
             *args,
-            rate,
             training=vector["training"],
             seed=vector["seed"],
             **options,

@@ -71,7 +71,8 @@ def recurrent_dropout(
 
     Returns
     -------
-    The states h of x's shape and dtype; with ``return_mask``, ``(h, input_keep, state_keep)``.
+    The states h of x's shape and dtype; with ``return_mask``, ``(h, masks)``, masks a dict of
+    the keep masks by path, ``"input"`` and ``"state"`` (None for a path not dropped).
     """
     x = check_array(x)
     if x.ndim != 3:
@@ -103,7 +104,20 @@ def recurrent_dropout(
             state = state * keep_state[:, t]
         prev = h[:, t] = xs[:, t] + state
     out = h.astype(x.dtype)
-    return (out, keep_in, keep_state) if return_mask else out
+    return (out, {"input": keep_in, "state": keep_state}) if return_mask else out
+
+
+#: The small call of the test vectors (dropspec.reference.vectors): (batch, time, features),
+#: both rates the vector's rate.
+VECTOR_SHAPES: dict[str, tuple[int, ...]] = {"x": (2, 3, 2)}
+VECTOR_CASES: dict[str, tuple[dict[str, Any], ...]] = {
+    "INPUT-SHARED": (
+        {"options": {"paths": "both"}, "note": "the input mask is the same at every step"},
+    ),
+    "STATE-SHARED": (
+        {"options": {"paths": "both"}, "note": "the state mask is the same at every step"},
+    ),
+}
 
 
 def _target(**options: Any) -> Any:

@@ -197,9 +197,10 @@ def _call(
     params = inspect.signature(fn).parameters
     kwargs = {k: v for k, v in options.items() if k in params}
     extra = "return_mask" if "return_mask" in params else "return_noise"
-    args = [inputs[name] for name in op.positional if name != "rate"]
+    # every rate the op takes (recurrent dropout's two) is the case's rate
+    args = [case.rate if name.endswith("rate") else inputs[name] for name in op.positional]
     with np.errstate(invalid="ignore"):  # x·0 is NaN for infinite x (DROPPED-MULTIPLY)
-        result = fn(*args, case.rate, training=case.training, seed=seed, **kwargs, **{extra: True})
+        result = fn(*args, training=case.training, seed=seed, **kwargs, **{extra: True})
     *outs, drawn = result
     named = {"y": outs[0]}
     if len(outs) > 1:
