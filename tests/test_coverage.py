@@ -22,7 +22,10 @@ def test_every_statistical_clause_runs_in_every_dtype() -> None:
         else:
             assert marked is None, cid
     wide = sorted(c for c in CLAUSES if getattr(checks_by_clause[c], "dtypes", None) == "wide")
+    # float32 and float64 only: a half type's rounding of the outputs is comparable to the
+    # deviations these tests resolve (see each check's docstring)
     assert wide == [
+        "ATTN-VARIANCE",
         "DROPCONNECT-INFERENCE-MM-MEAN",
         "DROPCONNECT-INFERENCE-MM-SPREAD",
         "DROPCONNECT-UNBIASED",

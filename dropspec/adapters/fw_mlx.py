@@ -61,7 +61,8 @@ class MlxBackend(Backend):
             # mx.array cannot read ml_dtypes.bfloat16; float32 holds every bfloat16 exactly.
             return mx.array(a.astype(np.float32)).astype(mx.bfloat16)
         # The dtype by name: mx.array makes float64 NumPy input float32 unless told otherwise.
-        return mx.array(np.array(a, copy=True, order="C"), dtype=getattr(mx, dtype_name(a.dtype)))
+        name = "bool_" if a.dtype == np.bool_ else dtype_name(a.dtype)  # MLX spells it bool_
+        return mx.array(np.array(a, copy=True, order="C"), dtype=getattr(mx, name))
 
     def to_numpy(self, value: Any) -> np.ndarray:
         mx = _mx()

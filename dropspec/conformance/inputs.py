@@ -355,7 +355,7 @@ _ATTENTION_CHECKS: dict[str, tuple[str, ...]] = {
     "values": _ATTENTION_RATES, "broadcast": _ATTENTION_RATES,
     "inference_identity": _ATTENTION_RATES, "no_switch": _ATTENTION_RATES,
     "weights_before": _ATTENTION_RATES, "weights_after": _ATTENTION_RATES,
-    "gradient": _ATTENTION_RATES, "rate_zero": (),
+    "gradient": _ATTENTION_RATES, "rate_zero": (), "seed_space": (), "seed_pairs": (),
 }  # fmt: skip
 _RECURRENT = dataclasses.replace(
     _OWN,
