@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 
-from mutants import Mutant, mutant
+from mutants import Mutant, collector
 from mutants.numpy_mutants import (
     Array,
     alpha_affine,
@@ -40,28 +40,19 @@ M: list[Mutant] = []
 OWN_CLASS: dict[str, str] = {}
 
 
+_add = collector(M, "numpy", "own.")
+
+
 def add(
     fn: Callable[..., Any],
     op: str,
     name: str,
     own_class: str,
-    fault_class: str,
-    description: str,
-    clauses: str | tuple[str, ...],
+    *args: Any,
     **options: Any,
 ) -> None:
-    m = mutant(
-        fn,
-        op,
-        framework="numpy",
-        name=f"own.{name}",
-        fault_class=fault_class,
-        description=description,
-        clauses=clauses,
-        **options,
-    )
-    M.append(m)
-    OWN_CLASS[m.name] = own_class
+    """Declare a mutant (see :func:`mutants.collector`) of this corpus's class ``own_class``."""
+    OWN_CLASS[_add(fn, op, name, *args, **options).name] = own_class
 
 
 def kernel(

@@ -53,6 +53,26 @@ FAULT_CLASSES: tuple[str, ...] = (
 OPS: tuple[str, ...] = tuple(_SPEC_OPS)
 
 
+def validate(rate: float) -> None:
+    """The rate check every correct building block of the corpus makes (NaN fails it too)."""
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"rate must be in [0, 1], got {rate!r}")
+
+
+def check_layer(x: Any, w: Any, b: Any) -> None:
+    """The shape check of a dense layer's operands, for arrays of any framework."""
+    if (
+        len(x.shape) != 2
+        or len(w.shape) != 2
+        or w.shape[1] != x.shape[1]
+        or tuple(b.shape) != (w.shape[0],)
+    ):
+        raise ValueError(
+            f"shapes x {tuple(x.shape)}, weight {tuple(w.shape)}, bias {tuple(b.shape)} "
+            "do not form a dense layer"
+        )
+
+
 @dataclass(frozen=True)
 class Mutant:
     """A wrong implementation, what it gets wrong, and the clauses that must catch it."""
@@ -108,6 +128,35 @@ def mutant(
         (clauses,) if isinstance(clauses, str) else tuple(clauses),
         raises,
     )
+
+
+def collector(corpus: list[Mutant], framework: str, prefix: str = "") -> Callable[..., Mutant]:
+    """An ``add(fn, op, name, fault_class, description, clauses, **options)`` that declares a
+    ``framework`` mutant (named ``prefix + name``), appends it to ``corpus`` and returns it."""
+
+    def add(
+        fn: Callable[..., Any],
+        op: str,
+        name: str,
+        fault_class: str,
+        description: str,
+        clauses: str | tuple[str, ...],
+        **options: Any,
+    ) -> Mutant:
+        m = mutant(
+            fn,
+            op,
+            framework=framework,
+            name=prefix + name,
+            fault_class=fault_class,
+            description=description,
+            clauses=clauses,
+            **options,
+        )
+        corpus.append(m)
+        return m
+
+    return add
 
 
 def corpus() -> tuple[Mutant, ...]:

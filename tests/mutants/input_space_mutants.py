@@ -23,7 +23,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from . import Mutant, mutant
+from . import Mutant, collector
 from .numpy_mutants import (
     Array,
     bernoulli_keep,
@@ -41,31 +41,19 @@ M: list[Mutant] = []
 ISSUE_CLASS: dict[str, str] = {}
 
 
+_add = collector(M, "numpy", "input_space.")
+
+
 def add(
     fn: Callable[..., Any],
     op: str,
     name: str,
     issue_class: str,
-    fault_class: str,
-    description: str,
-    clauses: str | tuple[str, ...],
-    *,
-    raises: bool = False,
+    *args: Any,
     **options: Any,
 ) -> None:
-    m = mutant(
-        fn,
-        op,
-        framework="numpy",
-        name=f"input_space.{name}",
-        fault_class=fault_class,
-        description=description,
-        clauses=clauses,
-        raises=raises,
-        **options,
-    )
-    M.append(m)
-    ISSUE_CLASS[m.name] = issue_class
+    """Declare a mutant (see :func:`mutants.collector`) of this corpus's class ``issue_class``."""
+    ISSUE_CLASS[_add(fn, op, name, *args, **options).name] = issue_class
 
 
 def inverted(x: Array, keep: Array, rate: float) -> Array:

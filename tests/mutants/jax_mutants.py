@@ -11,42 +11,12 @@ from typing import Any
 
 from dropspec.reference import ALPHA_PRIME
 
-from . import Mutant, mutant
+from . import Mutant, check_layer, collector, validate
 
 M: list[Mutant] = []
 
 
-def add(
-    fn: Any,
-    op: str,
-    name: str,
-    fault_class: str,
-    description: str,
-    clauses: str | tuple[str, ...],
-    **options: Any,
-) -> None:
-    M.append(
-        mutant(
-            fn,
-            op,
-            framework="jax",
-            name=name,
-            fault_class=fault_class,
-            description=description,
-            clauses=clauses,
-            **options,
-        )
-    )
-
-
-def validate(rate: float) -> None:
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"rate must be in [0, 1], got {rate!r}")
-
-
-def check_layer(x: Any, w: Any, b: Any) -> None:
-    if x.ndim != 2 or w.ndim != 2 or w.shape[1] != x.shape[1] or b.shape != (w.shape[0],):
-        raise ValueError("x, weight and bias do not form a dense layer")
+add = collector(M, "jax")
 
 
 # ---------------------------------------------------------------- gradient faults ----

@@ -17,7 +17,7 @@ from scipy import signal
 
 from dropspec.reference import ALPHA_PRIME
 
-from . import Mutant, mutant
+from . import Mutant, check_layer, collector, validate
 
 Array = np.ndarray
 KeepFn = Callable[[np.random.Generator, tuple[int, ...], float], Array]
@@ -26,11 +26,6 @@ HALF = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
 
 
 # ---------------------------------------------------------------- correct building blocks ----
-
-
-def validate(rate: float) -> None:
-    if not 0.0 <= rate <= 1.0:  # false for NaN too
-        raise ValueError(f"rate must be in [0, 1], got {rate!r}")
 
 
 def bernoulli_keep(rng: np.random.Generator, shape: tuple[int, ...], rate: float) -> Array:
@@ -146,11 +141,6 @@ def gaussian_dropout(
     return (x.astype(np.float64) * (1.0 + sigma * z)).astype(x.dtype)
 
 
-def check_layer(x: Array, w: Array, b: Array) -> None:
-    if x.ndim != 2 or w.ndim != 2 or w.shape[1] != x.shape[1] or b.shape != (w.shape[0],):
-        raise ValueError(f"shapes x {x.shape}, weight {w.shape}, bias {b.shape} do not fit")
-
-
 def dropconnect(
     x: Array,
     w: Array,
@@ -197,27 +187,7 @@ def partial(fn: Callable[..., Array], **hooks: Any) -> Callable[..., Array]:
 M: list[Mutant] = []
 
 
-def add(
-    fn: Callable[..., Any],
-    op: str,
-    name: str,
-    fault_class: str,
-    description: str,
-    clauses: str | tuple[str, ...],
-    **options: Any,
-) -> None:
-    M.append(
-        mutant(
-            fn,
-            op,
-            framework="numpy",
-            name=name,
-            fault_class=fault_class,
-            description=description,
-            clauses=clauses,
-            **options,
-        )
-    )
+add = collector(M, "numpy")
 
 
 # ---------------------------------------------------------------- dropout ----

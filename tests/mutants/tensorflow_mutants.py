@@ -13,32 +13,12 @@ import numpy as np
 from dropspec.adapters.fw_tensorflow import _NAN_RATE
 from dropspec.reference import ALPHA_PRIME, alpha_constants
 
-from . import Mutant, mutant
+from . import Mutant, check_layer, collector, validate
 
 M: list[Mutant] = []
 
 
-def add(
-    fn: Any,
-    op: str,
-    name: str,
-    fault_class: str,
-    description: str,
-    clauses: str | tuple[str, ...],
-    **options: Any,
-) -> None:
-    M.append(
-        mutant(
-            fn,
-            op,
-            framework="tensorflow",
-            name=name,
-            fault_class=fault_class,
-            description=description,
-            clauses=clauses,
-            **options,
-        )
-    )
+add = collector(M, "tensorflow")
 
 
 #: TensorFlow's own violation, inherited by the mutants built on stateless_dropout.
@@ -51,25 +31,10 @@ def tf_module() -> Any:
     return tf
 
 
-def validate(rate: float) -> None:
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"rate must be in [0, 1], got {rate!r}")
-
-
 def keep_mask(shape: Any, rate: float, seed: int, stream: int = 0) -> Any:
     tf = tf_module()
     u = tf.random.stateless_uniform(shape, seed=[seed, stream], dtype=tf.float64)
     return u >= rate
-
-
-def check_layer(x: Any, w: Any, b: Any) -> None:
-    if (
-        x.shape.rank != 2
-        or w.shape.rank != 2
-        or w.shape[1] != x.shape[1]
-        or tuple(b.shape) != (w.shape[0],)
-    ):
-        raise ValueError("x, weight and bias do not form a dense layer")
 
 
 # ---------------------------------------------------------------- gradient faults ----

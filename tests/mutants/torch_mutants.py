@@ -13,37 +13,12 @@ from typing import Any
 from dropspec.adapters.fw_torch import DROPPED_SELECT_REASON
 from dropspec.reference import ALPHA_PRIME, alpha_constants
 
-from . import Mutant, mutant
+from . import Mutant, collector, validate
 
 M: list[Mutant] = []
 
 
-def add(
-    fn: Any,
-    op: str,
-    name: str,
-    fault_class: str,
-    description: str,
-    clauses: str | tuple[str, ...],
-    **options: Any,
-) -> None:
-    M.append(
-        mutant(
-            fn,
-            op,
-            framework="torch",
-            name=name,
-            fault_class=fault_class,
-            description=description,
-            clauses=clauses,
-            **options,
-        )
-    )
-
-
-def validate(rate: float) -> None:
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"rate must be in [0, 1], got {rate!r}")
+add = collector(M, "torch")
 
 
 def keep_mask(shape: Any, rate: float, seed: int, device: Any) -> Any:
