@@ -95,6 +95,8 @@ def test_each_framework_page_holds_each_divergence_evidence_and_replay(matrix: A
     every library the target comes from shows with its own version, and its platform."""
     from docutils import nodes
 
+    marks = list(matrix.MARK.values())
+    assert len(set(marks)) == len(marks) and "–" not in marks  # each mark means one thing
     report = json.loads(MATRIX.read_text())
     checked = 0
     for t in report["targets"]:
