@@ -7,7 +7,8 @@ Directives
 ``dropspec-op-pages``     the toctree of the op pages, ``spec/<op>.md``, in the ops' order
 ``dropspec-checks``       every check function of the conformance suite, with its source link
 ``dropspec-targets``      the built-in targets and the options each declares, per op
-``dropspec-matrix``       the conformance matrix read from a kept ``dropspec check --json`` report
+``dropspec-matrix*``      the conformance matrix, its framework pages and its view by clause, read
+                          from a kept ``dropspec check --json`` report (``dropspec_matrix.py``)
 ``dropspec-sample-sizes`` sample sizes the binomial rate test needs at several α and powers
 ``dropspec-alpha-budget`` statistical clauses per op and the bound on false alarms per run
 ``dropspec-changelog``    the spec's versions, newest first: clauses added, changed and retired
@@ -61,24 +62,6 @@ SOURCE_DIR = "dropspec/conformance/checks"
 REGEN_MATRIX = "dropspec check --all --twins --json docs/_data/matrix.json"
 REGEN_POWER = "python benchmarks/power_claims.py"
 URL = re.compile(r"https?://[^\s)>\]]+[^\s)>\].,;:]")
-OUTCOME_MARK = {
-    "passed": "✓",
-    "failed": "✗",
-    "xfailed": "x",
-    "xpassed": "!",
-    "not_applicable": "–",
-    "not_checked": "?",
-    "error": "E",
-}
-OUTCOME_HELP = {
-    "passed": "passed",
-    "failed": "failed (a violation that is not expected)",
-    "xfailed": "failed as expected (a known violation with a recorded reason)",
-    "xpassed": "passed although a failure was expected (the entry is stale)",
-    "not_applicable": "not applicable (the target's declaration rules the clause out)",
-    "not_checked": "not checked (framework missing, target unusable, crashed, timed out)",
-    "error": "error (the target raised SystemExit or similar; the clause was not checked)",
-}
 
 
 # ------------------------------------------------------------------ node helpers ----
@@ -788,131 +771,6 @@ class TargetsDirective(SphinxDirective):
         return out
 
 
-class MatrixDirective(SphinxDirective):
-    """The conformance matrix from a kept JSON report (never invented when it is missing)."""
-
-    optional_arguments = 1
-
-    def run(self) -> list[nodes.Node]:
-        rel = self.arguments[0] if self.arguments else "_data/matrix.json"
-        path = Path(self.env.srcdir) / rel
-        self.env.note_dependency(str(path))
-        if not path.is_file():
-            note = nodes.admonition(classes=["ds-missing"])
-            note += nodes.title("No report yet", "No report yet")
-            note += para(
-                f"This build found no report at docs/{rel}, so it shows no results: "
-                "the matrix is only ever rendered from a real run. Generate it from "
-                "the repository root with"
-            )
-            note += nodes.literal_block(REGEN_MATRIX, REGEN_MATRIX, language="console")
-            note += para("and rebuild the docs.")
-            return [note]
-        try:
-            report = json.loads(path.read_text())
-            targets = report["targets"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise self.error(f"{path} is not a dropspec JSON report: {exc}") from None
-        return self.render(report, targets)
-
-    def render(self, report: dict[str, Any], targets: list[dict[str, Any]]) -> list[nodes.Node]:
-        doc = self.state.document
-        out: list[nodes.Node] = []
-        meta = [
-            ["dropspec version", str(report.get("dropspec_version", "?"))],
-            ["spec version", report_spec_version(report)],
-            ["base seed", str(report.get("seed", "?"))],
-            ["α per clause check", str(report.get("alpha", "?"))],
-            ["platform", str(report.get("platform", "?"))],
-            ["regenerate with", nodes.literal(REGEN_MATRIX, REGEN_MATRIX)],
-        ]
-        out.append(table(["", ""], meta, ["ds-meta"]))
-        versions = sorted(
-            {(t.get("framework", "?"), t.get("framework_version") or "—") for t in targets}
-        )
-        sec = section(doc, "Framework versions", "framework-versions")
-        sec += table(["arrays", "version"], [list(v) for v in versions], ["ds-compact"])
-        out.append(sec)
-        legend = nodes.bullet_list()
-        for k, v in OUTCOME_HELP.items():
-            legend += nodes.list_item(
-                "", para(nodes.literal(OUTCOME_MARK[k], OUTCOME_MARK[k]), f" {v}")
-            )
-        out.append(legend)
-        by_op: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for t in targets:
-            by_op[t.get("op", "?")].append(t)
-        for op in OPS.values():
-            if op.name in by_op:
-                out.append(self.op_grid(op, by_op[op.name]))
-        out.append(self.findings(targets))
-        return out
-
-    def op_grid(self, op: Op, targets: list[dict[str, Any]]) -> nodes.Node:
-        sec = section(self.state.document, op.title, f"matrix-{op.name.replace('_', '-')}")
-        prefix = op.clauses[0].id.split("-")[0] + "-"
-        headers = ["target", "version", *[c.id.removeprefix(prefix) for c in op.clauses]]
-        rows = []
-        for t in targets:
-            outcomes = {c["id"]: c for c in t.get("clauses", [])}
-            row: list[Any] = [
-                nodes.literal(t["name"], t["name"]),
-                str(t.get("framework_version") or "—"),
-            ]
-            for c in op.clauses:
-                res = outcomes.get(c.id)
-                outcome = res.get("outcome", "?") if res else "not_applicable"
-                if outcome == "skipped":  # how reports of older versions spell not_applicable
-                    outcome = "not_applicable"
-                mark = OUTCOME_MARK.get(outcome, "?")
-                row.append([nodes.inline(mark, mark, classes=[f"ds-{outcome}"])])
-            rows.append(row)
-        grid = table(headers, rows, ["ds-grid"])
-        # Link each clause header to its clause.
-        thead = next(iter(grid.findall(nodes.thead)))
-        for entry, c in zip(list(thead.findall(nodes.entry))[2:], op.clauses, strict=True):
-            entry.children = [para(clause_ref(c.id, c.id.removeprefix(prefix)))]
-        sec += grid
-        return sec
-
-    def findings(self, targets: list[dict[str, Any]]) -> nodes.Node:
-        from dropspec.adapters import builtin_targets, split, under
-
-        builtins = builtin_targets()
-        reasons = {name: dict(t.expected_failures) for name, t in builtins.items()}
-        for t in targets:  # a variant's reasons: its target's, with the variant's own
-            base, variant = split(t["name"])
-            if variant is not None and base in builtins:
-                made = under(builtins[base], variant, probe=False)
-                reasons[t["name"]] = dict(made.expected_failures)
-        sec = section(self.state.document, "Failures and expected failures", "findings")
-        rows = []
-        for t in targets:
-            for c in t.get("clauses", []):
-                if c.get("outcome") not in ("failed", "xfailed", "xpassed"):
-                    continue
-                reason = reasons.get(t["name"], {}).get(c["id"], "")
-                detail = reason or (c.get("message") or "").strip().splitlines()[0:1]
-                text = detail if isinstance(detail, str) else " ".join(detail)
-                rows.append(
-                    [
-                        nodes.literal(t["name"], t["name"]),
-                        clause_ref(c["id"]) if c["id"] in CLAUSES else c["id"],
-                        c["outcome"],
-                        text[:400],
-                    ]
-                )
-        if rows:
-            sec += table(
-                ["target", "clause", "outcome", "reason (expected failures) or message"],
-                rows,
-                ["ds-compact"],
-            )
-        else:
-            sec += para("Every clause passed or did not apply.")
-        return sec
-
-
 class TransformedDirective(SphinxDirective):
     """Dropout under transformations, from the variant registry and the matrix's report:
     what each framework promises, what the matrix found, what is not checked and why."""
@@ -1466,7 +1324,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("dropspec-clause-index", ClauseIndexDirective)
     app.add_directive("dropspec-checks", ChecksDirective)
     app.add_directive("dropspec-targets", TargetsDirective)
-    app.add_directive("dropspec-matrix", MatrixDirective)
+    app.setup_extension("dropspec_matrix")  # the matrix directives, in a module of their own
     app.add_directive("dropspec-transformed", TransformedDirective)
     app.add_directive("dropspec-sample-sizes", SampleSizesDirective)
     app.add_directive("dropspec-alpha-budget", AlphaBudgetDirective)

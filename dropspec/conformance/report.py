@@ -164,6 +164,7 @@ def clause_entry(r: ClauseResult) -> dict[str, Any]:
         "pvalue": r.pvalue,
         "alpha": r.alpha,
         "n": None if r.stat is None else r.stat.n,
+        "statistic": None if r.stat is None else r.stat.statistic,
         "detectable": None
         if r.stat is None
         else {
@@ -180,6 +181,7 @@ def clause_entry(r: ClauseResult) -> dict[str, Any]:
         "message": r.message,
         "reason": r.reason,
         "replay": replay_of(r),
+        "counterexample": counterexample_of(r.message),
     }
 
 
@@ -188,6 +190,29 @@ def replay_of(r: ClauseResult) -> str | None:
     for line in reversed(r.message.splitlines()):  # the engine's is last; a target's is not
         if line.startswith("replay: "):
             return line.removeprefix("replay: ")
+    return None
+
+
+#: How hypothesis introduces the example it shrank to (or the explicit one that failed).
+_EXAMPLE_HEADS = (
+    "Falsifying example:",
+    "Falsifying explicit example:",
+    "Failing explicit example:",
+)
+
+
+def counterexample_of(message: str) -> str | None:
+    """The input that failed, as hypothesis printed it into a check's message (the call up
+    to its closing parenthesis), as its own field; None when the message names none."""
+    lines = message.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(_EXAMPLE_HEADS):
+            depth, end = 0, i
+            for end in range(i, len(lines)):
+                depth += lines[end].count("(") - lines[end].count(")")
+                if depth <= 0:
+                    break
+            return "\n".join(lines[i : end + 1])
     return None
 
 
