@@ -966,7 +966,8 @@ _RNN_NOT_COMPILED = dict.fromkeys(
     (f"torch.nn.{kind} (dropout between layers)" for kind in ("RNN", "LSTM", "GRU")),
     "Dynamo does not trace nn.RNN, nn.LSTM or nn.GRU (graph break 'Attempted to wrap RNN, "
     "GRU, or LSTM'; torch._dynamo.config.allow_rnn=False by default): the layer would run "
-    "eagerly, so it is not checked under torch.compile",
+    "eagerly, so it is not checked under torch.compile "
+    "(https://meta-pytorch.github.io/compile-graph-break-site/gb/gb0014.html)",
 )
 
 VARIANTS: tuple[Variant, ...] = (
