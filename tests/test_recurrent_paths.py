@@ -15,15 +15,24 @@ from dropspec.conformance.context import Context
 from dropspec.reference import recurrent_dropout
 
 
+@pytest.mark.parametrize("scaling", ["inverted", "classic"])
 @pytest.mark.parametrize("input_mask", ["shared", "per_step"])
-def test_the_strata_are_the_reference_s_masks(input_mask: str) -> None:
-    x = np.ones((64, 2, 8), np.float32)
+def test_the_strata_are_the_reference_s_masks(input_mask: str, scaling: str) -> None:
+    x = np.empty((64, 2, 8), np.float16)
+    x[:, 0], x[:, 1] = checks.PATHS_X
     rate = checks.PATHS_RATE
     h, masks = recurrent_dropout(
-        x, rate, rate, seed=5, input_mask=input_mask, state_mask="per_step", return_mask=True
+        x,
+        rate,
+        rate,
+        seed=5,
+        input_mask=input_mask,
+        state_mask="per_step",
+        scaling=scaling,
+        return_mask=True,
     )
     m1, m2, r2 = masks["input"][:, 0], masks["input"][:, 1], masks["state"][:, 1]
-    ctx = cast(Context, SimpleNamespace(options={"input_mask": input_mask}))
+    ctx = cast(Context, SimpleNamespace(options={"input_mask": input_mask, "scaling": scaling}))
     got = checks.paths_read(ctx, h)
     assert list(got) == checks.paths_strata(ctx)
     want = {"own input kept": ~r2[m1 & m2]}

@@ -449,9 +449,12 @@ def check_recur_independent(ctx: Context) -> StatResult:
 
 # ---------------------------------------------------------------- the two paths together ----
 
-#: The rate of both paths in the PATHS-INDEPENDENT calls: scales 2, so on x = 1 every state
-#: is one of 0, 2, 4 and 6, exact in every dtype.
+#: The rate of both paths in the PATHS-INDEPENDENT calls (scale s = 2 inverted, 1 classic).
 PATHS_RATE = 0.5
+#: x(1) and x(2) of the PATHS-INDEPENDENT calls: the four states step 2 can take, 0, s·x(2),
+#: s·h(1) and their sum, differ under either scaling (0, 6, 4, 10 and 0, 3, 1, 4), and are
+#: small integers, exact in every dtype.
+PATHS_X = (1.0, 3.0)
 #: State mask values each PATHS-INDEPENDENT stratum tests (the first this many in memory
 #: order of the units that fall in it, calls appended: fixed, so the plan states its size).
 PATHS_N = 8192
@@ -486,17 +489,34 @@ def _shifted(a: np.ndarray, axis: int, d: int) -> tuple[np.ndarray, np.ndarray]:
     return here, there
 
 
+def paths_input(ctx: Context) -> np.ndarray:
+    """x of (STAT_BATCH, 2, STAT_FEATURES), :data:`PATHS_X` at its two steps, in the dtype
+    checked, converted once."""
+    key = ("recurrent paths x", ctx.stat_dtype)
+    if key not in ctx.cache:
+        x = np.empty((STAT_BATCH, 2, STAT_FEATURES), as_dtype(ctx.stat_dtype))
+        x[:, 0], x[:, 1] = PATHS_X
+        ctx.cache[("recurrent input", id(x))] = ctx.framework_array(x)
+        ctx.cache[key] = x
+    found: np.ndarray = ctx.cache[key]
+    return found
+
+
 def paths_read(ctx: Context, h: np.ndarray) -> dict[str, np.ndarray]:
-    """The state mask's dropped values at step 2 of a two-step call on x = 1 at
+    """The state mask's dropped values at step 2 of a call on :func:`paths_input` at
     :data:`PATHS_RATE` on both paths, per stratum (:func:`paths_strata`), in memory order.
 
-    h(1) = 2·m(1) and h(2) = 2·m(2) + 2·r(2)·h(1): where m(1) = 1, h(2) is 0, 2, 4 or 6 and
-    tells m(2) (2 and 6) and r(2) (4 and 6); where m(1) = 0 the state is 0 and r(2) is not
-    seen, so every stratum is of units whose input was kept at step 1."""
+    h(1) = s·m(1)·x(1) and h(2) = s·m(2)·x(2) + s·r(2)·h(1): where m(1) = 1, h(2) is the
+    nearest of 0, a = s·x(2), b = s·h(1) and a + b, which tells m(2) and r(2); where m(1) = 0
+    the state is 0 and r(2) is not seen, so every stratum is of units whose input was kept at
+    step 1."""
+    s = scale_for(PATHS_RATE, ctx.options["scaling"])
     h1, h2 = h[:, 0].astype(np.float64), h[:, 1].astype(np.float64)
+    a, b = s * PATHS_X[1], s * h1
+    distance = np.stack([np.abs(h2), np.abs(h2 - a), np.abs(h2 - b), np.abs(h2 - a - b)])
+    nearest = distance.argmin(axis=0)  # 2·r(2) + m(2)
     seen = h1 != 0
-    state_dropped = h2 < 3
-    input_kept_2 = np.abs(h2 % 4 - 2) < 1
+    state_dropped, input_kept_2 = nearest < 2, nearest % 2 == 1
     out = {"own input kept": state_dropped[seen & input_kept_2]}
     if _per_step(ctx, "input"):
         out["own input dropped at step 2"] = state_dropped[seen & ~input_kept_2]
@@ -521,7 +541,7 @@ def _paths_plan(ctx: Context) -> list[StatResult]:
 def check_recur_paths_independent(ctx: Context) -> StatResult:
     strata = paths_strata(ctx)
     found: dict[str, list[np.ndarray]] = {s: [] for s in strata}
-    x = stat_input(ctx, 2)
+    x = paths_input(ctx)
     for _ in range(PATHS_CALLS):
         h = ctx.host(call_raw(ctx, x, PATHS_RATE, PATHS_RATE))
         for s, dropped in paths_read(ctx, h).items():
