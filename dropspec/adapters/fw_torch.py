@@ -594,7 +594,89 @@ def _stacked_rnn(
     return out
 
 
+#: Gate pre-activations that saturate a sigmoid exactly: σ(+GATE_OPEN) = 1, σ(−GATE_OPEN) = 0.
+GATE_OPEN = 1e4
+#: Each layer of the gated targets scales its input by 2^−GATED_SHIFT: tanh(z) = z in float32
+#: and float64 for |z| below 2^−17 (float32) and 2^−27 (float64), and x times the largest
+#: dropout scale the checks use (20) stays far below both, so both layers' tanh pass their
+#: arguments through. The target multiplies the top layer's states by 2^(2·GATED_SHIFT), a
+#: power of two: exact.
+GATED_SHIFT = 40
+
+
+def _gated_weights(layer: Any, kind: str, f: int) -> None:
+    """Weights that reduce ``nn.LSTM``/``nn.GRU`` of two layers (f units, with biases) to
+    layer 1: h1(t) = a·x(t) and layer 2: h2(t) = a·d(t) + h2(t−1), d the dropped h1 and
+    a = 2^−GATED_SHIFT:
+
+    - LSTM (gates i, f, g, o): i = o = 1; f = 0 in layer 1, 1 in layer 2; g = tanh(a·input).
+      So c1(t) = a·x(t), c2(t) = c2(t−1) + a·d(t), and h = tanh(c) = c.
+    - GRU (gates r, z, n): r = 1, z = 0, so h(t) = n(t) = tanh(a·input + W_hn·h(t−1)), with
+      W_hn zero in layer 1 and the identity in layer 2.
+
+    Every gate weight is zero, so a saturated gate's pre-activation is its bias alone."""
+    import torch
+
+    a = 2.0**-GATED_SHIFT
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.zero_()
+        eye = torch.eye(f, dtype=layer.weight_ih_l0.dtype, device=layer.weight_ih_l0.device)
+        for i in (0, 1):
+            getattr(layer, f"weight_ih_l{i}")[2 * f : 3 * f] = a * eye  # g (LSTM) or n (GRU)
+            bias = getattr(layer, f"bias_ih_l{i}")
+            if kind == "LSTM":
+                bias[:f] = bias[3 * f :] = GATE_OPEN  # i and o
+                bias[f : 2 * f] = GATE_OPEN if i else -GATE_OPEN  # f: forget, then keep
+            else:
+                bias[:f], bias[f : 2 * f] = GATE_OPEN, -GATE_OPEN  # r = 1, z = 0
+        if kind == "GRU":
+            layer.weight_hh_l1[2 * f : 3 * f] = eye
+
+
+def _stacked_gated(kind: str) -> Callable[..., torch.Tensor]:
+    """``fn(x, rate, recurrent_rate, *, training, seed)`` through ``nn.<kind>(num_layers=2,
+    dropout=rate)`` with the weights of :func:`_gated_weights`. torch drops only between the
+    layers, so recurrent_rate must be 0 (declared paths='input')."""
+
+    def fn(
+        x: torch.Tensor, rate: float, recurrent_rate: float, *, training: bool, seed: int
+    ) -> torch.Tensor:
+        from torch import nn
+
+        if recurrent_rate != 0:
+            raise ValueError(f"nn.{kind} drops only between layers: recurrent_rate must be 0")
+        f = x.shape[-1]
+        layer = getattr(nn, kind)(
+            f, f, num_layers=2, batch_first=True, dropout=rate, dtype=x.dtype, device=x.device
+        ).train(training)
+        _gated_weights(layer, kind, f)
+        with seeded(seed, x):
+            out: torch.Tensor = layer(x)[0]
+        return out * 2.0 ** (2 * GATED_SHIFT)
+
+    return fn
+
+
 def _recurrent_targets() -> list[Target]:
+    gated = [
+        make_target(
+            _stacked_gated(kind),
+            "recurrent_dropout",
+            name=f"torch.nn.{kind} (dropout between layers)",
+            framework="torch",
+            paths="input",
+            input_mask="per_step",
+            dtypes=("float32", "float64"),
+            description=f"nn.{kind}(num_layers=2, dropout=rate) with saturated gates "
+            f"({'i = o = 1, f = 0 then 1' if kind == 'LSTM' else 'r = 1, z = 0'}) and "
+            "input weights 2^-40·I, so each tanh passes its argument on: layer 2 adds the "
+            "dropped layer-1 output to its state, and the states times 2^80 are the op's. "
+            "The mask is read as for nn.RNN; float32 and float64 only (2^-80 is below "
+            "float16's range)",
+        )
+        for kind in ("LSTM", "GRU")
+    ]
     return [
         make_target(
             _stacked_rnn,
@@ -607,6 +689,7 @@ def _recurrent_targets() -> list[Target]:
             "layer passing x on: the dropout between layers (that of nn.LSTM and nn.GRU too, "
             "torch/nn/modules/rnn.py), a fresh mask at every step on layer 2's input",
         ),
+        *gated,
     ]
 
 
@@ -647,6 +730,10 @@ TWINS: dict[str, str] = {
     "torch.nn.Dropout3d": "torch.dropout3d",
     "torch.nn.AlphaDropout": "torch.alpha_dropout",
     "torch.nn.FeatureAlphaDropout": "torch.feature_alpha_dropout",
+    # torch drops between the layers of every RNN module with one call, at::dropout
+    # (apply_layer_stack in aten/src/ATen/native/RNN.cpp; oneDNN's LSTM the same, mkldnn/RNN.cpp)
+    "torch.nn.LSTM (dropout between layers)": "torch.nn.RNN (dropout between layers)",
+    "torch.nn.GRU (dropout between layers)": "torch.nn.RNN (dropout between layers)",
 }
 
 TARGETS: tuple[Target, ...] = with_seed_truncation(
@@ -871,6 +958,18 @@ _COMPILE_SET = ("torch.dropout", "torch.nn.Dropout (stateful)")
 _PARTITIONED = "aot_eager_decomp_partition"
 
 
+#: The recurrent targets under torch.compile: Dynamo does not trace torch's RNN modules
+#: (torch._dynamo.config.allow_rnn is False by default): it breaks the graph at the module and
+#: runs it eagerly, and the probe (_compiled_a_graph) cannot tell for an op of three
+#: positionals. Observed with torch 2.13.0 CPU, backend aot_eager_decomp_partition.
+_RNN_NOT_COMPILED = dict.fromkeys(
+    (f"torch.nn.{kind} (dropout between layers)" for kind in ("RNN", "LSTM", "GRU")),
+    "Dynamo does not trace nn.RNN, nn.LSTM or nn.GRU (graph break 'Attempted to wrap RNN, "
+    "GRU, or LSTM'; torch._dynamo.config.allow_rnn=False by default): the layer would run "
+    "eagerly, so it is not checked under torch.compile "
+    "(https://meta-pytorch.github.io/compile-graph-break-site/gb/gb0014.html)",
+)
+
 VARIANTS: tuple[Variant, ...] = (
     Variant(
         "torch.vmap",
@@ -914,6 +1013,7 @@ VARIANTS: tuple[Variant, ...] = (
         traced=False,
         wrap_layer=_layer_under_compile(1.0, "inductor"),
         confirm=_compiled_a_graph,
+        not_wrappable=_RNN_NOT_COMPILED,
         all_set=(),
         # observed by direct calls (4 calls of 2^22 float16 values; a NaN rate): the full check does
         # not fit one target's time limit here, see the variant's doc
@@ -932,6 +1032,7 @@ VARIANTS: tuple[Variant, ...] = (
         traced=False,
         wrap_layer=_layer_under_compile(0.0, _PARTITIONED),
         confirm=_compiled_a_graph,
+        not_wrappable=_RNN_NOT_COMPILED,
         all_set=_COMPILE_SET,
         divergence_dtypes={"torch.dropout": _COMPILED_HALF_DTYPES},
         divergences={

@@ -991,6 +991,13 @@ def claims() -> list[Claim]:
             "exact binomial test per count bin vs Binomial(k, rate), Bonferroni",
             calls_gof,
         ),
+        Claim(
+            "recurrent: state mask where a neighbouring feature's input is dropped",
+            "RECUR-PATHS-INDEPENDENT",
+            "binomial test",
+            exact_rate,
+            {"stratum": "feature +1 input dropped"},
+        ),
     ]
 
 

@@ -143,6 +143,20 @@ CLAUSES: tuple[Clause, ...] = (
         "seeds included), and on a path declared 'per_step' those of different steps.",
     ),
     clause(
+        "RECUR-PATHS-INDEPENDENT",
+        OP,
+        MUST,
+        STATISTICAL,
+        "A target dropping both paths draws the state mask independently of the input mask: "
+        "whatever the input mask holds, at the same unit or at a neighbouring feature or "
+        "example, each state unit h(t−1)_j is dropped with probability recurrent_rate.",
+        paths=("both",),
+        rationale="Each path's mask can be right on its own while the two are one draw: a "
+        "state mask made from the input mask's random numbers (the same generator state, or "
+        "one buffer sliced for both paths) drops at the right rates and shares nothing over "
+        "time that it should not, yet the two paths then drop together.",
+    ),
+    clause(
         "RECUR-INFERENCE-IDENTITY",
         OP,
         MUST,

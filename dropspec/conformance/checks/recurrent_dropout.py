@@ -27,7 +27,7 @@ from ...reference.recurrent_dropout import PATH_INPUT, PATH_STATE
 from .. import reduce
 from ..context import CheckFailure, Context, TargetError, register
 from ..reduce import Array
-from ..stats import StatResult
+from ..stats import StatResult, binomial
 from ._examples import first_mismatch, worst
 from ._statistical import (
     drop_test,
@@ -447,6 +447,130 @@ def check_recur_independent(ctx: Context) -> StatResult:
     )
 
 
+# ---------------------------------------------------------------- the two paths together ----
+
+#: The rate of both paths in the PATHS-INDEPENDENT calls (scale s = 2 inverted, 1 classic).
+PATHS_RATE = 0.5
+#: x(1) and x(2) of the PATHS-INDEPENDENT calls: the four states step 2 can take, 0, s·x(2),
+#: s·h(1) and their sum, differ under either scaling (0, 6, 4, 10 and 0, 3, 1, 4), and are
+#: small integers, exact in every dtype.
+PATHS_X = (1.0, 3.0)
+#: State mask values each PATHS-INDEPENDENT stratum tests (the first this many in memory
+#: order of the units that fall in it, calls appended: fixed, so the plan states its size).
+PATHS_N = 8192
+#: Calls PATHS-INDEPENDENT makes at most to fill its strata. A stratum takes about a quarter
+#: (an eighth with input_mask='per_step') of the 2^16 units of a call, so a correct target
+#: fills every stratum in two calls; four that leave one short mean an input rate far from
+#: PATHS_RATE, which the check reports.
+PATHS_CALLS = 4
+#: Neighbours whose dropped input the state mask must not follow: (axis, offset) of the
+#: (batch, features) grid.
+PATHS_NEIGHBOURS = ((1, 1), (1, -1), (0, 1), (0, -1))
+
+
+def paths_strata(ctx: Context) -> list[str]:
+    """The strata of state units PATHS-INDEPENDENT tests: the unit's own input kept at
+    both steps (and dropped at step 2, where the input mask is fresh per step), and a
+    neighbouring feature's or example's input dropped."""
+    own = ["own input kept"] + (["own input dropped at step 2"] if _per_step(ctx, "input") else [])
+    return own + [_neighbour_stratum(axis, d) for axis, d in PATHS_NEIGHBOURS]
+
+
+def _neighbour_stratum(axis: int, d: int) -> str:
+    return f"{('example', 'feature')[axis]} {d:+d} input dropped"
+
+
+def _shifted(a: np.ndarray, axis: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """(a[u], a[u + d along axis]) for every unit u that has that neighbour."""
+    n = a.shape[axis]
+    lo, hi = max(0, -d), n - max(0, d)
+    here = np.take(a, np.arange(lo, hi), axis=axis)
+    there = np.take(a, np.arange(lo + d, hi + d), axis=axis)
+    return here, there
+
+
+def paths_input(ctx: Context) -> np.ndarray:
+    """x of (STAT_BATCH, 2, STAT_FEATURES), :data:`PATHS_X` at its two steps, in the dtype
+    checked, converted once."""
+    key = ("recurrent paths x", ctx.stat_dtype)
+    if key not in ctx.cache:
+        x = np.empty((STAT_BATCH, 2, STAT_FEATURES), as_dtype(ctx.stat_dtype))
+        x[:, 0], x[:, 1] = PATHS_X
+        ctx.cache[("recurrent input", id(x))] = ctx.framework_array(x)
+        ctx.cache[key] = x
+    found: np.ndarray = ctx.cache[key]
+    return found
+
+
+def paths_read(ctx: Context, h: np.ndarray) -> dict[str, np.ndarray]:
+    """The state mask's dropped values at step 2 of a call on :func:`paths_input` at
+    :data:`PATHS_RATE` on both paths, per stratum (:func:`paths_strata`), in memory order.
+
+    h(1) = s·m(1)·x(1) and h(2) = s·m(2)·x(2) + s·r(2)·h(1): where m(1) = 1, h(2) is the
+    nearest of 0, a = s·x(2), b = s·h(1) and a + b, which tells m(2) and r(2); where m(1) = 0
+    the state is 0 and r(2) is not seen, so every stratum is of units whose input was kept at
+    step 1."""
+    s = scale_for(PATHS_RATE, ctx.options["scaling"])
+    h1, h2 = h[:, 0].astype(np.float64), h[:, 1].astype(np.float64)
+    a, b = s * PATHS_X[1], s * h1
+    distance = np.stack([np.abs(h2), np.abs(h2 - a), np.abs(h2 - b), np.abs(h2 - a - b)])
+    nearest = distance.argmin(axis=0)  # 2·r(2) + m(2)
+    seen = h1 != 0
+    state_dropped, input_kept_2 = nearest < 2, nearest % 2 == 1
+    out = {"own input kept": state_dropped[seen & input_kept_2]}
+    if _per_step(ctx, "input"):
+        out["own input dropped at step 2"] = state_dropped[seen & ~input_kept_2]
+    for axis, d in PATHS_NEIGHBOURS:
+        here_seen, there_seen = _shifted(seen, axis, d)
+        here_dropped = _shifted(state_dropped, axis, d)[0]
+        out[_neighbour_stratum(axis, d)] = here_dropped[here_seen & ~there_seen]
+    return out
+
+
+def _paths_plan(ctx: Context) -> list[StatResult]:
+    strata = paths_strata(ctx)
+    alpha = ctx.split(len(strata))
+    return [
+        binomial(0, PATHS_N, PATHS_RATE, alpha=alpha, power=ctx.power, rate=PATHS_RATE, stratum=s)
+        for s in strata
+    ]
+
+
+@every_dtype
+@planned(_paths_plan)
+def check_recur_paths_independent(ctx: Context) -> StatResult:
+    strata = paths_strata(ctx)
+    found: dict[str, list[np.ndarray]] = {s: [] for s in strata}
+    x = paths_input(ctx)
+    for _ in range(PATHS_CALLS):
+        h = ctx.host(call_raw(ctx, x, PATHS_RATE, PATHS_RATE))
+        for s, dropped in paths_read(ctx, h).items():
+            found[s].append(dropped)
+        if all(sum(a.size for a in found[s]) >= PATHS_N for s in strata):
+            break
+    else:
+        short = [s for s in strata if sum(a.size for a in found[s]) < PATHS_N]
+        raise CheckFailure(
+            f"{PATHS_CALLS} calls at rate {PATHS_RATE} on both paths left fewer than "
+            f"{PATHS_N} readable state units in: {', '.join(short)} (a correct target fills "
+            "each in two calls; the input path drops far more than its rate)"
+        )
+    alpha = ctx.split(len(strata))
+    results = [
+        binomial(
+            int(np.concatenate(found[s])[:PATHS_N].sum()),
+            PATHS_N,
+            PATHS_RATE,
+            alpha=alpha,
+            power=ctx.power,
+            rate=PATHS_RATE,
+            stratum=s,
+        )
+        for s in strata
+    ]
+    return verdict(results, "the state mask depends on the input mask")
+
+
 register(
     "recurrent_dropout",
     {
@@ -460,6 +584,7 @@ register(
         "RECUR-INPUT-SHARED": check_recur_input_shared,
         "RECUR-STATE-SHARED": check_recur_state_shared,
         "RECUR-INDEPENDENT": check_recur_independent,
+        "RECUR-PATHS-INDEPENDENT": check_recur_paths_independent,
         "RECUR-INFERENCE-IDENTITY": check_recur_inference_identity,
         "RECUR-RATE-ZERO": check_recur_rate_zero,
         "RECUR-RATE-ONE-ZEROS": check_recur_rate_one_zeros,
