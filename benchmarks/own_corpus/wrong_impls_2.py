@@ -550,7 +550,7 @@ add(
     "s + 1's slice i, so neighbouring seeds share all but one slice",
     "ATTN-INDEPENDENT",
 )
-SPEC_GAP["own2.slice_seeded_seed_plus_slice_index"] = (
+SPEC_GAP["mutant.numpy.attention_dropout.own2.slice_seeded_seed_plus_slice_index"] = (
     "ATTN-INDEPENDENT's text speaks of positions, heads and examples, not of seeds; no "
     "attention clause names neighbouring seeds (ATTN-SEED-PAIRS names s + 2**32 and others)"
 )
@@ -677,7 +677,7 @@ add(
     "dropped has its state dropped too whenever recurrent_rate >= rate",
     "RECUR-INDEPENDENT",
 )
-SPEC_GAP["own2.one_uniform_for_both_paths"] = (
+SPEC_GAP["mutant.numpy.recurrent_dropout.own2.one_uniform_for_both_paths"] = (
     "RECUR-INDEPENDENT's text asks for independence on each path (examples, features, "
     "steps, seeds), not between the input and the state path"
 )
