@@ -2,11 +2,14 @@
 
 Two corpora, neither of them part of the test suite:
 
-- **mutants**: issue 21's input-space mutants (``tests/mutants/input_space_mutants.py``) and the
-  held-back own corpus (``benchmarks/own_corpus/wrong_impls.py``). Each is checked in this
-  process (``run_target``, as ``tests/test_mutants.py`` does) against every clause of its op at
-  each base seed (0-4 by default). It is *caught* at a seed when a MUST clause fails there;
-  a failure whose message says the target raised counts too, and is flagged ``by_crash``.
+- **mutants**: issue 21's input-space mutants (``tests/mutants/input_space_mutants.py``), the
+  held-back own corpus (``benchmarks/own_corpus/wrong_impls.py``, corpus ``own``) and the second
+  one, written blind for attention and recurrent dropout, stateful calls and input structure
+  (``benchmarks/own_corpus/wrong_impls_2.py``, corpus ``own2``; ``--corpus own2`` alone).
+  Each is checked in this process (``run_target``, as ``tests/test_mutants.py`` does) against
+  every clause of its op at each base seed (0-4 by default). It is *caught* at a seed when a
+  MUST clause fails there; a failure whose message says the target raised counts too, and is
+  flagged ``by_crash``.
   A class is *caught* when every one of its mutants is caught on at least 4 of the 5 seeds.
 - **harness faults** (``benchmarks/own_corpus/harness/h*.py``): targets that misbehave against
   the runner (process state, output streams, signals, exceptions, odd return values). Each
@@ -17,6 +20,7 @@ Two corpora, neither of them part of the test suite:
   missing from it) and no hang past the scorer's own bound.
 
     nice -n 10 python benchmarks/escape_score.py [--seeds 0 1 2 3 4] [--only SUBSTRING]
+        [--corpus issue21|own|own2]
         [--no-harness] [--no-mutants] [--out benchmarks/results/escape_score.json]
 
 The JSON is rewritten after every mutant and harness fault, so an interrupted run keeps what
@@ -46,6 +50,8 @@ from mutants import Mutant, input_space_corpus, no_shrinking  # noqa: E402
 from mutants.input_space_mutants import ISSUE_CLASS  # noqa: E402
 from wrong_impls import MUTANTS as OWN_MUTANTS  # noqa: E402
 from wrong_impls import OWN_CLASS  # noqa: E402
+from wrong_impls_2 import MUTANTS as OWN2_MUTANTS  # noqa: E402
+from wrong_impls_2 import OWN2_CLASS, SPEC_GAP  # noqa: E402
 
 from dropspec.conformance import Config, run_target  # noqa: E402
 from dropspec.conformance.engine import ClauseResult  # noqa: E402
@@ -53,6 +59,7 @@ from dropspec.conformance.engine import ClauseResult  # noqa: E402
 HARNESS = ROOT / "benchmarks" / "own_corpus" / "harness"
 OUT = ROOT / "benchmarks" / "results" / "escape_score.json"
 SEEDS = (0, 1, 2, 3, 4)
+CORPORA = ("issue21", "own", "own2")
 #: A mutant class counts as caught when each of its mutants is caught on this many seeds.
 NEED = 4
 
@@ -98,6 +105,7 @@ def score_mutant(m: Mutant, corpus: str, klass: str, seeds: Iterable[int]) -> di
         "fault_class": m.fault_class,
         "description": m.description,
         "named_clauses": list(m.clauses),
+        "spec_gap": SPEC_GAP.get(m.name),
         "caught_seeds": caught,
         "seeds": len(runs),
         "runs": runs,
@@ -243,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--only", help="only mutants and harness files whose name has this")
     parser.add_argument(
-        "--corpus", choices=("issue21", "own"), help="only this corpus of mutants (default both)"
+        "--corpus",
+        choices=CORPORA,
+        help="only this corpus of mutants (default all)",
     )
     parser.add_argument("--no-mutants", action="store_true")
     parser.add_argument("--no-harness", action="store_true")
@@ -262,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         else [
             *((m, "issue21", ISSUE_CLASS[m.name]) for m in input_space_corpus()),
             *((m, "own", OWN_CLASS[m.name]) for m in OWN_MUTANTS),
+            *((m, "own2", OWN2_CLASS[m.name]) for m in OWN2_MUTANTS),
         ]
     )
     mutants = [t for t in mutants if not args.only or args.only in t[0].name]
@@ -324,7 +335,7 @@ def summary(report: dict[str, Any]) -> None:
                 + " ".join(row["escaped"])
             )
         ms = report["mutants"]
-        for corpus in ("issue21", "own"):
+        for corpus in CORPORA:
             sub = [e for e in ms if e["corpus"] == corpus]
             if sub:
                 full = sum(e["caught_seeds"] >= NEED for e in sub)
@@ -343,7 +354,8 @@ def summary(report: dict[str, Any]) -> None:
                     e["caught_seeds"] == 0 for e in ms if e["corpus"] == corpus
                 ),
             }
-            for corpus in ("issue21", "own")
+            for corpus in CORPORA
+            if any(e["corpus"] == corpus for e in ms)
         }
     hs = report.get("harness", [])
     if hs:
