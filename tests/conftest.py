@@ -59,6 +59,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
+    if any(
+        getattr(r, "nodeid", "").startswith("tests/test_doc_commands.py")
+        for reports in terminalreporter.stats.values()
+        for r in reports
+    ):
+        import test_doc_commands  # how many of the docs' commands were run, and why not
+
+        terminalreporter.write_line(test_doc_commands.summary())
     # The header is not shown under -q (as CI runs): repeat both lines at the end.
     terminalreporter.write_line(f"dropspec tests: {tier(config)}; {seed_line()}")
 
