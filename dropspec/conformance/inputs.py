@@ -424,6 +424,9 @@ DESIGNS: Mapping[str, Design] = {
         _OWN, shapes=False, own="2^12 positive ordinary values per call in the op's statistical "
         "shape, one instance called again and again at rates 0.5 and 0.2")
        for name in ("reproducible", "inference", "gradient")},
+    "check_state_streams": dataclasses.replace(
+        _OWN, shapes=False, own="x = 1, calls of about 192 and 320 mask values in turn in the "
+        "op's statistical shape, 1,025 calls of one instance at rate 0.5", bands=()),
     **{f"check_dc_state_{name}": dataclasses.replace(
         _OWN, shapes=False, own="a decoder layer (x = 1, W[o, j] = 2^j, batch 4, 8 outputs, "
         "12 inputs; 4 in a half type) per call, one instance called again and again at rates "

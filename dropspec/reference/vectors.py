@@ -121,6 +121,7 @@ NO_VECTOR: dict[str, str] = {
     "STATE-REPRODUCIBLE": "it is about a layer's state over a sequence of calls, and " + _SEEDED,
     "STATE-INFERENCE": "it is about a layer's state over a sequence of calls, and " + _SEEDED,
     "STATE-GRADIENT": "it is about a layer's state over a sequence of calls, and " + _SEEDED,
+    "STATE-STREAMS": "it is about a layer's state over a sequence of calls, and " + _SEEDED,
 }
 
 

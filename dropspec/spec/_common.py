@@ -245,6 +245,7 @@ def state(
     reproducible: str,
     inference: str,
     gradient: str,
+    streams: str | None = None,
     noise: bool = False,
     inference_when: dict[str, tuple[Any, ...]] | None = None,
 ) -> list[Clause]:
@@ -254,7 +255,8 @@ def state(
     read as whether each value lies above 1, rather than dropping units. ``inference_when``:
     the options, beyond ``calls``, under which the inference clause applies (DropConnect's
     moment-matching inference draws samples, so only its mean inference is free of the
-    state)."""
+    state). ``streams``: the id of the clause that the calls' random streams do not overlap
+    (for ops whose masks are read one bit per mask value)."""
     stateful = {"calls": ("stateful",)}
     if noise:
         calls_text = (
@@ -276,7 +278,7 @@ def state(
             "The gradient of each call in a sequence is its own forward mask times its "
             "scale (the mask the call's output shows), not that of another call."
         )
-    return [
+    clauses = [
         clause(
             calls,
             op,
@@ -328,3 +330,23 @@ def state(
             **stateful,
         ),
     ]
+    if streams is not None:
+        drawn, one = ("noise", "noise") if noise else ("masks", "mask")
+        clauses.append(
+            clause(
+                streams,
+                op,
+                MUST,
+                EXACT,
+                f"Successive training calls of one layer instance, whatever their sizes, draw "
+                f"their {drawn} from random streams that do not overlap: no call's {one} "
+                f"repeats a run of another call's at any shift (checked on 1,025 calls of two "
+                f"alternating sizes, with a false-alarm probability below 1e-9).",
+                rationale="A counter-based generator whose offset advances by too little (by "
+                "the first call's size, by half a call, or in a counter that wraps) gives each "
+                "call new-looking masks that repeat parts of earlier ones; the drop counts per "
+                "element over a few calls of one size stay Binomial.",
+                **stateful,
+            )
+        )
+    return clauses

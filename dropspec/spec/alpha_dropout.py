@@ -118,6 +118,7 @@ CLAUSES: tuple[Clause, ...] = (
         reproducible="ALPHA-STATE-REPRODUCIBLE",
         inference="ALPHA-STATE-INFERENCE",
         gradient="ALPHA-STATE-GRADIENT",
+        streams="ALPHA-STATE-STREAMS",
     ),
 )
 

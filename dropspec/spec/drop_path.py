@@ -63,6 +63,7 @@ CLAUSES: tuple[Clause, ...] = (
         reproducible="DROPPATH-STATE-REPRODUCIBLE",
         inference="DROPPATH-STATE-INFERENCE",
         gradient="DROPPATH-STATE-GRADIENT",
+        streams="DROPPATH-STATE-STREAMS",
     ),
 )
 

@@ -222,6 +222,7 @@ CLAUSES: tuple[Clause, ...] = (
         reproducible="DROPOUT-STATE-REPRODUCIBLE",
         inference="DROPOUT-STATE-INFERENCE",
         gradient="DROPOUT-STATE-GRADIENT",
+        streams="DROPOUT-STATE-STREAMS",
     ),
 )
 

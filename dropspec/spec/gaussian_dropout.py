@@ -121,6 +121,7 @@ CLAUSES: tuple[Clause, ...] = (
         reproducible="GAUSSIAN-STATE-REPRODUCIBLE",
         inference="GAUSSIAN-STATE-INFERENCE",
         gradient="GAUSSIAN-STATE-GRADIENT",
+        streams="GAUSSIAN-STATE-STREAMS",
         noise=True,
     ),
 )

@@ -89,6 +89,63 @@ def reads_inference_inputs(rate: float, *, seed: int) -> Layer:
     return layer
 
 
+#: How many uniforms the stream mutants precompute per instance (more than any check reads).
+_STREAM = 1 << 21
+
+
+def counter_wraps(rate: float, *, seed: int) -> Layer:
+    """Keys each call's generator by the seed and an 8-bit call counter: call 257 repeats
+    call 1's mask."""
+    _validate(rate)
+    calls = [0]
+
+    def layer(x: Array, *, training: bool) -> Array:
+        if not training:
+            return x.copy()
+        rng = np.random.default_rng([seed & ((1 << 64) - 1), calls[0] & 0xFF])
+        calls[0] += 1
+        return _masked(x, rng.random(x.shape) >= rate, rate)
+
+    return layer
+
+
+def offset_by_first_size(rate: float, *, seed: int) -> Layer:
+    """Reads each call's uniforms from one stream at an offset that advances by the size of
+    the instance's first call, whatever the later calls' sizes: a larger call overlaps the
+    next one."""
+    _validate(rate)
+    stream = np.random.default_rng(seed).random(_STREAM)
+    state = {"at": 0, "step": 0}
+
+    def layer(x: Array, *, training: bool) -> Array:
+        if not training:
+            return x.copy()
+        state["step"] = state["step"] or x.size
+        u = stream[state["at"] : state["at"] + x.size].reshape(x.shape)
+        state["at"] = (state["at"] + state["step"]) % (_STREAM - (1 << 16))
+        return _masked(x, u >= rate, rate)
+
+    return layer
+
+
+def gaussian_half_step(rate: float, *, seed: int) -> Layer:
+    """Gaussian dropout whose noise offset advances by half of each call's size: every
+    call's first half is the previous call's second half."""
+    _validate(rate)
+    sigma = np.sqrt(rate / (1.0 - rate)) if rate < 1.0 else np.inf
+    stream = np.random.default_rng(seed).standard_normal(_STREAM)
+    state = {"at": 0}
+
+    def layer(x: Array, *, training: bool) -> Array:
+        if not training or rate == 0.0:
+            return x.copy()
+        z = stream[state["at"] : state["at"] + x.size].reshape(x.shape)
+        state["at"] = (state["at"] + max(1, x.size // 2)) % (_STREAM - (1 << 16))
+        return (x.astype(np.float64) * (1.0 + sigma * z)).astype(x.dtype)
+
+    return layer
+
+
 def next_mask_gradient(rate: float, *, seed: int) -> Layer:
     """torch: the forward applies this call's mask, the backward the one drawn for the next
     call (a mask cached one step ahead)."""
@@ -274,6 +331,14 @@ MUTANTS: tuple[Mutant, ...] = (
         clauses="DROPOUT-STATE-GRADIENT",
         fault_class="gradient",
         dtypes=("float32", "float64"),
+    ),
+    stateful_mutant(counter_wraps, framework="numpy", clauses="DROPOUT-STATE-STREAMS"),
+    stateful_mutant(offset_by_first_size, framework="numpy", clauses="DROPOUT-STATE-STREAMS"),
+    stateful_mutant(
+        gaussian_half_step,
+        framework="numpy",
+        op="gaussian_dropout",
+        clauses="GAUSSIAN-STATE-STREAMS",
     ),
     stateful_mutant(
         alpha_frozen, framework="numpy", op="alpha_dropout", clauses="ALPHA-STATE-CALLS"

@@ -171,6 +171,7 @@ register(
         "ALPHA-STATE-REPRODUCIBLE": stateful.check_state_reproducible,
         "ALPHA-STATE-INFERENCE": stateful.check_state_inference,
         "ALPHA-STATE-GRADIENT": stateful.check_state_gradient,
+        "ALPHA-STATE-STREAMS": stateful.check_state_streams,
     },
     mask="alpha",
     inputs="units",

@@ -43,6 +43,7 @@ register(
         "DROPPATH-STATE-REPRODUCIBLE": stateful.check_state_reproducible,
         "DROPPATH-STATE-INFERENCE": stateful.check_state_inference,
         "DROPPATH-STATE-GRADIENT": stateful.check_state_gradient,
+        "DROPPATH-STATE-STREAMS": stateful.check_state_streams,
     },
     mask="zero",
     inputs="units",

@@ -69,6 +69,7 @@ register(
         "DROPOUT-STATE-REPRODUCIBLE": stateful.check_state_reproducible,
         "DROPOUT-STATE-INFERENCE": stateful.check_state_inference,
         "DROPOUT-STATE-GRADIENT": stateful.check_state_gradient,
+        "DROPOUT-STATE-STREAMS": stateful.check_state_streams,
     },
     mask="zero",
     inputs="units",

@@ -208,6 +208,7 @@ register(
         "GAUSSIAN-STATE-REPRODUCIBLE": stateful.check_state_reproducible,
         "GAUSSIAN-STATE-INFERENCE": stateful.check_state_inference,
         "GAUSSIAN-STATE-GRADIENT": stateful.check_state_gradient,
+        "GAUSSIAN-STATE-STREAMS": stateful.check_state_streams,
     },
     mask="noise",
     inputs="units",

@@ -10,6 +10,7 @@ generator (torch) is reproducible only so.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -225,6 +226,77 @@ def check_state_gradient(ctx: Context) -> None:
                         f"call {i + 1} of {STATE_STEPS} ({where}): the gradient is not that "
                         f"call's forward mask times its scale: {first_mismatch(got, want)}"
                     )
+
+
+#: STATE-STREAMS: calls of one instance, alternating between two numbers of mask values (a
+#: generator that advances by the first call's size, or by a fixed amount, then overlaps
+#: itself), and the largest false-alarm probability the check accepts.
+STREAM_CALLS, STREAM_SIZES, STREAM_RATE, STREAM_FALSE_ALARM = 1025, (192, 320), 0.5, 1e-9
+
+
+def window_bits(p: float, values: int, false_alarm: float = STREAM_FALSE_ALARM) -> int:
+    """The window length w such that, among ``values`` independent mask bits each 1 with
+    probability ``p``, the chance that any two of the windows of w bits starting at
+    different positions are equal is at most ``false_alarm``: a union bound over the pairs,
+    each equal with probability (p^2 + (1 - p)^2)^w at most (overlapping windows included,
+    since a window equal to a shifted copy of itself is at most as likely)."""
+    same = p * p + (1.0 - p) * (1.0 - p)
+    pairs = values * values / 2.0
+    return max(16, math.ceil(math.log(false_alarm / pairs) / math.log(same)))
+
+
+def repeated_window(bits: np.ndarray, w: int) -> tuple[int, int] | None:
+    """Two different start positions of equal windows of ``w`` bits in ``bits`` (0/1), the
+    earlier first; None when every window is unique."""
+    if bits.size < w + 1:
+        return None
+    windows = np.lib.stride_tricks.sliding_window_view(bits.astype(np.uint8), w)
+    packed = np.packbits(windows, axis=1)
+    rows = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
+    order = np.argsort(rows, kind="stable")
+    same = np.flatnonzero(rows[order][1:] == rows[order][:-1])
+    if same.size == 0:
+        return None
+    a, b = int(order[same[0]]), int(order[same[0] + 1])
+    return min(a, b), max(a, b)
+
+
+def check_state_streams(ctx: Context) -> None:
+    """Successive calls of one instance, of two alternating sizes: the mask bits of all
+    calls, read in call order as one stream, hold no window of w bits twice (w from
+    :func:`window_bits`, so that independent masks repeat one with probability below
+    :data:`STREAM_FALSE_ALARM`): no call's mask repeats part of another's, at any shift."""
+    rate, dtype = STREAM_RATE, as_dtype(ctx.stat_dtype)
+    g = geometry(ctx)
+    layouts = [mask_layout(ctx, n, shape=g.stat_shape(n)) for n in STREAM_SIZES]
+    shapes = [shape for shape, _ in layouts]
+    total = sum(layouts[i % 2][1] for i in range(STREAM_CALLS))
+    w = window_bits(dropped_probability(ctx, rate), total)
+    inputs = [ctx.framework_array(np.ones(shape, dtype=dtype)) for shape in shapes]
+    layer = build(ctx, rate, ctx.seed())
+    parts: list[np.ndarray] = []
+    starts: list[int] = []
+    at = 0
+    for i in range(STREAM_CALLS):
+        x = inputs[i % 2]
+        y = ctx.backend.for_reduction(step(ctx, layer, ctx.backend.fresh(x), training=True))
+        keep = ctx.host(keep_mask(ctx, y, rate, g.shared_of(len(shapes[i % 2]))))
+        parts.append(np.asarray(keep, dtype=bool).ravel())
+        starts.append(at)
+        at += parts[-1].size
+    found = repeated_window(np.concatenate(parts), w)
+    if found is None:
+        return
+    where = []
+    for pos in found:
+        call = int(np.searchsorted(starts, pos, side="right")) - 1
+        where.append(f"call {call + 1} from mask value {pos - starts[call]}")
+    raise CheckFailure(
+        f"{w} successive mask values of {where[1]} repeat those of {where[0]} (calls of "
+        f"{' and '.join(str(n) for _, n in layouts)} mask values in turn, rate {rate}, "
+        f"{STREAM_CALLS} calls; independent masks repeat {w} values with probability below "
+        f"{STREAM_FALSE_ALARM:g}): the instance draws its masks from overlapping random streams"
+    )
 
 
 # ------------------------------------------------------- DropConnect layers ----
