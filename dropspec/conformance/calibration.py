@@ -991,6 +991,13 @@ def claims() -> list[Claim]:
             "exact binomial test per count bin vs Binomial(k, rate), Bonferroni",
             calls_gof,
         ),
+        Claim(
+            "attention seeds' masks copied at shift 1",
+            "ATTN-INDEPENDENT-SEEDS",
+            SEEDS_TEST,
+            seed_pair(1),
+            {"pair": "s + 1"},
+        ),
     ]
 
 
