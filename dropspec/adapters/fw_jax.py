@@ -588,9 +588,16 @@ _FLAX_ATTENTION_RATE_ONE = (
     "0 (flax/linen/attention.py, dot_product_attention_weights; flax.linen.Dropout "
     "special-cases rate 1, this path does not)"
 )
+_FLAX_ATTENTION_INFERENCE_RATE = (
+    "with deterministic=True flax never reads dropout_rate, and checks it nowhere else: "
+    "-0.1, 1.5 and NaN are all accepted at inference (flax/linen/attention.py, "
+    "dot_product_attention_weights; https://github.com/google/flax/issues/5497, whose fix "
+    "https://github.com/google/flax/pull/5510 is not merged in 0.12.8)"
+)
 _FLAX_ATTENTION_XFAIL = {
     "ATTN-RATE-INVALID": _FLAX_ATTENTION_RATE,
     "ATTN-RATE-ONE-ZEROS": _FLAX_ATTENTION_RATE_ONE,
+    "ATTN-RATE-INVALID-INFERENCE": _FLAX_ATTENTION_INFERENCE_RATE,
 }
 #: flax.nnx's copy of dot_product_attention_weights (flax/nnx/nn/attention.py) has the same
 #: guard and division. Observed with flax 0.12.8: -0.1 and NaN drop nothing, 1.5 draws with
@@ -603,6 +610,10 @@ _NNX_ATTENTION_XFAIL = {
     "https://github.com/google/flax/pull/5510, is not merged in 0.12.8)",
     "ATTN-RATE-ONE-ZEROS": "at rate 1 the multiplier is keep / keep_prob = 0 / 0, so every "
     "output is NaN instead of 0 (flax/nnx/nn/attention.py, dot_product_attention_weights)",
+    "ATTN-RATE-INVALID-INFERENCE": "with deterministic=True flax.nnx.MultiHeadAttention "
+    "never reads dropout_rate, and checks it nowhere else: -0.1, 1.5 and NaN are all "
+    "accepted at inference (https://github.com/google/flax/issues/5497; fix "
+    "https://github.com/google/flax/pull/5510 not merged in 0.12.8)",
 }
 _WEIGHT_DROP: dict[str, Any] = dict(
     masks="per_batch", mask_bias=False, scaling="inverted", inference="mean", activation="identity"
@@ -813,7 +824,10 @@ TARGETS: tuple[Target, ...] = (
         name="equinox.nn.MultiheadAttention",
         requires=("equinox",),
         dtypes=_FLAX_LAYER_DTYPES,
-        expected_failures={"ATTN-RATE-INVALID": _EQX_RATE},
+        expected_failures={
+            "ATTN-RATE-INVALID": _EQX_RATE,
+            "ATTN-RATE-INVALID-INFERENCE": _EQX_RATE,
+        },
         description="equinox.nn.MultiheadAttention(heads, ..., qk_size=d, vo_size=d_v, "
         "dropout_p=rate) with identity projections, vmapped over the batch with one key per "
         "example (jax.random.split(key(seed), batch)) and inference=not training: it splits "

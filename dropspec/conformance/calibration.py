@@ -998,6 +998,13 @@ def claims() -> list[Claim]:
             exact_rate,
             {"stratum": "feature +1 input dropped"},
         ),
+        Claim(
+            "attention seeds' masks copied at shift 1",
+            "ATTN-INDEPENDENT-SEEDS",
+            SEEDS_TEST,
+            seed_pair(1),
+            {"pair": "s + 1"},
+        ),
     ]
 
 

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import ERROR, EXACT, MUST, STATISTICAL, STRUCTURAL, clause, rate_one, seed_edges
+from ._common import (
+    ERROR,
+    EXACT,
+    MUST,
+    SHOULD,
+    STATISTICAL,
+    STRUCTURAL,
+    clause,
+    rate_one,
+    seed_edges,
+)
 from ._model import Clause, Op, Option
 from ._options import SCALING
 from ._options import rate_one as rate_one_option
@@ -215,6 +225,70 @@ CLAUSES: tuple[Clause, ...] = (
         error="ATTN-RATE-ONE-ERROR",
     ),
     *seed_edges(OP, seed_space="ATTN-SEED-SPACE", seed_pairs="ATTN-SEED-PAIRS"),
+    clause(
+        "ATTN-INDEPENDENT-SEEDS",
+        OP,
+        MUST,
+        STATISTICAL,
+        "Masks drawn with related seeds (s and s + k for k in 1, 2^16, 2^31 and 2^32 − 1, "
+        "seeds one bit apart, s and −s, s and a·s + b, seeds with the same XOR of their "
+        "32-bit halves, and the XOR of four masks whose seeds XOR to 0) are independent of "
+        "each other at every shift, as for DROPOUT-INDEPENDENT-SEEDS.",
+        rationale="SEED-SPACE and SEED-PAIRS find equal masks only; a seed taken as an "
+        "offset into one stream, or perturbing a few bits of a generator's state, gives "
+        "shifted or correlated masks that no exact comparison sees.",
+    ),
+    clause(
+        "ATTN-MASK-VALUE-FREE",
+        OP,
+        MUST,
+        EXACT,
+        "Calls with the same seed, shapes, dtype and rate drop the same (example, head, "
+        "query, key) positions whatever q, k and v hold (their signs, power-of-two "
+        "scalings, permuted values, all ones, and v's columns permuted or scaled).",
+        rationale="A mask drawn from the scores (a threshold on P, or bits of the inputs) "
+        "passes every check that reads the mask on one kind of input only.",
+    ),
+    clause(
+        "ATTN-FRESH-OUTPUT",
+        OP,
+        MUST,
+        EXACT,
+        "A training call returns new arrays, sharing no memory with q, k, v or any array "
+        "returned before, and no call changes q, k or v.",
+    ),
+    clause(
+        "ATTN-RATE-INVALID-INFERENCE",
+        OP,
+        MUST,
+        ERROR,
+        "A rate below 0, above 1, or NaN is rejected with an error with training=False as "
+        "with training=True.",
+        rationale="A rate validated only where it is used lets a mistyped hyper-parameter "
+        "pass every evaluation run.",
+    ),
+    clause(
+        "ATTN-SEED-PROCESS",
+        OP,
+        MUST,
+        EXACT,
+        "A training call with a given seed returns the same output in another Python "
+        "process as in this one.",
+    ),
+    clause(
+        "ATTN-LAYOUT",
+        OP,
+        SHOULD,
+        EXACT,
+        "For q, k and v in any memory layout the target's arrays can take (Fortran order, "
+        "axes permuted in storage, every second element of a larger buffer, negative "
+        "strides, broadcast and read-only views), a training call drops the same positions "
+        "as for contiguous copies with the same rate and seed, and returns the same output "
+        "to within the rounding of a softmax and a matrix product.",
+        rationale="A kernel that walks its inputs in storage order misreads transposed or "
+        "sliced q, k or v; a mask drawn in storage order is still a mask, so this is a "
+        "SHOULD, as DROPOUT-LAYOUT is.",
+    ),
 )
 
 OP_SPEC = Op(

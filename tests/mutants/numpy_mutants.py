@@ -7,7 +7,9 @@ is the only difference.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -1548,21 +1550,35 @@ def attention(
     fresh_generator: bool = False,
     mirrored_keys: bool = False,
     seed_of: Callable[[int], int] | None = None,
+    validate_training_only: bool = False,
+    keyed_by_k_sign: bool = False,
+    stream_offset: bool = False,
+    storage_order: bool = False,
+    reused_buffer: bool = False,
 ) -> tuple[Array, Array]:
     """Attention dropout returning (output, weights before dropout), with one hook per fault:
     ``where`` the dropout acts ('probabilities', 'logits' or 'output')."""
-    if validate_rate:
+    if validate_rate and (training or not validate_training_only):
         validate(rate)
+    if storage_order:  # k's values read in memory order, as a kernel walking its buffer would
+        k = np.ravel(k, order="K").reshape(k.shape)
     t = np.float64
     logits = q.astype(t) @ np.swapaxes(k.astype(t), -1, -2) / math.sqrt(q.shape[-1])
     if seed_of is not None:
         seed = seed_of(seed)
+    if keyed_by_k_sign:
+        seed ^= int(np.signbit(k.flat[0]))
     rng = np.random.default_rng() if fresh_generator else np.random.default_rng(seed)
     b, _, sq, sk = logits.shape
     drop = (training or infer_drops) and rate > 0
 
     def dropped(a: Array, shape: tuple[int, ...]) -> Array:
-        draw = rng.random((b, 1, sq, sk) if heads_share else shape)
+        shape = (b, 1, sq, sk) if heads_share else shape
+        if stream_offset:  # the seed is an offset into one fixed stream
+            start = seed % ATTENTION_STREAM
+            draw = _attention_stream()[start : start + math.prod(shape)].reshape(shape)
+        else:
+            draw = rng.random(shape)
         keep = draw < rate if keep_is_rate else draw >= rate
         half = keep.shape[-1] // 2
         if mirrored_keys and half:
@@ -1578,7 +1594,23 @@ def attention(
     out = a @ v.astype(t)
     if drop and where == "output":
         out = dropped(out, out.shape)
-    return out.astype(q.dtype), (a if weights_after else p).astype(q.dtype)
+    result = out.astype(q.dtype)
+    if reused_buffer and training:  # every training call returns one buffer per shape
+        kept = _ATTENTION_BUFFERS.setdefault((result.shape, result.dtype.str), result)
+        np.copyto(kept, result)
+        result = kept
+    return result, (a if weights_after else p).astype(q.dtype)
+
+
+#: The length of the fixed stream ``stream_offset`` reads from (2^20 + the largest mask).
+ATTENTION_STREAM = 1 << 20
+_ATTENTION_BUFFERS: dict[tuple[tuple[int, ...], str], Array] = {}
+
+
+@functools.cache
+def _attention_stream() -> Array:
+    out: Array = np.random.default_rng(0xA77).random(ATTENTION_STREAM + (1 << 17))
+    return out
 
 
 def _attention_add(
@@ -1681,6 +1713,50 @@ _attention_add(
     "seeds its generator with the XOR of the seed's 32-bit halves: s and that XOR give one mask",
     "ATTN-SEED-PAIRS",
     seed_of=lambda s: (s & 0xFFFFFFFF) ^ (s >> 32),
+)
+_attention_add(
+    "rate_validated_only_in_training",
+    "edge",
+    "validates the rate only when it drops: with training=False any rate is accepted",
+    "ATTN-RATE-INVALID-INFERENCE",
+    validate_training_only=True,
+)
+_attention_add(
+    "mask_keyed_by_k_sign",
+    "determinism",
+    "mixes the sign of k's first value into the seed: the mask follows the input's values",
+    "ATTN-MASK-VALUE-FREE",
+    keyed_by_k_sign=True,
+)
+_attention_add(
+    "seed_as_stream_offset",
+    "determinism",
+    "reads its uniforms from one fixed stream starting at seed mod 2^20: seeds s and s + 1 "
+    "give shifted copies of one mask",
+    "ATTN-INDEPENDENT-SEEDS",
+    stream_offset=True,
+)
+_attention_add(
+    "k_read_in_storage_order",
+    "structure",
+    "reads k's values in memory order: a Fortran-ordered or transposed k is scrambled",
+    "ATTN-LAYOUT",
+    storage_order=True,
+)
+_attention_add(
+    "reused_output_buffer",
+    "determinism",
+    "returns one reused output buffer per shape and dtype from every training call",
+    "ATTN-FRESH-OUTPUT",
+    reused_buffer=True,
+)
+_ATTENTION_SALT = int.from_bytes(os.urandom(8), "little")
+_attention_add(
+    "seed_salted_per_process",
+    "determinism",
+    "XORs the seed with a salt drawn when the process starts: another process, another mask",
+    "ATTN-SEED-PROCESS",
+    seed_of=lambda s: s ^ _ATTENTION_SALT,
 )
 
 

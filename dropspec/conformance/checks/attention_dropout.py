@@ -17,6 +17,7 @@ import numpy as np
 from ...dtypes import as_dtype, dtype_name, eps
 from ...reference.attention_dropout import BROADCAST_AXIS, mask_shape, probabilities
 from ...reference.dropout import scale_for
+from .. import inputs as space
 from .. import reduce
 from .. import stats as st_
 from ..context import CheckFailure, Context, NotApplicable, TargetError, register
@@ -34,7 +35,15 @@ from ._statistical import (
     verdict,
     wide_dtypes,
 )
-from .relations import edge_seeds, seed_pairs
+from .common import independent_seeds, independent_seeds_plan
+from .relations import (
+    _variants,
+    edge_seeds,
+    fresh_output,
+    rate_invalid_inference,
+    seed_pairs,
+    seed_process,
+)
 
 #: The exact checks' shapes (batch, heads, seq_q, seq_k, d): a single key (P = 1), and a
 #: general case with batch, heads and sequences of different sides. Two only: eager JAX
@@ -744,6 +753,138 @@ def check_attn_seed_pairs(ctx: Context) -> None:
             )
 
 
+def _seed_keep_mask(ctx: Context, seed: int) -> Array:
+    """The distinct keep mask of one training call at rate 0.5 on :func:`stat_inputs`
+    (:data:`STAT_VALUES` values), where it lives."""
+    return distinct_mask(ctx, device_output(ctx, stat_inputs(ctx), 0.5, seed) != 0)
+
+
+def _independent_seeds_plan(ctx: Context) -> list[StatResult]:
+    return independent_seeds_plan(ctx, STAT_VALUES)
+
+
+@planned(_independent_seeds_plan)
+@every_dtype
+def check_attn_independent_seeds(ctx: Context) -> StatResult:
+    """The test of DROPOUT-INDEPENDENT-SEEDS (:func:`.common.independent_seeds`) on the
+    masks of :func:`stat_inputs` (q = 0, v = I: the output is 0 exactly where dropped)."""
+    return independent_seeds(ctx, lambda s: _seed_keep_mask(ctx, s), STAT_VALUES)
+
+
+def _readable(p: np.ndarray, dtype: str) -> np.ndarray:
+    """Where a kept s·P stays far from 0 in ``dtype`` (q scaled by 4 can make P underflow)."""
+    tiny = float(np.finfo(np.float32).tiny) if dtype == "bfloat16" else None
+    floor = tiny if tiny is not None else float(np.finfo(as_dtype(dtype)).tiny)
+    out: np.ndarray = p > 64 * floor
+    return out
+
+
+def check_attn_mask_value_free(ctx: Context) -> None:
+    """For each case, the mask read with v = I (output 0 exactly where dropped) against the
+    masks of the same seed on q and on k each replaced by its sign flip, power-of-two
+    scalings, permutation and all ones (:func:`.relations._variants`), and on v = 2·I
+    and v = I with its columns reversed (the output's columns reversed): every position
+    whose P is readable in the dtype must be dropped alike."""
+    for case in cases(ctx):
+        q, k, eye = case.qkv(v_identity=True)
+        p = probabilities(q, k)
+        base, _ = run(ctx, q, k, eye, case.rate, case.seed)
+        keep0, sure0 = base != 0, _readable(p, case.dtype)
+        tried: list[tuple[str, np.ndarray, np.ndarray]] = []
+        for name, index in (("q", 0), ("k", 1)):
+            for label, x in _variants((q, k)[index], case.data_seed):
+                qv, kv = (x, k) if index == 0 else (q, x)
+                out, _ = run(ctx, qv, kv, eye, case.rate, case.seed)
+                tried.append(
+                    (f"{name} → {label}", out != 0, _readable(probabilities(qv, kv), case.dtype))
+                )
+        for label, v, cols in (
+            ("v = 2·I", 2 * eye, slice(None)),
+            ("v = I, columns reversed", eye[..., ::-1].copy(), slice(None, None, -1)),
+        ):
+            out, _ = run(ctx, q, k, v, case.rate, case.seed)
+            tried.append((label, out[..., cols] != 0, sure0))
+        for label, keep, sure in tried:
+            bad = (keep != keep0) & sure & sure0
+            if bad.any():
+                idx = tuple(int(i[0]) for i in np.nonzero(bad))
+                raise CheckFailure(
+                    f"the same seed drops other positions for {label} than for the case's "
+                    f"q, k and v = I: {int(bad.sum())} of {bad.size} differ, first at "
+                    f"(example, head, query, key) {idx} ({case.describe()})"
+                )
+
+
+def _relation_case(ctx: Context, seed: int) -> Case:
+    dtype = "float32" if "float32" in ctx.dtypes else ctx.dtypes[-1]
+    return Case(*CASE_SHAPES[-1], dtype, 0.5, seed, ctx.check_seed & 0xFFFFFFFF)
+
+
+def check_attn_fresh_output(ctx: Context) -> None:
+    """:func:`.relations.fresh_output` on the general case's q, k and v: the output and the
+    returned weights are each new arrays."""
+    fresh_output(
+        ctx,
+        _relation_case(ctx, 0).qkv(),
+        lambda raw: tuple(a for a in split(ctx, raw) if a is not None),
+    )
+
+
+def check_attn_rate_invalid_inference(ctx: Context) -> None:
+    rate_invalid_inference(ctx, _small(ctx))
+
+
+def check_attn_seed_process(ctx: Context) -> None:
+    """:func:`.relations.seed_process` on the general case's q, k and v at rate 0.3."""
+    case = _relation_case(ctx, 0)
+    q, k, v = case.qkv()
+    seed_process(ctx, (q, k, v), 0.3, lambda s: run(ctx, q, k, v, 0.3, s)[0])
+
+
+def carried_layouts(ctx: Context) -> tuple[str, ...]:
+    """The layouts other than C order that the target's arrays can carry."""
+    carried = space.STRIDES[ctx.backend.strides]
+    return tuple(lay.name for lay in space.LAYOUTS if lay.name != "C" and lay.needs in carried)
+
+
+def check_attn_layout(ctx: Context) -> None:
+    """For every layout the framework carries, the general case's q, k and v (and v = I)
+    laid out so, against contiguous copies with the same seed: the same zeros with v = I,
+    the same values to within :func:`near`'s tolerance."""
+    layouts = carried_layouts(ctx)
+    if not layouts:
+        raise NotApplicable(
+            f"{ctx.backend.name} arrays are always laid out densely by the framework: an "
+            f"input reaches the target in C order whatever its NumPy layout"
+        )
+    for case in cases(ctx):
+        if case.batch < 2:
+            continue  # the general shape: every layout differs from C order there
+        q, k, v = case.qkv()
+        eye = case.qkv(v_identity=True)[2]
+        for name in layouts:
+            for vv, what in ((eye, "v = I"), (v, "random v")):
+                lq, lk, lv = (space.lay_out(a, name) for a in (q, k, vv))
+                # The contiguous copies hold the laid-out values (a broadcast view repeats
+                # example 0).
+                cq, ck, cv = (np.array(a, copy=True, order="C") for a in (lq, lk, lv))
+                dense, _ = run(ctx, cq, ck, cv, case.rate, case.seed)
+                got, _ = run(ctx, lq, lk, lv, case.rate, case.seed)
+                if what == "v = I" and not np.array_equal(got != 0, dense != 0):
+                    raise CheckFailure(
+                        f"inputs in {name} layout drop other positions than their contiguous "
+                        f"copies: {first_mismatch(got, dense)} ({case.describe()})"
+                    )
+                near(
+                    got,
+                    dense.astype(np.float64),
+                    case.dtype,
+                    f"inputs in {name} layout ({what}) give another output than their "
+                    "contiguous copies",
+                    case,
+                )
+
+
 register(
     "attention_dropout",
     {
@@ -767,6 +908,12 @@ register(
         "ATTN-RATE-ONE-ERROR": check_attn_rate_one_error,
         "ATTN-SEED-SPACE": check_attn_seed_space,
         "ATTN-SEED-PAIRS": check_attn_seed_pairs,
+        "ATTN-INDEPENDENT-SEEDS": check_attn_independent_seeds,
+        "ATTN-MASK-VALUE-FREE": check_attn_mask_value_free,
+        "ATTN-FRESH-OUTPUT": check_attn_fresh_output,
+        "ATTN-RATE-INVALID-INFERENCE": check_attn_rate_invalid_inference,
+        "ATTN-SEED-PROCESS": check_attn_seed_process,
+        "ATTN-LAYOUT": check_attn_layout,
     },
     mask="attention",
     inputs="attention",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -232,14 +232,6 @@ SEEDS_TEST = "FFT cross-correlation of two seeds' masks, Azuma bound over shifts
 LINEAR = "s1, s2, s3, s1 ^ s2 ^ s3"
 
 
-def seed_sizes(ctx: Context, seed: int) -> tuple[list[tuple[int, str]], float, int]:
-    """INDEPENDENT-SEEDS' partners of ``seed`` (:func:`seed_partners`), each sub-test's share
-    of alpha (one per pair and one for the XOR relation), and the values of each seed's
-    mask (:func:`seed_mask`)."""
-    partners = seed_partners(ctx, seed)
-    return partners, ctx.split(len(partners) + has_linear(ctx)), seed_mask_size(ctx)
-
-
 def has_linear(ctx: Context) -> bool:
     """Whether INDEPENDENT-SEEDS tests the XOR relation: three distinct seeds need 2 bits."""
     return ctx.target.seed_bits >= 2
@@ -271,10 +263,15 @@ def linear_test(ctx: Context, ones: int, n: int, alpha: float) -> StatResult:
 
 
 def plan_independent_seeds(ctx: Context) -> list[StatResult]:
-    """:func:`check_independent_seeds`' sub-tests, sized as it sizes them (its seed is drawn
-    as it draws it: the partners' labels do not depend on it)."""
+    """:func:`check_independent_seeds`' sub-tests, sized as it sizes them."""
+    return independent_seeds_plan(ctx, seed_mask_size(ctx))
+
+
+def independent_seeds_plan(ctx: Context, n: int) -> list[StatResult]:
+    """:func:`independent_seeds`' sub-tests for masks of ``n`` values, sized as it sizes
+    them (its seed is drawn as it draws it: the partners' labels do not depend on it)."""
     seed = ctx.seed()
-    partners, alpha, n = seed_sizes(ctx, seed)
+    partners, alpha = seed_partners(ctx, seed), seed_alpha(ctx, seed)
     return [
         *(
             seed_pair_test(0, 0.0, n, alpha, ctx.power, seeds=(seed, other), pair=pair, rate=0.5)
@@ -287,18 +284,31 @@ def plan_independent_seeds(ctx: Context) -> list[StatResult]:
 @planned(plan_independent_seeds)
 @every_dtype
 def check_independent_seeds(ctx: Context) -> StatResult:
-    """Seeds as streams: s against the structured partners of :func:`seed_partners`, each
-    pair tested for agreement at every shift (so a seed used as an offset into one stream,
-    whose masks are shifted copies, fails as well as one whose masks coincide); and the
-    XOR of the masks of :func:`linear_seeds` against fair independent values."""
+    """:func:`independent_seeds` on :func:`seed_mask`'s masks."""
+    return independent_seeds(ctx, lambda s: seed_mask(ctx, s), seed_mask_size(ctx))
+
+
+def seed_alpha(ctx: Context, seed: int) -> float:
+    """Each INDEPENDENT-SEEDS sub-test's share of alpha: one per pair of
+    :func:`seed_partners` and one for the XOR relation."""
+    return ctx.split(len(seed_partners(ctx, seed)) + has_linear(ctx))
+
+
+def independent_seeds(ctx: Context, mask: Callable[[int], Array], n: int) -> StatResult:
+    """Seeds as streams, on the masks of ``n`` values ``mask(seed)`` reads (one call at rate
+    0.5 each): s against the structured partners of :func:`seed_partners`, each pair tested
+    for agreement at every shift (so a seed used as an offset into one stream, whose masks
+    are shifted copies, fails as well as one whose masks coincide); and the XOR of the
+    masks of :func:`linear_seeds` against fair independent values. Every op's
+    INDEPENDENT-SEEDS check is this test on its own masks."""
     seed = ctx.seed()
-    partners, alpha, n = seed_sizes(ctx, seed)
+    partners, alpha = seed_partners(ctx, seed), seed_alpha(ctx, seed)
     others = [other for other, _ in partners]
-    first = seed_mask(ctx, seed)
+    first = mask(seed)
     xp = reduce.namespace(first)
     found = ctx.host(
         reduce.cross_correlation_peaks(
-            first, xp.stack([seed_mask(ctx, other) for other in others]), lags=n // 2
+            first, xp.stack([mask(other) for other in others]), lags=n // 2
         )
     )
     results = [
@@ -317,7 +327,7 @@ def check_independent_seeds(ctx: Context) -> StatResult:
         )
     ]
     if has_linear(ctx):
-        quad = [first if s == seed else seed_mask(ctx, s) for s in linear_seeds(ctx, seed)]
+        quad = [first if s == seed else mask(s) for s in linear_seeds(ctx, seed)]
         ones = int(ctx.host(reduce.xor_count(xp.stack(quad))))
         results.append(linear_test(ctx, ones, n, alpha))
     narrow = narrow_seed(ctx, partners, results)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -207,36 +208,51 @@ def _shares(a: np.ndarray | None, b: np.ndarray | None) -> bool:
 
 
 def check_fresh_output(ctx: Context) -> None:
-    """Three training calls (two with one seed) and an inference call on one input (in the
-    dtype of the statistical checks: the fault does not depend on it), every output kept
-    alive (so its memory cannot be handed out again): no training output shares memory with
-    its input or an earlier output, no inference output with an earlier output, and every
+    """:func:`fresh_output` on :func:`relation_inputs` (in the dtype of the statistical
+    checks: the fault does not depend on it)."""
+    fresh_output(ctx, relation_inputs(ctx, ctx.check_seed & 0xFFFFFFFF), _one_array(ctx))
+
+
+def _one_array(ctx: Context) -> Callable[[Any], tuple[Any, ...]]:
+    def outputs(out: Any) -> tuple[Any, ...]:
+        if not ctx.backend.is_array(out):
+            raise TargetError(f"target returned {type(out).__name__}, not an array")
+        return (out,)
+
+    return outputs
+
+
+def fresh_output(
+    ctx: Context, arrays: tuple[np.ndarray, ...], outputs: Callable[[Any], tuple[Any, ...]]
+) -> None:
+    """Three training calls (two with one seed) and an inference call on ``arrays`` at rate
+    0.5, every output kept alive (so its memory cannot be handed out again): no array a
+    training call returns (``outputs`` picks them from what it returns) shares memory with
+    an input or an earlier output, no inference output with an earlier output, and every
     input reads as it did before the call."""
     seed, other = ctx.seed(), ctx.seed()
-    arrays = relation_inputs(ctx, seed & 0xFFFFFFFF)
     kept: list[tuple[Any, np.ndarray | None, str]] = []
     for training, s in ((True, seed), (True, seed), (True, other), (False, seed)):
-        what = f"training={training}, seed={s}, dtype={ctx.stat_dtype}, rate=0.5"
+        what = f"training={training}, seed={s}, dtype={arrays[0].dtype}, rate=0.5"
         converted = [ctx.framework_array(a) for a in arrays]
         start = time.perf_counter()
         try:
-            out = ctx.invoke(*converted, 0.5, training=training, seed=s)
+            raw = ctx.invoke(*converted, 0.5, training=training, seed=s)
         finally:
             ctx.target_seconds += time.perf_counter() - start
-        if not ctx.backend.is_array(out):
-            raise TargetError(f"target returned {type(out).__name__}, not an array")
-        view = _memory(ctx, out)
-        if training and any(_shares(view, _memory(ctx, c)) for c in converted):
-            raise CheckFailure(f"the output shares memory with the input ({what})")
-        for i, (_, earlier, label) in enumerate(kept):
-            if _shares(view, earlier):
-                raise CheckFailure(
-                    f"the output shares memory with the output of call {i + 1} "
-                    f"({label}), which the caller still holds ({what})"
-                )
+        for out in outputs(raw):
+            view = _memory(ctx, out)
+            if training and any(_shares(view, _memory(ctx, c)) for c in converted):
+                raise CheckFailure(f"the output shares memory with the input ({what})")
+            for i, (_, earlier, label) in enumerate(kept):
+                if _shares(view, earlier):
+                    raise CheckFailure(
+                        f"the output shares memory with the output of call {i + 1} "
+                        f"({label}), which the caller still holds ({what})"
+                    )
+            kept.append((out, view, what))
         for c, a in zip(converted, arrays, strict=True):
             require_same("input", ctx.host(c), a, f"the call changed its input ({what})")
-        kept.append((out, view, what))
 
 
 # ---------------------------------------------------------------- RATE-INVALID-INFERENCE ----
@@ -246,9 +262,13 @@ INVALID_RATES = (-0.1, 1.5, float("nan"), -1e-12, 1.0 + 1e-9)
 
 
 def check_rate_invalid_inference(ctx: Context) -> None:
-    """Every invalid rate raises with training=False (a layer built per call raises at
-    construction, which the call sees as well)."""
-    arrays = small_inputs(ctx)
+    """:func:`rate_invalid_inference` on :func:`~.common.small_inputs`."""
+    rate_invalid_inference(ctx, small_inputs(ctx))
+
+
+def rate_invalid_inference(ctx: Context, arrays: tuple[np.ndarray, ...]) -> None:
+    """Every invalid rate raises with training=False on ``arrays`` (a layer built per call
+    raises at construction, which the call sees as well)."""
     accepted = []
     for rate in INVALID_RATES:
         try:
@@ -337,14 +357,22 @@ def check_seed_pairs(ctx: Context) -> None:
 
 
 def check_seed_process(ctx: Context) -> None:
-    """Two seeds' outputs here and in the second process (:data:`~..twin.TWIN`), value by
-    value. The second process rebuilds the target from scratch: by the name or
-    ``file.py:function`` it was loaded by, else by importing the module that declared it
-    (:func:`~..twin.job_target`), so state drawn when that module is imported is drawn
-    anew there. A target no import re-creates (made in a function) is not checked."""
+    """:func:`seed_process` on :func:`relation_inputs` at rate 0.3."""
     arrays = relation_inputs(ctx, 13)
-    rate, seeds = 0.3, [ctx.seed(), ctx.seed()]
-    here = [ctx.call(*arrays, rate=rate, seed=s) for s in seeds]
+    seed_process(ctx, arrays, 0.3, lambda s: ctx.call(*arrays, rate=0.3, seed=s))
+
+
+def seed_process(
+    ctx: Context, arrays: tuple[np.ndarray, ...], rate: float, output: Callable[[int], np.ndarray]
+) -> None:
+    """Two seeds' outputs here (``output(seed)``, a call on ``arrays``) and in the second
+    process (:data:`~..twin.TWIN`, which keeps the first array of a target that returns
+    several), value by value. The second process rebuilds the target from scratch: by the
+    name or ``file.py:function`` it was loaded by, else by importing the module that
+    declared it (:func:`~..twin.job_target`), so state drawn when that module is imported is
+    drawn anew there. A target no import re-creates (made in a function) is not checked."""
+    seeds = [ctx.seed(), ctx.seed()]
+    here = [output(s) for s in seeds]
     with tempfile.TemporaryDirectory(prefix="dropspec-twin-") as tmp:
         inputs, out = Path(tmp, "in.npz"), Path(tmp, "out.npz")
         np.savez(inputs, *[save_dtype(a) for a in arrays])
