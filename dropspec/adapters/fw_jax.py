@@ -44,7 +44,7 @@ import numpy as np
 from ..target import Target, make_stateful_target, make_target
 from ._backend import Backend, as_int64, framework_settings_kept
 from ._variants import Variant, maps_examples, rate_key
-from .stateful import FRAMEWORK_DTYPES
+from .stateful import with_seeded_twins
 
 #: The suite's device names -> JAX platform names.
 _PLATFORMS = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
@@ -689,7 +689,6 @@ TARGETS: tuple[Target, ...] = (
         "dropout",
         framework="jax",
         name="flax.nnx.Dropout (stateful)",
-        dtypes=FRAMEWORK_DTYPES,
         requires=("flax",),
         rate_one="zeros",
         expected_failures=dict.fromkeys(
@@ -703,7 +702,6 @@ TARGETS: tuple[Target, ...] = (
         "dropout",
         framework="jax",
         name="flax.linen.Dropout (stateful)",
-        dtypes=FRAMEWORK_DTYPES,
         requires=("flax",),
         rate_one="zeros",
         expected_failures=dict.fromkeys(
@@ -717,7 +715,6 @@ TARGETS: tuple[Target, ...] = (
         "dropout",
         framework="jax",
         name="equinox.nn.Dropout (stateful)",
-        dtypes=FRAMEWORK_DTYPES,
         requires=("equinox",),
         rate_one="zeros",
         expected_failures=dict.fromkeys(
@@ -731,7 +728,6 @@ TARGETS: tuple[Target, ...] = (
         "dropout",
         framework="jax",
         name="haiku.dropout (stateful)",
-        dtypes=FRAMEWORK_DTYPES,
         requires=("haiku",),
         rate_one="error",
         masking="multiply",
@@ -836,6 +832,7 @@ TARGETS: tuple[Target, ...] = (
         "sown weights are taken before dropout; float32 only",
     ),
 )
+TARGETS = with_seeded_twins(TARGETS)
 
 
 # ---------------------------------------------------------------- variants ----

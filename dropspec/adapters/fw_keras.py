@@ -28,7 +28,7 @@ from typing import Any
 
 from ..target import Target, make_stateful_target, make_target
 from ._half_precision import HALVES, with_half_uniform
-from .stateful import FRAMEWORK_DTYPES
+from .stateful import with_seeded_twins
 
 #: Keras backends with a dropspec framework of the same name (their arrays are native).
 BACKENDS: tuple[str, ...] = ("tensorflow", "jax", "torch")
@@ -399,7 +399,6 @@ def _targets(backend: str) -> tuple[Target, ...]:
             framework=backend,
             name=f"{prefix}.layers.AlphaDropout (stateful)",
             env=env,
-            dtypes=FRAMEWORK_DTYPES,
             requires=("keras",),
             seed_bits=SEED_BITS[backend],
             rate_one="error",
@@ -412,7 +411,6 @@ def _targets(backend: str) -> tuple[Target, ...]:
             framework=backend,
             name=f"{prefix}.layers.GaussianDropout (stateful)",
             env=env,
-            dtypes=FRAMEWORK_DTYPES,
             requires=("keras",),
             seed_bits=SEED_BITS[backend],
             description="keras.layers.GaussianDropout(rate, seed=seed) built once and called "
@@ -424,7 +422,6 @@ def _targets(backend: str) -> tuple[Target, ...]:
             framework=backend,
             name=f"{prefix}.layers.Dropout (stateful)",
             env=env,
-            dtypes=FRAMEWORK_DTYPES,
             requires=("keras",),
             seed_bits=SEED_BITS[backend],
             masking="select",
@@ -638,3 +635,4 @@ TARGETS: tuple[Target, ...] = tuple(
     for b in BACKENDS
     for t in _targets(b)
 ) + tuple(t for b in BACKENDS for t in _recurrent_targets(b))
+TARGETS = with_seeded_twins(TARGETS)

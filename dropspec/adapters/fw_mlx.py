@@ -32,7 +32,7 @@ from ..dtypes import FLOAT_DTYPES, as_dtype, dtype_name
 from ..target import Target, make_stateful_target, make_target
 from ._backend import Backend
 from ._variants import Variant, rate_key
-from .stateful import FRAMEWORK_DTYPES
+from .stateful import with_seeded_twins
 
 
 def _mx() -> Any:
@@ -194,12 +194,12 @@ TARGETS: tuple[Target, ...] = (
         _stateful("Dropout"),
         "dropout",
         name="mlx.nn.Dropout (stateful)",
-        dtypes=FRAMEWORK_DTYPES,
         **_COMMON,
         description="mlx.nn.Dropout(p=rate) built once after mx.random.seed(seed), then "
         "called again and again; MLX's global key is its state",
     ),
 )
+TARGETS = with_seeded_twins(TARGETS)
 
 
 # ---------------------------------------------------------------- variants ----

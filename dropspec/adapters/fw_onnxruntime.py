@@ -43,7 +43,7 @@ import numpy as np
 from ..dtypes import FLOAT_DTYPES, dtype_name
 from ..target import Target, make_stateful_target, make_target
 from ._backend import Backend
-from .stateful import FRAMEWORK_DTYPES
+from .stateful import with_seeded_twins
 
 #: The opset of the model: the version of ``Dropout`` it is built for (Dropout-22).
 OPSET = 22
@@ -409,10 +409,9 @@ TARGETS: tuple[Target, ...] = (
         "dropout",
         name="onnxruntime.Dropout (stateful)",
         framework="onnxruntime",
-        dtypes=FRAMEWORK_DTYPES,
         requires=("onnx",),
         seed_bits=63,
-        expected_failures={**_ORT_XFAIL, "DROPOUT-STATE-CALLS": ORT_STATE_REASON},
+        expected_failures={"DROPOUT-STATE-CALLS": ORT_STATE_REASON},
         **_OPERATOR_OPTIONS,
         description="one onnxruntime.InferenceSession of the Dropout model, built once with "
         "attribute seed and run again and again; the kernel's generator is its state",
@@ -443,3 +442,4 @@ TARGETS: tuple[Target, ...] = (
         description="the same weight-drop model run by onnx.reference.ReferenceEvaluator",
     ),
 )
+TARGETS = with_seeded_twins(TARGETS)

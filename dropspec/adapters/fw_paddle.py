@@ -37,7 +37,7 @@ from ..dtypes import FLOAT_DTYPES, as_dtype, dtype_name
 from ..target import Target, make_stateful_target, make_target
 from ._backend import Backend
 from ._variants import Variant, rate_key
-from .stateful import FRAMEWORK_DTYPES
+from .stateful import with_seeded_twins
 
 if TYPE_CHECKING:
     import paddle
@@ -457,8 +457,6 @@ def _stateful_targets() -> list[Target]:
             "dropout",
             name="paddle.nn.Dropout (stateful)",
             framework="paddle",
-            expected_failures=_XFAIL_DROPOUT,
-            dtypes=FRAMEWORK_DTYPES,
             description="paddle.nn.Dropout(p=rate) built once, paddle.seed(seed), then "
             "called again and again; the global generator is its state",
         ),
@@ -467,7 +465,6 @@ def _stateful_targets() -> list[Target]:
             "dropout",
             name="paddle.nn.Dropout2D (stateful)",
             framework="paddle",
-            dtypes=FRAMEWORK_DTYPES,
             **_CHANNEL["NCHW"],
             **_SHARED_MASK,
             description="paddle.nn.Dropout2D(p=rate) built once, paddle.seed(seed), then "
@@ -493,6 +490,7 @@ TARGETS: tuple[Target, ...] = (
     *_dropconnect_targets(),
     *_stateful_targets(),
 )
+TARGETS = with_seeded_twins(TARGETS)
 
 
 # ---------------------------------------------------------------- variants ----

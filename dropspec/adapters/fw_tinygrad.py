@@ -44,7 +44,7 @@ import numpy as np
 from ..target import Target, make_stateful_target, make_target
 from ._backend import Backend, framework_settings_kept
 from ._variants import Variant, rate_key
-from .stateful import FRAMEWORK_DTYPES
+from .stateful import with_seeded_twins
 
 #: The suite's device names -> tinygrad's.
 _DEVICES = {"cpu": "CPU"}
@@ -188,13 +188,12 @@ TARGETS: tuple[Target, ...] = (
         "dropout",
         name="tinygrad.Tensor.dropout (stateful)",
         framework="tinygrad",
-        dtypes=FRAMEWORK_DTYPES,
         rate_one="zeros",
-        expected_failures=_XFAIL,
         description="Tensor.manual_seed(seed) once, then x.dropout(p=rate) under "
         "Context(TRAINING=training) again and again; tinygrad's seed and counter are its state",
     ),
 )
+TARGETS = with_seeded_twins(TARGETS)
 
 
 # ---------------------------------------------------------------- variants ----
