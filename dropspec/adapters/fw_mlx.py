@@ -80,9 +80,12 @@ class MlxBackend(Backend):
         host memory, so nothing is copied; bfloat16, which the protocol cannot describe, is
         copied). ``mlx.core`` is not an array-API namespace (its names differ: ``concatenate``,
         ``right_shift``), so the suite's reductions run in NumPy on the CPU."""
-        if value.dtype == _mx().bfloat16:
+        if self.copies_to_host(value):
             return self.to_numpy(value)
         return np.asarray(value)
+
+    def copies_to_host(self, value: Any) -> bool:
+        return bool(value.dtype == _mx().bfloat16)  # the buffer protocol has no bfloat16
 
     def vjp(
         self, f: Callable[[Any], Any], x: np.ndarray, cotangent: np.ndarray, device: str = "cpu"

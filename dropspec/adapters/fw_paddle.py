@@ -89,12 +89,13 @@ class PaddleBackend(Backend):
         # Reduced in NumPy, as TensorFlow's CPU outputs are (docs/statistics.md): on the CPU a
         # view of the tensor's own buffer through DLPack, no copy; bfloat16 (which NumPy
         # cannot take through DLPack) and outputs on another device are copied to the host.
+        v = value.detach()
+        return self.to_numpy(v) if self.copies_to_host(v) else np.from_dlpack(v)
+
+    def copies_to_host(self, value: Any) -> bool:
         import paddle
 
-        v = value.detach()
-        if v.place.is_cpu_place() and v.dtype != paddle.bfloat16:
-            return np.from_dlpack(v)
-        return self.to_numpy(v)
+        return not value.place.is_cpu_place() or value.dtype == paddle.bfloat16
 
     def vjp(
         self, f: Callable[[Any], Any], x: np.ndarray, cotangent: np.ndarray, device: str = "cpu"
@@ -430,6 +431,36 @@ def _weight_drop(
     return out
 
 
+def _per_example(
+    x: paddle.Tensor,
+    weight: paddle.Tensor,
+    bias: paddle.Tensor | None,
+    rate: float,
+    *,
+    training: bool,
+    seed: int,
+) -> paddle.Tensor:
+    import paddle
+    import paddle.nn.functional as F
+
+    if not training:  # F.dropout at inference validates p and hands back its input
+        return F.linear(x, F.dropout(weight, rate, training=False).T, bias)
+    n, (n_out, n_in) = x.shape[0], weight.shape
+    if bias is not None and tuple(bias.shape) != (n_out,):
+        # broadcasting would take a length-1 bias (DROPCONNECT-SHAPE-MISMATCH)
+        raise ValueError(f"bias has shape {tuple(bias.shape)}, expected ({n_out},)")
+    b = paddle.zeros([n_out], weight.dtype) if bias is None else bias
+    # The bias as one more column of the weight, one copy per example, one F.dropout for all
+    # copies: a mask per example on weight and bias, as in Wan et al. 2013.
+    wb = paddle.concat([weight, b.unsqueeze(1)], axis=1).expand([n, n_out, n_in + 1])
+    with seeded(seed):
+        dropped = F.dropout(wb, rate, training=True)
+    x1 = paddle.concat([x, paddle.ones([n, 1], x.dtype)], axis=1).unsqueeze(1)
+    y = paddle.matmul(x1, dropped, transpose_y=True)  # type: ignore[no-untyped-call]
+    out: paddle.Tensor = y.squeeze(1)
+    return out
+
+
 def _dropconnect_targets() -> list[Target]:
     return [
         make_target(
@@ -446,6 +477,21 @@ def _dropconnect_targets() -> list[Target]:
             inference="mean",
             description="F.linear(x, F.dropout(weight, p=rate, training).T, bias): weight drop, "
             "one mask per call shared by the batch, bias unmasked",
+        ),
+        make_target(
+            _per_example,
+            "dropconnect",
+            name="paddle.dropconnect.per_example",
+            framework="paddle",
+            dtypes=_MATMUL_DTYPES,
+            expected_failures=_failures("DROPCONNECT", VALUES=RATE_FLOAT32_REASON),
+            masks="per_example",
+            mask_bias=True,
+            scaling="inverted",
+            inference="mean",
+            description="the bias appended to the weight as a column, expanded to one copy "
+            "per example, F.dropout(p=rate) on all copies, then a batched paddle.matmul: "
+            "per-example masks on weight and bias (Wan et al. 2013), inverted scaling",
         ),
     ]
 

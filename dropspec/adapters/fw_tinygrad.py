@@ -105,6 +105,9 @@ class TinygradBackend(Backend):
         CPU device every reduction would be a kernel compiled for the output's shape."""
         return value.numpy()
 
+    def copies_to_host(self, value: Any) -> bool:
+        return True  # Tensor.numpy() realizes the tensor and copies its buffer out
+
     def vjp(
         self, f: Callable[[Any], Any], x: np.ndarray, cotangent: np.ndarray, device: str = "cpu"
     ) -> np.ndarray | None:
