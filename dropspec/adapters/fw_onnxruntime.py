@@ -367,6 +367,12 @@ _REF_XFAIL = {
 _WEIGHT_DROP: dict[str, Any] = dict(
     masks="per_batch", mask_bias=False, scaling="inverted", inference="mean", rate_one="error"
 )
+#: What each runtime's DropConnect targets declare of it: its dtypes, seeds and the
+#: divergences of its Dropout node that a composition shows.
+_ORT_DC: dict[str, Any] = dict(
+    framework="onnxruntime", dtypes=ORT_DTYPES, requires=("onnx",), seed_bits=63
+)
+_REF_DC: dict[str, Any] = dict(framework="onnxruntime", requires=("onnx",), seed_bits=32)
 #: Wan et al.'s DropConnect as the per-example graph computes it.
 _PER_EXAMPLE: dict[str, Any] = {**_WEIGHT_DROP, "masks": "per_example", "mask_bias": True}
 #: Observed: at rate 0.99 a float32 output 51200.05 where s·x·(M ⊙ W)ᵀ is 51200.00.
@@ -430,10 +436,7 @@ TARGETS: tuple[Target, ...] = (
         _dropconnect(_on_ort, per_example=False),
         "dropconnect",
         name="onnxruntime.weight_drop",
-        framework="onnxruntime",
-        dtypes=ORT_DTYPES,
-        requires=("onnx",),
-        seed_bits=63,
+        **_ORT_DC,
         expected_failures=_ORT_XFAIL_DC,
         **_WEIGHT_DROP,
         description="an ONNX model Gemm(x, Dropout(weight, ratio, training_mode), bias, "
@@ -444,9 +447,7 @@ TARGETS: tuple[Target, ...] = (
         _dropconnect(_on_reference, per_example=False),
         "dropconnect",
         name="onnx.reference.weight_drop",
-        framework="onnxruntime",
-        requires=("onnx",),
-        seed_bits=32,
+        **_REF_DC,
         expected_failures=_REF_XFAIL_DC,
         **_WEIGHT_DROP,
         description="the same weight-drop model run by onnx.reference.ReferenceEvaluator",
@@ -455,10 +456,7 @@ TARGETS: tuple[Target, ...] = (
         _dropconnect(_on_ort, per_example=True),
         "dropconnect",
         name="onnxruntime.dropconnect.per_example",
-        framework="onnxruntime",
-        dtypes=ORT_DTYPES,
-        requires=("onnx",),
-        seed_bits=63,
+        **_ORT_DC,
         expected_failures=_ORT_XFAIL_DC,
         **_PER_EXAMPLE,
         description="an ONNX graph (per_example_model) that appends the bias to the weight "
@@ -470,13 +468,11 @@ TARGETS: tuple[Target, ...] = (
         _dropconnect(_on_reference, per_example=True),
         "dropconnect",
         name="onnx.reference.dropconnect.per_example",
-        framework="onnxruntime",
+        **_REF_DC,
         # The evaluator's Dropout returns float16 and bfloat16 copies as float32
         # (DROPOUT-DTYPE of onnx.reference.Dropout), and its MatMul then refuses the mixed
         # types ("Input type mismatch: float16 != float32"): the graph runs in these two.
         dtypes=("float32", "float64"),
-        requires=("onnx",),
-        seed_bits=32,
         # VALUES, observed at base seed 20131204: float32, rate 0.99, 819200.8125 where
         # s·x·(M ⊙ W)ᵀ + b′ is 819200.0 (the float32 ratio, as for onnx.reference.Dropout).
         expected_failures={**_REF_XFAIL_DC, "DROPCONNECT-VALUES": REF_VALUES_REASON},

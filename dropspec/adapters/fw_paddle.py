@@ -461,20 +461,27 @@ def _per_example(
     return out
 
 
+#: What both DropConnect compositions declare: F.dropout's divergences and the dtypes of
+#: Paddle's CPU matmul; inverted scaling, the plain layer at inference.
+_DROPCONNECT: dict[str, Any] = dict(
+    framework="paddle",
+    dtypes=_MATMUL_DTYPES,
+    expected_failures=_failures("DROPCONNECT", VALUES=RATE_FLOAT32_REASON),
+    scaling="inverted",
+    inference="mean",
+)
+
+
 def _dropconnect_targets() -> list[Target]:
     return [
         make_target(
             _weight_drop,
             "dropconnect",
             name="paddle.weight_drop",
-            framework="paddle",
-            dtypes=_MATMUL_DTYPES,
             # VALUES: at p = 0.99, 12800.0127 where a(s·x·(M ⊙ W)ᵀ + b′) is 12800.0000.
-            expected_failures=_failures("DROPCONNECT", VALUES=RATE_FLOAT32_REASON),
+            **_DROPCONNECT,
             masks="per_batch",
             mask_bias=False,
-            scaling="inverted",
-            inference="mean",
             description="F.linear(x, F.dropout(weight, p=rate, training).T, bias): weight drop, "
             "one mask per call shared by the batch, bias unmasked",
         ),
@@ -482,13 +489,9 @@ def _dropconnect_targets() -> list[Target]:
             _per_example,
             "dropconnect",
             name="paddle.dropconnect.per_example",
-            framework="paddle",
-            dtypes=_MATMUL_DTYPES,
-            expected_failures=_failures("DROPCONNECT", VALUES=RATE_FLOAT32_REASON),
+            **_DROPCONNECT,
             masks="per_example",
             mask_bias=True,
-            scaling="inverted",
-            inference="mean",
             description="the bias appended to the weight as a column, expanded to one copy "
             "per example, F.dropout(p=rate) on all copies, then a batched paddle.matmul: "
             "per-example masks on weight and bias (Wan et al. 2013), inverted scaling",
