@@ -3,14 +3,13 @@ and the observations their declarations and expected failures rest on."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
+
+from adapter_checks import assert_adapter_imports_no_framework  # noqa: E402
 
 from dropspec.adapters import builtin_targets, fw_onnxruntime, get_backend  # noqa: E402
 from dropspec.dtypes import as_dtype, dtype_name  # noqa: E402
@@ -26,12 +25,7 @@ def _x(dtype: str, shape: tuple[int, ...] = (6, 50)) -> np.ndarray:
 
 
 def test_importing_the_adapter_imports_neither_onnx_nor_onnxruntime() -> None:
-    code = (
-        "import sys, dropspec.adapters.fw_onnxruntime; "
-        "from dropspec.adapters import builtin_targets; builtin_targets(); "
-        "assert not {'onnx', 'onnxruntime'} & set(sys.modules), 'onnx was imported'"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    assert_adapter_imports_no_framework("fw_onnxruntime", "onnx", "onnxruntime")
 
 
 def test_targets_are_registered_and_declare_the_operator_alike() -> None:

@@ -31,6 +31,19 @@ def test_a_twin_declares_what_its_kernel_declares() -> None:
         assert own <= set(kernel.expected_failures), name
 
 
+def test_a_stateful_twin_runs_its_kernels_dtypes_and_fails_where_it_fails() -> None:
+    # adapters.stateful.with_seeded_twins: the seeded convention of "X (stateful)" is X's
+    # kernel, so it runs in X's dtypes and X's divergences (confined to the dtypes X confines
+    # them to) are its own too, declared once, in X.
+    stateful = {n: of for n, of in TWINS.items() if n.endswith(" (stateful)")}
+    assert len(stateful) >= 20, stateful
+    for name, of in stateful.items():
+        twin, kernel = BUILTINS[name], BUILTINS[of]
+        assert twin.dtypes == kernel.dtypes, name
+        assert kernel.expected_failures.items() <= twin.expected_failures.items(), name
+        assert dict(twin.expected_failure_dtypes) == dict(kernel.expected_failure_dtypes), name
+
+
 def test_every_framework_stateful_layer_with_a_seeded_target_is_a_twin() -> None:
     for name, t in BUILTINS.items():
         seeded = name.removesuffix(" (stateful)")

@@ -140,8 +140,16 @@ class Backend:
         return strided_copy(value)
 
     def for_reduction(self, value: Any) -> Any:
-        """``value`` ready for array-API reductions (e.g. without autograd history)."""
+        """``value`` ready for array-API reductions (e.g. without autograd history): the
+        framework's array, a NumPy view of its memory, or, where :meth:`copies_to_host`
+        says so, a NumPy copy of it."""
         return value
+
+    def copies_to_host(self, value: Any) -> bool:
+        """Whether :meth:`for_reduction` copies ``value`` whole to the host (a framework
+        the suite reduces in NumPy, where no view of its memory is to be had): the engine
+        counts such a copy in the clause's ``host_bytes``, as it counts :meth:`to_numpy`."""
+        return False
 
     def vjp(
         self, f: Callable[[Any], Any], x: np.ndarray, cotangent: np.ndarray, device: str = "cpu"

@@ -44,7 +44,7 @@ import numpy as np
 from ..target import Target, make_stateful_target, make_target
 from ._backend import Backend, as_int64, framework_settings_kept
 from ._variants import Variant, maps_examples, rate_key
-from .stateful import FRAMEWORK_DTYPES
+from .stateful import with_seeded_twins
 
 #: The suite's device names -> JAX platform names.
 _PLATFORMS = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
@@ -700,7 +700,6 @@ TARGETS: tuple[Target, ...] = (
         "dropout",
         framework="jax",
         name="flax.nnx.Dropout (stateful)",
-        dtypes=FRAMEWORK_DTYPES,
         requires=("flax",),
         rate_one="zeros",
         expected_failures=dict.fromkeys(
@@ -714,7 +713,6 @@ TARGETS: tuple[Target, ...] = (
         "dropout",
         framework="jax",
         name="flax.linen.Dropout (stateful)",
-        dtypes=FRAMEWORK_DTYPES,
         requires=("flax",),
         rate_one="zeros",
         expected_failures=dict.fromkeys(
@@ -728,7 +726,6 @@ TARGETS: tuple[Target, ...] = (
         "dropout",
         framework="jax",
         name="equinox.nn.Dropout (stateful)",
-        dtypes=FRAMEWORK_DTYPES,
         requires=("equinox",),
         rate_one="zeros",
         expected_failures=dict.fromkeys(
@@ -742,7 +739,6 @@ TARGETS: tuple[Target, ...] = (
         "dropout",
         framework="jax",
         name="haiku.dropout (stateful)",
-        dtypes=FRAMEWORK_DTYPES,
         requires=("haiku",),
         rate_one="error",
         masking="multiply",
@@ -850,6 +846,7 @@ TARGETS: tuple[Target, ...] = (
         "sown weights are taken before dropout; float32 only",
     ),
 )
+TARGETS = with_seeded_twins(TARGETS)
 
 
 # ---------------------------------------------------------------- variants ----

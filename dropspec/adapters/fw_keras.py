@@ -28,7 +28,7 @@ from typing import Any
 
 from ..target import Target, make_stateful_target, make_target
 from ._half_precision import HALVES, with_half_uniform
-from .stateful import FRAMEWORK_DTYPES
+from .stateful import with_seeded_twins
 
 #: Keras backends with a dropspec framework of the same name (their arrays are native).
 BACKENDS: tuple[str, ...] = ("tensorflow", "jax", "torch")
@@ -329,6 +329,24 @@ def _targets(backend: str) -> tuple[Target, ...]:
             **options,
         )
 
+    def stateful(
+        build: Callable[[Any, float, int, str], Any], op: str, cls: str, **options: Any
+    ) -> Target:
+        # Its dtypes and its kernel's divergences: those of f"{prefix}.layers.{cls}"
+        # (adapters.stateful.with_seeded_twins).
+        return make_stateful_target(
+            _stateful_layer(backend, build),
+            op,
+            framework=backend,
+            name=f"{prefix}.layers.{cls} (stateful)",
+            env=env,
+            requires=("keras",),
+            seed_bits=SEED_BITS[backend],
+            description=f"keras.layers.{cls}(rate, seed=seed) built once and called again "
+            "and again; its SeedGenerator is its state; dtype=the input's.",
+            **options,
+        )
+
     return (
         layer(
             _dropout,
@@ -393,45 +411,9 @@ def _targets(backend: str) -> tuple[Target, ...]:
             "keras.layers.AlphaDropout(rate).",
             rate_one="error",
         ),
-        make_stateful_target(
-            _stateful_layer(backend, _alpha),
-            "alpha_dropout",
-            framework=backend,
-            name=f"{prefix}.layers.AlphaDropout (stateful)",
-            env=env,
-            dtypes=FRAMEWORK_DTYPES,
-            requires=("keras",),
-            seed_bits=SEED_BITS[backend],
-            rate_one="error",
-            description="keras.layers.AlphaDropout(rate, seed=seed) built once and called "
-            "again and again; its SeedGenerator is its state; dtype=the input's.",
-        ),
-        make_stateful_target(
-            _stateful_layer(backend, _gaussian),
-            "gaussian_dropout",
-            framework=backend,
-            name=f"{prefix}.layers.GaussianDropout (stateful)",
-            env=env,
-            dtypes=FRAMEWORK_DTYPES,
-            requires=("keras",),
-            seed_bits=SEED_BITS[backend],
-            description="keras.layers.GaussianDropout(rate, seed=seed) built once and called "
-            "again and again; its SeedGenerator is its state; dtype=the input's.",
-        ),
-        make_stateful_target(
-            _stateful_layer(backend, _dropout),
-            "dropout",
-            framework=backend,
-            name=f"{prefix}.layers.Dropout (stateful)",
-            env=env,
-            dtypes=FRAMEWORK_DTYPES,
-            requires=("keras",),
-            seed_bits=SEED_BITS[backend],
-            masking="select",
-            rate_one="zeros",
-            description="keras.layers.Dropout(rate, seed=seed) built once and called again "
-            "and again; its SeedGenerator is its state; dtype=the input's.",
-        ),
+        stateful(_alpha, "alpha_dropout", "AlphaDropout", rate_one="error"),
+        stateful(_gaussian, "gaussian_dropout", "GaussianDropout"),
+        stateful(_dropout, "dropout", "Dropout", masking="select", rate_one="zeros"),
         make_target(
             _random_dropout(backend),
             "dropout",
@@ -638,3 +620,4 @@ TARGETS: tuple[Target, ...] = tuple(
     for b in BACKENDS
     for t in _targets(b)
 ) + tuple(t for b in BACKENDS for t in _recurrent_targets(b))
+TARGETS = with_seeded_twins(TARGETS)

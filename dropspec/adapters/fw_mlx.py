@@ -32,7 +32,7 @@ from ..dtypes import FLOAT_DTYPES, as_dtype, dtype_name
 from ..target import Target, make_stateful_target, make_target
 from ._backend import Backend
 from ._variants import Variant, rate_key
-from .stateful import FRAMEWORK_DTYPES
+from .stateful import with_seeded_twins
 
 
 def _mx() -> Any:
@@ -80,9 +80,12 @@ class MlxBackend(Backend):
         host memory, so nothing is copied; bfloat16, which the protocol cannot describe, is
         copied). ``mlx.core`` is not an array-API namespace (its names differ: ``concatenate``,
         ``right_shift``), so the suite's reductions run in NumPy on the CPU."""
-        if value.dtype == _mx().bfloat16:
+        if self.copies_to_host(value):
             return self.to_numpy(value)
         return np.asarray(value)
+
+    def copies_to_host(self, value: Any) -> bool:
+        return bool(value.dtype == _mx().bfloat16)  # the buffer protocol has no bfloat16
 
     def vjp(
         self, f: Callable[[Any], Any], x: np.ndarray, cotangent: np.ndarray, device: str = "cpu"
@@ -194,12 +197,12 @@ TARGETS: tuple[Target, ...] = (
         _stateful("Dropout"),
         "dropout",
         name="mlx.nn.Dropout (stateful)",
-        dtypes=FRAMEWORK_DTYPES,
         **_COMMON,
         description="mlx.nn.Dropout(p=rate) built once after mx.random.seed(seed), then "
         "called again and again; MLX's global key is its state",
     ),
 )
+TARGETS = with_seeded_twins(TARGETS)
 
 
 # ---------------------------------------------------------------- variants ----

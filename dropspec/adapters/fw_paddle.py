@@ -37,7 +37,7 @@ from ..dtypes import FLOAT_DTYPES, as_dtype, dtype_name
 from ..target import Target, make_stateful_target, make_target
 from ._backend import Backend
 from ._variants import Variant, rate_key
-from .stateful import FRAMEWORK_DTYPES
+from .stateful import with_seeded_twins
 
 if TYPE_CHECKING:
     import paddle
@@ -89,12 +89,13 @@ class PaddleBackend(Backend):
         # Reduced in NumPy, as TensorFlow's CPU outputs are (docs/statistics.md): on the CPU a
         # view of the tensor's own buffer through DLPack, no copy; bfloat16 (which NumPy
         # cannot take through DLPack) and outputs on another device are copied to the host.
+        v = value.detach()
+        return self.to_numpy(v) if self.copies_to_host(v) else np.from_dlpack(v)
+
+    def copies_to_host(self, value: Any) -> bool:
         import paddle
 
-        v = value.detach()
-        if v.place.is_cpu_place() and v.dtype != paddle.bfloat16:
-            return np.from_dlpack(v)
-        return self.to_numpy(v)
+        return not value.place.is_cpu_place() or value.dtype == paddle.bfloat16
 
     def vjp(
         self, f: Callable[[Any], Any], x: np.ndarray, cotangent: np.ndarray, device: str = "cpu"
@@ -430,22 +431,70 @@ def _weight_drop(
     return out
 
 
+def _per_example(
+    x: paddle.Tensor,
+    weight: paddle.Tensor,
+    bias: paddle.Tensor | None,
+    rate: float,
+    *,
+    training: bool,
+    seed: int,
+) -> paddle.Tensor:
+    import paddle
+    import paddle.nn.functional as F
+
+    if not training:  # F.dropout at inference validates p and hands back its input
+        return F.linear(x, F.dropout(weight, rate, training=False).T, bias)
+    n, (n_out, n_in) = x.shape[0], weight.shape
+    if bias is not None and tuple(bias.shape) != (n_out,):
+        # broadcasting would take a length-1 bias (DROPCONNECT-SHAPE-MISMATCH)
+        raise ValueError(f"bias has shape {tuple(bias.shape)}, expected ({n_out},)")
+    b = paddle.zeros([n_out], weight.dtype) if bias is None else bias
+    # The bias as one more column of the weight, one copy per example, one F.dropout for all
+    # copies: a mask per example on weight and bias, as in Wan et al. 2013.
+    wb = paddle.concat([weight, b.unsqueeze(1)], axis=1).expand([n, n_out, n_in + 1])
+    with seeded(seed):
+        dropped = F.dropout(wb, rate, training=True)
+    x1 = paddle.concat([x, paddle.ones([n, 1], x.dtype)], axis=1).unsqueeze(1)
+    y = paddle.matmul(x1, dropped, transpose_y=True)  # type: ignore[no-untyped-call]
+    out: paddle.Tensor = y.squeeze(1)
+    return out
+
+
+#: What both DropConnect compositions declare: F.dropout's divergences and the dtypes of
+#: Paddle's CPU matmul; inverted scaling, the plain layer at inference.
+_DROPCONNECT: dict[str, Any] = dict(
+    framework="paddle",
+    dtypes=_MATMUL_DTYPES,
+    expected_failures=_failures("DROPCONNECT", VALUES=RATE_FLOAT32_REASON),
+    scaling="inverted",
+    inference="mean",
+)
+
+
 def _dropconnect_targets() -> list[Target]:
     return [
         make_target(
             _weight_drop,
             "dropconnect",
             name="paddle.weight_drop",
-            framework="paddle",
-            dtypes=_MATMUL_DTYPES,
             # VALUES: at p = 0.99, 12800.0127 where a(s·x·(M ⊙ W)ᵀ + b′) is 12800.0000.
-            expected_failures=_failures("DROPCONNECT", VALUES=RATE_FLOAT32_REASON),
+            **_DROPCONNECT,
             masks="per_batch",
             mask_bias=False,
-            scaling="inverted",
-            inference="mean",
             description="F.linear(x, F.dropout(weight, p=rate, training).T, bias): weight drop, "
             "one mask per call shared by the batch, bias unmasked",
+        ),
+        make_target(
+            _per_example,
+            "dropconnect",
+            name="paddle.dropconnect.per_example",
+            **_DROPCONNECT,
+            masks="per_example",
+            mask_bias=True,
+            description="the bias appended to the weight as a column, expanded to one copy "
+            "per example, F.dropout(p=rate) on all copies, then a batched paddle.matmul: "
+            "per-example masks on weight and bias (Wan et al. 2013), inverted scaling",
         ),
     ]
 
@@ -457,8 +506,6 @@ def _stateful_targets() -> list[Target]:
             "dropout",
             name="paddle.nn.Dropout (stateful)",
             framework="paddle",
-            expected_failures=_XFAIL_DROPOUT,
-            dtypes=FRAMEWORK_DTYPES,
             description="paddle.nn.Dropout(p=rate) built once, paddle.seed(seed), then "
             "called again and again; the global generator is its state",
         ),
@@ -467,7 +514,6 @@ def _stateful_targets() -> list[Target]:
             "dropout",
             name="paddle.nn.Dropout2D (stateful)",
             framework="paddle",
-            dtypes=FRAMEWORK_DTYPES,
             **_CHANNEL["NCHW"],
             **_SHARED_MASK,
             description="paddle.nn.Dropout2D(p=rate) built once, paddle.seed(seed), then "
@@ -493,6 +539,7 @@ TARGETS: tuple[Target, ...] = (
     *_dropconnect_targets(),
     *_stateful_targets(),
 )
+TARGETS = with_seeded_twins(TARGETS)
 
 
 # ---------------------------------------------------------------- variants ----

@@ -111,9 +111,12 @@ class TensorFlowBackend(Backend):
         """
         if "CPU" not in value.device.upper():
             return value
-        if value.dtype == _tf().bfloat16:
+        if self.copies_to_host(value):
             return self.to_numpy(value)
         return np.from_dlpack(_DLPackView(value))
+
+    def copies_to_host(self, value: Any) -> bool:
+        return "CPU" in value.device.upper() and value.dtype == _tf().bfloat16
 
     def vjp(
         self, f: Callable[[Any], Any], x: np.ndarray, cotangent: np.ndarray, device: str = "cpu"

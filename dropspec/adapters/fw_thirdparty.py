@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..target import Target, make_stateful_target, make_target
 from .fw_torch import seeded, with_seed_truncation
-from .stateful import FRAMEWORK_DTYPES
+from .stateful import with_seeded_twins
 
 if TYPE_CHECKING:
     import torch
@@ -259,7 +259,6 @@ TARGETS: tuple[Target, ...] = with_seed_truncation(
             name="torchnlp.WeightDropLinear (stateful)",
             framework="torch",
             requires=("torchnlp",),
-            dtypes=FRAMEWORK_DTYPES,
             **_WEIGHT_DROP,
             description="pytorch-nlp WeightDropLinear(weight_dropout=rate) built once after "
             "torch.manual_seed(seed), then called again and again with the caller's weights; "
@@ -283,7 +282,6 @@ TARGETS: tuple[Target, ...] = with_seed_truncation(
             name="dropconnect.Dropconnect (stateful)",
             framework="torch",
             requires=("dropconnect",),
-            dtypes=FRAMEWORK_DTYPES,
             **_DROPCONNECT_PACKAGE,
             description="PyPI dropconnect 0.1.2 Dropconnect(p=rate) built once after "
             "torch.manual_seed(seed), then called again and again with the caller's weights; "
@@ -349,7 +347,6 @@ TARGETS: tuple[Target, ...] = with_seed_truncation(
             name="timm.DropPath (stateful)",
             framework="torch",
             requires=("timm",),
-            dtypes=FRAMEWORK_DTYPES,
             expected_failures={
                 "DROPPATH-DROPPED-SELECT": "x * random_tensor: " + _MULTIPLIES,
                 "DROPPATH-RATE-INVALID-INFERENCE": _TIMM_INFERENCE,
@@ -360,3 +357,4 @@ TARGETS: tuple[Target, ...] = with_seed_truncation(
         ),
     )
 )
+TARGETS = with_seeded_twins(TARGETS)

@@ -44,7 +44,7 @@ import numpy as np
 from ..target import Target, make_stateful_target, make_target
 from ._backend import Backend, framework_settings_kept
 from ._variants import Variant, rate_key
-from .stateful import FRAMEWORK_DTYPES
+from .stateful import with_seeded_twins
 
 #: The suite's device names -> tinygrad's.
 _DEVICES = {"cpu": "CPU"}
@@ -104,6 +104,9 @@ class TinygradBackend(Backend):
         """A host copy (``Tensor.numpy()``): tinygrad has no array-API namespace, and on its
         CPU device every reduction would be a kernel compiled for the output's shape."""
         return value.numpy()
+
+    def copies_to_host(self, value: Any) -> bool:
+        return True  # Tensor.numpy() realizes the tensor and copies its buffer out
 
     def vjp(
         self, f: Callable[[Any], Any], x: np.ndarray, cotangent: np.ndarray, device: str = "cpu"
@@ -188,13 +191,12 @@ TARGETS: tuple[Target, ...] = (
         "dropout",
         name="tinygrad.Tensor.dropout (stateful)",
         framework="tinygrad",
-        dtypes=FRAMEWORK_DTYPES,
         rate_one="zeros",
-        expected_failures=_XFAIL,
         description="Tensor.manual_seed(seed) once, then x.dropout(p=rate) under "
         "Context(TRAINING=training) again and again; tinygrad's seed and counter are its state",
     ),
 )
+TARGETS = with_seeded_twins(TARGETS)
 
 
 # ---------------------------------------------------------------- variants ----

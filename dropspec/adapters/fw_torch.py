@@ -29,7 +29,7 @@ from ..dtypes import FLOAT_DTYPES, as_dtype, dtype_name
 from ..target import Target, make_stateful_target, make_target
 from ._backend import Backend, strided_parts
 from ._variants import Variant, maps_examples
-from .stateful import FRAMEWORK_DTYPES
+from .stateful import with_seeded_twins
 
 if TYPE_CHECKING:
     import torch
@@ -331,7 +331,6 @@ def _stateful_targets() -> list[Target]:
             "dropout",
             name="torch.nn.Dropout (stateful)",
             framework="torch",
-            dtypes=FRAMEWORK_DTYPES,
             expected_failures=_XFAIL_ELEMENTWISE,
             description="torch.nn.Dropout(p=rate) built once after torch.manual_seed(seed), "
             "then called again and again; the global generator is its state",
@@ -342,7 +341,6 @@ def _stateful_targets() -> list[Target]:
                 "dropout",
                 name=f"torch.nn.Dropout{dims} (stateful)",
                 framework="torch",
-                dtypes=FRAMEWORK_DTYPES,
                 expected_failures=_XFAIL_DROPOUT,
                 **_CHANNEL[dims],
                 description=f"torch.nn.Dropout{dims}(p=rate) built once after "
@@ -356,7 +354,6 @@ def _stateful_targets() -> list[Target]:
             "alpha_dropout",
             name="torch.nn.AlphaDropout (stateful)",
             framework="torch",
-            dtypes=FRAMEWORK_DTYPES,
             rate_one="zeros",
             expected_failures=_XFAIL_ALPHA,
             description="torch.nn.AlphaDropout(p=rate) built once after torch.manual_seed(seed), "
@@ -367,7 +364,6 @@ def _stateful_targets() -> list[Target]:
             "alpha_dropout",
             name="torch.nn.FeatureAlphaDropout (stateful)",
             framework="torch",
-            dtypes=FRAMEWORK_DTYPES,
             **_FEATURE_ALPHA,
             description="torch.nn.FeatureAlphaDropout(p=rate) on (N, C, D, H, W), built once "
             "after torch.manual_seed(seed), then called again and again; the global generator "
@@ -759,6 +755,7 @@ TARGETS: tuple[Target, ...] = with_seed_truncation(
         *_recurrent_targets(),
     )
 )
+TARGETS = with_seeded_twins(TARGETS)
 
 
 # ---------------------------------------------------------------- variants ----

@@ -9,7 +9,8 @@ reference cost a second reference run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -174,12 +175,37 @@ def _second_drop_path_layer(rate: float, *, seed: int) -> Callable[..., np.ndarr
     return layer
 
 
-#: The dtypes a framework's built-in stateful layers are checked in. Every clause runs on
-#: them, in float32: their kernels in the other dtypes are those of the same framework's
-#: seeded built-ins (the same layer, rebuilt per call), which are checked in every dtype;
-#: what the stateful ones add is how the state moves across calls. Checking them in every
-#: dtype would cost ``dropspec check --all`` about another minute on two cores.
-FRAMEWORK_DTYPES: tuple[str, ...] = ("float32",)
+def with_seeded_twins(targets: Iterable[Target]) -> tuple[Target, ...]:
+    """``targets``, each framework stateful layer ``"X (stateful)"`` whose seeded convention
+    ``"X"`` is among them declaring what it shares with ``X``: ``X``'s dtypes, and ``X``'s
+    expected failures with the dtypes they are confined to, beside its own (the state
+    clauses, which only a layer that keeps its state has).
+
+    The layer's seeded convention (built from the seed, called once) runs ``X``'s kernel, so
+    it is checked in every dtype ``X`` is, and fails where ``X`` fails: a divergence of ``X``
+    is declared once, in ``X``'s declaration, and an adapter module applies this to its
+    ``TARGETS``. A stateful layer that declares dtypes of its own keeps them (tests/
+    test_twins.py holds that none does)."""
+    targets = tuple(targets)
+    by_name = {t.name: t for t in targets}
+    out = []
+    for t in targets:
+        seeded = by_name.get(t.name.removesuffix(" (stateful)"))
+        if seeded is None or seeded is t or t.options.get("calls") != "stateful":
+            out.append(t)
+            continue
+        twin = replace(
+            t,
+            dtypes=seeded.dtypes if t.dtypes is None else t.dtypes,
+            expected_failures={**seeded.expected_failures, **t.expected_failures},
+            expected_failure_dtypes={
+                **seeded.expected_failure_dtypes,
+                **t.expected_failure_dtypes,
+            },
+        )
+        out.append(twin)
+    return tuple(out)
+
 
 TARGETS: tuple[Target, ...] = (
     make_stateful_target(

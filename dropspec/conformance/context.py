@@ -269,7 +269,10 @@ class Context:
         """
         out = self._output(self.call_raw(*arrays, rate=rate, training=training, seed=seed))
         self._shaped(out, arrays, training)
-        return self.backend.for_reduction(out)
+        reduced = self.backend.for_reduction(out)
+        if self.backend.copies_to_host(out):  # the whole output came to NumPy: count it
+            self.host_bytes += np.asarray(reduced).nbytes
+        return reduced
 
     def _shaped(self, out: Any, arrays: tuple[np.ndarray | None, ...], training: bool) -> None:
         """A wrong output shape is the target's failure (its op's SHAPE clause), said as such

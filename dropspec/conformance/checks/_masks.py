@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ...dtypes import as_dtype
+from ...dtypes import as_dtype, eps
 from ...reference import ALPHA_PRIME, alpha_constants, scale_for
 from ...reference.expectations import gaussian_at_most_one
 from .. import reduce
@@ -183,35 +183,71 @@ def decoder_layer(
 def decode(ctx: Context, y: Array, rate: float, n_in: int) -> tuple[Array, Array]:
     """Weight masks (batch, out, in) and bias masks (batch, out) from a decoder call.
 
-    Works on any array library's output and returns masks of the same library.
+    Works on any array library's output and returns masks of the same library. The code
+    y/s' is read with the target's own kept multiplier s', which may differ from the declared
+    s by the rounding of the rate or of s (:func:`scale_window`; whether it may is
+    DROPCONNECT-VALUES's verdict, not this reading's): s' is measured on the outputs whose code
+    no multiplier in that window could change, and every code is then read exactly.
     """
     s = scale(ctx, rate)
     bits = n_in + (1 if ctx.options["mask_bias"] else 0)
-    valid, weight, bias = _decode(y, s, n_in=n_in, bits=bits)
+    window, tol = scale_window(rate, s, ctx.stat_dtype), decode_tolerance(ctx.stat_dtype, bits)
+    valid, weight, bias, own = _decode(y, s, window, tol, n_in=n_in, bits=bits)
     if not bool(ctx.host(valid)):
+        s_own = float(ctx.host(own))
         yh = ctx.host(y).astype(np.float64)  # a failure: show where
-        vh = yh / s
+        vh = yh / s_own
         rh = np.round(vh)
-        bad = tuple(
-            int(i[0]) for i in np.nonzero(~((np.abs(vh - rh) <= 0.25) & (rh >= 0) & (rh < 2**bits)))
-        )
+        miss = np.abs(vh - rh)
+        ok = (miss <= np.minimum(tol * np.maximum(np.abs(vh), 1.0), 0.25)) & (rh >= 0)
+        ok &= rh < 2**bits
+        bad = tuple(int(i[0]) for i in np.nonzero(~ok))
         raise CheckFailure(
             f"the output {yh[bad] if bad else yh!r} at {bad} is not s·x·(M ⊙ W)ᵀ (+ masked "
-            f"bias) for any 0/1 mask M, with s={s!r}, x = 1 and W[o, j] = 2^j"
+            f"bias) for any 0/1 mask M, with s={s_own!r} (declared {s!r}), x = 1 and "
+            f"W[o, j] = 2^j"
         )
     return weight, bias
 
 
+def scale_window(rate: float, s: float, dtype: str) -> float:
+    """How far (relatively) a target's kept multiplier may lie from the declared ``s`` and
+    still be read as ``s``: the rate held in float32 or in ``dtype`` before 1/(1 − rate) is
+    formed, and s rounded to ``dtype``."""
+    held = [float(as_dtype(d).type(rate)) for d in ("float32", dtype)]
+    near = [1.0 / (1.0 - r) for r in held if s not in (0.0, 1.0) and r < 1.0]
+    return max((abs(t / s - 1.0) for t in near), default=0.0) + eps(dtype)
+
+
+def decode_tolerance(dtype: str, bits: int) -> float:
+    """The relative error of s'·Σ_j M_j·2^j computed in ``dtype`` (a sum of ``bits`` terms, a
+    product, a cast): what a code may miss a whole number by, relative to its size."""
+    return (bits + 2) * eps(dtype)
+
+
 @reduce.fused("n_in", "bits")
-def _decode(y: Array, s: float, n_in: int, bits: int) -> tuple[Array, Array, Array]:
-    """Whether every y/s is a whole number in [0, 2^bits), and its binary digits."""
+def _decode(
+    y: Array, s: float, window: float, tol: float, n_in: int, bits: int
+) -> tuple[Array, Array, Array, Array]:
+    """Whether every y/s' is a whole number in [0, 2^bits) (within ``tol`` of its size, at
+    most 1/4), its binary digits, and s': measured on the codes c with c·window ≤ 1/4, which
+    round to c whatever multiplier within ``window`` of s the target used (s if none)."""
     xp = reduce.namespace(y)
-    v = xp.astype(y, xp.float64) / s
+    y64 = xp.astype(y, xp.float64)
+    code = xp.round(y64 / s)
+    sure = (code >= 1) & (code * window <= 0.25)
+    n = xp.sum(xp.where(sure, code, xp.zeros_like(code)))
+    total = xp.sum(xp.where(sure, y64, xp.zeros_like(y64)))
+    own = xp.where(
+        n > 0, total / xp.where(n > 0, n, xp.ones_like(n)), xp.asarray(s, dtype=xp.float64)
+    )
+    v = y64 / own
     r = xp.round(v)
-    slack = 1e-3 * xp.where(xp.abs(v) > 1.0, xp.abs(v), xp.ones_like(v)) + 0.25
-    valid = xp.all((xp.abs(v - r) <= slack) & (r >= 0) & (r < 2**bits))
+    miss = xp.abs(v - r)
+    slack = tol * xp.where(xp.abs(v) > 1.0, xp.abs(v), xp.ones_like(v))
+    valid = xp.all((miss <= slack) & (miss <= 0.25) & (r >= 0) & (r < 2**bits))
     digits = reduce.decode_bits(r, bits=n_in + 1)
-    return valid, digits[..., :n_in], digits[..., n_in]
+    return valid, digits[..., :n_in], digits[..., n_in], own
 
 
 def decoded_masks(
