@@ -178,25 +178,38 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 WIDTHS = (1280, 400)
 #: Text a reader must never see outside code: a placeholder, or a docstring's raw role.
 PLACEHOLDER = re.compile(r"\(no docstring\)|:(?:func|class|meth|mod|attr|data|exc|obj|ref|doc):`")
-#: Per page, in the browser: how wide the page scrolls (and what sticks out), the images that
-#: did not load, every link, and the text outside code.
+#: Per page, in the browser: how wide the page scrolls, what sticks out past the window's
+#: right edge outside any box that scrolls sideways (the theme clips it: unreadable), the
+#: images that did not load, every link, and the text outside code.
 PROBE = """() => {
   const width = window.innerWidth;
+  // The theme's own frame (on a phone its content column scrolls sideways) is the page.
+  const frame = up => up === document.body || up.matches('.page, .main, .content');
+  const inScrollBox = el => {
+    for (let up = el.parentElement; up && !frame(up); up = up.parentElement) {
+      const overflow = getComputedStyle(up).overflowX;
+      if ((overflow === 'auto' || overflow === 'scroll')
+          && up.getBoundingClientRect().right <= width + 1) return true;
+    }
+    return false;
+  };
   const wide = [];
   for (const el of document.body.querySelectorAll('*')) {
+    if (el.children.length) continue;
     const box = el.getBoundingClientRect();
-    if (box.right > width + 1 && box.width > 0 && el.children.length === 0) {
-      let name = el.tagName.toLowerCase();
+    if (box.width > 0 && box.left < width && box.right > width + 1 && !inScrollBox(el)) {
       const css = typeof el.className === 'string' ? el.className.split(' ')[0] : '';
-      if (css) name += '.' + css;
-      wide.push(name + ' ' + Math.round(box.right) + 'px');
+      wide.push(el.tagName.toLowerCase() + (css ? '.' + css : '') + ' to '
+        + Math.round(box.right) + ' px: ' + (el.textContent || el.src || '').slice(0, 40));
       if (wide.length >= 3) break;
     }
   }
   const body = document.body.cloneNode(true);
   body.querySelectorAll('pre, code, script, style').forEach(e => e.remove());
   return {
-    scroll: document.scrollingElement.scrollWidth,
+    scroll: Math.max(document.scrollingElement.scrollWidth,
+      ...Array.from(document.querySelectorAll('.page, .main, .content'))
+        .map(e => width + e.scrollWidth - e.clientWidth)),
     width: width,
     wide: wide,
     images: Array.from(document.images)
@@ -256,11 +269,12 @@ def listen(page: Any, found: list[str]) -> None:
 
 
 def test_every_page_reads_at_every_width(served: str, html_dir: Path) -> None:
-    """Every page, at 1280 and 400 px: no horizontal scroll of the page itself (a wide table
-    or formula scrolls inside its own box), every image loads, every link into the site finds
-    its file and anchor, no placeholder or raw role in the text, no console error. A
-    screenshot of each page's first screen at each width goes to artifacts/docs/ (under
-    ``DROPSPEC_ARTIFACTS`` when set)."""
+    """Every page, at 1280 and 400 px: no horizontal scroll of the page itself (nor of the
+    theme's content column) and nothing cut off at its edge (a wide table or formula scrolls
+    inside its own box), every image loads, every link into the site finds its file and
+    anchor, no placeholder or raw role in the text, no console error. A screenshot of each
+    page's first screen at each width goes to artifacts/docs/ (under ``DROPSPEC_ARTIFACTS``
+    when set)."""
     sync_playwright, chromium = browser_or_skip()
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -296,8 +310,8 @@ def test_every_page_reads_at_every_width(served: str, html_dir: Path) -> None:
                     if seen["scroll"] > seen["width"]:
                         current.append(
                             f"page is {seen['scroll']} px wide in a {seen['width']} px window"
-                            f" (sticking out: {', '.join(seen['wide']) or '?'})"
                         )
+                    current += [f"cut off at the window's edge: {w}" for w in seen["wide"]]
                     current += [f"image did not load: {src}" for src in seen["images"]]
                     current += [
                         f"broken link: {url}"

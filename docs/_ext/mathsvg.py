@@ -19,8 +19,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 from docutils import nodes
-from matplotlib import mathtext
+from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import text_to_path
 from sphinx.application import Sphinx
 from sphinx.util import logging
 
@@ -54,12 +55,18 @@ def _draw(latex: str) -> tuple[bytes, float]:
     with matplotlib.rc_context(
         {"mathtext.fontset": "cm", "svg.fonttype": "path", "svg.hashsalt": "dropspec"}
     ):
+        # mathtext.math_to_image, but sized with the parser that drawing the text uses, so
+        # that drawing finds the formula parsed (its cache) instead of parsing it again.
+        prop = FontProperties(size=FONT_SIZE)
         try:
-            depth = mathtext.math_to_image(
-                f"${latex}$", buf, prop=FontProperties(size=FONT_SIZE), format="svg"
+            width, height, depth, _, _ = text_to_path.mathtext_parser.parse(
+                f"${latex}$", dpi=72, prop=prop
             )
         except Exception as exc:  # mathtext raises ValueError subclasses with a caret diagram
             raise MathError(str(exc).strip().splitlines()[-1]) from None
+        fig = Figure(figsize=(width / 72.0, height / 72.0))
+        fig.text(0, depth / height, f"${latex}$", fontproperties=prop)
+        fig.savefig(buf, format="svg")
     return re.sub(rb"<dc:date>.*?</dc:date>", b"", buf.getvalue(), flags=re.S), float(depth)
 
 
