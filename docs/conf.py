@@ -44,6 +44,7 @@ nitpicky = True  # a broken cross-reference is a warning, and -W makes it an err
 html_theme = "furo"
 html_static_path = ["_static"]
 html_css_files = ["dropspec.css"]
+html_js_files = ["dropspec.js"]  # marks wide boxes that scroll, for their cue
 html_title = f"dropspec {release}"
 html_theme_options = {
     "sidebar_hide_name": False,

@@ -214,6 +214,10 @@ PROBE = """() => {
     wide: wide,
     images: Array.from(document.images)
       .filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src),
+    uncued: Array.from(document.querySelectorAll('.table-wrapper, div.math, figure'))
+      .filter(box => box.scrollWidth > box.clientWidth + 1
+        && getComputedStyle(box, '::before').content.indexOf('scrolls sideways') < 0)
+      .map(box => box.className + ': ' + box.textContent.trim().slice(0, 40)),
     links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href),
     text: body.textContent,
   };
@@ -272,7 +276,8 @@ def test_every_page_reads_at_every_width(served: str, html_dir: Path) -> None:
     """Every page, at 1280 and 400 px: no horizontal scroll of the page itself (nor of the
     theme's content column) and nothing cut off at its edge (a wide table or formula scrolls
     inside its own box), every image loads, every link into the site finds its file and
-    anchor, no placeholder or raw role in the text, no console error. A screenshot of each
+    anchor, no placeholder or raw role in the text, no console error, and every table,
+    formula or figure that scrolls sideways says so. A screenshot of each
     page's first screen at each width goes to artifacts/docs/ (under ``DROPSPEC_ARTIFACTS``
     when set)."""
     sync_playwright, chromium = browser_or_skip()
@@ -312,6 +317,7 @@ def test_every_page_reads_at_every_width(served: str, html_dir: Path) -> None:
                             f"page is {seen['scroll']} px wide in a {seen['width']} px window"
                         )
                     current += [f"cut off at the window's edge: {w}" for w in seen["wide"]]
+                    current += [f"scrolls sideways with no cue: {u}" for u in seen["uncued"]]
                     current += [f"image did not load: {src}" for src in seen["images"]]
                     current += [
                         f"broken link: {url}"
