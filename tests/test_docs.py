@@ -95,6 +95,20 @@ def test_figures_are_drawn(html_dir: Path) -> None:
     assert len(images) >= 6, images
 
 
+def test_proof_page_has_one_power_row_per_clause_and_test(html_dir: Path) -> None:
+    """The proof page's power table is the checks' plans summed up: one row per statistical
+    clause and kind of test it runs, each statistical clause there, none twice."""
+    from dropspec.conformance.calibration import plans
+
+    kinds = {(cid, leaf.test) for cid, leaves in plans().items() for leaf in leaves}
+    page = (html_dir / "proof.html").read_text(encoding="utf-8")
+    first = page[page.index("<tbody") : page.index("</tbody>")]
+    rows = re.findall(r"<tr\b.*?</tr>", first, flags=re.S)
+    assert len(rows) == len(kinds), (len(rows), len(kinds))
+    named = {re.search(r'std-ref">([A-Z][A-Z0-9-]+)<', r)[1] for r in rows}  # type: ignore[index]
+    assert named == {cid for cid, _ in kinds}
+
+
 def test_contributor_page_lists_the_registries_files(html_dir: Path) -> None:
     """The contributor's page shows, for every op, framework and check plug the registries
     give (dropspec.conformance.layout), each file it takes; every file path the page names
