@@ -40,18 +40,17 @@ myst_heading_anchors = 3
 html_math_renderer = "mathsvg"
 nitpicky = True  # a broken cross-reference is a warning, and -W makes it an error
 
-html_theme = "alabaster"
+# furo: an on-page contents panel, a navigation drawer on narrow screens, light and dark.
+html_theme = "furo"
 html_static_path = ["_static"]
 html_css_files = ["dropspec.css"]
+html_js_files = ["dropspec.js"]  # marks wide boxes that scroll, for their cue
 html_title = f"dropspec {release}"
 html_theme_options = {
-    "description": "The dropout family, specified and checked",
-    "page_width": "1180px",
-    "sidebar_width": "230px",
-    "fixed_sidebar": False,
-    "show_relbars": True,
+    "sidebar_hide_name": False,
+    "navigation_with_keys": True,
+    "top_of_page_buttons": [],
 }
-html_sidebars = {"**": ["about.html", "navigation.html", "searchbox.html"]}
 html_last_updated_fmt = None
 html_show_sourcelink = False
 html_favicon = "_static/favicon.svg"

@@ -9,6 +9,7 @@ Every figure uses fixed seeds, so a rebuild redraws the same pictures.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +39,9 @@ plt.rcParams.update(
 
 
 def save(fig: plt.Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    """Write ``fig`` as SVG: sharp at any width and zoom (a raster embedded in it, such as
+    a mask matrix, at 2x)."""
+    fig.savefig(path, dpi=220, bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     return path
 
@@ -150,7 +153,7 @@ def fig_network(out: Path) -> Path:
         )
     fig.suptitle("One 5-4-3 network, rate 0.5, masks drawn by dropspec.reference", y=0.995)
     fig.tight_layout()
-    return save(fig, out / "network_5_4_3.png")
+    return save(fig, out / "network_5_4_3.svg")
 
 
 def typical_mask(n: int, dropped: int) -> np.ndarray:
@@ -208,7 +211,7 @@ def fig_mask_matrices(out: Path) -> Path:
             s.set_visible(False)
     fig.suptitle("The mask on a 4x5 weight matrix W (and bias b): blue kept, grey dropped", y=1.04)
     fig.tight_layout()
-    return save(fig, out / "mask_matrices.png")
+    return save(fig, out / "mask_matrices.svg")
 
 
 # ------------------------------------------------------------ distributions ----
@@ -240,6 +243,7 @@ def fig_drop_counts(out: Path) -> Path:
         label=f"Binomial({k}, {rate}) × {n:,}",
     )
     axes[0].set_xlabel(f"times an element was dropped in {k} calls")
+    axes[0].set_ylabel("elements")
     axes[0].set_title("per-element drop counts across calls")
     axes[0].legend(frameon=False)
     lo, hi = per_call.min() - 5, per_call.max() + 5
@@ -254,10 +258,11 @@ def fig_drop_counts(out: Path) -> Path:
         label=f"Binomial({size}, {rate})",
     )
     axes[1].set_xlabel(f"elements dropped in one call of {size}")
+    axes[1].set_ylabel("calls")
     axes[1].set_title("drops per call")
     axes[1].legend(frameon=False)
     fig.tight_layout()
-    return save(fig, out / "drop_counts.png")
+    return save(fig, out / "drop_counts.svg")
 
 
 def fig_alpha(out: Path) -> Path:
@@ -280,6 +285,8 @@ def fig_alpha(out: Path) -> Path:
         spike, color="#333", ls="--", lw=1, label=f"dropped: a·α′ + b = {spike:.3f} ({rate:.0%})"
     )
     axes[0].set_title(f"alpha dropout of N(0, 1) input, rate {rate}")
+    axes[0].set_xlabel("output y")
+    axes[0].set_ylabel("density")
     axes[0].legend(frameon=False, fontsize=7)
     rates = np.linspace(0.05, 0.9, 18)
     means, vars_, se_m, se_v = [], [], [], []
@@ -298,10 +305,11 @@ def fig_alpha(out: Path) -> Path:
     axes[1].axhline(0, color=KEPT, lw=0.8)
     axes[1].axhline(1, color="#a33", lw=0.8)
     axes[1].set_xlabel("rate")
+    axes[1].set_ylabel("moment of y")
     axes[1].set_title(f"moments stay at 0 and 1 ({n:,} samples each)")
     axes[1].legend(frameon=False, fontsize=7)
     fig.tight_layout()
-    return save(fig, out / "alpha_moments.png")
+    return save(fig, out / "alpha_moments.svg")
 
 
 def fig_gaussian(out: Path) -> Path:
@@ -328,9 +336,11 @@ def fig_gaussian(out: Path) -> Path:
         f"multipliers at rate {rate}: same mean 1 and variance "
         f"{rate / (1 - rate):.3f}, different shape"
     )
+    ax.set_xlabel("multiplier y/x")
+    ax.set_ylabel("density")
     ax.legend(frameon=False, fontsize=7, loc="upper left")
     fig.tight_layout()
-    return save(fig, out / "gaussian_dropout.png")
+    return save(fig, out / "gaussian_dropout.svg")
 
 
 def fig_moment_matching(out: Path) -> Path:
@@ -352,6 +362,8 @@ def fig_moment_matching(out: Path) -> Path:
         label="N(μ, σ²) matched to them",
     )
     axes[0].set_title("one unit, 64 inputs, 20,000 DropConnect masks")
+    axes[0].set_xlabel("pre-activation u")
+    axes[0].set_ylabel("density")
     axes[0].legend(frameon=False, fontsize=7)
     # Sweep the bias, left unmasked here so that σ stays fixed while μ moves.
     opts = dict(scaling="classic", masks="per_example", mask_bias=False)
@@ -390,7 +402,7 @@ def fig_moment_matching(out: Path) -> Path:
     axes[1].set_title("inference for a ReLU unit (bias unmasked, σ fixed)")
     axes[1].legend(frameon=False, fontsize=7)
     fig.tight_layout()
-    return save(fig, out / "moment_matching.png")
+    return save(fig, out / "moment_matching.svg")
 
 
 FIGURES: tuple[Callable[[Path], Path], ...] = (
@@ -403,10 +415,29 @@ FIGURES: tuple[Callable[[Path], Path], ...] = (
 )
 
 
+def data_key() -> str:
+    """A hash of everything the figures are drawn from: this file, the reference's sources
+    and matplotlib's version. The figures are redrawn only when it changes."""
+    digest = hashlib.sha256(matplotlib.__version__.encode())
+    for path in [Path(__file__), *sorted(Path(ref.__file__).parent.glob("*.py"))]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def main(outdir: Path | str = HERE / "_generated" / "figures") -> list[Path]:
+    """Draw every figure into ``outdir``, unless the figures there were drawn from the same
+    data (``data_key``); the paths of the figures."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    return [draw(out) for draw in FIGURES]
+    stamp, key = out / ".data-key", data_key()
+    drawn = sorted(out.glob("*.svg"))
+    if stamp.is_file() and stamp.read_text() == key and len(drawn) == len(FIGURES):
+        return drawn
+    for old in out.glob("*"):
+        old.unlink()
+    paths = [draw(out) for draw in FIGURES]
+    stamp.write_text(key)
+    return paths
 
 
 if __name__ == "__main__":

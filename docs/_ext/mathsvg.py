@@ -19,8 +19,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 from docutils import nodes
-from matplotlib import mathtext
+from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import text_to_path
 from sphinx.application import Sphinx
 from sphinx.util import logging
 
@@ -33,29 +34,53 @@ class MathError(Exception):
     pass
 
 
+#: latex -> (SVG, depth): a formula used on several pages (or twice on one) is drawn once.
+_DRAWN: dict[str, tuple[bytes, float]] = {}
+
+
 def render(latex: str, outdir: Path) -> tuple[str, float]:
     """Write ``latex`` (without dollars) as an SVG under ``outdir``; (file name, depth in pt)."""
     key = hashlib.sha1(latex.encode()).hexdigest()[:16]
     fname = f"{key}.svg"
+    if latex not in _DRAWN:
+        _DRAWN[latex] = _draw(latex)
+    svg, depth = _DRAWN[latex]
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / fname).write_bytes(svg)
+    return fname, depth
+
+
+def _draw(latex: str) -> tuple[bytes, float]:
     buf = io.BytesIO()
     with matplotlib.rc_context(
         {"mathtext.fontset": "cm", "svg.fonttype": "path", "svg.hashsalt": "dropspec"}
     ):
+        # mathtext.math_to_image, but sized with the parser that drawing the text uses, so
+        # that drawing finds the formula parsed (its cache) instead of parsing it again.
+        prop = FontProperties(size=FONT_SIZE)
         try:
-            depth = mathtext.math_to_image(
-                f"${latex}$", buf, prop=FontProperties(size=FONT_SIZE), format="svg"
+            width, height, depth, _, _ = text_to_path.mathtext_parser.parse(
+                f"${latex}$", dpi=72, prop=prop
             )
         except Exception as exc:  # mathtext raises ValueError subclasses with a caret diagram
             raise MathError(str(exc).strip().splitlines()[-1]) from None
-    svg = re.sub(rb"<dc:date>.*?</dc:date>", b"", buf.getvalue(), flags=re.S)
-    outdir.mkdir(parents=True, exist_ok=True)
-    (outdir / fname).write_bytes(svg)
-    return fname, float(depth)
+        fig = Figure(figsize=(width / 72.0, height / 72.0))
+        fig.text(0, depth / height, f"${latex}$", fontproperties=prop)
+        fig.savefig(buf, format="svg")
+    return re.sub(rb"<dc:date>.*?</dc:date>", b"", buf.getvalue(), flags=re.S), float(depth)
 
 
 def _lines(latex: str) -> list[str]:
     parts = re.split(r"\\\\", latex.replace("&", ""))
     return [" ".join(p.split()) for p in parts if p.strip()]
+
+
+def size(latex: str) -> str:
+    """The drawn formula's CSS width and height (pt), so a page's layout does not move when
+    its formulas arrive (an anchor link would land short of its target)."""
+    head = _DRAWN[latex][0][:1000].decode("utf-8", "replace")
+    found = re.search(r'<svg[^>]*\bwidth="([\d.]+)pt" height="([\d.]+)pt"', head)
+    return f"width: {found[1]}pt; height: {found[2]}pt; " if found else ""
 
 
 def _img(self: Any, latex: str, css: str) -> str:
@@ -64,7 +89,7 @@ def _img(self: Any, latex: str, css: str) -> str:
     alt = html.escape(latex, quote=True)
     return (
         f'<img class="{css}" src="{src}" alt="{alt}" title="{alt}" '
-        f'style="vertical-align: -{depth:.2f}pt"/>'
+        f'style="{size(latex)}vertical-align: -{depth:.2f}pt"/>'
     )
 
 
