@@ -1088,11 +1088,3 @@ DEFAULT_VARIANTS: tuple[str, ...] = (
     "equinox.nn.Dropout under vmap",
     "flax.linen.Dropout under checkpoint",
 )
-
-
-#: flax's ``MultiHeadDotProductAttention`` calls ``flax.linen.dot_product_attention`` (its
-#: default ``attention_fn``) with the module's dropout rng: the same kernel, run by
-#: ``check --all --twins`` and the matrix.
-TWINS: dict[str, str] = {
-    "flax.linen.MultiHeadDotProductAttention": "flax.linen.dot_product_attention",
-}

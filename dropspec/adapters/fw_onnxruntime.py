@@ -481,13 +481,3 @@ TARGETS: tuple[Target, ...] = (
     ),
 )
 TARGETS = with_seeded_twins(TARGETS)
-
-
-#: The per-example DropConnect compositions run the same one-node Dropout model as the
-#: weight-drop ones, one mask per example instead of per batch; the composition is
-#: dropspec's own, checked in the default set on torch, TensorFlow and JAX. They run with
-#: ``check --all --twins`` and in the matrix.
-TWINS: dict[str, str] = {
-    "onnxruntime.dropconnect.per_example": "onnxruntime.weight_drop",
-    "onnx.reference.dropconnect.per_example": "onnx.reference.weight_drop",
-}

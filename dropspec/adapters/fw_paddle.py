@@ -531,9 +531,6 @@ TWINS: dict[str, str] = {
     "paddle.nn.Dropout3D": "paddle.dropout3d.NCDHW",
     "paddle.nn.AlphaDropout": "paddle.alpha_dropout",
     "paddle.nn.FeatureAlphaDropout": "paddle.feature_alpha_dropout",
-    # One mask per example instead of per batch: the same kernel through dropspec's
-    # composition, which the default set checks on torch, TensorFlow and JAX.
-    "paddle.dropconnect.per_example": "paddle.weight_drop",
 }
 
 TARGETS: tuple[Target, ...] = (

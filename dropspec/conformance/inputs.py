@@ -356,6 +356,8 @@ _ATTENTION_CHECKS: dict[str, tuple[str, ...]] = {
     "inference_identity": _ATTENTION_RATES, "no_switch": _ATTENTION_RATES,
     "weights_before": _ATTENTION_RATES, "weights_after": _ATTENTION_RATES,
     "gradient": _ATTENTION_RATES, "rate_zero": (), "seed_space": (), "seed_pairs": (),
+    "mask_value_free": _ATTENTION_RATES, "fresh_output": (), "rate_invalid_inference": (),
+    "seed_process": (),
 }  # fmt: skip
 _RECURRENT = dataclasses.replace(
     _OWN,
@@ -437,6 +439,9 @@ DESIGNS: Mapping[str, Design] = {
     # Attention dropout's checks (checks/attention_dropout.py) make their own q, k and v.
     **{f"check_attn_{name}": dataclasses.replace(_ATTENTION, bands=bands)
        for name, bands in _ATTENTION_CHECKS.items()},
+    # ATTN-LAYOUT lays q, k and v out in every layout the framework carries, against C order.
+    "check_attn_layout": dataclasses.replace(_ATTENTION, bands=_ATTENTION_RATES, layouts=True,
+                                             c_order=False),
     # Recurrent dropout's checks (checks/recurrent_dropout.py) make their own sequences.
     **{f"check_recur_{name}": dataclasses.replace(_RECURRENT, bands=bands)
        for name, bands in _RECURRENT_CHECKS.items()},
