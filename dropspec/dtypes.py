@@ -29,6 +29,11 @@ def eps(dtype: Any) -> float:
     return float(ml_dtypes.finfo(as_dtype(dtype)).eps)  # type: ignore[no-untyped-call]
 
 
+def largest_finite(dtype: Any) -> float:
+    """The largest finite value of a float dtype (bfloat16 included)."""
+    return float(ml_dtypes.finfo(as_dtype(dtype)).max)  # type: ignore[no-untyped-call]
+
+
 def compute_dtype(dtype: Any) -> np.dtype[Any]:
     """The dtype arithmetic is carried out in: float32 for the half types."""
     d = as_dtype(dtype)

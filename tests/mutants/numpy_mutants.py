@@ -1555,6 +1555,7 @@ def attention(
     stream_offset: bool = False,
     storage_order: bool = False,
     reused_buffer: bool = False,
+    naive_softmax: bool = False,
 ) -> tuple[Array, Array]:
     """Attention dropout returning (output, weights before dropout), with one hook per fault:
     ``where`` the dropout acts ('probabilities', 'logits' or 'output')."""
@@ -1588,8 +1589,12 @@ def attention(
 
     if drop and where == "logits":
         logits = dropped(logits, logits.shape)
-    p = np.exp(logits - logits.max(-1, keepdims=True))
-    p /= p.sum(-1, keepdims=True)
+    if naive_softmax:  # exp of the logits in the input's dtype, the row's largest not taken off
+        e = np.exp(logits.astype(q.dtype))
+        p = (e / e.sum(-1, keepdims=True)).astype(t)
+    else:
+        p = np.exp(logits - logits.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
     a = dropped(p, p.shape) if drop and where == "probabilities" else p
     out = a @ v.astype(t)
     if drop and where == "output":
@@ -1647,6 +1652,14 @@ _attention_add(
     "returns the dropped, rescaled probabilities as its weights, declaring weights='before'",
     "ATTN-WEIGHTS-BEFORE",
     weights_after=True,
+)
+_attention_add(
+    "softmax_overflows",
+    "edge",
+    "takes exp of the logits in the input's dtype without subtracting each row's largest "
+    "first: logits past exp's overflow give inf / inf = NaN",
+    "ATTN-VALUES",
+    naive_softmax=True,
 )
 _attention_add(
     "dropout_on_logits",

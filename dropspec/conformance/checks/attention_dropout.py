@@ -9,12 +9,13 @@ from the inputs as the target received them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from ...dtypes import as_dtype, dtype_name, eps
+from ...dtypes import as_dtype, dtype_name, eps, largest_finite
 from ...reference.attention_dropout import BROADCAST_AXIS, mask_shape, probabilities
 from ...reference.dropout import scale_for
 from .. import inputs as space
@@ -83,12 +84,14 @@ class Case(NamedTuple):
     rate: float
     seed: int
     data_seed: int
+    #: The largest |logit| q is scaled to (0: q as drawn, logits within about ±2).
+    sharp: float = 0.0
 
     def describe(self) -> str:
         return (
             f"batch={self.batch}, heads={self.heads}, seq_q={self.seq_q}, seq_k={self.seq_k}, "
             f"d={self.d}, dtype={self.dtype}, rate={self.rate:g}, seed={self.seed}, "
-            f"data seed={self.data_seed}"
+            f"data seed={self.data_seed}" + (f", largest |logit| {self.sharp:g}" * bool(self.sharp))
         )
 
     def qkv(
@@ -102,7 +105,15 @@ class Case(NamedTuple):
             d_v=d_v,
             q_zero=q_zero,
             v_identity=v_identity,
+            sharp=self.sharp,
         )
+
+
+def sharp_logit(dtype: str) -> float:
+    """A largest |logit| past which exp overflows in ``dtype`` (float16 about 11.1, bfloat16
+    and float32 about 88.7, float64 about 709.8): a softmax that does not subtract the row's
+    largest logit first returns inf or NaN there."""
+    return math.ceil(math.log(largest_finite(dtype))) + 8.0
 
 
 def attention_inputs(
@@ -114,13 +125,18 @@ def attention_inputs(
     d_v: int | None = None,
     q_zero: bool = False,
     v_identity: bool = False,
+    sharp: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """q, k and v for P of ``shape``, uniform in [-1, 1] and rounded to ``dtype``; q = 0
-    gives uniform P, v the identity (d_v = seq_k) exposes P ⊙ M · s as the output."""
+    gives uniform P, v the identity (d_v = seq_k) exposes P ⊙ M · s as the output; ``sharp``
+    scales q so that the largest |q·kᵀ/√d| is that value (P close to one-hot)."""
     b, h, sq, sk = shape
     t = as_dtype(dtype)
     q = np.zeros((b, h, sq, d)) if q_zero else rng.uniform(-1, 1, (b, h, sq, d))
-    k = rng.uniform(-1, 1, (b, h, sk, d))
+    k = rng.uniform(-1, 1, (b, h, sk, d)).astype(t).astype(np.float64)
+    if sharp and not q_zero:
+        largest = float(np.abs(q @ np.swapaxes(k, -1, -2)).max()) / math.sqrt(d)
+        q = q * (sharp / largest)
     if v_identity:
         v = np.broadcast_to(np.eye(sk), (b, h, sk, sk)).copy()
     else:
@@ -200,11 +216,21 @@ def run(
 
 
 def near(got: np.ndarray, want: np.ndarray, dtype: str, what: str, case: Case) -> None:
-    """``got`` equals the float64 ``want`` to within :data:`ULPS` of the dtype."""
+    """``got`` equals the float64 ``want`` to within :data:`ULPS` of the dtype, times the
+    largest |logit| of a sharp case (exp turns a logit's rounding, relative to its size, into
+    a relative error of P as large as the logit times eps)."""
     g = got.astype(np.float64)
-    tol = ULPS * eps(dtype) * (np.abs(want) + float(np.abs(want).max(initial=0.0)))
+    ulps = ULPS * eps(dtype) * max(1.0, case.sharp)
+    tol = ulps * (np.abs(want) + float(np.abs(want).max(initial=0.0)))
     if g.shape != want.shape or not np.all(np.abs(g - want) <= tol):
         bad = "shape differs" if g.shape != want.shape else worst(g, want, tol)
+        lost = ~np.isfinite(g) & np.isfinite(want) if g.shape == want.shape else np.zeros(0)
+        if lost.any():
+            at = tuple(int(i) for i in np.argwhere(lost)[0])
+            bad = (
+                f"{int(lost.sum())} of {g.size} values are not finite where finite ones are "
+                f"expected; first at index {at}: got {g[at]!r}, expected {want[at]!r}"
+            )
         raise CheckFailure(f"{what} ({bad}; {case.describe()})")
 
 
@@ -277,7 +303,11 @@ def dropped_probabilities(ctx: Context, case: Case) -> tuple[np.ndarray, np.ndar
 
 
 def check_attn_values(ctx: Context) -> None:
-    for case in cases(ctx):
+    """Per case, and per dtype for one case of logits past exp's overflow
+    (:func:`sharp_logit`): the dropped probabilities read with v = I are 0 or s·P, and the
+    output with another v is those times v."""
+    sharp = [case._replace(sharp=sharp_logit(case.dtype)) for case in cases(ctx)][1::2]
+    for case in [*cases(ctx), *sharp]:
         a, p = dropped_probabilities(ctx, case)
         keep = a != 0
         s = scale(ctx, case.rate)
