@@ -337,3 +337,43 @@ def test_nnx_variants_run_a_modules_calls_through_nnx_transforms() -> None:
     )
     with pytest.raises(TypeError, match="NnxLayer"):
         under(plain, "nnx.jit", probe=False).factory(0.5, seed=1)  # type: ignore[misc]
+
+
+def test_tf_function_wraps_a_layers_calls_and_runs_keras_stateful_layers() -> None:
+    """Under tf.function (with and without XLA) a layer is built outside the trace from the
+    int seed, and each of its calls runs inside the traced function, where its state advances;
+    ``--variants all`` runs the Keras stateful layers (an environment of their own) under it,
+    never their seeded layers, whose seed must be a Python int."""
+    tf = pytest.importorskip("tensorflow")
+    eager: list[bool] = []  # tf.executing_eagerly() at each trace of a layer's call
+
+    def factory(rate: float, *, seed: int) -> Any:
+        state = tf.Variable(seed, dtype=tf.int64)  # made eagerly, as a Keras layer's seed
+
+        def layer(x: Any, *, training: bool) -> Any:
+            eager.append(tf.executing_eagerly())
+            if not training:
+                return tf.identity(x)
+            state.assign_add(1)
+            return x * tf.cast(state, x.dtype)
+
+        return layer
+
+    t = dropspec.make_stateful_target(factory, "dropout", framework="tensorflow")
+    x = tf.ones((3,), tf.float32)
+    for variant in ("tf.function", "tf.function.xla"):
+        made = under(t, variant, probe=False)
+        assert made.factory is not None and made.factory is not t.factory
+        layer = made.factory(0.5, seed=10)
+        got = [float(layer(x, training=True)[0]) for _ in range(2)]
+        assert got == [11.0, 12.0], variant  # the state advances in every traced call
+        assert float(layer(x, training=False)[0]) == 1.0
+        assert float(layer(x, training=True)[0]) == 13.0, variant  # inference left it alone
+        # the seeded convention: a layer built for the call, its one call traced
+        assert float(made(x, 0.5, training=True, seed=20)[0]) == 21.0, variant
+    assert eager and not any(eager)  # traced, never run eagerly
+    every = set(supported(BUILTINS))
+    for variant in ("tf.function", "tf.function.xla"):
+        assert joined("keras[tensorflow].layers.Dropout (stateful)", variant) in every
+        assert joined("keras[tensorflow].layers.Dropout", variant) not in every
+    assert not any(s.startswith("keras[jax]") for s in every)
