@@ -378,3 +378,21 @@ def test_tf_function_wraps_a_layers_calls_and_runs_keras_stateful_layers() -> No
     for variant in ("tf.function", "tf.function.xla"):
         assert joined("keras[tensorflow].layers.Dropout", variant) not in every
     assert not any(s.startswith("keras[jax]") for s in every)
+
+
+def test_a_variants_declarations_name_its_targets_and_their_clauses() -> None:
+    """What a variant declares per built-in target (divergences, their dtypes, holds, targets
+    it cannot wrap) names a built-in target of its framework and clauses of that target's op
+    that bind it; a hold names an expected failure the target declares itself."""
+    for v in VARIANTS.values():
+        tables = (v.divergences, v.divergence_dtypes, v.holds, {n: {} for n in v.not_wrappable})
+        for table in tables:
+            for name, by_clause in table.items():
+                t = BUILTINS.get(name)
+                assert t is not None and t.framework == v.framework, (v.name, name)
+                binding = {c.id for c in dropspec.spec.get_op(t.op).clauses if c.applies(t.options)}
+                assert set(by_clause) <= binding, (v.name, name, set(by_clause) - binding)
+        for name, held in v.holds.items():
+            assert set(held) <= set(BUILTINS[name].expected_failures), (v.name, name)
+        for name, scoped in v.divergence_dtypes.items():
+            assert set(scoped) <= set(v.divergences.get(name, {})), (v.name, name)

@@ -460,6 +460,25 @@ VARIANTS: tuple[Variant, ...] = (
                 ("DROPOUT-INDEPENDENT-SEEDS", "DROPOUT-SEED-SPACE", "DROPOUT-SEED-PAIRS"),
                 _XLA_SEED_32,
             ),
+            # --variants all, base seed 20131204: seeds 0 and 2^32 (and s, s + 2^32; seeds one
+            # bit apart in bits 35-63) give the same weight masks.
+            "tf.dropconnect.per_example": dict.fromkeys(
+                (
+                    "DROPCONNECT-INDEPENDENT-SEEDS",
+                    "DROPCONNECT-SEED-SPACE",
+                    "DROPCONNECT-SEED-PAIRS",
+                ),
+                _XLA_SEED_32,
+            ),
+        },
+        holds={
+            "tf.dropconnect.per_example": {
+                "DROPCONNECT-BIAS-MASKED": "under tf.function(jit_compile=True) the bias mask "
+                "clause passed (xpassed at base seed 20131204, tensorflow-cpu 2.21) where "
+                "eagerly the half-precision uniform draws fail it in float16/bfloat16; "
+                "DROPCONNECT-RATE still fails there (0.010937 dropped at rate 0.01 in float16). "
+                "Not explained",
+            },
         },
     ),
 )
