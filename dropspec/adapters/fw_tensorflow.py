@@ -462,14 +462,17 @@ VARIANTS: tuple[Variant, ...] = (
             ),
             # --variants all, base seed 20131204: seeds 0 and 2^32 (and s, s + 2^32; seeds one
             # bit apart in bits 35-63) give the same weight masks.
-            "tf.dropconnect.per_example": dict.fromkeys(
-                (
-                    "DROPCONNECT-INDEPENDENT-SEEDS",
-                    "DROPCONNECT-SEED-SPACE",
-                    "DROPCONNECT-SEED-PAIRS",
-                ),
-                _XLA_SEED_32,
-            ),
+            **{
+                name: dict.fromkeys(
+                    (
+                        "DROPCONNECT-INDEPENDENT-SEEDS",
+                        "DROPCONNECT-SEED-SPACE",
+                        "DROPCONNECT-SEED-PAIRS",
+                    ),
+                    _XLA_SEED_32,
+                )
+                for name in ("tf.weight_drop", "tf.dropconnect.per_example")
+            },
         },
         holds={
             "tf.dropconnect.per_example": {
