@@ -109,7 +109,8 @@ def test_the_default_set_is_supported_and_all_is_every_supported_pair() -> None:
 def test_the_command_line_adds_variants(capsys: pytest.CaptureFixture[str]) -> None:
     def listed(*argv: str) -> set[str]:
         assert main(["check", *argv, "--dry-run"]) == 0
-        return {ln.strip() for ln in capsys.readouterr().out.splitlines() if " under " in ln}
+        out = capsys.readouterr().out.splitlines()  # a Keras line ends in its environment
+        return {ln.split("   [KERAS_BACKEND=")[0].strip() for ln in out if " under " in ln}
 
     installed = {s for s in DEFAULT_SET if split(s)[0] in BUILTINS}
     assert listed("--all") == installed
@@ -337,3 +338,61 @@ def test_nnx_variants_run_a_modules_calls_through_nnx_transforms() -> None:
     )
     with pytest.raises(TypeError, match="NnxLayer"):
         under(plain, "nnx.jit", probe=False).factory(0.5, seed=1)  # type: ignore[misc]
+
+
+def test_tf_function_wraps_a_layers_calls_and_runs_keras_stateful_layers() -> None:
+    """Under tf.function (with and without XLA) a layer is built outside the trace from the
+    int seed, and each of its calls runs inside the traced function, where its state advances;
+    ``--variants all`` runs the Keras stateful layers (an environment of their own) under it,
+    never their seeded layers, whose seed must be a Python int."""
+    tf = pytest.importorskip("tensorflow")
+    eager: list[bool] = []  # tf.executing_eagerly() at each trace of a layer's call
+
+    def factory(rate: float, *, seed: int) -> Any:
+        state = tf.Variable(seed, dtype=tf.int64)  # made eagerly, as a Keras layer's seed
+
+        def layer(x: Any, *, training: bool) -> Any:
+            eager.append(tf.executing_eagerly())
+            if not training:
+                return tf.identity(x)
+            state.assign_add(1)
+            return x * tf.cast(state, x.dtype)
+
+        return layer
+
+    t = dropspec.make_stateful_target(factory, "dropout", framework="tensorflow")
+    x = tf.ones((3,), tf.float32)
+    for variant in ("tf.function", "tf.function.xla"):
+        made = under(t, variant, probe=False)
+        assert made.factory is not None and made.factory is not t.factory
+        layer = made.factory(0.5, seed=10)
+        got = [float(layer(x, training=True)[0]) for _ in range(2)]
+        assert got == [11.0, 12.0], variant  # the state advances in every traced call
+        assert float(layer(x, training=False)[0]) == 1.0
+        assert float(layer(x, training=True)[0]) == 13.0, variant  # inference left it alone
+        # the seeded convention: a layer built for the call, its one call traced
+        assert float(made(x, 0.5, training=True, seed=20)[0]) == 21.0, variant
+    assert eager and not any(eager)  # traced, never run eagerly
+    every = set(supported(BUILTINS))
+    assert joined("keras[tensorflow].layers.Dropout (stateful)", "tf.function") in every
+    for variant in ("tf.function", "tf.function.xla"):
+        assert joined("keras[tensorflow].layers.Dropout", variant) not in every
+    assert not any(s.startswith("keras[jax]") for s in every)
+
+
+def test_a_variants_declarations_name_its_targets_and_their_clauses() -> None:
+    """What a variant declares per built-in target (divergences, their dtypes, holds, targets
+    it cannot wrap) names a built-in target of its framework and clauses of that target's op
+    that bind it; a hold names an expected failure the target declares itself."""
+    for v in VARIANTS.values():
+        tables = (v.divergences, v.divergence_dtypes, v.holds, {n: {} for n in v.not_wrappable})
+        for table in tables:
+            for name, by_clause in table.items():
+                t = BUILTINS.get(name)
+                assert t is not None and t.framework == v.framework, (v.name, name)
+                binding = {c.id for c in dropspec.spec.get_op(t.op).clauses if c.applies(t.options)}
+                assert set(by_clause) <= binding, (v.name, name, set(by_clause) - binding)
+        for name, held in v.holds.items():
+            assert set(held) <= set(BUILTINS[name].expected_failures), (v.name, name)
+        for name, scoped in v.divergence_dtypes.items():
+            assert set(scoped) <= set(v.divergences.get(name, {})), (v.name, name)

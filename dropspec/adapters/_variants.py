@@ -83,6 +83,10 @@ class Variant:
     #: The built-in targets ``--variants all`` runs the variant on; None: every one it can wrap.
     #: A costly variant (a compiler) names a few, for its cost; ``--under`` runs it on any.
     all_set: tuple[str, ...] | None = None
+    #: Its ``wrap_layer`` builds a layer from the int seed outside the transformation, so it
+    #: also wraps the stateful targets that need an environment of their own (Keras layers,
+    #: whose seed must be a Python int): ``--variants all`` runs those too.
+    env_layers: bool = False
 
 
 def split(spec: str) -> tuple[str, str | None]:
@@ -245,14 +249,15 @@ def supported(builtins: Mapping[str, Target]) -> list[str]:
     """Every built-in target joined with each variant of its framework that can wrap it
     statically (``--variants all``), in the order of the built-in targets. Targets that need
     an environment of their own (Keras, whose backend is chosen at import) are left out: their
-    layers take the seed as a Python int."""
+    layers take the seed as a Python int; but their stateful layers are in under a variant
+    that builds layers outside the transformation (:attr:`Variant.env_layers`)."""
     known = variants().values()
     return [
         joined(n, v.name)
         for n, t in builtins.items()
         for v in known
         if v.framework == t.framework
-        and not t.env
+        and (not t.env or (v.env_layers and t.factory is not None))
         and not t.error
         and n not in v.not_wrappable
         and (v.all_set is None or n in v.all_set)

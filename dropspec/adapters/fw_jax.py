@@ -1016,10 +1016,24 @@ _NNX_SET = ("flax.nnx.Dropout", "flax.nnx.Dropout (stateful)")
 
 _CHECKPOINT_LITERAL = (
     "under jax.checkpoint a function whose output is a constant returns it as "
-    "jax._src.literals.TypedNdArray, not a jax.Array: flax.linen.Dropout at rate 1 returns "
-    "jnp.zeros_like(x), and for a 0-d x jax.checkpoint hands back that literal (observed with "
-    "jax 0.10.2, every dtype; jax.jit returns a jax.Array). No upstream issue found; "
+    "jax._src.literals.TypedNdArray, not a jax.Array: flax's linen and nnx Dropout at rate 1 "
+    "return jnp.zeros_like(x), and for a 0-d x jax.checkpoint hands back that literal "
+    "(observed with jax 0.10.2, every dtype, seeded and stateful layers alike; jax.jit "
+    "returns a jax.Array). No upstream issue found; "
     "https://github.com/jax-ml/jax/blob/main/jax/_src/literals.py"
+)
+
+#: Observed with --variants all (jax 0.10.2 CPU, base seed 20131204): under jax.checkpoint
+#: hk.dropout's multiply stays a multiply.
+_CHECKPOINT_MULTIPLY = (
+    "under jax.checkpoint hk.dropout's keep * x / keep_rate stays a multiply in every dtype, "
+    "where eagerly XLA rewrites it into a select in float16/32/64: a dropped NaN or inf gives "
+    "NaN, not 0 (DROPOUT-DROPPED-SELECT: x=nan gave y=nan in float32 at rate 0.5, "
+    "DROPOUT-DROPPED-MULTIPLY passes); https://github.com/jax-ml/jax/issues/12233"
+)
+_CHECKPOINT_MULTIPLY_HOLDS = (
+    "under jax.checkpoint the multiply is kept and a dropped NaN gives NaN, as declared "
+    "(xpassed at base seed 20131204, jax 0.10.2 CPU)"
 )
 
 VARIANTS: tuple[Variant, ...] = (
@@ -1050,7 +1064,23 @@ VARIANTS: tuple[Variant, ...] = (
         "jax.checkpoint recomputes the forward from its saved inputs, the key among them, so "
         "the recomputed mask is the forward's (jax.checkpoint docs).",
         _under_checkpoint,
-        divergences={"flax.linen.Dropout": {"DROPOUT-RATE-ONE-ZEROS": _CHECKPOINT_LITERAL}},
+        divergences={
+            **{
+                n: {"DROPOUT-RATE-ONE-ZEROS": _CHECKPOINT_LITERAL}
+                for n in (
+                    "flax.linen.Dropout",
+                    "flax.nnx.Dropout",
+                    "flax.linen.Dropout (stateful)",
+                    "flax.nnx.Dropout (stateful)",
+                )
+            },
+            "haiku.dropout": {"DROPOUT-DROPPED-SELECT": _CHECKPOINT_MULTIPLY},
+            "haiku.dropout (stateful)": {"DROPOUT-DROPPED-SELECT": _CHECKPOINT_MULTIPLY},
+        },
+        holds={
+            n: {"DROPOUT-DROPPED-MULTIPLY": _CHECKPOINT_MULTIPLY_HOLDS}
+            for n in ("haiku.dropout", "haiku.dropout (stateful)")
+        },
     ),
     Variant(
         "nnx.jit",

@@ -584,5 +584,14 @@ VARIANTS: tuple[Variant, ...] = (
         "converted dropout is documented to behave as the eager one.",
         _under_to_static,
         traced=False,
+        # --variants all, base seed 20131204: DETERMINISTIC, GRADIENT, MASK-VALUE-FREE and
+        # DROPPED-SELECT failed on both; dropspec's wrapping, not Paddle's dropout.
+        not_wrappable=dict.fromkeys(
+            ("paddle.nn.Dropout (stateful)", "paddle.nn.Dropout2D (stateful)"),
+            "the program calls the target with seed 0 and paddle.seed(seed) runs before it, but "
+            "a stateful layer's seeded convention seeds its layer when it is built, inside the "
+            "converted program: two runs with one seed gave different masks. This variant "
+            "wraps no layer's calls yet",
+        ),
     ),
 )

@@ -360,10 +360,13 @@ def _under_function(jit_compile: bool) -> Callable[[Target], Callable[..., Any]]
 
     def wrap(t: Target) -> Callable[..., Any]:
         compiled: dict[tuple[str, bool], Any] = {}
+        layers = None if t.factory is None else _layer_under_function(jit_compile)(t)
 
         def under_tf_function(*args: Any, training: bool, seed: int) -> Any:
             tf = _tf()
             *arrays, rate = args
+            if layers is not None:  # a layer: built from the int seed, its call traced
+                return layers(rate, seed=seed)(*arrays, training=training)
             k = (rate_key(rate), bool(training))
             if k not in compiled:
 
@@ -374,6 +377,38 @@ def _under_function(jit_compile: bool) -> Callable[[Target], Callable[..., Any]]
             return compiled[k](tuple(arrays), tf.constant(as_int64(seed), dtype=tf.int64))
 
         return under_tf_function
+
+    return wrap
+
+
+def _layer_under_function(jit_compile: bool) -> Callable[[Target], Callable[..., Any]]:
+    """A factory of layers whose every call runs inside tf.function, as a Keras training step
+    does: the layer (a Keras layer and its SeedGenerator) is built outside from the int seed,
+    and each call of one function per training flag (retraced per shape and dtype) reads and
+    advances the layer's state inside the traced graph."""
+
+    def wrap(t: Target) -> Callable[..., Any]:
+        factory = t.factory
+        assert factory is not None
+
+        def factory_under_function(rate: float, *, seed: int) -> Callable[..., Any]:
+            tf = _tf()
+            layer = factory(rate, seed=seed)
+            traced = {
+                training: tf.function(
+                    lambda *arrays, training=training: layer(*arrays, training=training),
+                    jit_compile=jit_compile,
+                    reduce_retracing=True,
+                )
+                for training in (True, False)
+            }
+
+            def call(*arrays: Any, training: bool) -> Any:
+                return traced[bool(training)](*arrays)
+
+            return call
+
+        return factory_under_function
 
     return wrap
 
@@ -406,6 +441,8 @@ VARIANTS: tuple[Variant, ...] = (
         "when the function is traced (TensorFlow guide: 'Random number generation').",
         _under_function(jit_compile=False),
         not_wrappable=_NOT_TRACEABLE,
+        wrap_layer=_layer_under_function(jit_compile=False),
+        env_layers=True,
     ),
     Variant(
         "tf.function.xla",
@@ -415,11 +452,39 @@ VARIANTS: tuple[Variant, ...] = (
         "(tf.function's jit_compile docs).",
         _under_function(jit_compile=True),
         not_wrappable=_NOT_TRACEABLE,
+        wrap_layer=_layer_under_function(jit_compile=True),
+        # Not the Keras stateful layers: their seeded convention builds a layer per call, and
+        # XLA compiles each anew (keras[tensorflow].layers.GaussianDropout (stateful) ran past
+        # the 900 s limit after 15 clauses at load 15-24); `--under tf.function.xla` runs them
+        # (the Dropout layer's 4 state clauses, -GRADIENT and -DETERMINISTIC pass there).
+        all_set=tuple(t.name for t in _TARGETS),
         divergences={
             "tf.nn.experimental.stateless_dropout": dict.fromkeys(
                 ("DROPOUT-INDEPENDENT-SEEDS", "DROPOUT-SEED-SPACE", "DROPOUT-SEED-PAIRS"),
                 _XLA_SEED_32,
             ),
+            # --variants all, base seed 20131204: seeds 0 and 2^32 (and s, s + 2^32; seeds one
+            # bit apart in bits 35-63) give the same weight masks.
+            **{
+                name: dict.fromkeys(
+                    (
+                        "DROPCONNECT-INDEPENDENT-SEEDS",
+                        "DROPCONNECT-SEED-SPACE",
+                        "DROPCONNECT-SEED-PAIRS",
+                    ),
+                    _XLA_SEED_32,
+                )
+                for name in ("tf.weight_drop", "tf.dropconnect.per_example")
+            },
+        },
+        holds={
+            "tf.dropconnect.per_example": {
+                "DROPCONNECT-BIAS-MASKED": "under tf.function(jit_compile=True) the bias mask "
+                "clause passed (xpassed at base seed 20131204, tensorflow-cpu 2.21) where "
+                "eagerly the half-precision uniform draws fail it in float16/bfloat16; "
+                "DROPCONNECT-RATE still fails there (0.010937 dropped at rate 0.01 in float16). "
+                "Not explained",
+            },
         },
     ),
 )

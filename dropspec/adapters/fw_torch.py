@@ -991,10 +991,21 @@ VARIANTS: tuple[Variant, ...] = (
         traced=False,
         refuses=maps_examples,
         holds={
-            "torch.dropout": {
-                "DROPOUT-LAYOUT": "under torch.func.vmap the batched draw follows the logical "
-                "order, not the input's strides: a transposed input gets its contiguous "
-                "copy's mask (xpassed at base seed 20131204, torch 2.13 CPU)",
+            # torch.dropout's at first; the others xpassed likewise in --variants all
+            **{
+                name: {
+                    cid: "under torch.func.vmap the batched draw follows the logical order, "
+                    "not the input's strides: a transposed input gets its contiguous copy's "
+                    "mask (xpassed at base seed 20131204, torch 2.13 CPU)"
+                }
+                for name, cid in (
+                    ("torch.dropout", "DROPOUT-LAYOUT"),
+                    ("torch.nn.Dropout", "DROPOUT-LAYOUT"),
+                    ("torch.nn.Dropout (stateful)", "DROPOUT-LAYOUT"),
+                    ("torch.alpha_dropout", "ALPHA-LAYOUT"),
+                    ("torch.nn.AlphaDropout", "ALPHA-LAYOUT"),
+                    ("torch.nn.AlphaDropout (stateful)", "ALPHA-LAYOUT"),
+                )
             },
         },
     ),

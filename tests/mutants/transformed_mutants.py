@@ -64,6 +64,25 @@ def _vmap_shared_key(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     return jax.vmap(lambda v: _jax_keep(v, key, rate))(x)
 
 
+def _jit_seed_narrowed(x: Any, rate: float, *, training: bool, seed: int) -> Any:
+    """jax.jit of a dropout whose traced seed is cast to uint32 before the key is made (what
+    XLA's stateless RNG does to tf.function(jit_compile=True)'s int64 seeds, found under
+    tf.function.xla): seeds that differ only above bit 31 give one mask."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    _validate(rate)
+    if not training:
+        return x
+    sig = ("narrowed", x.shape, str(x.dtype), rate)
+    if sig not in _COMPILED:
+        _COMPILED[sig] = jax.jit(
+            lambda v, s: _jax_keep(v, jax.random.key(s.astype(jnp.uint32)), rate)
+        )
+    return _COMPILED[sig](x, jnp.asarray(np.int64(seed)))
+
+
 def _torch_vmap_same(x: Any, rate: float, *, training: bool, seed: int) -> Any:
     """torch.func.vmap(F.dropout, randomness="same"): one mask drawn for the whole batch."""
     import torch
@@ -103,6 +122,16 @@ for fn, framework, name, fault, description, clauses, options in (
         "jax.jit of a closure over the first call's key: the mask never changes after compiling",
         ("DROPOUT-INDEPENDENT-CALLS", "DROPOUT-INDEPENDENT-SEEDS"),
         {"rate_one": "zeros"},
+    ),
+    (
+        _jit_seed_narrowed,
+        "jax",
+        "jit_seed_narrowed",
+        "determinism",
+        "jax.jit of a dropout whose traced int64 seed is cast to uint32: seeds s and s + 2^32 "
+        "give one mask",
+        ("DROPOUT-SEED-SPACE",),
+        {"rate_one": "zeros", "seed_bits": 63},
     ),
     (
         _vmap_shared_key,
@@ -206,7 +235,35 @@ def recompute_draws_afresh(rate: float, *, seed: int) -> Any:
     return layer
 
 
+def jit_step_splits_at_inference(rate: float, *, seed: int) -> Any:
+    """jax: each call is one jitted step that splits the layer's key before it looks at the
+    training switch, as nnx.split_rngs does around nnx.vmap: an inference call advances the
+    state, so the training masks after an evaluation are not those without it."""
+    import jax
+
+    _validate(rate)
+    state = [jax.random.key(seed & ((1 << 63) - 1))]
+
+    def split_then_drop(key: Any, x: Any, training: bool) -> Any:
+        key, sub = jax.random.split(key)  # drawn whether or not it drops
+        return key, (_jax_keep(x, sub, rate) if training else x)
+
+    step = jax.jit(split_then_drop, static_argnums=2)
+
+    def layer(x: Any, *, training: bool) -> Any:
+        state[0], y = step(state[0], x, bool(training))
+        return y
+
+    return layer
+
+
 M += [
+    stateful_mutant(
+        jit_step_splits_at_inference,
+        framework="jax",
+        clauses="DROPOUT-STATE-INFERENCE",
+        seed_bits=63,
+    ),
     stateful_mutant(compiled_frozen_mask, framework="torch", clauses="DROPOUT-STATE-CALLS"),
     stateful_mutant(
         recompute_draws_afresh,
