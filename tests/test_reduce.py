@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -20,8 +21,10 @@ import dropspec
 import dropspec.frameworks
 from dropspec.adapters import builtin_targets
 from dropspec.adapters._backend import get_backend
+from dropspec.adapters._half_precision import HALF_UNIFORM_CLAUSES
 from dropspec.conformance import reduce
 from dropspec.conformance.engine import ClauseResult, run_clause
+from dropspec.dtypes import FLOAT_DTYPES
 from dropspec.reference import gaussian_std
 from dropspec.spec import CLAUSES, Kind, get_op
 from dropspec.target import Target
@@ -259,9 +262,14 @@ def statistical_results(target: Target) -> list[ClauseResult]:
     return [run_clause(target, c) for c in clauses]
 
 
-def assert_summaries_only(results: list[ClauseResult]) -> None:
+def assert_summaries_only(
+    results: list[ClauseResult], may_pass: frozenset[str] = frozenset()
+) -> None:
+    """Every result passed or failed as declared (or, for the clauses in ``may_pass``,
+    passed a declared failure), having brought back summaries only."""
     for r in results:
-        assert r.outcome in ("passed", "xfailed"), (r.clause_id, r.message)
+        ok = ("passed", "xfailed", "xpassed") if r.clause_id in may_pass else ("passed", "xfailed")
+        assert r.outcome in ok, (r.clause_id, r.message)
         assert r.output_bytes >= 100_000, (r.clause_id, r.output_bytes)
         tests = len(r.stat.leaves()) if r.stat is not None else 1
         assert r.host_bytes <= min(SUMMARY_PER_TEST * tests, r.output_bytes // 100), (
@@ -333,6 +341,17 @@ BUILTIN = [
 def test_builtin_statistical_clauses_bring_back_summaries_only(name: str) -> None:
     target = builtin_targets()[name]
     pytest.importorskip(target.framework)
+    if target.framework == "tensorflow":
+        # TensorFlow's CPU kernels do not reduce bfloat16: those outputs come to NumPy whole,
+        # a copy the report counts (Backend.copies_to_host, test_adapters_tensorflow); the
+        # other dtypes are reduced where they live.
+        # Without bfloat16, a half-precision divergence declared for both halves may pass.
+        dtypes = target.dtypes or FLOAT_DTYPES
+        assert "bfloat16" in dtypes
+        target = replace(target, dtypes=tuple(d for d in dtypes if d != "bfloat16"))
+        halves = frozenset(HALF_UNIFORM_CLAUSES.get(target.op, ()))
+        assert_summaries_only(statistical_results(target), halves)
+        return
     assert_summaries_only(statistical_results(target))
 
 

@@ -279,7 +279,6 @@ _JAX_BF16_NORMAL = (
 #: The dtypes each of those failures is confined to (the clause must pass in the others).
 _REASON_DTYPES: dict[str, tuple[str, ...]] = {
     _JAX_BF16_NORMAL: ("bfloat16",),
-    _MATMUL_FLOAT64_DECODE: ("float64",),
 }
 
 

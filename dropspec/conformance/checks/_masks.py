@@ -202,10 +202,16 @@ def decode(ctx: Context, y: Array, rate: float, n_in: int) -> tuple[Array, Array
         ok = (miss <= np.minimum(tol * np.maximum(np.abs(vh), 1.0), 0.25)) & (rh >= 0)
         ok &= rh < 2**bits
         bad = tuple(int(i[0]) for i in np.nonzero(~ok))
+        hint = (
+            " (mask_bias=True is declared: if the bias is added whether or not its mask "
+            "drops it, declare mask_bias=False)"
+            if ctx.options["mask_bias"]
+            else ""
+        )
         raise CheckFailure(
             f"the output {yh[bad] if bad else yh!r} at {bad} is not s·x·(M ⊙ W)ᵀ (+ masked "
             f"bias) for any 0/1 mask M, with s={s_own!r} (declared {s!r}), x = 1 and "
-            f"W[o, j] = 2^j"
+            f"W[o, j] = 2^j{hint}"
         )
     return weight, bias
 
