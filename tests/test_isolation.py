@@ -336,12 +336,15 @@ def test_nothing_is_written_to_the_working_directory(files: Path) -> None:
 
 
 def default_sigint() -> None:
-    """``preexec_fn`` of a run the test interrupts: SIGINT back to its default action.
+    """``preexec_fn`` of a run the test interrupts: SIGINT, SIGTERM and SIGHUP back to their
+    default actions.
 
     A shell that starts a command in the background without job control (``cmd &`` in a
-    script) sets SIGINT to ignored, children inherit that, and Python then installs no
-    KeyboardInterrupt handler, so Ctrl-C could not reach the run under test at all."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    script) sets SIGINT to ignored, ``nohup`` sets SIGHUP to ignored, children inherit that,
+    and dropspec rightly leaves a signal ignored at its start alone: the run under test could
+    not be stopped by the signal the test sends."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def interrupt_once_good_is_done(proc: subprocess.Popen[str], path: Path) -> None:
